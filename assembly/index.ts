@@ -1,0 +1,10 @@
+// The whole Wasm interface: every export of the module is listed here. Kernels are pure functions over
+// byte pointers into the imported memory; they never allocate and hold no static data, so any number of
+// instances (one per worker) can share one memory.
+
+/** Bumped whenever an export's signature or meaning changes; the JS side refuses a mismatched build. */
+export function abi_version(): i32 {
+  return 1;
+}
+
+export { axpy_f32 } from './elementwise';

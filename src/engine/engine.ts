@@ -1,0 +1,261 @@
+// The engine: picks a Wasm build for this runtime, owns the memory and the worker pool, and runs kernels.
+import { DdpmError, checkInt } from '../errors.js';
+import { ARENA_BASE } from './control.js';
+import { Arena, type Tensor, formatBytes } from './memory.js';
+import { Pool } from './pool.js';
+import { base64ToBytes, coreCount, hasRelaxedSimd, hasSimd, runtimeName, sharedMemoryStatus, type RuntimeName } from './runtime.js';
+
+/** The ABI this JS expects; assembly/index.ts exports the same number as `abi_version`. */
+export const ABI_VERSION = 1;
+
+export type SimdLevel = 'simd' | 'relaxed';
+export type BuildName = 'simd' | 'relaxed' | 'simd-mt' | 'relaxed-mt';
+
+export interface EngineOptions {
+  /** Threads including the calling one: a number ≥ 1, or 'auto' (= available cores). Default 'auto'. */
+  threads?: number | 'auto';
+  /** 'auto' (relaxed where the runtime has it), or force 'simd' / 'relaxed'. Default 'auto'. */
+  simd?: SimdLevel | 'auto';
+  /** On Node 20, enable relaxed SIMD with v8.setFlagsFromString (see README). Default true. */
+  nodeRelaxedSimdFlag?: boolean;
+  /** Largest Wasm memory in bytes (wasm32: at most 4 GiB; edge isolates often ~128 MB). Default 4 GiB. */
+  memoryLimit?: number;
+  /** Initial memory in bytes. Default 16 MiB. */
+  initialMemory?: number;
+  /**
+   * The compiled module (edge runtimes such as Cloudflare Workers forbid compiling from bytes and import
+   * `.wasm` files as modules), raw bytes, or a URL to fetch. Default: the bytes inlined in the package.
+   */
+  wasm?: WebAssembly.Module | BufferSource | URL | string;
+  /** Worker spin iterations before sleeping (trade idle CPU for dispatch latency). Default 200000. */
+  spin?: number;
+  /** How long a call waits for stalled workers before failing, in ms. Default 60000. */
+  callTimeoutMs?: number;
+  /** How long a worker may take to start, in ms. Default 10000. */
+  startTimeoutMs?: number;
+}
+
+export interface EngineInfo {
+  runtime: RuntimeName;
+  build: BuildName;
+  simd: SimdLevel;
+  threads: number;
+  memoryLimit: number;
+  /** Why each choice was made, in words. */
+  why: string[];
+}
+
+type Kernel = (...args: number[]) => void;
+
+const MAX_PAGES = 65536;
+const PAGE = 65536;
+
+async function loadBuildBytes(build: BuildName): Promise<Uint8Array<ArrayBuffer>> {
+  // One generated module per build, imported on demand so a page only downloads the build it uses.
+  let mod: { wasmBase64: string };
+  switch (build) {
+    case 'simd': mod = await import('../../build/wasm/simd.js'); break;
+    case 'relaxed': mod = await import('../../build/wasm/relaxed.js'); break;
+    case 'simd-mt': mod = await import('../../build/wasm/simd-mt.js'); break;
+    case 'relaxed-mt': mod = await import('../../build/wasm/relaxed-mt.js'); break;
+  }
+  return base64ToBytes(mod.wasmBase64);
+}
+
+async function compile(wasm: EngineOptions['wasm'], build: BuildName): Promise<WebAssembly.Module> {
+  if (wasm === undefined) return WebAssembly.compile(await loadBuildBytes(build));
+  if (wasm instanceof WebAssembly.Module) return wasm;
+  if (typeof wasm === 'string' || wasm instanceof URL) {
+    const res = await fetch(wasm);
+    if (!res.ok) throw new DdpmError('INVALID_ARGUMENT', `wasm: fetching ${String(wasm)} gave HTTP ${res.status}`);
+    return WebAssembly.compile(await res.arrayBuffer());
+  }
+  return WebAssembly.compile(wasm);
+}
+
+export class Engine {
+  readonly info: EngineInfo;
+  readonly memory: WebAssembly.Memory;
+  readonly arena: Arena;
+  private readonly fns: Kernel[];
+  private readonly index = new Map<string, number>();
+  private pool: Pool | null;
+  private disposed = false;
+  private readonly scratch: number[] = [];
+
+  private constructor(info: EngineInfo, memory: WebAssembly.Memory, exports: WebAssembly.Exports, names: string[], pool: Pool | null) {
+    this.info = info;
+    this.memory = memory;
+    this.arena = new Arena(memory, info.memoryLimit);
+    this.fns = names.map((n) => exports[n] as Kernel);
+    names.forEach((n, i) => this.index.set(n, i));
+    this.pool = pool;
+  }
+
+  static async create(options: EngineOptions = {}): Promise<Engine> {
+    const why: string[] = [];
+    const runtime = runtimeName();
+    if (!hasSimd()) {
+      throw new DdpmError('UNSUPPORTED', `this runtime (${runtime}) does not support WebAssembly SIMD, which ddpm-wasm requires`);
+    }
+
+    // 1. SIMD level
+    const wantSimd = options.simd ?? 'auto';
+    if (!['auto', 'simd', 'relaxed'].includes(wantSimd)) {
+      throw new DdpmError('INVALID_ARGUMENT', `simd must be 'auto', 'simd' or 'relaxed', found ${String(wantSimd)}`);
+    }
+    let simd: SimdLevel = 'simd';
+    if (wantSimd === 'simd') why.push('plain SIMD: forced by options.simd');
+    else {
+      const relaxed = await hasRelaxedSimd(options.nodeRelaxedSimdFlag ?? true);
+      if (relaxed.ok) {
+        simd = 'relaxed';
+        why.push(`relaxed SIMD: ${relaxed.why}`);
+      } else if (wantSimd === 'relaxed') {
+        throw new DdpmError('UNSUPPORTED', `simd 'relaxed' was asked for, but ${relaxed.why}`);
+      } else why.push(`plain SIMD: ${relaxed.why}`);
+    }
+
+    // 2. Threads
+    const cores = await coreCount();
+    const wantThreads = options.threads ?? 'auto';
+    if (wantThreads !== 'auto') checkInt('threads', wantThreads, 1, 256);
+    let threads = wantThreads === 'auto' ? cores : wantThreads;
+    const shared = sharedMemoryStatus();
+    const isBrowserMain = runtime === 'browser';
+    if (threads > 1 && !shared.ok) {
+      why.push(`1 thread: ${shared.why}`);
+      threads = 1;
+    } else if (threads > 1 && isBrowserMain) {
+      why.push('1 thread: the browser main thread may not block in Atomics.wait; run the engine in a Worker for threads');
+      threads = 1;
+    } else {
+      why.push(`${threads} thread(s): ${wantThreads === 'auto' ? `${cores} core(s) available` : 'as asked'}`);
+    }
+    // The threaded build imports a shared memory; it also runs single-threaded, but a plain memory is
+    // what runtimes without SharedArrayBuffer (edge workers) can give, so 1 thread uses the plain build.
+    const mt = threads > 1;
+    const build = (simd + (mt ? '-mt' : '')) as BuildName;
+
+    // 3. Memory
+    const limit = options.memoryLimit ?? MAX_PAGES * PAGE;
+    if (!Number.isFinite(limit) || limit < 2 * PAGE || limit > MAX_PAGES * PAGE) {
+      throw new DdpmError('INVALID_ARGUMENT', `memoryLimit must be between 128 KiB and 4 GiB, found ${limit}`);
+    }
+    const maxPages = Math.floor(limit / PAGE);
+    const initialPages = Math.min(maxPages, Math.max(2, Math.ceil((options.initialMemory ?? 16 * 2 ** 20) / PAGE)));
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: initialPages, maximum: maxPages, shared: mt } as WebAssembly.MemoryDescriptor);
+    } catch (e) {
+      throw new DdpmError('OUT_OF_MEMORY', `could not create a Wasm memory of ${formatBytes(initialPages * PAGE)} (limit ${formatBytes(limit)}): ${(e as Error).message}`, { cause: e });
+    }
+
+    // 4. Module, instance, version check
+    const module = await compile(options.wasm, build);
+    let instance: WebAssembly.Instance;
+    try {
+      instance = await WebAssembly.instantiate(module, { env: { memory } });
+    } catch (e) {
+      throw new DdpmError('UNSUPPORTED', `instantiating the ${build} build failed (is options.wasm the ${build} build?): ${(e as Error).message}`, { cause: e });
+    }
+    const abi = (instance.exports.abi_version as (() => number) | undefined)?.();
+    if (abi !== ABI_VERSION) {
+      throw new DdpmError('WASM_VERSION', `the Wasm module has ABI version ${abi ?? 'none'}, this JS expects ${ABI_VERSION}: rebuild or reinstall ddpm-wasm`);
+    }
+    const names = WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name);
+
+    // 5. Workers
+    const pool = threads > 1
+      ? await Pool.start(module, memory, names.map((n) => instance.exports[n] as Kernel), names, threads, {
+          spin: options.spin ?? 200_000,
+          callTimeoutMs: options.callTimeoutMs ?? 60_000,
+          startTimeoutMs: options.startTimeoutMs ?? 10_000,
+        })
+      : null;
+    return new Engine({ runtime, build, simd, threads, memoryLimit: maxPages * PAGE, why }, memory, instance.exports, names, pool);
+  }
+
+  get threads(): number {
+    return this.info.threads;
+  }
+
+  /** Allocates a float32 tensor in the arena (zero-filled only if the memory there was never used). */
+  alloc(shape: number | readonly number[], name: string): Tensor {
+    this.checkLive();
+    return this.arena.alloc(shape, name);
+  }
+
+  /** Allocates a tensor and copies `data` into it. */
+  upload(data: ArrayLike<number>, shape: number | readonly number[], name: string): Tensor {
+    const t = this.alloc(shape, name);
+    if (data.length !== t.size) {
+      throw new DdpmError('SHAPE_MISMATCH', `tensor ${name}: shape [${t.shape}] holds ${t.size} values, data has ${data.length}`);
+    }
+    this.write(t, data);
+    return t;
+  }
+
+  /** A live view of t (invalid after the memory grows: call again rather than keeping it). */
+  view(t: Tensor): Float32Array {
+    this.arena.check(t, 'view');
+    return this.arena.heap().subarray(t.ptr >>> 2, (t.ptr >>> 2) + t.size);
+  }
+
+  /** A copy of t's values. */
+  read(t: Tensor): Float32Array {
+    return this.view(t).slice();
+  }
+
+  write(t: Tensor, data: ArrayLike<number>): void {
+    if (data.length !== t.size) {
+      throw new DdpmError('SHAPE_MISMATCH', `write to tensor ${t.name}: it holds ${t.size} values, data has ${data.length}`);
+    }
+    this.view(t).set(data);
+  }
+
+  /** Throws OUT_OF_BOUNDS unless t lies in allocated memory; `what` names it in the message. */
+  check(t: Tensor, what: string): void {
+    this.arena.check(t, what);
+  }
+
+  /**
+   * Runs a kernel by export name with its arguments (without ith, nth), on all threads or only on the
+   * calling one. No validation: the typed wrappers in src/kernels/ check shapes and pointers first.
+   */
+  run(kernel: string, args: ArrayLike<number>, parallel = true): void {
+    this.checkLive();
+    const op = this.index.get(kernel);
+    if (op === undefined) throw new DdpmError('INVALID_ARGUMENT', `no kernel named ${kernel} in the ${this.info.build} build`);
+    if (parallel && this.pool) {
+      this.pool.run(op, args);
+      return;
+    }
+    const a = this.scratch;
+    const n = args.length;
+    a.length = n + 2;
+    for (let i = 0; i < n; i++) a[i] = args[i];
+    a[n] = 0;
+    a[n + 1] = 1;
+    this.fns[op].apply(null, a);
+  }
+
+  /** Stops the workers and releases the engine. Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.pool?.dispose();
+    this.pool = null;
+  }
+
+  /** Test hook: kills worker `index` behind the pool's back, as a crash would. */
+  killWorkerForTest(index: number): void {
+    this.pool?.killWorkerForTest(index);
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new DdpmError('DISPOSED', 'this engine was disposed; create a new one with Engine.create()');
+  }
+}
+
+export { ARENA_BASE };

@@ -1,0 +1,234 @@
+// The worker pool: nth-1 workers plus the calling thread (worker 0), each with its own instance of the
+// same module over the one shared memory. Calls are handed over through the control block (control.ts).
+import { DdpmError } from '../errors.js';
+import * as C from './control.js';
+import { runtimeName } from './runtime.js';
+import { workerLoop, type WorkerInit } from './worker-loop.js';
+
+type Kernel = (...args: number[]) => void;
+
+/** A started worker, whatever the runtime's Worker API looks like. */
+interface WorkerHandle {
+  terminate(): void;
+}
+
+export interface PoolOptions {
+  /** Iterations a worker spins on the generation counter before it sleeps in Atomics.wait. */
+  spin: number;
+  /** How long a call may wait for the workers after the caller finished its slice, in ms. */
+  callTimeoutMs: number;
+  /** How long a worker may take to start, in ms. */
+  startTimeoutMs: number;
+}
+
+export class Pool {
+  readonly nth: number;
+  private readonly ctl: Int32Array;
+  private readonly args: Float64Array;
+  private readonly msg: Uint8Array;
+  private readonly a: number[] = [];
+  private workers: WorkerHandle[] = [];
+  private broken: string | null = null;
+
+  private constructor(
+    memory: WebAssembly.Memory,
+    private readonly fns: Kernel[],
+    private readonly names: string[],
+    nth: number,
+    private readonly opts: PoolOptions,
+  ) {
+    this.nth = nth;
+    const buf = memory.buffer;
+    this.ctl = new Int32Array(buf, C.CTL_BYTE, C.SLOTS);
+    this.args = new Float64Array(buf, C.ARGS_BYTE, C.MAX_ARGS);
+    this.msg = new Uint8Array(buf, C.MSG_BYTE, C.MSG_BYTES);
+  }
+
+  /** Starts nth-1 workers; rejects (never hangs) if one fails to start within opts.startTimeoutMs. */
+  static async start(
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    fns: Kernel[],
+    names: string[],
+    nth: number,
+    opts: PoolOptions,
+  ): Promise<Pool> {
+    const pool = new Pool(memory, fns, names, nth, opts);
+    Atomics.store(pool.ctl, C.STOP, 0);
+    const gen = Atomics.load(pool.ctl, C.GEN);
+    const starts: Promise<void>[] = [];
+    for (let index = 1; index < nth; index++) {
+      const init: WorkerInit = {
+        module,
+        memory,
+        index,
+        names,
+        spin: opts.spin,
+        gen,
+        layout: {
+          ctlByte: C.CTL_BYTE,
+          argsByte: C.ARGS_BYTE,
+          maxArgs: C.MAX_ARGS,
+          msgByte: C.MSG_BYTE,
+          msgBytes: C.MSG_BYTES,
+        },
+      };
+      starts.push(startWorker(init, opts.startTimeoutMs).then((w) => void pool.workers.push(w)));
+    }
+    const results = await Promise.allSettled(starts);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      pool.dispose();
+      throw failed.reason;
+    }
+    return pool;
+  }
+
+  /** Runs kernel `op` on all threads: workers 1…nth-1 through the control block, slice 0 here. */
+  run(op: number, args: ArrayLike<number>): void {
+    if (this.broken) throw new DdpmError('WORKER_FAILED', `the worker pool is unusable: ${this.broken}`);
+    const { ctl, nth } = this;
+    const n = args.length;
+    for (let i = 0; i < n; i++) this.args[i] = args[i];
+    ctl[C.OP] = op;
+    ctl[C.NARGS] = n;
+    ctl[C.NTH] = nth;
+    ctl[C.ERR] = 0;
+    Atomics.store(ctl, C.PENDING, nth - 1);
+    Atomics.add(ctl, C.GEN, 1);
+    Atomics.notify(ctl, C.GEN);
+
+    const a = this.a;
+    a.length = n + 2;
+    for (let i = 0; i < n; i++) a[i] = args[i];
+    a[n] = 0;
+    a[n + 1] = nth;
+    let own: unknown = null;
+    try {
+      this.fns[op].apply(null, a);
+    } catch (e) {
+      own = e;
+    }
+    this.waitForWorkers(op);
+    const failed = ctl[C.ERR];
+    if (own !== null) {
+      throw new DdpmError('WORKER_FAILED', `worker 0 (the calling thread) failed in ${this.names[op]}: ${String((own as Error)?.message ?? own)}`, { cause: own });
+    }
+    if (failed !== 0) {
+      const text = new TextDecoder().decode(this.msg.slice(0, ctl[C.MSG_LEN]));
+      throw new DdpmError('WORKER_FAILED', `worker ${failed - 1} failed in ${this.names[op]}: ${text}`);
+    }
+  }
+
+  private waitForWorkers(op: number): void {
+    const ctl = this.ctl;
+    let spins = 0;
+    let v: number;
+    while ((v = Atomics.load(ctl, C.PENDING)) !== 0 && ++spins < 1 << 20) {
+      // spin: the workers usually finish within microseconds of the caller
+    }
+    if (v === 0) return;
+    const deadline = Date.now() + this.opts.callTimeoutMs;
+    while ((v = Atomics.load(ctl, C.PENDING)) !== 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.broken = `${v} worker(s) did not finish ${this.names[op]} within ${this.opts.callTimeoutMs} ms`;
+        this.dispose();
+        throw new DdpmError('WORKER_FAILED', `${this.broken}; the pool was torn down (a worker died or hangs)`);
+      }
+      Atomics.wait(ctl, C.PENDING, v, Math.min(left, 100));
+    }
+  }
+
+  /** Stops the workers; they exit their loop and are terminated. Idempotent. */
+  dispose(): void {
+    Atomics.store(this.ctl, C.STOP, 1);
+    Atomics.add(this.ctl, C.GEN, 1);
+    Atomics.notify(this.ctl, C.GEN);
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+    if (!this.broken) this.broken = 'disposed';
+  }
+
+  /** Test hook: kills worker `index` without telling the pool, as a crash would. */
+  killWorkerForTest(index: number): void {
+    this.workers[index - 1]?.terminate();
+  }
+}
+
+function startWorker(init: WorkerInit, timeoutMs: number): Promise<WorkerHandle> {
+  return runtimeName() === 'node' ? startNodeWorker(init, timeoutMs) : startWebWorker(init, timeoutMs);
+}
+
+/** Waits for the worker's 'ready' message, turning errors, early exits and silence into one rejection. */
+function whenReady(
+  index: number,
+  timeoutMs: number,
+  subscribe: (onMessage: (m: unknown) => void, onError: (why: string) => void) => void,
+  handle: WorkerHandle,
+): Promise<WorkerHandle> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      handle.terminate();
+      reject(new DdpmError('WORKER_FAILED', `worker ${index} did not start within ${timeoutMs} ms`));
+    }, timeoutMs);
+    subscribe(
+      (m) => {
+        const msg = m as { type: string; message?: string };
+        if (msg.type === 'ready') {
+          clearTimeout(timer);
+          resolve(handle);
+        } else if (msg.type === 'error') {
+          clearTimeout(timer);
+          handle.terminate();
+          reject(new DdpmError('WORKER_FAILED', `worker ${index} failed to start: ${msg.message}`));
+        }
+      },
+      (why) => {
+        clearTimeout(timer);
+        reject(new DdpmError('WORKER_FAILED', `worker ${index} failed to start: ${why}`));
+      },
+    );
+  });
+}
+
+async function startNodeWorker(init: WorkerInit, timeoutMs: number): Promise<WorkerHandle> {
+  // Node refuses blob: URLs for workers; an eval'd CommonJS script needs no file on disk either.
+  const { Worker } = await import('node:worker_threads');
+  const source =
+    `const { parentPort, workerData } = require('node:worker_threads');\n` +
+    `(${workerLoop.toString()})(workerData, (m) => parentPort.postMessage(m));\n`;
+  const worker = new Worker(source, { eval: true, workerData: init });
+  // A worker parked in Atomics.wait must not keep the process alive when the user forgets dispose().
+  worker.unref();
+  const handle = { terminate: () => void worker.terminate() };
+  return whenReady(init.index, timeoutMs, (onMessage, onError) => {
+    worker.on('message', onMessage);
+    worker.on('error', (e) => onError(String(e?.message ?? e)));
+    worker.on('exit', (code) => onError(`exited with code ${code}`));
+  }, handle);
+}
+
+async function startWebWorker(init: WorkerInit, timeoutMs: number): Promise<WorkerHandle> {
+  const source =
+    `self.onmessage = (e) => { self.onmessage = null; ` +
+    `(${workerLoop.toString()})(e.data, (m) => self.postMessage(m)); };\n`;
+  const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+  const worker = new Worker(url, { type: 'module' }) as Worker & { unref?: () => void };
+  worker.unref?.(); // Bun: let the process exit without dispose()
+  const handle = {
+    terminate: () => {
+      worker.terminate();
+      URL.revokeObjectURL(url);
+    },
+  };
+  const ready = whenReady(init.index, timeoutMs, (onMessage, onError) => {
+    worker.onmessage = (e) => onMessage(e.data);
+    worker.onerror = (e) => {
+      e.preventDefault?.();
+      onError(String(e.message ?? e));
+    };
+  }, handle);
+  worker.postMessage(init);
+  return ready;
+}

@@ -1,0 +1,94 @@
+// What JavaScript runtime we are in, and what it can do. Nothing here touches `node:*` or
+// `import.meta.url` at module top level: edge runtimes and browser bundles must be able to import it.
+
+export type RuntimeName = 'node' | 'deno' | 'bun' | 'browser' | 'worker' | 'unknown';
+
+declare const Deno: unknown;
+declare const Bun: unknown;
+
+export function runtimeName(): RuntimeName {
+  const g = globalThis as Record<string, unknown>;
+  if (typeof Deno !== 'undefined') return 'deno';
+  if (typeof Bun !== 'undefined') return 'bun';
+  const proc = g.process as { versions?: { node?: string } } | undefined;
+  if (proc?.versions?.node) return 'node';
+  if (typeof g.window !== 'undefined' && typeof g.document !== 'undefined') return 'browser';
+  if (typeof g.importScripts === 'function' || typeof g.WorkerGlobalScope !== 'undefined') return 'worker';
+  return 'unknown';
+}
+
+// (module (func (param v128 v128 v128) (result v128) local.get 0 local.get 1 local.get 2 f32x4.relaxed_madd))
+const RELAXED_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b,
+  0x03, 0x02, 0x01, 0x00, 0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x85, 0x02,
+  0x0b,
+]);
+// (module (func (param v128 v128) (result v128) local.get 0 local.get 1 f32x4.add))
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x07, 0x01, 0x60, 0x02, 0x7b, 0x7b, 0x01, 0x7b, 0x03,
+  0x02, 0x01, 0x00, 0x0a, 0x0b, 0x01, 0x09, 0x00, 0x20, 0x00, 0x20, 0x01, 0xfd, 0xe4, 0x01, 0x0b,
+]);
+
+export function hasSimd(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+}
+
+let nodeFlagTried = false;
+
+/**
+ * Relaxed SIMD is on by default in Deno, Bun and Chromium. Node 20's V8 (11.3) has it behind
+ * `--experimental-wasm-relaxed-simd`, which NODE_OPTIONS refuses; V8 reads the flag when it validates a
+ * module, so setting it through `v8.setFlagsFromString` before our first compile works. We do that only
+ * when `allowNodeFlag` is set (the default, see EngineOptions.nodeRelaxedSimdFlag).
+ */
+export async function hasRelaxedSimd(allowNodeFlag: boolean): Promise<{ ok: boolean; why: string }> {
+  if (WebAssembly.validate(RELAXED_PROBE)) return { ok: true, why: 'relaxed SIMD validates natively' };
+  if (allowNodeFlag && runtimeName() === 'node' && !nodeFlagTried) {
+    nodeFlagTried = true;
+    try {
+      const v8 = await import('node:v8');
+      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    } catch {
+      // a restricted Node (permission model, embedder) may refuse; fall back to plain SIMD below
+    }
+    if (WebAssembly.validate(RELAXED_PROBE)) {
+      return { ok: true, why: 'relaxed SIMD enabled with v8.setFlagsFromString("--experimental-wasm-relaxed-simd")' };
+    }
+  }
+  return { ok: false, why: 'this runtime does not validate f32x4.relaxed_madd' };
+}
+
+/** Can a shared WebAssembly.Memory exist here and be posted to a worker? */
+export function sharedMemoryStatus(): { ok: boolean; why: string } {
+  const g = globalThis as Record<string, unknown>;
+  if (typeof SharedArrayBuffer === 'undefined') return { ok: false, why: 'SharedArrayBuffer is not defined' };
+  if (g.crossOriginIsolated === false) {
+    return { ok: false, why: 'the page is not cross-origin isolated (COOP/COEP headers missing)' };
+  }
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch (e) {
+    return { ok: false, why: `shared WebAssembly.Memory refused: ${(e as Error).message}` };
+  }
+  return { ok: true, why: 'shared memory available' };
+}
+
+/** Number of logical cores, or 1 when the runtime does not say. */
+export async function coreCount(): Promise<number> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  if (nav?.hardwareConcurrency && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
+  if (runtimeName() === 'node') {
+    const os = await import('node:os');
+    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  }
+  return 1;
+}
+
+export function base64ToBytes(b64: string): Uint8Array<ArrayBuffer> {
+  const g = globalThis as { Buffer?: { from(s: string, enc: string): Uint8Array } };
+  if (g.Buffer) return Uint8Array.from(g.Buffer.from(b64, "base64"));
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
