@@ -7,4 +7,9 @@ export function abi_version(): i32 {
   return 1;
 }
 
-export { axpy_f32 } from './elementwise';
+export * from './elementwise';
+export * from './gemm';
+export * from './conv';
+export * from './norm';
+export * from './gaussian';
+export * from './optim';

@@ -1,1 +1,6 @@
 export * from './elementwise.js';
+export * from './gemm.js';
+export * from './conv.js';
+export * from './norm.js';
+export * from './gaussian.js';
+export * from './optim.js';

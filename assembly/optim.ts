@@ -1,0 +1,2 @@
+// (kernels of this module are added here)
+export {};

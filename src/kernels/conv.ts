@@ -1,0 +1,2 @@
+// Typed wrappers for assembly/conv.ts (added here).
+export {};

@@ -1,0 +1,2 @@
+// Typed wrappers for assembly/gaussian.ts (added here).
+export {};

@@ -1,0 +1,2 @@
+// Typed wrappers for assembly/gemm.ts (added here).
+export {};

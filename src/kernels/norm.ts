@@ -1,0 +1,2 @@
+// Typed wrappers for assembly/norm.ts (added here).
+export {};

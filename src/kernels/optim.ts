@@ -1,0 +1,2 @@
+// Typed wrappers for assembly/optim.ts (added here).
+export {};
