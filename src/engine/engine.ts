@@ -33,6 +33,8 @@ export interface EngineOptions {
   callTimeoutMs?: number;
   /** How long a worker may take to start, in ms. Default 10000. */
   startTimeoutMs?: number;
+  /** Bytes of per-thread scratch (GEMM packing panels …), reserved once at creation. Default 4 MiB. */
+  scratchPerThread?: number;
 }
 
 export interface EngineInfo {
@@ -82,11 +84,19 @@ export class Engine {
   private pool: Pool | null;
   private disposed = false;
   private readonly scratch: number[] = [];
+  /**
+   * Per-thread scratch: thread ith may use bytes [scratch.ptr + ith·bytesPerThread, +bytesPerThread).
+   * Kernels that need workspace (packing) take these two numbers as arguments; it lives outside the
+   * arena's mark/release so it is never freed under a caller.
+   */
+  readonly workspace: { ptr: number; bytesPerThread: number };
 
-  private constructor(info: EngineInfo, memory: WebAssembly.Memory, exports: WebAssembly.Exports, names: string[], pool: Pool | null) {
+  private constructor(info: EngineInfo, memory: WebAssembly.Memory, exports: WebAssembly.Exports, names: string[], pool: Pool | null, scratchPerThread: number) {
     this.info = info;
     this.memory = memory;
     this.arena = new Arena(memory, info.memoryLimit);
+    const ws = this.arena.alloc(info.threads * (scratchPerThread / 4), 'workspace');
+    this.workspace = { ptr: ws.ptr, bytesPerThread: scratchPerThread };
     this.fns = names.map((n) => exports[n] as Kernel);
     names.forEach((n, i) => this.index.set(n, i));
     this.pool = pool;
@@ -138,6 +148,9 @@ export class Engine {
     const build = (simd + (mt ? '-mt' : '')) as BuildName;
 
     // 3. Memory
+    const scratch = options.scratchPerThread ?? 4 * 2 ** 20;
+    checkInt('scratchPerThread', scratch, 1024);
+    if (scratch % 64 !== 0) throw new DdpmError('INVALID_ARGUMENT', `scratchPerThread must be a multiple of 64 bytes, found ${scratch}`);
     const limit = options.memoryLimit ?? MAX_PAGES * PAGE;
     if (!Number.isFinite(limit) || limit < 2 * PAGE || limit > MAX_PAGES * PAGE) {
       throw new DdpmError('INVALID_ARGUMENT', `memoryLimit must be between 128 KiB and 4 GiB, found ${limit}`);
@@ -173,7 +186,7 @@ export class Engine {
           startTimeoutMs: options.startTimeoutMs ?? 10_000,
         })
       : null;
-    return new Engine({ runtime, build, simd, threads, memoryLimit: maxPages * PAGE, why }, memory, instance.exports, names, pool);
+    return new Engine({ runtime, build, simd, threads, memoryLimit: maxPages * PAGE, why }, memory, instance.exports, names, pool, scratch);
   }
 
   get threads(): number {
