@@ -3,7 +3,7 @@ import { DdpmError, checkInt } from '../errors.js';
 import { ARENA_BASE } from './control.js';
 import { Arena, type Tensor, formatBytes } from './memory.js';
 import { Pool } from './pool.js';
-import { base64ToBytes, coreCount, hasRelaxedSimd, hasSimd, runtimeName, sharedMemoryStatus, type RuntimeName } from './runtime.js';
+import { base64ToBytes, coreCount, hasRelaxedSimd, hasSimd, relaxedMaddIsFused, runtimeName, sharedMemoryStatus, type RuntimeName } from './runtime.js';
 
 /** The ABI this JS expects; assembly/index.ts exports the same number as `abi_version`. */
 export const ABI_VERSION = 1;
@@ -41,6 +41,8 @@ export interface EngineInfo {
   runtime: RuntimeName;
   build: BuildName;
   simd: SimdLevel;
+  /** Whether this runtime fuses relaxed_madd (V8 does on x86 with FMA; JavaScriptCore does not). */
+  fusedMadd: boolean | null;
   threads: number;
   memoryLimit: number;
   /** Why each choice was made, in words. */
@@ -115,14 +117,20 @@ export class Engine {
       throw new DdpmError('INVALID_ARGUMENT', `simd must be 'auto', 'simd' or 'relaxed', found ${String(wantSimd)}`);
     }
     let simd: SimdLevel = 'simd';
+    let fusedMadd: boolean | null = null;
     if (wantSimd === 'simd') why.push('plain SIMD: forced by options.simd');
     else {
       const relaxed = await hasRelaxedSimd(options.nodeRelaxedSimdFlag ?? true);
-      if (relaxed.ok) {
+      if (relaxed.ok) fusedMadd = relaxedMaddIsFused();
+      if (relaxed.ok && (fusedMadd || wantSimd === 'relaxed')) {
         simd = 'relaxed';
-        why.push(`relaxed SIMD: ${relaxed.why}`);
+        why.push(`relaxed SIMD: ${relaxed.why}${wantSimd === 'relaxed' ? ', forced by options.simd' : ''}; relaxed_madd is ${fusedMadd ? 'fused' : 'not fused'}`);
       } else if (wantSimd === 'relaxed') {
         throw new DdpmError('UNSUPPORTED', `simd 'relaxed' was asked for, but ${relaxed.why}`);
+      } else if (relaxed.ok) {
+        // An unfused relaxed_madd is the plain build's mul+add: no faster, and the plain build gives the
+        // same bits as every other runtime's plain build.
+        why.push('plain SIMD: relaxed SIMD validates but relaxed_madd is not fused here (mul+add), so it would bring no speed');
       } else why.push(`plain SIMD: ${relaxed.why}`);
     }
 
@@ -186,7 +194,7 @@ export class Engine {
           startTimeoutMs: options.startTimeoutMs ?? 10_000,
         })
       : null;
-    return new Engine({ runtime, build, simd, threads, memoryLimit: maxPages * PAGE, why }, memory, instance.exports, names, pool, scratch);
+    return new Engine({ runtime, build, simd, fusedMadd, threads, memoryLimit: maxPages * PAGE, why }, memory, instance.exports, names, pool, scratch);
   }
 
   get threads(): number {

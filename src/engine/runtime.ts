@@ -29,6 +29,25 @@ const SIMD_PROBE = new Uint8Array([
   0x02, 0x01, 0x00, 0x0a, 0x0b, 0x01, 0x09, 0x00, 0x20, 0x00, 0x20, 0x01, 0xfd, 0xe4, 0x01, 0x0b,
 ]);
 
+// (module (func (export "f") (param f32 f32 f32) (result f32)
+//   (f32x4.extract_lane 0 (f32x4.relaxed_madd (f32x4.splat a) (f32x4.splat b) (f32x4.splat c)))))
+const MADD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x01, 0x60, 0x03, 0x7d, 0x7d, 0x7d, 0x01, 0x7d,
+  0x03, 0x02, 0x01, 0x00, 0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00, 0x0a, 0x16, 0x01, 0x14, 0x00, 0x20, 0x00,
+  0xfd, 0x13, 0x20, 0x01, 0xfd, 0x13, 0x20, 0x02, 0xfd, 0x13, 0xfd, 0x85, 0x02, 0xfd, 0x1f, 0x00, 0x0b,
+]);
+
+/**
+ * Whether relaxed_madd is fused here. The spec lets an engine pick either; V8 (Node, Deno, Chromium)
+ * emits vfmadd on x86 with FMA, JavaScriptCore (Bun, Safari) emits mul+add. With a = 1 + 2^-12,
+ * a·a − 1 is 2^-11 + 2^-24 exactly when fused and 2^-11 when the product is rounded first.
+ */
+export function relaxedMaddIsFused(): boolean {
+  const f = new WebAssembly.Instance(new WebAssembly.Module(MADD_PROBE)).exports.f as (a: number, b: number, c: number) => number;
+  const a = 1 + 2 ** -12;
+  return f(a, a, -1) === 2 ** -11 + 2 ** -24;
+}
+
 export function hasSimd(): boolean {
   return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
