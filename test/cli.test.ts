@@ -1,0 +1,26 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const cli = join(__dirname, '..', 'dist', 'cli.js');
+const ddpm = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+describe('ddpm CLI', () => {
+  it('info prints the build chosen and why', () => {
+    const r = ddpm('info', '--threads', '2', '--simd', 'simd');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^build {5}simd-mt$/m);
+    expect(r.stdout).toMatch(/^threads {3}2$/m);
+    expect(r.stdout).toMatch(/^why .*forced by options\.simd/m);
+  });
+
+  it('user mistakes are one line on stderr and exit code 1, no stack trace', () => {
+    for (const args of [['info', '--threads', '0'], ['nonsense'], ['info', '--bogus'], ['info', '--simd', 'avx']]) {
+      const r = ddpm(...args);
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^ddpm: /);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+});
