@@ -1,2 +1,158 @@
-// Typed wrappers for assembly/gaussian.ts (added here).
-export {};
+// Typed wrappers for assembly/gaussian.ts: Philox4x32-10, normal samples, q_sample and the fused reverse
+// step. Random numbers are addressed, not drawn: (seed, stream, element index) → value; see the header of
+// assembly/gaussian.ts for the exact key/counter layout.
+import { DdpmError } from '../errors.js';
+import type { Engine } from '../engine/engine.js';
+import type { Tensor } from '../engine/memory.js';
+import { checkInt, checkScalar, checkTensor } from './check.js';
+
+/** A 64-bit unsigned integer: a safe non-negative integer number, or a bigint below 2^64. */
+export type U64 = number | bigint;
+
+/** Where random numbers come from: key `seed`, counter words 2–3 `stream`, element index `offset + i`. */
+export interface RandomAddress {
+  seed: U64;
+  /** Default 0. */
+  stream?: U64;
+  /** Element index of the first value in the logical stream (sample n of a batch: n·D). Default 0. */
+  offset?: U64;
+}
+
+const TWO32 = 2 ** 32;
+
+/** Splits a U64 into [lo, hi] u32 words, or throws INVALID_ARGUMENT naming `what`. */
+export function splitU64(what: string, v: U64): [number, number] {
+  if (typeof v === 'bigint') {
+    if (v < 0n || v >= 1n << 64n) throw new DdpmError('INVALID_ARGUMENT', `${what} must be in [0, 2^64), found ${v}`);
+    return [Number(v & 0xffffffffn), Number(v >> 32n)];
+  }
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new DdpmError('INVALID_ARGUMENT', `${what} must be a non-negative safe integer or a bigint, found ${v}`);
+  }
+  return [v % TWO32, Math.floor(v / TWO32)];
+}
+
+/** The six kernel arguments (seedLo, seedHi, streamLo, streamHi, offLo, offHi) of a RandomAddress. */
+function addressArgs(what: string, r: RandomAddress): number[] {
+  return [...splitU64(`${what}: seed`, r.seed), ...splitU64(`${what}: stream`, r.stream ?? 0), ...splitU64(`${what}: offset`, r.offset ?? 0)];
+}
+
+/** Raw Philox4x32-10 blocks: out (viewed as u32) [4b … 4b+3] = philox(counter + b, key), b < nBlocks. */
+export function philoxFill(engine: Engine, out: Tensor, nBlocks: number, counter: readonly number[], key: readonly number[]): void {
+  checkInt('philoxFill: nBlocks', nBlocks, 0);
+  checkTensor(engine, out, 'philoxFill: out', 4 * nBlocks);
+  if (counter.length !== 4 || key.length !== 2) {
+    throw new DdpmError('INVALID_ARGUMENT', `philoxFill: counter must have 4 words and key 2, found ${counter.length} and ${key.length}`);
+  }
+  [...counter, ...key].forEach((w, i) => checkInt(`philoxFill: ${i < 4 ? `counter[${i}]` : `key[${i - 4}]`}`, w, 0, 0xffffffff));
+  engine.run('philox4x32_fill', [out.ptr, nBlocks, ...counter, ...key]);
+}
+
+/** out[0:n] = standard normal samples at elements offset … offset+n−1 of (seed, stream). */
+export function randn(engine: Engine, out: Tensor, n: number, r: RandomAddress): void {
+  checkInt('randn: n', n, 0);
+  checkTensor(engine, out, 'randn: out', n);
+  engine.run('randn_f32', [out.ptr, n, ...addressArgs('randn', r)]);
+}
+
+export interface QSampleArgs {
+  /** Batch size and elements per sample (C·H·W). */
+  N: number;
+  D: number;
+  x0: Tensor; // (N, D)
+  /** sqrt(ᾱ_t) per sample, f32. */
+  sqrtAlphasCumprod: Tensor; // (N)
+  /** sqrt(1 − ᾱ_t) per sample, f32. */
+  sqrtOneMinusAlphasCumprod: Tensor; // (N)
+  out: Tensor; // (N, D)
+  /** Given ε; when absent, ε is drawn from `random`. */
+  noise?: Tensor; // (N, D)
+  random?: RandomAddress;
+  /** Receives the drawn ε (training's target). */
+  noiseOut?: Tensor; // (N, D)
+}
+
+/** x_t = sqrt(ᾱ_t)·x_0 + sqrt(1 − ᾱ_t)·ε, per-sample coefficients (DDPM eq. 4). */
+export function qSample(engine: Engine, a: QSampleArgs): void {
+  checkInt('qSample: N', a.N, 0);
+  checkInt('qSample: D', a.D, 1);
+  const total = a.N * a.D;
+  checkTensor(engine, a.x0, 'qSample: x0', total);
+  checkTensor(engine, a.sqrtAlphasCumprod, 'qSample: sqrtAlphasCumprod', a.N);
+  checkTensor(engine, a.sqrtOneMinusAlphasCumprod, 'qSample: sqrtOneMinusAlphasCumprod', a.N);
+  checkTensor(engine, a.out, 'qSample: out', total);
+  if (a.noise) checkTensor(engine, a.noise, 'qSample: noise', total);
+  else if (!a.random) throw new DdpmError('INVALID_ARGUMENT', 'qSample: give either noise or random (seed, stream, offset)');
+  if (a.noiseOut) {
+    if (a.noise) throw new DdpmError('INVALID_ARGUMENT', 'qSample: noiseOut is only written when the noise is drawn (noise absent)');
+    checkTensor(engine, a.noiseOut, 'qSample: noiseOut', total);
+  }
+  const rand = a.noise ? [0, 0, 0, 0, 0, 0] : addressArgs('qSample', a.random!);
+  engine.run('q_sample_f32', [
+    a.N, a.D, a.x0.ptr, a.sqrtAlphasCumprod.ptr, a.sqrtOneMinusAlphasCumprod.ptr,
+    a.noise?.ptr ?? 0, a.noiseOut?.ptr ?? 0, a.out.ptr, ...rand,
+  ]);
+}
+
+/** Per-step scalars of the fused reverse step (float64 here, rounded to f32 by the call). */
+export interface StepCoefficients {
+  /** x̂_0 = clamp(ax·x_t + am·m, −clip, clip); clip = Infinity for none. */
+  ax: number;
+  am: number;
+  clip: number;
+  /** x_{t−1} = c0·x̂_0 + c1·x_t + c2·m + σ·z */
+  c0: number;
+  c1: number;
+  c2: number;
+  /** σ: a number (fixed), or per element from the model output's second half. */
+  sigma: number | { learned: 'learned' } | { learned: 'learned_range'; minLog: number; maxLog: number };
+}
+
+export interface GaussianStepArgs {
+  N: number;
+  D: number;
+  /** Model output (N, D), or (N, 2D) with the variance channels second when sigma is learned. */
+  modelOutput: Tensor;
+  sample: Tensor; // (N, D)
+  prevSample: Tensor; // (N, D)
+  predOriginalSample?: Tensor; // (N, D)
+  /** z: given, drawn at `random`, or none (no noise term: σ is ignored). */
+  noise?: Tensor; // (N, D)
+  random?: RandomAddress;
+  coef: StepCoefficients;
+}
+
+/** One fused reverse-diffusion step (DDPM eq. 7 / DDIM eq. 12 through the coefficients). */
+export function gaussianStep(engine: Engine, a: GaussianStepArgs): void {
+  checkInt('gaussianStep: N', a.N, 0);
+  checkInt('gaussianStep: D', a.D, 1);
+  const total = a.N * a.D;
+  const c = a.coef;
+  const learned = typeof c.sigma === 'object';
+  const mStride = learned ? 2 * a.D : a.D;
+  checkTensor(engine, a.modelOutput, 'gaussianStep: modelOutput', a.N * mStride);
+  checkTensor(engine, a.sample, 'gaussianStep: sample', total);
+  checkTensor(engine, a.prevSample, 'gaussianStep: prevSample', total);
+  if (a.predOriginalSample) checkTensor(engine, a.predOriginalSample, 'gaussianStep: predOriginalSample', total);
+  if (a.noise) checkTensor(engine, a.noise, 'gaussianStep: noise', total);
+  for (const k of ['ax', 'am', 'c0', 'c1', 'c2'] as const) checkScalar(`gaussianStep: ${k}`, c[k]);
+  if (!(c.clip > 0)) throw new DdpmError('INVALID_ARGUMENT', `gaussianStep: clip must be > 0 (Infinity for none), found ${c.clip}`);
+  let varMode = 0, sigma = 0, minLog = 0, maxLog = 0;
+  if (typeof c.sigma === 'number') {
+    checkScalar('gaussianStep: sigma', c.sigma);
+    sigma = c.sigma;
+  } else if (c.sigma.learned === 'learned') varMode = 1;
+  else {
+    varMode = 2;
+    checkScalar('gaussianStep: minLog', c.sigma.minLog);
+    checkScalar('gaussianStep: maxLog', c.sigma.maxLog);
+    minLog = c.sigma.minLog;
+    maxLog = c.sigma.maxLog;
+  }
+  const draw = !a.noise && a.random ? 1 : 0;
+  const rand = draw ? addressArgs('gaussianStep', a.random!) : [0, 0, 0, 0, 0, 0];
+  engine.run('gaussian_step_f32', [
+    a.N, a.D, mStride, a.modelOutput.ptr, a.sample.ptr, a.noise?.ptr ?? 0, a.prevSample.ptr, a.predOriginalSample?.ptr ?? 0,
+    c.ax, c.am, c.clip, c.c0, c.c1, c.c2, sigma, varMode, minLog, maxLog, draw, ...rand,
+  ]);
+}
