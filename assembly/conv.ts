@@ -1,2 +1,129 @@
-// (kernels of this module are added here)
-export {};
+// conv2d over NCHW images, 1×1 and 3×3 kernels, stride 1 or 2, any zero padding. Weights are PyTorch's
+// (Cout, Cin, kh, kw), which read row-major is the GEMM matrix W: (Cout, Cin·kh·kw).
+//
+// Forward, per image: y = W · col(x) + bias with col(x): (Cin·kh·kw, Ho·Wo) the im2col matrix. It is
+// never stored: the GEMM's B packer reads the patches straight from x (implicit im2col, gemm-core.ts).
+// Backward, per image (the TS wrapper sequences the calls, each one a barrier):
+//   dW (+)= dy · col(x)ᵀ      gemm_f32 with B = col(x) transposed, col from conv2d_im2col_f32
+//   dcol  = Wᵀ · dy           gemm_f32 with A transposed
+//   dx  (+)= col2im(dcol)     conv2d_col2im_f32 (each thread owns whole input channels: no races)
+//   db  (+)= Σ_{n,p} dy       conv2d_bias_grad_f32
+import { sliceStart, sliceEnd } from './shared';
+import { gemmDriver, convGeometry, WORKSPACE_BYTES, B_CONV, BIAS_NONE, BIAS_ROW } from './gemm-core';
+
+/**
+ * y[n] = W · col(x[n]) + bias       x: (N, Cin, H, W)   w: (Cout, Cin, ksize, ksize)   bias: (Cout) or 0
+ *                                   y: (N, Cout, Ho, Wo)
+ * Output pixel (oy, ox) reads input rows oy·stride − padTop + ky and columns ox·stride − padLeft + kx;
+ * anything outside the image is zero (so bottom/right padding is implied by Ho, Wo). ws/wsBytes as in
+ * gemm_f32. Bit-identical for any nth.
+ */
+export function conv2d_f32(
+  N: i32, Cin: i32, H: i32, W: i32, Cout: i32, ksize: i32, stride: i32, padTop: i32, padLeft: i32,
+  Ho: i32, Wo: i32, x: usize, w: usize, bias: usize, y: usize, ws: usize, wsBytes: i32, ith: i32, nth: i32,
+): void {
+  if (<usize>wsBytes < WORKSPACE_BYTES) unreachable();
+  const own = ws + <usize>ith * <usize>wsBytes;
+  const g = convGeometry(own);
+  g.H = H;
+  g.W = W;
+  g.Wo = Wo;
+  g.ksize = ksize;
+  g.stride = stride;
+  g.padTop = padTop;
+  g.padLeft = padLeft;
+  const K = Cin * ksize * ksize;
+  const P = Ho * Wo;
+  for (let n = 0; n < N; n++) {
+    const xn = x + (<usize>n * <usize>(Cin * H * W) << 2);
+    const yn = y + (<usize>n * <usize>(Cout * P) << 2);
+    gemmDriver(false, B_CONV, Cout, P, K, 1, w, K, xn, 0, 0, yn, P, bias, bias ? BIAS_ROW : BIAS_NONE, own, ith, nth);
+  }
+}
+
+/**
+ * col[(ci, ky, kx), (oy, ox)] = x[ci, oy·stride − padTop + ky, ox·stride − padLeft + kx] (0 outside)
+ *   x: (Cin, H, W) one image    col: (Cin·ksize·ksize, Ho·Wo)
+ * The explicit im2col the weight gradient multiplies by. Threads split the rows of col.
+ */
+export function conv2d_im2col_f32(
+  Cin: i32, H: i32, W: i32, ksize: i32, stride: i32, padTop: i32, padLeft: i32, Ho: i32, Wo: i32,
+  x: usize, col: usize, ith: i32, nth: i32,
+): void {
+  const rows = Cin * ksize * ksize;
+  const r1 = sliceEnd(rows, ith, nth, 1);
+  for (let r = sliceStart(rows, ith, nth, 1); r < r1; r++) {
+    const ci = r / (ksize * ksize);
+    const ky = (r / ksize) % ksize;
+    const kx = r % ksize;
+    const plane = x + (<usize>(ci * H * W) << 2);
+    const dst = col + (<usize>r * <usize>(Ho * Wo) << 2);
+    for (let oy = 0; oy < Ho; oy++) {
+      const iy = oy * stride - padTop + ky;
+      const d = dst + (<usize>(oy * Wo) << 2);
+      const rowOk = <u32>iy < <u32>H;
+      for (let ox = 0; ox < Wo; ox++) {
+        const ix = ox * stride - padLeft + kx;
+        store<f32>(d + (<usize>ox << 2), rowOk && <u32>ix < <u32>W ? load<f32>(plane + (<usize>(iy * W + ix) << 2)) : 0);
+      }
+    }
+  }
+}
+
+/**
+ * dx[ci, iy, ix] = beta·dx[ci, iy, ix] + Σ over the (ky, kx, oy, ox) that read it of dcol[(ci, ky, kx), (oy, ox)]
+ *   dcol: (Cin·ksize·ksize, Ho·Wo)    dx: (Cin, H, W) one image
+ * The adjoint of conv2d_im2col_f32. beta is 0 (overwrite) or 1 (accumulate). Each thread owns whole
+ * channels, and the terms of every dx element are added in (ky, kx, oy, ox) order: deterministic.
+ */
+export function conv2d_col2im_f32(
+  Cin: i32, H: i32, W: i32, ksize: i32, stride: i32, padTop: i32, padLeft: i32, Ho: i32, Wo: i32,
+  dcol: usize, dx: usize, beta: f32, ith: i32, nth: i32,
+): void {
+  const c1 = sliceEnd(Cin, ith, nth, 1);
+  for (let ci = sliceStart(Cin, ith, nth, 1); ci < c1; ci++) {
+    const plane = dx + (<usize>(ci * H * W) << 2);
+    if (beta == 0) memory.fill(plane, 0, <usize>(H * W) << 2);
+    for (let ky = 0; ky < ksize; ky++) {
+      for (let kx = 0; kx < ksize; kx++) {
+        const src = dcol + (<usize>((ci * ksize + ky) * ksize + kx) * <usize>(Ho * Wo) << 2);
+        for (let oy = 0; oy < Ho; oy++) {
+          const iy = oy * stride - padTop + ky;
+          if (<u32>iy >= <u32>H) continue;
+          const s = src + (<usize>(oy * Wo) << 2);
+          const row = plane + (<usize>(iy * W) << 2);
+          for (let ox = 0; ox < Wo; ox++) {
+            const ix = ox * stride - padLeft + kx;
+            if (<u32>ix < <u32>W) {
+              const p = row + (<usize>ix << 2);
+              store<f32>(p, load<f32>(p) + load<f32>(s + (<usize>ox << 2)));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dbias[co] = beta·dbias[co] + Σ_n Σ_p dy[n, co, p]      dy: (N, Cout, P)   dbias: (Cout)
+ * beta is 0 (overwrite) or 1 (accumulate). Threads split channels; each sum runs over n, then over p in
+ * four fixed lanes, so the order does not depend on nth.
+ */
+export function conv2d_bias_grad_f32(N: i32, Cout: i32, P: i32, dy: usize, dbias: usize, beta: f32, ith: i32, nth: i32): void {
+  const c1 = sliceEnd(Cout, ith, nth, 1);
+  for (let co = sliceStart(Cout, ith, nth, 1); co < c1; co++) {
+    let total: f32 = 0;
+    for (let n = 0; n < N; n++) {
+      const src = dy + (<usize>(n * Cout + co) * <usize>P << 2);
+      let acc = f32x4.splat(0);
+      let p = 0;
+      for (; p + 4 <= P; p += 4) acc = f32x4.add(acc, v128.load(src + (<usize>p << 2)));
+      let tail: f32 = 0;
+      for (; p < P; p++) tail += load<f32>(src + (<usize>p << 2));
+      total += (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3)) + tail;
+    }
+    const p = dbias + (<usize>co << 2);
+    store<f32>(p, beta == 0 ? total : beta * load<f32>(p) + total);
+  }
+}

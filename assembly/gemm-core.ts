@@ -1,0 +1,338 @@
+// The packed SGEMM engine shared by gemm.ts and conv.ts (GotoBLAS structure): B is packed into KC×NR
+// panels, A into MR×KC panels, and a register-blocked MR×NR micro-kernel runs over them. Not re-exported
+// by index.ts: the kernels that use it live in gemm.ts and conv.ts.
+//
+// Determinism: every element of C is computed by one thread, with K cut into blocks of the fixed size KC
+// (never depending on nth), each block summed in order by the micro-kernel and added to C in order; the
+// micro-kernel always computes a full MR×NR tile (leftover rows/columns are zero-padded by the packers)
+// and only the store is partial. So C is bit-identical for any thread count.
+import { sliceStart, sliceEnd, madd } from './shared';
+
+/** Rows of the micro-tile. V8 gives Wasm SIMD 15 XMM registers: MR·NR/4 accumulators + NR/4 B vectors
+ * + 1 broadcast must fit, and mul+add needs one more temporary than the fused relaxed_madd. Measured on
+ * a Xeon: 6×8 with relaxed_madd (12 + 2 + 1 = 15) and 5×8 with mul+add (10 + 2 + 1 + 1 = 14). */
+export const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 5;
+/** Columns of the micro-tile: two v128 of B per k. */
+export const NR: i32 = 8;
+/** Depth of a packed block. Fixed (not derived from the thread count): it sets the summation order. */
+export const KC: i32 = 256;
+/** Rows of A packed at a time (a multiple of MR; MC×KC floats stay in L2). */
+export const MC: i32 = MR * 16;
+/** Columns of B packed at a time (a multiple of NR). */
+export const NC: i32 = 512;
+
+// Layout of one thread's workspace: [ConvGeometry | tile MR×NR | A panels MC×KC | B panels KC×NC].
+const GEOMETRY_BYTES: usize = 64;
+const TILE_BYTES: usize = 256;
+const A_PACK_BYTES: usize = <usize>(MC * KC) << 2;
+const B_PACK_BYTES: usize = <usize>(KC * NC) << 2;
+/** Bytes of workspace one thread needs (src/kernels/gemm.ts mirrors this for the largest MR). */
+export const WORKSPACE_BYTES: usize = GEOMETRY_BYTES + TILE_BYTES + A_PACK_BYTES + B_PACK_BYTES;
+
+/** Where op(B) comes from. */
+export const B_DENSE: i32 = 0; // op(B)[k, j] = B[k·ldb + j]
+export const B_TRANS: i32 = 1; // op(B)[k, j] = B[j·ldb + k]
+export const B_CONV: i32 = 2; // op(B)[k, j] = implicit im2col of an image, see ConvGeometry
+
+/** Bias modes: none, bias[i] added to row i (conv output channels), bias[j] added to column j (linear). */
+export const BIAS_NONE: i32 = 0;
+export const BIAS_ROW: i32 = 1;
+export const BIAS_COL: i32 = 2;
+
+/**
+ * Geometry of the implicit im2col (B_CONV), stored at the start of the calling thread's workspace by the
+ * conv kernel: op(B)[k, j] with k = (ci, ky, kx) and j = (oy, ox) is
+ * x[ci, oy·stride − padTop + ky, ox·stride − padLeft + kx], or 0 outside the image   x: (Cin, H, W)
+ */
+// @ts-ignore: decorator
+@unmanaged
+export class ConvGeometry {
+  H: i32;
+  W: i32;
+  Wo: i32;
+  ksize: i32;
+  stride: i32;
+  padTop: i32;
+  padLeft: i32;
+}
+
+/** The geometry slot of thread-owned workspace `ws`. */
+// @ts-ignore: decorator
+@inline
+export function convGeometry(ws: usize): ConvGeometry {
+  return changetype<ConvGeometry>(ws);
+}
+
+/**
+ * t (MR×NR, row-major) = Σ_k pa[k, 0:MR] ⊗ pb[k, 0:NR] over kc steps.
+ * Kept out of the driver on purpose: inlined there, V8 runs out of registers and spills accumulators.
+ * The k loop is not unrolled in source either (V8 then hoists loads and spills). Rows ≥ 5 vanish at
+ * compile time when MR = 5.
+ */
+function microKernel(kc: i32, pa: usize, pb: usize, t: usize): void {
+  const zero = f32x4.splat(0);
+  let c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero;
+  let c30 = zero, c31 = zero, c40 = zero, c41 = zero, c50 = zero, c51 = zero;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    // v128.load32_splat broadcasts straight from memory (f32x4.splat(load) is 10–25% slower).
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 16);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    if (MR > 5) {
+      a = v128.load32_splat(pa, 20);
+      c50 = madd(a, b0, c50);
+      c51 = madd(a, b1, c51);
+    }
+    pa += <usize>MR << 2;
+    pb += <usize>NR << 2;
+  }
+  v128.store(t, c00, 0);
+  v128.store(t, c01, 16);
+  v128.store(t, c10, 32);
+  v128.store(t, c11, 48);
+  v128.store(t, c20, 64);
+  v128.store(t, c21, 80);
+  v128.store(t, c30, 96);
+  v128.store(t, c31, 112);
+  v128.store(t, c40, 128);
+  v128.store(t, c41, 144);
+  if (MR > 5) {
+    v128.store(t, c50, 160);
+    v128.store(t, c51, 176);
+  }
+}
+
+/**
+ * C[0:mr, 0:nr] ← alpha·t + beta·C + bias on the first K block (C is not read when beta = 0, as in BLAS),
+ * C ← C + alpha·t on later ones. (i0, j0): the tile's place in C, to index the bias.
+ */
+function storeTile(
+  t: usize, mr: i32, nr: i32, c: usize, ldc: i32, alpha: f32, beta: f32, first: bool,
+  bias: usize, biasMode: i32, i0: i32, j0: i32,
+): void {
+  const va = f32x4.splat(alpha);
+  const vb = f32x4.splat(beta);
+  for (let r = 0; r < mr; r++) {
+    const crow = c + (<usize>(r * ldc) << 2);
+    const trow = t + (<usize>(r * NR) << 2);
+    const rowBias: f32 = first && biasMode == BIAS_ROW ? load<f32>(bias + (<usize>(i0 + r) << 2)) : 0;
+    let j = 0;
+    for (; j + 4 <= nr; j += 4) {
+      const p = crow + (<usize>j << 2);
+      let v = f32x4.mul(va, v128.load(trow + (<usize>j << 2)));
+      if (!first) v = f32x4.add(v128.load(p), v);
+      else {
+        if (beta != 0) v = f32x4.add(v, f32x4.mul(vb, v128.load(p)));
+        if (biasMode == BIAS_ROW) v = f32x4.add(v, f32x4.splat(rowBias));
+        else if (biasMode == BIAS_COL) v = f32x4.add(v, v128.load(bias + (<usize>(j0 + j) << 2)));
+      }
+      v128.store(p, v);
+    }
+    for (; j < nr; j++) {
+      const p = crow + (<usize>j << 2);
+      let v = alpha * load<f32>(trow + (<usize>j << 2));
+      if (!first) v = load<f32>(p) + v;
+      else {
+        if (beta != 0) v = v + beta * load<f32>(p);
+        if (biasMode == BIAS_ROW) v = v + rowBias;
+        else if (biasMode == BIAS_COL) v = v + load<f32>(bias + (<usize>(j0 + j) << 2));
+      }
+      store<f32>(p, v);
+    }
+  }
+}
+
+/** Packs op(A)[i0 : i0+mc, k0 : k0+kc] into MR-row panels pa[panel][k][r], zero rows past mc. */
+function packA(transA: bool, A: usize, lda: i32, i0: i32, mc: i32, k0: i32, kc: i32, pa: usize): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = min(MR, mc - ir);
+    const dst = pa + (<usize>(ir * kc) << 2);
+    if (transA) {
+      // op(A)[i, k] = A[k·lda + i]: each k reads mr consecutive values.
+      for (let k = 0; k < kc; k++) {
+        const src = A + (<usize>((k0 + k) * lda + i0 + ir) << 2);
+        const d = dst + (<usize>(k * MR) << 2);
+        let r = 0;
+        for (; r < mr; r++) store<f32>(d + (<usize>r << 2), load<f32>(src + (<usize>r << 2)));
+        for (; r < MR; r++) store<f32>(d + (<usize>r << 2), 0);
+      }
+    } else {
+      // op(A)[i, k] = A[i·lda + k]: row by row, reading each row sequentially.
+      for (let r = 0; r < MR; r++) {
+        const d = dst + (<usize>r << 2);
+        if (r < mr) {
+          const src = A + (<usize>((i0 + ir + r) * lda + k0) << 2);
+          for (let k = 0; k < kc; k++) store<f32>(d + (<usize>(k * MR) << 2), load<f32>(src + (<usize>k << 2)));
+        } else {
+          for (let k = 0; k < kc; k++) store<f32>(d + (<usize>(k * MR) << 2), 0);
+        }
+      }
+    }
+  }
+}
+
+/** One NR-column panel of a dense op(B): pb[k][c] = op(B)[k0 + k, j0 + c], zero columns past nr. */
+function packPanelDense(trans: bool, B: usize, ldb: i32, k0: i32, kc: i32, j0: i32, nr: i32, d: usize): void {
+  if (trans) {
+    // op(B)[k, j] = B[j·ldb + k]: column c of the panel is row j0+c of B, read sequentially.
+    for (let c = 0; c < NR; c++) {
+      const dc = d + (<usize>c << 2);
+      if (c < nr) {
+        const src = B + (<usize>((j0 + c) * ldb + k0) << 2);
+        for (let k = 0; k < kc; k++) store<f32>(dc + (<usize>(k * NR) << 2), load<f32>(src + (<usize>k << 2)));
+      } else {
+        for (let k = 0; k < kc; k++) store<f32>(dc + (<usize>(k * NR) << 2), 0);
+      }
+    }
+  } else if (nr == NR) {
+    for (let k = 0; k < kc; k++) {
+      const src = B + (<usize>((k0 + k) * ldb + j0) << 2);
+      const dk = d + (<usize>(k * NR) << 2);
+      v128.store(dk, v128.load(src));
+      v128.store(dk, v128.load(src, 16), 16);
+    }
+  } else {
+    for (let k = 0; k < kc; k++) {
+      const src = B + (<usize>((k0 + k) * ldb + j0) << 2);
+      const dk = d + (<usize>(k * NR) << 2);
+      for (let c = 0; c < NR; c++) store<f32>(dk + (<usize>c << 2), c < nr ? load<f32>(src + (<usize>c << 2)) : 0);
+    }
+  }
+}
+
+/** One NR-column panel of the implicit im2col of image x (see ConvGeometry), zero columns past nr. */
+function packPanelConv(x: usize, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nr: i32, d: usize): void {
+  const H = g.H, W = g.W, Wo = g.Wo, ks = g.ksize, s = g.stride, pt = g.padTop, pl = g.padLeft;
+  const oy0 = j0 / Wo;
+  const ox0 = j0 - oy0 * Wo;
+  // A panel inside one output row (the common case when Wo is a multiple of NR) needs no divisions.
+  const oneRow = nr == NR && ox0 + NR <= Wo;
+  const kk = ks * ks;
+  let ci = k0 / kk;
+  let ky = (k0 - ci * kk) / ks;
+  let kx = k0 - ci * kk - ky * ks;
+  for (let k = 0; k < kc; k++) {
+    const dk = d + (<usize>(k * NR) << 2);
+    const plane = x + (<usize>(ci * H * W) << 2);
+    if (oneRow) {
+      const iy = oy0 * s - pt + ky;
+      const ix = ox0 * s - pl + kx;
+      if (<u32>iy >= <u32>H) {
+        v128.store(dk, f32x4.splat(0));
+        v128.store(dk, f32x4.splat(0), 16);
+      } else if (s == 1 && ix >= 0 && ix + NR <= W) {
+        const src = plane + (<usize>(iy * W + ix) << 2);
+        v128.store(dk, v128.load(src));
+        v128.store(dk, v128.load(src, 16), 16);
+      } else {
+        const row = plane + (<usize>(iy * W) << 2);
+        for (let c = 0; c < NR; c++) {
+          const ixc = ix + c * s;
+          store<f32>(dk + (<usize>c << 2), <u32>ixc < <u32>W ? load<f32>(row + (<usize>ixc << 2)) : 0);
+        }
+      }
+    } else {
+      for (let c = 0; c < NR; c++) {
+        let v: f32 = 0;
+        if (c < nr) {
+          const j = j0 + c;
+          const oy = j / Wo;
+          const iy = oy * s - pt + ky;
+          const ix = (j - oy * Wo) * s - pl + kx;
+          if (<u32>iy < <u32>H && <u32>ix < <u32>W) v = load<f32>(plane + (<usize>(iy * W + ix) << 2));
+        }
+        store<f32>(dk + (<usize>c << 2), v);
+      }
+    }
+    if (++kx == ks) {
+      kx = 0;
+      if (++ky == ks) {
+        ky = 0;
+        ci++;
+      }
+    }
+  }
+}
+
+/** Packs op(B)[k0 : k0+kc, j0 : j0+nc] into NR-column panels pb[panel][k][c]. */
+function packB(bMode: i32, B: usize, ldb: i32, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nc: i32, pb: usize): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = min(NR, nc - jr);
+    const d = pb + (<usize>(jr * kc) << 2);
+    if (bMode == B_CONV) packPanelConv(B, g, k0, kc, j0 + jr, nr, d);
+    else packPanelDense(bMode == B_TRANS, B, ldb, k0, kc, j0 + jr, nr, d);
+  }
+}
+
+/**
+ * Thread ith's share of C = alpha·op(A)·op(B) + beta·C (+ bias), C: (M, N) row-major with leading
+ * dimension ldc; op(A): (M, K); op(B): (K, N) as described by bMode. `ws` is this thread's own workspace
+ * (WORKSPACE_BYTES; for B_CONV its ConvGeometry already filled in). The threads split M (in multiples of
+ * MR) or N (in multiples of NR), whichever has more tiles; each packs what it needs, so no barrier.
+ */
+export function gemmDriver(
+  transA: bool, bMode: i32, M: i32, N: i32, K: i32, alpha: f32,
+  A: usize, lda: i32, B: usize, ldb: i32, beta: f32, C: usize, ldc: i32,
+  bias: usize, biasMode: i32, ws: usize, ith: i32, nth: i32,
+): void {
+  let m0 = 0, m1 = M, n0 = 0, n1 = N;
+  if ((M + MR - 1) / MR >= (N + NR - 1) / NR) {
+    m0 = sliceStart(M, ith, nth, MR);
+    m1 = sliceEnd(M, ith, nth, MR);
+  } else {
+    n0 = sliceStart(N, ith, nth, NR);
+    n1 = sliceEnd(N, ith, nth, NR);
+  }
+  if (m0 >= m1 || n0 >= n1) return;
+  const g = convGeometry(ws);
+  const t = ws + GEOMETRY_BYTES;
+  const pa = t + TILE_BYTES;
+  const pb = pa + A_PACK_BYTES;
+  for (let jc = n0; jc < n1; jc += NC) {
+    const nc = min(NC, n1 - jc);
+    // K = 0 still makes one (empty) block, so that C ← beta·C + bias happens.
+    let pc = 0;
+    do {
+      const kc = min(KC, K - pc);
+      const first = pc == 0;
+      packB(bMode, B, ldb, g, pc, kc, jc, nc, pb);
+      for (let ic = m0; ic < m1; ic += MC) {
+        const mc = min(MC, m1 - ic);
+        packA(transA, A, lda, ic, mc, pc, kc, pa);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = min(NR, nc - jr);
+          const j = jc + jr;
+          const panelB = pb + (<usize>(jr * kc) << 2);
+          // Full row tiles, then the leftover rows (only at the end of M). Two call sites also keep
+          // binaryen from inlining the micro-kernel here (it inlines any function with one caller).
+          let ir = 0;
+          for (; ir + MR <= mc; ir += MR) {
+            microKernel(kc, pa + (<usize>(ir * kc) << 2), panelB, t);
+            const i = ic + ir;
+            storeTile(t, MR, nr, C + (<usize>(i * ldc + j) << 2), ldc, alpha, beta, first, bias, biasMode, i, j);
+          }
+          if (ir < mc) {
+            microKernel(kc, pa + (<usize>(ir * kc) << 2), panelB, t);
+            const i = ic + ir;
+            storeTile(t, mc - ir, nr, C + (<usize>(i * ldc + j) << 2), ldc, alpha, beta, first, bias, biasMode, i, j);
+          }
+        }
+      }
+      pc += KC;
+    } while (pc < K);
+  }
+}
