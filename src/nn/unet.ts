@@ -2,9 +2,9 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
-import { silu } from '../kernels/elementwise.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
-import { Ctx, attention, concat, conv, downsample, groupNormAct, linear, resnet, upsample, type Act, type BlockOpts } from './layers.js';
+import { Ctx, attention, concat, conv, downsample, groupNormLayer, linear, resnet, siluAct, siluT, upsample, type Act, type BlockOpts } from './layers.js';
+import { dropoutMaskFn, type Denoiser, type TrainForward, type TrainForwardOptions } from './denoiser.js';
 import { ParamBlock } from './params.js';
 import { parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
@@ -48,9 +48,10 @@ export function timestepEmbedding(timesteps: ArrayLike<number>, dim: number, fli
   return out;
 }
 
-export class UNet2DModel {
+export class UNet2DModel implements Denoiser {
   readonly config: UNet2DConfig;
   readonly params: ParamBlock;
+  private gradBlock: ParamBlock | null = null;
 
   constructor(readonly engine: Engine, config: UNet2DConfig) {
     this.config = config;
@@ -127,81 +128,120 @@ export class UNet2DModel {
     return writeSafetensors(this.stateDict(), { format: 'pt' });
   }
 
+  /** Elements per sample: in_channels × sample_size². */
+  get sampleSize(): number {
+    return this.config.in_channels * this.config.sample_size ** 2;
+  }
+
+  /** The gradient block (same layout as params), allocated on first use and zeroed by the trainer. */
+  grads(): ParamBlock {
+    this.gradBlock ??= new ParamBlock(this.engine, this.params.specs, 'unet.grads');
+    return this.gradBlock;
+  }
+
+  /** Checks a batch before anything runs; returns N and the per-sample timesteps. */
+  private checkInputs(sampleLength: number, timesteps: number | ArrayLike<number>, classLabels?: ArrayLike<number>): { N: number; ts: number[] } {
+    const c = this.config;
+    const side = c.sample_size;
+    const factor = 2 ** (c.block_out_channels.length - 1);
+    const N = sampleLength / this.sampleSize;
+    if (!Number.isInteger(N) || N < 1) {
+      throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: sample has ${sampleLength} values, expected N × ${c.in_channels} × ${side} × ${side} (in_channels × sample_size²) with N ≥ 1`);
+    }
+    if (side % factor !== 0) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: sample_size ${side} is not divisible by the down-sampling factor ${factor}`);
+    const ts = typeof timesteps === 'number' ? new Array<number>(N).fill(timesteps) : Array.from(timesteps);
+    if (ts.length !== N) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: ${ts.length} timesteps for a batch of ${N}`);
+    ts.forEach((t, i) => {
+      if (!Number.isFinite(t)) throw new DdpmError('INVALID_TIMESTEP', `UNet2DModel.forward: timesteps[${i}] = ${t} is not finite`);
+    });
+    if (c.num_class_embeds !== null) {
+      if (!classLabels || classLabels.length !== N) throw new DdpmError('INVALID_ARGUMENT', `UNet2DModel.forward: a class-conditional model needs classLabels for each of the ${N} samples`);
+      Array.from(classLabels).forEach((l, i) => {
+        if (!Number.isInteger(l) || l < 0 || l >= c.num_class_embeds!) throw new DdpmError('INVALID_ARGUMENT', `UNet2DModel.forward: classLabels[${i}] = ${l} is not in [0, ${c.num_class_embeds})`);
+      });
+    }
+    return { N, ts };
+  }
+
   /**
    * ε_θ(x_t, t): sample (N, C, H, W) as a Float32Array, timesteps one per sample or one for all.
    * Returns a new (N, out_channels, H, W) array; activations are freed before returning.
    */
   async forward(sample: Float32Array, timesteps: number | ArrayLike<number>, opts: ForwardOptions = {}): Promise<Float32Array> {
-    const c = this.config;
-    const C = c.in_channels;
-    const HW = sample.length / C;
-    const side = c.sample_size;
-    const factor = 2 ** (c.block_out_channels.length - 1);
-    const N = sample.length / (C * side * side);
-    if (!Number.isInteger(N) || N < 1 || !Number.isInteger(HW)) {
-      throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: sample has ${sample.length} values, expected N × ${C} × ${side} × ${side} (in_channels × sample_size²) with N ≥ 1`);
-    }
-    if (side % factor !== 0) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: sample_size ${side} is not divisible by the down-sampling factor ${factor}`);
-    const ts = typeof timesteps === 'number' ? new Array(N).fill(timesteps) : Array.from(timesteps);
-    if (ts.length !== N) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: ${ts.length} timesteps for a batch of ${N}`);
-    ts.forEach((t, i) => {
-      if (!Number.isFinite(t)) throw new DdpmError('INVALID_TIMESTEP', `UNet2DModel.forward: timesteps[${i}] = ${t} is not finite`);
-    });
+    const { N, ts } = this.checkInputs(sample.length, timesteps, opts.classLabels);
     for (let i = 0; i < sample.length; i++) {
       if (!Number.isFinite(sample[i])) throw new DdpmError('NON_FINITE', `UNet2DModel.forward: sample[${i}] = ${sample[i]} is not finite`);
     }
-    if (c.num_class_embeds !== null) {
-      const labels = opts.classLabels;
-      if (!labels || labels.length !== N) throw new DdpmError('INVALID_ARGUMENT', `UNet2DModel.forward: a class-conditional model needs classLabels for each of the ${N} samples`);
-      Array.from(labels).forEach((l, i) => {
-        if (!Number.isInteger(l) || l < 0 || l >= c.num_class_embeds!) throw new DdpmError('INVALID_ARGUMENT', `UNet2DModel.forward: classLabels[${i}] = ${l} is not in [0, ${c.num_class_embeds})`);
-      });
-    }
-
     const e = this.engine;
     const mark = e.arena.mark();
     try {
       const ctx = new Ctx(e, this.params);
+      const x = e.upload(sample, [N, this.sampleSize], 'sample');
       const hook = opts.hook;
-      const emit = (name: string, a: Act | Tensor, shape?: number[]) => {
-        if (!hook) return;
+      const emit = hook ? (name: string, a: Act | Tensor, shape?: number[]) => {
         if ('t' in a) hook(name, e.read(a.t), [a.N, a.C, a.H, a.W]);
         else hook(name, e.read(a), shape!);
-      };
-      const out = this.forwardActs(ctx, sample, N, ts, opts.classLabels, emit);
-      return e.read(out.t);
+      } : undefined;
+      return e.read(this.forwardActs(ctx, x, N, ts, opts.classLabels, emit).t);
     } finally {
       e.arena.release(mark);
     }
   }
 
-  private forwardActs(ctx: Ctx, sample: Float32Array, N: number, ts: number[], classLabels: ArrayLike<number> | undefined, emit: (name: string, a: Act | Tensor, shape?: number[]) => void): Act {
+  /** Training forward on x (N, D) in engine memory; see Denoiser.trainForward. */
+  trainForward(x: Tensor, timesteps: ArrayLike<number>, opts: TrainForwardOptions = {}): TrainForward {
+    const { N, ts } = this.checkInputs(x.size, timesteps, opts.classLabels);
+    const ctx = new Ctx(this.engine, this.params, this.grads());
+    ctx.noGrad(x);
+    const dropout = this.config.dropout > 0 && opts.dropoutSeed !== undefined
+      ? { p: this.config.dropout, mask: dropoutMaskFn(this.engine, this.config.dropout, opts.dropoutSeed) }
+      : undefined;
+    const out = this.forwardActs(ctx, x, N, ts, opts.classLabels, undefined, dropout);
+    return { out: out.t, backward: (dOut: Tensor) => ctx.backward(out.t, dOut) };
+  }
+
+  private forwardActs(
+    ctx: Ctx, sample: Tensor, N: number, ts: number[], classLabels: ArrayLike<number> | undefined,
+    emit: ((name: string, a: Act | Tensor, shape?: number[]) => void) | undefined, dropout?: BlockOpts['dropout'],
+  ): Act {
     const c = this.config;
     const e = this.engine;
     const boc = c.block_out_channels;
     const C0 = boc[0];
     const E = 4 * C0;
     const side = c.sample_size;
+    emit ??= () => {};
 
-    // 0. center input
-    const x = ctx.act(N, c.in_channels, side, side, 'sample');
-    e.write(x.t, c.center_input_sample ? sample.map((v) => 2 * v - 1) : sample);
+    // 0. center input (2x − 1: no gradient needed for the input)
+    let x: Act = { t: sample, N, C: c.in_channels, H: side, W: side };
+    if (c.center_input_sample) {
+      x = ctx.act(N, c.in_channels, side, side, 'centered');
+      const src = e.view(sample);
+      e.view(x.t).set(src.map((v) => 2 * v - 1));
+      ctx.noGrad(x.t);
+    }
 
     // 1. time: sinusoidal projection → MLP (linear, SiLU, linear) [+ class embedding]
     const tproj = e.upload(timestepEmbedding(ts, C0, c.flip_sin_to_cos, c.freq_shift), [N, C0], 'time_proj');
+    ctx.noGrad(tproj);
     emit('time_proj', tproj, [N, C0]);
-    const t1 = linear(ctx, 'time_embedding.linear_1', tproj, N, C0, E);
-    silu(e, t1.size, t1, t1);
+    const t1 = siluT(ctx, linear(ctx, 'time_embedding.linear_1', tproj, N, C0, E), 'time_embedding.act');
     const emb = linear(ctx, 'time_embedding.linear_2', t1, N, E, E); // (N, E)
     if (c.num_class_embeds !== null && classLabels) {
-      const table = e.view(this.params.get('class_embedding.weight'));
-      const v = e.view(emb);
-      for (let n = 0; n < N; n++) for (let j = 0; j < E; j++) v[n * E + j] += table[classLabels[n] * E + j];
+      // + class_embedding(labels), in place: the gradient reaches emb unchanged and the table's rows
+      const labels = Array.from(classLabels);
+      const addRows = (dst: Float32Array, src: Float32Array, fromTable: boolean) => {
+        for (let n = 0; n < N; n++) for (let j = 0; j < E; j++) {
+          if (fromTable) dst[n * E + j] += src[labels[n] * E + j];
+          else dst[labels[n] * E + j] += src[n * E + j];
+        }
+      };
+      addRows(e.view(emb), e.view(this.params.get('class_embedding.weight')), true);
+      ctx.record(() => addRows(e.view(ctx.g('class_embedding.weight')), e.view(ctx.grad(emb)), false));
     }
     emit('time_embedding', emb, [N, E]);
-    const tembAct = e.alloc([N, E], 'temb_act');
-    silu(e, emb.size, emb, tembAct);
-    const o: BlockOpts = { groups: c.norm_num_groups, eps: c.norm_eps, tembAct, tembDim: E };
+    const tembAct = siluT(ctx, emb, 'temb_act');
+    const o: BlockOpts = { groups: c.norm_num_groups, eps: c.norm_eps, tembAct, tembDim: E, dropout };
     const headDim = (ch: number) => c.attention_head_dim ?? ch;
 
     // 2. down
@@ -258,9 +298,9 @@ export class UNet2DModel {
     });
 
     // 5. out
-    h = groupNormAct(ctx, 'conv_norm_out', h, c.norm_num_groups, c.norm_eps, false);
+    h = groupNormLayer(ctx, 'conv_norm_out', h, c.norm_num_groups, c.norm_eps);
     emit('conv_norm_out', h);
-    silu(e, h.t.size, h.t, h.t);
+    h = siluAct(ctx, h, 'conv_act');
     emit('conv_act', h);
     h = conv(ctx, 'conv_out', h, c.out_channels, 3);
     emit('conv_out', h);
