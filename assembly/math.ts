@@ -123,3 +123,22 @@ export function reduce_f32(mode: i32, a: usize, b: usize, c: f32, len: i32): f64
   }
   return total + <f64>tail;
 }
+
+/**
+ * Σ a[0:len] with float64 lanes: exact to float64 rounding whatever the data's offset (a float32 sum of
+ * values near a large mean loses bits in proportion to the mean). Twice the work of reduce_f32, so used
+ * where the sum must be accurate in absolute terms: norm statistics.
+ */
+export function sum_f64(a: usize, len: i32): f64 {
+  let lo = f64x2.splat(0);
+  let hi = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const v = v128.load(a + (<usize>i << 2));
+    lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+    hi = f64x2.add(hi, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)));
+  }
+  let total = (f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1)) + (f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1));
+  for (; i < len; i++) total += <f64>load<f32>(a + (<usize>i << 2));
+  return total;
+}
