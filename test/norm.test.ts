@@ -16,6 +16,7 @@ const SHAPES: [number, number, number, number, number][] = [
   [1, 15, 5, 13, 5],
   [2, 4, 1, 65, 2],
   [1, 32, 3, 43, 8],
+  [2, 8, 16, 33, 2], // groups of 2112 values: more than one float32 block in the reductions
 ];
 
 /** Test data: x = offset + spread, gamma around 1, beta small. */
