@@ -1,5 +1,6 @@
-// Math helpers for the kernels: a SIMD exp (Wasm has no exp instruction) and fixed-order reductions.
-// Nothing here is exported from the module; kernels in other files import what they need.
+// Math helpers for the kernels: a SIMD exp (Wasm has no exp instruction), the sigmoid, and fixed-order
+// reductions. index.ts does not re-export this file: these are building blocks that kernel files import,
+// not Wasm exports.
 import { madd } from './shared';
 
 // Cody–Waite split of ln 2: LN2_HI has 9 significant bits, so n·LN2_HI is exact for |n| < 2^15 and the
@@ -69,7 +70,7 @@ export function sigmoid_f32x4(x: v128): v128 {
 // ── Fixed-order reductions ───────────────────────────────────────────────────────────────────────────
 // One thread reduces a whole span, always in the same order: four f32 lanes over blocks of SUM_BLOCK
 // elements, lanes combined pairwise, blocks added in float64. The float32 part stays short (≤ 256 adds
-// per lane), so the sums are accurate to ~1e-6 relative even for spans of millions of elements.
+// per lane), so the error stays near 1e-6 of Σ|terms| even for spans of millions of elements.
 
 const SUM_BLOCK: i32 = 1024;
 
