@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DdpmError, kernels } from '../src/index.js';
 import * as ref from './reference/norm.js';
 import { engineMatrix, f64, maxScaledErr, numericGrad, onAllEngines, SIMD_LEVELS } from './helpers/kernel-test.js';
-import { maxRelErr, randomF32 } from './helpers/rng.js';
+import { maxRelErr, randomF32, sameBits } from './helpers/rng.js';
 
 const engines = engineMatrix();
 
@@ -48,6 +48,9 @@ describe('groupNorm', () => {
             rstd: e.alloc(N * G, 'rstd'),
           };
           kernels.groupNorm(e, { N, C, H, W, groups: G, eps, ...t });
+          const inPlace = e.upload(x, n, 'x in place'); // y written over x: each group is read whole first
+          kernels.groupNorm(e, { N, C, H, W, groups: G, eps, ...t, x: inPlace, y: inPlace });
+          expect(sameBits(e.read(inPlace), e.read(t.y)), 'in-place groupNorm').toBe(true);
           const dyT = e.upload(dy, n, 'dy');
           const dgamma = e.upload(dg0, C, 'dgamma');
           const dbeta = e.upload(db0, C, 'dbeta');
