@@ -1,5 +1,6 @@
-// Math helpers for the kernels: a SIMD exp (Wasm has no exp instruction) and fixed-order reductions.
-// Nothing here is exported from the module; kernels in other files import what they need.
+// Math helpers for the kernels: a SIMD exp (Wasm has no exp instruction), the sigmoid, and fixed-order
+// reductions. index.ts does not re-export this file: these are building blocks that kernel files import,
+// not Wasm exports.
 import { madd } from './shared';
 
 // Cody–Waite split of ln 2: LN2_HI has 9 significant bits, so n·LN2_HI is exact for |n| < 2^15 and the
@@ -69,7 +70,7 @@ export function sigmoid_f32x4(x: v128): v128 {
 // ── Fixed-order reductions ───────────────────────────────────────────────────────────────────────────
 // One thread reduces a whole span, always in the same order: four f32 lanes over blocks of SUM_BLOCK
 // elements, lanes combined pairwise, blocks added in float64. The float32 part stays short (≤ 256 adds
-// per lane), so the sums are accurate to ~1e-6 relative even for spans of millions of elements.
+// per lane), so the error stays near 1e-6 of Σ|terms| even for spans of millions of elements.
 
 const SUM_BLOCK: i32 = 1024;
 
@@ -122,4 +123,23 @@ export function reduce_f32(mode: i32, a: usize, b: usize, c: f32, len: i32): f64
     tail += term1(mode, load<f32>(a + o), mode == RED_DOT_DEV ? load<f32>(b + o) : c, c);
   }
   return total + <f64>tail;
+}
+
+/**
+ * Σ a[0:len] with float64 lanes: exact to float64 rounding whatever the data's offset (a float32 sum of
+ * values near a large mean loses bits in proportion to the mean). Twice the work of reduce_f32, so used
+ * where the sum must be accurate in absolute terms: norm statistics.
+ */
+export function sum_f64(a: usize, len: i32): f64 {
+  let lo = f64x2.splat(0);
+  let hi = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const v = v128.load(a + (<usize>i << 2));
+    lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+    hi = f64x2.add(hi, f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1)));
+  }
+  let total = (f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1)) + (f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1));
+  for (; i < len; i++) total += <f64>load<f32>(a + (<usize>i << 2));
+  return total;
 }

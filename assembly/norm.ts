@@ -4,7 +4,7 @@
 // statistics and dx, and one thread owns each channel for dgamma/dbeta, so every reduction has a fixed
 // order whatever the thread count.
 import { sliceStart, sliceEnd, madd } from './shared';
-import { reduce_f32, RED_SUM, RED_SQ_DEV, RED_DOT_DEV } from './math';
+import { reduce_f32, sum_f64, RED_SUM, RED_SQ_DEV, RED_DOT_DEV } from './math';
 
 /**
  * y = (x − μ)·rstd·γ[c] + β[c], μ and rstd = 1/√(σ² + eps) per (n, g), σ² the biased variance.
@@ -23,8 +23,9 @@ export function group_norm_f32(
     const xg = x + ((<usize>ng * <usize>M) << 2);
     const yg = y + ((<usize>ng * <usize>M) << 2);
     // Two passes (mean, then the centred sum of squares) so that a large mean does not cancel the
-    // variance away, as E[x²] − E[x]² would in float32.
-    const mu = <f32>(reduce_f32(RED_SUM, xg, 0, 0, M) / <f64>M);
+    // variance away, as E[x²] − E[x]² would in float32; the mean summed in float64 so that its error
+    // does not grow with its size.
+    const mu = <f32>(sum_f64(xg, M) / <f64>M);
     const variance = reduce_f32(RED_SQ_DEV, xg, 0, mu, M) / <f64>M;
     const rs = <f32>(1.0 / Math.sqrt(variance + <f64>eps));
     store<f32>(mean + (<usize>ng << 2), mu);

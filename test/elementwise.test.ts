@@ -167,6 +167,7 @@ const NCHW_SHAPES: [number, number, number, number][] = [
   [5, 1, 4, 63],
   [1, 7, 2, 65],
   [2, 3, 9, 129],
+  [1, 2, 37, 41], // planes of 1517 values: more than one float32 block in the sums
 ];
 
 describe('upsampleNearest2x', () => {
