@@ -5,7 +5,7 @@ import type { Tensor } from '../engine/memory.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import { Ctx, attention, concat, conv, downsample, groupNormLayer, linear, resnet, siluAct, siluT, upsample, type Act, type BlockOpts } from './layers.js';
 import { dropoutMaskFn, type Denoiser, type TrainForward, type TrainForwardOptions } from './denoiser.js';
-import { ParamBlock } from './params.js';
+import { ParamBlock, initializeParams } from './params.js';
 import { parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
 
@@ -59,6 +59,13 @@ export class UNet2DModel implements Denoiser {
     const bytes = specs.reduce((s, p) => s + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
     engine.arena.plan(bytes, `UNet2DModel parameters (${bytes / 4} floats)`);
     this.params = new ParamBlock(engine, specs, 'unet.params');
+  }
+
+  /** A freshly initialised model (PyTorch's default initialisation, reproducible from `seed`). */
+  static create(engine: Engine, config: unknown, seed = 0): UNet2DModel {
+    const model = new UNet2DModel(engine, parseUNetConfig(config, 'config'));
+    initializeParams(engine, model.params, seed);
+    return model;
   }
 
   /** Builds the model from a diffusers folder's config.json text/object and safetensors bytes. */
