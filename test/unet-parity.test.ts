@@ -98,3 +98,25 @@ describe('UNet2DModel weights in and out', () => {
     await expect(m.forward(new Float32Array(768).fill(NaN), 1)).rejects.toThrow(/sample\[0\] = NaN is not finite/);
   });
 });
+
+describe('UNet2DModel.save', () => {
+  it('writes a diffusers folder that loads back to the same outputs, and refuses non-finite weights', async () => {
+    const { mkdtempSync, readdirSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const engine = await Engine.create({ threads: 1 });
+    const a = UNet2DModel.fromFiles(engine, readFileSync(join(dir, 'unet_tiny.config.json'), 'utf8'), readFileSync(join(dir, 'unet_tiny.safetensors')));
+    const out = mkdtempSync(join(tmpdir(), 'unet-'));
+    await a.save(out);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'diffusion_pytorch_model.safetensors']);
+    const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    const original = JSON.parse(readFileSync(join(dir, 'unet_tiny.config.json'), 'utf8'));
+    for (const [k, v] of Object.entries(original)) if (!k.startsWith('_')) expect(saved[k]).toEqual(v);
+    const b = await UNet2DModel.fromPretrained(engine, out);
+    const x = tensor(meta.input);
+    expect(await b.forward(x, meta.timesteps)).toEqual(await a.forward(x, meta.timesteps));
+    engine.view(b.params.get('mid_block.attentions.0.to_v.bias'))[3] = NaN;
+    await expect(b.save(out)).rejects.toThrow(/parameter mid_block\.attentions\.0\.to_v\.bias holds NaN; non-finite weights are never saved/);
+    await expect(UNet2DModel.fromPretrained(engine, join(out, 'nope'))).rejects.toThrow(/nope\/config\.json: cannot read/);
+    engine.dispose();
+  });
+});

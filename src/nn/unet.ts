@@ -130,8 +130,45 @@ export class UNet2DModel implements Denoiser {
     return this.params.specs.map((s) => [s.name, { shape: s.shape, data: this.engine.read(this.params.get(s.name)) }]);
   }
 
+  /** config.json as diffusers writes it (every key, so PyTorch diffusers loads it unchanged). */
+  configJson(): Record<string, unknown> {
+    return {
+      _class_name: 'UNet2DModel',
+      _diffusers_version: '0.32.2',
+      ...this.config,
+      add_attention: true,
+      attn_norm_num_groups: null,
+      class_embed_type: null,
+      downsample_type: 'conv',
+      upsample_type: 'conv',
+      time_embedding_dim: null,
+      num_train_timesteps: null,
+    };
+  }
+
+  /**
+   * Writes a diffusers folder (config.json + diffusion_pytorch_model.safetensors). Files are written under
+   * temporary names and renamed into place, so an interrupted save never leaves a half-written file.
+   */
+  async save(dir: string): Promise<void> {
+    const weights = this.weightsBytes();
+    const { mkdir, writeFile, rename } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    await mkdir(dir, { recursive: true });
+    const files: [string, Uint8Array | string][] = [[WEIGHTS_FILE, weights], ['config.json', JSON.stringify(this.configJson(), null, 2) + '\n']];
+    for (const [name, data] of files) {
+      const tmp = join(dir, `.${name}.tmp`);
+      await writeFile(tmp, data);
+      await rename(tmp, join(dir, name));
+    }
+  }
+
   /** safetensors bytes of the weights, as diffusers writes them (metadata format: pt). */
   weightsBytes(): Uint8Array {
+    for (const { name } of this.params.specs) {
+      const bad = this.engine.view(this.params.get(name)).find((v) => !Number.isFinite(v));
+      if (bad !== undefined) throw new DdpmError('NON_FINITE', `UNet2DModel: parameter ${name} holds ${bad}; non-finite weights are never saved`);
+    }
     return writeSafetensors(this.stateDict(), { format: 'pt' });
   }
 
