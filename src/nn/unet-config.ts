@@ -52,7 +52,7 @@ const DEFAULTS: UNet2DConfig = {
 };
 
 /** Keys diffusers writes whose only supported value is the one given (anything else is refused by name). */
-const FIXED: Record<string, unknown> = {
+export const FIXED_KEYS: Record<string, unknown> = {
   add_attention: true,
   attn_norm_num_groups: null,
   class_embed_type: null,
@@ -76,8 +76,8 @@ export function parseUNetConfig(json: unknown, file = 'config.json'): UNet2DConf
   const c: Record<string, unknown> = { ...DEFAULTS };
   for (const [k, v] of Object.entries(raw)) {
     if (k.startsWith('_')) continue;
-    if (k in FIXED) {
-      if (v !== FIXED[k] && !(v === undefined)) bad(file, k, `${JSON.stringify(FIXED[k])} (the only value supported)`, v);
+    if (k in FIXED_KEYS) {
+      if (v !== FIXED_KEYS[k]) bad(file, k, `${JSON.stringify(FIXED_KEYS[k])} (the only value supported)`, v);
       continue;
     }
     if (!(k in DEFAULTS)) throw new DdpmError('FORMAT', `${file}: unsupported UNet2DModel key "${k}"`);

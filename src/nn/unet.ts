@@ -6,7 +6,7 @@ import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safete
 import { Ctx, attention, concat, conv, downsample, groupNormLayer, linear, resnet, siluAct, siluT, upsample, type Act, type BlockOpts } from './layers.js';
 import { dropoutMaskFn, type Denoiser, type TrainForward, type TrainForwardOptions } from './denoiser.js';
 import { ParamBlock, initializeParams } from './params.js';
-import { parseUNetConfig, type UNet2DConfig } from './unet-config.js';
+import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
 
 export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
@@ -136,13 +136,7 @@ export class UNet2DModel implements Denoiser {
       _class_name: 'UNet2DModel',
       _diffusers_version: '0.32.2',
       ...this.config,
-      add_attention: true,
-      attn_norm_num_groups: null,
-      class_embed_type: null,
-      downsample_type: 'conv',
-      upsample_type: 'conv',
-      time_embedding_dim: null,
-      num_train_timesteps: null,
+      ...FIXED_KEYS,
     };
   }
 
