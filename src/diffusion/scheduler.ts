@@ -7,7 +7,9 @@
 // prevSample and one predOriginalSample buffer, allocated from the engine's arena on the first step (and
 // again only if the sample size grows): the sampling loop allocates nothing per step. Those returned
 // tensors are overwritten by the next step; passing the previous prevSample back as `sample` is fine (the
-// kernel updates in place). Do not release the arena below them while the scheduler is in use.
+// kernel updates in place). Arena trap: if the caller releases an arena mark taken before the first step
+// and then allocates past the buffers, they alias the new tensors; take marks after the first step, or
+// pass `out`.
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
@@ -114,7 +116,7 @@ export abstract class SchedulerBase {
   /** Inference timesteps, decreasing; all of [0, T) before setTimesteps. */
   timesteps: number[];
   numInferenceSteps: number | null = null;
-  private buffers: { engine: Engine; prev: Tensor; x0: Tensor } | null = null;
+  private buffers: { engine: Engine; prev: Tensor; x0: Tensor; end: number } | null = null;
 
   protected constructor(o: SchedulerOptions, who: string) {
     const T = o.numTrainTimesteps ?? 1000;
@@ -248,11 +250,16 @@ export abstract class SchedulerBase {
 
   private outputs(engine: Engine, size: number, out: Partial<SchedulerOutput> | undefined): SchedulerOutput {
     if (out?.prevSample && out.predOriginalSample) return out as SchedulerOutput;
-    if (!this.buffers || this.buffers.engine !== engine || this.buffers.prev.size < size) {
-      this.buffers = { engine, prev: engine.alloc(size, 'prevSample'), x0: engine.alloc(size, 'predOriginalSample') };
+    // Reallocated when the arena was released below them (then nothing allocated since can overlap the new
+    // ones). A release followed by allocations past them cannot be detected: see the header.
+    const b = this.buffers;
+    if (!b || b.engine !== engine || b.prev.size < size || engine.arena.used < b.end) {
+      const prev = engine.alloc(size, 'prevSample');
+      const x0 = engine.alloc(size, 'predOriginalSample');
+      this.buffers = { engine, prev, x0, end: engine.arena.used };
     }
     const view = (t: Tensor) => (t.size === size ? t : { ...t, size, shape: [size] });
-    return { prevSample: out?.prevSample ?? view(this.buffers.prev), predOriginalSample: out?.predOriginalSample ?? view(this.buffers.x0) };
+    return { prevSample: out?.prevSample ?? view(this.buffers!.prev), predOriginalSample: out?.predOriginalSample ?? view(this.buffers!.x0) };
   }
 
   /** x̂_0 = (ax, am) · (x_t, m) for the prediction type (DDPM eq. 15 for ε; v: Salimans & Ho 2022). */
