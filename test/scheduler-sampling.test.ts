@@ -83,6 +83,26 @@ describe('SamplingChain', () => {
     expect(chain.stepIndex).toBe(3);
   });
 
+  it('a non-finite model output is a NON_FINITE error naming the step; the chain is left resumable', async () => {
+    const e = await make({ threads: 1 });
+    const seed = 5n;
+    const want = await uninterrupted(() => new DDPMScheduler(), { steps: 6, seed });
+    const chain = SamplingChain.start(e, new DDPMScheduler(), { shape, numInferenceSteps: 6, seed });
+    const model = dummyModel(e);
+    const poisoned: Denoiser = async (x, t) => {
+      const out = await model(x, t);
+      if (chain.stepIndex === 2) e.view(out)[7] = NaN;
+      return out;
+    };
+    const err = await chain.run(poisoned).catch((x) => x);
+    expect(err).toBeInstanceOf(DdpmError);
+    expect((err as DdpmError).code).toBe('NON_FINITE');
+    expect((err as Error).message).toMatch(/at step 2 \(t = 498\) has 1 non-finite values, the first at element 7 \(NaN\); x_t is unchanged/);
+    expect(chain.stepIndex).toBe(2);
+    await chain.run(model);
+    expect(sameBits(e.read(chain.sample), want)).toBe(true);
+  });
+
   it('refuses malformed states with FORMAT errors', async () => {
     const e = await make({ threads: 1 });
     const chain = SamplingChain.start(e, new DDPMScheduler(), { shape, numInferenceSteps: 10, seed: 1 });

@@ -131,9 +131,23 @@ export class SamplingChain {
     return this.scheduler.timesteps[this.index];
   }
 
-  /** One step with the model's output for x_t at `timestep`; x_t is replaced by x_{t−1}. */
+  /**
+   * One step with the model's output for x_t at `timestep`; x_t is replaced by x_{t−1}. A model output
+   * with NaN or ±Inf is a NON_FINITE error naming the step, and leaves the chain (x_t, step index) as it
+   * was, so it can still be saved or resumed.
+   */
   step(modelOutput: Tensor): void {
     const t = this.timestep;
+    const m = this.engine.view(modelOutput);
+    let bad = 0, first = -1;
+    for (let i = 0; i < m.length; i++) {
+      if (!Number.isFinite(m[i])) {
+        if (bad++ === 0) first = i;
+      }
+    }
+    if (bad > 0) {
+      throw new DdpmError('NON_FINITE', `SamplingChain: the model output (tensor ${modelOutput.name}) at step ${this.index} (t = ${t}) has ${bad} non-finite values, the first at element ${first} (${m[first]}); x_t is unchanged`);
+    }
     const out = { prevSample: this.sample, predOriginalSample: this.predOriginalSample };
     const opts = { seed: this.seed, offset: this.offset, out };
     if (this.scheduler instanceof DDIMScheduler) this.scheduler.step(modelOutput, t, this.sample, { ...opts, eta: this.eta, useClippedModelOutput: this.useClippedModelOutput });
