@@ -227,6 +227,9 @@ export abstract class SchedulerBase {
     }
     const D = sample.size / N;
     const learned = typeof coef.sigma === 'object';
+    if (learned && sample.shape.length < 2) {
+      throw new DdpmError('SHAPE_MISMATCH', `${who}: learned variances split the model output's channels (dim 1): sample (tensor ${sample.name}) must be [N, C, …], found [${sample.shape}]`);
+    }
     if (modelOutput.size !== (learned ? 2 : 1) * sample.size) {
       throw new DdpmError(
         'SHAPE_MISMATCH',
