@@ -3,3 +3,8 @@ export { DdpmError, type DdpmErrorCode } from './errors.js';
 export { Engine, ABI_VERSION, type EngineOptions, type EngineInfo, type BuildName, type SimdLevel } from './engine/engine.js';
 export type { Tensor } from './engine/memory.js';
 export * as kernels from './kernels/index.js';
+export * from './diffusion/index.js';
+export { UNet2DModel, timestepEmbedding, type ForwardOptions, type ForwardHook } from './nn/unet.js';
+export { parseUNetConfig, type UNet2DConfig } from './nn/unet-config.js';
+export type { Denoiser, TrainForward, TrainForwardOptions } from './nn/denoiser.js';
+export { readSafetensors, writeSafetensors } from './io/safetensors.js';

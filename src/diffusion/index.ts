@@ -6,3 +6,5 @@ export { SchedulerBase, optionsFromConfig, type PredictionType, type TimestepSpa
 export * from './ddpm.js';
 export * from './ddim.js';
 export * from './sampling.js';
+export * from './bound.js';
+export { normalKl, discretizedGaussianLogLikelihood } from './gaussian-math.js';
