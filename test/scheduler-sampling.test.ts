@@ -2,7 +2,7 @@
 // build) and get the same bits as an uninterrupted run.
 import { afterAll, describe, expect, it } from 'vitest';
 import { DdpmError, Engine, type Tensor } from '../src/index.js';
-import { DDIMScheduler, DDPMScheduler, SamplingChain, type Denoiser, type SamplingState } from '../src/diffusion/index.js';
+import { DDIMScheduler, DDPMScheduler, SamplingChain, type SamplingModel, type SamplingState } from '../src/diffusion/index.js';
 import { sameBits } from './helpers/rng.js';
 
 const engines: Engine[] = [];
@@ -14,7 +14,7 @@ async function make(opts: Parameters<typeof Engine.create>[0]) {
 }
 
 /** The fixtures' dummy model ε = 0.1·x (float32), writing into one buffer allocated on first use. */
-function dummyModel(engine: Engine): Denoiser {
+function dummyModel(engine: Engine): SamplingModel {
   let out: Tensor | null = null;
   return (x) => {
     out ??= engine.alloc(x.shape, 'eps');
@@ -89,7 +89,7 @@ describe('SamplingChain', () => {
     const want = await uninterrupted(() => new DDPMScheduler(), { steps: 6, seed });
     const chain = SamplingChain.start(e, new DDPMScheduler(), { shape, numInferenceSteps: 6, seed });
     const model = dummyModel(e);
-    const poisoned: Denoiser = async (x, t) => {
+    const poisoned: SamplingModel = async (x, t) => {
       const out = await model(x, t);
       if (chain.stepIndex === 2) e.view(out)[7] = NaN;
       return out;

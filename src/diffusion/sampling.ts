@@ -47,7 +47,7 @@ type Scheduler = DDPMScheduler | DDIMScheduler;
 
 /** The model as the chain calls it: ε (or x_0, v) for x_t at timestep t, a tensor of sample's size (2× for
  * learned variance). */
-export type Denoiser = (sample: Tensor, t: number) => Tensor | Promise<Tensor>;
+export type SamplingModel = (sample: Tensor, t: number) => Tensor | Promise<Tensor>;
 
 export class SamplingChain {
   /** x_t, updated in place by every step. */
@@ -156,7 +156,7 @@ export class SamplingChain {
   }
 
   /** Runs up to `maxSteps` more steps (default: to the end), checking `signal` between steps. */
-  async run(model: Denoiser, o: { maxSteps?: number; signal?: AbortSignal; onStep?: (index: number, t: number) => void } = {}): Promise<Tensor> {
+  async run(model: SamplingModel, o: { maxSteps?: number; signal?: AbortSignal; onStep?: (index: number, t: number) => void } = {}): Promise<Tensor> {
     let left = o.maxSteps ?? Infinity;
     while (!this.done && left-- > 0) {
       o.signal?.throwIfAborted();

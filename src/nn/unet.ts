@@ -52,6 +52,7 @@ export class UNet2DModel implements Denoiser {
   readonly config: UNet2DConfig;
   readonly params: ParamBlock;
   private gradBlock: ParamBlock | null = null;
+  private outBuf: Tensor | null = null;
 
   constructor(readonly engine: Engine, config: UNet2DConfig) {
     this.config = config;
@@ -224,6 +225,28 @@ export class UNet2DModel implements Denoiser {
     } finally {
       e.arena.release(mark);
     }
+  }
+
+  /**
+   * Inference on a tensor already in engine memory, for sampling loops: the output goes to a buffer the
+   * model keeps (allocated from the arena on the first call, again only if the batch grows) and that the
+   * next call overwrites. Activations are freed before returning.
+   */
+  forwardTensor(x: Tensor, timesteps: number | ArrayLike<number>, opts: { classLabels?: ArrayLike<number> } = {}): Tensor {
+    const { N, ts } = this.checkInputs(x.size, timesteps, opts.classLabels);
+    this.engine.check(x, 'UNet2DModel.forwardTensor: x');
+    const outSize = N * this.config.out_channels * this.config.sample_size ** 2;
+    if (!this.outBuf || this.outBuf.size < outSize) this.outBuf = this.engine.alloc(outSize, 'unet.out');
+    const out: Tensor = { ...this.outBuf, size: outSize, shape: [N, this.config.out_channels, this.config.sample_size, this.config.sample_size] };
+    const e = this.engine;
+    const mark = e.arena.mark();
+    try {
+      const y = this.forwardActs(new Ctx(e, this.params), x, N, ts, opts.classLabels, undefined);
+      e.view(out).set(e.view(y.t));
+    } finally {
+      e.arena.release(mark);
+    }
+    return out;
   }
 
   /** Training forward on x (N, D) in engine memory; see Denoiser.trainForward. */
