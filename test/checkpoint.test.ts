@@ -122,6 +122,15 @@ describe('checkpoints', () => {
     }
   });
 
+  it('an aborted run saves where it stopped', async () => {
+    const dir = join(root, 'abort');
+    const t = newTrainer();
+    const ac = new AbortController();
+    const r = await t.train({ steps: 30, signal: ac.signal, checkpoint: { dir, every: 7 }, onProgress: (p) => p.step === 10 && ac.abort() });
+    expect(r).toMatchObject({ step: 10, aborted: true });
+    expect((await loadCheckpoint(dir)).manifest.step).toBe(10);
+  });
+
   it('keeps the newest K checkpoints', async () => {
     const dir = join(root, 'prune');
     const t = newTrainer();

@@ -4,7 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DdpmError, Engine } from '../src/index.js';
 import { randn } from '../src/kernels/gaussian.js';
+import { gradNorm } from '../src/kernels/optim.js';
 import { MLPDenoiser } from '../src/nn/mlp.js';
+import { UNet2DModel } from '../src/nn/unet.js';
+import { checkpointFiles, modelFromCheckpoint, parseCheckpoint } from '../src/train/checkpoint.js';
 import { EMA_DEFAULTS, Trainer, emaDecay, learningRateAt, parseTrainerConfig, type PredictionType } from '../src/train/trainer.js';
 import { twoMoons } from '../src/train/toy-data.js';
 import { FaultyDenoiser, ScaledInputDenoiser } from './helpers/denoisers.js';
@@ -110,6 +113,27 @@ describe('trainer loss', () => {
   });
 });
 
+describe('trainer update', () => {
+  it('clips the gradient norm as torch does, then takes an AdamW step with t = 1 (Δθ = −lr·g/(|g| + ε))', () => {
+    const model = MLPDenoiser.create(engine, small, 6);
+    const trainer = new Trainer(model, twoMoons(64, 2), linearAlphasCumprod(100), { batchSize: 16, learningRate: 1e-3, adamWeightDecay: 0, maxGradNorm: 0.05, ema: null });
+    const before = engine.read(model.params.all);
+    const r = trainer.trainStep();
+    expect(r.gradNorm).toBeGreaterThan(0.5); // so clipping took place
+    const g = engine.read(model.grads().all); // the clipped gradient
+    expect(gradNorm(engine, model.grads().all, g.length)).toBeCloseTo((0.05 * r.gradNorm) / (r.gradNorm + 1e-6), 6);
+    const after = engine.read(model.params.all);
+    let worst = 0;
+    for (let i = 0; i < g.length; i++) {
+      // bias-corrected m̂ = g and v̂ = g² after the first step
+      const want = (-1e-3 * g[i]) / (Math.abs(g[i]) + 1e-8);
+      worst = Math.max(worst, Math.abs(after[i] - before[i] - want));
+    }
+    expect(worst).toBeLessThan(2e-7); // float32 rounding of θ ≈ 0.2 plus the step
+    expect(trainer.getCounters()).toMatchObject({ step: 1, optimizerStep: 1 });
+  });
+});
+
 describe('trainer faults and control', () => {
   it('a non-finite loss or gradient skips that step (no update, counted) and training goes on', async () => {
     const inner = MLPDenoiser.create(engine, small, 1);
@@ -163,6 +187,32 @@ describe('trainer faults and control', () => {
     const aborted = await run(engine, 13);
     expect(aborted.r).toMatchObject({ step: 13, aborted: true });
     expect(sameBits(aborted.w[0], one.w[0])).toBe(false);
+  });
+
+  it('trains a UNet2DModel too (dropout masks from the step): repeatable, and its checkpoint round-trips', async () => {
+    const unetConfig = {
+      sample_size: 8, in_channels: 1, out_channels: 1, block_out_channels: [8, 8], layers_per_block: 1,
+      down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+      norm_num_groups: 4, attention_head_dim: 8, dropout: 0.1,
+    };
+    const data = randomF32(6 * 64, 3);
+    const run = async () => {
+      const model = UNet2DModel.create(engine, unetConfig, 2);
+      const trainer = new Trainer(model, data, linearAlphasCumprod(50), { batchSize: 2, learningRate: 1e-3 });
+      const losses: number[] = [];
+      await trainer.train({ steps: 3, onProgress: (p) => losses.push(p.loss) });
+      return { trainer, losses };
+    };
+    const a = await run();
+    const b = await run();
+    expect(a.losses.every(Number.isFinite)).toBe(true);
+    expect(a.losses).toEqual(b.losses);
+    expect(sameBits(engine.read(a.trainer.model.params.all), engine.read(b.trainer.model.params.all))).toBe(true);
+    const { files } = checkpointFiles(a.trainer);
+    const ckpt = await parseCheckpoint('mem', async (name) => files.get(name));
+    const copy = modelFromCheckpoint(engine, ckpt);
+    expect(copy).toBeInstanceOf(UNet2DModel);
+    expect(sameBits(engine.read(copy.params.all), engine.read(a.trainer.model.params.all))).toBe(true);
   });
 
   it('rejects bad configs, data and schedules before training', async () => {

@@ -228,8 +228,14 @@ export async function saveCheckpoint(root: string, trainer: Trainer, o: { keep?:
   await fs.mkdir(root, { recursive: true });
   await fs.rm(tmp, { recursive: true, force: true });
   await fs.mkdir(tmp);
-  for (const [file, bytes] of files) await writeSynced(fs, join(tmp, file), bytes);
-  await syncDir(fs, tmp);
+  try {
+    for (const [file, bytes] of files) await writeSynced(fs, join(tmp, file), bytes);
+    await syncDir(fs, tmp);
+  } catch (e) {
+    // e.g. disk full: drop the partial folder; the previous checkpoints and `latest` are untouched
+    await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
+    throw e;
+  }
   if (await exists(fs, final)) {
     // the same step saved again (e.g. right after resuming): move the old one aside rather than delete it first
     const old = `${final}.replaced.tmp`;

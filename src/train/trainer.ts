@@ -47,7 +47,7 @@ export interface TrainerConfig {
   lrScheduler: 'constant' | 'cosine';
   /** Linear warmup from 0: step s < lrWarmupSteps uses learningRate·s/lrWarmupSteps (diffusers/torch LambdaLR). */
   lrWarmupSteps: number;
-  /** Length of the cosine schedule; unused by 'constant'. */
+  /** Length of the cosine schedule (past it the cosine rises again, as in diffusers); unused by 'constant'. */
   maxTrainSteps: number;
   adamBeta1: number;
   adamBeta2: number;
@@ -237,6 +237,8 @@ export class Trainer {
   private permEpoch = -1;
 
   /**
+   * The EMA starts as a copy of the model's weights now: load pretrained weights before, or resume with
+   * restoreTrainer.
    * @param data M samples of model.sampleSize values each, sample-major; finite.
    * @param alphasCumprod ᾱ_t for t = 0 … T−1 (float64), as the schedule computes it.
    */
