@@ -368,7 +368,9 @@ export class Trainer {
     let loss = 0;
     let norm = NaN;
     try {
-      const fwd = this.model.trainForward(this.xt, this.timesteps, { dropoutSeed: mix(c.seed, s, 0xd409) + 2 ** 32 * (mix(c.seed, s, 0xd40a) >>> 11) });
+      // a 53-bit dropout key per step, distinct from `seed` so its Philox streams never meet the noise's
+      const dropoutSeed = mix(c.seed, s, 0xd409) + 2 ** 32 * (mix(c.seed, s, 0xd40a) >>> 11);
+      const fwd = this.model.trainForward(this.xt, this.timesteps, { dropoutSeed });
       if (fwd.out.size !== B * D) {
         throw new DdpmError('UNSUPPORTED', `Trainer: the model outputs ${fwd.out.size / B} values per sample, expected ${D} (learned variances need the hybrid loss, which is not implemented)`);
       }
