@@ -181,20 +181,31 @@ describe('checkpoints', () => {
     await expectFormat(c.dir, /checkpoint\.json: format_version 2 is not supported/);
 
     // a valid safetensors file with the wrong tensors, and one with a NaN
-    const replaceModel = async (dir: string, tensors: [string, { shape: number[]; data: Float32Array }][]) => {
+    const replaceFile = async (dir: string, tensors: [string, { shape: number[]; data: Float32Array }][], name = 'model.safetensors') => {
       const bytes = writeSafetensors(tensors);
-      await writeFile(join(dir, 'model.safetensors'), bytes);
-      await editManifest(dir, (m) => (m.files['model.safetensors'] = bytes.length));
+      await writeFile(join(dir, name), bytes);
+      await editManifest(dir, (m) => (m.files[name] = bytes.length));
     };
     c = await fresh('v-shapes');
     const other = MLPDenoiser.create(engine, { ...small, hidden_dim: 8 }, 1);
-    await replaceModel(c.dir, other.params.specs.map((s) => [s.name, { shape: s.shape, data: engine.read(other.params.get(s.name)) }]));
+    await replaceFile(c.dir, other.params.specs.map((s) => [s.name, { shape: s.shape, data: engine.read(other.params.get(s.name)) }]));
     await expectFormat(c.dir, /model\.safetensors: the tensors do not fit .*wrong shape/);
     c = await fresh('v-nan');
     const tensors = c.t.model.params.specs.map((s) => [s.name, { shape: s.shape, data: engine.read(c.t.model.params.get(s.name)) }] as [string, { shape: number[]; data: Float32Array }]);
     tensors[2][1].data[0] = NaN;
-    await replaceModel(c.dir, tensors);
+    await replaceFile(c.dir, tensors);
     await expectFormat(c.dir, /model\.safetensors: tensor input_proj\.weight\[0\] = NaN is not finite/);
+
+    // a bad optimizer file is found before the (good) weights are written into the trainer
+    c = await fresh('v-moments');
+    const moments = c.t.v.specs.map((s) => [s.name, { shape: s.shape, data: engine.read(c.t.v.get(s.name)) }] as [string, { shape: number[]; data: Float32Array }]);
+    moments[5][1].data[1] = -Infinity;
+    await replaceFile(c.dir, moments, 'optimizer.exp_avg_sq.safetensors');
+    const target = newTrainer(11);
+    const untouched = engine.read(target.model.params.all);
+    const em = await errorOf(async () => restoreTrainer(target, await loadCheckpoint(c.dir)));
+    expect(em.message).toMatch(/optimizer\.exp_avg_sq\.safetensors: tensor blocks\.0\.linear_1\.bias\[1\] = -Infinity is not finite/);
+    expect(sameBits(engine.read(target.model.params.all), untouched)).toBe(true);
 
     await writeFile(join(root, 'v-missing', 'latest'), 'garbage');
     await rm(join(root, 'v-missing', 'ckpt-000002'), { recursive: true });

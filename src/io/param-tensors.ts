@@ -28,11 +28,10 @@ export function paramAt(block: ParamBlock, i: number): string {
 }
 
 /**
- * Copies `tensors` into `block`. Missing, unexpected and wrong-shaped tensors are all listed in one FORMAT
- * error naming `file`; with `requireFinite`, a NaN or infinite value is one too. Nothing is written
- * unless everything fits.
+ * Checks that `tensors` fit `block`: missing, unexpected and wrong-shaped tensors are all listed in one
+ * FORMAT error naming `file`; with `requireFinite`, a NaN or infinite value is one too.
  */
-export function loadBlock(engine: Engine, block: ParamBlock, tensors: Map<string, SafeTensor>, file: string, what: string, requireFinite = false): void {
+export function checkBlockTensors(block: ParamBlock, tensors: Map<string, SafeTensor>, file: string, what: string, requireFinite = false): void {
   const missing: string[] = [];
   const unexpected: string[] = [];
   const wrong: string[] = [];
@@ -58,5 +57,10 @@ export function loadBlock(engine: Engine, block: ParamBlock, tensors: Map<string
       if (i >= 0) throw new DdpmError('FORMAT', `${file}: tensor ${spec.name}[${i}] = ${d[i]} is not finite`);
     }
   }
+}
+
+/** Copies `tensors` into `block` after checkBlockTensors; nothing is written unless everything fits. */
+export function loadBlock(engine: Engine, block: ParamBlock, tensors: Map<string, SafeTensor>, file: string, what: string, requireFinite = false): void {
+  checkBlockTensors(block, tensors, file, what, requireFinite);
   for (const spec of block.specs) engine.write(block.get(spec.name), tensors.get(spec.name)!.data);
 }

@@ -19,11 +19,11 @@
 // is safe in browsers and edge runtimes; checkpointFiles / parseCheckpoint work anywhere.
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
-import { blockTensors, firstNonFinite, loadBlock, paramAt } from '../io/param-tensors.js';
+import { blockTensors, checkBlockTensors, firstNonFinite, loadBlock, paramAt } from '../io/param-tensors.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import type { Denoiser } from '../nn/denoiser.js';
 import { MLPDenoiser, parseMLPConfig } from '../nn/mlp.js';
-import { ParamBlock } from '../nn/params.js';
+import type { ParamBlock } from '../nn/params.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { parseUNetConfig } from '../nn/unet-config.js';
 import { TRAINER_CONFIG_VERSION, type Trainer, type TrainerConfig } from './trainer.js';
@@ -56,6 +56,8 @@ export interface CheckpointManifest {
   trainer_config: TrainerConfig;
   alphas_cumprod: number[];
   model: { class: 'MLPDenoiser' | 'UNet2DModel'; config: unknown };
+  /** The Wasm build that wrote it: resuming is bit-identical on the same build (relaxed-SIMD builds may differ in the last bits). */
+  engine: { build: string; runtime: string };
   /** Byte size of every other file in the folder. */
   files: Record<string, number>;
 }
@@ -104,6 +106,7 @@ export function checkpointFiles(trainer: Trainer): { manifest: CheckpointManifes
     trainer_config: trainer.config,
     alphas_cumprod: Array.from(trainer.getAlphasCumprod()),
     model: describeModel(trainer.model),
+    engine: { build: e.info.build, runtime: e.info.runtime },
     files: Object.fromEntries([...files].map(([name, bytes]) => [name, bytes.length])),
   };
   files.set(MANIFEST_FILE, new TextEncoder().encode(JSON.stringify(manifest, null, 1)));
@@ -194,18 +197,10 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
   if (!!trainer.ema !== !!ckpt.blocks.ema) fail(where, trainer.ema ? `has no ${BLOCK_FILES.ema} but the trainer keeps an EMA` : `has ${BLOCK_FILES.ema} but the trainer keeps no EMA`);
   const e = trainer.engine;
   const targets: [BlockKey, ParamBlock | null][] = [['model', trainer.model.params], ['ema', trainer.ema], ['exp_avg', trainer.m], ['exp_avg_sq', trainer.v]];
-  // validate every block into scratch first, so a bad file leaves the trainer untouched
-  const mark = e.arena.mark();
-  try {
-    for (const [key, block] of targets) {
-      if (!block) continue;
-      const scratch = new ParamBlock(e, block.specs, `check ${key}`);
-      loadBlock(e, scratch, ckpt.blocks[key]!, `${ckpt.source}/${BLOCK_FILES[key]}`, 'the model\'s parameters', true);
-    }
-  } finally {
-    e.arena.release(mark);
-  }
-  for (const [key, block] of targets) if (block) loadBlock(e, block, ckpt.blocks[key]!, `${ckpt.source}/${BLOCK_FILES[key]}`, 'the model\'s parameters', true);
+  // check every block before writing any, so a bad file leaves the trainer untouched
+  const file = (key: BlockKey) => `${ckpt.source}/${BLOCK_FILES[key]}`;
+  for (const [key, block] of targets) if (block) checkBlockTensors(block, ckpt.blocks[key]!, file(key), "the model's parameters", true);
+  for (const [key, block] of targets) if (block) loadBlock(e, block, ckpt.blocks[key]!, file(key), "the model's parameters");
   trainer.setCounters({ step: m.step, optimizerStep: m.optimizer_step, skippedSteps: m.skipped_steps, nonFiniteInARow: m.non_finite_in_a_row });
 }
 
