@@ -8,3 +8,7 @@ export { UNet2DModel, timestepEmbedding, type ForwardOptions, type ForwardHook }
 export { parseUNetConfig, type UNet2DConfig } from './nn/unet-config.js';
 export type { Denoiser, TrainForward, TrainForwardOptions } from './nn/denoiser.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
+export { MLPDenoiser } from './nn/mlp.js';
+export * from './train/trainer.js';
+export * from './train/checkpoint.js';
+export { twoMoons } from './train/toy-data.js';

@@ -13,7 +13,7 @@ import { MLPDenoiser } from '../src/nn/mlp.js';
 import { loadCheckpoint, modelFromCheckpoint, restoreTrainer, saveCheckpoint } from '../src/train/checkpoint.js';
 import { Trainer, type TrainerOptions } from '../src/train/trainer.js';
 import { twoMoons } from '../src/train/toy-data.js';
-import { linearAlphasCumprod } from './helpers/diffusion.js';
+import { namedSchedule } from '../src/diffusion/schedule.js';
 import { sameBits } from './helpers/rng.js';
 
 const CHILD = join(import.meta.dirname, 'helpers', 'checkpoint-child.mjs');
@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 function newTrainer(seed = 4): Trainer {
-  return new Trainer(MLPDenoiser.create(engine, small, seed), twoMoons(50, DATA_SEED), linearAlphasCumprod(100), options);
+  return new Trainer(MLPDenoiser.create(engine, small, seed), twoMoons(50, DATA_SEED), namedSchedule('linear', 100).alphasCumprod, options);
 }
 
 const state = (t: Trainer) => [t.model.params, t.ema!, t.m, t.v].map((b) => engine.read(b.all));
@@ -65,7 +65,7 @@ describe('checkpoints', () => {
     await promisify(execFile)(process.execPath, [CHILD, 'resume', dir, String(N), String(DATA_SEED)]);
     const ckpt = await loadCheckpoint(dir);
     expect(ckpt.manifest.step).toBe(2 * N);
-    const resumed = new Trainer(modelFromCheckpoint(engine, ckpt), twoMoons(50, DATA_SEED), linearAlphasCumprod(100), options);
+    const resumed = new Trainer(modelFromCheckpoint(engine, ckpt), twoMoons(50, DATA_SEED), namedSchedule('linear', 100).alphasCumprod, options);
     restoreTrainer(resumed, ckpt);
     const want = state(straight);
     const got = state(resumed);
@@ -216,13 +216,13 @@ describe('checkpoints', () => {
     // resuming with a different trainer config or data is refused before anything is written
     c = await fresh('v-config');
     const ckpt = await loadCheckpoint(c.dir);
-    const t = new Trainer(MLPDenoiser.create(engine, small, 4), twoMoons(50, DATA_SEED), linearAlphasCumprod(100), { ...options, learningRate: 1e-3 });
+    const t = new Trainer(MLPDenoiser.create(engine, small, 4), twoMoons(50, DATA_SEED), namedSchedule('linear', 100).alphasCumprod, { ...options, learningRate: 1e-3 });
     const before = engine.read(t.model.params.all);
     const e = await errorOf(() => restoreTrainer(t, ckpt));
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.message).toMatch(/trainer config learningRate differs — checkpoint 0\.005, this trainer 0\.001/);
     expect(sameBits(engine.read(t.model.params.all), before)).toBe(true);
-    const t2 = new Trainer(MLPDenoiser.create(engine, small, 4), twoMoons(60, DATA_SEED), linearAlphasCumprod(100), options);
+    const t2 = new Trainer(MLPDenoiser.create(engine, small, 4), twoMoons(60, DATA_SEED), namedSchedule('linear', 100).alphasCumprod, options);
     expect((await errorOf(() => restoreTrainer(t2, ckpt))).message).toMatch(/dataset size differs — checkpoint 50, this trainer 60/);
   });
 });

@@ -87,7 +87,7 @@ describe('UNet2DModel weights in and out', () => {
     const i = tensors.findIndex(([n]) => n === 'conv_in.weight');
     tensors[i] = ['conv_in.weight', { dtype: 'F32', shape: [32, 3, 1, 1], data: new Float32Array(96) }];
     expect(() => UNet2DModel.fromFiles(engine, configText, writeSafetensors(tensors))).toThrowError(
-      /the weights do not fit this UNet2DModel config — missing 2: conv_in\.bias, conv_out\.bias; unexpected 1: extra\.weight; wrong shape 1: conv_in\.weight \(expected \[32,3,3,3\], found \[32,3,1,1\]\)/,
+      /the tensors do not fit this UNet2DModel config — missing 2: conv_in\.bias, conv_out\.bias; unexpected 1: extra\.weight; wrong shape 1: conv_in\.weight \(expected \[32,3,3,3\], found \[32,3,1,1\]\)/,
     );
   });
 

@@ -6,6 +6,7 @@ import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safete
 import { Ctx, attention, concat, conv, downsample, groupNormLayer, linear, resnet, siluAct, siluT, upsample, type Act, type BlockOpts } from './layers.js';
 import { dropoutMaskFn, type Denoiser, type TrainForward, type TrainForwardOptions } from './denoiser.js';
 import { ParamBlock, initializeParams } from './params.js';
+import { loadBlock } from '../io/param-tensors.js';
 import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
 
@@ -99,31 +100,13 @@ export class UNet2DModel implements Denoiser {
    * one error; legacy attention names are accepted as aliases.
    */
   loadStateDict(tensors: Map<string, SafeTensor>, file = WEIGHTS_FILE): void {
-    const missing: string[] = [];
-    const unexpected: string[] = [];
-    const wrong: string[] = [];
-    const byName = new Map<string, SafeTensor>();
+    const renamed = new Map<string, SafeTensor>();
     for (const [name, t] of tensors) {
       let current = name;
       for (const [re, to] of LEGACY_ATTENTION) current = current.replace(re, to);
-      if (!this.params.has(current)) unexpected.push(name);
-      else byName.set(current, t);
+      renamed.set(current, t);
     }
-    for (const spec of this.params.specs) {
-      const t = byName.get(spec.name);
-      if (!t) missing.push(spec.name);
-      else if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
-        wrong.push(`${spec.name} (expected [${spec.shape}], found [${t.shape}])`);
-      }
-    }
-    if (missing.length || unexpected.length || wrong.length) {
-      const parts = [];
-      if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(', ')}`);
-      if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(', ')}`);
-      if (wrong.length) parts.push(`wrong shape ${wrong.length}: ${wrong.join(', ')}`);
-      throw new DdpmError('FORMAT', `${file}: the weights do not fit this UNet2DModel config — ${parts.join('; ')}`);
-    }
-    for (const spec of this.params.specs) this.engine.write(this.params.get(spec.name), byName.get(spec.name)!.data);
+    loadBlock(this.engine, this.params, renamed, file, 'this UNet2DModel config');
   }
 
   /** The state dict as diffusers names it (current attention names), in state_dict() order. */

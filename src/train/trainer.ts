@@ -17,9 +17,9 @@ import { scale } from '../kernels/elementwise.js';
 import { philoxFill, qSample, splitU64 } from '../kernels/gaussian.js';
 import { adamw, emaUpdate, gradNorm } from '../kernels/optim.js';
 import type { Denoiser } from '../nn/denoiser.js';
+import type { PredictionType } from '../diffusion/scheduler.js';
 import { ParamBlock, splitmix32 } from '../nn/params.js';
 
-export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
 
 /**
  * diffusers' EMAModel: after optimisation step k (1-based), with s = k − updateAfterStep − 1,
