@@ -64,6 +64,12 @@ export interface TrainerConfig {
   seed: number;
   /** Non-finite steps in a row that stop training. */
   maxNonFiniteInARow: number;
+  /**
+   * Classifier-free guidance (Ho & Salimans 2022): with labels, each sample's label is replaced by
+   * `uncondLabel` with probability `labelDropout` (reserve one class embedding for it). null: never.
+   */
+  labelDropout: number | null;
+  uncondLabel: number;
 }
 
 export const TRAINER_CONFIG_VERSION = 1;
@@ -89,6 +95,8 @@ const DEFAULTS: TrainerConfig = {
   ema: EMA_DEFAULTS,
   seed: 0,
   maxNonFiniteInARow: 5,
+  labelDropout: null,
+  uncondLabel: 0,
 };
 
 export type TrainerOptions = Partial<Omit<TrainerConfig, 'ema'>> & { ema?: Partial<EmaConfig> | null };
@@ -119,6 +127,8 @@ export function parseTrainerConfig(o: TrainerOptions = {}): TrainerConfig {
   if (c.snrGamma !== null && !num(c.snrGamma, 0, Infinity, true, true)) bad('snrGamma', 'a finite number > 0 or null', c.snrGamma);
   if (!int(c.seed, 0)) bad('seed', 'a safe integer ≥ 0', c.seed);
   if (!int(c.maxNonFiniteInARow, 1)) bad('maxNonFiniteInARow', 'an integer ≥ 1', c.maxNonFiniteInARow);
+  if (c.labelDropout !== null && !num(c.labelDropout, 0, 1, false, false)) bad('labelDropout', 'in [0, 1] or null', c.labelDropout);
+  if (!int(c.uncondLabel, 0)) bad('uncondLabel', 'an integer ≥ 0', c.uncondLabel);
   const e = c.ema;
   if (e) {
     if (!num(e.maxDecay, 0, 1, false, false)) bad('ema.maxDecay', 'in [0, 1]', e.maxDecay);
@@ -222,6 +232,8 @@ export class Trainer {
   readonly datasetSize: number;
   private readonly alphasCumprod: Float64Array;
   private readonly data: Float32Array; // (M, D)
+  private readonly labels: Int32Array | null; // (M), for class-conditional models
+  private readonly batchLabels: Int32Array; // (B)
   private counters: TrainerCounters = { step: 0, optimizerStep: 0, skippedSteps: 0, nonFiniteInARow: 0 };
   // batch buffers, planned once
   private readonly x0: Tensor; // (B, D)
@@ -239,10 +251,12 @@ export class Trainer {
   /**
    * The EMA starts as a copy of the model's weights now: load pretrained weights before, or resume with
    * restoreTrainer.
-   * @param data M samples of model.sampleSize values each, sample-major; finite.
+   * @param data M samples of model.sampleSize values each, sample-major; finite. With a class-conditional
+   *   model, `{ samples, labels }`: M integer labels too.
    * @param alphasCumprod ᾱ_t for t = 0 … T−1 (float64), as the schedule computes it.
    */
-  constructor(readonly model: Denoiser, data: Float32Array, alphasCumprod: ArrayLike<number>, options: TrainerOptions = {}) {
+  constructor(readonly model: Denoiser, dataIn: Float32Array | { samples: Float32Array; labels: ArrayLike<number> }, alphasCumprod: ArrayLike<number>, options: TrainerOptions = {}) {
+    const data = dataIn instanceof Float32Array ? dataIn : dataIn.samples;
     this.config = parseTrainerConfig(options);
     const e = (this.engine = model.engine);
     const D = model.sampleSize;
@@ -257,6 +271,13 @@ export class Trainer {
     if (M > 2 ** 32) throw new DdpmError('INVALID_ARGUMENT', `Trainer: ${M} samples is more than 2^32`);
     this.data = data;
     this.datasetSize = M;
+    this.labels = dataIn instanceof Float32Array ? null : Int32Array.from(dataIn.labels);
+    if (this.labels) {
+      if (this.labels.length !== M) throw new DdpmError('SHAPE_MISMATCH', `Trainer: ${this.labels.length} labels for ${M} samples`);
+      const j = Array.from(dataIn instanceof Float32Array ? [] : dataIn.labels).findIndex((l) => !Number.isInteger(l) || l < 0);
+      if (j >= 0) throw new DdpmError('INVALID_ARGUMENT', `Trainer: labels[${j}] must be an integer ≥ 0`);
+    }
+    this.batchLabels = new Int32Array(this.config.batchSize);
 
     const P = model.params.size;
     const blocks = this.config.ema ? 3 : 2;
@@ -338,6 +359,11 @@ export class Trainer {
     for (let n = 0; n < B; n++) {
       const r = this.row(s * B + n);
       for (let d = 0; d < D; d++) x0[n * D + d] = this.data[r * D + d];
+      if (this.labels) this.batchLabels[n] = this.labels[r];
+    }
+    // classifier-free guidance: drop labels to the unconditional one, from (seed, step, sample)
+    if (this.labels && c.labelDropout !== null) {
+      for (let n = 0; n < B; n++) if (mix(c.seed, s * B + n, 0xcf9) / 2 ** 32 < c.labelDropout) this.batchLabels[n] = c.uncondLabel;
     }
 
     // 2. t ~ U{0, …, T−1} per sample, and its coefficients
@@ -370,7 +396,7 @@ export class Trainer {
     try {
       // a 53-bit dropout key per step, distinct from `seed` so its Philox streams never meet the noise's
       const dropoutSeed = mix(c.seed, s, 0xd409) + 2 ** 32 * (mix(c.seed, s, 0xd40a) >>> 11);
-      const fwd = this.model.trainForward(this.xt, this.timesteps, { dropoutSeed });
+      const fwd = this.model.trainForward(this.xt, this.timesteps, { dropoutSeed, classLabels: this.labels ? this.batchLabels : undefined });
       if (fwd.out.size !== B * D) {
         throw new DdpmError('UNSUPPORTED', `Trainer: the model outputs ${fwd.out.size / B} values per sample, expected ${D} (learned variances need the hybrid loss, which is not implemented)`);
       }
