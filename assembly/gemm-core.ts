@@ -156,30 +156,72 @@ function storeTile(
   }
 }
 
+/**
+ * Transposes the 4×4 block whose rows are 4 floats at s, s + sStride, s + 2·sStride, s + 3·sStride into
+ * the rows d, d + dStride, … (d[i][r] = s[r][i]). Packing panels is a transpose; doing it 4×4 in
+ * registers instead of element by element matters when the packed matrix is reused for few flops
+ * (N = 64 columns, or a conv's weights per 8×8 image).
+ */
+// @ts-ignore: decorator
+@inline
+function transpose4x4(s: usize, sStride: usize, d: usize, dStride: usize): void {
+  const v0 = v128.load(s);
+  const v1 = v128.load(s + sStride);
+  const v2 = v128.load(s + 2 * sStride);
+  const v3 = v128.load(s + 3 * sStride);
+  const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5); // a0 b0 a1 b1
+  const t1 = f32x4.shuffle(v0, v1, 2, 6, 3, 7); // a2 b2 a3 b3
+  const t2 = f32x4.shuffle(v2, v3, 0, 4, 1, 5); // c0 d0 c1 d1
+  const t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7); // c2 d2 c3 d3
+  v128.store(d, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(d + dStride, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(d + 2 * dStride, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(d + 3 * dStride, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
+
 /** Packs op(A)[i0 : i0+mc, k0 : k0+kc] into MR-row panels pa[panel][k][r], zero rows past mc. */
 function packA(transA: bool, A: usize, lda: i32, i0: i32, mc: i32, k0: i32, kc: i32, pa: usize): void {
+  const ldaBytes = <usize>lda << 2;
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = min(MR, mc - ir);
     const dst = pa + (<usize>(ir * kc) << 2);
     if (transA) {
       // op(A)[i, k] = A[k·lda + i]: each k reads mr consecutive values.
       for (let k = 0; k < kc; k++) {
-        const src = A + (<usize>((k0 + k) * lda + i0 + ir) << 2);
+        const src = A + (<usize>(k0 + k) * ldaBytes) + (<usize>(i0 + ir) << 2);
         const d = dst + (<usize>(k * MR) << 2);
         let r = 0;
         for (; r < mr; r++) store<f32>(d + (<usize>r << 2), load<f32>(src + (<usize>r << 2)));
         for (; r < MR; r++) store<f32>(d + (<usize>r << 2), 0);
       }
+    } else if (mr == MR) {
+      // op(A)[i, k] = A[i·lda + k]: rows 0–3 transposed 4×4 in registers, the other rows lane by lane.
+      const src = A + (<usize>(i0 + ir) * ldaBytes) + (<usize>k0 << 2);
+      const dStride = <usize>MR << 2;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        const s = src + (<usize>k << 2);
+        const d = dst + (<usize>(k * MR) << 2);
+        transpose4x4(s, ldaBytes, d, dStride);
+        for (let r = 4; r < MR; r++) {
+          const v = v128.load(s + <usize>r * ldaBytes);
+          const dr = d + (<usize>r << 2);
+          v128.store32_lane(dr, v, 0);
+          v128.store32_lane(dr + dStride, v, 1);
+          v128.store32_lane(dr + 2 * dStride, v, 2);
+          v128.store32_lane(dr + 3 * dStride, v, 3);
+        }
+      }
+      for (; k < kc; k++) {
+        for (let r = 0; r < MR; r++) {
+          store<f32>(dst + (<usize>(k * MR + r) << 2), load<f32>(src + <usize>r * ldaBytes + (<usize>k << 2)));
+        }
+      }
     } else {
-      // op(A)[i, k] = A[i·lda + k]: row by row, reading each row sequentially.
       for (let r = 0; r < MR; r++) {
         const d = dst + (<usize>r << 2);
-        if (r < mr) {
-          const src = A + (<usize>((i0 + ir + r) * lda + k0) << 2);
-          for (let k = 0; k < kc; k++) store<f32>(d + (<usize>(k * MR) << 2), load<f32>(src + (<usize>k << 2)));
-        } else {
-          for (let k = 0; k < kc; k++) store<f32>(d + (<usize>(k * MR) << 2), 0);
-        }
+        const src = A + (<usize>(i0 + ir + r) * ldaBytes) + (<usize>k0 << 2);
+        for (let k = 0; k < kc; k++) store<f32>(d + (<usize>(k * MR) << 2), r < mr ? load<f32>(src + (<usize>k << 2)) : 0);
       }
     }
   }
@@ -187,27 +229,39 @@ function packA(transA: bool, A: usize, lda: i32, i0: i32, mc: i32, k0: i32, kc: 
 
 /** One NR-column panel of a dense op(B): pb[k][c] = op(B)[k0 + k, j0 + c], zero columns past nr. */
 function packPanelDense(trans: bool, B: usize, ldb: i32, k0: i32, kc: i32, j0: i32, nr: i32, d: usize): void {
-  if (trans) {
-    // op(B)[k, j] = B[j·ldb + k]: column c of the panel is row j0+c of B, read sequentially.
+  const ldbBytes = <usize>ldb << 2;
+  const dStride = <usize>NR << 2;
+  if (trans && nr == NR) {
+    // op(B)[k, j] = B[j·ldb + k]: two 4×4 transposes (columns 0–3 and 4–7) per 4 values of k.
+    const src = B + <usize>j0 * ldbBytes + (<usize>k0 << 2);
+    let k = 0;
+    for (; k + 4 <= kc; k += 4) {
+      const s = src + (<usize>k << 2);
+      const dk = d + (<usize>(k * NR) << 2);
+      transpose4x4(s, ldbBytes, dk, dStride);
+      transpose4x4(s + 4 * ldbBytes, ldbBytes, dk + 16, dStride);
+    }
+    for (; k < kc; k++) {
+      for (let c = 0; c < NR; c++) {
+        store<f32>(d + (<usize>(k * NR + c) << 2), load<f32>(src + <usize>c * ldbBytes + (<usize>k << 2)));
+      }
+    }
+  } else if (trans) {
     for (let c = 0; c < NR; c++) {
       const dc = d + (<usize>c << 2);
-      if (c < nr) {
-        const src = B + (<usize>((j0 + c) * ldb + k0) << 2);
-        for (let k = 0; k < kc; k++) store<f32>(dc + (<usize>(k * NR) << 2), load<f32>(src + (<usize>k << 2)));
-      } else {
-        for (let k = 0; k < kc; k++) store<f32>(dc + (<usize>(k * NR) << 2), 0);
-      }
+      const src = B + <usize>(j0 + c) * ldbBytes + (<usize>k0 << 2);
+      for (let k = 0; k < kc; k++) store<f32>(dc + (<usize>(k * NR) << 2), c < nr ? load<f32>(src + (<usize>k << 2)) : 0);
     }
   } else if (nr == NR) {
     for (let k = 0; k < kc; k++) {
-      const src = B + (<usize>((k0 + k) * ldb + j0) << 2);
+      const src = B + <usize>(k0 + k) * ldbBytes + (<usize>j0 << 2);
       const dk = d + (<usize>(k * NR) << 2);
       v128.store(dk, v128.load(src));
       v128.store(dk, v128.load(src, 16), 16);
     }
   } else {
     for (let k = 0; k < kc; k++) {
-      const src = B + (<usize>((k0 + k) * ldb + j0) << 2);
+      const src = B + <usize>(k0 + k) * ldbBytes + (<usize>j0 << 2);
       const dk = d + (<usize>(k * NR) << 2);
       for (let c = 0; c < NR; c++) store<f32>(dk + (<usize>c << 2), c < nr ? load<f32>(src + (<usize>c << 2)) : 0);
     }
