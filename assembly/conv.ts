@@ -1,8 +1,8 @@
 // conv2d over NCHW images, 1×1 and 3×3 kernels, stride 1 or 2, any zero padding. Weights are PyTorch's
 // (Cout, Cin, kh, kw), which read row-major is the GEMM matrix W: (Cout, Cin·kh·kw).
 //
-// Forward, per image: y = W · col(x) + bias with col(x): (Cin·kh·kw, Ho·Wo) the im2col matrix. It is
-// never stored: the GEMM's B packer reads the patches straight from x (implicit im2col, gemm-core.ts).
+// Forward: y = W · col(x) + bias with col(x): (Cin·kh·kw, N·Ho·Wo) the im2col matrix of the whole batch.
+// It is never stored: the GEMM's B packer reads the patches straight from x (implicit im2col, gemm-core.ts).
 // Backward, per image (the TS wrapper sequences the calls, each one a barrier):
 //   dW (+)= dy · col(x)ᵀ      gemm_f32 with B = col(x) transposed, col from conv2d_im2col_f32
 //   dcol  = Wᵀ · dy           gemm_f32 with A transposed
@@ -28,17 +28,15 @@ export function conv2d_f32(
   g.H = H;
   g.W = W;
   g.Wo = Wo;
+  g.Cin = Cin;
   g.ksize = ksize;
   g.stride = stride;
   g.padTop = padTop;
   g.padLeft = padLeft;
+  g.P = Ho * Wo;
+  // One GEMM for the whole batch: columns j = (n, oy, ox), C's image n at y + n·Cout·Ho·Wo.
   const K = Cin * ksize * ksize;
-  const P = Ho * Wo;
-  for (let n = 0; n < N; n++) {
-    const xn = x + (<usize>n * <usize>(Cin * H * W) << 2);
-    const yn = y + (<usize>n * <usize>(Cout * P) << 2);
-    gemmDriver(false, B_CONV, Cout, P, K, 1, w, K, xn, 0, 0, yn, P, bias, bias ? BIAS_ROW : BIAS_NONE, own, ith, nth);
-  }
+  gemmDriver(false, B_CONV, Cout, N * g.P, K, 1, w, K, x, 0, 0, y, g.P, bias, bias ? BIAS_ROW : BIAS_NONE, own, ith, nth);
 }
 
 /**

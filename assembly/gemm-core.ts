@@ -21,13 +21,15 @@ export const MC: i32 = MR * 16;
 /** Columns of B packed at a time (a multiple of NR). */
 export const NC: i32 = 512;
 
-// Layout of one thread's workspace: [ConvGeometry | tile MR×NR | A panels MC×KC | B panels KC×NC].
+// Layout of one thread's workspace: [ConvGeometry | conv column offsets | tile MR×NR | A panels MC×KC |
+// B panels KC×NC].
 const GEOMETRY_BYTES: usize = 64;
+const COLUMNS_BYTES: usize = 3 * NR * 4; // i32 (plane offset, iy0, ix0) of each column of a conv panel
 const TILE_BYTES: usize = 256;
 const A_PACK_BYTES: usize = <usize>(MC * KC) << 2;
 const B_PACK_BYTES: usize = <usize>(KC * NC) << 2;
 /** Bytes of workspace one thread needs (src/kernels/gemm.ts mirrors this for the largest MR). */
-export const WORKSPACE_BYTES: usize = GEOMETRY_BYTES + TILE_BYTES + A_PACK_BYTES + B_PACK_BYTES;
+export const WORKSPACE_BYTES: usize = GEOMETRY_BYTES + COLUMNS_BYTES + TILE_BYTES + A_PACK_BYTES + B_PACK_BYTES;
 
 /** Where op(B) comes from. */
 export const B_DENSE: i32 = 0; // op(B)[k, j] = B[k·ldb + j]
@@ -41,8 +43,12 @@ export const BIAS_COL: i32 = 2;
 
 /**
  * Geometry of the implicit im2col (B_CONV), stored at the start of the calling thread's workspace by the
- * conv kernel: op(B)[k, j] with k = (ci, ky, kx) and j = (oy, ox) is
- * x[ci, oy·stride − padTop + ky, ox·stride − padLeft + kx], or 0 outside the image   x: (Cin, H, W)
+ * conv kernel. The batch is folded into the columns: op(B)[k, j] with k = (ci, ky, kx) and
+ * j = (n, oy, ox) is x[n, ci, oy·stride − padTop + ky, ox·stride − padLeft + kx], or 0 outside the image
+ *   x: (batch, Cin, H, W)
+ * and C's column j is y[n, :, oy, ox] of y: (batch, M, Ho, Wo), i.e. image n of C starts at n·M·ldc
+ * with ldc = Ho·Wo. Folding the batch in lets one packed block of weights serve every image (small
+ * images would otherwise re-pack the weights for a few dozen columns).
  */
 // @ts-ignore: decorator
 @unmanaged
@@ -50,10 +56,13 @@ export class ConvGeometry {
   H: i32;
   W: i32;
   Wo: i32;
+  Cin: i32;
   ksize: i32;
   stride: i32;
   padTop: i32;
   padLeft: i32;
+  /** Ho·Wo: columns per image. */
+  P: i32;
 }
 
 /** The geometry slot of thread-owned workspace `ws`. */
@@ -153,6 +162,28 @@ function storeTile(
       }
       store<f32>(p, v);
     }
+  }
+}
+
+/**
+ * Stores tile t (rows i…i+mr, columns j…j+nr of C) where C's columns come in images of P columns, image
+ * n starting at C + n·M·ldc: a tile that straddles images is stored in pieces.
+ */
+// @ts-ignore: decorator
+@inline
+function storeTiles(
+  t: usize, mr: i32, nr: i32, i: i32, j: i32, P: i32, M: i32, C: usize, ldc: i32,
+  alpha: f32, beta: f32, first: bool, bias: usize, biasMode: i32,
+): void {
+  let c = 0;
+  while (c < nr) {
+    const jj = j + c;
+    const n = jj / P;
+    const p = jj - n * P;
+    const count = min(nr - c, P - p);
+    const at = C + ((<usize>n * <usize>M * <usize>ldc + <usize>(i * ldc + p)) << 2);
+    storeTile(t + (<usize>c << 2), mr, count, at, ldc, alpha, beta, first, bias, biasMode, i, jj);
+    c += count;
   }
 }
 
@@ -268,23 +299,43 @@ function packPanelDense(trans: bool, B: usize, ldb: i32, k0: i32, kc: i32, j0: i
   }
 }
 
-/** One NR-column panel of the implicit im2col of image x (see ConvGeometry), zero columns past nr. */
-function packPanelConv(x: usize, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nr: i32, d: usize): void {
-  const H = g.H, W = g.W, Wo = g.Wo, ks = g.ksize, s = g.stride, pt = g.padTop, pl = g.padLeft;
-  const oy0 = j0 / Wo;
-  const ox0 = j0 - oy0 * Wo;
-  // A panel inside one output row (the common case when Wo is a multiple of NR) needs no divisions.
+/** One NR-column panel of the implicit im2col of x (see ConvGeometry), zero columns past nr.
+ * `cols` (3·NR i32) holds the panel's per-column offsets. */
+function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32, j0: i32, nr: i32, d: usize): void {
+  const H = g.H, W = g.W, Wo = g.Wo, ks = g.ksize, s = g.stride, P = g.P;
+  const HW = H * W;
+  const n0 = j0 / P;
+  const p0 = j0 - n0 * P;
+  const oy0 = p0 / Wo;
+  const ox0 = p0 - oy0 * Wo;
+  // A panel inside one output row (the common case when Wo is a multiple of NR): one input row per k.
   const oneRow = nr == NR && ox0 + NR <= Wo;
-  const kk = ks * ks;
-  let ci = k0 / kk;
-  let ky = (k0 - ci * kk) / ks;
-  let kx = k0 - ci * kk - ky * ks;
+  const imageBytes = <usize>(g.Cin * HW) << 2;
+  if (!oneRow) {
+    // Columns may straddle rows and images: look each one up once, not once per k.
+    for (let c = 0; c < NR; c++) {
+      const j = min(j0 + c, j0 + nr - 1); // columns past nr repeat the last one and are zeroed below
+      const n = j / P;
+      const p = j - n * P;
+      const oy = p / Wo;
+      store<i32>(cols + (<usize>c << 2), n);
+      store<i32>(cols + (<usize>(NR + c) << 2), oy * s - g.padTop);
+      store<i32>(cols + (<usize>(2 * NR + c) << 2), (p - oy * Wo) * s - g.padLeft);
+    }
+  }
+  const xn = x + <usize>n0 * imageBytes;
+  const iyRow = oy0 * s - g.padTop;
+  const ixRow = ox0 * s - g.padLeft;
+  let ci = k0 / (ks * ks);
+  let ky = (k0 - ci * ks * ks) / ks;
+  let kx = k0 - ci * ks * ks - ky * ks;
   for (let k = 0; k < kc; k++) {
     const dk = d + (<usize>(k * NR) << 2);
-    const plane = x + (<usize>(ci * H * W) << 2);
+    const planeOff = <usize>(ci * HW) << 2;
     if (oneRow) {
-      const iy = oy0 * s - pt + ky;
-      const ix = ox0 * s - pl + kx;
+      const iy = iyRow + ky;
+      const ix = ixRow + kx;
+      const plane = xn + planeOff;
       if (<u32>iy >= <u32>H) {
         v128.store(dk, f32x4.splat(0));
         v128.store(dk, f32x4.splat(0), 16);
@@ -301,13 +352,11 @@ function packPanelConv(x: usize, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nr:
       }
     } else {
       for (let c = 0; c < NR; c++) {
+        const iy = load<i32>(cols + (<usize>(NR + c) << 2)) + ky;
+        const ix = load<i32>(cols + (<usize>(2 * NR + c) << 2)) + kx;
         let v: f32 = 0;
-        if (c < nr) {
-          const j = j0 + c;
-          const oy = j / Wo;
-          const iy = oy * s - pt + ky;
-          const ix = (j - oy * Wo) * s - pl + kx;
-          if (<u32>iy < <u32>H && <u32>ix < <u32>W) v = load<f32>(plane + (<usize>(iy * W + ix) << 2));
+        if (c < nr && <u32>iy < <u32>H && <u32>ix < <u32>W) {
+          v = load<f32>(x + <usize>load<i32>(cols + (<usize>c << 2)) * imageBytes + planeOff + (<usize>(iy * W + ix) << 2));
         }
         store<f32>(dk + (<usize>c << 2), v);
       }
@@ -324,10 +373,11 @@ function packPanelConv(x: usize, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nr:
 
 /** Packs op(B)[k0 : k0+kc, j0 : j0+nc] into NR-column panels pb[panel][k][c]. */
 function packB(bMode: i32, B: usize, ldb: i32, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nc: i32, pb: usize): void {
+  const cols = changetype<usize>(g) + GEOMETRY_BYTES;
   for (let jr = 0; jr < nc; jr += NR) {
     const nr = min(NR, nc - jr);
     const d = pb + (<usize>(jr * kc) << 2);
-    if (bMode == B_CONV) packPanelConv(B, g, k0, kc, j0 + jr, nr, d);
+    if (bMode == B_CONV) packPanelConv(B, g, cols, k0, kc, j0 + jr, nr, d);
     else packPanelDense(bMode == B_TRANS, B, ldb, k0, kc, j0 + jr, nr, d);
   }
 }
@@ -353,7 +403,9 @@ export function gemmDriver(
   }
   if (m0 >= m1 || n0 >= n1) return;
   const g = convGeometry(ws);
-  const t = ws + GEOMETRY_BYTES;
+  // C is split into images of P columns each (one image, P = N, unless the batch is folded into N).
+  const P = bMode == B_CONV ? g.P : max(N, 1);
+  const t = ws + GEOMETRY_BYTES + COLUMNS_BYTES;
   const pa = t + TILE_BYTES;
   const pb = pa + A_PACK_BYTES;
   for (let jc = n0; jc < n1; jc += NC) {
@@ -376,13 +428,11 @@ export function gemmDriver(
           let ir = 0;
           for (; ir + MR <= mc; ir += MR) {
             microKernel(kc, pa + (<usize>(ir * kc) << 2), panelB, t);
-            const i = ic + ir;
-            storeTile(t, MR, nr, C + (<usize>(i * ldc + j) << 2), ldc, alpha, beta, first, bias, biasMode, i, j);
+            storeTiles(t, MR, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
           }
           if (ir < mc) {
             microKernel(kc, pa + (<usize>(ir * kc) << 2), panelB, t);
-            const i = ic + ir;
-            storeTile(t, mc - ir, nr, C + (<usize>(i * ldc + j) << 2), ldc, alpha, beta, first, bias, biasMode, i, j);
+            storeTiles(t, mc - ir, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
           }
         }
       }

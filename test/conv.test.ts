@@ -28,6 +28,9 @@ const CASES: Case[] = [
   geo(2, 33, 16, 16, 17, 3, 1, [1, 1, 1, 1]),
   geo(1, 3, 32, 31, 5, 3, 2, [0, 0, 1, 1]),
   geo(1, 5, 8, 8, 3, 1, 1, [0, 0, 0, 0]),
+  // batch folded into the GEMM columns: tiles of 8 columns straddle several tiny images
+  geo(5, 3, 1, 1, 5, 3, 1, [1, 1, 1, 1]),
+  geo(5, 5, 2, 3, 3, 1, 1, [0, 0, 0, 0], false),
 ];
 
 const sizes = (c: Case) => {
