@@ -10,7 +10,7 @@ import { sliceStart, sliceEnd, madd } from './shared';
 
 /** Rows of the micro-tile. V8 gives Wasm SIMD 15 XMM registers: MR·NR/4 accumulators + NR/4 B vectors
  * + 1 broadcast must fit, and mul+add needs one more temporary than the fused relaxed_madd. Measured on
- * a Xeon: 6×8 with relaxed_madd (12 + 2 + 1 = 15) and 5×8 with mul+add (10 + 2 + 1 + 1 = 14). */
+ * the project's 2-core test machine: 6×8 with relaxed_madd (12 + 2 + 1 = 15) and 5×8 with mul+add (10 + 2 + 1 + 1 = 14). */
 export const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 5;
 /** Columns of the micro-tile: two v128 of B per k. */
 export const NR: i32 = 8;
@@ -24,8 +24,8 @@ export const NC: i32 = 512;
 // Layout of one thread's workspace: [ConvGeometry | conv column offsets | tile MR×NR | A panels MC×KC |
 // B panels KC×NC].
 const GEOMETRY_BYTES: usize = 64;
-const COLUMNS_BYTES: usize = 3 * NR * 4; // i32 (plane offset, iy0, ix0) of each column of a conv panel
-const TILE_BYTES: usize = 256;
+const COLUMNS_BYTES: usize = 128; // i32 (image, iy0, ix0) of each of the NR columns of a conv panel
+const TILE_BYTES: usize = 256; // MR×NR floats; with the above, keeps the panels 64-byte aligned
 const A_PACK_BYTES: usize = <usize>(MC * KC) << 2;
 const B_PACK_BYTES: usize = <usize>(KC * NC) << 2;
 /** Bytes of workspace one thread needs (src/kernels/gemm.ts mirrors this for the largest MR). */
@@ -343,6 +343,11 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
         const src = plane + (<usize>(iy * W + ix) << 2);
         v128.store(dk, v128.load(src));
         v128.store(dk, v128.load(src, 16), 16);
+      } else if (s == 2 && ix >= 0 && ix + 2 * NR <= W) {
+        // stride 2 (down-sampling): every other value of 16
+        const src = plane + (<usize>(iy * W + ix) << 2);
+        v128.store(dk, f32x4.shuffle(v128.load(src), v128.load(src, 16), 0, 2, 4, 6));
+        v128.store(dk, f32x4.shuffle(v128.load(src, 32), v128.load(src, 48), 0, 2, 4, 6), 16);
       } else {
         const row = plane + (<usize>(iy * W) << 2);
         for (let c = 0; c < NR; c++) {

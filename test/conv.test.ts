@@ -27,6 +27,7 @@ const CASES: Case[] = [
   geo(1, 5, 7, 9, 3, 3, 1, [0, 0, 0, 0]),
   geo(2, 33, 16, 16, 17, 3, 1, [1, 1, 1, 1]),
   geo(1, 3, 32, 31, 5, 3, 2, [0, 0, 1, 1]),
+  geo(2, 5, 33, 32, 3, 3, 2, [0, 0, 1, 1], false),
   geo(1, 5, 8, 8, 3, 1, 1, [0, 0, 0, 0]),
   // batch folded into the GEMM columns: tiles of 8 columns straddle several tiny images
   geo(5, 3, 1, 1, 5, 3, 1, [1, 1, 1, 1]),
