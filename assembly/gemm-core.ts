@@ -343,6 +343,16 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
         const src = plane + (<usize>(iy * W + ix) << 2);
         v128.store(dk, v128.load(src));
         v128.store(dk, v128.load(src, 16), 16);
+      } else if (s == 1 && ix == -1 && NR - 1 <= W) {
+        // left edge of a pad-1 conv: 0, x[0 … 6]
+        const src = plane + (<usize>(iy * W) << 2);
+        v128.store(dk, f32x4.shuffle(f32x4.splat(0), v128.load(src), 0, 4, 5, 6));
+        v128.store(dk, v128.load(src, 12), 16);
+      } else if (s == 1 && ix >= 0 && ix + NR == W + 1) {
+        // right edge of a pad-1 conv: x[ix … W−1], 0 (without reading past the row)
+        const src = plane + (<usize>(iy * W + ix) << 2);
+        v128.store(dk, v128.load(src));
+        v128.store(dk, f32x4.shuffle(v128.load(src, 12), f32x4.splat(0), 1, 2, 3, 4), 16);
       } else if (s == 2 && ix >= 0 && ix + 2 * NR <= W) {
         // stride 2 (down-sampling): every other value of 16
         const src = plane + (<usize>(iy * W + ix) << 2);
