@@ -222,6 +222,10 @@ function packA(transA: bool, A: usize, lda: i32, i0: i32, mc: i32, k0: i32, kc: 
         const src = A + (<usize>(k0 + k) * ldaBytes) + (<usize>(i0 + ir) << 2);
         const d = dst + (<usize>(k * MR) << 2);
         let r = 0;
+        if (mr == MR) {
+          v128.store(d, v128.load(src));
+          r = 4;
+        }
         for (; r < mr; r++) store<f32>(d + (<usize>r << 2), load<f32>(src + (<usize>r << 2)));
         for (; r < MR; r++) store<f32>(d + (<usize>r << 2), 0);
       }
