@@ -262,7 +262,8 @@ function packA(transA: bool, A: usize, lda: i32, i0: i32, mc: i32, k0: i32, kc: 
   }
 }
 
-/** One NR-column panel of a dense op(B): pb[k][c] = op(B)[k0 + k, j0 + c], zero columns past nr. */
+/** One NR-column panel of a dense op(B): pb[k][c] = op(B)[k0 + k, j0 + c], zero columns past nr (full
+ * panels of a non-transposed B are packed by packRowsB instead). */
 function packPanelDense(trans: bool, B: usize, ldb: i32, k0: i32, kc: i32, j0: i32, nr: i32, d: usize): void {
   const ldbBytes = <usize>ldb << 2;
   const dStride = <usize>NR << 2;
@@ -286,13 +287,6 @@ function packPanelDense(trans: bool, B: usize, ldb: i32, k0: i32, kc: i32, j0: i
       const dc = d + (<usize>c << 2);
       const src = B + <usize>(j0 + c) * ldbBytes + (<usize>k0 << 2);
       for (let k = 0; k < kc; k++) store<f32>(dc + (<usize>(k * NR) << 2), c < nr ? load<f32>(src + (<usize>k << 2)) : 0);
-    }
-  } else if (nr == NR) {
-    for (let k = 0; k < kc; k++) {
-      const src = B + <usize>(k0 + k) * ldbBytes + (<usize>j0 << 2);
-      const dk = d + (<usize>(k * NR) << 2);
-      v128.store(dk, v128.load(src));
-      v128.store(dk, v128.load(src, 16), 16);
     }
   } else {
     for (let k = 0; k < kc; k++) {
@@ -391,9 +385,50 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
 }
 
 /** Packs op(B)[k0 : k0+kc, j0 : j0+nc] into NR-column panels pb[panel][k][c]. */
+/**
+ * The full panels of a non-transposed B, four rows at a time: B is read as four sequential streams and
+ * each panel gets 128 contiguous bytes per step. (Panel by panel would read 32 bytes from each of kc
+ * rows; row by row would write with the panel stride, kc·NR·4 = 8 KiB, which thrashes one L1 set.)
+ * Returns the columns packed.
+ */
+function packRowsB(B: usize, ldb: i32, k0: i32, kc: i32, j0: i32, nc: i32, pb: usize): i32 {
+  const full = nc - nc % NR;
+  const ldbBytes = <usize>ldb << 2;
+  const panelBytes = <usize>(kc * NR) << 2;
+  let k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    const s0 = B + <usize>(k0 + k) * ldbBytes + (<usize>j0 << 2);
+    let d = pb + (<usize>(k * NR) << 2);
+    for (let jr = 0; jr < full; jr += NR) {
+      const s = s0 + (<usize>jr << 2);
+      v128.store(d, v128.load(s));
+      v128.store(d, v128.load(s, 16), 16);
+      v128.store(d, v128.load(s + ldbBytes), 32);
+      v128.store(d, v128.load(s + ldbBytes, 16), 48);
+      v128.store(d, v128.load(s + 2 * ldbBytes), 64);
+      v128.store(d, v128.load(s + 2 * ldbBytes, 16), 80);
+      v128.store(d, v128.load(s + 3 * ldbBytes), 96);
+      v128.store(d, v128.load(s + 3 * ldbBytes, 16), 112);
+      d += panelBytes;
+    }
+  }
+  for (; k < kc; k++) {
+    const s0 = B + <usize>(k0 + k) * ldbBytes + (<usize>j0 << 2);
+    let d = pb + (<usize>(k * NR) << 2);
+    for (let jr = 0; jr < full; jr += NR) {
+      const s = s0 + (<usize>jr << 2);
+      v128.store(d, v128.load(s));
+      v128.store(d, v128.load(s, 16), 16);
+      d += panelBytes;
+    }
+  }
+  return full;
+}
+
 function packB(bMode: i32, B: usize, ldb: i32, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nc: i32, pb: usize): void {
   const cols = changetype<usize>(g) + GEOMETRY_BYTES;
-  for (let jr = 0; jr < nc; jr += NR) {
+  const done = bMode == B_DENSE ? packRowsB(B, ldb, k0, kc, j0, nc, pb) : 0;
+  for (let jr = done; jr < nc; jr += NR) {
     const nr = min(NR, nc - jr);
     const d = pb + (<usize>(jr * kc) << 2);
     if (bMode == B_CONV) packPanelConv(B, g, cols, k0, kc, j0 + jr, nr, d);
