@@ -297,6 +297,39 @@ function packPanelDense(trans: bool, B: usize, ldb: i32, k0: i32, kc: i32, j0: i
   }
 }
 
+/**
+ * dk[0:NR] = row[ix + c·s] for c < NR, 0 where ix + c·s falls outside [0, W): one k of a conv panel
+ * whose NR output pixels lie in one output row, reading input row `row` (W values).
+ */
+// @ts-ignore: decorator
+@inline
+function packRow(row: usize, ix: i32, s: i32, W: i32, dk: usize): void {
+  if (s == 1 && ix >= 0 && ix + NR <= W) {
+    const src = row + (<usize>ix << 2);
+    v128.store(dk, v128.load(src));
+    v128.store(dk, v128.load(src, 16), 16);
+  } else if (s == 1 && ix == -1 && NR - 1 <= W) {
+    // left edge of a pad-1 conv: 0, x[0 … 6]
+    v128.store(dk, f32x4.shuffle(f32x4.splat(0), v128.load(row), 0, 4, 5, 6));
+    v128.store(dk, v128.load(row, 12), 16);
+  } else if (s == 1 && ix >= 0 && ix + NR == W + 1) {
+    // right edge of a pad-1 conv: x[ix … W−1], 0 (without reading past the row)
+    const src = row + (<usize>ix << 2);
+    v128.store(dk, v128.load(src));
+    v128.store(dk, f32x4.shuffle(v128.load(src, 12), f32x4.splat(0), 1, 2, 3, 4), 16);
+  } else if (s == 2 && ix >= 0 && ix + 2 * NR <= W) {
+    // stride 2 (down-sampling): every other value of 16
+    const src = row + (<usize>ix << 2);
+    v128.store(dk, f32x4.shuffle(v128.load(src), v128.load(src, 16), 0, 2, 4, 6));
+    v128.store(dk, f32x4.shuffle(v128.load(src, 32), v128.load(src, 48), 0, 2, 4, 6), 16);
+  } else {
+    for (let c = 0; c < NR; c++) {
+      const ixc = ix + c * s;
+      store<f32>(dk + (<usize>c << 2), <u32>ixc < <u32>W ? load<f32>(row + (<usize>ixc << 2)) : 0);
+    }
+  }
+}
+
 /** One NR-column panel of the implicit im2col of x (see ConvGeometry), zero columns past nr.
  * `cols` (3·NR i32) holds the panel's per-column offsets. */
 function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32, j0: i32, nr: i32, d: usize): void {
@@ -332,36 +365,11 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
     const planeOff = <usize>(ci * HW) << 2;
     if (oneRow) {
       const iy = iyRow + ky;
-      const ix = ixRow + kx;
-      const plane = xn + planeOff;
       if (<u32>iy >= <u32>H) {
         v128.store(dk, f32x4.splat(0));
         v128.store(dk, f32x4.splat(0), 16);
-      } else if (s == 1 && ix >= 0 && ix + NR <= W) {
-        const src = plane + (<usize>(iy * W + ix) << 2);
-        v128.store(dk, v128.load(src));
-        v128.store(dk, v128.load(src, 16), 16);
-      } else if (s == 1 && ix == -1 && NR - 1 <= W) {
-        // left edge of a pad-1 conv: 0, x[0 … 6]
-        const src = plane + (<usize>(iy * W) << 2);
-        v128.store(dk, f32x4.shuffle(f32x4.splat(0), v128.load(src), 0, 4, 5, 6));
-        v128.store(dk, v128.load(src, 12), 16);
-      } else if (s == 1 && ix >= 0 && ix + NR == W + 1) {
-        // right edge of a pad-1 conv: x[ix … W−1], 0 (without reading past the row)
-        const src = plane + (<usize>(iy * W + ix) << 2);
-        v128.store(dk, v128.load(src));
-        v128.store(dk, f32x4.shuffle(v128.load(src, 12), f32x4.splat(0), 1, 2, 3, 4), 16);
-      } else if (s == 2 && ix >= 0 && ix + 2 * NR <= W) {
-        // stride 2 (down-sampling): every other value of 16
-        const src = plane + (<usize>(iy * W + ix) << 2);
-        v128.store(dk, f32x4.shuffle(v128.load(src), v128.load(src, 16), 0, 2, 4, 6));
-        v128.store(dk, f32x4.shuffle(v128.load(src, 32), v128.load(src, 48), 0, 2, 4, 6), 16);
       } else {
-        const row = plane + (<usize>(iy * W) << 2);
-        for (let c = 0; c < NR; c++) {
-          const ixc = ix + c * s;
-          store<f32>(dk + (<usize>c << 2), <u32>ixc < <u32>W ? load<f32>(row + (<usize>ixc << 2)) : 0);
-        }
+        packRow(xn + planeOff + (<usize>(iy * W) << 2), ixRow + kx, s, W, dk);
       }
     } else {
       for (let c = 0; c < NR; c++) {
@@ -384,7 +392,6 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
   }
 }
 
-/** Packs op(B)[k0 : k0+kc, j0 : j0+nc] into NR-column panels pb[panel][k][c]. */
 /**
  * The full panels of a non-transposed B, four rows at a time: B is read as four sequential streams and
  * each panel gets 128 contiguous bytes per step. (Panel by panel would read 32 bytes from each of kc
@@ -425,6 +432,7 @@ function packRowsB(B: usize, ldb: i32, k0: i32, kc: i32, j0: i32, nc: i32, pb: u
   return full;
 }
 
+/** Packs op(B)[k0 : k0+kc, j0 : j0+nc] into NR-column panels pb[panel][k][c]. */
 function packB(bMode: i32, B: usize, ldb: i32, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nc: i32, pb: usize): void {
   const cols = changetype<usize>(g) + GEOMETRY_BYTES;
   const done = bMode == B_DENSE ? packRowsB(B, ldb, k0, kc, j0, nc, pb) : 0;
