@@ -134,6 +134,16 @@ function storeTile(
   bias: usize, biasMode: i32, i0: i32, j0: i32,
 ): void {
   const va = f32x4.splat(alpha);
+  if (!first && nr == NR) {
+    // The bulk of the stores when K spans several blocks: full-width C rows += alpha·t.
+    for (let r = 0; r < mr; r++) {
+      const crow = c + (<usize>(r * ldc) << 2);
+      const trow = t + (<usize>(r * NR) << 2);
+      v128.store(crow, f32x4.add(v128.load(crow), f32x4.mul(va, v128.load(trow))));
+      v128.store(crow, f32x4.add(v128.load(crow, 16), f32x4.mul(va, v128.load(trow, 16))), 16);
+    }
+    return;
+  }
   const vb = f32x4.splat(beta);
   for (let r = 0; r < mr; r++) {
     const crow = c + (<usize>(r * ldc) << 2);

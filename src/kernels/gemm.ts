@@ -48,7 +48,7 @@ function checkStride(what: string, ld: number | undefined, cols: number): number
   return v;
 }
 
-/** Throws unless the workspace holds what the packed GEMM needs per thread. */
+/** Throws unless the workspace holds what the packed GEMM needs per thread. @internal (used by conv) */
 export function checkGemmWorkspace(engine: Engine, what: string): void {
   const have = engine.workspace.bytesPerThread;
   if (have < GEMM_WORKSPACE_BYTES) {
@@ -97,7 +97,7 @@ export function gemm(engine: Engine, args: GemmArgs): void {
   gemmRaw(engine, transA, transB, M, N, K, alpha, A.ptr, lda, B.ptr, ldb, beta, C.ptr, ldc, bias ? bias.ptr : 0, bias ? BIAS_MODE[biasOn] : 0);
 }
 
-/** The kernel call without checks, for wrappers (conv) that have checked their own arguments. */
+/** The kernel call without checks, for wrappers (conv) that have checked their own arguments. @internal */
 export function gemmRaw(
   engine: Engine, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
   A: number, lda: number, B: number, ldb: number, beta: number, C: number, ldc: number, bias: number, biasMode: number,
