@@ -66,6 +66,13 @@ for (const simd of builds) {
           const args = { x, weight: w, bias: b, y, N, Cin: C, H, W: H, Cout: C, kernel: 3, stride: 1, pad: 1 };
           const g = measure(() => kernels.conv2d(e, args), 2 * N * C * C * 9 * H * H);
           console.log(`${tag} conv3x3 N=${N} ${C}ch ${H}x${H}: ${g.median.toFixed(1)} GFLOP/s (max ${g.max.toFixed(1)})`);
+          if (what === 'conv' && N === 8) {
+            // dx + dweight + dbias: two GEMMs of the forward's size (plus im2col/col2im)
+            const dx = e.alloc([N, C, H, H], 'dx'), dw = e.alloc([C, C, 3, 3], 'dw'), db = e.alloc(C, 'db');
+            const bw = { ...args, dy: y, dx, dweight: dw, dbias: db, accumulate: false };
+            const gb = measure(() => kernels.conv2dBackward(e, bw), 4 * N * C * C * 9 * H * H);
+            console.log(`${tag} conv3x3 backward N=${N} ${C}ch ${H}x${H}: ${gb.median.toFixed(1)} GFLOP/s (max ${gb.max.toFixed(1)})`);
+          }
           e.arena.release(mark);
         }
       }
