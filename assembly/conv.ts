@@ -1,8 +1,8 @@
 // conv2d over NCHW images, 1×1 and 3×3 kernels, stride 1 or 2, any zero padding. Weights are PyTorch's
 // (Cout, Cin, kh, kw), which read row-major is the GEMM matrix W: (Cout, Cin·kh·kw).
 //
-// Forward, per image: y = W · col(x) + bias with col(x): (Cin·kh·kw, Ho·Wo) the im2col matrix. It is
-// never stored: the GEMM's B packer reads the patches straight from x (implicit im2col, gemm-core.ts).
+// Forward: y = W · col(x) + bias with col(x): (Cin·kh·kw, N·Ho·Wo) the im2col matrix of the whole batch.
+// It is never stored: the GEMM's B packer reads the patches straight from x (implicit im2col, gemm-core.ts).
 // Backward, per image (the TS wrapper sequences the calls, each one a barrier):
 //   dW (+)= dy · col(x)ᵀ      gemm_f32 with B = col(x) transposed, col from conv2d_im2col_f32
 //   dcol  = Wᵀ · dy           gemm_f32 with A transposed
@@ -28,17 +28,24 @@ export function conv2d_f32(
   g.H = H;
   g.W = W;
   g.Wo = Wo;
+  g.Cin = Cin;
   g.ksize = ksize;
   g.stride = stride;
   g.padTop = padTop;
   g.padLeft = padLeft;
+  g.P = Ho * Wo;
+  // One GEMM for the whole batch: columns j = (n, oy, ox), C's image n at y + n·Cout·Ho·Wo.
   const K = Cin * ksize * ksize;
-  const P = Ho * Wo;
-  for (let n = 0; n < N; n++) {
-    const xn = x + (<usize>n * <usize>(Cin * H * W) << 2);
-    const yn = y + (<usize>n * <usize>(Cout * P) << 2);
-    gemmDriver(false, B_CONV, Cout, P, K, 1, w, K, xn, 0, 0, yn, P, bias, bias ? BIAS_ROW : BIAS_NONE, own, ith, nth);
-  }
+  gemmDriver(false, B_CONV, Cout, N * g.P, K, 1, w, K, x, 0, 0, y, g.P, bias, bias ? BIAS_ROW : BIAS_NONE, own, ith, nth);
+}
+
+/** First output column whose input column ox·stride − padLeft + kx is ≥ `bound` (clamped to [0, Wo]):
+ * with bound 0 and W, [oxBegin(0), oxBegin(W)) are the output columns that read inside the image. */
+// @ts-ignore: decorator
+@inline
+function oxBegin(bound: i32, stride: i32, padLeft: i32, kx: i32, Wo: i32): i32 {
+  const need = bound + padLeft - kx; // ox·stride ≥ need
+  return need <= 0 ? 0 : min(Wo, (need + stride - 1) / stride);
 }
 
 /**
@@ -58,14 +65,24 @@ export function conv2d_im2col_f32(
     const kx = r % ksize;
     const plane = x + (<usize>(ci * H * W) << 2);
     const dst = col + (<usize>r * <usize>(Ho * Wo) << 2);
+    // Columns [lo, hi) read inside the image; the rest are padding.
+    const lo = oxBegin(0, stride, padLeft, kx, Wo);
+    const hi = max(lo, oxBegin(W, stride, padLeft, kx, Wo));
     for (let oy = 0; oy < Ho; oy++) {
       const iy = oy * stride - padTop + ky;
       const d = dst + (<usize>(oy * Wo) << 2);
-      const rowOk = <u32>iy < <u32>H;
-      for (let ox = 0; ox < Wo; ox++) {
-        const ix = ox * stride - padLeft + kx;
-        store<f32>(d + (<usize>ox << 2), rowOk && <u32>ix < <u32>W ? load<f32>(plane + (<usize>(iy * W + ix) << 2)) : 0);
+      if (<u32>iy >= <u32>H) {
+        memory.fill(d, 0, <usize>Wo << 2);
+        continue;
       }
+      memory.fill(d, 0, <usize>lo << 2);
+      // (an empty range may point outside the image: bulk copies check bounds even for 0 bytes)
+      if (hi > lo) {
+        const src = plane + (<usize>(iy * W + lo * stride - padLeft + kx) << 2);
+        if (stride == 1) memory.copy(d + (<usize>lo << 2), src, <usize>(hi - lo) << 2);
+        else for (let ox = lo; ox < hi; ox++) store<f32>(d + (<usize>ox << 2), load<f32>(src + (<usize>((ox - lo) * stride) << 2)));
+      }
+      memory.fill(d + (<usize>hi << 2), 0, <usize>(Wo - hi) << 2);
     }
   }
 }
@@ -74,7 +91,7 @@ export function conv2d_im2col_f32(
  * dx[ci, iy, ix] = beta·dx[ci, iy, ix] + Σ over the (ky, kx, oy, ox) that read it of dcol[(ci, ky, kx), (oy, ox)]
  *   dcol: (Cin·ksize·ksize, Ho·Wo)    dx: (Cin, H, W) one image
  * The adjoint of conv2d_im2col_f32. beta is 0 (overwrite) or 1 (accumulate). Each thread owns whole
- * channels, and the terms of every dx element are added in (ky, kx, oy, ox) order: deterministic.
+ * channels, and the terms of every dx element are added in (ky, kx, oy) order: deterministic.
  */
 export function conv2d_col2im_f32(
   Cin: i32, H: i32, W: i32, ksize: i32, stride: i32, padTop: i32, padLeft: i32, Ho: i32, Wo: i32,
@@ -87,17 +104,23 @@ export function conv2d_col2im_f32(
     for (let ky = 0; ky < ksize; ky++) {
       for (let kx = 0; kx < ksize; kx++) {
         const src = dcol + (<usize>((ci * ksize + ky) * ksize + kx) * <usize>(Ho * Wo) << 2);
+        const lo = oxBegin(0, stride, padLeft, kx, Wo);
+        const hi = max(lo, oxBegin(W, stride, padLeft, kx, Wo));
         for (let oy = 0; oy < Ho; oy++) {
           const iy = oy * stride - padTop + ky;
-          if (<u32>iy >= <u32>H) continue;
-          const s = src + (<usize>(oy * Wo) << 2);
-          const row = plane + (<usize>(iy * W) << 2);
-          for (let ox = 0; ox < Wo; ox++) {
-            const ix = ox * stride - padLeft + kx;
-            if (<u32>ix < <u32>W) {
-              const p = row + (<usize>ix << 2);
-              store<f32>(p, load<f32>(p) + load<f32>(s + (<usize>ox << 2)));
+          if (<u32>iy >= <u32>H || hi == lo) continue;
+          const s = src + (<usize>(oy * Wo + lo) << 2);
+          const row = plane + (<usize>(iy * W + lo * stride - padLeft + kx) << 2);
+          let t = 0;
+          if (stride == 1) {
+            for (; t + 4 <= hi - lo; t += 4) {
+              const p = row + (<usize>t << 2);
+              v128.store(p, f32x4.add(v128.load(p), v128.load(s + (<usize>t << 2))));
             }
+          }
+          for (; t < hi - lo; t++) {
+            const p = row + (<usize>(t * stride) << 2);
+            store<f32>(p, load<f32>(p) + load<f32>(s + (<usize>t << 2)));
           }
         }
       }

@@ -10,7 +10,7 @@ import { sliceStart, sliceEnd, madd } from './shared';
 
 /** Rows of the micro-tile. V8 gives Wasm SIMD 15 XMM registers: MR·NR/4 accumulators + NR/4 B vectors
  * + 1 broadcast must fit, and mul+add needs one more temporary than the fused relaxed_madd. Measured on
- * a Xeon: 6×8 with relaxed_madd (12 + 2 + 1 = 15) and 5×8 with mul+add (10 + 2 + 1 + 1 = 14). */
+ * the project's 2-core test machine: 6×8 with relaxed_madd (12 + 2 + 1 = 15) and 5×8 with mul+add (10 + 2 + 1 + 1 = 14). */
 export const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 5;
 /** Columns of the micro-tile: two v128 of B per k. */
 export const NR: i32 = 8;
@@ -21,13 +21,15 @@ export const MC: i32 = MR * 16;
 /** Columns of B packed at a time (a multiple of NR). */
 export const NC: i32 = 512;
 
-// Layout of one thread's workspace: [ConvGeometry | tile MR×NR | A panels MC×KC | B panels KC×NC].
+// Layout of one thread's workspace: [ConvGeometry | conv column offsets | tile MR×NR | A panels MC×KC |
+// B panels KC×NC].
 const GEOMETRY_BYTES: usize = 64;
-const TILE_BYTES: usize = 256;
+const COLUMNS_BYTES: usize = 128; // i32 (image, iy0, ix0) of each of the NR columns of a conv panel
+const TILE_BYTES: usize = 256; // MR×NR floats; with the above, keeps the panels 64-byte aligned
 const A_PACK_BYTES: usize = <usize>(MC * KC) << 2;
 const B_PACK_BYTES: usize = <usize>(KC * NC) << 2;
 /** Bytes of workspace one thread needs (src/kernels/gemm.ts mirrors this for the largest MR). */
-export const WORKSPACE_BYTES: usize = GEOMETRY_BYTES + TILE_BYTES + A_PACK_BYTES + B_PACK_BYTES;
+export const WORKSPACE_BYTES: usize = GEOMETRY_BYTES + COLUMNS_BYTES + TILE_BYTES + A_PACK_BYTES + B_PACK_BYTES;
 
 /** Where op(B) comes from. */
 export const B_DENSE: i32 = 0; // op(B)[k, j] = B[k·ldb + j]
@@ -41,8 +43,12 @@ export const BIAS_COL: i32 = 2;
 
 /**
  * Geometry of the implicit im2col (B_CONV), stored at the start of the calling thread's workspace by the
- * conv kernel: op(B)[k, j] with k = (ci, ky, kx) and j = (oy, ox) is
- * x[ci, oy·stride − padTop + ky, ox·stride − padLeft + kx], or 0 outside the image   x: (Cin, H, W)
+ * conv kernel. The batch is folded into the columns: op(B)[k, j] with k = (ci, ky, kx) and
+ * j = (n, oy, ox) is x[n, ci, oy·stride − padTop + ky, ox·stride − padLeft + kx], or 0 outside the image
+ *   x: (batch, Cin, H, W)
+ * and C's column j is y[n, :, oy, ox] of y: (batch, M, Ho, Wo), i.e. image n of C starts at n·M·ldc
+ * with ldc = Ho·Wo. Folding the batch in lets one packed block of weights serve every image (small
+ * images would otherwise re-pack the weights for a few dozen columns).
  */
 // @ts-ignore: decorator
 @unmanaged
@@ -50,10 +56,13 @@ export class ConvGeometry {
   H: i32;
   W: i32;
   Wo: i32;
+  Cin: i32;
   ksize: i32;
   stride: i32;
   padTop: i32;
   padLeft: i32;
+  /** Ho·Wo: columns per image. */
+  P: i32;
 }
 
 /** The geometry slot of thread-owned workspace `ws`. */
@@ -125,6 +134,16 @@ function storeTile(
   bias: usize, biasMode: i32, i0: i32, j0: i32,
 ): void {
   const va = f32x4.splat(alpha);
+  if (!first && nr == NR) {
+    // The bulk of the stores when K spans several blocks: full-width C rows += alpha·t.
+    for (let r = 0; r < mr; r++) {
+      const crow = c + (<usize>(r * ldc) << 2);
+      const trow = t + (<usize>(r * NR) << 2);
+      v128.store(crow, f32x4.add(v128.load(crow), f32x4.mul(va, v128.load(trow))));
+      v128.store(crow, f32x4.add(v128.load(crow, 16), f32x4.mul(va, v128.load(trow, 16))), 16);
+    }
+    return;
+  }
   const vb = f32x4.splat(beta);
   for (let r = 0; r < mr; r++) {
     const crow = c + (<usize>(r * ldc) << 2);
@@ -156,104 +175,219 @@ function storeTile(
   }
 }
 
+/**
+ * Stores tile t (rows i…i+mr, columns j…j+nr of C) where C's columns come in images of P columns, image
+ * n starting at C + n·M·ldc: a tile that straddles images is stored in pieces.
+ */
+// @ts-ignore: decorator
+@inline
+function storeTiles(
+  t: usize, mr: i32, nr: i32, i: i32, j: i32, P: i32, M: i32, C: usize, ldc: i32,
+  alpha: f32, beta: f32, first: bool, bias: usize, biasMode: i32,
+): void {
+  let c = 0;
+  while (c < nr) {
+    const jj = j + c;
+    const n = jj / P;
+    const p = jj - n * P;
+    const count = min(nr - c, P - p);
+    const at = C + ((<usize>n * <usize>M * <usize>ldc + <usize>(i * ldc + p)) << 2);
+    storeTile(t + (<usize>c << 2), mr, count, at, ldc, alpha, beta, first, bias, biasMode, i, jj);
+    c += count;
+  }
+}
+
+/**
+ * Transposes the 4×4 block whose rows are 4 floats at s, s + sStride, s + 2·sStride, s + 3·sStride into
+ * the rows d, d + dStride, … (d[i][r] = s[r][i]). Packing panels is a transpose; doing it 4×4 in
+ * registers instead of element by element matters when the packed matrix is reused for few flops
+ * (N = 64 columns, or a conv's weights per 8×8 image).
+ */
+// @ts-ignore: decorator
+@inline
+function transpose4x4(s: usize, sStride: usize, d: usize, dStride: usize): void {
+  const v0 = v128.load(s);
+  const v1 = v128.load(s + sStride);
+  const v2 = v128.load(s + 2 * sStride);
+  const v3 = v128.load(s + 3 * sStride);
+  const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5); // a0 b0 a1 b1
+  const t1 = f32x4.shuffle(v0, v1, 2, 6, 3, 7); // a2 b2 a3 b3
+  const t2 = f32x4.shuffle(v2, v3, 0, 4, 1, 5); // c0 d0 c1 d1
+  const t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7); // c2 d2 c3 d3
+  v128.store(d, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+  v128.store(d + dStride, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(d + 2 * dStride, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(d + 3 * dStride, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+}
+
 /** Packs op(A)[i0 : i0+mc, k0 : k0+kc] into MR-row panels pa[panel][k][r], zero rows past mc. */
 function packA(transA: bool, A: usize, lda: i32, i0: i32, mc: i32, k0: i32, kc: i32, pa: usize): void {
+  const ldaBytes = <usize>lda << 2;
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = min(MR, mc - ir);
     const dst = pa + (<usize>(ir * kc) << 2);
     if (transA) {
       // op(A)[i, k] = A[k·lda + i]: each k reads mr consecutive values.
       for (let k = 0; k < kc; k++) {
-        const src = A + (<usize>((k0 + k) * lda + i0 + ir) << 2);
+        const src = A + (<usize>(k0 + k) * ldaBytes) + (<usize>(i0 + ir) << 2);
         const d = dst + (<usize>(k * MR) << 2);
         let r = 0;
+        if (mr == MR) {
+          v128.store(d, v128.load(src));
+          r = 4;
+        }
         for (; r < mr; r++) store<f32>(d + (<usize>r << 2), load<f32>(src + (<usize>r << 2)));
         for (; r < MR; r++) store<f32>(d + (<usize>r << 2), 0);
       }
+    } else if (mr == MR) {
+      // op(A)[i, k] = A[i·lda + k]: rows 0–3 transposed 4×4 in registers, the other rows lane by lane.
+      const src = A + (<usize>(i0 + ir) * ldaBytes) + (<usize>k0 << 2);
+      const dStride = <usize>MR << 2;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        const s = src + (<usize>k << 2);
+        const d = dst + (<usize>(k * MR) << 2);
+        transpose4x4(s, ldaBytes, d, dStride);
+        for (let r = 4; r < MR; r++) {
+          const v = v128.load(s + <usize>r * ldaBytes);
+          const dr = d + (<usize>r << 2);
+          v128.store32_lane(dr, v, 0);
+          v128.store32_lane(dr + dStride, v, 1);
+          v128.store32_lane(dr + 2 * dStride, v, 2);
+          v128.store32_lane(dr + 3 * dStride, v, 3);
+        }
+      }
+      for (; k < kc; k++) {
+        for (let r = 0; r < MR; r++) {
+          store<f32>(dst + (<usize>(k * MR + r) << 2), load<f32>(src + <usize>r * ldaBytes + (<usize>k << 2)));
+        }
+      }
     } else {
-      // op(A)[i, k] = A[i·lda + k]: row by row, reading each row sequentially.
       for (let r = 0; r < MR; r++) {
         const d = dst + (<usize>r << 2);
-        if (r < mr) {
-          const src = A + (<usize>((i0 + ir + r) * lda + k0) << 2);
-          for (let k = 0; k < kc; k++) store<f32>(d + (<usize>(k * MR) << 2), load<f32>(src + (<usize>k << 2)));
-        } else {
-          for (let k = 0; k < kc; k++) store<f32>(d + (<usize>(k * MR) << 2), 0);
-        }
+        const src = A + (<usize>(i0 + ir + r) * ldaBytes) + (<usize>k0 << 2);
+        for (let k = 0; k < kc; k++) store<f32>(d + (<usize>(k * MR) << 2), r < mr ? load<f32>(src + (<usize>k << 2)) : 0);
       }
     }
   }
 }
 
-/** One NR-column panel of a dense op(B): pb[k][c] = op(B)[k0 + k, j0 + c], zero columns past nr. */
+/** One NR-column panel of a dense op(B): pb[k][c] = op(B)[k0 + k, j0 + c], zero columns past nr (full
+ * panels of a non-transposed B are packed by packRowsB instead). */
 function packPanelDense(trans: bool, B: usize, ldb: i32, k0: i32, kc: i32, j0: i32, nr: i32, d: usize): void {
-  if (trans) {
-    // op(B)[k, j] = B[j·ldb + k]: column c of the panel is row j0+c of B, read sequentially.
-    for (let c = 0; c < NR; c++) {
-      const dc = d + (<usize>c << 2);
-      if (c < nr) {
-        const src = B + (<usize>((j0 + c) * ldb + k0) << 2);
-        for (let k = 0; k < kc; k++) store<f32>(dc + (<usize>(k * NR) << 2), load<f32>(src + (<usize>k << 2)));
-      } else {
-        for (let k = 0; k < kc; k++) store<f32>(dc + (<usize>(k * NR) << 2), 0);
+  const ldbBytes = <usize>ldb << 2;
+  const dStride = <usize>NR << 2;
+  if (trans && nr == NR) {
+    // op(B)[k, j] = B[j·ldb + k]: two 4×4 transposes (columns 0–3 and 4–7) per 4 values of k.
+    const src = B + <usize>j0 * ldbBytes + (<usize>k0 << 2);
+    let k = 0;
+    for (; k + 4 <= kc; k += 4) {
+      const s = src + (<usize>k << 2);
+      const dk = d + (<usize>(k * NR) << 2);
+      transpose4x4(s, ldbBytes, dk, dStride);
+      transpose4x4(s + 4 * ldbBytes, ldbBytes, dk + 16, dStride);
+    }
+    for (; k < kc; k++) {
+      for (let c = 0; c < NR; c++) {
+        store<f32>(d + (<usize>(k * NR + c) << 2), load<f32>(src + <usize>c * ldbBytes + (<usize>k << 2)));
       }
     }
-  } else if (nr == NR) {
-    for (let k = 0; k < kc; k++) {
-      const src = B + (<usize>((k0 + k) * ldb + j0) << 2);
-      const dk = d + (<usize>(k * NR) << 2);
-      v128.store(dk, v128.load(src));
-      v128.store(dk, v128.load(src, 16), 16);
+  } else if (trans) {
+    for (let c = 0; c < NR; c++) {
+      const dc = d + (<usize>c << 2);
+      const src = B + <usize>(j0 + c) * ldbBytes + (<usize>k0 << 2);
+      for (let k = 0; k < kc; k++) store<f32>(dc + (<usize>(k * NR) << 2), c < nr ? load<f32>(src + (<usize>k << 2)) : 0);
     }
   } else {
     for (let k = 0; k < kc; k++) {
-      const src = B + (<usize>((k0 + k) * ldb + j0) << 2);
+      const src = B + <usize>(k0 + k) * ldbBytes + (<usize>j0 << 2);
       const dk = d + (<usize>(k * NR) << 2);
       for (let c = 0; c < NR; c++) store<f32>(dk + (<usize>c << 2), c < nr ? load<f32>(src + (<usize>c << 2)) : 0);
     }
   }
 }
 
-/** One NR-column panel of the implicit im2col of image x (see ConvGeometry), zero columns past nr. */
-function packPanelConv(x: usize, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nr: i32, d: usize): void {
-  const H = g.H, W = g.W, Wo = g.Wo, ks = g.ksize, s = g.stride, pt = g.padTop, pl = g.padLeft;
-  const oy0 = j0 / Wo;
-  const ox0 = j0 - oy0 * Wo;
-  // A panel inside one output row (the common case when Wo is a multiple of NR) needs no divisions.
+/**
+ * dk[0:NR] = row[ix + c·s] for c < NR, 0 where ix + c·s falls outside [0, W): one k of a conv panel
+ * whose NR output pixels lie in one output row, reading input row `row` (W values).
+ */
+// @ts-ignore: decorator
+@inline
+function packRow(row: usize, ix: i32, s: i32, W: i32, dk: usize): void {
+  if (s == 1 && ix >= 0 && ix + NR <= W) {
+    const src = row + (<usize>ix << 2);
+    v128.store(dk, v128.load(src));
+    v128.store(dk, v128.load(src, 16), 16);
+  } else if (s == 1 && ix == -1 && NR - 1 <= W) {
+    // left edge of a pad-1 conv: 0, x[0 … 6]
+    v128.store(dk, f32x4.shuffle(f32x4.splat(0), v128.load(row), 0, 4, 5, 6));
+    v128.store(dk, v128.load(row, 12), 16);
+  } else if (s == 1 && ix >= 0 && ix + NR == W + 1) {
+    // right edge of a pad-1 conv: x[ix … W−1], 0 (without reading past the row)
+    const src = row + (<usize>ix << 2);
+    v128.store(dk, v128.load(src));
+    v128.store(dk, f32x4.shuffle(v128.load(src, 12), f32x4.splat(0), 1, 2, 3, 4), 16);
+  } else if (s == 2 && ix >= 0 && ix + 2 * NR <= W) {
+    // stride 2 (down-sampling): every other value of 16
+    const src = row + (<usize>ix << 2);
+    v128.store(dk, f32x4.shuffle(v128.load(src), v128.load(src, 16), 0, 2, 4, 6));
+    v128.store(dk, f32x4.shuffle(v128.load(src, 32), v128.load(src, 48), 0, 2, 4, 6), 16);
+  } else {
+    for (let c = 0; c < NR; c++) {
+      const ixc = ix + c * s;
+      store<f32>(dk + (<usize>c << 2), <u32>ixc < <u32>W ? load<f32>(row + (<usize>ixc << 2)) : 0);
+    }
+  }
+}
+
+/** One NR-column panel of the implicit im2col of x (see ConvGeometry), zero columns past nr.
+ * `cols` (3·NR i32) holds the panel's per-column offsets. */
+function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32, j0: i32, nr: i32, d: usize): void {
+  const H = g.H, W = g.W, Wo = g.Wo, ks = g.ksize, s = g.stride, P = g.P;
+  const HW = H * W;
+  const n0 = j0 / P;
+  const p0 = j0 - n0 * P;
+  const oy0 = p0 / Wo;
+  const ox0 = p0 - oy0 * Wo;
+  // A panel inside one output row (the common case when Wo is a multiple of NR): one input row per k.
   const oneRow = nr == NR && ox0 + NR <= Wo;
-  const kk = ks * ks;
-  let ci = k0 / kk;
-  let ky = (k0 - ci * kk) / ks;
-  let kx = k0 - ci * kk - ky * ks;
+  const imageBytes = <usize>(g.Cin * HW) << 2;
+  if (!oneRow) {
+    // Columns may straddle rows and images: look each one up once, not once per k.
+    for (let c = 0; c < NR; c++) {
+      const j = min(j0 + c, j0 + nr - 1); // columns past nr repeat the last one and are zeroed below
+      const n = j / P;
+      const p = j - n * P;
+      const oy = p / Wo;
+      store<i32>(cols + (<usize>c << 2), n);
+      store<i32>(cols + (<usize>(NR + c) << 2), oy * s - g.padTop);
+      store<i32>(cols + (<usize>(2 * NR + c) << 2), (p - oy * Wo) * s - g.padLeft);
+    }
+  }
+  const xn = x + <usize>n0 * imageBytes;
+  const iyRow = oy0 * s - g.padTop;
+  const ixRow = ox0 * s - g.padLeft;
+  let ci = k0 / (ks * ks);
+  let ky = (k0 - ci * ks * ks) / ks;
+  let kx = k0 - ci * ks * ks - ky * ks;
   for (let k = 0; k < kc; k++) {
     const dk = d + (<usize>(k * NR) << 2);
-    const plane = x + (<usize>(ci * H * W) << 2);
+    const planeOff = <usize>(ci * HW) << 2;
     if (oneRow) {
-      const iy = oy0 * s - pt + ky;
-      const ix = ox0 * s - pl + kx;
+      const iy = iyRow + ky;
       if (<u32>iy >= <u32>H) {
         v128.store(dk, f32x4.splat(0));
         v128.store(dk, f32x4.splat(0), 16);
-      } else if (s == 1 && ix >= 0 && ix + NR <= W) {
-        const src = plane + (<usize>(iy * W + ix) << 2);
-        v128.store(dk, v128.load(src));
-        v128.store(dk, v128.load(src, 16), 16);
       } else {
-        const row = plane + (<usize>(iy * W) << 2);
-        for (let c = 0; c < NR; c++) {
-          const ixc = ix + c * s;
-          store<f32>(dk + (<usize>c << 2), <u32>ixc < <u32>W ? load<f32>(row + (<usize>ixc << 2)) : 0);
-        }
+        packRow(xn + planeOff + (<usize>(iy * W) << 2), ixRow + kx, s, W, dk);
       }
     } else {
       for (let c = 0; c < NR; c++) {
+        const iy = load<i32>(cols + (<usize>(NR + c) << 2)) + ky;
+        const ix = load<i32>(cols + (<usize>(2 * NR + c) << 2)) + kx;
         let v: f32 = 0;
-        if (c < nr) {
-          const j = j0 + c;
-          const oy = j / Wo;
-          const iy = oy * s - pt + ky;
-          const ix = (j - oy * Wo) * s - pl + kx;
-          if (<u32>iy < <u32>H && <u32>ix < <u32>W) v = load<f32>(plane + (<usize>(iy * W + ix) << 2));
+        if (c < nr && <u32>iy < <u32>H && <u32>ix < <u32>W) {
+          v = load<f32>(x + <usize>load<i32>(cols + (<usize>c << 2)) * imageBytes + planeOff + (<usize>(iy * W + ix) << 2));
         }
         store<f32>(dk + (<usize>c << 2), v);
       }
@@ -268,12 +402,54 @@ function packPanelConv(x: usize, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nr:
   }
 }
 
+/**
+ * The full panels of a non-transposed B, four rows at a time: B is read as four sequential streams and
+ * each panel gets 128 contiguous bytes per step. (Panel by panel would read 32 bytes from each of kc
+ * rows; row by row would write with the panel stride, kc·NR·4 = 8 KiB, which thrashes one L1 set.)
+ * Returns the columns packed.
+ */
+function packRowsB(B: usize, ldb: i32, k0: i32, kc: i32, j0: i32, nc: i32, pb: usize): i32 {
+  const full = nc - nc % NR;
+  const ldbBytes = <usize>ldb << 2;
+  const panelBytes = <usize>(kc * NR) << 2;
+  let k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    const s0 = B + <usize>(k0 + k) * ldbBytes + (<usize>j0 << 2);
+    let d = pb + (<usize>(k * NR) << 2);
+    for (let jr = 0; jr < full; jr += NR) {
+      const s = s0 + (<usize>jr << 2);
+      v128.store(d, v128.load(s));
+      v128.store(d, v128.load(s, 16), 16);
+      v128.store(d, v128.load(s + ldbBytes), 32);
+      v128.store(d, v128.load(s + ldbBytes, 16), 48);
+      v128.store(d, v128.load(s + 2 * ldbBytes), 64);
+      v128.store(d, v128.load(s + 2 * ldbBytes, 16), 80);
+      v128.store(d, v128.load(s + 3 * ldbBytes), 96);
+      v128.store(d, v128.load(s + 3 * ldbBytes, 16), 112);
+      d += panelBytes;
+    }
+  }
+  for (; k < kc; k++) {
+    const s0 = B + <usize>(k0 + k) * ldbBytes + (<usize>j0 << 2);
+    let d = pb + (<usize>(k * NR) << 2);
+    for (let jr = 0; jr < full; jr += NR) {
+      const s = s0 + (<usize>jr << 2);
+      v128.store(d, v128.load(s));
+      v128.store(d, v128.load(s, 16), 16);
+      d += panelBytes;
+    }
+  }
+  return full;
+}
+
 /** Packs op(B)[k0 : k0+kc, j0 : j0+nc] into NR-column panels pb[panel][k][c]. */
 function packB(bMode: i32, B: usize, ldb: i32, g: ConvGeometry, k0: i32, kc: i32, j0: i32, nc: i32, pb: usize): void {
-  for (let jr = 0; jr < nc; jr += NR) {
+  const cols = changetype<usize>(g) + GEOMETRY_BYTES;
+  const done = bMode == B_DENSE ? packRowsB(B, ldb, k0, kc, j0, nc, pb) : 0;
+  for (let jr = done; jr < nc; jr += NR) {
     const nr = min(NR, nc - jr);
     const d = pb + (<usize>(jr * kc) << 2);
-    if (bMode == B_CONV) packPanelConv(B, g, k0, kc, j0 + jr, nr, d);
+    if (bMode == B_CONV) packPanelConv(B, g, cols, k0, kc, j0 + jr, nr, d);
     else packPanelDense(bMode == B_TRANS, B, ldb, k0, kc, j0 + jr, nr, d);
   }
 }
@@ -299,7 +475,9 @@ export function gemmDriver(
   }
   if (m0 >= m1 || n0 >= n1) return;
   const g = convGeometry(ws);
-  const t = ws + GEOMETRY_BYTES;
+  // C is split into images of P columns each (one image, P = N, unless the batch is folded into N).
+  const P = bMode == B_CONV ? g.P : max(N, 1);
+  const t = ws + GEOMETRY_BYTES + COLUMNS_BYTES;
   const pa = t + TILE_BYTES;
   const pb = pa + A_PACK_BYTES;
   for (let jc = n0; jc < n1; jc += NC) {
@@ -322,13 +500,11 @@ export function gemmDriver(
           let ir = 0;
           for (; ir + MR <= mc; ir += MR) {
             microKernel(kc, pa + (<usize>(ir * kc) << 2), panelB, t);
-            const i = ic + ir;
-            storeTile(t, MR, nr, C + (<usize>(i * ldc + j) << 2), ldc, alpha, beta, first, bias, biasMode, i, j);
+            storeTiles(t, MR, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
           }
           if (ir < mc) {
             microKernel(kc, pa + (<usize>(ir * kc) << 2), panelB, t);
-            const i = ic + ir;
-            storeTile(t, mc - ir, nr, C + (<usize>(i * ldc + j) << 2), ldc, alpha, beta, first, bias, biasMode, i, j);
+            storeTiles(t, mc - ir, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
           }
         }
       }

@@ -27,7 +27,11 @@ const CASES: Case[] = [
   geo(1, 5, 7, 9, 3, 3, 1, [0, 0, 0, 0]),
   geo(2, 33, 16, 16, 17, 3, 1, [1, 1, 1, 1]),
   geo(1, 3, 32, 31, 5, 3, 2, [0, 0, 1, 1]),
+  geo(2, 5, 33, 32, 3, 3, 2, [0, 0, 1, 1], false),
   geo(1, 5, 8, 8, 3, 1, 1, [0, 0, 0, 0]),
+  // batch folded into the GEMM columns: tiles of 8 columns straddle several tiny images
+  geo(5, 3, 1, 1, 5, 3, 1, [1, 1, 1, 1]),
+  geo(5, 5, 2, 3, 3, 1, 1, [0, 0, 0, 0], false),
 ];
 
 const sizes = (c: Case) => {
@@ -127,7 +131,8 @@ describe('conv2d', () => {
   });
 
   it('forward and backward are bit-identical for 1, 2, 3, 4 threads, simd and relaxed', async () => {
-    const cases = [geo(3, 5, 17, 13, 33, 3, 1, [1, 1, 1, 1]), geo(2, 33, 9, 7, 5, 3, 2, [0, 0, 1, 1])];
+    // threads split the GEMM columns (pixels) in the first two cases, the rows (Cout) in the third
+    const cases = [geo(3, 5, 17, 13, 33, 3, 1, [1, 1, 1, 1]), geo(2, 33, 9, 7, 5, 3, 2, [0, 0, 1, 1]), geo(1, 3, 3, 3, 65, 3, 1, [1, 1, 1, 1])];
     for (const simd of ['simd', 'relaxed'] as const) {
       const first: Float32Array[][] = [];
       for (const threads of [1, 2, 3, 4]) {

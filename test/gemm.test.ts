@@ -172,5 +172,8 @@ describe('gemm', () => {
     const small = await make({ threads: 1, scratchPerThread: 64 * 1024 });
     const a = small.alloc(6, 'A'), b = small.alloc(12, 'B'), c = small.alloc(8, 'C');
     code(() => kernels.gemm(small, { M: 2, N: 4, K: 3, A: a, B: b, C: c }), 'INVALID_ARGUMENT', /workspace has 65536 bytes per thread, the packed GEMM needs \d+/);
+    // Called unchecked, the kernel itself refuses a workspace that is too small rather than overrun it.
+    const { ptr, bytesPerThread } = small.workspace;
+    expect(() => small.run('gemm_f32', [0, 0, 2, 4, 3, 1, a.ptr, 3, b.ptr, 4, 0, c.ptr, 4, 0, 0, ptr, bytesPerThread], false)).toThrowError(/unreachable/);
   });
 });

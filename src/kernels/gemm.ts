@@ -6,10 +6,10 @@ import { checkInt, checkScalar, checkTensor } from './check.js';
 
 /**
  * Workspace one thread needs for the packed GEMM (assembly/gemm-core.ts WORKSPACE_BYTES, taken for the
- * larger tile MR = 6): conv geometry 64 B + tile 256 B + A panels MC×KC + B panels KC×NC floats, with
- * MC = 96, KC = 256, NC = 512.
+ * larger tile MR = 6): conv geometry 64 B + conv column offsets 128 B + tile 256 B + A panels MC×KC +
+ * B panels KC×NC floats, with MC = 96, KC = 256, NC = 512.
  */
-export const GEMM_WORKSPACE_BYTES = 64 + 256 + 96 * 256 * 4 + 256 * 512 * 4;
+export const GEMM_WORKSPACE_BYTES = 64 + 128 + 256 + 96 * 256 * 4 + 256 * 512 * 4;
 
 const BIAS_MODE = { none: 0, row: 1, col: 2 } as const;
 
@@ -48,7 +48,7 @@ function checkStride(what: string, ld: number | undefined, cols: number): number
   return v;
 }
 
-/** Throws unless the workspace holds what the packed GEMM needs per thread. */
+/** Throws unless the workspace holds what the packed GEMM needs per thread. @internal (used by conv) */
 export function checkGemmWorkspace(engine: Engine, what: string): void {
   const have = engine.workspace.bytesPerThread;
   if (have < GEMM_WORKSPACE_BYTES) {
@@ -97,7 +97,7 @@ export function gemm(engine: Engine, args: GemmArgs): void {
   gemmRaw(engine, transA, transB, M, N, K, alpha, A.ptr, lda, B.ptr, ldb, beta, C.ptr, ldc, bias ? bias.ptr : 0, bias ? BIAS_MODE[biasOn] : 0);
 }
 
-/** The kernel call without checks, for wrappers (conv) that have checked their own arguments. */
+/** The kernel call without checks, for wrappers (conv) that have checked their own arguments. @internal */
 export function gemmRaw(
   engine: Engine, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
   A: number, lda: number, B: number, ldb: number, beta: number, C: number, ldc: number, bias: number, biasMode: number,
