@@ -219,20 +219,24 @@ function whenReady(
 }
 
 async function startNodeWorker(init: WorkerInit, timeoutMs: number): Promise<WorkerHandle> {
-  // Node refuses blob: URLs for workers; an eval'd CommonJS script needs no file on disk either.
+  // Node refuses blob: URLs for workers; an eval'd script needs no file on disk either. It is CommonJS,
+  // or ESM when the process runs with --input-type=module (workers inherit execArgv), so it loads
+  // worker_threads with import(), which both accept.
   const { Worker } = await import('node:worker_threads');
   const source =
-    `const { parentPort, workerData } = require('node:worker_threads');\n` +
-    `(${workerLoop.toString()})(workerData, (m) => parentPort.postMessage(m));\n`;
+    `import('node:worker_threads').then(({ parentPort, workerData }) => ` +
+    `(${workerLoop.toString()})(workerData, (m) => parentPort.postMessage(m)));\n`;
   const worker = new Worker(source, { eval: true, workerData: init });
-  // A worker parked in Atomics.wait must not keep the process alive when the user forgets dispose().
-  worker.unref();
   const handle = { terminate: () => void worker.terminate() };
-  return whenReady(init.index, timeoutMs, (onMessage, onError) => {
+  const ready = whenReady(init.index, timeoutMs, (onMessage, onError) => {
     worker.on('message', onMessage);
     worker.on('error', (e) => onError(String(e?.message ?? e)));
     worker.on('exit', (code) => onError(`exited with code ${code}`));
   }, handle);
+  // A worker parked in Atomics.wait must not keep the process alive when the user forgets dispose().
+  // After the listeners: adding a 'message' listener refs the worker's port again.
+  worker.unref();
+  return ready;
 }
 
 async function startWebWorker(init: WorkerInit, timeoutMs: number): Promise<WorkerHandle> {
