@@ -14,6 +14,7 @@ import type { Engine } from '../engine/engine.js';
 import { qSample } from '../kernels/gaussian.js';
 import { discretizedGaussianLogLikelihood, natsToBits, normalKl } from './gaussian-math.js';
 import type { NoiseSchedule } from './schedule.js';
+import { splitmix32 } from '../nn/params.js';
 import type { PredictionType } from './scheduler.js';
 
 export type BoundVarianceType = 'fixed_small' | 'fixed_large' | 'learned' | 'learned_range';
@@ -64,18 +65,6 @@ export interface BoundResult {
   perSample: Float64Array;
 }
 
-/** Deterministic uniform integers for the timestep draws (splitmix32). */
-function splitmix(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
-
 export async function variationalBound(engine: Engine, o: BoundOptions): Promise<BoundResult> {
   const s = o.schedule;
   const T = s.betas.length;
@@ -110,10 +99,10 @@ export async function variationalBound(engine: Engine, o: BoundOptions): Promise
     for (let t = 1; t < T; t += mode.stride) rounds.push(constant(t, Math.min(mode.stride, T - t)));
   } else {
     checkInt('variationalBound: timesteps.samples', mode.samples, 1);
-    const next = splitmix(seed ^ 0x5bd1e995);
+    const next = splitmix32(seed ^ 0x5bd1e995);
     for (let j = 0; j < mode.samples; j++) {
       const t = new Int32Array(N);
-      for (let n = 0; n < N; n++) t[n] = 1 + (next() % (T - 1));
+      for (let n = 0; n < N; n++) t[n] = 1 + Math.floor(next() * (T - 1));
       rounds.push({ t, weight: (T - 1) / mode.samples });
     }
   }
