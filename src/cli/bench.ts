@@ -1,0 +1,1 @@
+export async function benchCommand(_argv: string[]): Promise<void> {}
