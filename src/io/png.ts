@@ -1,6 +1,7 @@
 // Images in and out: tensors in [−1, 1] ↔ 8-bit RGBA images (the shape of the DOM's ImageData), PNG
 // bytes through pngjs's synchronous API, and the IHDR header read by hand so a file's declared size can be
 // checked before anything is inflated (libpng's user limits do the same).
+import { inflateSync } from 'node:zlib';
 import pngjs from 'pngjs';
 import { DdpmError } from '../errors.js';
 
@@ -104,7 +105,7 @@ export function encodePng(image: RgbaImage): Uint8Array {
   const colorType = !opaque ? 6 : gray ? 0 : 2;
   const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
   const bytes = pngjs.PNG.sync.write({ width, height, data: buf }, { colorType, inputColorType: 6, bitDepth: 8, deflateLevel: 9, filterType: -1 });
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  return new Uint8Array(bytes); // a copy: small Buffers are views into Node's shared pool
 }
 
 export interface PngHeader {
@@ -168,15 +169,64 @@ export function checkPngLimits(h: PngHeader, file: string, limits: PngLimits = P
   if (h.width * h.height > limits.maxPixels) throw new DdpmError('FORMAT', `${file}: declared size ${h.width}×${h.height} has ${h.width * h.height} pixels, limit ${limits.maxPixels}`);
 }
 
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** Adam7 passes: x start, y start, x step, y step. */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+
+/** Bytes of filtered scanlines (a filter byte per row) the image's IDAT data must inflate to. */
+function scanlineBytes(h: PngHeader): number {
+  const bits = CHANNELS[h.colorType] * h.bitDepth;
+  const rows = (w: number, hh: number) => (w > 0 && hh > 0 ? hh * (1 + Math.ceil((w * bits) / 8)) : 0);
+  if (h.interlace === 0) return rows(h.width, h.height);
+  return ADAM7.reduce((sum, [xs, ys, dx, dy]) => sum + rows(Math.ceil((h.width - xs) / dx), Math.ceil((h.height - ys) / dy)), 0);
+}
+
+/**
+ * Checks the chunks after the header — each inside the file and matching its CRC, up to IEND — and that
+ * the IDAT data inflates to exactly the image's scanlines. pngjs checks CRCs too, but its synchronous
+ * reader then reports only "unrecognised content at end of stream", and it decodes a corrupt deflate
+ * stream to black pixels without complaint.
+ */
+export function checkPngData(bytes: Uint8Array, header: PngHeader, file: string): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const idat: Uint8Array[] = [];
+  let at = 8;
+  for (;;) {
+    if (at + 12 > bytes.length) throw new DdpmError('FORMAT', `${file}: truncated at byte ${bytes.length} (no IEND chunk)`);
+    const length = dv.getUint32(at);
+    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
+    const end = at + 12 + length;
+    if (length > 2 ** 31 - 1 || end > bytes.length) throw new DdpmError('FORMAT', `${file}: truncated: chunk '${type}' at byte ${at} needs ${length + 12} bytes, ${bytes.length - at} left`);
+    const crc = crc32(bytes.subarray(at + 4, at + 8 + length));
+    if (crc !== dv.getUint32(at + 8 + length)) throw new DdpmError('FORMAT', `${file}: CRC mismatch in chunk '${type}' at byte ${at} (stored ${dv.getUint32(at + 8 + length).toString(16)}, computed ${crc.toString(16)})`);
+    if (type === 'IDAT') idat.push(bytes.subarray(at + 8, at + 8 + length));
+    if (type === 'IEND') break;
+    at = end;
+  }
+  if (idat.length === 0) throw new DdpmError('FORMAT', `${file}: no IDAT (image data) chunk`);
+  const want = scanlineBytes(header);
+  let inflated: Uint8Array;
+  try {
+    // maxOutputLength: a stream that inflates past the image's size is refused without being expanded
+    inflated = inflateSync(Buffer.concat(idat), { maxOutputLength: want + 1 });
+  } catch (e) {
+    throw new DdpmError('FORMAT', `${file}: bad compressed image data (${(e as Error).message})`, { cause: e });
+  }
+  if (inflated.length !== want) {
+    throw new DdpmError('FORMAT', `${file}: the image data inflates to ${inflated.length} bytes, a ${header.width}×${header.height} image (color type ${header.colorType}, ${header.bitDepth}-bit${header.interlace ? ', interlaced' : ''}) needs ${want}`);
+  }
+}
+
 /**
  * Decodes PNG bytes to RGBA (any bit depth, palette, gray or interlaced image; 16-bit channels are scaled
- * to 8). The header is checked against `limits` first; a bad CRC, a truncated stream or bad compressed
- * data is a FORMAT error naming `file`.
+ * to 8). The header is checked against `limits` first, then the chunks and the compressed data
+ * (checkPngData); a truncated file, a bad CRC or bad compressed data is a FORMAT error naming `file`.
  */
 export function decodePng(bytes: Uint8Array, file: string, limits: PngLimits = PNG_LIMITS): RgbaImage & { header: PngHeader } {
   if (bytes.length > limits.maxFileBytes) throw new DdpmError('FORMAT', `${file}: ${bytes.length} bytes exceeds the limit of ${limits.maxFileBytes}`);
   const header = readPngHeader(bytes, file);
   checkPngLimits(header, file, limits);
+  checkPngData(bytes, header, file);
   let png;
   try {
     png = pngjs.PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), { checkCRC: true });
