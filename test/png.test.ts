@@ -1,3 +1,4 @@
+import { deflateSync } from 'node:zlib';
 import pngjs from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { DdpmError } from '../src/errors';
@@ -13,6 +14,51 @@ function pngjsBytes(width: number, height: number, rgba: Uint8Array, colorType: 
     data = wide;
   }
   return new Uint8Array(pngjs.PNG.sync.write({ width, height, data }, { colorType, inputColorType: 6, bitDepth }));
+}
+
+/**
+ * A PNG written from scratch (filter 0 on every row, zlib deflate): any color type, bit depth and Adam7
+ * interlacing, which pngjs cannot write. `value(x, y, c)` gives each sample at the file's bit depth.
+ */
+function rawPng(width: number, height: number, colorType: 0 | 2 | 4 | 6, bitDepth: 1 | 2 | 4 | 8 | 16, interlace: 0 | 1, value: (x: number, y: number, c: number) => number): Uint8Array {
+  const channels = { 0: 1, 2: 3, 4: 2, 6: 4 }[colorType];
+  const passes = interlace ? [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] : [[0, 0, 1, 1]];
+  const rows: number[] = [];
+  for (const [xs, ys, dx, dy] of passes) {
+    for (let y = ys; y < height; y += dy) {
+      if (xs >= width) break;
+      rows.push(0); // filter type None
+      let acc = 0, nbits = 0;
+      for (let x = xs; x < width; x += dx) {
+        for (let c = 0; c < channels; c++) {
+          const v = value(x, y, c);
+          if (bitDepth === 16) rows.push(v >> 8, v & 255);
+          else if (bitDepth === 8) rows.push(v);
+          else {
+            acc = (acc << bitDepth) | v;
+            nbits += bitDepth;
+            if (nbits === 8) (rows.push(acc), (acc = 0), (nbits = 0));
+          }
+        }
+      }
+      if (nbits) rows.push(acc << (8 - nbits));
+    }
+  }
+  const chunk = (type: string, data: Uint8Array) => {
+    const out = new Uint8Array(12 + data.length);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, data.length);
+    out.set(new TextEncoder().encode(type), 4);
+    out.set(data, 8);
+    dv.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+    return out;
+  };
+  const ihdr = new Uint8Array(13);
+  new DataView(ihdr.buffer).setUint32(0, width);
+  new DataView(ihdr.buffer).setUint32(4, height);
+  ihdr.set([bitDepth, colorType, 0, 0, interlace], 8);
+  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.from(rows))), chunk('IEND', new Uint8Array(0))];
+  return new Uint8Array(Buffer.concat(parts));
 }
 
 function codeOf(f: () => unknown): string {
@@ -121,6 +167,20 @@ describe('encodePng / decodePng', () => {
     const d0 = decodePng(pngjsBytes(5, 3, g.data as unknown as Uint8Array, 0), 'gray.png');
     expect(d0.header.colorType).toBe(0);
     expect(Array.from(d0.data)).toEqual(Array.from(g.data));
+  });
+
+  it('decodes interlaced and low-bit-depth files (written by a plain reference encoder)', () => {
+    for (const [w, h] of [[13, 7], [1, 1], [9, 3], [5, 11]]) {
+      const rgb = (x: number, y: number, c: number) => (x * 37 + y * 11 + c * 101) % 256;
+      for (const interlace of [0, 1] as const) {
+        const d = decodePng(rawPng(w, h, 2, 8, interlace, rgb), 'rgb.png');
+        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) expect(d.data[4 * (y * w + x) + c]).toBe(rgb(x, y, c));
+        const wide = decodePng(rawPng(w, h, 6, 16, interlace, (x, y, c) => (c === 3 ? 65535 : 257 * rgb(x, y, c))), 'rgba16.png');
+        expect(wide.data[4 * (w * h - 1) + 2]).toBe(rgb(w - 1, h - 1, 2));
+        const bit = decodePng(rawPng(w, h, 0, 1, interlace, (x, y) => (x + y) % 2), 'bit.png');
+        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) expect(bit.data[4 * (y * w + x)]).toBe((x + y) % 2 ? 255 : 0);
+      }
+    }
   });
 
   it('reports a bad signature, a truncated file, a bad CRC and an unsupported header, naming the file', () => {
