@@ -34,8 +34,8 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
                          64×2, 128×3). Default: mnist for --data mnist, small otherwise
   --model-config FILE    a UNet2DModel config.json instead of a preset (sample_size and channels must fit)
   --batch B              batch size. Default: 64 (images), 256 (points)
-  --lr X                 AdamW learning rate (constant after a linear warmup of min(500, steps/10) steps).
-                         Default: 5e-4 (images), 3e-3 (points)
+  --lr X                 AdamW learning rate, constant after the warmup. Default: 5e-4 (images), 3e-3 (points)
+  --warmup N             steps of linear learning-rate warmup from 0. Default: 500 (images), 100 (points)
   --steps N              train until step N (counted from the start of the run). Default: 10000 (images),
                          3000 (points)
   --epochs E             instead of --steps: until E passes over the data
@@ -51,7 +51,8 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
 Ctrl-C stops at the next step boundary, saves a checkpoint and exports the model. The exported model
 (DIR/model) is a diffusers folder for U-Nets — config.json, diffusion_pytorch_model.safetensors,
 scheduler_config.json (DDPMScheduler, linear β, T = 1000) — that 'ddpm sample --model DIR/model' reads.
-On resume, --batch, --lr, --ema, --seed and the model must match the checkpoint; --steps may grow.`;
+On resume, --batch, --lr, --warmup, --ema, --seed and the model must match the checkpoint; --steps may
+grow (nothing depends on it, so a run extended later equals one run to the new --steps).`;
 
 type Data =
   | { kind: 'images'; x: Float32Array; N: number; C: number; H: number; W: number; label: string }
@@ -156,6 +157,7 @@ async function readLossLog(file: string, upTo: number): Promise<{ steps: number[
     return { steps, losses };
   }
   for (const line of text.split('\n').slice(1)) {
+    if (!line) continue;
     const [s, l] = line.split(',').map(Number);
     if (Number.isInteger(s) && s <= upTo) {
       steps.push(s);
@@ -168,7 +170,7 @@ async function readLossLog(file: string, upTo: number): Promise<{ steps: number[
 export async function trainCommand(argv: string[]): Promise<void> {
   const v = parseCommand(argv, {
     data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, 'model-config': { type: 'string' },
-    batch: { type: 'string' }, lr: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
+    batch: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
     ema: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
     'checkpoint-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'bad-files': { type: 'string' },
   }, TRAIN_HELP);
@@ -203,13 +205,15 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const lr = numberOption('lr', v.lr, images ? 5e-4 : 3e-3, 0, 1, { minOpen: true });
   const emaDecay = numberOption('ema', v.ema, images ? 0.999 : 0.995, 0, 1, { maxOpen: true });
   const seed = seedOption(v.seed);
+  const warmup = intOption('warmup', v.warmup, images ? 500 : 100, 0);
   const target = v.epochs !== undefined
     ? Math.ceil((numberOption('epochs', v.epochs, 1, 0, 1e6, { minOpen: true }) * data.N) / batch)
     : intOption('steps', v.steps, images ? 10000 : 3000, 1);
   const preset = choiceOption('preset', v.preset, v.data === 'mnist' ? 'mnist' : 'small', ['tiny', 'small', 'mnist'] as const);
   const modelConfig = v['model-config'] ? await readJson(v['model-config']) : null;
   const options: TrainerOptions = {
-    batchSize: batch, learningRate: lr, lrScheduler: 'constant', lrWarmupSteps: Math.min(500, Math.floor(target / 10)), maxTrainSteps: target,
+    // constant after the warmup, and nothing depends on --steps: a run extended later equals a longer run
+    batchSize: batch, learningRate: lr, lrScheduler: 'constant', lrWarmupSteps: warmup, maxTrainSteps: 0,
     ema: emaDecay > 0 ? { maxDecay: emaDecay } : null, seed,
   };
   // images live in [−1, 1] (x̂_0 clipped); 2-D points are not bounded
@@ -235,6 +239,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       differs('lr', v.lr, lr, saved.learningRate);
       differs('ema', v.ema, emaDecay > 0 ? emaDecay : null, saved.ema ? saved.ema.maxDecay : null);
       differs('seed', v.seed, seed, saved.seed);
+      differs('warmup', v.warmup, warmup, saved.lrWarmupSteps);
       if (v.preset !== undefined || modelConfig) {
         differs(v.preset !== undefined ? 'preset' : 'model-config', v.preset ?? v['model-config'], modelSpec(data, preset, modelConfig).config, ckpt.manifest.model.config);
       }
