@@ -106,8 +106,11 @@ function modelSpec(data: Data, preset: string, configFile: Record<string, unknow
   return { cls: 'UNet2DModel', config };
 }
 
+/** DDIM steps of the sample grids written while training. */
+const SAMPLE_STEPS = 50;
+
 /** The periodic / final samples: EMA weights swapped in, everything sampled freed afterwards. */
-async function writeSamples(trainer: Trainer, scheduler: Record<string, unknown>, file: string): Promise<void> {
+async function writeSamples(trainer: Trainer, scheduler: Record<string, unknown>, file: string, quiet: boolean): Promise<void> {
   const model = trainer.model as UNet2DModel | MLPDenoiser;
   const e = trainer.engine;
   const saved = e.read(model.params.all);
@@ -115,13 +118,17 @@ async function writeSamples(trainer: Trainer, scheduler: Record<string, unknown>
   const mark = e.arena.mark();
   try {
     const ddim = DDIMScheduler.fromConfig(scheduler, { engine: e });
+    const progress = new Progress(`sampling ${file}`, SAMPLE_STEPS, { quiet });
+    const onStep = (d: number) => progress.update(d);
     if (model instanceof MLPDenoiser) {
-      const r = await generate(e, ddim, (x, t) => model.forward(x, t), { sampleShape: [2], n: 1000, batch: 1000, steps: 50, seed: 0 });
+      const r = await generate(e, ddim, (x, t) => model.forward(x, t), { sampleShape: [2], n: 1000, batch: 1000, steps: SAMPLE_STEPS, seed: 0, onStep });
+      progress.finish();
       await writeFileAtomic(file, encodePng(scatterImage(r.samples)));
     } else {
       const c = model.config;
       const shape = [c.in_channels, c.sample_size, c.sample_size];
-      const r = await generate(e, ddim, (x, t) => model.forward(x, t), { sampleShape: shape, n: 16, batch: 16, steps: 50, seed: 0 });
+      const r = await generate(e, ddim, (x, t) => model.forward(x, t), { sampleShape: shape, n: 16, batch: 16, steps: SAMPLE_STEPS, seed: 0, onStep });
+      progress.finish();
       await writeFileAtomic(file, encodePng(imageGrid(tensorToImages(r.samples, [16, ...shape]).images, 4)));
     }
   } finally {
@@ -278,12 +285,12 @@ export async function trainCommand(argv: string[]): Promise<void> {
       aborted = r.aborted;
       await writeLoss();
       if (!aborted && sampleEvery > 0 && trainer.step % sampleEvery === 0 && trainer.step < target) {
-        await writeSamples(trainer, sched, join(out, 'samples', `step-${trainer.step}.png`));
+        await writeSamples(trainer, sched, join(out, 'samples', `step-${trainer.step}.png`), quiet);
       }
     }
     progress.finish(`loss ${smooth.toPrecision(3)}`);
     await writeLoss();
-    await writeSamples(trainer, sched, join(out, 'samples', `step-${trainer.step}.png`));
+    await writeSamples(trainer, sched, join(out, 'samples', `step-${trainer.step}.png`), quiet);
     await exportModel(trainer, sched, join(out, 'model'));
     if (aborted) {
       if (!quiet) console.error(`interrupted at step ${trainer.step}: checkpoint saved in ${ckptDir}, model exported to ${join(out, 'model')}; run the same command to resume`);
