@@ -99,6 +99,14 @@ describe('ddpm train', () => {
     expectOneLineError(ddpm('nll', '--model', model, '--data', data, '--timesteps', 'every:3'), /--timesteps must be all, stride:K or samples:K/);
   });
 
+  it('--class-conditional MNIST: 10 digits + the unconditional label, sampled with --class and --guidance', () => {
+    const t = ddpm('train', '--data', 'mnist', '--class-conditional', '--preset', 'tiny', '--out', 'cc', '--steps', '1', '--batch', '2', '--threads', '1', '--sample-every', '0', '--quiet');
+    expect(t.status).toBe(0);
+    expect(JSON.parse(readFileSync(join(root, 'cc', 'model', 'config.json'), 'utf8')).num_class_embeds).toBe(11);
+    expect(ddpm('sample', '--model', join(root, 'cc', 'model'), '--class', '3', '--guidance', '2', '--n', '1', '--steps', '2', '--out', 'cc.png', '--quiet').status).toBe(0);
+    expectOneLineError(ddpm('train', '--data', 'two-moons', '--class-conditional', '--out', 'x'), /--class-conditional needs labelled data/);
+  });
+
   it('user mistakes are one line on stderr and exit code 1', () => {
     mkdirSync(join(root, 'empty'));
     const cases: [string[], RegExp][] = [

@@ -33,6 +33,9 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
                          [32, 64, 64] with attention at 14×14 and 7×7); tiny or small for 2-D data (MLP
                          64×2, 128×3). Default: mnist for --data mnist, small otherwise
   --model-config FILE    a UNet2DModel config.json instead of a preset (sample_size and channels must fit)
+  --class-conditional    --data mnist: condition on the digit (num_class_embeds 11: digits 0–9 and the
+                         unconditional label 10, used for 10% of samples) for 'ddpm sample --class K
+                         --guidance W'
   --batch B              batch size. Default: 64 (images), 256 (points)
   --lr X                 AdamW learning rate, constant after the warmup. Default: 5e-4 (images), 3e-3 (points)
   --warmup N             steps of linear learning-rate warmup from 0. Default: 500 (images), 100 (points)
@@ -55,7 +58,7 @@ On resume, --batch, --lr, --warmup, --ema, --seed and the model must match the c
 grow (nothing depends on it, so a run extended later equals one run to the new --steps).`;
 
 type Data =
-  | { kind: 'images'; x: Float32Array; N: number; C: number; H: number; W: number; label: string }
+  | { kind: 'images'; x: Float32Array; N: number; C: number; H: number; W: number; label: string; labels?: Uint8Array; numClasses?: number }
   | { kind: 'points'; x: Float32Array; N: number; label: string };
 
 const POINTS = 8000;
@@ -76,7 +79,7 @@ const RUN_VERSION = 1;
 async function loadData(source: string, channels: 1 | 3 | undefined, policy: 'skip' | 'fail', quiet: boolean): Promise<Data> {
   if (source === 'mnist') {
     const d = await loadMnist('train');
-    return { kind: 'images', x: d.images, N: d.N, C: 1, H: 28, W: 28, label: 'mnist' };
+    return { kind: 'images', x: d.images, N: d.N, C: 1, H: 28, W: 28, label: 'mnist', labels: d.labels, numClasses: 10 };
   }
   if (source === 'two-moons') return { kind: 'points', x: twoMoons(POINTS, DATA_SEED), N: POINTS, label: 'two-moons' };
   if (source === 'swiss-roll') return { kind: 'points', x: swissRoll(POINTS, DATA_SEED), N: POINTS, label: 'swiss-roll' };
@@ -87,15 +90,16 @@ async function loadData(source: string, channels: 1 | 3 | undefined, policy: 'sk
 }
 
 /** The model's class and checked config for the data and a preset or config file (nothing allocated). */
-function modelSpec(data: Data, preset: string, configFile: Record<string, unknown> | null): { cls: 'UNet2DModel'; config: UNet2DConfig } | { cls: 'MLPDenoiser'; config: MLPConfig } {
+function modelSpec(data: Data, preset: string, configFile: Record<string, unknown> | null, conditional: boolean): { cls: 'UNet2DModel'; config: UNet2DConfig } | { cls: 'MLPDenoiser'; config: MLPConfig } {
   if (data.kind === 'points') {
     if (configFile) throw new DdpmError('INVALID_ARGUMENT', '--model-config is for image data (a UNet2DModel config)');
     if (!MLP_PRESETS[preset]) throw new DdpmError('INVALID_ARGUMENT', `--preset ${preset} is for images; 2-D data takes tiny or small`);
     return { cls: 'MLPDenoiser', config: parseMLPConfig({ data_dim: 2, ...MLP_PRESETS[preset] }, `preset ${preset}`) };
   }
   const base = configFile ?? { ...UNET_PRESETS[preset], norm_num_groups: 8, attention_head_dim: null };
-  const want = { sample_size: data.H, in_channels: data.C, out_channels: data.C };
-  for (const k of ['sample_size', 'in_channels', 'out_channels'] as const) {
+  // class-conditional: one embedding per class plus the unconditional one, last
+  const want = { sample_size: data.H, in_channels: data.C, out_channels: data.C, ...(conditional ? { num_class_embeds: data.numClasses! + 1 } : {}) };
+  for (const k of Object.keys(want) as (keyof typeof want)[]) {
     if (configFile && configFile[k] !== undefined && configFile[k] !== want[k]) {
       throw new DdpmError('INVALID_ARGUMENT', `--model-config: ${k} is ${JSON.stringify(configFile[k])} but the data needs ${want[k]}`);
     }
@@ -127,7 +131,10 @@ async function writeSamples(trainer: Trainer, scheduler: Record<string, unknown>
     } else {
       const c = model.config;
       const shape = [c.in_channels, c.sample_size, c.sample_size];
-      const r = await generate(e, ddim, (x, t) => model.forward(x, t), { sampleShape: shape, n: 16, batch: 16, steps: SAMPLE_STEPS, seed: 0, onStep });
+      // a class-conditional model draws classes 0, 1, 2, … in reading order
+      const K = c.num_class_embeds;
+      const classLabels = K === null ? undefined : Int32Array.from({ length: 16 }, (_, i) => i % (K - 1));
+      const r = await generate(e, ddim, (x, t) => model.forward(x, t, { classLabels }), { sampleShape: shape, n: 16, batch: 16, steps: SAMPLE_STEPS, seed: 0, onStep });
       progress.finish();
       await writeFileAtomic(file, encodePng(imageGrid(tensorToImages(r.samples, [16, ...shape]).images, 4)));
     }
@@ -177,6 +184,7 @@ async function readLossLog(file: string, upTo: number): Promise<{ steps: number[
 export async function trainCommand(argv: string[]): Promise<void> {
   const v = parseCommand(argv, {
     data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, 'model-config': { type: 'string' },
+    'class-conditional': { type: 'boolean' },
     batch: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
     ema: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
     'checkpoint-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'bad-files': { type: 'string' },
@@ -208,6 +216,11 @@ export async function trainCommand(argv: string[]): Promise<void> {
   if (run && run.data !== data.label) throw new DdpmError('INVALID_ARGUMENT', `--data ${v.data}: ${out} was trained on ${String(run.data)}; use a new --out`);
 
   const images = data.kind === 'images';
+  const savedConditional = ckptModel ? (ckptModel.config as { num_class_embeds?: number | null }).num_class_embeds != null : undefined;
+  if (v['class-conditional'] && (data.kind !== 'images' || !data.labels)) throw new DdpmError('INVALID_ARGUMENT', '--class-conditional needs labelled data (--data mnist)');
+  if (v['class-conditional'] && savedConditional === false) throw new DdpmError('INVALID_ARGUMENT', `--class-conditional: the checkpoint in ${ckptDir} is of an unconditional model; use a new --out`);
+  const conditional = savedConditional ?? !!v['class-conditional'];
+  const trainData = conditional && data.kind === 'images' ? { samples: data.x, labels: data.labels! } : data.x;
   const batch = intOption('batch', v.batch, images ? 64 : 256, 1, 65536);
   const lr = numberOption('lr', v.lr, images ? 5e-4 : 3e-3, 0, 1, { minOpen: true });
   const emaDecay = numberOption('ema', v.ema, images ? 0.999 : 0.995, 0, 1, { maxOpen: true });
@@ -222,6 +235,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
     // constant after the warmup, and nothing depends on --steps: a run extended later equals a longer run
     batchSize: batch, learningRate: lr, lrScheduler: 'constant', lrWarmupSteps: warmup, maxTrainSteps: 0,
     ema: emaDecay > 0 ? { maxDecay: emaDecay } : null, seed,
+    // classifier-free guidance (Ho & Salimans 2022): 10% of labels dropped to the unconditional one
+    ...(conditional && data.kind === 'images' ? { labelDropout: 0.1, uncondLabel: data.numClasses! } : {}),
   };
   // images live in [−1, 1] (x̂_0 clipped); 2-D points are not bounded
   const scheduler = new DDPMScheduler({ numTrainTimesteps: 1000, betaSchedule: 'linear', clipSample: images }).toConfig();
@@ -248,16 +263,16 @@ export async function trainCommand(argv: string[]): Promise<void> {
       differs('seed', v.seed, seed, saved.seed);
       differs('warmup', v.warmup, warmup, saved.lrWarmupSteps);
       if (v.preset !== undefined || modelConfig) {
-        differs(v.preset !== undefined ? 'preset' : 'model-config', v.preset ?? v['model-config'], modelSpec(data, preset, modelConfig).config, ckpt.manifest.model.config);
+        differs(v.preset !== undefined ? 'preset' : 'model-config', v.preset ?? v['model-config'], modelSpec(data, preset, modelConfig, conditional).config, ckpt.manifest.model.config);
       }
       const model = modelFromCheckpoint(engine, ckpt);
-      trainer = new Trainer(model, data.x, DDPMScheduler.fromConfig(run!.scheduler).schedule.alphasCumprod, saved);
+      trainer = new Trainer(model, trainData, DDPMScheduler.fromConfig(run!.scheduler).schedule.alphasCumprod, saved);
       restoreTrainer(trainer, ckpt);
       if (!quiet) console.error(`resuming ${out} at step ${trainer.step} (${ckpt.source})`);
     } else {
-      const spec = modelSpec(data, preset, modelConfig);
+      const spec = modelSpec(data, preset, modelConfig, conditional);
       const model = spec.cls === 'MLPDenoiser' ? MLPDenoiser.create(engine, spec.config, seed) : UNet2DModel.create(engine, spec.config, seed);
-      trainer = new Trainer(model, data.x, DDPMScheduler.fromConfig(scheduler).schedule.alphasCumprod, options);
+      trainer = new Trainer(model, trainData, DDPMScheduler.fromConfig(scheduler).schedule.alphasCumprod, options);
       await writeFileAtomic(runFile, JSON.stringify({ format: RUN_FORMAT, version: RUN_VERSION, data: data.label, dataset_size: data.N, scheduler }, null, 2) + '\n');
     }
     const sched = (run?.scheduler as Record<string, unknown> | undefined) ?? scheduler;
