@@ -18,7 +18,7 @@ Samples images from a diffusion model and writes them as one PNG grid (ceil(sqrt
   --sampler S        ddpm (ancestral, Ho et al. 2020) or ddim (Song et al. 2021). Default: ddim
   --steps N          inference steps in [1, T]. Default: 50 for ddim, T (the paper's chain) for ddpm
   --eta X            ddim only: 0 deterministic (default) … 1 DDPM-like noise
-  --n N              number of samples. Default: 64
+  --n N              number of samples. Default: 64 (images), 1000 (2-D points)
   --batch B          samples per model call (memory). Default: 16
   --seed S           noise seed (integer >= 0). Default: 0. Same seed → same PNG bytes
   --threads N|auto   worker threads. Default: auto
@@ -43,7 +43,6 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   const sampler = choiceOption('sampler', v.sampler, 'ddim', ['ddpm', 'ddim'] as const);
   if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
   const eta = numberOption('eta', v.eta, 0, 0, 1);
-  const n = intOption('n', v.n, 64, 1, 1_000_000);
   const batch = intOption('batch', v.batch, 16, 1, 4096);
   const seed = seedOption(v.seed);
   const out = v.out ?? 'samples.png';
@@ -54,6 +53,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     const T = scheduler.numTrainTimesteps;
     const steps = intOption('steps', v.steps, sampler === 'ddim' ? Math.min(50, T) : T, 1, T);
     const { model, shape } = conditionedModel(loaded, v.class, v.guidance);
+    const n = intOption('n', v.n, shape.length === 1 ? 1000 : 64, 1, 1_000_000);
     if (v.trajectory && shape.length === 1) throw new DdpmError('INVALID_ARGUMENT', '--trajectory needs an image model');
     const progress = new Progress('sampling', steps * Math.ceil(n / Math.min(batch, n)), { quiet: v.quiet });
     const r = await generate(engine, scheduler, model, {

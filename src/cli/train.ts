@@ -305,7 +305,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
     }
     progress.finish(`loss ${smooth.toPrecision(3)}`);
     await writeLoss();
-    await writeSamples(trainer, sched, join(out, 'samples', `step-${trainer.step}.png`), quiet);
+    // after Ctrl-C the user is waiting: save the model, skip the samples
+    if (!aborted) await writeSamples(trainer, sched, join(out, 'samples', `step-${trainer.step}.png`), quiet);
     await exportModel(trainer, sched, join(out, 'model'));
     if (aborted) {
       if (!quiet) console.error(`interrupted at step ${trainer.step}: checkpoint saved in ${ckptDir}, model exported to ${join(out, 'model')}; run the same command to resume`);

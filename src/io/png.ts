@@ -46,7 +46,7 @@ export function tensorToImages(x: Float32Array, shape: readonly number[], o: ToI
         if (Number.isFinite(v)) byte = Math.round((v + 1) * 127.5);
         else {
           if (policy === 'error') {
-            throw new DdpmError('NON_FINITE', `image ${n}, pixel (x ${p % W}, y ${Math.floor(p / W)}), channel ${c} is ${v}: refusing to write it as a pixel (clamp explicitly if wanted)`);
+            throw new DdpmError('NON_FINITE', `image ${n}, pixel (x ${p % W}, y ${Math.floor(p / W)}), channel ${c} is ${v}; a non-finite value is not written as a pixel`);
           }
           if (C === 1 ? k === 0 : true) nonFinite++;
           byte = v === Infinity ? 255 : 0;
