@@ -1,5 +1,5 @@
 // Reading a model folder and writing outputs for the ddpm command (Node only).
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DdpmError } from '../errors.js';
@@ -99,12 +99,13 @@ export function makeScheduler(kind: 'ddpm' | 'ddim', config: Record<string, unkn
 
 /** Writes a file under a temporary name and renames it into place: no partial output file. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
   try {
     await mkdir(dirname(resolve(path)), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
     await writeFile(tmp, data);
     await rename(tmp, path);
   } catch (e) {
+    await rm(tmp, { force: true }).catch(() => {});
     throw new DdpmError('INVALID_ARGUMENT', `${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
   }
 }
