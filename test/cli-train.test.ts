@@ -51,12 +51,12 @@ describe('ddpm train', () => {
   });
 
   it('Ctrl-C stops at a step boundary with a checkpoint and an exported model, and the run resumes', async () => {
-    const child = spawn(process.execPath, [cli, ...moons.filter((a) => a !== '--quiet'), '--out', 'c', '--steps', '100000', '--checkpoint-every', '100000', '--sample-every', '0'], { cwd: root });
+    const child = spawn(process.execPath, [cli, ...moons.filter((a) => a !== '--quiet'), '--out', 'c', '--steps', '100000', '--checkpoint-every', '10', '--sample-every', '0'], { cwd: root });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    // wait for training to be under way
-    for (let i = 0; i < 300 && !existsSync(join(root, 'c', 'run.json')); i++) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 500));
+    // wait for training to be under way (a first checkpoint), then a little longer: usually mid-interval
+    for (let i = 0; i < 400 && !existsSync(join(root, 'c', 'checkpoints', 'latest')); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 130));
     child.kill('SIGINT');
     const code = await new Promise((r) => child.on('exit', r));
     expect(code).toBe(130);
@@ -64,7 +64,7 @@ describe('ddpm train', () => {
     expect(step).toBeGreaterThan(0);
     expect(readFileSync(join(root, 'c', 'checkpoints', 'latest'), 'utf8').trim()).toBe(`ckpt-${String(step).padStart(6, '0')}`);
     expect(existsSync(join(root, 'c', 'model', 'model.safetensors'))).toBe(true);
-    const r = ddpm(...moons.filter((a) => a !== '--quiet'), '--out', 'c', '--steps', String(step + 5), '--sample-every', '0');
+    const r = ddpm(...moons.filter((a) => a !== '--quiet'), '--out', 'c', '--steps', String(step + 5), '--sample-every', '0', '--checkpoint-every', '10');
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`resuming c at step ${step} `));
   });
