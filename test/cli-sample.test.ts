@@ -120,6 +120,17 @@ describe('ddpm sample', () => {
     }
   });
 
+  it('reads a diffusers pipeline folder (unet/, scheduler/) like a model folder', () => {
+    const pipe = join(root, 'pipeline');
+    mkdirSync(join(pipe, 'unet'), { recursive: true });
+    mkdirSync(join(pipe, 'scheduler'));
+    for (const f of ['config.json', 'diffusion_pytorch_model.safetensors']) copyFileSync(join(model, f), join(pipe, 'unet', f));
+    copyFileSync(join(model, 'scheduler_config.json'), join(pipe, 'scheduler', 'scheduler_config.json'));
+    const a = sample('flat.png', '--steps', '3', '--n', '2');
+    expect(ddpm('sample', '--model', pipe, '--out', 'pipe.png', '--steps', '3', '--n', '2', '--quiet').status).toBe(0);
+    expect(Buffer.compare(a, read('pipe.png'))).toBe(0);
+  });
+
   it('--help prints the options', () => {
     const r = ddpm('sample', '--help');
     expect(r.status).toBe(0);
