@@ -305,6 +305,11 @@ export async function trainCommand(argv: string[]): Promise<void> {
     }
     progress.finish(`loss ${smooth.toPrecision(3)}`);
     await writeLoss();
+    if (aborted && trainer.step === 0) {
+      if (!quiet) console.error('interrupted before the first step: nothing saved');
+      process.exitCode = 130;
+      return;
+    }
     // after Ctrl-C the user is waiting: save the model, skip the samples
     if (!aborted) await writeSamples(trainer, sched, join(out, 'samples', `step-${trainer.step}.png`), quiet);
     await exportModel(trainer, sched, join(out, 'model'));
