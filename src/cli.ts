@@ -1,49 +1,47 @@
 #!/usr/bin/env node
 // The `ddpm` command. Errors a user can cause are one line on stderr and exit code 1, never a stack trace.
-import { parseArgs } from 'node:util';
 import { DdpmError } from './errors.js';
-import { Engine } from './engine/engine.js';
+import { infoCommand } from './cli/info.js';
+import { sampleCommand } from './cli/sample.js';
+import { trainCommand } from './cli/train.js';
+import { nllCommand } from './cli/nll.js';
+import { benchCommand } from './cli/bench.js';
 
-const HELP: Record<string, string> = {
-  '': `usage: ddpm <command> [options]
+const HELP = `usage: ddpm <command> [options]
 
 commands:
+  sample   draw samples from a model folder into a PNG grid
+  train    train a model on MNIST, a 2-D toy set or a folder of PNGs; resumable; exports a diffusers folder
+  nll      the variational bound on the negative log-likelihood, in bits/dim
+  bench    GEMM, conv2d and U-Net forward speed on this machine, 1 and N threads
   info     print the runtime, the Wasm build chosen (SIMD / relaxed SIMD, threads) and why
 
-Run 'ddpm <command> --help' for a command's options.`,
-  info: `usage: ddpm info [--threads N|auto] [--simd auto|simd|relaxed]
+Run 'ddpm <command> --help' for a command's options.`;
 
-Creates an engine as a program would and prints what it chose and why.`,
+const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
+  sample: sampleCommand,
+  train: trainCommand,
+  nll: nllCommand,
+  bench: benchCommand,
+  info: infoCommand,
 };
-
-async function info(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { threads: { type: 'string', default: 'auto' }, simd: { type: 'string', default: 'auto' }, help: { type: 'boolean' } },
-    strict: true,
-  });
-  if (values.help) return void console.log(HELP.info);
-  const threads = values.threads === 'auto' ? 'auto' : Number(values.threads);
-  const engine = await Engine.create({ threads, simd: values.simd as 'auto' | 'simd' | 'relaxed' });
-  const i = engine.info;
-  console.log(`runtime   ${i.runtime} ${typeof process !== 'undefined' ? process.version : ''}`);
-  console.log(`build     ${i.build}`);
-  console.log(`threads   ${i.threads}`);
-  console.log(`fma       ${i.fusedMadd === null ? 'n/a (plain SIMD)' : i.fusedMadd ? 'relaxed_madd is fused' : 'relaxed_madd is not fused'}`);
-  console.log(`memory    limit ${(i.memoryLimit / 2 ** 30).toFixed(2)} GiB`);
-  for (const w of i.why) console.log(`why       ${w}`);
-  engine.dispose();
-}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h') return void console.log(HELP['']);
-  if (command === 'info') return info(rest);
-  throw new DdpmError('INVALID_ARGUMENT', `unknown command '${command}' (try 'ddpm --help')`);
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') return void console.log(HELP);
+  const run = Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) throw new DdpmError('INVALID_ARGUMENT', `unknown command '${command}' (try 'ddpm --help')`);
+  return run(rest);
+}
+
+/** A mistake the user can fix (bad flag, file, number): its message alone, on one line. */
+function isUserError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return e instanceof DdpmError || (typeof code === 'string' && (code.startsWith('ERR_PARSE_ARGS') || /^E[A-Z]+$/.test(code)));
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  const userError = e instanceof DdpmError || (e as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS');
-  console.error(`ddpm: ${userError ? (e as Error).message : (e as Error)?.stack ?? String(e)}`);
+  const msg = isUserError(e) ? (e as Error).message.replace(/\s*\n\s*/g, ' ') : (e as Error)?.stack ?? String(e);
+  console.error(`ddpm: ${msg}`);
   process.exitCode = 1;
 });

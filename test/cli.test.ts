@@ -15,12 +15,28 @@ describe('ddpm CLI', () => {
   });
 
   it('user mistakes are one line on stderr and exit code 1, no stack trace', () => {
-    for (const args of [['info', '--threads', '0'], ['nonsense'], ['info', '--bogus'], ['info', '--simd', 'avx']]) {
+    const cases = [
+      ['info', '--threads', '0'], ['nonsense'], ['info', '--bogus'], ['info', '--simd', 'avx'],
+      // checked before anything is timed or loaded
+      ['bench', '--seconds', '0'], ['bench', '--threads', 'many'], ['bench', '--simd', 'avx'],
+      ['nll'], ['nll', '--data', 'mnist', '--timesteps', 'samples:0'], ['nll', '--data', 'mnist', '--n', '-'],
+    ];
+    for (const args of cases) {
       const r = ddpm(...args);
       expect(r.status).toBe(1);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/^ddpm: /);
       expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('every command has --help', () => {
+    expect(ddpm('--help').stdout).toMatch(/sample .*\n.*train .*\n.*nll .*\n.*bench .*\n.*info /);
+    for (const [cmd, flag] of [['sample', '--guidance W'], ['train', '--checkpoint-every N'], ['nll', '--timesteps MODE'], ['bench', '--seconds S'], ['info', '--simd']]) {
+      const r = ddpm(cmd, '--help');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^usage: ddpm ${cmd}`));
+      expect(r.stdout).toContain(flag);
     }
   });
 });

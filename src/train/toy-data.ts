@@ -23,3 +23,20 @@ export function twoMoons(n: number, seed: number, noise = 0.05): Float32Array {
   }
   return out;
 }
+
+/**
+ * n points (n, 2) on scikit-learn's make_swiss_roll seen from its axis: θ = 1.5π(1 + 2u), u ~ U[0, 1],
+ * (θ cos θ, θ sin θ) plus N(0, noise²) jitter, divided by 10 so each coordinate has roughly unit scale.
+ */
+export function swissRoll(n: number, seed: number, noise = 0.3): Float32Array {
+  checkInt('swissRoll: n', n, 1);
+  const next = splitmix32(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
+  const out = new Float32Array(2 * n); // (n, 2)
+  for (let i = 0; i < n; i++) {
+    const theta = 1.5 * Math.PI * (1 + 2 * next());
+    out[2 * i] = (theta * Math.cos(theta) + noise * gauss()) / 10;
+    out[2 * i + 1] = (theta * Math.sin(theta) + noise * gauss()) / 10;
+  }
+  return out;
+}

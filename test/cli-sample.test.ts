@@ -1,0 +1,139 @@
+// `ddpm sample` end to end on a tiny model folder made here (run `npm run build` first: the CLI runs from dist/).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DDPMScheduler, Engine, UNet2DModel } from '../src/index';
+import { decodePng } from '../src/io/png';
+
+const cli = join(__dirname, '..', 'dist', 'cli.js');
+const root = mkdtempSync(join(tmpdir(), 'ddpm-cli-sample-'));
+const ddpm = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000, cwd: root });
+const S = 8; // sample_size
+const model = join(root, 'model');
+const conditional = join(root, 'conditional');
+
+const tiny = {
+  sample_size: S, in_channels: 1, out_channels: 1, block_out_channels: [8, 16], layers_per_block: 1,
+  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'], norm_num_groups: 4, attention_head_dim: null,
+};
+
+beforeAll(async () => {
+  const engine = await Engine.create({ threads: 1 });
+  const scheduler = JSON.stringify(new DDPMScheduler({ numTrainTimesteps: 100 }).toConfig());
+  await UNet2DModel.create(engine, tiny, 1).save(model);
+  writeFileSync(join(model, 'scheduler_config.json'), scheduler);
+  await UNet2DModel.create(engine, { ...tiny, num_class_embeds: 3 }, 2).save(conditional);
+  writeFileSync(join(conditional, 'scheduler_config.json'), scheduler);
+  engine.dispose();
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const read = (name: string) => readFileSync(join(root, name));
+function sample(out: string, ...args: string[]): Buffer {
+  const r = ddpm('sample', '--model', model, '--out', out, '--quiet', ...args);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return read(out);
+}
+
+/** The (S×S) gray cell i of a grid with `cols` columns and 2 px padding. */
+function cell(png: Buffer, i: number, cols: number): number[] {
+  const g = decodePng(new Uint8Array(png), 'grid.png');
+  const x0 = 2 + (i % cols) * (S + 2), y0 = 2 + Math.floor(i / cols) * (S + 2);
+  const out: number[] = [];
+  for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) out.push(g.data[4 * ((y0 + y) * g.width + x0 + x)]);
+  return out;
+}
+
+describe('ddpm sample', () => {
+  it('writes a √n-column grid, byte-identical for the same seed, any thread count and any batch size', () => {
+    const a = sample('a.png', '--steps', '5', '--n', '4', '--seed', '3', '--sampler', 'ddpm', '--threads', '1');
+    const g = decodePng(new Uint8Array(a), 'a.png');
+    expect([g.width, g.height]).toEqual([2 * S + 3 * 2, 2 * S + 3 * 2]);
+    expect(Buffer.compare(a, sample('b.png', '--steps', '5', '--n', '4', '--seed', '3', '--sampler', 'ddpm', '--threads', '2'))).toBe(0);
+    expect(Buffer.compare(a, sample('c.png', '--steps', '5', '--n', '4', '--seed', '3', '--sampler', 'ddpm', '--threads', '2', '--batch', '1'))).toBe(0);
+    expect(Buffer.compare(a, sample('d.png', '--steps', '5', '--n', '4', '--seed', '4', '--sampler', 'ddpm'))).not.toBe(0);
+    // sample i does not depend on n either: the first 4 of 5 (3 columns) are the same images
+    const five = sample('e.png', '--steps', '5', '--n', '5', '--seed', '3', '--sampler', 'ddpm', '--batch', '2');
+    for (let i = 0; i < 4; i++) expect(cell(five, i, 3)).toEqual(cell(a, i, 2));
+    // the noise is not all that was written: images differ from each other
+    expect(cell(a, 0, 2)).not.toEqual(cell(a, 1, 2));
+  });
+
+  it('ddim with η = 0 is deterministic given x_T; --trajectory writes x_t over x̂_0 at the recorded steps', () => {
+    const r = ddpm('sample', '--model', model, '--out', 'g.png', '--steps', '5', '--n', '2', '--trajectory', 'traj.png');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/wrote g\.png \(2 samples, ddim 5 steps, seed 0\) and traj\.png \(steps 1, 2, 3, 4, 5\)/);
+    const t = decodePng(new Uint8Array(read('traj.png')), 'traj.png');
+    expect([t.width, t.height]).toEqual([5 * S + 6 * 2, 2 * S + 3 * 2]);
+    // the last x_t is the final sample: the strip's top-right cell equals sample 0 of the grid
+    expect(cell(read('traj.png'), 4, 5)).toEqual(cell(read('g.png'), 0, 2));
+  });
+
+  it('class-conditional models: --class required, --guidance with the unconditional label num_class_embeds − 1', () => {
+    const run = (...a: string[]) => ddpm('sample', '--model', conditional, '--steps', '3', '--n', '2', '--quiet', ...a);
+    expect(run('--out', 'k.png').stderr).toMatch(/^ddpm: .*is class-conditional \(num_class_embeds = 3\): pass --class K\n$/);
+    expect(run('--out', 'k1.png', '--class', '1').status).toBe(0);
+    expect(run('--out', 'k1g.png', '--class', '1', '--guidance', '3').status).toBe(0);
+    expect(Buffer.compare(read('k1.png'), read('k1g.png'))).not.toBe(0);
+    // w = 1 is plain conditional sampling
+    expect(run('--out', 'k1w1.png', '--class', '1', '--guidance', '1').status).toBe(0);
+    expect(Buffer.compare(read('k1.png'), read('k1w1.png'))).toBe(0);
+    expect(run('--out', 'x.png', '--class', '2', '--guidance', '2').stderr).toMatch(/^ddpm: --class must be an integer in \[0, 1\], found '2'\n$/);
+    expect(ddpm('sample', '--model', model, '--class', '1').stderr).toMatch(/^ddpm: --class\/--guidance: .* is not class-conditional/);
+  });
+
+  it('user mistakes are one line on stderr and exit code 1', () => {
+    const broken = join(root, 'broken');
+    mkdirSync(broken);
+    copyFileSync(join(model, 'config.json'), join(broken, 'config.json'));
+    copyFileSync(join(model, 'scheduler_config.json'), join(broken, 'scheduler_config.json'));
+    writeFileSync(join(broken, 'diffusion_pytorch_model.safetensors'), 'garbage');
+    const noSched = join(root, 'nosched');
+    mkdirSync(noSched);
+    copyFileSync(join(model, 'config.json'), join(noSched, 'config.json'));
+    const cases: [string[], RegExp][] = [
+      [['--model', join(root, 'nope')], /--model .*nope: no such folder/],
+      [['--model', root], /not a model folder \(no config\.json/],
+      [['--model', noSched], /scheduler_config\.json: missing/],
+      [['--model', broken], /diffusion_pytorch_model\.safetensors/],
+      [['--model', model, '--steps', '101'], /--steps must be an integer in \[1, 100\], found '101'/],
+      [['--model', model, '--n', '0'], /--n must be an integer in \[1, 1000000\], found '0'/],
+      [['--model', model, '--seed=-1'], /--seed must be an integer >= 0, found '-1'/],
+      [['--model', model, '--seed', '1.5'], /--seed must be an integer >= 0, found '1.5'/],
+      [['--model', model, '--sampler', 'euler'], /--sampler must be one of ddpm, ddim, found 'euler'/],
+      [['--model', model, '--sampler', 'ddpm', '--eta', '0.5'], /--eta applies to --sampler ddim only/],
+      [['--model', model, '--eta', 'x'], /--eta must be a number in \[0, 1\], found 'x'/],
+      [['--model', model, '--threads', '0'], /--threads must be an integer in \[1, 256\]/],
+      [['--model', model, '--bogus'], /Unknown option '--bogus'/],
+      [['--model', model, 'extra'], /unexpected argument 'extra'/],
+      [['--model', model, '--steps', '2', '--n', '1', '--out', join(root, 'a.png', 'x.png')], /cannot write/],
+    ];
+    for (const [args, re] of cases) {
+      const r = ddpm('sample', '--quiet', ...args);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^ddpm: /);
+      expect(r.stderr, args.join(' ')).toMatch(re);
+    }
+  });
+
+  it('reads a diffusers pipeline folder (unet/, scheduler/) like a model folder', () => {
+    const pipe = join(root, 'pipeline');
+    mkdirSync(join(pipe, 'unet'), { recursive: true });
+    mkdirSync(join(pipe, 'scheduler'));
+    for (const f of ['config.json', 'diffusion_pytorch_model.safetensors']) copyFileSync(join(model, f), join(pipe, 'unet', f));
+    copyFileSync(join(model, 'scheduler_config.json'), join(pipe, 'scheduler', 'scheduler_config.json'));
+    const a = sample('flat.png', '--steps', '3', '--n', '2');
+    expect(ddpm('sample', '--model', pipe, '--out', 'pipe.png', '--steps', '3', '--n', '2', '--quiet').status).toBe(0);
+    expect(Buffer.compare(a, read('pipe.png'))).toBe(0);
+  });
+
+  it('--help prints the options', () => {
+    const r = ddpm('sample', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/--trajectory FILE/);
+  });
+});
