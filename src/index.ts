@@ -11,4 +11,4 @@ export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { MLPDenoiser } from './nn/mlp.js';
 export * from './train/trainer.js';
 export * from './train/checkpoint.js';
-export { twoMoons } from './train/toy-data.js';
+export { twoMoons, swissRoll } from './train/toy-data.js';
