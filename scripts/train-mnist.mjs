@@ -13,6 +13,7 @@ import {
   DDPMScheduler, Engine, Trainer, UNet2DModel, loadCheckpoint, modelFromCheckpoint, restoreTrainer,
 } from '../dist/index.js';
 import { loadMnist } from '../dist/io/mnist.js';
+import { UNET_PRESETS } from '../dist/nn/presets.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -23,12 +24,8 @@ const { values: a } = parseArgs({
 const maxSteps = Number(a.steps);
 const deadline = Date.now() + Number(a.minutes) * 60_000;
 
-// A small U-Net for 28×28×1 (diffusers UNet2DModel keys): 28 → 14 → 7, attention at 14×14 and in the mid block.
-export const MNIST_UNET = {
-  sample_size: 28, in_channels: 1, out_channels: 1, block_out_channels: [16, 32, 32], layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
-  norm_num_groups: 8, attention_head_dim: null, flip_sin_to_cos: true, freq_shift: 0, downsample_padding: 1,
-};
+// The `mnist` preset (src/nn/presets.ts): 28 → 14 → 7, attention at 14×14 and in the mid block.
+const MNIST_UNET = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist };
 const scheduler = new DDPMScheduler({ numTrainTimesteps: 1000, betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, clipSample: true, varianceType: 'fixed_small' });
 const trainerOptions = {
   batchSize: 32, learningRate: 5e-4, lrWarmupSteps: 200, lrScheduler: 'constant', maxGradNorm: 1,

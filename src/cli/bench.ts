@@ -1,6 +1,7 @@
 // ddpm bench: a short table of this machine's speed with our kernels — GEMM and conv2d GFLOP/s and a
 // U-Net forward (images/s) — on 1 and N threads. The comparison with other libraries is `npm run bench`.
 import { availableParallelism } from 'node:os';
+import { UNET_PRESETS } from '../nn/presets.js';
 import { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { conv2d } from '../kernels/conv.js';
@@ -59,10 +60,7 @@ const CASES: Case[] = [
     name: 'U-Net forward, mnist preset, 16×1×28×28',
     unit: 'images/s',
     setup: (e) => {
-      const unet = UNet2DModel.create(e, {
-        sample_size: 28, in_channels: 1, out_channels: 1, block_out_channels: [32, 64, 64], layers_per_block: 1, norm_num_groups: 8, attention_head_dim: null,
-        down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
-      }, 0);
+      const unet = UNet2DModel.create(e, { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist }, 0);
       const x = randomTensor(e, [16, 1, 28, 28], 'x', 6);
       return { run: () => void unet.forwardTensor(x, 500), work: 16 };
     },

@@ -1,6 +1,7 @@
 // ddpm train: trains a U-Net (images) or an MLP (2-D points) with checkpoints, sample grids and a loss
 // curve, resumes from the newest checkpoint in --out, and exports the EMA weights as a model folder.
 import { readFile } from 'node:fs/promises';
+import { UNET_PRESETS, type UNetPreset } from '../nn/presets.js';
 import { join, resolve } from 'node:path';
 import { DdpmError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
@@ -30,8 +31,9 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
                          (8,000 2-D points), or a folder of PNG files (all the same square size)
   --out DIR              run folder: checkpoints/, samples/step-N.png, loss.csv, loss.svg, model/
   --preset P             tiny, small or mnist (U-Net for images: block_out_channels [16, 32], [32, 64],
-                         [32, 64, 64] with attention at 14×14 and 7×7); tiny or small for 2-D data (MLP
-                         64×2, 128×3). Default: mnist for --data mnist, small otherwise
+                         [16, 32, 32] = the shipped model's, attention at 14×14 and the 7×7 mid block);
+                         tiny or small for 2-D data (MLP 64×2, 128×3). Default: mnist for --data mnist,
+                         small otherwise
   --model-config FILE    a UNet2DModel config.json instead of a preset (sample_size and channels must fit)
   --class-conditional    --data mnist: condition on the digit (num_class_embeds 11: digits 0–9 and the
                          unconditional label 10, used for 10% of samples) for 'ddpm sample --class K
@@ -65,12 +67,6 @@ const POINTS = 8000;
 /** Fixed data seed: --seed changes the training randomness, not the dataset. */
 const DATA_SEED = 1;
 
-const UNET_PRESETS: Record<string, object> = {
-  tiny: { block_out_channels: [16, 32], layers_per_block: 1, down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'] },
-  small: { block_out_channels: [32, 64], layers_per_block: 1, down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'] },
-  // 28 → 14 → 7: attention in the 14×14 and 7×7 levels (and the mid block at 7×7)
-  mnist: { block_out_channels: [32, 64, 64], layers_per_block: 1, down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'] },
-};
 const MLP_PRESETS: Record<string, object> = { tiny: { hidden_dim: 64, num_blocks: 2 }, small: { hidden_dim: 128, num_blocks: 3 } };
 
 const RUN_FORMAT = 'ddpm-wasm.train-run';
@@ -96,7 +92,7 @@ function modelSpec(data: Data, preset: string, configFile: Record<string, unknow
     if (!MLP_PRESETS[preset]) throw new DdpmError('INVALID_ARGUMENT', `--preset ${preset} is for images; 2-D data takes tiny or small`);
     return { cls: 'MLPDenoiser', config: parseMLPConfig({ data_dim: 2, ...MLP_PRESETS[preset] }, `preset ${preset}`) };
   }
-  const base = configFile ?? { ...UNET_PRESETS[preset], norm_num_groups: 8, attention_head_dim: null };
+  const base = configFile ?? UNET_PRESETS[preset as UNetPreset];
   // class-conditional: one embedding per class plus the unconditional one, last
   const want = { sample_size: data.H, in_channels: data.C, out_channels: data.C, ...(conditional ? { num_class_embeds: data.numClasses! + 1 } : {}) };
   for (const k of Object.keys(want) as (keyof typeof want)[]) {
