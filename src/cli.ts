@@ -6,6 +6,7 @@ import { sampleCommand } from './cli/sample.js';
 import { trainCommand } from './cli/train.js';
 import { nllCommand } from './cli/nll.js';
 import { benchCommand } from './cli/bench.js';
+import { evalCommand } from './cli/eval.js';
 
 const HELP = `usage: ddpm <command> [options]
 
@@ -13,6 +14,7 @@ commands:
   sample   draw samples from a model folder into a PNG grid
   train    train a model on MNIST, a 2-D toy set or a folder of PNGs; resumable; exports a diffusers folder
   nll      the variational bound on the negative log-likelihood, in bits/dim
+  eval     quality numbers for an MNIST model: classifier confidence, class balance, Fréchet distance, bits/dim
   bench    GEMM, conv2d and U-Net forward speed on this machine, 1 and N threads
   info     print the runtime, the Wasm build chosen (SIMD / relaxed SIMD, threads) and why
 
@@ -22,6 +24,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   sample: sampleCommand,
   train: trainCommand,
   nll: nllCommand,
+  eval: evalCommand,
   bench: benchCommand,
   info: infoCommand,
 };
