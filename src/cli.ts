@@ -14,9 +14,9 @@ commands:
   sample   draw samples from a model folder into a PNG grid
   train    train a model on MNIST, a 2-D toy set or a folder of PNGs; resumable; exports a diffusers folder
   nll      the variational bound on the negative log-likelihood, in bits/dim
-  eval     quality numbers for an MNIST model: classifier confidence, class balance, Fréchet distance, bits/dim
   bench    GEMM, conv2d and U-Net forward speed on this machine, 1 and N threads
   info     print the runtime, the Wasm build chosen (SIMD / relaxed SIMD, threads) and why
+  eval     quality numbers for an MNIST model: classifier confidence, class balance, Fréchet distance, bits/dim
 
 Run 'ddpm <command> --help' for a command's options.`;
 

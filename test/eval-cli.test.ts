@@ -43,6 +43,14 @@ function fails(...args: string[]): string {
 }
 
 describe('ddpm eval', () => {
+  it('has --help and is listed by ddpm --help', () => {
+    const r = ddpm('eval', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^usage: ddpm eval/);
+    expect(r.stdout).toContain('--nll-samples K');
+    expect(ddpm('--help').stdout).toMatch(/\n {2}eval +quality numbers/);
+  });
+
   it('mistakes are one line on stderr, exit code 1', () => {
     expect(fails('--model', join(root, 'nowhere'))).toMatch(/^ddpm: --model .*nowhere: no such folder\n$/);
     expect(fails('--model', model, '--n', '1')).toMatch(/^ddpm: --n must be an integer in \[2, 1000000\], found '1'\n$/);

@@ -22,7 +22,7 @@ Quality numbers for a model of 28×28 MNIST digits, next to the same numbers for
   confident ≥ 0.9   fraction of digits a classifier assigns to one class with probability ≥ 0.9
   classes min–max   the rarest and the commonest class among the digits (10% each for balanced data)
   Fréchet distance  between Gaussians fitted to the classifier's 64 penultimate features of the digits
-                    and of the 2,000 held-out digits (FID's formula with our classifier; 0 = same stats)
+                    and of the 2,004 held-out digits (FID's formula with our classifier; 0 = same stats)
   bits/dim          the variational bound on the held-out digits (as 'ddpm nll'), with its standard error
 The row of training digits (as many as samples) shows what a model that reproduced its training data
 would score, including the Fréchet distance's bias at this n.
