@@ -80,6 +80,19 @@ describe('DigitClassifier', () => {
     expect(Buffer.compare(a, other)).not.toBe(0);
   });
 
+  it('training gives the same weights on 2 threads as on 1', async () => {
+    const small = spread(train, 128);
+    const o = { ...CLASSIFIER_TRAINING, epochs: 1 };
+    const two = await Engine.create({ threads: 2, simd: 'simd' });
+    try {
+      const a = trainClassifier(engine, small.images, small.labels, o).toBytes();
+      const b = trainClassifier(two, small.images, small.labels, o).toBytes();
+      expect(Buffer.compare(a, b)).toBe(0);
+    } finally {
+      two.dispose();
+    }
+  });
+
   it('weights round-trip through safetensors with their metadata; a foreign file is refused', () => {
     const c = DigitClassifier.create(engine, 5);
     c.metadata = { heldout_accuracy: '0.5' };

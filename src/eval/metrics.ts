@@ -52,8 +52,8 @@ export function featureStats(x: ArrayLike<number>, d: number): FeatureStats {
 
 /**
  * Eigen-decomposition of a symmetric (d, d) matrix by cyclic Jacobi rotations (Golub & Van Loan §8.5):
- * A = V·diag(λ)·Vᵀ, V's columns the eigenvectors. Accurate to a few ulps of ‖A‖ for the small, well-
- * conditioned-or-not PSD matrices here; O(d³) per sweep, converging in a handful of sweeps.
+ * A = V·diag(λ)·Vᵀ, V's columns the eigenvectors. Accurate to a small multiple of the machine epsilon
+ * times ‖A‖ whatever the conditioning; O(d³) per sweep, converging quadratically in a handful of sweeps.
  */
 export function symmetricEigen(A: Float64Array, d: number): { values: Float64Array; vectors: Float64Array } {
   const a = Float64Array.from(A); // (d, d), rotated towards diagonal
