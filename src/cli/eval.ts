@@ -137,7 +137,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
       const json = {
         format: 'ddpm-eval-1', model: loaded.dir, sampler, steps, eta: sampler === 'ddim' ? eta : null, seed,
         classifier: { file: classifierFile, heldOutAccuracy: classifierAccuracy, features: FEATURES },
-        samples: sampleRow, trainingDigits: trainRow, heldOut: { ...heldOutRow, bitsPerDim: bound },
+        samples: sampleRow, trainingDigits: trainRow, heldOut: { ...heldOutRow, bound },
       };
       await writeFileAtomic(v.json, `${JSON.stringify(json, null, 2)}\n`);
     }
