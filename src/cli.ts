@@ -6,6 +6,7 @@ import { sampleCommand } from './cli/sample.js';
 import { trainCommand } from './cli/train.js';
 import { nllCommand } from './cli/nll.js';
 import { benchCommand } from './cli/bench.js';
+import { evalCommand } from './cli/eval.js';
 
 const HELP = `usage: ddpm <command> [options]
 
@@ -15,6 +16,7 @@ commands:
   nll      the variational bound on the negative log-likelihood, in bits/dim
   bench    GEMM, conv2d and U-Net forward speed on this machine, 1 and N threads
   info     print the runtime, the Wasm build chosen (SIMD / relaxed SIMD, threads) and why
+  eval     quality numbers for an MNIST model: classifier confidence, class balance, Fréchet distance, bits/dim
 
 Run 'ddpm <command> --help' for a command's options.`;
 
@@ -22,6 +24,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   sample: sampleCommand,
   train: trainCommand,
   nll: nllCommand,
+  eval: evalCommand,
   bench: benchCommand,
   info: infoCommand,
 };

@@ -1,0 +1,203 @@
+// ddpm eval: quality numbers for an MNIST model — a digit classifier's confidence and class histogram on
+// generated digits, the Fréchet distance of its features to the held-out digits, and the model's bits/dim.
+import { readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DdpmError } from '../errors.js';
+import { Engine } from '../engine/engine.js';
+import { DDPMScheduler } from '../diffusion/ddpm.js';
+import { variationalBound, type BoundVarianceType } from '../diffusion/bound.js';
+import { loadMnist, type Digits } from '../io/mnist.js';
+import { tensorToImages } from '../io/png.js';
+import { CLASSIFIER_FORMAT, CLASSIFIER_TRAINING, DigitClassifier, FEATURES, PIXELS, SIDE, accuracy, trainClassifier } from '../eval/classifier.js';
+import { classHistogram, confidentFraction, featureStats, frechetDistance } from '../eval/metrics.js';
+import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
+import { loadModelFolder, makeScheduler, writeFileAtomic } from './files.js';
+import { generate } from './generate.js';
+import { Progress } from './progress.js';
+
+export const EVAL_HELP = `usage: ddpm eval [options]
+
+Quality numbers for a model of 28×28 MNIST digits, next to the same numbers for real digits:
+  confident ≥ 0.9   fraction of digits a classifier assigns to one class with probability ≥ 0.9
+  classes min–max   the rarest and the commonest class among the digits (10% each for balanced data)
+  Fréchet distance  between Gaussians fitted to the classifier's 64 penultimate features of the digits
+                    and of the 2,004 held-out digits (FID's formula with our classifier; 0 = same stats)
+  bits/dim          the variational bound on the held-out digits (as 'ddpm nll'), with its standard error
+The row of training digits (as many as samples) shows what a model that reproduced its training data
+would score, including the Fréchet distance's bias at this n.
+
+  --model DIR         model folder (as for 'ddpm sample'); 1×28×28. Default: the package's models/mnist
+  --n N               samples to generate (>= 2). Default: 1000
+  --sampler S         ddpm or ddim. Default: ddim
+  --steps N           inference steps. Default: 50 for ddim, T for ddpm
+  --eta X             ddim only: 0 (default) … 1
+  --batch B           samples per model call (memory). Default: 16
+  --seed S            seed of the samples (as 'ddpm sample --seed') and of the bound's draws. Default: 0
+  --threads N|auto    worker threads. Default: auto
+  --classifier FILE   the classifier's weights: read if the file exists, else trained (about 30 s on one
+                      thread) and written there. Default: ${CLASSIFIER_FORMAT}.safetensors in the temp folder
+  --nll-samples K     timesteps drawn per held-out digit for bits/dim (unbiased); 0 skips it. Default: 2
+  --json FILE         also write every number as JSON
+  --quiet             no progress bar
+
+The samples are the PNG's pixels: quantized to 8 bits as 'ddpm sample' writes them. A class-conditional
+model is sampled with its unconditional label (num_class_embeds − 1).`;
+
+/** diffusers' variance types as the bound reads them (the _log variants are the same variances). */
+const BOUND_VARIANCE: Record<string, BoundVarianceType> = {
+  fixed_small: 'fixed_small', fixed_small_log: 'fixed_small', fixed_large: 'fixed_large', fixed_large_log: 'fixed_large', learned: 'learned', learned_range: 'learned_range',
+};
+
+/** One row of the table. */
+interface RowNumbers {
+  n: number;
+  /** Fraction with top probability ≥ 0.9. */
+  confident: number;
+  /** (K) fraction per predicted class. */
+  classHistogram: number[];
+  frechetDistance: number;
+}
+
+export async function evalCommand(argv: string[]): Promise<void> {
+  const v = parseCommand(argv, {
+    model: { type: 'string' }, n: { type: 'string' }, sampler: { type: 'string' }, steps: { type: 'string' }, eta: { type: 'string' },
+    batch: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, classifier: { type: 'string' },
+    'nll-samples': { type: 'string' }, json: { type: 'string' },
+  }, EVAL_HELP);
+  if (!v) return;
+  const n = intOption('n', v.n, 1000, 2, 1_000_000);
+  const sampler = choiceOption('sampler', v.sampler, 'ddim', ['ddpm', 'ddim'] as const);
+  if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
+  const eta = numberOption('eta', v.eta, 0, 0, 1);
+  const batch = intOption('batch', v.batch, 16, 1, 4096);
+  const seed = seedOption(v.seed);
+  const nllSamples = intOption('nll-samples', v['nll-samples'], 2, 0, 1000);
+  const engine = await Engine.create({ threads: threadsOption(v.threads) });
+  try {
+    const loaded = await loadModelFolder(engine, v.model);
+    if (loaded.kind !== 'unet') throw new DdpmError('UNSUPPORTED', `${loaded.dir}: eval needs a model of 28×28 digits (UNet2DModel), not 2-D points`);
+    const unet = loaded.model;
+    const c = unet.config;
+    if (c.in_channels !== 1 || c.sample_size !== SIDE) {
+      throw new DdpmError('UNSUPPORTED', `${loaded.dir}: eval scores 1×28×28 MNIST digits; this model makes ${c.in_channels}×${c.sample_size}×${c.sample_size} images`);
+    }
+    const scheduler = makeScheduler(sampler, loaded.scheduler, engine);
+    const T = scheduler.numTrainTimesteps;
+    const steps = intOption('steps', v.steps, sampler === 'ddim' ? Math.min(50, T) : T, 1, T);
+    const [train, heldOut] = await Promise.all([loadMnist('train'), loadMnist('test')]);
+
+    // 1. the classifier, cached
+    const { classifier, file: classifierFile, trained } = await getClassifier(engine, v.classifier, train, heldOut, v.quiet);
+    const heldOutOut = classifier.classify(heldOut.images);
+    const reference = featureStats(heldOutOut.features, FEATURES);
+    const classifierAccuracy = accuracy(heldOutOut.probs, heldOut.labels);
+
+    // 2. samples, as the PNG's pixels
+    const uncond = c.num_class_embeds === null ? undefined : c.num_class_embeds - 1;
+    const progress = new Progress('sampling', steps * Math.ceil(n / Math.min(batch, n)), { quiet: v.quiet });
+    const r = await generate(engine, scheduler, (x, t, N) => unet.forward(x, t, uncond === undefined ? {} : { classLabels: new Int32Array(N).fill(uncond) }), {
+      sampleShape: [1, SIDE, SIDE], n, batch, steps, seed, eta: sampler === 'ddim' ? eta : undefined, onStep: (d) => progress.update(d),
+    });
+    progress.finish();
+    const samples = quantize(r.samples, n);
+
+    // 3. the rows: samples, training digits (as many), held-out digits (the reference)
+    const row = (images: Float32Array, out = classifier.classify(images)): RowNumbers => ({
+      n: images.length / PIXELS, confident: confidentFraction(out.probs), classHistogram: Array.from(classHistogram(out.probs)),
+      frechetDistance: frechetDistance(featureStats(out.features, FEATURES), reference),
+    });
+    const sampleRow = row(samples);
+    const trainRow = row(spread(train, Math.min(n, train.N)));
+    const heldOutRow = { ...row(heldOut.images, heldOutOut), frechetDistance: 0 };
+
+    // 4. bits/dim on the held-out digits
+    let bound: { bitsPerDim: number; stdError: number; images: number; timesteps: { samples: number }; seed: number } | null = null;
+    if (nllSamples > 0) {
+      const ddpm = DDPMScheduler.fromConfig(loaded.scheduler);
+      const p = new Progress('bits/dim', 1 + nllSamples, { quiet: v.quiet, unit: 'rounds' });
+      const b = await variationalBound(engine, {
+        schedule: ddpm.schedule, D: PIXELS, x0: heldOut.images, timesteps: { samples: nllSamples }, seed, batchSize: 32,
+        predictionType: ddpm.predictionType, varianceType: BOUND_VARIANCE[ddpm.varianceType], clipDenoised: ddpm.clipSample,
+        model: (xt, ts) => unet.forward(xt, ts, uncond === undefined ? {} : { classLabels: new Int32Array(ts.length).fill(uncond) }),
+        onProgress: (q) => p.update(q.done),
+      });
+      p.finish();
+      bound = { bitsPerDim: b.bitsPerDim, stdError: b.stdError, images: heldOut.N, timesteps: { samples: nllSamples }, seed };
+    }
+
+    printTable([
+      [`samples (${n}, ${sampler} ${steps} steps)`, sampleRow, ''],
+      [`training digits (${trainRow.n})`, trainRow, ''],
+      [`held-out digits (${heldOut.N})`, heldOutRow, bound ? `${bound.bitsPerDim.toFixed(3)} ± ${bound.stdError.toFixed(3)}` : 'not computed'],
+    ]);
+    console.log(`classifier: ${classifierFile}${trained ? ' (trained now)' : ''}, ${(100 * classifierAccuracy).toFixed(1)}% right on the held-out digits`);
+    if (bound) console.log(`bits/dim: variational bound on all ${bound.images} held-out digits, ${nllSamples} random timestep(s) per digit (unbiased; ± one standard error), seed ${seed}`);
+    if (v.json) {
+      const json = {
+        format: 'ddpm-eval-1', model: loaded.dir, sampler, steps, eta: sampler === 'ddim' ? eta : null, seed,
+        classifier: { file: classifierFile, heldOutAccuracy: classifierAccuracy, features: FEATURES },
+        samples: sampleRow, trainingDigits: trainRow, heldOut: { ...heldOutRow, bound },
+      };
+      await writeFileAtomic(v.json, `${JSON.stringify(json, null, 2)}\n`);
+    }
+  } finally {
+    engine.dispose();
+  }
+}
+
+/** The classifier from `file` if it exists, else trained on the training digits and saved there. */
+async function getClassifier(engine: Engine, fileArg: string | undefined, train: Digits, heldOut: Digits, quiet?: boolean): Promise<{ classifier: DigitClassifier; file: string; trained: boolean }> {
+  const file = fileArg ?? join(tmpdir(), `${CLASSIFIER_FORMAT}.safetensors`);
+  if (await stat(file).then((s) => s.isFile(), () => false)) {
+    try {
+      return { classifier: DigitClassifier.fromBytes(engine, new Uint8Array(await readFile(file)), file), file, trained: false };
+    } catch (e) {
+      // the default cache is ours to replace (an older version, a torn write); a file the user named is not
+      if (fileArg !== undefined) throw e;
+      if (!quiet) console.error(`retraining the classifier: ${(e as Error).message}`);
+    }
+  }
+  const o = CLASSIFIER_TRAINING;
+  const progress = new Progress('classifier', o.epochs * Math.floor(train.N / o.batchSize), { quiet });
+  const classifier = trainClassifier(engine, train.images, train.labels, { ...o, onStep: (s) => progress.update(s.step, `loss ${s.loss.toFixed(3)}`) });
+  progress.finish();
+  classifier.metadata.heldout_accuracy = accuracy(classifier.classify(heldOut.images).probs, heldOut.labels).toFixed(4);
+  await writeFileAtomic(file, classifier.toBytes());
+  return { classifier, file, trained: true };
+}
+
+/** n samples (n, 1, 28, 28) as the PNG's bytes mapped back to [−1, 1]; a non-finite value is an error. */
+function quantize(x: Float32Array, n: number): Float32Array {
+  const { images } = tensorToImages(x, [n, 1, SIDE, SIDE]);
+  const out = new Float32Array(n * PIXELS);
+  images.forEach((img, i) => {
+    for (let p = 0; p < PIXELS; p++) out[i * PIXELS + p] = img.data[4 * p] / 127.5 - 1;
+  });
+  return out;
+}
+
+/** n digits spread evenly over a class-ordered split. */
+function spread(d: Digits, n: number): Float32Array {
+  const out = new Float32Array(n * PIXELS);
+  for (let k = 0; k < n; k++) {
+    const i = Math.floor((k * d.N) / n);
+    out.set(d.images.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS);
+  }
+  return out;
+}
+
+function printTable(rows: [string, RowNumbers, string][]): void {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const cells = rows.map(([label, r, bpd], i) => {
+    const h = r.classHistogram;
+    const lo = h.indexOf(Math.min(...h)), hi = h.indexOf(Math.max(...h));
+    return [label, pct(r.confident), `${pct(h[lo])} (${lo}) – ${pct(h[hi])} (${hi})`, i === rows.length - 1 ? '0 (reference)' : r.frechetDistance.toFixed(3), bpd];
+  });
+  const header = ['', 'confident ≥ 0.9', 'classes min–max', 'Fréchet distance', 'bits/dim'];
+  const width = header.map((hd, j) => Math.max(hd.length, ...cells.map((r) => r[j].length)));
+  const line = (r: string[]) => `| ${r.map((s, j) => s.padEnd(width[j])).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of cells) console.log(line(r));
+}
