@@ -124,13 +124,15 @@ export class Pool {
         }
       }
     };
+    const t0 = performance.now();
     runSlice(0);
+    const ownSliceMs = performance.now() - t0;
     for (let ith = 1; ith < nth; ith++) {
       if (Atomics.compareExchange(this.claims, ith, (g - 1) | 0, g) !== ((g - 1) | 0)) continue;
       runSlice(ith);
       Atomics.sub(ctl, C.PENDING, 1);
     }
-    this.waitForWorkers(op);
+    this.waitForWorkers(op, ownSliceMs);
     const failed = ctl[C.ERR];
     if (own !== null) {
       throw new DdpmError('WORKER_FAILED', `slice ${ownSlice} of ${this.names[op]} failed on the calling thread: ${String((own as Error)?.message ?? own)}`, { cause: own });
@@ -141,12 +143,19 @@ export class Pool {
     }
   }
 
-  private waitForWorkers(op: number): void {
+  /**
+   * Waits until every claimed slice is finished. Spins first — a worker that claimed its slice usually
+   * finishes within about the time the caller needed for slice 0 — but only that long (at least 50 µs):
+   * if the worker lost its core to another process, spinning on ours would only keep it from getting one
+   * back, so past the budget the caller sleeps in Atomics.wait.
+   */
+  private waitForWorkers(op: number, ownSliceMs: number): void {
     const ctl = this.ctl;
-    let spins = 0;
+    const budget = performance.now() + Math.max(0.05, 2 * ownSliceMs);
     let v: number;
-    while ((v = Atomics.load(ctl, C.PENDING)) !== 0 && ++spins < 1 << 20) {
-      // spin: the workers usually finish within microseconds of the caller
+    let spins = 0;
+    while ((v = Atomics.load(ctl, C.PENDING)) !== 0) {
+      if ((++spins & 63) === 0 && performance.now() > budget) break;
     }
     if (v === 0) return;
     const deadline = Date.now() + this.opts.callTimeoutMs;
