@@ -27,8 +27,11 @@ export interface EngineOptions {
    * `.wasm` files as modules), raw bytes, or a URL to fetch. Default: the bytes inlined in the package.
    */
   wasm?: WebAssembly.Module | BufferSource | URL | string;
-  /** Worker spin iterations before sleeping (trade idle CPU for dispatch latency). Default 200000. */
-  spin?: number;
+  /**
+   * Microseconds an idle worker spins before sleeping: long enough to bridge the gap between two kernel
+   * calls of a forward pass, short enough not to take a busy machine's cores for long. Default 200.
+   */
+  spinUs?: number;
   /** How long a call waits for stalled workers before failing, in ms. Default 60000. */
   callTimeoutMs?: number;
   /** How long a worker may take to start, in ms. Default 10000. */
@@ -189,7 +192,7 @@ export class Engine {
     // 5. Workers
     const pool = threads > 1
       ? await Pool.start(module, memory, names.map((n) => instance.exports[n] as Kernel), names, threads, {
-          spin: options.spin ?? 200_000,
+          spinUs: options.spinUs ?? 200,
           callTimeoutMs: options.callTimeoutMs ?? 60_000,
           startTimeoutMs: options.startTimeoutMs ?? 10_000,
         })

@@ -13,8 +13,8 @@ interface WorkerHandle {
 }
 
 export interface PoolOptions {
-  /** Iterations a worker spins on the generation counter before it sleeps in Atomics.wait. */
-  spin: number;
+  /** Microseconds a worker spins on the generation counter before it sleeps in Atomics.wait. */
+  spinUs: number;
   /** How long a call may wait for the workers after the caller finished its slice, in ms. */
   callTimeoutMs: number;
   /** How long a worker may take to start, in ms. */
@@ -67,7 +67,7 @@ export class Pool {
         memory,
         index,
         names,
-        spin: opts.spin,
+        spinUs: opts.spinUs,
         gen,
         layout: {
           ctlByte: C.CTL_BYTE,

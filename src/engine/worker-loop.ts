@@ -8,7 +8,7 @@ export interface WorkerInit {
   memory: WebAssembly.Memory;
   index: number; // 1 … nth-1; the calling thread is worker 0
   names: string[]; // kernel export names, indexed by the OP slot
-  spin: number; // iterations to spin on the generation counter before sleeping
+  spinUs: number; // microseconds to spin on the generation counter before sleeping
   gen: number; // generation counter value at start
   layout: { ctlByte: number; argsByte: number; maxArgs: number; msgByte: number; msgBytes: number; claimsByte: number; maxThreads: number };
 }
@@ -37,10 +37,11 @@ export function workerLoop(init: WorkerInit, post: (msg: unknown) => void): void
   for (;;) {
     let g: number;
     let spins = 0;
+    let until = performance.now() + init.spinUs / 1000;
     while ((g = Atomics.load(ctl, GEN)) === seen) {
-      if (++spins > init.spin) {
+      if ((++spins & 63) === 0 && performance.now() > until) {
         Atomics.wait(ctl, GEN, seen);
-        spins = 0;
+        until = performance.now() + init.spinUs / 1000;
       }
     }
     seen = g;

@@ -21,7 +21,7 @@ export function engineMatrix(): MatrixEntry[] {
     for (const simd of SIMD_LEVELS) {
       for (const threads of THREAD_COUNTS) {
         // A short spin: eight engines' workers share this machine's few cores with other tests.
-        list.push({ simd, threads, engine: await Engine.create({ simd, threads, spin: 2000 }) });
+        list.push({ simd, threads, engine: await Engine.create({ simd, threads, spinUs: 20 }) });
       }
     }
   });
