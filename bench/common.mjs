@@ -137,6 +137,21 @@ export async function measure(name, fn, { quick }) {
   };
 }
 
+/** A measurement whose process got less than this share of its threads' cores is marked as starved. */
+export const STARVED = 0.85;
+export const starved = (m, threads) => m.cpuPerWall < STARVED * threads;
+
+/** Waits until other processes keep less than a quarter of a core busy for 250 ms, at most `maxMs`. */
+async function waitForQuiet(maxMs) {
+  const end = performance.now() + maxMs;
+  while (performance.now() < end) {
+    const b0 = machineBusySeconds();
+    if (b0 === null) return;
+    await new Promise((r) => setTimeout(r, 250));
+    if ((machineBusySeconds() - b0) / 0.25 < 0.25) return;
+  }
+}
+
 const ROW_MARK = 'BENCH_ROW ';
 
 /**
@@ -177,20 +192,41 @@ export async function runCases(impl, { opts, emit, base }) {
   }
   for (const c of cases) {
     const row = { op: c.op, shape: c.shape, threads: base.threads, build: base.build, impl: base.impl, gflops: null, us: null };
-    const made = await c.make();
-    if (typeof made === 'string') {
-      say(`${c.op} ${c.shape}: not available: ${made}`);
-      emit({ ...row, note: made });
+    let made;
+    let check;
+    let m;
+    try {
+      made = await c.make();
+      if (typeof made === 'string') {
+        say(`${c.op} ${c.shape}: not available: ${made}`);
+        emit({ ...row, note: made });
+        continue;
+      }
+      await made.run();
+      check = made.output ? checksum(await made.output()) : null;
+      m = await measure(`${base.impl} ${c.op} ${c.shape}`, made.run, opts);
+      if (!opts.quick && starved(m, base.threads)) {
+        // Another process took our cores: once the machine is quiet (or after 5 s), measure again and
+        // keep whichever run got the larger share of its cores.
+        say(`${c.op} ${c.shape}: starved (cpu/wall ${m.cpuPerWall.toFixed(2)}), measuring again`);
+        await waitForQuiet(5000);
+        const again = await measure(`${base.impl} ${c.op} ${c.shape}`, made.run, opts);
+        m = again.cpuPerWall > m.cpuPerWall ? again : m;
+        m.retried = true;
+      }
+    } catch (e) {
+      // One failing case (an unsupported shape, a wrapper rejecting its arguments) must not cost the rest.
+      const note = `failed: ${e?.message ?? e}`;
+      say(`${c.op} ${c.shape}: ${note}`);
+      emit({ ...row, note });
       continue;
+    } finally {
+      if (made && typeof made !== 'string') await made.dispose?.();
+      globalThis.gc?.();
     }
-    await made.run();
-    const check = made.output ? checksum(await made.output()) : null;
-    const m = await measure(`${base.impl} ${c.op} ${c.shape}`, made.run, opts);
-    await made.dispose?.();
-    globalThis.gc?.();
     row.us = m.seconds * 1e6;
     if (c.flops !== null) row.gflops = c.flops / m.seconds / 1e9;
     say(`${c.op} ${c.shape}: ${row.us.toFixed(1)} µs${row.gflops !== null ? `, ${row.gflops.toFixed(2)} GFLOP/s` : ''} (${m.samples} samples, cpu/wall ${m.cpuPerWall.toFixed(2)}${m.otherLoad === null ? '' : `, other load ${m.otherLoad.toFixed(2)} cores`})`);
-    emit({ ...row, check, samples: m.samples, cpuPerWall: m.cpuPerWall, otherLoad: m.otherLoad });
+    emit({ ...row, check, samples: m.samples, cpuPerWall: m.cpuPerWall, otherLoad: m.otherLoad, retried: m.retried ?? false });
   }
 }

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, parseRows } from './common.mjs';
+import { STARVED, parseArgs, parseRows, starved } from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const opts = parseArgs(process.argv.slice(2));
@@ -17,6 +17,7 @@ if (opts.help) {
 }
 
 const THREADS = [1, 2];
+const CHILD_TIMEOUT_S = opts.quick ? 120 : 300;
 const BUILDS = ['simd', 'relaxed'];
 const children = [];
 for (const threads of THREADS) {
@@ -34,10 +35,16 @@ function runChild({ script, args }) {
   if (opts.only) argv.push('--only', opts.only);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    // A hung child (a stalled pool) must not stall the run: stop it, keep what it reported.
+    const timer = setTimeout(() => {
+      console.error(`! ${script} ${args.join(' ')} still running after ${CHILD_TIMEOUT_S} s: stopping it`);
+      child.kill('SIGKILL');
+    }, CHILD_TIMEOUT_S * 1000);
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => (out += d));
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       const rows = parseRows(out);
       if (code !== 0) console.error(`! ${script} ${args.join(' ')} exited with ${signal ?? code}; keeping its ${rows.length} row(s)`);
       resolve(rows);
@@ -98,8 +105,6 @@ const COLS = [
   { title: 'tfjs-wasm', pick: (r) => r.impl === 'tfjs-wasm' },
   { title: 'ort-web', pick: (r) => r.impl === 'ort-web' },
 ];
-// A measurement whose process got less than this share of its threads' cores earns a '*'.
-const STARVED = 0.85;
 const lines = [];
 const head = ['op', 'shape', 'thr', 'unit', ...COLS.map((c) => c.title), 'ours/best peer'];
 lines.push(head);
@@ -112,9 +117,9 @@ for (const rs of byCase.values()) {
     const r = rs.find(c.pick);
     const v = value(r);
     if (v === null || v === undefined) return r ? 'n/a' : '-';
-    const starved = r.cpuPerWall < STARVED * r.threads;
-    anyStarved ||= starved;
-    return v.toFixed(1) + (starved ? '*' : '');
+    const mark = starved(r, r.threads);
+    anyStarved ||= mark;
+    return v.toFixed(1) + (mark ? '*' : '');
   });
   const best = (pred) => {
     const vs = rs.filter(pred).map(value).filter((v) => typeof v === 'number');

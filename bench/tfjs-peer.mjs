@@ -13,6 +13,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { childSetup, convOut, parseArgs, runCases } from './common.mjs';
 
 const emit = childSetup();
@@ -28,7 +29,7 @@ wasmBackend.setWasmPaths(dist + path.sep);
 wasmBackend.setThreadsCount(threads);
 if (threads > 1) {
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-  const workerFile = path.join(path.dirname(new URL(import.meta.url).pathname), 'tfjs-pthread-worker.cjs');
+  const workerFile = fileURLToPath(new URL('./tfjs-pthread-worker.cjs', import.meta.url));
   const createObjectURL = URL.createObjectURL;
   URL.createObjectURL = (blob) => (blob?.type === 'application/javascript' ? workerFile : createObjectURL.call(URL, blob));
 }
@@ -41,6 +42,7 @@ try {
   os.cpus = cpus;
 }
 const actualThreads = wasmBackend.getThreadsCount();
+const binary = (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) ? 'tfjs-backend-wasm-threaded-simd.wasm' : 'tfjs-backend-wasm-simd.wasm';
 if (actualThreads !== threads) throw new Error(`tfjs-backend-wasm runs ${actualThreads} thread(s), ${threads} asked`);
 
 /** One op on constant inputs; each call's output tensor is freed before the next. */
@@ -95,5 +97,5 @@ const impl = {
 };
 
 await runCases(impl, { opts, emit, base: { impl: 'tfjs-wasm', build: null, threads } });
-console.error(`[tfjs-wasm t${threads}] tfjs-backend-wasm ${wasmBackend.version_wasm}, XNNPACK threads ${actualThreads}, wasm from ${dist}`);
+console.error(`[tfjs-wasm t${threads}] tfjs-backend-wasm ${wasmBackend.version_wasm}, XNNPACK threads ${actualThreads}, ${binary} from ${dist}`);
 process.exit(0);
