@@ -2,12 +2,12 @@
 // Runs ddpm-wasm's kernels (builds simd and relaxed) and the peers (tfjs-backend-wasm, onnxruntime-web) on
 // the same shapes with 1 and 2 threads, one child process per (implementation, threads[, build]) and one
 // at a time, then writes bench/results/latest.json and prints a table. See bench/README.md.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { STARVED, parseArgs, parseRows, starved } from './common.mjs';
+import { BUSY_ELSEWHERE, STARVED, disturbed, parseArgs, parseRows } from './common.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const opts = parseArgs(process.argv.slice(2));
@@ -52,6 +52,16 @@ function runChild({ script, args }) {
   });
 }
 
+/** The commit measured (+ '-dirty' with local changes), or null outside a git checkout. */
+function gitRevision() {
+  try {
+    const git = (...a) => execFileSync('git', a, { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? '-dirty' : '');
+  } catch {
+    return null;
+  }
+}
+
 const started = Date.now();
 const rows = [];
 for (const c of children) rows.push(...(await runChild(c)));
@@ -85,6 +95,7 @@ writeFileSync(
   JSON.stringify(
     {
       date: new Date().toISOString(),
+      revision: gitRevision(),
       quick: opts.quick,
       node: process.version,
       cpu: os.cpus()[0]?.model ?? null,
@@ -108,7 +119,7 @@ const COLS = [
 const lines = [];
 const head = ['op', 'shape', 'thr', 'unit', ...COLS.map((c) => c.title), 'ours/best peer'];
 lines.push(head);
-let anyStarved = false;
+let anyDisturbed = false;
 for (const rs of byCase.values()) {
   const r0 = rs[0];
   const isTime = r0.op === 'dispatch';
@@ -117,8 +128,8 @@ for (const rs of byCase.values()) {
     const r = rs.find(c.pick);
     const v = value(r);
     if (v === null || v === undefined) return r ? 'n/a' : '-';
-    const mark = starved(r, r.threads);
-    anyStarved ||= mark;
+    const mark = disturbed(r, r.threads);
+    anyDisturbed ||= mark;
     return v.toFixed(1) + (mark ? '*' : '');
   });
   const best = (pred) => {
@@ -139,7 +150,7 @@ for (const l of lines.slice(1)) console.log(fmt(l));
 console.log('');
 const notes = [...new Set(rows.filter((r) => r.note).map((r) => `${r.impl}${r.build ? ` ${r.build}` : ''}: ${r.note}`))];
 for (const n of notes) console.log(`n/a  ${n}`);
-if (anyStarved) console.log(`*    the process got less than ${STARVED * 100}% of its threads' CPU time while measured (other load on the machine): noisy`);
+if (anyDisturbed) console.log(`*    disturbed: the process got < ${STARVED * 100}% of its threads' CPU time, or other processes kept > ${BUSY_ELSEWHERE} core busy, even on a second try: noisy`);
 for (const w of warnings) console.log(`!    ${w}`);
 console.log(`ratio: best ddpm-wasm figure / best peer figure (> 1: ours is faster; for dispatch there is no peer)`);
 console.log(`${rows.length} rows in ${seconds.toFixed(0)} s → ${path.relative(process.cwd(), path.join(resultsDir, 'latest.json'))}`);
