@@ -52,16 +52,17 @@ function runChild({ script, args }) {
   });
 }
 
-/** The commit measured (+ '-dirty' with local changes), or null outside a git checkout. */
+/** The commit measured (+ '-dirty' with local changes other than results), or null outside git. */
 function gitRevision() {
   try {
     const git = (...a) => execFileSync('git', a, { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no') ? '-dirty' : '');
+    return git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no', '--', ':/', ':(exclude,top)bench/results') ? '-dirty' : '');
   } catch {
     return null;
   }
 }
 
+const revision = gitRevision();
 const started = Date.now();
 const rows = [];
 for (const c of children) rows.push(...(await runChild(c)));
@@ -95,7 +96,7 @@ writeFileSync(
   JSON.stringify(
     {
       date: new Date().toISOString(),
-      revision: gitRevision(),
+      revision,
       quick: opts.quick,
       node: process.version,
       cpu: os.cpus()[0]?.model ?? null,
