@@ -66,29 +66,33 @@ function philox(c0: u32, c1: u32, c2: u32, c3: u32, k0: u32, k1: u32): void {
   px3 = c3;
 }
 
-/** ln x for normal positive finite x. x = 2^k·m with m in [√½, √2); ln m = 2·atanh(s), s = (m−1)/(m+1),
- * |s| ≤ 0.1716, series to s^21 (next term < 3e-19 relative). */
-function log64(x: f64): f64 {
-  const bits = reinterpret<u64>(x);
-  let k = <i32>(bits >> 52) - 1023;
-  let m = reinterpret<f64>((bits & 0x000fffffffffffff) | 0x3ff0000000000000); // [1, 2)
-  if (m > SQRT2) {
-    m *= 0.5;
-    k++;
-  }
-  const s = (m - 1.0) / (m + 1.0); // m − 1 is exact (Sterbenz)
-  const s2 = s * s;
-  let p = 1.0 / 21.0;
-  p = p * s2 + 1.0 / 19.0;
-  p = p * s2 + 1.0 / 17.0;
-  p = p * s2 + 1.0 / 15.0;
-  p = p * s2 + 1.0 / 13.0;
-  p = p * s2 + 1.0 / 11.0;
-  p = p * s2 + 1.0 / 9.0;
-  p = p * s2 + 1.0 / 7.0;
-  p = p * s2 + 1.0 / 5.0;
-  p = p * s2 + 1.0 / 3.0;
-  return <f64>k * LN2 + (2.0 * s + 2.0 * s * s2 * p);
+/** ln x, both lanes, for normal positive finite x. x = 2^k·m with m in [√½, √2); ln m = 2·atanh(s),
+ * s = (m−1)/(m+1), |s| ≤ 0.1716, series to s^21 (next term < 3e-19 relative). */
+// @ts-ignore: decorator
+@inline
+function log64x2(x: v128): v128 {
+  // k + 1023 from the exponent bits, converted exactly by the 2^52 trick (no i64→f64 SIMD conversion).
+  const magic = f64x2.splat(4503599627370496.0); // 2^52
+  const kBiased = f64x2.sub(v128.or(i64x2.shr_u(x, 52), magic), magic);
+  let m = v128.or(v128.and(x, i64x2.splat(0x000fffffffffffff)), i64x2.splat(0x3ff0000000000000)); // [1, 2)
+  const big = f64x2.gt(m, f64x2.splat(SQRT2));
+  m = v128.bitselect(f64x2.mul(m, f64x2.splat(0.5)), m, big);
+  const k = f64x2.add(f64x2.sub(kBiased, f64x2.splat(1023.0)), v128.and(big, f64x2.splat(1.0)));
+  const one = f64x2.splat(1.0);
+  const s = f64x2.div(f64x2.sub(m, one), f64x2.add(m, one)); // m − 1 is exact (Sterbenz)
+  const s2 = f64x2.mul(s, s);
+  let p = f64x2.splat(1.0 / 21.0);
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 19.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 17.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 15.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 13.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 11.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 9.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 7.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 5.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 3.0));
+  const two_s = f64x2.mul(f64x2.splat(2.0), s);
+  return f64x2.add(f64x2.mul(k, f64x2.splat(LN2)), f64x2.add(two_s, f64x2.mul(f64x2.mul(two_s, s2), p)));
 }
 
 /** e^y (y clamped to ±700). y = k·ln2 + r, |r| ≤ ln2/2, Taylor to r^13 (next term < 5e-18), scaled by 2^k. */
@@ -113,61 +117,54 @@ function exp64(y: f64): f64 {
   return p * reinterpret<f64>(<u64>(<i64>k + 1023) << 52);
 }
 
-/** Four standard normals for Philox block (c0, c1) of stream (s0, s1) under key (k0, k1), into pz0..pz3:
- * Box–Muller, r = sqrt(−2 ln u1), (r cos 2πu2, r sin 2πu2), u1 = (x + ½)·2^-32 in (0, 1) so ln never sees
- * 0 (|z| ≤ 6.8), u2 = x·2^-32 in [0, 1). */
+/**
+ * Four standard normals for Philox block (c0, c1) of stream (s0, s1) under key (k0, k1), into pz0..pz3.
+ * Box–Muller on both pairs at once (f64x2 lane j = pair j): r = sqrt(−2 ln u1), (r cos 2πu2, r sin 2πu2),
+ * u1 = (x + ½)·2^-32 in (0, 1) so ln never sees 0 (|z| ≤ 6.8), u2 = x·2^-32 in [0, 1). sin/cos: 2πu2 is
+ * reduced exactly on u2 (quarter turns q = round(4u2), remainder |u2 − q/4| ≤ 1/8, i.e. |x| ≤ π/4) and
+ * the Taylor series run to x^17 / x^16 (error < 1e-15).
+ */
 function normals4(c0: u32, c1: u32, s0: u32, s1: u32, k0: u32, k1: u32): void {
   philox(c0, c1, s0, s1, k0, k1);
-  const a0 = px0, a1 = px1, a2 = px2, a3 = px3;
-  boxMuller(a0, a1);
-  pz0 = pz2;
-  pz1 = pz3;
-  boxMuller(a2, a3);
-}
-
-/** One Box–Muller pair into pz2, pz3. sin/cos: 2πu2 is reduced exactly on u2 (quarter turns q = round(4u2),
- * remainder |u2 − q/4| ≤ 1/8, i.e. |x| ≤ π/4) and the Taylor series run to x^17 / x^16 (error < 1e-15). */
-// @ts-ignore: decorator
-@inline
-function boxMuller(xa: u32, xb: u32): void {
-  const u1 = (<f64>xa + 0.5) * TWO_POW_M32;
-  const u2 = <f64>xb * TWO_POW_M32;
-  const r = sqrt<f64>(-2.0 * log64(u1));
-  const q = nearest(u2 * 4.0); // 0…4, exact
-  const x = (u2 - q * 0.25) * TWO_PI;
-  const x2 = x * x;
-  let s = -1.0 / 355687428096000.0; // −1/17!
-  s = s * x2 + 1.0 / 1307674368000.0;
-  s = s * x2 - 1.0 / 6227020800.0;
-  s = s * x2 + 1.0 / 39916800.0;
-  s = s * x2 - 1.0 / 362880.0;
-  s = s * x2 + 1.0 / 5040.0;
-  s = s * x2 - 1.0 / 120.0;
-  s = s * x2 + 1.0 / 6.0;
-  s = x - x * x2 * s; // sin x   (the sign flip folds the series' alternation)
-  let c = 1.0 / 20922789888000.0; // 1/16!
-  c = c * x2 - 1.0 / 87178291200.0;
-  c = c * x2 + 1.0 / 479001600.0;
-  c = c * x2 - 1.0 / 3628800.0;
-  c = c * x2 + 1.0 / 40320.0;
-  c = c * x2 - 1.0 / 720.0;
-  c = c * x2 + 1.0 / 24.0;
-  c = c * x2 - 0.5;
-  c = 1.0 + x2 * c; // cos x
-  const quadrant = <i32>q & 3;
-  let cosv = c, sinv = s;
-  if (quadrant == 1) {
-    cosv = -s;
-    sinv = c;
-  } else if (quadrant == 2) {
-    cosv = -c;
-    sinv = -s;
-  } else if (quadrant == 3) {
-    cosv = s;
-    sinv = -c;
-  }
-  pz2 = <f32>(r * cosv);
-  pz3 = <f32>(r * sinv);
+  const xa = f64x2.replace_lane(f64x2.splat(<f64>px0), 1, <f64>px2);
+  const xb = f64x2.replace_lane(f64x2.splat(<f64>px1), 1, <f64>px3);
+  const u1 = f64x2.mul(f64x2.add(xa, f64x2.splat(0.5)), f64x2.splat(TWO_POW_M32));
+  const u2 = f64x2.mul(xb, f64x2.splat(TWO_POW_M32));
+  const r = f64x2.sqrt(f64x2.mul(f64x2.splat(-2.0), log64x2(u1)));
+  const q = f64x2.nearest(f64x2.mul(u2, f64x2.splat(4.0))); // 0…4, exact
+  const x = f64x2.mul(f64x2.sub(u2, f64x2.mul(q, f64x2.splat(0.25))), f64x2.splat(TWO_PI));
+  const x2 = f64x2.mul(x, x);
+  let s = f64x2.splat(-1.0 / 355687428096000.0); // −1/17!
+  s = f64x2.add(f64x2.mul(s, x2), f64x2.splat(1.0 / 1307674368000.0));
+  s = f64x2.add(f64x2.mul(s, x2), f64x2.splat(-1.0 / 6227020800.0));
+  s = f64x2.add(f64x2.mul(s, x2), f64x2.splat(1.0 / 39916800.0));
+  s = f64x2.add(f64x2.mul(s, x2), f64x2.splat(-1.0 / 362880.0));
+  s = f64x2.add(f64x2.mul(s, x2), f64x2.splat(1.0 / 5040.0));
+  s = f64x2.add(f64x2.mul(s, x2), f64x2.splat(-1.0 / 120.0));
+  s = f64x2.add(f64x2.mul(s, x2), f64x2.splat(1.0 / 6.0));
+  s = f64x2.sub(x, f64x2.mul(f64x2.mul(x, x2), s)); // sin x (the sign flip folds the series' alternation)
+  let c = f64x2.splat(1.0 / 20922789888000.0); // 1/16!
+  c = f64x2.add(f64x2.mul(c, x2), f64x2.splat(-1.0 / 87178291200.0));
+  c = f64x2.add(f64x2.mul(c, x2), f64x2.splat(1.0 / 479001600.0));
+  c = f64x2.add(f64x2.mul(c, x2), f64x2.splat(-1.0 / 3628800.0));
+  c = f64x2.add(f64x2.mul(c, x2), f64x2.splat(1.0 / 40320.0));
+  c = f64x2.add(f64x2.mul(c, x2), f64x2.splat(-1.0 / 720.0));
+  c = f64x2.add(f64x2.mul(c, x2), f64x2.splat(1.0 / 24.0));
+  c = f64x2.add(f64x2.mul(c, x2), f64x2.splat(-0.5));
+  c = f64x2.add(f64x2.splat(1.0), f64x2.mul(x2, c)); // cos x
+  // Rotate by the quarter turns: q ≡ 1: (−sin, cos); 2: (−cos, −sin); 3: (sin, −cos) (q = 4 is q = 0).
+  const q1 = f64x2.eq(q, f64x2.splat(1.0));
+  const q2 = f64x2.eq(q, f64x2.splat(2.0));
+  const q3 = f64x2.eq(q, f64x2.splat(3.0));
+  const negS = f64x2.neg(s), negC = f64x2.neg(c);
+  const cosv = v128.bitselect(negS, v128.bitselect(negC, v128.bitselect(s, c, q3), q2), q1);
+  const sinv = v128.bitselect(c, v128.bitselect(negS, v128.bitselect(negC, s, q3), q2), q1);
+  const zc = f64x2.mul(r, cosv);
+  const zs = f64x2.mul(r, sinv);
+  pz0 = <f32>f64x2.extract_lane(zc, 0);
+  pz1 = <f32>f64x2.extract_lane(zs, 0);
+  pz2 = <f32>f64x2.extract_lane(zc, 1);
+  pz3 = <f32>f64x2.extract_lane(zs, 1);
 }
 
 /** The normal at element e of stream (s0, s1) under key (k0, k1). Recomputes the block only when e

@@ -2,31 +2,12 @@
 // reverse process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/index.js';
-import { variationalBound, type BoundSchedule } from '../src/diffusion/bound.js';
+import { variationalBound } from '../src/diffusion/bound.js';
+import { namedSchedule } from '../src/diffusion/schedule.js';
 import { rng } from './helpers/rng.js';
 
-/** Ho et al.'s linear schedule and the derived arrays, straight from the paper's formulas (float64). */
-function linearSchedule(T: number): BoundSchedule {
-  const betas = new Float64Array(T).map((_, t) => 1e-4 + ((0.02 - 1e-4) * t) / (T - 1));
-  const alphasCumprod = new Float64Array(T);
-  let p = 1;
-  for (let t = 0; t < T; t++) alphasCumprod[t] = p *= 1 - betas[t];
-  const prev = (t: number) => (t === 0 ? 1 : alphasCumprod[t - 1]);
-  const posteriorVariance = betas.map((b, t) => (b * (1 - prev(t))) / (1 - alphasCumprod[t]));
-  return {
-    betas,
-    alphasCumprod,
-    sqrtAlphasCumprod: alphasCumprod.map(Math.sqrt),
-    sqrtOneMinusAlphasCumprod: alphasCumprod.map((a) => Math.sqrt(1 - a)),
-    posteriorVariance,
-    posteriorLogVarianceClipped: posteriorVariance.map((v, t) => Math.log(t === 0 ? posteriorVariance[1] : v)),
-    posteriorMeanCoef1: betas.map((b, t) => (b * Math.sqrt(prev(t))) / (1 - alphasCumprod[t])),
-    posteriorMeanCoef2: betas.map((_, t) => ((1 - prev(t)) * Math.sqrt(1 - betas[t])) / (1 - alphasCumprod[t])),
-  };
-}
-
 const T = 1000;
-const sched = linearSchedule(T);
+const sched = namedSchedule('linear', T); // β 1e-4 … 0.02 (Ho et al. 2020)
 const s = 0.3; // data std
 const N = 200, D = 8;
 

@@ -13,23 +13,9 @@ import { DdpmError, checkInt } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { qSample } from '../kernels/gaussian.js';
 import { discretizedGaussianLogLikelihood, natsToBits, normalKl } from './gaussian-math.js';
+import type { NoiseSchedule } from './schedule.js';
+import type { PredictionType } from './scheduler.js';
 
-/** The float64 schedule arrays the bound needs (length T each). */
-export interface BoundSchedule {
-  betas: Float64Array;
-  alphasCumprod: Float64Array;
-  sqrtAlphasCumprod: Float64Array;
-  sqrtOneMinusAlphasCumprod: Float64Array;
-  /** β̃_t = (1 − ᾱ_{t−1})/(1 − ᾱ_t)·β_t (eq. 7), 0 at t = 0. */
-  posteriorVariance: Float64Array;
-  /** log β̃_t with the t = 0 entry replaced by log β̃_1 (β̃_0 = 0). */
-  posteriorLogVarianceClipped: Float64Array;
-  /** μ̃_t = coef1·x_0 + coef2·x_t (eq. 7). */
-  posteriorMeanCoef1: Float64Array;
-  posteriorMeanCoef2: Float64Array;
-}
-
-export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
 export type BoundVarianceType = 'fixed_small' | 'fixed_large' | 'learned' | 'learned_range';
 
 /**
@@ -40,7 +26,7 @@ export type BoundVarianceType = 'fixed_small' | 'fixed_large' | 'learned' | 'lea
 export type BoundModel = (xt: Float32Array, timesteps: Int32Array) => Promise<Float32Array> | Float32Array;
 
 export interface BoundOptions {
-  schedule: BoundSchedule;
+  schedule: NoiseSchedule;
   model: BoundModel;
   /** Data in [−1, 1] on the 256-level grid, (N, D). */
   x0: Float32Array;

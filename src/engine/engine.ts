@@ -274,6 +274,11 @@ export class Engine {
     this.pool?.killWorkerForTest(index);
   }
 
+  /** Test hook: the next call's slice `index` looks taken by a worker that never finishes it. */
+  hangSliceForTest(index: number): void {
+    this.pool?.hangSliceForTest(index);
+  }
+
   private checkLive(): void {
     if (this.disposed) throw new DdpmError('DISPOSED', 'this engine was disposed; create a new one with Engine.create()');
   }

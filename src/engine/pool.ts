@@ -26,6 +26,7 @@ export class Pool {
   private readonly ctl: Int32Array;
   private readonly args: Float64Array;
   private readonly msg: Uint8Array;
+  private readonly claims: Int32Array;
   private readonly a: number[] = [];
   private workers: WorkerHandle[] = [];
   private broken: string | null = null;
@@ -42,6 +43,7 @@ export class Pool {
     this.ctl = new Int32Array(buf, C.CTL_BYTE, C.SLOTS);
     this.args = new Float64Array(buf, C.ARGS_BYTE, C.MAX_ARGS);
     this.msg = new Uint8Array(buf, C.MSG_BYTE, C.MSG_BYTES);
+    this.claims = new Int32Array(buf, C.CLAIMS_BYTE, C.MAX_THREADS);
   }
 
   /** Starts nth-1 workers; rejects (never hangs) if one fails to start within opts.startTimeoutMs. */
@@ -53,9 +55,11 @@ export class Pool {
     nth: number,
     opts: PoolOptions,
   ): Promise<Pool> {
+    if (nth > C.MAX_THREADS) throw new DdpmError('INVALID_ARGUMENT', `threads must be at most ${C.MAX_THREADS}, found ${nth}`);
     const pool = new Pool(memory, fns, names, nth, opts);
     Atomics.store(pool.ctl, C.STOP, 0);
     const gen = Atomics.load(pool.ctl, C.GEN);
+    pool.claims.fill(gen); // every slice claimed by the current generation: free for the next
     const starts: Promise<void>[] = [];
     for (let index = 1; index < nth; index++) {
       const init: WorkerInit = {
@@ -71,6 +75,8 @@ export class Pool {
           maxArgs: C.MAX_ARGS,
           msgByte: C.MSG_BYTE,
           msgBytes: C.MSG_BYTES,
+          claimsByte: C.CLAIMS_BYTE,
+          maxThreads: C.MAX_THREADS,
         },
       };
       starts.push(startWorker(init, opts.startTimeoutMs).then((w) => void pool.workers.push(w)));
@@ -84,7 +90,10 @@ export class Pool {
     return pool;
   }
 
-  /** Runs kernel `op` on all threads: workers 1…nth-1 through the control block, slice 0 here. */
+  /**
+   * Runs kernel `op` as nth slices: slice 0 here, slices 1…nth−1 by their workers through the control
+   * block — or here too, for any slice its worker has not claimed by the time slice 0 is done.
+   */
   run(op: number, args: ArrayLike<number>): void {
     if (this.broken) throw new DdpmError('WORKER_FAILED', `the worker pool is unusable: ${this.broken}`);
     const { ctl, nth } = this;
@@ -95,28 +104,40 @@ export class Pool {
     ctl[C.NTH] = nth;
     ctl[C.ERR] = 0;
     Atomics.store(ctl, C.PENDING, nth - 1);
-    Atomics.add(ctl, C.GEN, 1);
+    const g = (Atomics.add(ctl, C.GEN, 1) + 1) | 0;
     Atomics.notify(ctl, C.GEN);
 
     const a = this.a;
     a.length = n + 2;
     for (let i = 0; i < n; i++) a[i] = args[i];
-    a[n] = 0;
     a[n + 1] = nth;
     let own: unknown = null;
-    try {
-      this.fns[op].apply(null, a);
-    } catch (e) {
-      own = e;
+    let ownSlice = 0;
+    const runSlice = (ith: number) => {
+      a[n] = ith;
+      try {
+        this.fns[op].apply(null, a);
+      } catch (e) {
+        if (own === null) {
+          own = e;
+          ownSlice = ith;
+        }
+      }
+    };
+    runSlice(0);
+    for (let ith = 1; ith < nth; ith++) {
+      if (Atomics.compareExchange(this.claims, ith, (g - 1) | 0, g) !== ((g - 1) | 0)) continue;
+      runSlice(ith);
+      Atomics.sub(ctl, C.PENDING, 1);
     }
     this.waitForWorkers(op);
     const failed = ctl[C.ERR];
     if (own !== null) {
-      throw new DdpmError('WORKER_FAILED', `worker 0 (the calling thread) failed in ${this.names[op]}: ${String((own as Error)?.message ?? own)}`, { cause: own });
+      throw new DdpmError('WORKER_FAILED', `slice ${ownSlice} of ${this.names[op]} failed on the calling thread: ${String((own as Error)?.message ?? own)}`, { cause: own });
     }
     if (failed !== 0) {
       const text = new TextDecoder().decode(this.msg.slice(0, ctl[C.MSG_LEN]));
-      throw new DdpmError('WORKER_FAILED', `worker ${failed - 1} failed in ${this.names[op]}: ${text}`);
+      throw new DdpmError('WORKER_FAILED', `slice ${failed - 1} of ${this.names[op]} failed on worker ${failed - 1}: ${text}`);
     }
   }
 
@@ -132,7 +153,7 @@ export class Pool {
     while ((v = Atomics.load(ctl, C.PENDING)) !== 0) {
       const left = deadline - Date.now();
       if (left <= 0) {
-        this.broken = `${v} worker(s) did not finish ${this.names[op]} within ${this.opts.callTimeoutMs} ms`;
+        this.broken = `${v} slice(s) of ${this.names[op]} claimed by a worker did not finish within ${this.opts.callTimeoutMs} ms`;
         this.dispose();
         throw new DdpmError('WORKER_FAILED', `${this.broken}; the pool was torn down (a worker died or hangs)`);
       }
@@ -153,6 +174,11 @@ export class Pool {
   /** Test hook: kills worker `index` without telling the pool, as a crash would. */
   killWorkerForTest(index: number): void {
     this.workers[index - 1]?.terminate();
+  }
+
+  /** Test hook: makes slice `index` of the next call look claimed by a worker that then never finishes. */
+  hangSliceForTest(index: number): void {
+    Atomics.store(this.claims, index, (Atomics.load(this.ctl, C.GEN) + 1) | 0);
   }
 }
 
@@ -193,20 +219,24 @@ function whenReady(
 }
 
 async function startNodeWorker(init: WorkerInit, timeoutMs: number): Promise<WorkerHandle> {
-  // Node refuses blob: URLs for workers; an eval'd CommonJS script needs no file on disk either.
+  // Node refuses blob: URLs for workers; an eval'd script needs no file on disk either. It is CommonJS,
+  // or ESM when the process runs with --input-type=module (workers inherit execArgv), so it loads
+  // worker_threads with import(), which both accept.
   const { Worker } = await import('node:worker_threads');
   const source =
-    `const { parentPort, workerData } = require('node:worker_threads');\n` +
-    `(${workerLoop.toString()})(workerData, (m) => parentPort.postMessage(m));\n`;
+    `import('node:worker_threads').then(({ parentPort, workerData }) => ` +
+    `(${workerLoop.toString()})(workerData, (m) => parentPort.postMessage(m)));\n`;
   const worker = new Worker(source, { eval: true, workerData: init });
-  // A worker parked in Atomics.wait must not keep the process alive when the user forgets dispose().
-  worker.unref();
   const handle = { terminate: () => void worker.terminate() };
-  return whenReady(init.index, timeoutMs, (onMessage, onError) => {
+  const ready = whenReady(init.index, timeoutMs, (onMessage, onError) => {
     worker.on('message', onMessage);
     worker.on('error', (e) => onError(String(e?.message ?? e)));
     worker.on('exit', (code) => onError(`exited with code ${code}`));
   }, handle);
+  // A worker parked in Atomics.wait must not keep the process alive when the user forgets dispose().
+  // After the listeners: adding a 'message' listener refs the worker's port again.
+  worker.unref();
+  return ready;
 }
 
 async function startWebWorker(init: WorkerInit, timeoutMs: number): Promise<WorkerHandle> {

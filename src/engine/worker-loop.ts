@@ -10,7 +10,7 @@ export interface WorkerInit {
   names: string[]; // kernel export names, indexed by the OP slot
   spin: number; // iterations to spin on the generation counter before sleeping
   gen: number; // generation counter value at start
-  layout: { ctlByte: number; argsByte: number; maxArgs: number; msgByte: number; msgBytes: number };
+  layout: { ctlByte: number; argsByte: number; maxArgs: number; msgByte: number; msgBytes: number; claimsByte: number; maxThreads: number };
 }
 
 export function workerLoop(init: WorkerInit, post: (msg: unknown) => void): void {
@@ -29,6 +29,7 @@ export function workerLoop(init: WorkerInit, post: (msg: unknown) => void): void
   const ctl = new Int32Array(buf, L.ctlByte, 8);
   const args = new Float64Array(buf, L.argsByte, L.maxArgs);
   const msg = new Uint8Array(buf, L.msgByte, L.msgBytes);
+  const claims = new Int32Array(buf, L.claimsByte, L.maxThreads);
   const me = init.index;
   const a: number[] = [];
   let seen = init.gen;
@@ -46,6 +47,9 @@ export function workerLoop(init: WorkerInit, post: (msg: unknown) => void): void
     if (Atomics.load(ctl, STOP) !== 0) break;
     const nth = ctl[NTH];
     if (me >= nth) continue;
+    // Claim slice `me` for generation g; the caller may have taken it already (then there is nothing to
+    // do), or we may be so late that g is over (then the claim fails too: claims[me] is g or newer).
+    if (Atomics.compareExchange(claims, me, (g - 1) | 0, g) !== ((g - 1) | 0)) continue;
     const nargs = ctl[NARGS];
     a.length = nargs + 2;
     for (let i = 0; i < nargs; i++) a[i] = args[i];

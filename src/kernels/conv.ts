@@ -1,2 +1,168 @@
-// Typed wrappers for assembly/conv.ts (added here).
-export {};
+// Typed wrappers for assembly/conv.ts: conv2d forward (implicit-im2col GEMM) and backward.
+import { DdpmError } from '../errors.js';
+import type { Engine } from '../engine/engine.js';
+import type { Tensor } from '../engine/memory.js';
+import { checkInt, checkTensor } from './check.js';
+import { checkGemmWorkspace, gemmRaw } from './gemm.js';
+
+export interface Conv2dGeometry {
+  /** Batch size. */
+  N: number;
+  Cin: number;
+  H: number;
+  W: number;
+  Cout: number;
+  kernel: 1 | 3;
+  stride: 1 | 2;
+  /** Zero padding: one number for all sides, or [top, left, bottom, right] (diffusers' Downsample2D
+   * pads (0, 0, 1, 1): right and bottom only). */
+  pad: number | readonly [number, number, number, number];
+}
+
+export interface Conv2dArgs extends Conv2dGeometry {
+  x: Tensor; // (N, Cin, H, W)
+  weight: Tensor; // (Cout, Cin, kernel, kernel)
+  bias?: Tensor; // (Cout)
+  y: Tensor; // (N, Cout, Ho, Wo), overwritten
+}
+
+export interface Conv2dBackwardArgs extends Conv2dGeometry {
+  x: Tensor; // (N, Cin, H, W), the forward input (needed for dweight)
+  weight: Tensor; // (Cout, Cin, kernel, kernel)
+  dy: Tensor; // (N, Cout, Ho, Wo)
+  dx?: Tensor; // (N, Cin, H, W)
+  dweight?: Tensor; // (Cout, Cin, kernel, kernel)
+  dbias?: Tensor; // (Cout)
+  /** true (default, as PyTorch): gradients are added to dx, dweight, dbias; false: overwritten. */
+  accumulate?: boolean;
+}
+
+/** Output size of a conv: floor((size + padBefore + padAfter − kernel) / stride) + 1. */
+export function convOutSize(size: number, padBefore: number, padAfter: number, kernel: number, stride: number): number {
+  return Math.floor((size + padBefore + padAfter - kernel) / stride) + 1;
+}
+
+interface Geometry {
+  N: number;
+  Cin: number;
+  H: number;
+  W: number;
+  Cout: number;
+  k: number;
+  stride: number;
+  top: number;
+  left: number;
+  Ho: number;
+  Wo: number;
+}
+
+function checkGeometry(what: string, g: Conv2dGeometry): Geometry {
+  checkInt(`${what}: N`, g.N, 1);
+  checkInt(`${what}: Cin`, g.Cin, 1);
+  checkInt(`${what}: H`, g.H, 1);
+  checkInt(`${what}: W`, g.W, 1);
+  checkInt(`${what}: Cout`, g.Cout, 1);
+  if (g.kernel !== 1 && g.kernel !== 3) throw new DdpmError('INVALID_ARGUMENT', `${what}: kernel must be 1 or 3, found ${g.kernel}`);
+  if (g.stride !== 1 && g.stride !== 2) throw new DdpmError('INVALID_ARGUMENT', `${what}: stride must be 1 or 2, found ${g.stride}`);
+  const pad = typeof g.pad === 'number' ? [g.pad, g.pad, g.pad, g.pad] : g.pad;
+  if (!Array.isArray(pad) || pad.length !== 4) {
+    throw new DdpmError('INVALID_ARGUMENT', `${what}: pad must be a number or [top, left, bottom, right], found ${JSON.stringify(g.pad)}`);
+  }
+  ['top', 'left', 'bottom', 'right'].forEach((side, i) => checkInt(`${what}: pad ${side}`, pad[i], 0, g.kernel));
+  const [top, left, bottom, right] = pad;
+  const Ho = convOutSize(g.H, top, bottom, g.kernel, g.stride);
+  const Wo = convOutSize(g.W, left, right, g.kernel, g.stride);
+  if (Ho < 1 || Wo < 1) {
+    throw new DdpmError('SHAPE_MISMATCH', `${what}: a ${g.H}×${g.W} input with padding [${pad}] is smaller than the ${g.kernel}×${g.kernel} kernel`);
+  }
+  // Kernels index with i32: keep every tensor's element count below 2^31.
+  const biggest = Math.max(g.N * g.Cin * g.H * g.W, g.N * g.Cout * Ho * Wo, g.Cin * g.kernel * g.kernel * Ho * Wo);
+  if (biggest >= 2 ** 31) throw new DdpmError('INVALID_ARGUMENT', `${what}: tensors of ${biggest} elements exceed the 2^31 limit`);
+  return { N: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, k: g.kernel, stride: g.stride, top, left, Ho, Wo };
+}
+
+function checkDisjoint(what: string, out: [string, Tensor], ins: [string, Tensor | undefined][]): void {
+  const [oName, o] = out;
+  for (const [iName, t] of ins) {
+    if (!t || t.size === 0 || o.size === 0) continue;
+    if (o.ptr < t.ptr + 4 * t.size && t.ptr < o.ptr + 4 * o.size) {
+      throw new DdpmError('INVALID_ARGUMENT', `${what}: ${oName} (tensor ${o.name}) overlaps ${iName} (tensor ${t.name}); outputs must not alias other tensors`);
+    }
+  }
+}
+
+/** y = conv2d(x, weight) + bias, NCHW; bit-identical for any thread count. */
+export function conv2d(engine: Engine, args: Conv2dArgs): void {
+  const g = checkGeometry('conv2d', args);
+  const { x, weight, bias, y } = args;
+  checkTensor(engine, x, `conv2d: x (N, Cin, H, W) = (${g.N}, ${g.Cin}, ${g.H}, ${g.W})`, g.N * g.Cin * g.H * g.W);
+  checkTensor(engine, weight, `conv2d: weight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`, g.Cout * g.Cin * g.k * g.k);
+  if (bias) checkTensor(engine, bias, `conv2d: bias (Cout) = (${g.Cout})`, g.Cout);
+  checkTensor(engine, y, `conv2d: y (N, Cout, Ho, Wo) = (${g.N}, ${g.Cout}, ${g.Ho}, ${g.Wo})`, g.N * g.Cout * g.Ho * g.Wo);
+  checkDisjoint('conv2d', ['y', y], [['x', x], ['weight', weight], ['bias', bias]]);
+  checkGemmWorkspace(engine, 'conv2d');
+  engine.run('conv2d_f32', [
+    g.N, g.Cin, g.H, g.W, g.Cout, g.k, g.stride, g.top, g.left, g.Ho, g.Wo,
+    x.ptr, weight.ptr, bias ? bias.ptr : 0, y.ptr, engine.workspace.ptr, engine.workspace.bytesPerThread,
+  ]);
+}
+
+/**
+ * Gradients of y = conv2d(x, weight) + bias given dy: any of dx, dweight, dbias (each optional), added to
+ * the given buffers (accumulate, default) or overwriting them. The weight gradient sums the batch in
+ * order n = 0 … N−1, so it is bit-identical for any thread count.
+ */
+export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
+  const g = checkGeometry('conv2dBackward', args);
+  const { x, weight, dy, dx, dweight, dbias, accumulate = true } = args;
+  const xSize = g.N * g.Cin * g.H * g.W;
+  const wSize = g.Cout * g.Cin * g.k * g.k;
+  const P = g.Ho * g.Wo; // output pixels per image
+  const Kw = g.Cin * g.k * g.k; // rows of col(x)
+  checkTensor(engine, x, `conv2dBackward: x (N, Cin, H, W) = (${g.N}, ${g.Cin}, ${g.H}, ${g.W})`, xSize);
+  checkTensor(engine, weight, `conv2dBackward: weight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`, wSize);
+  checkTensor(engine, dy, `conv2dBackward: dy (N, Cout, Ho, Wo) = (${g.N}, ${g.Cout}, ${g.Ho}, ${g.Wo})`, g.N * g.Cout * P);
+  if (dx) checkTensor(engine, dx, `conv2dBackward: dx (N, Cin, H, W) = (${g.N}, ${g.Cin}, ${g.H}, ${g.W})`, xSize);
+  if (dweight) checkTensor(engine, dweight, `conv2dBackward: dweight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`, wSize);
+  if (dbias) checkTensor(engine, dbias, `conv2dBackward: dbias (Cout) = (${g.Cout})`, g.Cout);
+  if (typeof accumulate !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `conv2dBackward: accumulate must be a boolean, found ${String(accumulate)}`);
+  const inputs: [string, Tensor | undefined][] = [['x', x], ['weight', weight], ['dy', dy]];
+  const outputs: [string, Tensor | undefined][] = [['dx', dx], ['dweight', dweight], ['dbias', dbias]];
+  for (const [name, t] of outputs) {
+    if (t) checkDisjoint('conv2dBackward', [name, t], [...inputs, ...outputs.filter(([n]) => n !== name)]);
+  }
+  checkGemmWorkspace(engine, 'conv2dBackward');
+
+  const beta = accumulate ? 1 : 0;
+  const geo = [g.Cin, g.H, g.W, g.k, g.stride, g.top, g.left, g.Ho, g.Wo];
+  if (dbias) engine.run('conv2d_bias_grad_f32', [g.N, g.Cout, P, dy.ptr, dbias.ptr, beta]);
+  if (!dx && !dweight) return;
+  // A 1×1, stride-1, unpadded conv is a plain GEMM: col(x) is x itself and col2im is the identity.
+  const identity = g.k === 1 && g.stride === 1 && g.top === 0 && g.left === 0 && g.Ho === g.H && g.Wo === g.W;
+  const mark = engine.arena.mark();
+  try {
+    const col = identity ? null : engine.alloc([Kw, P], 'conv2dBackward col'); // (Cin·k·k, Ho·Wo)
+    for (let n = 0; n < g.N; n++) {
+      const xn = x.ptr + 4 * n * g.Cin * g.H * g.W; // (Cin, H, W)
+      const dyn = dy.ptr + 4 * n * g.Cout * P; // (Cout, Ho·Wo)
+      if (dweight) {
+        // dW (Cout, Kw) (+)= dy[n] (Cout, P) · col(x[n])ᵀ (P, Kw); batch summed in order.
+        if (col) engine.run('conv2d_im2col_f32', [...geo, xn, col.ptr]);
+        const wBeta = n > 0 ? 1 : beta;
+        gemmRaw(engine, false, true, g.Cout, Kw, P, 1, dyn, P, col ? col.ptr : xn, P, wBeta, dweight.ptr, Kw, 0, 0);
+      }
+      if (dx) {
+        const dxn = dx.ptr + 4 * n * g.Cin * g.H * g.W;
+        // dcol (Kw, P) = Wᵀ (Kw, Cout) · dy[n] (Cout, P), then scattered back onto dx[n].
+        if (col) {
+          gemmRaw(engine, true, false, Kw, P, g.Cout, 1, weight.ptr, Kw, dyn, P, 0, col.ptr, P, 0, 0);
+          engine.run('conv2d_col2im_f32', [...geo, col.ptr, dxn, beta]);
+        } else {
+          gemmRaw(engine, true, false, Kw, P, g.Cout, 1, weight.ptr, Kw, dyn, P, beta, dxn, P, 0, 0);
+        }
+      }
+    }
+  } finally {
+    engine.arena.release(mark);
+  }
+}

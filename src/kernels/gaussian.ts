@@ -114,6 +114,7 @@ export interface GaussianStepArgs {
   /** Model output (N, D), or (N, 2D) with the variance channels second when sigma is learned. */
   modelOutput: Tensor;
   sample: Tensor; // (N, D)
+  /** May be `sample` itself: each element is read before it is written. */
   prevSample: Tensor; // (N, D)
   predOriginalSample?: Tensor; // (N, D)
   /** z: given, drawn at `random`, or none (no noise term: σ is ignored). */

@@ -1,0 +1,361 @@
+// diffusers' UNet2DModel: config.json + diffusion_pytorch_model.safetensors in, ε (or x0, v) out.
+import { DdpmError } from '../errors.js';
+import type { Engine } from '../engine/engine.js';
+import type { Tensor } from '../engine/memory.js';
+import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
+import { Ctx, attention, concat, conv, downsample, groupNormLayer, linear, resnet, siluAct, siluT, upsample, type Act, type BlockOpts } from './layers.js';
+import { dropoutMaskFn, type Denoiser, type TrainForward, type TrainForwardOptions } from './denoiser.js';
+import { ParamBlock, initializeParams } from './params.js';
+import { loadBlock } from '../io/param-tensors.js';
+import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
+import { unetParamSpecs } from './unet-params.js';
+
+export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
+
+/** Legacy attention parameter names (diffusers < 0.14 checkpoints, e.g. google/ddpm-*) → current ones. */
+const LEGACY_ATTENTION: [RegExp, string][] = [
+  [/\.query\.(weight|bias)$/, '.to_q.$1'],
+  [/\.key\.(weight|bias)$/, '.to_k.$1'],
+  [/\.value\.(weight|bias)$/, '.to_v.$1'],
+  [/\.proj_attn\.(weight|bias)$/, '.to_out.0.$1'],
+];
+
+/** Called with each block's output during forward, under diffusers' module names (for parity checks). */
+export type ForwardHook = (name: string, values: Float32Array, shape: number[]) => void;
+
+export interface ForwardOptions {
+  /** Class labels (N) for a class-conditional model (num_class_embeds). */
+  classLabels?: ArrayLike<number>;
+  hook?: ForwardHook;
+}
+
+/**
+ * Sinusoidal timestep embedding as diffusers' get_timestep_embedding computes it in float32:
+ * freq_i = exp(−ln(10000)·i/(half − freq_shift)), emb = [sin(t·freq), cos(t·freq)] ([cos, sin] if flipped).
+ */
+export function timestepEmbedding(timesteps: ArrayLike<number>, dim: number, flipSinToCos: boolean, freqShift: number): Float32Array {
+  const f = Math.fround;
+  const half = Math.floor(dim / 2);
+  const out = new Float32Array(timesteps.length * dim);
+  for (let n = 0; n < timesteps.length; n++) {
+    for (let i = 0; i < half; i++) {
+      const exponent = f(f(-Math.log(10000) * i) / (half - freqShift));
+      const arg = f(f(timesteps[n]) * f(Math.exp(exponent)));
+      const [first, second] = flipSinToCos ? [Math.cos(arg), Math.sin(arg)] : [Math.sin(arg), Math.cos(arg)];
+      out[n * dim + i] = first;
+      out[n * dim + half + i] = second;
+    }
+  }
+  return out;
+}
+
+export class UNet2DModel implements Denoiser {
+  readonly config: UNet2DConfig;
+  readonly params: ParamBlock;
+  private gradBlock: ParamBlock | null = null;
+  private outBuf: Tensor | null = null;
+
+  constructor(readonly engine: Engine, config: UNet2DConfig) {
+    this.config = config;
+    const specs = unetParamSpecs(config);
+    const bytes = specs.reduce((s, p) => s + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
+    engine.arena.plan(bytes, `UNet2DModel parameters (${bytes / 4} floats)`);
+    this.params = new ParamBlock(engine, specs, 'unet.params');
+  }
+
+  /** A freshly initialised model (PyTorch's default initialisation, reproducible from `seed`). */
+  static create(engine: Engine, config: unknown, seed = 0): UNet2DModel {
+    const model = new UNet2DModel(engine, parseUNetConfig(config, 'config'));
+    initializeParams(engine, model.params, seed);
+    return model;
+  }
+
+  /** Builds the model from a diffusers folder's config.json text/object and safetensors bytes. */
+  static fromFiles(engine: Engine, configJson: unknown, weights: Uint8Array, names = { config: 'config.json', weights: WEIGHTS_FILE }): UNet2DModel {
+    const config = parseUNetConfig(typeof configJson === 'string' ? parseJson(configJson, names.config) : configJson, names.config);
+    const model = new UNet2DModel(engine, config);
+    model.loadStateDict(readSafetensors(weights, names.weights).tensors, names.weights);
+    return model;
+  }
+
+  /** Reads a diffusers folder (Node, Deno, Bun): config.json + diffusion_pytorch_model.safetensors. */
+  static async fromPretrained(engine: Engine, dir: string): Promise<UNet2DModel> {
+    const { readFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const read = async (name: string) => {
+      try {
+        return await readFile(join(dir, name));
+      } catch (e) {
+        throw new DdpmError('FORMAT', `${join(dir, name)}: cannot read (${(e as Error).message})`, { cause: e });
+      }
+    };
+    const cfgPath = join(dir, 'config.json');
+    const weightsPath = join(dir, WEIGHTS_FILE);
+    const cfgText = (await read('config.json')).toString('utf8');
+    return UNet2DModel.fromFiles(engine, cfgText, new Uint8Array(await read(WEIGHTS_FILE)), { config: cfgPath, weights: weightsPath });
+  }
+
+  /**
+   * Copies tensors into the parameters. Missing, unexpected and wrong-shaped tensors are all listed in
+   * one error; legacy attention names are accepted as aliases.
+   */
+  loadStateDict(tensors: Map<string, SafeTensor>, file = WEIGHTS_FILE): void {
+    const renamed = new Map<string, SafeTensor>();
+    for (const [name, t] of tensors) {
+      let current = name;
+      for (const [re, to] of LEGACY_ATTENTION) current = current.replace(re, to);
+      renamed.set(current, t);
+    }
+    loadBlock(this.engine, this.params, renamed, file, 'this UNet2DModel config');
+  }
+
+  /** The state dict as diffusers names it (current attention names), in state_dict() order. */
+  stateDict(): [string, { shape: number[]; data: Float32Array }][] {
+    return this.params.specs.map((s) => [s.name, { shape: s.shape, data: this.engine.read(this.params.get(s.name)) }]);
+  }
+
+  /** config.json as diffusers writes it (every key, so PyTorch diffusers loads it unchanged). */
+  configJson(): Record<string, unknown> {
+    return {
+      _class_name: 'UNet2DModel',
+      _diffusers_version: '0.32.2',
+      ...this.config,
+      ...FIXED_KEYS,
+    };
+  }
+
+  /**
+   * Writes a diffusers folder (config.json + diffusion_pytorch_model.safetensors). Files are written under
+   * temporary names and renamed into place, so an interrupted save never leaves a half-written file.
+   */
+  async save(dir: string): Promise<void> {
+    const weights = this.weightsBytes();
+    const { mkdir, writeFile, rename } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    await mkdir(dir, { recursive: true });
+    const files: [string, Uint8Array | string][] = [[WEIGHTS_FILE, weights], ['config.json', JSON.stringify(this.configJson(), null, 2) + '\n']];
+    for (const [name, data] of files) {
+      const tmp = join(dir, `.${name}.tmp`);
+      await writeFile(tmp, data);
+      await rename(tmp, join(dir, name));
+    }
+  }
+
+  /** safetensors bytes of the weights, as diffusers writes them (metadata format: pt). */
+  weightsBytes(): Uint8Array {
+    for (const { name } of this.params.specs) {
+      const bad = this.engine.view(this.params.get(name)).find((v) => !Number.isFinite(v));
+      if (bad !== undefined) throw new DdpmError('NON_FINITE', `UNet2DModel: parameter ${name} holds ${bad}; non-finite weights are never saved`);
+    }
+    return writeSafetensors(this.stateDict(), { format: 'pt' });
+  }
+
+  /** Elements per sample: in_channels × sample_size². */
+  get sampleSize(): number {
+    return this.config.in_channels * this.config.sample_size ** 2;
+  }
+
+  /** The gradient block (same layout as params), allocated on first use and zeroed by the trainer. */
+  grads(): ParamBlock {
+    this.gradBlock ??= new ParamBlock(this.engine, this.params.specs, 'unet.grads');
+    return this.gradBlock;
+  }
+
+  /** Checks a batch before anything runs; returns N and the per-sample timesteps. */
+  private checkInputs(sampleLength: number, timesteps: number | ArrayLike<number>, classLabels?: ArrayLike<number>): { N: number; ts: number[] } {
+    const c = this.config;
+    const side = c.sample_size;
+    const factor = 2 ** (c.block_out_channels.length - 1);
+    const N = sampleLength / this.sampleSize;
+    if (!Number.isInteger(N) || N < 1) {
+      throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: sample has ${sampleLength} values, expected N × ${c.in_channels} × ${side} × ${side} (in_channels × sample_size²) with N ≥ 1`);
+    }
+    if (side % factor !== 0) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: sample_size ${side} is not divisible by the down-sampling factor ${factor}`);
+    const ts = typeof timesteps === 'number' ? new Array<number>(N).fill(timesteps) : Array.from(timesteps);
+    if (ts.length !== N) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: ${ts.length} timesteps for a batch of ${N}`);
+    ts.forEach((t, i) => {
+      if (!Number.isFinite(t)) throw new DdpmError('INVALID_TIMESTEP', `UNet2DModel.forward: timesteps[${i}] = ${t} is not finite`);
+    });
+    if (c.num_class_embeds !== null) {
+      if (!classLabels || classLabels.length !== N) throw new DdpmError('INVALID_ARGUMENT', `UNet2DModel.forward: a class-conditional model needs classLabels for each of the ${N} samples`);
+      Array.from(classLabels).forEach((l, i) => {
+        if (!Number.isInteger(l) || l < 0 || l >= c.num_class_embeds!) throw new DdpmError('INVALID_ARGUMENT', `UNet2DModel.forward: classLabels[${i}] = ${l} is not in [0, ${c.num_class_embeds})`);
+      });
+    }
+    return { N, ts };
+  }
+
+  /**
+   * ε_θ(x_t, t): sample (N, C, H, W) as a Float32Array, timesteps one per sample or one for all.
+   * Returns a new (N, out_channels, H, W) array; activations are freed before returning.
+   */
+  async forward(sample: Float32Array, timesteps: number | ArrayLike<number>, opts: ForwardOptions = {}): Promise<Float32Array> {
+    const { N, ts } = this.checkInputs(sample.length, timesteps, opts.classLabels);
+    for (let i = 0; i < sample.length; i++) {
+      if (!Number.isFinite(sample[i])) throw new DdpmError('NON_FINITE', `UNet2DModel.forward: sample[${i}] = ${sample[i]} is not finite`);
+    }
+    const e = this.engine;
+    const mark = e.arena.mark();
+    try {
+      const ctx = new Ctx(e, this.params);
+      const x = e.upload(sample, [N, this.sampleSize], 'sample');
+      const hook = opts.hook;
+      const emit = hook ? (name: string, a: Act | Tensor, shape?: number[]) => {
+        if ('t' in a) hook(name, e.read(a.t), [a.N, a.C, a.H, a.W]);
+        else hook(name, e.read(a), shape!);
+      } : undefined;
+      return e.read(this.forwardActs(ctx, x, N, ts, opts.classLabels, emit).t);
+    } finally {
+      e.arena.release(mark);
+    }
+  }
+
+  /**
+   * Inference on a tensor already in engine memory, for sampling loops: the output goes to a buffer the
+   * model keeps (allocated from the arena on the first call, again only if the batch grows) and that the
+   * next call overwrites. Activations are freed before returning.
+   */
+  forwardTensor(x: Tensor, timesteps: number | ArrayLike<number>, opts: { classLabels?: ArrayLike<number> } = {}): Tensor {
+    const { N, ts } = this.checkInputs(x.size, timesteps, opts.classLabels);
+    this.engine.check(x, 'UNet2DModel.forwardTensor: x');
+    const outSize = N * this.config.out_channels * this.config.sample_size ** 2;
+    if (!this.outBuf || this.outBuf.size < outSize) this.outBuf = this.engine.alloc(outSize, 'unet.out');
+    const out: Tensor = { ...this.outBuf, size: outSize, shape: [N, this.config.out_channels, this.config.sample_size, this.config.sample_size] };
+    const e = this.engine;
+    const mark = e.arena.mark();
+    try {
+      const y = this.forwardActs(new Ctx(e, this.params), x, N, ts, opts.classLabels, undefined);
+      e.view(out).set(e.view(y.t));
+    } finally {
+      e.arena.release(mark);
+    }
+    return out;
+  }
+
+  /** Training forward on x (N, D) in engine memory; see Denoiser.trainForward. */
+  trainForward(x: Tensor, timesteps: ArrayLike<number>, opts: TrainForwardOptions = {}): TrainForward {
+    const { N, ts } = this.checkInputs(x.size, timesteps, opts.classLabels);
+    const ctx = new Ctx(this.engine, this.params, this.grads());
+    ctx.noGrad(x);
+    const dropout = this.config.dropout > 0 && opts.dropoutSeed !== undefined
+      ? { p: this.config.dropout, mask: dropoutMaskFn(this.engine, this.config.dropout, opts.dropoutSeed) }
+      : undefined;
+    const out = this.forwardActs(ctx, x, N, ts, opts.classLabels, undefined, dropout);
+    return { out: out.t, backward: (dOut: Tensor) => ctx.backward(out.t, dOut) };
+  }
+
+  private forwardActs(
+    ctx: Ctx, sample: Tensor, N: number, ts: number[], classLabels: ArrayLike<number> | undefined,
+    emit: ((name: string, a: Act | Tensor, shape?: number[]) => void) | undefined, dropout?: BlockOpts['dropout'],
+  ): Act {
+    const c = this.config;
+    const e = this.engine;
+    const boc = c.block_out_channels;
+    const C0 = boc[0];
+    const E = 4 * C0;
+    const side = c.sample_size;
+    emit ??= () => {};
+
+    // 0. center input (2x − 1: no gradient needed for the input)
+    let x: Act = { t: sample, N, C: c.in_channels, H: side, W: side };
+    if (c.center_input_sample) {
+      x = ctx.act(N, c.in_channels, side, side, 'centered');
+      const src = e.view(sample);
+      e.view(x.t).set(src.map((v) => 2 * v - 1));
+      ctx.noGrad(x.t);
+    }
+
+    // 1. time: sinusoidal projection → MLP (linear, SiLU, linear) [+ class embedding]
+    const tproj = e.upload(timestepEmbedding(ts, C0, c.flip_sin_to_cos, c.freq_shift), [N, C0], 'time_proj');
+    ctx.noGrad(tproj);
+    emit('time_proj', tproj, [N, C0]);
+    const t1 = siluT(ctx, linear(ctx, 'time_embedding.linear_1', tproj, N, C0, E), 'time_embedding.act');
+    const emb = linear(ctx, 'time_embedding.linear_2', t1, N, E, E); // (N, E)
+    if (c.num_class_embeds !== null && classLabels) {
+      // + class_embedding(labels), in place: the gradient reaches emb unchanged and the table's rows
+      const labels = Array.from(classLabels);
+      const addRows = (dst: Float32Array, src: Float32Array, fromTable: boolean) => {
+        for (let n = 0; n < N; n++) for (let j = 0; j < E; j++) {
+          if (fromTable) dst[n * E + j] += src[labels[n] * E + j];
+          else dst[labels[n] * E + j] += src[n * E + j];
+        }
+      };
+      addRows(e.view(emb), e.view(this.params.get('class_embedding.weight')), true);
+      ctx.record(() => addRows(e.view(ctx.g('class_embedding.weight')), e.view(ctx.grad(emb)), false));
+    }
+    emit('time_embedding', emb, [N, E]);
+    const tembAct = siluT(ctx, emb, 'temb_act');
+    const o: BlockOpts = { groups: c.norm_num_groups, eps: c.norm_eps, tembAct, tembDim: E, dropout };
+    const headDim = (ch: number) => c.attention_head_dim ?? ch;
+
+    // 2. down
+    let h = conv(ctx, 'conv_in', x, C0, 3);
+    emit('conv_in', h);
+    const skips: Act[] = [h];
+    c.down_block_types.forEach((type, i) => {
+      const p = `down_blocks.${i}`;
+      for (let l = 0; l < c.layers_per_block; l++) {
+        h = resnet(ctx, `${p}.resnets.${l}`, h, boc[i], o);
+        emit(`${p}.resnets.${l}`, h);
+        if (type === 'AttnDownBlock2D') {
+          h = attention(ctx, `${p}.attentions.${l}`, h, headDim(boc[i]), o);
+          emit(`${p}.attentions.${l}`, h);
+        }
+        skips.push(h);
+      }
+      if (i !== boc.length - 1) {
+        h = downsample(ctx, `${p}.downsamplers.0`, h, c.downsample_padding);
+        emit(`${p}.downsamplers.0`, h);
+        skips.push(h);
+      }
+      emit(p, h);
+    });
+
+    // 3. mid
+    const last = boc[boc.length - 1];
+    h = resnet(ctx, 'mid_block.resnets.0', h, last, o, c.mid_block_scale_factor);
+    emit('mid_block.resnets.0', h);
+    h = attention(ctx, 'mid_block.attentions.0', h, headDim(last), o, c.mid_block_scale_factor);
+    emit('mid_block.attentions.0', h);
+    h = resnet(ctx, 'mid_block.resnets.1', h, last, o, c.mid_block_scale_factor);
+    emit('mid_block.resnets.1', h);
+    emit('mid_block', h);
+
+    // 4. up: each resnet takes the latest skip concatenated to its input
+    const rev = [...boc].reverse();
+    c.up_block_types.forEach((type, i) => {
+      const p = `up_blocks.${i}`;
+      for (let l = 0; l < c.layers_per_block + 1; l++) {
+        const skip = skips.pop()!;
+        h = resnet(ctx, `${p}.resnets.${l}`, concat(ctx, h, skip, `${p}.cat.${l}`), rev[i], o);
+        emit(`${p}.resnets.${l}`, h);
+        if (type === 'AttnUpBlock2D') {
+          h = attention(ctx, `${p}.attentions.${l}`, h, headDim(rev[i]), o);
+          emit(`${p}.attentions.${l}`, h);
+        }
+      }
+      if (i !== boc.length - 1) {
+        h = upsample(ctx, `${p}.upsamplers.0`, h);
+        emit(`${p}.upsamplers.0`, h);
+      }
+      emit(p, h);
+    });
+
+    // 5. out
+    h = groupNormLayer(ctx, 'conv_norm_out', h, c.norm_num_groups, c.norm_eps);
+    emit('conv_norm_out', h);
+    h = siluAct(ctx, h, 'conv_act');
+    emit('conv_act', h);
+    h = conv(ctx, 'conv_out', h, c.out_channels, 3);
+    emit('conv_out', h);
+    return h;
+  }
+}
+
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new DdpmError('FORMAT', `${file}: not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+}
