@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only gemm|conv2d|dispatch]
+// npm run bench [-- --quick] [-- --only gemm|conv2d|dispatch] [-- --threads 1|2]
 // Runs ddpm-wasm's kernels (builds simd and relaxed) and the peers (tfjs-backend-wasm, onnxruntime-web) on
 // the same shapes with 1 and 2 threads, one child process per (implementation, threads[, build]) and one
 // at a time, then writes bench/results/latest.json and prints a table. See bench/README.md.
@@ -12,11 +12,11 @@ import { BUSY_ELSEWHERE, STARVED, disturbed, parseArgs, parseRows } from './comm
 const here = path.dirname(fileURLToPath(import.meta.url));
 const opts = parseArgs(process.argv.slice(2));
 if (opts.help) {
-  console.log('usage: npm run bench [-- --quick] [-- --only gemm|conv2d|dispatch]   (details: bench/README.md)');
+  console.log('usage: npm run bench [-- --quick] [-- --only gemm|conv2d|dispatch] [-- --threads N]   (details: bench/README.md)');
   process.exit(0);
 }
 
-const THREADS = [1, 2];
+const THREADS = opts.threads ? [opts.threads] : [1, 2];
 const CHILD_TIMEOUT_S = opts.quick ? 120 : 300;
 const BUILDS = ['simd', 'relaxed'];
 const children = [];
