@@ -86,8 +86,8 @@ export function parseArgs(argv) {
     else if (a === '--help' || a === '-h') opts.help = true;
     else throw new Error(`unknown argument ${a} (see bench/README.md)`);
   }
-  if (opts.only !== null && !['gemm', 'conv2d', 'dispatch'].includes(opts.only)) {
-    throw new Error(`--only takes gemm, conv2d or dispatch, found ${opts.only}`);
+  if (opts.only !== null && !['gemm', 'conv2d', 'dispatch', 'unet_forward', 'train_step'].includes(opts.only)) {
+    throw new Error(`--only takes gemm, conv2d, dispatch, unet_forward or train_step, found ${opts.only}`);
   }
   return opts;
 }

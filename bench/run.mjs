@@ -20,12 +20,17 @@ const THREADS = opts.threads ? [opts.threads] : [1, 2];
 const CHILD_TIMEOUT_S = opts.quick ? 120 : 300;
 const BUILDS = ['simd', 'relaxed'];
 const children = [];
+const MODEL_OPS = ['unet_forward', 'train_step'];
 for (const threads of THREADS) {
-  for (const build of BUILDS) children.push({ script: 'ours.mjs', args: ['--threads', threads, '--build', build] });
-  if (opts.only !== 'dispatch') {
-    children.push({ script: 'tfjs-peer.mjs', args: ['--threads', threads] });
-    children.push({ script: 'ort-peer.mjs', args: ['--threads', threads] });
+  if (!MODEL_OPS.includes(opts.only)) {
+    for (const build of BUILDS) children.push({ script: 'ours.mjs', args: ['--threads', threads, '--build', build] });
+    if (opts.only !== 'dispatch') {
+      children.push({ script: 'tfjs-peer.mjs', args: ['--threads', threads] });
+      children.push({ script: 'ort-peer.mjs', args: ['--threads', threads] });
+    }
   }
+  // whole-model figures (ours only), on the default build of Node (relaxed SIMD)
+  if (opts.only === null || MODEL_OPS.includes(opts.only)) children.push({ script: 'models.mjs', args: ['--threads', threads, '--build', 'relaxed'] });
 }
 
 /** Runs one child to completion; its stderr (progress) passes through, its stdout carries the rows. */
@@ -87,7 +92,8 @@ for (const [key, rs] of byCase) {
 }
 
 // Results: the agreed record, plus the details (samples, CPU share, machine load, checksums) beside it.
-const results = rows.map(({ op, shape, threads, build, impl, gflops, us }) => ({ op, shape, threads, build, impl, gflops, us }));
+const results = rows.map(({ op, shape, threads, build, impl, gflops, us, imagesPerSecond }) =>
+  imagesPerSecond === undefined ? { op, shape, threads, build, impl, gflops, us } : { op, shape, threads, build, impl, gflops, us, images_per_s: imagesPerSecond });
 const resultsDir = path.join(here, 'results');
 mkdirSync(resultsDir, { recursive: true });
 writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
@@ -123,7 +129,7 @@ lines.push(head);
 let anyDisturbed = false;
 for (const rs of byCase.values()) {
   const r0 = rs[0];
-  const isTime = r0.op === 'dispatch';
+  const isTime = r0.op !== 'gemm' && r0.op !== 'conv2d'; // dispatch, unet_forward, train_step: µs per call
   const value = (r) => (r ? (isTime ? r.us : r.gflops) : null);
   const cells = COLS.map((c) => {
     const r = rs.find(c.pick);
@@ -153,5 +159,5 @@ const notes = [...new Set(rows.filter((r) => r.note).map((r) => `${r.impl}${r.bu
 for (const n of notes) console.log(`n/a  ${n}`);
 if (anyDisturbed) console.log(`*    disturbed: the process got < ${STARVED * 100}% of its threads' CPU time, or other processes kept > ${BUSY_ELSEWHERE} core busy, even on a second try: noisy`);
 for (const w of warnings) console.log(`!    ${w}`);
-console.log(`ratio: best ddpm-wasm figure / best peer figure (> 1: ours is faster; for dispatch there is no peer)`);
+console.log(`ratio: best ddpm-wasm figure / best peer figure (> 1: ours is faster; dispatch, unet_forward and train_step have no peer)`);
 console.log(`${rows.length} rows in ${seconds.toFixed(0)} s → ${path.relative(process.cwd(), path.join(resultsDir, 'latest.json'))}`);
