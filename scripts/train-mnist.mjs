@@ -76,16 +76,24 @@ engine.view(model.params.all).set(engine.view(trainer.ema.all));
 await model.save(a.out);
 await writeFile(join(a.out, 'scheduler_config.json'), JSON.stringify({ ...scheduler.toConfig(), _diffusers_version: '0.32.2' }, null, 2) + '\n');
 const csv = lines.slice(1).map((l) => l.split(',').map(Number));
-const totalSeconds = csv.length ? csv[csv.length - 1][4] : 0;
+// each invocation's clock restarts at 0: the run's wall time is the sum of every segment's last value
+let totalSeconds = 0;
+let invocations = 0;
+csv.forEach((c, i) => {
+  if (i + 1 === csv.length || csv[i + 1][4] < c[4]) {
+    totalSeconds += c[4];
+    invocations++;
+  }
+});
 const lastLosses = csv.slice(-10).map((c) => c[1]);
 await writeFile(join(a.out, 'TRAINING.md'), `# How this model was trained
 
-- Command: \`npm run train:mnist\` (= \`node scripts/train-mnist.mjs\`), resumable; this run: ${r.step} steps${r.aborted ? ' (stopped by the time budget, resumable)' : ''}.
+- Command: \`npm run train:mnist\` (= \`node scripts/train-mnist.mjs\`), resumable and bit-identical when resumed; this run: ${r.step} steps in ${invocations} invocation(s)${r.aborted ? ' (the last stopped by its time budget; running again continues)' : ''}.
 - Data: the first 80% of each class of the \`mnist\` npm package (8,000 digits, 28×28, scaled to [−1, 1]); the other 2,000 are held out for evaluation.
 - Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; DDPM linear β 1e-4…0.02, T = 1000, ε-prediction, L_simple.
 - Optimizer: AdamW lr ${trainerOptions.learningRate} (warmup ${trainerOptions.lrWarmupSteps} steps, then constant), batch ${trainerOptions.batchSize}, gradient clipping 1, weight decay 0.01; EMA with diffusers' warmup (power 2/3, max decay ${trainerOptions.ema.maxDecay}); the EMA weights are exported.
-- Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${engine.info.build} build, ${engine.info.threads} threads.
-- Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training (as logged in the run's loss.csv, last invocation's clock).
+- Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${engine.info.build} build.
+- Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's loss.csv; the last invocation used ${engine.info.threads} thread(s)).
 - Final loss (mean of the last ${lastLosses.length} logged 50-step means): ${(lastLosses.reduce((s, v) => s + v, 0) / Math.max(1, lastLosses.length)).toFixed(4)}.
 `);
 console.log(`step ${r.step}${r.aborted ? ' (stopped)' : ''}; exported to ${a.out}`);
