@@ -48,7 +48,7 @@ if (existsSync(join(ckptDir, 'latest'))) {
 const logFile = join(a.run, 'loss.csv');
 await mkdir(a.run, { recursive: true });
 const prior = existsSync(logFile) ? await readFile(logFile, 'utf8') : 'step,loss,lr,images_per_second,seconds\n';
-const lines = [prior.trimEnd()];
+const lines = prior.trimEnd().split('\n');
 const controller = new AbortController();
 process.on('SIGINT', () => controller.abort());
 const timer = setInterval(() => Date.now() > deadline && controller.abort(), 1000);
