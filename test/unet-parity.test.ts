@@ -34,6 +34,7 @@ describe('UNet2DModel parity with diffusers', () => {
   it('matches every intermediate activation and the output (per-sample timesteps)', async () => {
     const seen: string[] = [];
     const errors: string[] = [];
+    let worst = { name: '', err: 0 };
     const out = await model.forward(tensor(meta.input), meta.timesteps, {
       hook: (name, values, shape) => {
         const want = intermediates.get(name);
@@ -41,9 +42,11 @@ describe('UNet2DModel parity with diffusers', () => {
         seen.push(name);
         expect(shape).toEqual(want.shape);
         const err = relL2(values, want.data);
+        if (err > worst.err) worst = { name, err };
         if (!(err < 1e-4)) errors.push(`${name}: relative L2 error ${err.toExponential(2)}`);
       },
     });
+    console.log(`unet_tiny parity: worst block ${worst.name}, relative L2 error ${worst.err.toExponential(2)}`);
     expect(errors).toEqual([]);
     expect(seen.sort()).toEqual([...intermediates.keys()].sort());
     expect(relL2(out, tensor(meta.output))).toBeLessThan(1e-4);
