@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -6,6 +7,11 @@ const cli = join(__dirname, '..', 'dist', 'cli.js');
 const ddpm = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000 });
 
 describe('ddpm CLI', () => {
+  it('is executable, so `npx ddpm` can run it (the build sets the mode)', () => {
+    expect(statSync(cli).mode & 0o111).not.toBe(0);
+    expect(readFileSync(cli, 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+  });
+
   it('info prints the build chosen and why', () => {
     const r = ddpm('info', '--threads', '2', '--simd', 'simd');
     expect(r.status).toBe(0);
