@@ -106,10 +106,8 @@ export class MLPDenoiser implements Denoiser {
 
   constructor(readonly engine: Engine, config: MLPConfig) {
     this.config = config;
-    const specs = mlpParamSpecs(config);
-    const bytes = specs.reduce((s, p) => s + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
-    engine.arena.plan(bytes, `MLPDenoiser parameters (${bytes / 4} floats)`);
-    this.params = new ParamBlock(engine, specs, 'mlp.params');
+    // one allocation for the whole block: the arena checks it against the memory limit first
+    this.params = new ParamBlock(engine, mlpParamSpecs(config), 'mlp.params');
   }
 
   /** A freshly initialised model (PyTorch's default nn.Linear initialisation, reproducible from `seed`). */

@@ -57,10 +57,8 @@ export class UNet2DModel implements Denoiser {
 
   constructor(readonly engine: Engine, config: UNet2DConfig) {
     this.config = config;
-    const specs = unetParamSpecs(config);
-    const bytes = specs.reduce((s, p) => s + 4 * p.shape.reduce((a, b) => a * b, 1), 0);
-    engine.arena.plan(bytes, `UNet2DModel parameters (${bytes / 4} floats)`);
-    this.params = new ParamBlock(engine, specs, 'unet.params');
+    // one allocation for the whole block: the arena checks it against the memory limit first
+    this.params = new ParamBlock(engine, unetParamSpecs(config), 'unet.params');
   }
 
   /** A freshly initialised model (PyTorch's default initialisation, reproducible from `seed`). */
