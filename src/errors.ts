@@ -12,7 +12,13 @@ export type DdpmErrorCode =
   | 'INVALID_SCHEDULE'
   | 'INVALID_TIMESTEP'
   | 'NON_FINITE'
-  | 'FORMAT'; // a malformed file
+  | 'FORMAT' // a malformed file
+  | 'IO' // a filesystem error (disk full, read-only, not a regular file …), naming the file
+  | 'ABORTED' // an AbortSignal fired between model calls
+  | 'BUSY' // overlapping use of one model or scheduler that would corrupt its outputs
+  | 'LOCKED' // a run folder already has a writer (the lock names the holder)
+  | 'NO_CHECKPOINT' // resume asked for, but the run folder has no complete checkpoint
+  | 'RUN_MISMATCH'; // resume with options that contradict the run folder's run.json
 
 export class DdpmError extends Error {
   readonly code: DdpmErrorCode;
