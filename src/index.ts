@@ -12,3 +12,7 @@ export { MLPDenoiser } from './nn/mlp.js';
 export * from './train/trainer.js';
 export * from './train/checkpoint.js';
 export { twoMoons, swissRoll } from './train/toy-data.js';
+// trainrun: the run folder (lock, run.json, checkpoints, append-only loss log, sample grids, export)
+export { TrainingRun, parseRunIdentity, dataHash, RUN_FILE, RUN_FORMAT, RUN_VERSION, LOSS_FILE, CHECKPOINTS_DIR, SAMPLES_DIR, MODEL_DIR, type RunIdentity, type StartOptions, type ResumeOptions, type RunTrainOptions, type RunResult, type TrainData } from './train/run.js';
+export { RunLock, LOCK_FILE, type LockHolder } from './train/lock.js';
+export { MNIST_RECIPE } from './nn/presets.js';

@@ -46,8 +46,8 @@ describe('ddpm train', () => {
     expect(decodePng(new Uint8Array(readFileSync(join(root, 'moons.png'))), 'moons.png').width).toBe(400);
 
     // flags that would change the resumed run are refused
-    expectOneLineError(ddpm(...moons, '--out', 'a', '--steps', '80', '--lr', '0.01'), /--lr 0\.01 differs from the checkpoint's 0\.003 .*use a new --out/);
-    expectOneLineError(ddpm(...moons.map((a) => (a === 'two-moons' ? 'swiss-roll' : a)), '--out', 'a', '--steps', '80'), /a was trained on two-moons; use a new --out/);
+    expectOneLineError(ddpm(...moons, '--out', 'a', '--steps', '80', '--lr', '0.01'), /--lr 0\.01 differs from the run's 0\.003 .*use a new folder/);
+    expectOneLineError(ddpm(...moons.map((a) => (a === 'two-moons' ? 'swiss-roll' : a)), '--out', 'a', '--steps', '80'), /the run was trained on two-moons, not swiss-roll; use a new folder/);
   });
 
   it('Ctrl-C stops at a step boundary with a checkpoint and an exported model, and the run resumes', async () => {

@@ -1,7 +1,6 @@
-// ddpm train: trains a U-Net (images) or an MLP (2-D points) with checkpoints, sample grids and a loss
-// curve, resumes from the newest checkpoint in --out, and exports the EMA weights as a model folder.
-import { readFile } from 'node:fs/promises';
-import { UNET_PRESETS, type UNetPreset } from '../nn/presets.js';
+// ddpm train: flags → a TrainingRun (src/train/run.ts: the run folder, its lock, checkpoints, loss log,
+// resume checks, export) for a U-Net (images) or an MLP (2-D points); this file parses and prints.
+import { MNIST_RECIPE, UNET_PRESETS, type UNetPreset } from '../nn/presets.js';
 import { join, resolve } from 'node:path';
 import { DdpmError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
@@ -10,14 +9,15 @@ import { DDPMScheduler } from '../diffusion/ddpm.js';
 import { loadImageFolder } from '../io/image-folder.js';
 import { loadMnist } from '../io/mnist.js';
 import { encodePng, imageGrid, tensorToImages } from '../io/png.js';
-import { MLPDenoiser, MLP_WEIGHTS_FILE, parseMLPConfig, type MLPConfig } from '../nn/mlp.js';
+import type { Denoiser } from '../nn/denoiser.js';
+import { MLPDenoiser, parseMLPConfig, type MLPConfig } from '../nn/mlp.js';
 import { parseUNetConfig, type UNet2DConfig } from '../nn/unet-config.js';
 import { UNet2DModel } from '../nn/unet.js';
-import { loadCheckpoint, modelFromCheckpoint, restoreTrainer, type Checkpoint } from '../train/checkpoint.js';
+import { CHECKPOINTS_DIR, TrainingRun } from '../train/run.js';
 import { twoMoons, swissRoll } from '../train/toy-data.js';
-import { Trainer, type TrainerOptions } from '../train/trainer.js';
+import type { TrainerOptions } from '../train/trainer.js';
 import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
-import { SCHEDULER_FILE, readJson, writeFileAtomic } from './files.js';
+import { readJson, writeFileAtomic } from './files.js';
 import { generate } from './generate.js';
 import { lossSvg, scatterImage } from './plot.js';
 import { Progress } from './progress.js';
@@ -38,16 +38,20 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
   --class-conditional    --data mnist: condition on the digit (num_class_embeds 11: digits 0–9 and the
                          unconditional label 10, used for 10% of samples) for 'ddpm sample --class K
                          --guidance W'
-  --batch B              batch size. Default: 64 (images), 256 (points)
+  --batch B              batch size. Default: 32 with --preset mnist (the shipped model's recipe,
+                         models/mnist/TRAINING.md), 64 other images, 256 points
   --lr X                 AdamW learning rate, constant after the warmup. Default: 5e-4 (images), 3e-3 (points)
-  --warmup N             steps of linear learning-rate warmup from 0. Default: 500 (images), 100 (points)
-  --steps N              train until step N (counted from the start of the run). Default: 10000 (images),
-                         3000 (points)
+  --warmup N             steps of linear learning-rate warmup from 0. Default: 200 (mnist), 500 (other
+                         images), 100 (points)
+  --steps N              train until step N (counted from the start of the run). Default: 13000 (mnist,
+                         as shipped), 10000 (other images), 3000 (points)
   --epochs E             instead of --steps: until E passes over the data
-  --ema DECAY            EMA decay in [0, 1), 0 for none. Default: 0.999 (images), 0.995 (points)
-  --seed S               data order, timesteps, noise. Default: 0
+  --ema DECAY            EMA decay in [0, 1), 0 for none. Default: 0.9995 with diffusers' EMA warmup
+                         (mnist), 0.999 (other images), 0.995 (points)
+  --seed S               initial weights, data order, timesteps, noise. Default: the shipped model's
+                         (weights 0, training 20261128) with --preset mnist, else 0
   --threads N|auto       worker threads. Default: auto
-  --checkpoint-every N   steps between checkpoints (the newest 3 are kept). Default: 500
+  --checkpoint-every N   steps between checkpoints (the newest 3 are kept). Default: 250 (mnist), 500
   --sample-every N       steps between sample grids (16 images or 1,000 points, DDIM 50 steps, EMA
                          weights); 0 for only the final one. Default: 1000
   --bad-files P          PNG folders: skip (count reported) or fail (default) on an unreadable file
@@ -56,8 +60,10 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
 Ctrl-C stops at the next step boundary, saves a checkpoint and exports the model. The exported model
 (DIR/model) is a diffusers folder for U-Nets — config.json, diffusion_pytorch_model.safetensors,
 scheduler_config.json (DDPMScheduler, linear β, T = 1000) — that 'ddpm sample --model DIR/model' reads.
-On resume, --batch, --lr, --warmup, --ema, --seed and the model must match the checkpoint; --steps may
-grow (nothing depends on it, so a run extended later equals one run to the new --steps).`;
+On resume, --batch, --lr, --warmup, --ema, --seed and the model must match the run (DIR/run.json);
+--steps may grow (nothing depends on it, so a run extended later equals one run to the new --steps).
+One 'ddpm train' at a time writes DIR (DIR/train.lock names it; a lock left by a killed run is taken
+over). DIR/loss.csv is append-only: a kill at any moment loses no loss a checkpoint covers.`;
 
 type Data =
   | { kind: 'images'; x: Float32Array; N: number; C: number; H: number; W: number; label: string; labels?: Uint8Array; numClasses?: number }
@@ -68,9 +74,6 @@ const POINTS = 8000;
 const DATA_SEED = 1;
 
 const MLP_PRESETS: Record<string, object> = { tiny: { hidden_dim: 64, num_blocks: 2 }, small: { hidden_dim: 128, num_blocks: 3 } };
-
-const RUN_FORMAT = 'ddpm-wasm.train-run';
-const RUN_VERSION = 1;
 
 async function loadData(source: string, channels: 1 | 3 | undefined, policy: 'skip' | 'fail', quiet: boolean): Promise<Data> {
   if (source === 'mnist') {
@@ -109,72 +112,41 @@ function modelSpec(data: Data, preset: string, configFile: Record<string, unknow
 /** DDIM steps of the sample grids written while training. */
 const SAMPLE_STEPS = 50;
 
-/** The periodic / final samples: EMA weights swapped in, everything sampled freed afterwards. */
-async function writeSamples(trainer: Trainer, scheduler: Record<string, unknown>, file: string, quiet: boolean): Promise<void> {
-  const model = trainer.model as UNet2DModel | MLPDenoiser;
-  const e = trainer.engine;
-  const saved = e.read(model.params.all);
-  if (trainer.ema) e.view(model.params.all).set(e.view(trainer.ema.all));
+/** A sample grid's PNG bytes: 16 images (4 × 4) or 1,000 points, DDIM 50 steps, seed 0; all sampled memory freed. */
+async function drawSamples(model: Denoiser, scheduler: Record<string, unknown>, label: string, quiet: boolean): Promise<Uint8Array> {
+  const e = model.engine;
   const mark = e.arena.mark();
   try {
     const ddim = DDIMScheduler.fromConfig(scheduler, { engine: e });
-    const progress = new Progress(`sampling ${file}`, SAMPLE_STEPS, { quiet });
+    const progress = new Progress(`sampling ${label}`, SAMPLE_STEPS, { quiet });
     const onStep = (d: number) => progress.update(d);
     if (model instanceof MLPDenoiser) {
       const r = await generate(e, ddim, (x, t) => model.forward(x, t), { sampleShape: [2], n: 1000, batch: 1000, steps: SAMPLE_STEPS, seed: 0, onStep });
       progress.finish();
-      await writeFileAtomic(file, encodePng(scatterImage(r.samples)));
-    } else {
-      const c = model.config;
-      const shape = [c.in_channels, c.sample_size, c.sample_size];
-      // a class-conditional model draws classes 0, 1, 2, … in reading order
-      const K = c.num_class_embeds;
-      const classLabels = K === null ? undefined : Int32Array.from({ length: 16 }, (_, i) => i % (K - 1));
-      const r = await generate(e, ddim, (x, t) => model.forward(x, t, { classLabels }), { sampleShape: shape, n: 16, batch: 16, steps: SAMPLE_STEPS, seed: 0, onStep });
-      progress.finish();
-      await writeFileAtomic(file, encodePng(imageGrid(tensorToImages(r.samples, [16, ...shape]).images, 4)));
+      return encodePng(scatterImage(r.samples));
     }
+    const unet = model as UNet2DModel;
+    const c = unet.config;
+    const shape = [c.in_channels, c.sample_size, c.sample_size];
+    // a class-conditional model draws classes 0, 1, 2, … in reading order
+    const K = c.num_class_embeds;
+    const classLabels = K === null ? undefined : Int32Array.from({ length: 16 }, (_, i) => i % (K - 1));
+    const r = await generate(e, ddim, (x, t) => unet.forward(x, t, { classLabels }), { sampleShape: shape, n: 16, batch: 16, steps: SAMPLE_STEPS, seed: 0, onStep });
+    progress.finish();
+    return encodePng(imageGrid(tensorToImages(r.samples, [16, ...shape]).images, 4));
   } finally {
     e.arena.release(mark);
-    e.view(model.params.all).set(saved);
   }
 }
 
-/** DIR/model: the EMA weights (the raw weights without EMA) and the scheduler's config. */
-async function exportModel(trainer: Trainer, scheduler: Record<string, unknown>, dir: string): Promise<void> {
-  const model = trainer.model as UNet2DModel | MLPDenoiser;
-  const e = trainer.engine;
-  const saved = e.read(model.params.all);
-  if (trainer.ema) e.view(model.params.all).set(e.view(trainer.ema.all));
-  try {
-    if (model instanceof UNet2DModel) await model.save(dir);
-    else {
-      await writeFileAtomic(join(dir, MLP_WEIGHTS_FILE), model.weightsBytes());
-      await writeFileAtomic(join(dir, 'config.json'), model.configJson() + '\n');
-    }
-    await writeFileAtomic(join(dir, SCHEDULER_FILE), JSON.stringify(scheduler, null, 2) + '\n');
-  } finally {
-    e.view(model.params.all).set(saved);
+/** One-line warnings about settings that train nothing useful (stderr, before training). */
+export function trainWarnings(o: { warmup: number; steps: number; digits: boolean }): string[] {
+  const w: string[] = [];
+  if (o.warmup >= o.steps) w.push(`warning: --warmup ${o.warmup} ≥ --steps ${o.steps}: the learning rate never reaches --lr (warmup is usually a few % of the steps)`);
+  if (o.digits && o.steps < MNIST_RECIPE.minUsefulSteps) {
+    w.push(`warning: ${o.steps} steps is far too few for digits: below ~${MNIST_RECIPE.minUsefulSteps.toLocaleString('en')} steps samples are blobs; the shipped model trained ${MNIST_RECIPE.steps.toLocaleString('en')} steps of ${MNIST_RECIPE.trainer.batchSize}`);
   }
-}
-
-async function readLossLog(file: string, upTo: number): Promise<{ steps: number[]; losses: number[] }> {
-  const steps: number[] = [], losses: number[] = [];
-  let text = '';
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    return { steps, losses };
-  }
-  for (const line of text.split('\n').slice(1)) {
-    if (!line) continue;
-    const [s, l] = line.split(',').map(Number);
-    if (Number.isInteger(s) && s <= upTo) {
-      steps.push(s);
-      losses.push(l);
-    }
-  }
-  return { steps, losses };
+  return w;
 }
 
 export async function trainCommand(argv: string[]): Promise<void> {
@@ -192,52 +164,17 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const out = v.out;
   const quiet = !!v.quiet;
   const policy = choiceOption('bad-files', v['bad-files'], 'fail', ['skip', 'fail'] as const);
-  const checkpointEvery = intOption('checkpoint-every', v['checkpoint-every'], 500, 1);
-  const sampleEvery = intOption('sample-every', v['sample-every'], 1000, 0);
-  const ckptDir = join(out, 'checkpoints');
-  const runFile = join(out, 'run.json');
-
-  // a checkpoint in --out means resume: its model and trainer config win, explicit flags must agree
-  let ckpt: Checkpoint | null = null;
-  try {
-    ckpt = await loadCheckpoint(ckptDir);
-  } catch (e) {
-    if (!(e instanceof DdpmError && /no checkpoint found|cannot read the checkpoint folder/.test(e.message))) throw e;
-  }
-  const run = ckpt ? await readJson(runFile) : null;
-  if (run && (run.format !== RUN_FORMAT || run.version !== RUN_VERSION)) throw new DdpmError('FORMAT', `${runFile}: not a ${RUN_FORMAT} version ${RUN_VERSION} file`);
-  const ckptModel = ckpt?.manifest.model;
-  const channels = ckptModel?.class === 'UNet2DModel' ? ((ckptModel.config as { in_channels: number }).in_channels as 1 | 3) : undefined;
-  const data = await loadData(v.data, channels, policy, quiet);
-  if (run && run.data !== data.label) throw new DdpmError('INVALID_ARGUMENT', `--data ${v.data}: ${out} was trained on ${String(run.data)}; use a new --out`);
-
-  const images = data.kind === 'images';
-  const savedConditional = ckptModel ? (ckptModel.config as { num_class_embeds?: number | null }).num_class_embeds != null : undefined;
-  if (v['class-conditional'] && (data.kind !== 'images' || !data.labels)) throw new DdpmError('INVALID_ARGUMENT', '--class-conditional needs labelled data (--data mnist)');
-  if (v['class-conditional'] && savedConditional === false) throw new DdpmError('INVALID_ARGUMENT', `--class-conditional: the checkpoint in ${ckptDir} is of an unconditional model; use a new --out`);
-  const conditional = savedConditional ?? !!v['class-conditional'];
-  const trainData = conditional && data.kind === 'images' ? { samples: data.x, labels: data.labels! } : data.x;
-  const batch = intOption('batch', v.batch, images ? 64 : 256, 1, 65536);
-  const lr = numberOption('lr', v.lr, images ? 5e-4 : 3e-3, 0, 1, { minOpen: true });
-  const emaDecay = numberOption('ema', v.ema, images ? 0.999 : 0.995, 0, 1, { maxOpen: true });
-  const seed = seedOption(v.seed);
-  const warmup = intOption('warmup', v.warmup, images ? 500 : 100, 0);
-  const target = v.epochs !== undefined
-    ? Math.ceil((numberOption('epochs', v.epochs, 1, 0, 1e6, { minOpen: true }) * data.N) / batch)
-    : intOption('steps', v.steps, images ? 10000 : 3000, 1);
   const preset = choiceOption('preset', v.preset, v.data === 'mnist' ? 'mnist' : 'small', ['tiny', 'small', 'mnist'] as const);
+  const sampleEvery = intOption('sample-every', v['sample-every'], 1000, 0);
+  const seed = v.seed === undefined ? undefined : seedOption(v.seed);
   const modelConfig = v['model-config'] ? await readJson(v['model-config']) : null;
-  const options: TrainerOptions = {
-    // constant after the warmup, and nothing depends on --steps: a run extended later equals a longer run
-    batchSize: batch, learningRate: lr, lrScheduler: 'constant', lrWarmupSteps: warmup, maxTrainSteps: 0,
-    ema: emaDecay > 0 ? { maxDecay: emaDecay } : null, seed,
-    // classifier-free guidance (Ho & Salimans 2022): 10% of labels dropped to the unconditional one
-    ...(conditional && data.kind === 'images' ? { labelDropout: 0.1, uncondLabel: data.numClasses! } : {}),
-  };
-  // images live in [−1, 1] (x̂_0 clipped); 2-D points are not bounded
-  const scheduler = new DDPMScheduler({ numTrainTimesteps: 1000, betaSchedule: 'linear', clipSample: images }).toConfig();
 
-  const engine = await Engine.create({ threads: threadsOption(v.threads) });
+  // the folder is ours from here: a second `ddpm train` on it gets LOCKED
+  const run = await TrainingRun.open(out);
+  const engine = await Engine.create({ threads: threadsOption(v.threads) }).catch(async (e) => {
+    await run.close();
+    throw e;
+  });
   const ac = new AbortController();
   const onSigint = () => {
     if (!quiet) process.stderr.write('\nstopping at the next step boundary (Ctrl-C again to kill)…\n');
@@ -245,76 +182,93 @@ export async function trainCommand(argv: string[]): Promise<void> {
   };
   process.once('SIGINT', onSigint);
   try {
-    let trainer: Trainer;
-    if (ckpt) {
-      const saved = ckpt.manifest.trainer_config;
-      const differs = (flag: string, given: string | undefined, now: unknown, then: unknown) => {
-        if (given !== undefined && JSON.stringify(now) !== JSON.stringify(then)) {
-          throw new DdpmError('INVALID_ARGUMENT', `--${flag} ${given} differs from the checkpoint's ${JSON.stringify(then)} (${ckpt!.source}); drop the flag to resume, or use a new --out`);
-        }
+    const ckptModel = run.checkpoint?.manifest.model;
+    const channels = ckptModel?.class === 'UNet2DModel' ? ((ckptModel.config as { in_channels: number }).in_channels as 1 | 3) : undefined;
+    const data = await loadData(v.data, channels, policy, quiet);
+    const images = data.kind === 'images';
+    // the shipped MNIST model's recipe for the mnist preset; plain image and point defaults otherwise
+    const recipe = images && preset === 'mnist' && !modelConfig ? MNIST_RECIPE : null;
+    const savedConditional = ckptModel ? (ckptModel.config as { num_class_embeds?: number | null }).num_class_embeds != null : undefined;
+    if (v['class-conditional'] && (data.kind !== 'images' || !data.labels)) throw new DdpmError('INVALID_ARGUMENT', '--class-conditional needs labelled data (--data mnist)');
+    if (v['class-conditional'] && savedConditional === false) throw new DdpmError('RUN_MISMATCH', `--class-conditional: the run in ${out} is of an unconditional model; use a new --out`);
+    const conditional = savedConditional ?? !!v['class-conditional'];
+    const trainData = conditional && data.kind === 'images' ? { samples: data.x, labels: data.labels! } : data.x;
+    const batch = intOption('batch', v.batch, recipe?.trainer.batchSize ?? (images ? 64 : 256), 1, 65536);
+    const lr = numberOption('lr', v.lr, recipe?.trainer.learningRate ?? (images ? 5e-4 : 3e-3), 0, 1, { minOpen: true });
+    const emaDecay = numberOption('ema', v.ema, recipe?.trainer.ema.maxDecay ?? (images ? 0.999 : 0.995), 0, 1, { maxOpen: true });
+    const warmup = intOption('warmup', v.warmup, recipe?.trainer.lrWarmupSteps ?? (images ? 500 : 100), 0);
+    const checkpointEvery = intOption('checkpoint-every', v['checkpoint-every'], recipe?.checkpointEvery ?? 500, 1);
+    const target = v.epochs !== undefined
+      ? Math.ceil((numberOption('epochs', v.epochs, 1, 0, 1e6, { minOpen: true }) * data.N) / batch)
+      : intOption('steps', v.steps, recipe?.steps ?? (images ? 10000 : 3000), 1);
+    const ema = emaDecay === 0 ? null : recipe ? { ...recipe.trainer.ema, maxDecay: emaDecay } : { maxDecay: emaDecay };
+    const options: TrainerOptions = {
+      // constant after the warmup, and nothing depends on --steps: a run extended later equals a longer run
+      ...(recipe?.trainer ?? {}),
+      batchSize: batch, learningRate: lr, lrScheduler: 'constant', lrWarmupSteps: warmup, maxTrainSteps: 0,
+      ema, seed: seed ?? recipe?.trainer.seed ?? 0,
+      // classifier-free guidance (Ho & Salimans 2022): 10% of labels dropped to the unconditional one
+      ...(conditional && data.kind === 'images' ? { labelDropout: 0.1, uncondLabel: data.numClasses! } : {}),
+    };
+    // images live in [−1, 1] (x̂_0 clipped); 2-D points are not bounded
+    const scheduler = new DDPMScheduler(recipe?.scheduler ?? { numTrainTimesteps: 1000, betaSchedule: 'linear', clipSample: images }).toConfig();
+
+    if (run.checkpoint) {
+      // flags given explicitly must agree with the run; the rest comes from it
+      const given = <T>(flag: string | undefined, value: T) => (flag === undefined ? undefined : value);
+      const expect = {
+        batchSize: given(v.batch, batch), learningRate: given(v.lr, lr), lrWarmupSteps: given(v.warmup, warmup), seed: given(v.seed, seed),
+        ema: v.ema === undefined ? undefined : ((run.checkpoint.manifest.trainer_config.ema && ema) ? { ...run.checkpoint.manifest.trainer_config.ema, maxDecay: emaDecay } : ema),
+        model: v.preset !== undefined || modelConfig ? modelSpec(data, preset, modelConfig, conditional).config : undefined,
       };
-      differs('batch', v.batch, batch, saved.batchSize);
-      differs('lr', v.lr, lr, saved.learningRate);
-      differs('ema', v.ema, emaDecay > 0 ? emaDecay : null, saved.ema ? saved.ema.maxDecay : null);
-      differs('seed', v.seed, seed, saved.seed);
-      differs('warmup', v.warmup, warmup, saved.lrWarmupSteps);
-      if (v.preset !== undefined || modelConfig) {
-        differs(v.preset !== undefined ? 'preset' : 'model-config', v.preset ?? v['model-config'], modelSpec(data, preset, modelConfig, conditional).config, ckpt.manifest.model.config);
-      }
-      const model = modelFromCheckpoint(engine, ckpt);
-      trainer = new Trainer(model, trainData, DDPMScheduler.fromConfig(run!.scheduler).schedule.alphasCumprod, saved);
-      restoreTrainer(trainer, ckpt);
-      if (!quiet) console.error(`resuming ${out} at step ${trainer.step} (${ckpt.source})`);
+      const labels = { batchSize: '--batch', learningRate: '--lr', lrWarmupSteps: '--warmup', seed: '--seed', ema: '--ema', model: v.preset !== undefined ? `--preset ${v.preset}` : `--model-config ${v['model-config']}` };
+      const trainer = await run.resume(engine, { data: trainData, dataLabel: data.label, expect, labels, legacyScheduler: scheduler });
+      if (!quiet) console.error(`resuming ${out} at step ${trainer.step} (${run.checkpoint.source})`);
     } else {
       const spec = modelSpec(data, preset, modelConfig, conditional);
-      const model = spec.cls === 'MLPDenoiser' ? MLPDenoiser.create(engine, spec.config, seed) : UNet2DModel.create(engine, spec.config, seed);
-      trainer = new Trainer(model, trainData, DDPMScheduler.fromConfig(scheduler).schedule.alphasCumprod, options);
-      await writeFileAtomic(runFile, JSON.stringify({ format: RUN_FORMAT, version: RUN_VERSION, data: data.label, dataset_size: data.N, scheduler }, null, 2) + '\n');
+      await run.start(engine, { data: trainData, dataLabel: data.label, model: { class: spec.cls, config: spec.config }, initSeed: seed ?? recipe?.initSeed ?? 0, scheduler, trainer: options });
     }
-    const sched = (run?.scheduler as Record<string, unknown> | undefined) ?? scheduler;
-    const log = await readLossLog(join(out, 'loss.csv'), trainer.step);
-    const writeLoss = async () => {
-      await writeFileAtomic(join(out, 'loss.csv'), 'step,loss\n' + log.steps.map((s, i) => `${s},${log.losses[i]}`).join('\n') + '\n');
-      await writeFileAtomic(join(out, 'loss.svg'), lossSvg(log.steps, log.losses));
-    };
+    for (const n of run.notices) if (!quiet) console.error(`note: ${n}`);
+    const trainer = run.trainer;
+    const tc = trainer.config;
+    for (const w of trainWarnings({ warmup: tc.lrWarmupSteps, steps: target, digits: v.data === 'mnist' })) console.error(w);
+
+    const sched = run.identity!.scheduler!;
     const start = trainer.step;
     const progress = new Progress('training', Math.max(0, target - start), { quiet });
     let smooth = NaN;
-    let aborted = false;
-    while (trainer.step < target && !aborted) {
-      // run to the next checkpoint or sample boundary
-      const next = Math.min(target, ...[checkpointEvery, sampleEvery].filter((k) => k > 0).map((k) => (Math.floor(trainer.step / k) + 1) * k));
-      const r = await trainer.train({
-        steps: next - trainer.step, signal: ac.signal, checkpoint: { dir: ckptDir, every: checkpointEvery },
-        onProgress: (p) => {
-          log.steps.push(p.step);
-          log.losses.push(p.loss);
-          if (Number.isFinite(p.loss)) smooth = Number.isNaN(smooth) ? p.loss : 0.98 * smooth + 0.02 * p.loss;
-          progress.update(p.step - start, `loss ${smooth.toPrecision(3)}`);
-        },
-      });
-      aborted = r.aborted;
-      await writeLoss();
-      if (!aborted && sampleEvery > 0 && trainer.step % sampleEvery === 0 && trainer.step < target) {
-        await writeSamples(trainer, sched, join(out, 'samples', `step-${trainer.step}.png`), quiet);
-      }
-    }
+    const writeLossSvg = async () => {
+      const h = run.lossHistory();
+      await writeFileAtomic(join(out, 'loss.svg'), lossSvg([...h.steps], [...h.losses]));
+    };
+    const r = await run.train({
+      until: target, checkpointEvery, sampleEvery, signal: ac.signal,
+      sample: async (model, step) => {
+        const png = await drawSamples(model, sched, join(out, 'samples', `step-${step}.png`), quiet);
+        await writeLossSvg();
+        return png;
+      },
+      onProgress: (p) => {
+        if (Number.isFinite(p.loss)) smooth = Number.isNaN(smooth) ? p.loss : 0.98 * smooth + 0.02 * p.loss;
+        progress.update(p.step - start, `loss ${smooth.toPrecision(3)}`);
+      },
+    });
     progress.finish(`loss ${smooth.toPrecision(3)}`);
-    await writeLoss();
-    if (aborted && trainer.step === 0) {
+    await writeLossSvg();
+    if (r.aborted && r.step === 0) {
       if (!quiet) console.error('interrupted before the first step: nothing saved');
       process.exitCode = 130;
       return;
     }
-    // after Ctrl-C the user is waiting: save the model, skip the samples
-    if (!aborted) await writeSamples(trainer, sched, join(out, 'samples', `step-${trainer.step}.png`), quiet);
-    await exportModel(trainer, sched, join(out, 'model'));
-    if (aborted) {
-      if (!quiet) console.error(`interrupted at step ${trainer.step}: checkpoint saved in ${ckptDir}, model exported to ${join(out, 'model')}; run the same command to resume`);
+    const model = await run.exportModel();
+    const ckptDir = join(out, CHECKPOINTS_DIR);
+    if (r.aborted) {
+      if (!quiet) console.error(`interrupted at step ${r.step}: checkpoint saved in ${ckptDir}, model exported to ${model}; run the same command to resume`);
       process.exitCode = 130;
-    } else if (!quiet) console.error(`trained to step ${trainer.step}; model in ${join(out, 'model')}, samples in ${join(out, 'samples')}, loss curve ${join(out, 'loss.svg')}`);
+    } else if (!quiet) console.error(`trained to step ${r.step}; model in ${model}, samples in ${join(out, 'samples')}, loss curve ${join(out, 'loss.svg')}`);
   } finally {
     process.removeListener('SIGINT', onSigint);
     engine.dispose();
+    await run.close();
   }
 }

@@ -10,9 +10,11 @@
 //                      optimizer.exp_avg_sq.safetensors   AdamW v
 //   <root>/latest                                         "ckpt-000100": the newest complete checkpoint
 //
-// Save: files go to ckpt-000100.tmp/ (each fsynced), the folder is renamed to ckpt-000100, then `latest`
-// is replaced by writing latest.tmp and renaming it; only then are older checkpoints (beyond `keep`) and
-// stale *.tmp leftovers of crashed saves removed. Load: `latest`, or if it is missing or names a missing
+// Save: files go to ckpt-000100.<token>.tmp/ (each fsynced; <token> = pid + random, unique to this
+// process), the folder is renamed to ckpt-000100, then `latest` is replaced by writing latest.<token>.tmp
+// and renaming it; only then are older checkpoints (beyond `keep`) and this process's own *.tmp leftovers
+// removed (another process's temporaries are never touched: a run folder's writer, TrainingRun, cleans
+// leftovers of dead writers once it holds the folder's lock). Load: `latest`, or if it is missing or names a missing
 // folder, the highest-numbered complete folder; every file is checked (present, size as recorded, valid
 // safetensors, tensors matching the model, all values finite) with a FORMAT error naming the file.
 // Node-only (node:fs) modules are imported inside the functions that need them, so importing this module
@@ -26,7 +28,7 @@ import { MLPDenoiser, parseMLPConfig } from '../nn/mlp.js';
 import type { ParamBlock } from '../nn/params.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { parseUNetConfig } from '../nn/unet-config.js';
-import { TRAINER_CONFIG_VERSION, type Trainer, type TrainerConfig } from './trainer.js';
+import type { Trainer, TrainerConfig, TrainerState } from './trainer.js';
 
 export const CHECKPOINT_FORMAT = 'ddpm-wasm-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -73,7 +75,8 @@ function fail(file: string, what: string): never {
   throw new DdpmError('FORMAT', `${file}: ${what}`);
 }
 
-function describeModel(model: Denoiser): CheckpointManifest['model'] {
+/** A model's class and config as checkpoints (and run.json) record them. */
+export function describeModel(model: Denoiser): CheckpointManifest['model'] {
   if (model instanceof MLPDenoiser) return { class: 'MLPDenoiser', config: model.config };
   if (model instanceof UNet2DModel) return { class: 'UNet2DModel', config: model.config };
   throw new DdpmError('UNSUPPORTED', 'checkpoint: only MLPDenoiser and UNet2DModel models can be saved');
@@ -113,25 +116,63 @@ export function checkpointFiles(trainer: Trainer): { manifest: CheckpointManifes
   return { manifest, files };
 }
 
+/** Own-property lookups only: a key such as "constructor" or "__proto__" is never read from a prototype. */
+function own(o: Record<string, unknown>, k: string): unknown {
+  return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
 function checkManifest(json: unknown, file: string): CheckpointManifest {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) fail(file, 'must be a JSON object');
-  const m = json as Record<string, unknown>;
-  if (m.format !== CHECKPOINT_FORMAT) fail(file, `format must be "${CHECKPOINT_FORMAT}", found ${JSON.stringify(m.format)}`);
-  if (m.format_version !== CHECKPOINT_VERSION) fail(file, `format_version ${JSON.stringify(m.format_version)} is not supported (this build reads ${CHECKPOINT_VERSION})`);
-  for (const k of ['step', 'optimizer_step', 'skipped_steps', 'non_finite_in_a_row'] as const) {
-    if (!Number.isSafeInteger(m[k]) || (m[k] as number) < 0) fail(file, `${k} must be an integer ≥ 0, found ${JSON.stringify(m[k])}`);
-  }
-  const tc = m.trainer_config as Record<string, unknown> | undefined;
-  if (!tc || typeof tc !== 'object' || tc.formatVersion !== TRAINER_CONFIG_VERSION) fail(file, `trainer_config.formatVersion must be ${TRAINER_CONFIG_VERSION}, found ${JSON.stringify(tc?.formatVersion)}`);
-  if (!Array.isArray(m.alphas_cumprod) || !m.alphas_cumprod.every((a) => typeof a === 'number')) fail(file, 'alphas_cumprod must be an array of numbers');
-  const model = m.model as Record<string, unknown> | undefined;
-  if (!model || (model.class !== 'MLPDenoiser' && model.class !== 'UNet2DModel')) fail(file, `model.class must be "MLPDenoiser" or "UNet2DModel", found ${JSON.stringify(model?.class)}`);
-  const files = m.files as Record<string, unknown> | undefined;
-  if (!files || typeof files !== 'object') fail(file, 'files must be an object of byte sizes');
-  for (const key of ['model', 'exp_avg', 'exp_avg_sq'] as const) if (!Object.prototype.hasOwnProperty.call(files, BLOCK_FILES[key])) fail(file, `files does not list ${BLOCK_FILES[key]}`);
-  for (const [name, size] of Object.entries(files)) {
+  if (!isObject(json)) fail(file, 'must be a JSON object');
+  const m = json;
+  const show = (v: unknown) => (v === undefined ? 'nothing' : JSON.stringify(v)?.slice(0, 120));
+  const obj = (o: Record<string, unknown>, k: string, where = k): Record<string, unknown> => {
+    const v = own(o, k);
+    if (!isObject(v)) fail(file, `${where} must be an object, found ${show(v)}`);
+    return v;
+  };
+  const int = (o: Record<string, unknown>, k: string, where = k, min = 0): number => {
+    const v = own(o, k);
+    if (!Number.isSafeInteger(v) || (v as number) < min) fail(file, `${where} must be an integer ≥ ${min}, found ${show(v)}`);
+    return v as number;
+  };
+  if (own(m, 'format') !== CHECKPOINT_FORMAT) fail(file, `format must be "${CHECKPOINT_FORMAT}", found ${show(own(m, 'format'))}`);
+  if (own(m, 'format_version') !== CHECKPOINT_VERSION) fail(file, `format_version ${show(own(m, 'format_version'))} is not supported (this build reads ${CHECKPOINT_VERSION})`);
+  const step = int(m, 'step');
+  const optimizerStep = int(m, 'optimizer_step');
+  const skipped = int(m, 'skipped_steps');
+  int(m, 'non_finite_in_a_row');
+  if (optimizerStep + skipped !== step) fail(file, `optimizer_step (${optimizerStep}) + skipped_steps (${skipped}) must equal step (${step})`);
+  const rng = obj(m, 'rng');
+  if (own(rng, 'generator') !== 'philox4x32-10') fail(file, `rng.generator must be "philox4x32-10", found ${show(own(rng, 'generator'))}`);
+  int(rng, 'seed', 'rng.seed');
+  if (int(rng, 'step', 'rng.step') !== step) fail(file, `rng.step (${show(own(rng, 'step'))}) must equal step (${step})`);
+  const order = obj(m, 'data_order');
+  const M = int(order, 'dataset_size', 'data_order.dataset_size', 1);
+  const B = int(order, 'batch_size', 'data_order.batch_size', 1);
+  int(order, 'epoch', 'data_order.epoch');
+  int(order, 'position', 'data_order.position');
+  // trainer_config's values are checked by the Trainer that is built from it (parseTrainerConfig)
+  const tc = obj(m, 'trainer_config');
+  if (own(tc, 'batchSize') !== B) fail(file, `trainer_config.batchSize (${show(own(tc, 'batchSize'))}) must equal data_order.batch_size (${B})`);
+  if (own(tc, 'seed') !== own(rng, 'seed')) fail(file, `trainer_config.seed (${show(own(tc, 'seed'))}) must equal rng.seed (${show(own(rng, 'seed'))})`);
+  if (own(order, 'epoch') !== Math.floor((step * B) / M) || own(order, 'position') !== (step * B) % M) fail(file, `data_order ${show(order)} does not follow from step ${step}, batch ${B}, dataset ${M}`);
+  const ac = own(m, 'alphas_cumprod');
+  if (!Array.isArray(ac) || ac.length < 1 || !ac.every((a) => typeof a === 'number' && Number.isFinite(a))) fail(file, 'alphas_cumprod must be a non-empty array of finite numbers');
+  const model = obj(m, 'model');
+  const cls = own(model, 'class');
+  if (cls !== 'MLPDenoiser' && cls !== 'UNet2DModel') fail(file, `model.class must be "MLPDenoiser" or "UNet2DModel", found ${show(cls)}`);
+  obj(model, 'config', 'model.config');
+  const engine = obj(m, 'engine');
+  for (const k of ['build', 'runtime']) if (typeof own(engine, k) !== 'string') fail(file, `engine.${k} must be a string, found ${show(own(engine, k))}`);
+  const files = obj(m, 'files');
+  for (const key of ['model', 'exp_avg', 'exp_avg_sq'] as const) if (own(files, BLOCK_FILES[key]) === undefined) fail(file, `files does not list ${BLOCK_FILES[key]}`);
+  for (const name of Object.keys(files)) {
     if (!(Object.values(BLOCK_FILES) as string[]).includes(name)) fail(file, `files lists an unknown file ${JSON.stringify(name)}`);
-    if (!Number.isSafeInteger(size) || (size as number) < 0) fail(file, `files["${name}"] must be a byte size, found ${JSON.stringify(size)}`);
+    int(files, name, `files["${name}"]`);
   }
   return m as unknown as CheckpointManifest;
 }
@@ -182,7 +223,7 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
   const m = ckpt.manifest;
   const where = `${ckpt.source}/${MANIFEST_FILE}`;
   const mismatch = (what: string, saved: unknown, now: unknown) => {
-    throw new DdpmError('INVALID_ARGUMENT', `resume from ${ckpt.source}: ${what} differs — checkpoint ${JSON.stringify(saved)}, this trainer ${JSON.stringify(now)}`);
+    throw new DdpmError('RUN_MISMATCH', `resume from ${ckpt.source}: ${what} differs — checkpoint ${JSON.stringify(saved)}, this trainer ${JSON.stringify(now)}`);
   };
   const described = describeModel(trainer.model);
   if (described.class !== m.model.class || JSON.stringify(described.config) !== JSON.stringify(m.model.config)) mismatch('the model', m.model, described);
@@ -195,16 +236,35 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
   if (ac.length !== m.alphas_cumprod.length || ac.some((a, t) => a !== m.alphas_cumprod[t])) mismatch('the schedule (alphas_cumprod)', `${m.alphas_cumprod.length} values`, `${ac.length} values`);
   if (m.data_order.dataset_size !== trainer.datasetSize) mismatch('the dataset size', m.data_order.dataset_size, trainer.datasetSize);
   if (!!trainer.ema !== !!ckpt.blocks.ema) fail(where, trainer.ema ? `has no ${BLOCK_FILES.ema} but the trainer keeps an EMA` : `has ${BLOCK_FILES.ema} but the trainer keeps no EMA`);
-  const e = trainer.engine;
-  const targets: [BlockKey, ParamBlock | null][] = [['model', trainer.model.params], ['ema', trainer.ema], ['exp_avg', trainer.m], ['exp_avg_sq', trainer.v]];
-  // check every block before writing any, so a bad file leaves the trainer untouched
+  // check every block before writing any (Trainer.restore checks again), so a bad file leaves the trainer untouched
   const file = (key: BlockKey) => `${ckpt.source}/${BLOCK_FILES[key]}`;
-  for (const [key, block] of targets) if (block) checkBlockTensors(block, ckpt.blocks[key]!, file(key), "the model's parameters", true);
-  for (const [key, block] of targets) if (block) loadBlock(e, block, ckpt.blocks[key]!, file(key), "the model's parameters");
-  trainer.setCounters({ step: m.step, optimizerStep: m.optimizer_step, skippedSteps: m.skipped_steps, nonFiniteInARow: m.non_finite_in_a_row });
+  const flat = (key: BlockKey): Float32Array => {
+    const block = trainer.model.params;
+    const tensors = ckpt.blocks[key]!;
+    checkBlockTensors(block, tensors, file(key), "the model's parameters", true);
+    const out = new Float32Array(block.size);
+    let at = 0;
+    for (const spec of block.specs) {
+      const d = tensors.get(spec.name)!.data;
+      out.set(d, at);
+      at += d.length;
+    }
+    return out;
+  };
+  const state: TrainerState = {
+    counters: { step: m.step, optimizerStep: m.optimizer_step, skippedSteps: m.skipped_steps, nonFiniteInARow: m.non_finite_in_a_row },
+    params: flat('model'),
+    ema: trainer.ema ? flat('ema') : null,
+    expAvg: flat('exp_avg'),
+    expAvgSq: flat('exp_avg_sq'),
+  };
+  trainer.restore(state);
 }
 
 const CKPT_RE = /^ckpt-(\d+)$/;
+
+/** This process's mark on its temporary names (pid + random): never equal to another live process's. */
+export const TMP_TOKEN = `${typeof process === 'object' && process?.pid ? process.pid : 0}-${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
 
 export function checkpointName(step: number): string {
   return `ckpt-${String(step).padStart(6, '0')}`;
@@ -219,7 +279,7 @@ export async function saveCheckpoint(root: string, trainer: Trainer, o: { keep?:
   const { join } = await import('node:path');
   const name = checkpointName(trainer.step);
   const final = join(root, name);
-  const tmp = `${final}.tmp`;
+  const tmp = `${final}.${TMP_TOKEN}.tmp`;
   await fs.mkdir(root, { recursive: true });
   await fs.rm(tmp, { recursive: true, force: true });
   await fs.mkdir(tmp);
@@ -233,19 +293,20 @@ export async function saveCheckpoint(root: string, trainer: Trainer, o: { keep?:
   }
   if (await exists(fs, final)) {
     // the same step saved again (e.g. right after resuming): move the old one aside rather than delete it first
-    const old = `${final}.replaced.tmp`;
+    const old = `${final}.replaced.${TMP_TOKEN}.tmp`;
     await fs.rm(old, { recursive: true, force: true });
     await fs.rename(final, old);
     await fs.rename(tmp, final);
     await fs.rm(old, { recursive: true, force: true });
   } else await fs.rename(tmp, final);
-  await writeSynced(fs, join(root, `${LATEST_FILE}.tmp`), new TextEncoder().encode(`${name}\n`));
-  await fs.rename(join(root, `${LATEST_FILE}.tmp`), join(root, LATEST_FILE));
+  const latestTmp = join(root, `${LATEST_FILE}.${TMP_TOKEN}.tmp`);
+  await writeSynced(fs, latestTmp, new TextEncoder().encode(`${name}\n`));
+  await fs.rename(latestTmp, join(root, LATEST_FILE));
   await syncDir(fs, root);
   // prune only now that the new checkpoint is complete and pointed to
   const entries = await fs.readdir(root);
   const complete = entries.filter((n) => CKPT_RE.test(n)).sort((a, b) => stepOf(b) - stepOf(a));
-  const doomed = [...complete.filter((n) => n !== name).slice(keep - 1), ...entries.filter((n) => n.endsWith('.tmp'))];
+  const doomed = [...complete.filter((n) => n !== name).slice(keep - 1), ...entries.filter((n) => n.endsWith(`.${TMP_TOKEN}.tmp`))];
   for (const n of doomed) await fs.rm(join(root, n), { recursive: true, force: true });
   return final;
 }
@@ -270,10 +331,12 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
       try {
         entries = await fs.readdir(path);
       } catch (e) {
-        throw new DdpmError('FORMAT', `${path}: cannot read the checkpoint folder (${(e as Error).message})`, { cause: e });
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw new DdpmError('NO_CHECKPOINT', `${path}: no checkpoint found (the folder does not exist)`, { cause: e });
+        throw new DdpmError('IO', `${path}: cannot read the checkpoint folder (${code ?? (e as Error).message})`, { cause: e });
       }
       const complete = entries.filter((n) => CKPT_RE.test(n)).sort((a, b) => stepOf(b) - stepOf(a));
-      if (!complete.length) fail(path, `no checkpoint found (no ${MANIFEST_FILE}, no ${LATEST_FILE}, no ckpt-<step> folder)`);
+      if (!complete.length) throw new DdpmError('NO_CHECKPOINT', `${path}: no checkpoint found (no ${MANIFEST_FILE}, no ${LATEST_FILE}, no ckpt-<step> folder)`);
       name = complete[0];
     }
     dir = join(path, name);
@@ -283,7 +346,7 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
       return new Uint8Array(await fs.readFile(join(dir, file)));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new DdpmError('FORMAT', `${join(dir, file)}: cannot read (${(e as Error).message})`, { cause: e });
+      throw new DdpmError('IO', `${join(dir, file)}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
     }
   });
 }

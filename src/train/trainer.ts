@@ -8,8 +8,9 @@
 //   timesteps    t_n = ⌊u_n·T/2^32⌋, u_n the Philox u32 words of (key seed, stream 2·step + 1)
 //   ε            Philox normals of (key seed, stream 2·step), element n·D + d
 //   dropout      Philox masks keyed by a hash of (seed, step) (UNet dropout only)
-// So the state to resume is the weights, the moments, the EMA and the step counters: a resumed run is
-// bit-identical to an uninterrupted one, for any thread count.
+// So the state to resume is the weights, the moments, the EMA and the step counters (`state()` /
+// `restore()`): a resumed run is bit-identical to an uninterrupted one, for any thread count. Checkpoint
+// files and run folders are train/checkpoint.ts and train/run.ts; this file imports neither.
 import { DdpmError, checkInt } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
@@ -18,6 +19,7 @@ import { philoxFill, qSample, splitU64 } from '../kernels/gaussian.js';
 import { adamw, emaUpdate, gradNorm } from '../kernels/optim.js';
 import type { Denoiser } from '../nn/denoiser.js';
 import type { PredictionType } from '../diffusion/scheduler.js';
+import { makeSchedule, type NoiseSchedule } from '../diffusion/schedule.js';
 import { ParamBlock, splitmix32 } from '../nn/params.js';
 
 
@@ -166,6 +168,10 @@ export function checkAlphasCumprod(a: ArrayLike<number>, what = 'alphasCumprod')
   }
 }
 
+function isNoiseSchedule(s: NoiseSchedule | ArrayLike<number>): s is NoiseSchedule {
+  return typeof s === 'object' && s !== null && !ArrayBuffer.isView(s) && !Array.isArray(s) && (s as NoiseSchedule).alphasCumprod instanceof Float64Array && (s as NoiseSchedule).betas instanceof Float64Array;
+}
+
 /** A 32-bit hash of (seed, i, salt) for seeding the small JS generators (shuffles, dropout keys). */
 function mix(seed: number, i: number, salt: number): number {
   const [lo, hi] = splitU64('seed', seed);
@@ -191,13 +197,15 @@ export interface TrainRunOptions {
   /** Steps to run from the current step. */
   steps: number;
   /**
-   * Checked between steps: training stops at a step boundary (writing a checkpoint if `checkpoint` is set)
-   * and the promise resolves with aborted = true.
+   * Checked between steps: training stops at a step boundary and the promise resolves with aborted = true.
    */
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
-  /** Write a checkpoint into `dir` (Node, Deno, Bun) after every `every` steps and at the end; keep the newest `keep`. */
-  checkpoint?: { dir: string; every: number; keep?: number };
+  /**
+   * Awaited after every step (after onProgress), e.g. to write a checkpoint on a cadence (TrainingRun
+   * does). Not called for the step boundary at which an abort is seen.
+   */
+  afterStep?: (step: number) => void | Promise<void>;
 }
 
 export interface TrainResult {
@@ -217,6 +225,19 @@ export interface TrainerCounters {
   nonFiniteInARow: number;
 }
 
+/**
+ * Everything that, with the trainer's construction (model config, data, schedule, TrainerConfig), makes
+ * a run resumable bit-identically: the counters and four blocks in the parameters' layout
+ * (model.params.specs order), as copies.
+ */
+export interface TrainerState {
+  counters: TrainerCounters;
+  params: Float32Array; // (P) θ
+  ema: Float32Array | null; // (P) EMA of θ; null when the trainer keeps none
+  expAvg: Float32Array; // (P) AdamW m
+  expAvgSq: Float32Array; // (P) AdamW v
+}
+
 /** Wall time between yields to the event loop (so an AbortSignal fired by a timer or a message is seen). */
 const YIELD_MS = 20;
 
@@ -229,6 +250,8 @@ export class Trainer {
   readonly ema: ParamBlock | null;
   /** T = alphasCumprod.length, M rows of D values. */
   readonly numTrainTimesteps: number;
+  /** The diffusion process's coefficients (for a trainer given ᾱ alone: re-derived from β_t = 1 − ᾱ_t/ᾱ_{t−1}). */
+  readonly schedule: NoiseSchedule;
   readonly datasetSize: number;
   private readonly alphasCumprod: Float64Array;
   private readonly data: Float32Array; // (M, D)
@@ -250,18 +273,21 @@ export class Trainer {
 
   /**
    * The EMA starts as a copy of the model's weights now: load pretrained weights before, or resume with
-   * restoreTrainer.
+   * `restore()` (restoreTrainer / TrainingRun do).
    * @param data M samples of model.sampleSize values each, sample-major; finite. With a class-conditional
    *   model, `{ samples, labels }`: M integer labels too.
-   * @param alphasCumprod ᾱ_t for t = 0 … T−1 (float64), as the schedule computes it.
+   * @param schedule the NoiseSchedule (makeSchedule / namedSchedule / a scheduler's `.schedule`, already
+   *   validated); or, as before, ᾱ_t for t = 0 … T−1 alone (float64), checked here.
    */
-  constructor(readonly model: Denoiser, dataIn: Float32Array | { samples: Float32Array; labels: ArrayLike<number> }, alphasCumprod: ArrayLike<number>, options: TrainerOptions = {}) {
+  constructor(readonly model: Denoiser, dataIn: Float32Array | { samples: Float32Array; labels: ArrayLike<number> }, schedule: NoiseSchedule | ArrayLike<number>, options: TrainerOptions = {}) {
     const data = dataIn instanceof Float32Array ? dataIn : dataIn.samples;
     this.config = parseTrainerConfig(options);
     const e = (this.engine = model.engine);
     const D = model.sampleSize;
     const B = this.config.batchSize;
-    checkAlphasCumprod(alphasCumprod);
+    const alphasCumprod = isNoiseSchedule(schedule) ? schedule.alphasCumprod : schedule;
+    if (!isNoiseSchedule(schedule)) checkAlphasCumprod(alphasCumprod);
+    this.schedule = isNoiseSchedule(schedule) ? schedule : makeSchedule(Array.from(alphasCumprod, (a, t) => 1 - a / (t === 0 ? 1 : alphasCumprod[t - 1])));
     this.alphasCumprod = Float64Array.from(alphasCumprod);
     this.numTrainTimesteps = alphasCumprod.length;
     const M = data.length / D;
@@ -310,10 +336,45 @@ export class Trainer {
     return { ...this.counters };
   }
 
-  /** Sets the counters (when resuming; the blocks are restored by the checkpoint loader). */
+  /** Sets the counters alone (tests; resuming goes through `restore()`). */
   setCounters(c: TrainerCounters): void {
     for (const k of ['step', 'optimizerStep', 'skippedSteps', 'nonFiniteInARow'] as const) checkInt(`Trainer.setCounters: ${k}`, c[k], 0);
     this.counters = { ...c };
+  }
+
+  /** The resumable state (see TrainerState), copied out of engine memory. */
+  state(): TrainerState {
+    const e = this.engine;
+    return {
+      counters: this.getCounters(),
+      params: e.read(this.model.params.all),
+      ema: this.ema ? e.read(this.ema.all) : null,
+      expAvg: e.read(this.m.all),
+      expAvgSq: e.read(this.v.all),
+    };
+  }
+
+  /**
+   * Puts the trainer in state `s` (from `state()` or a checkpoint). Everything is checked first — the
+   * counters, each block's length, the EMA's presence, every value finite — so a bad state leaves the
+   * trainer untouched (INVALID_ARGUMENT / SHAPE_MISMATCH / NON_FINITE naming the block).
+   */
+  restore(s: TrainerState): void {
+    const P = this.model.params.size;
+    for (const k of ['step', 'optimizerStep', 'skippedSteps', 'nonFiniteInARow'] as const) checkInt(`Trainer.restore: counters.${k}`, s.counters?.[k], 0);
+    if (s.counters.optimizerStep + s.counters.skippedSteps !== s.counters.step) {
+      throw new DdpmError('INVALID_ARGUMENT', `Trainer.restore: optimizerStep (${s.counters.optimizerStep}) + skippedSteps (${s.counters.skippedSteps}) must equal step (${s.counters.step})`);
+    }
+    if (!!s.ema !== !!this.ema) throw new DdpmError('INVALID_ARGUMENT', `Trainer.restore: the state ${s.ema ? 'has' : 'has no'} EMA weights but this trainer ${this.ema ? 'keeps' : 'keeps no'} EMA`);
+    const blocks: [string, Float32Array | null, ParamBlock | null][] = [['params', s.params, this.model.params], ['ema', s.ema, this.ema], ['expAvg', s.expAvg, this.m], ['expAvgSq', s.expAvgSq, this.v]];
+    for (const [name, src] of blocks) {
+      if (src === null) continue;
+      if (!(src instanceof Float32Array) || src.length !== P) throw new DdpmError('SHAPE_MISMATCH', `Trainer.restore: ${name} must be a Float32Array of ${P} values (the model's parameters), found ${src instanceof Float32Array ? src.length : typeof src}`);
+      const i = src.findIndex((x) => !Number.isFinite(x));
+      if (i >= 0) throw new DdpmError('NON_FINITE', `Trainer.restore: ${name}[${i}] = ${src[i]} is not finite`);
+    }
+    for (const [, src, block] of blocks) if (src && block) this.engine.write(block.all, src);
+    this.counters = { ...s.counters };
   }
 
   /** The schedule this trainer uses (a copy). */
@@ -459,15 +520,12 @@ export class Trainer {
   /** Runs `steps` steps (see TrainRunOptions); rejects with NON_FINITE when training has to stop. */
   async train(o: TrainRunOptions): Promise<TrainResult> {
     checkInt('train: steps', o.steps, 0);
-    if (o.checkpoint) checkInt('train: checkpoint.every', o.checkpoint.every, 1);
-    const save = o.checkpoint ? (await import('./checkpoint.js')).saveCheckpoint : null;
     const end = this.counters.step + o.steps;
     let lastYield = performance.now();
     let loss = NaN;
     while (this.counters.step < end) {
       if (o.signal?.aborted) {
-        // the steps since the last checkpoint are not lost
-        if (save && o.checkpoint && this.counters.step % o.checkpoint.every !== 0) await save(o.checkpoint.dir, this, { keep: o.checkpoint.keep });
+        // the caller saves what it needs (TrainingRun writes a checkpoint of this step)
         return { step: this.counters.step, aborted: true, loss };
       }
       const t0 = performance.now();
@@ -475,9 +533,7 @@ export class Trainer {
       const t1 = performance.now();
       loss = r.loss;
       o.onProgress?.({ step: this.counters.step, loss: r.loss, imagesPerSecond: (1000 * this.config.batchSize) / Math.max(t1 - t0, 1e-3), lr: r.lr, gradNorm: r.gradNorm, skipped: r.skipped });
-      if (save && o.checkpoint && (this.counters.step % o.checkpoint.every === 0 || this.counters.step === end)) {
-        await save(o.checkpoint.dir, this, { keep: o.checkpoint.keep });
-      }
+      if (o.afterStep) await o.afterStep(this.counters.step);
       if (t1 - lastYield > YIELD_MS) {
         await new Promise((resolve) => setTimeout(resolve, 0));
         lastYield = performance.now();
