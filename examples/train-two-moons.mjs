@@ -1,37 +1,38 @@
 // Train the MLP denoiser on two moons with checkpoints, stop, resume from the latest checkpoint (as a new
-// process would), and sample. Run: node examples/train-two-moons.mjs [steps] [checkpointDir]
-import { existsSync } from 'node:fs';
+// process would), and sample. Run: node examples/train-two-moons.mjs [steps] [runDir]
 import {
-  DDPMScheduler, Engine, MLPDenoiser, SamplingChain, Trainer, loadCheckpoint, modelFromCheckpoint, namedSchedule,
-  restoreTrainer, twoMoons,
+  DDPMScheduler, Engine, SamplingChain, TrainingRun, twoMoons,
 } from '../dist/index.js';
 
 const steps = Number(process.argv[2] ?? 2000);
-const dir = process.argv[3] ?? 'two-moons-ckpt';
+const dir = process.argv[3] ?? 'two-moons-run';
 const engine = await Engine.create({ threads: 1 });
 const data = twoMoons(4000, /* seed */ 1);
-const schedule = namedSchedule('linear', 1000);
+const scheduler = new DDPMScheduler({ numTrainTimesteps: 1000, betaSchedule: 'linear', clipSample: false }).toConfig();
 const options = { batchSize: 128, learningRate: 3e-3, lrScheduler: 'cosine', lrWarmupSteps: 50, maxTrainSteps: steps, ema: { maxDecay: 0.995 }, seed: 1 };
 
-// Resume if the folder holds a checkpoint, else start fresh: the run continues bit-identically either way.
-let trainer;
-if (existsSync(dir)) {
-  const ckpt = await loadCheckpoint(dir);
-  trainer = new Trainer(modelFromCheckpoint(engine, ckpt), data, schedule.alphasCumprod, ckpt.manifest.trainer_config);
-  restoreTrainer(trainer, ckpt);
-  console.log(`resumed at step ${trainer.step}`);
-} else {
-  trainer = new Trainer(MLPDenoiser.create(engine, { data_dim: 2, hidden_dim: 64, num_blocks: 2 }, 0), data, schedule.alphasCumprod, options);
+// A TrainingRun owns the folder (a lock, run.json, checkpoints, loss.csv): resume if it holds a
+// checkpoint, else start fresh; the run continues bit-identically either way.
+async function open() {
+  const run = await TrainingRun.open(dir);
+  if (run.checkpoint) {
+    await run.resume(engine, { data, dataLabel: 'two-moons' });
+    console.log(`resumed at step ${run.trainer.step}`);
+  } else {
+    await run.start(engine, { data, dataLabel: 'two-moons', model: { class: 'MLPDenoiser', config: { data_dim: 2, hidden_dim: 64, num_blocks: 2 } }, initSeed: 0, scheduler, trainer: options });
+  }
+  return run;
 }
 
-// Train the first half, "crash", and let a fresh trainer pick up the rest from the checkpoint folder.
-const half = Math.floor(steps / 2) - trainer.step;
-if (half > 0) await trainer.train({ steps: half, checkpoint: { dir, every: 250 } });
-const ckpt = await loadCheckpoint(dir);
-const resumed = new Trainer(modelFromCheckpoint(engine, ckpt), data, schedule.alphasCumprod, ckpt.manifest.trainer_config);
-restoreTrainer(resumed, ckpt);
-const r = await resumed.train({ steps: steps - resumed.step, checkpoint: { dir, every: 250 }, onProgress: (p) => p.step % 500 === 0 && console.log(`step ${p.step}: loss ${p.loss.toFixed(4)}`) });
-console.log(`trained to step ${r.step}; checkpoints in ${dir}`);
+// Train the first half, "crash" (close the run), and let a fresh run pick up the rest from the folder.
+let run = await open();
+await run.train({ until: Math.floor(steps / 2), checkpointEvery: 250 });
+await run.close();
+run = await open();
+const r = await run.train({ until: steps, checkpointEvery: 250, onProgress: (p) => p.step % 500 === 0 && console.log(`step ${p.step}: loss ${p.loss.toFixed(4)}`) });
+console.log(`trained to step ${r.step}; checkpoints in ${dir}/checkpoints, losses in ${dir}/loss.csv`);
+const resumed = run.trainer;
+await run.close();
 
 // Sample 1000 points with 100 DDPM steps from the EMA weights.
 const model = resumed.model;

@@ -1,52 +1,48 @@
 // Trains the MNIST model shipped in models/mnist/ with this project's code: `npm run train:mnist`.
 //   node scripts/train-mnist.mjs [--minutes M] [--steps S] [--threads N] [--run DIR] [--out DIR]
-// Resumable: checkpoints go to <run>/checkpoints every 250 steps and on Ctrl-C; running again continues
+// Resumable: a TrainingRun in <run> (lock, run.json, checkpoints every 250 steps and on Ctrl-C, loss.csv); running again continues
 // bit-identically from the latest one. When the run reaches --steps (or --minutes of wall time for this
 // invocation), the EMA weights are exported as a diffusers folder to <out> (config.json,
 // diffusion_pytorch_model.safetensors, scheduler_config.json) and <out>/TRAINING.md records the run.
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  DDPMScheduler, Engine, Trainer, UNet2DModel, loadCheckpoint, modelFromCheckpoint, restoreTrainer,
-} from '../dist/index.js';
+import { DDPMScheduler, Engine, MNIST_RECIPE, TrainingRun } from '../dist/index.js';
 import { loadMnist } from '../dist/io/mnist.js';
 import { UNET_PRESETS } from '../dist/nn/presets.js';
 
 const { values: a } = parseArgs({
   options: {
-    minutes: { type: 'string', default: '55' }, steps: { type: 'string', default: '12000' },
+    minutes: { type: 'string', default: '55' }, steps: { type: 'string', default: String(MNIST_RECIPE.steps) },
     threads: { type: 'string', default: 'auto' }, run: { type: 'string', default: 'runs/mnist' }, out: { type: 'string', default: 'models/mnist' },
   },
 });
 const maxSteps = Number(a.steps);
 const deadline = Date.now() + Number(a.minutes) * 60_000;
 
-// The `mnist` preset (src/nn/presets.ts): 28 → 14 → 7, attention at 14×14 and in the mid block.
-const MNIST_UNET = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist };
-const scheduler = new DDPMScheduler({ numTrainTimesteps: 1000, betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, clipSample: true, varianceType: 'fixed_small' });
-const trainerOptions = {
-  batchSize: 32, learningRate: 5e-4, lrWarmupSteps: 200, lrScheduler: 'constant', maxGradNorm: 1,
-  ema: { maxDecay: 0.9995, useEmaWarmup: true, invGamma: 1, power: 2 / 3 }, seed: 20261128,
-};
+// The recipe (src/nn/presets.ts MNIST_RECIPE) is also `ddpm train --data mnist`'s defaults: one source.
+// The `mnist` preset: 28 → 14 → 7, attention at 14×14 and in the mid block.
+const MNIST_UNET = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS[MNIST_RECIPE.preset] };
+const scheduler = new DDPMScheduler(MNIST_RECIPE.scheduler);
+const trainerOptions = MNIST_RECIPE.trainer;
 
 const engine = await Engine.create({ threads: a.threads === 'auto' ? 'auto' : Number(a.threads) });
 const data = await loadMnist('train'); // 8,000 digits; the other 2,000 are held out for evaluation
-const ckptDir = join(a.run, 'checkpoints');
-const alphasCumprod = scheduler.schedule.alphasCumprod;
-let trainer;
-if (existsSync(join(ckptDir, 'latest'))) {
-  const ckpt = await loadCheckpoint(ckptDir);
-  trainer = new Trainer(modelFromCheckpoint(engine, ckpt), data.images, alphasCumprod, ckpt.manifest.trainer_config);
-  restoreTrainer(trainer, ckpt);
-  console.log(`resuming at step ${trainer.step}`);
-} else {
-  trainer = new Trainer(UNet2DModel.create(engine, MNIST_UNET, 0), data.images, alphasCumprod, trainerOptions);
+// this script's own log (50-step means, speed, wall time) — loss.csv (every step) belongs to the run
+const logFile = join(a.run, 'progress.csv');
+if (!existsSync(logFile) && existsSync(join(a.run, 'loss.csv')) && (await readFile(join(a.run, 'loss.csv'), 'utf8')).startsWith('step,loss,lr,')) {
+  await rename(join(a.run, 'loss.csv'), logFile); // a folder from before TrainingRun
 }
-const logFile = join(a.run, 'loss.csv');
-await mkdir(a.run, { recursive: true });
+const run = await TrainingRun.open(a.run);
+if (run.checkpoint) {
+  await run.resume(engine, { data: data.images, dataLabel: 'mnist', legacyScheduler: scheduler.toConfig() });
+  console.log(`resuming at step ${run.trainer.step}`);
+} else {
+  await run.start(engine, { data: data.images, dataLabel: 'mnist', model: { class: 'UNet2DModel', config: MNIST_UNET }, initSeed: MNIST_RECIPE.initSeed, scheduler: scheduler.toConfig(), trainer: trainerOptions });
+}
+const trainer = run.trainer;
 const prior = existsSync(logFile) ? await readFile(logFile, 'utf8') : 'step,loss,lr,images_per_second,seconds\n';
 const lines = prior.trimEnd().split('\n');
 const controller = new AbortController();
@@ -54,8 +50,8 @@ process.on('SIGINT', () => controller.abort());
 const timer = setInterval(() => Date.now() > deadline && controller.abort(), 1000);
 const started = Date.now();
 let window = [];
-const r = await trainer.train({
-  steps: Math.max(0, maxSteps - trainer.step), signal: controller.signal, checkpoint: { dir: ckptDir, every: 250, keep: 2 },
+const r = await run.train({
+  until: maxSteps, signal: controller.signal, checkpointEvery: MNIST_RECIPE.checkpointEvery, keep: 2,
   onProgress: (p) => {
     window.push(p.loss);
     if (p.step % 50 === 0) {
@@ -72,8 +68,8 @@ await writeFile(logFile, lines.join('\n') + '\n');
 
 // Export the EMA weights and the scheduler as a diffusers folder.
 const model = trainer.model;
-engine.view(model.params.all).set(engine.view(trainer.ema.all));
-await model.save(a.out);
+await run.withEmaWeights((m) => m.save(a.out));
+await run.close();
 await writeFile(join(a.out, 'scheduler_config.json'), JSON.stringify({ ...scheduler.toConfig(), _diffusers_version: '0.32.2' }, null, 2) + '\n');
 const csv = lines.slice(1).map((l) => l.split(',').map(Number));
 // each invocation's clock restarts at 0: the run's wall time is the sum of every segment's last value
@@ -93,7 +89,7 @@ await writeFile(join(a.out, 'TRAINING.md'), `# How this model was trained
 - Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; DDPM linear β 1e-4…0.02, T = 1000, ε-prediction, L_simple.
 - Optimizer: AdamW lr ${trainerOptions.learningRate} (warmup ${trainerOptions.lrWarmupSteps} steps, then constant), batch ${trainerOptions.batchSize}, gradient clipping 1, weight decay 0.01; EMA with diffusers' warmup (power 2/3, max decay ${trainerOptions.ema.maxDecay}); the EMA weights are exported.
 - Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${engine.info.build} build.
-- Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's loss.csv; the last invocation used ${engine.info.threads} thread(s)).
+- Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's progress.csv; the last invocation used ${engine.info.threads} thread(s)).
 - Final loss (mean of the last ${lastLosses.length} logged 50-step means): ${(lastLosses.reduce((s, v) => s + v, 0) / Math.max(1, lastLosses.length)).toFixed(4)}.
 `);
 console.log(`step ${r.step}${r.aborted ? ' (stopped)' : ''}; exported to ${a.out}`);

@@ -486,6 +486,9 @@ class LossLog {
     const steps: number[] = [];
     const losses: number[] = [];
     let keep = 0; // bytes of the file to keep
+    if (text !== '' && !text.startsWith(LOSS_HEADER)) {
+      throw new DdpmError('FORMAT', `${file}: not a loss log (its first line is ${JSON.stringify(text.slice(0, Math.max(0, text.indexOf('\n')) || 40))}, expected "step,loss"); move it away to continue the run`);
+    }
     if (text.startsWith(LOSS_HEADER)) {
       keep = LOSS_HEADER.length;
       let at = keep;
