@@ -3,7 +3,10 @@
 // closure on the context's tape; `Ctx.backward` replays the tape in reverse. Gradients of activations
 // live in buffers keyed by the activation (accumulated: a tensor used twice, such as a skip source, sums
 // both paths); parameter gradients go to the model's gradient block, which has the parameters' layout.
-// Activations are allocated from the arena: the caller brackets a step with arena.mark/release.
+// Activations are allocated from the arena: the caller brackets a step with arena.mark/release. During
+// backward, buffers are recycled (same size, zero-filled when they hold a gradient): the gradient of an
+// activation is dead once the entry that produced it has run, and a temporary once its entry returns —
+// so a step's memory is the forward activations plus the gradients alive at once, not every gradient.
 // Shape letters: N batch, C channels, H×W pixels, P = H·W, E time-embedding width.
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
@@ -34,12 +37,34 @@ export function sub(t: Tensor, offset: number, size: number, name = t.name): Ten
 export class Ctx {
   /** Backward closures in forward order, or null at inference. */
   private readonly tape: (() => void)[] | null;
+  /** Per tape entry, the arena range [from, to) allocated in forward since the previous entry: its outputs. */
+  private readonly ranges: [number, number][] = [];
+  private lastTop: number;
   private readonly grads = new Map<number, Tensor>();
   private readonly frozen = new Set<number>();
   private onesT: Tensor | null = null;
+  /** Recycled backward buffers, the buffer behind each view handed out, and the current entry's temporaries. */
+  private readonly free: Tensor[] = [];
+  private readonly backing = new WeakMap<Tensor, Tensor>();
+  private entryTmps: Tensor[] = [];
 
   constructor(readonly engine: Engine, readonly params: ParamBlock, readonly paramGrads: ParamBlock | null = null) {
     this.tape = paramGrads ? [] : null;
+    this.lastTop = engine.arena.mark();
+  }
+
+  /** n elements: the front of the smallest recycled buffer that holds them (best fit), else a new arena tensor. */
+  private take(n: number, name: string): Tensor {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) if (this.free[i].size >= n && (best < 0 || this.free[i].size < this.free[best].size)) best = i;
+    const buf = best >= 0 ? this.free.splice(best, 1)[0] : this.engine.alloc(n, name);
+    const t: Tensor = { ptr: buf.ptr, size: n, shape: [n], name };
+    this.backing.set(t, buf);
+    return t;
+  }
+
+  private recycle(t: Tensor): void {
+    this.free.push(this.backing.get(t) ?? t);
   }
 
   get training(): boolean {
@@ -61,7 +86,11 @@ export class Ctx {
 
   /** Records a backward step (training only). */
   record(backward: () => void): void {
-    this.tape?.push(backward);
+    if (!this.tape) return;
+    this.tape.push(backward);
+    const top = this.engine.arena.mark();
+    this.ranges.push([this.lastTop, top]);
+    this.lastTop = top;
   }
 
   /** Marks t as not needing a gradient (the input sample, the sinusoidal projection). */
@@ -77,16 +106,18 @@ export class Ctx {
   grad(t: Tensor): Tensor {
     let g = this.grads.get(t.ptr);
     if (!g || g.size !== t.size) {
-      g = this.engine.alloc(t.size, `d(${t.name})`);
+      g = this.take(t.size, `d(${t.name})`);
       this.engine.view(g).fill(0);
       this.grads.set(t.ptr, g);
     }
     return g;
   }
 
-  /** A temporary of n elements (contents undefined). */
+  /** A temporary of n elements (contents undefined), valid until the current backward entry returns. */
   tmp(n: number, name: string): Tensor {
-    return this.engine.alloc(n, name);
+    const t = this.take(n, name);
+    this.entryTmps.push(t);
+    return t;
   }
 
   /** A vector of n ones (for bias gradients as GEMMs with a ones vector). */
@@ -102,8 +133,21 @@ export class Ctx {
   backward(out: Tensor, dOut: Tensor): void {
     if (!this.tape) throw new DdpmError('INVALID_ARGUMENT', 'backward: this forward pass was not run in training mode');
     add(this.engine, out.size, this.grad(out), dOut, this.grad(out));
-    for (let i = this.tape.length - 1; i >= 0; i--) this.tape[i]();
+    for (let i = this.tape.length - 1; i >= 0; i--) {
+      this.tape[i]();
+      // entry i's temporaries, and the gradients of what it produced (every consumer ran before it), are free
+      for (const t of this.entryTmps) this.recycle(t);
+      this.entryTmps = [];
+      const [from, to] = this.ranges[i];
+      for (const [ptr, g] of this.grads) {
+        if (ptr >= from && ptr < to) {
+          this.grads.delete(ptr);
+          this.recycle(g);
+        }
+      }
+    }
     this.tape.length = 0;
+    this.ranges.length = 0;
   }
 }
 
