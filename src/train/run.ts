@@ -479,27 +479,31 @@ class LossLog {
 
   static async open(file: string, step: number, notices: string[]): Promise<LossLog> {
     const { fs } = await node();
-    const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return '';
+    // bytes, not text: the cut is a byte offset
+    const bytes = await fs.readFile(file).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength), (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return new Uint8Array(0);
       throw ioError(file, 'read', e);
     });
+    const header = new TextEncoder().encode(LOSS_HEADER);
+    const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, Math.min(to, from + 200)));
     const steps: number[] = [];
     const losses: number[] = [];
     let keep = 0; // bytes of the file to keep
-    if (text !== '' && !text.startsWith(LOSS_HEADER)) {
-      throw new DdpmError('FORMAT', `${file}: not a loss log (its first line is ${JSON.stringify(text.slice(0, Math.max(0, text.indexOf('\n')) || 40))}, expected "step,loss"); move it away to continue the run`);
-    }
-    if (text.startsWith(LOSS_HEADER)) {
-      keep = LOSS_HEADER.length;
+    if (bytes.length > 0) {
+      if (bytes.length < header.length || header.some((c, i) => bytes[i] !== c)) {
+        const nl = bytes.indexOf(0x0a);
+        throw new DdpmError('FORMAT', `${file}: not a loss log (its first line is ${JSON.stringify(ascii(0, nl < 0 ? 40 : nl))}, expected "step,loss"); move it away to continue the run`);
+      }
+      keep = header.length;
       let at = keep;
-      while (at < text.length) {
-        const nl = text.indexOf('\n', at);
+      while (at < bytes.length) {
+        const nl = bytes.indexOf(0x0a, at);
         if (nl < 0) break; // a partial last line (a crash mid-write): beyond any checkpoint
-        const [s, l] = text.slice(at, nl).split(',');
+        const [s, l] = ascii(at, nl).split(',');
         const sn = Number(s);
-        if (!Number.isSafeInteger(sn) || sn > step || l === undefined) break;
+        if (!Number.isSafeInteger(sn) || sn > step || sn !== (steps.length ? steps[steps.length - 1] + 1 : 1) || l === undefined) break;
         steps.push(sn);
-        losses.push(l === 'NaN' ? NaN : Number(l));
+        losses.push(Number(l));
         at = nl + 1;
         keep = at;
       }
@@ -508,7 +512,7 @@ class LossLog {
     if (step > 0 && last !== step) notices.push(`${file} holds steps up to ${last}; the checkpoint is at step ${step}: the losses of the steps between were not recorded (a folder written by an older version?)`);
     try {
       if (keep === 0) await fs.writeFile(file, LOSS_HEADER);
-      else if (keep < Buffer.byteLength(text)) await fs.truncate(file, Buffer.byteLength(text.slice(0, keep)));
+      else if (keep < bytes.length) await fs.truncate(file, keep);
       const fh = await fs.open(file, 'a');
       return new LossLog(file, fh, steps, losses);
     } catch (e) {
