@@ -60,6 +60,41 @@ function deadPid(): number {
   return r.pid!;
 }
 
+describe('Trainer.state() / restore()', () => {
+  it('a trainer restored from another\'s state continues bit-identically; a bad state leaves it untouched', async () => {
+    const { MLPDenoiser } = await import('../src/nn/mlp');
+    const { Trainer } = await import('../src/train/trainer');
+    const { namedSchedule } = await import('../src/diffusion/schedule');
+    const make = (seed: number) => new Trainer(MLPDenoiser.create(engine, { data_dim: 2, hidden_dim: 16, num_blocks: 1 }, seed), data, namedSchedule('linear', 50), { batchSize: 8, learningRate: 1e-2, seed: 2 });
+    const a = make(1);
+    await a.train({ steps: 4 });
+    const b = make(9);
+    b.restore(a.state());
+    await a.train({ steps: 3 });
+    await b.train({ steps: 3 });
+    const [sa, sb] = [a.state(), b.state()];
+    expect(sb.counters).toEqual(sa.counters);
+    for (const k of ['params', 'ema', 'expAvg', 'expAvgSq'] as const) expect(Buffer.compare(Buffer.from(sb[k]!.buffer), Buffer.from(sa[k]!.buffer)), k).toBe(0);
+    const before = b.state().params;
+    const bad = (f: (s: ReturnType<typeof a.state>) => void) => {
+      const s = a.state();
+      f(s);
+      return s;
+    };
+    const cases: [ReturnType<typeof a.state>, string, RegExp][] = [
+      [bad((s) => (s.params = s.params.subarray(1))), 'SHAPE_MISMATCH', /params must be a Float32Array of \d+ values/],
+      [bad((s) => (s.expAvgSq[3] = NaN)), 'NON_FINITE', /expAvgSq\[3\] = NaN/],
+      [bad((s) => (s.ema = null)), 'INVALID_ARGUMENT', /has no EMA weights but this trainer keeps EMA/],
+      [bad((s) => (s.counters.step += 1)), 'INVALID_ARGUMENT', /must equal step/],
+    ];
+    for (const [state, code, re] of cases) {
+      const e = await errorOf(() => b.restore(state));
+      expect([e.code, e.message]).toEqual([code, expect.stringMatching(re)]);
+    }
+    expect(Buffer.compare(Buffer.from(b.state().params.buffer), Buffer.from(before.buffer))).toBe(0);
+  });
+});
+
 describe('one writer per run folder', () => {
   it('in one process: a second TrainingRun on the folder gets LOCKED naming the holder; after close it opens', async () => {
     const dir = join(root, 'inproc');
