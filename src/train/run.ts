@@ -51,8 +51,8 @@ export interface RunIdentity {
   /** FNV-1a (32-bit, hex) of the samples' float32 bytes: the same label with other contents is refused. */
   data_hash: string;
   model: { class: ModelClass; config: unknown };
-  /** Seed of the initial weights. */
-  init_seed: number;
+  /** Seed of the initial weights; null when unknown (a folder upgraded from version 1). */
+  init_seed: number | null;
   /** diffusers scheduler_config.json: the training schedule, and the exported model's scheduler. */
   scheduler: Record<string, unknown>;
   trainer_config: TrainerConfig;
@@ -162,7 +162,7 @@ export function parseRunIdentity(json: unknown, file: string): Partial<RunIdenti
     if (cls !== 'MLPDenoiser' && cls !== 'UNet2DModel') fail(`model.class must be "MLPDenoiser" or "UNet2DModel", found ${show(cls)}`);
     if (!isObject(own(model as Record<string, unknown>, 'config'))) fail(`model.config must be an object, found ${show(own(model as Record<string, unknown>, 'config'))}`);
     const seed = own(o, 'init_seed');
-    if (!Number.isSafeInteger(seed) || (seed as number) < 0) fail(`init_seed must be an integer ≥ 0, found ${show(seed)}`);
+    if (seed !== null && (!Number.isSafeInteger(seed) || (seed as number) < 0)) fail(`init_seed must be an integer ≥ 0 or null, found ${show(seed)}`);
     if (!isObject(own(o, 'trainer_config'))) fail(`trainer_config must be an object, found ${show(own(o, 'trainer_config'))}`);
     try {
       parseTrainerConfig(own(o, 'trainer_config') as TrainerOptions);
@@ -305,7 +305,7 @@ export class TrainingRun {
       // upgrade run.json from version 1 (or write it for an adopted folder)
       const full: RunIdentity = {
         format: RUN_FORMAT, version: RUN_VERSION, data: id.data, dataset_size: id.dataset_size, data_hash: dataHash(x),
-        model: m.model as RunIdentity['model'], init_seed: 0, scheduler: id.scheduler, trainer_config: trainer.config,
+        model: m.model as RunIdentity['model'], init_seed: null, scheduler: id.scheduler, trainer_config: trainer.config,
       };
       await this.lock.check();
       await writeAtomic(runFile, JSON.stringify(full, null, 2) + '\n');

@@ -13,13 +13,13 @@
 // files and run folders are train/checkpoint.ts and train/run.ts; this file imports neither.
 import { DdpmError, checkInt } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
+import { makeSchedule, type NoiseSchedule } from '../diffusion/schedule.js';
 import type { Tensor } from '../engine/memory.js';
 import { scale } from '../kernels/elementwise.js';
 import { philoxFill, qSample, splitU64 } from '../kernels/gaussian.js';
 import { adamw, emaUpdate, gradNorm } from '../kernels/optim.js';
 import type { Denoiser } from '../nn/denoiser.js';
 import type { PredictionType } from '../diffusion/scheduler.js';
-import { makeSchedule, type NoiseSchedule } from '../diffusion/schedule.js';
 import { ParamBlock, splitmix32 } from '../nn/params.js';
 
 
