@@ -11,7 +11,7 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
-import { blockTensors, loadBlock } from '../io/param-tensors.js';
+import { blockTensors, loadBlock } from './param-tensors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { Denoiser, TrainForward } from './denoiser.js';
 import { Ctx, linear, residual, siluT } from './layers.js';

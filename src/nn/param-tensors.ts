@@ -2,8 +2,8 @@
 // and the training checkpoint (weights, EMA weights, optimizer moments all have the parameters' layout).
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
-import type { ParamBlock } from '../nn/params.js';
-import type { SafeTensor } from './safetensors.js';
+import type { ParamBlock } from './params.js';
+import type { SafeTensor } from '../io/safetensors.js';
 
 /** The block's tensors in spec order, as copies: [name, { shape, data }]. */
 export function blockTensors(engine: Engine, block: ParamBlock): [string, { shape: number[]; data: Float32Array }][] {
