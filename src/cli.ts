@@ -32,7 +32,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') return void console.log(HELP);
-  const run = Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : undefined;
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (!run) throw new DdpmError('INVALID_ARGUMENT', `unknown command '${command}' (try 'ddpm --help')`);
   return run(rest);
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine } from '../src/index.js';
+import { type DdpmError, Engine } from '../src/index.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 import { MLPDenoiser } from '../src/nn/mlp.js';
 import { loadCheckpoint, modelFromCheckpoint, restoreTrainer, saveCheckpoint } from '../src/train/checkpoint.js';
@@ -171,7 +171,7 @@ describe('checkpoints', () => {
     await truncate(join(c.dir, 'optimizer.exp_avg.safetensors'), 1000);
     await expectFormat(c.dir, /optimizer\.exp_avg\.safetensors: 1000 bytes, checkpoint\.json records \d+/);
 
-    const editManifest = async (dir: string, f: (m: Record<string, any>) => void) => {
+    const editManifest = async (dir: string, f: (m: { format_version: number; files: Record<string, number> }) => void) => {
       const m = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8'));
       f(m);
       await writeFile(join(dir, 'checkpoint.json'), JSON.stringify(m));

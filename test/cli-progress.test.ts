@@ -4,7 +4,7 @@ import { Progress } from '../src/cli/progress';
 /** A stand-in for process.stderr that records what is written. */
 function stream(isTTY: boolean) {
   const chunks: string[] = [];
-  return { chunks, s: { isTTY, write: (c: string) => (chunks.push(c), true) } as unknown as NodeJS.WriteStream };
+  return { chunks, s: { isTTY, write: (c: string) => chunks.push(c) > 0 } as unknown as NodeJS.WriteStream };
 }
 
 describe('Progress', () => {

@@ -1,7 +1,7 @@
 // MLPDenoiser: every parameter gradient by central differences, inference = training forward, weights
 // round trip through safetensors, config validation.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine } from '../src/index.js';
+import { type DdpmError, Engine } from '../src/index.js';
 import { MLPDenoiser, parseMLPConfig } from '../src/nn/mlp.js';
 import { gradCheck } from './helpers/gradcheck.js';
 import { randomF32, sameBits } from './helpers/rng.js';

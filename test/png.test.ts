@@ -37,7 +37,11 @@ function rawPng(width: number, height: number, colorType: 0 | 2 | 4 | 6, bitDept
           else {
             acc = (acc << bitDepth) | v;
             nbits += bitDepth;
-            if (nbits === 8) (rows.push(acc), (acc = 0), (nbits = 0));
+            if (nbits === 8) {
+              rows.push(acc);
+              acc = 0;
+              nbits = 0;
+            }
           }
         }
       }

@@ -2,13 +2,14 @@
 // target against a float64 oracle, its gradient by finite differences, non-finite steps, determinism
 // across thread counts, abort, argument checks, and an end-to-end run that learns two moons.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine } from '../src/index.js';
+import { type DdpmError, Engine } from '../src/index.js';
 import { randn } from '../src/kernels/gaussian.js';
 import { gradNorm } from '../src/kernels/optim.js';
 import { MLPDenoiser } from '../src/nn/mlp.js';
 import { UNet2DModel } from '../src/nn/unet.js';
 import { checkpointFiles, modelFromCheckpoint, parseCheckpoint } from '../src/train/checkpoint.js';
-import { EMA_DEFAULTS, Trainer, emaDecay, learningRateAt, parseTrainerConfig, type PredictionType } from '../src/train/trainer.js';
+import { EMA_DEFAULTS, Trainer, emaDecay, learningRateAt, parseTrainerConfig } from '../src/train/trainer.js';
+import type { PredictionType } from '../src/diffusion/scheduler.js';
 import { twoMoons } from '../src/train/toy-data.js';
 import { FaultyDenoiser, ScaledInputDenoiser } from './helpers/denoisers.js';
 import { ddpmSample, energyDistance } from './helpers/diffusion.js';
