@@ -10,7 +10,8 @@ export { splitU64, type U64 } from './random.js';
 
 // --- engine: the Wasm build, memory and worker pool ---
 export { Engine, ABI_VERSION, type EngineOptions, type EngineInfo, type BuildName, type SimdLevel } from './engine/engine.js';
-export type { Tensor } from './engine/memory.js';
+export type { Tensor, Arena } from './engine/memory.js';
+export type { RuntimeName } from './engine/runtime.js';
 
 // --- kernels: typed calls on engine tensors (`kernels.gemm(engine, …)`); the list is src/kernels/index.ts ---
 export * as kernels from './kernels/index.js';
@@ -47,6 +48,7 @@ export { parseUNetConfig, type UNet2DConfig, type DownBlockType, type UpBlockTyp
 export { UNET_PRESETS, type UNetPreset } from './nn/presets.js';
 export { MLPDenoiser, parseMLPConfig, MLP_WEIGHTS_FILE, type MLPConfig } from './nn/mlp.js';
 export type { Denoiser, TrainForward, TrainForwardOptions } from './nn/denoiser.js';
+export type { ParamBlock, ParamSpec } from './nn/params.js';
 
 // --- io (the rest of it is `ddpm-wasm/io`) ---
 export { readSafetensors, writeSafetensors, type SafeTensor, type SafeTensorsFile } from './io/safetensors.js';
