@@ -72,6 +72,8 @@ export function normalizeArgs(argv: readonly string[], options: OptionSpec, comm
       inlineValue = false;
       shown = a;
     } else {
+      // parseArgs would take a stray '-5' for a short flag: name it as the stray argument it is
+      if (a.startsWith('-') && a.length > 1) throw new DdpmError('INVALID_ARGUMENT', `unexpected argument '${a}' (options start with --; try --help)`);
       out.push(a);
       continue;
     }
