@@ -105,8 +105,6 @@ describe('scatterImage', () => {
 });
 
 describe('trajectoryStrip', () => {
-  const cell = (v: number) => blank(6, 6, v);
-
   it('lays x_t over x̂_0 under a band with each column labelled by its step and t', () => {
     const w = 28;
     const cell = (v: number) => blank(w, w, v);
