@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
 const UNIT = [
   'conv', 'elementwise', 'engine', 'gaussian', 'gaussian-math', 'gemm', 'norm', 'optim', 'random',
   'schedule', 'scheduler', 'scheduler-sampling', 'bound', 'safetensors', 'png', 'image-folder', 'mlp',
-  'unet-config', 'eval-metrics', 'cli-progress', 'cli-args', 'cli-plot',
+  'unet-config', 'eval-metrics', 'cli-progress', 'cli-args', 'cli-plot', 'imports',
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({
