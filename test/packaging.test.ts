@@ -62,6 +62,26 @@ describe('package.json exports', () => {
   });
 });
 
+describe("Node, Deno and Bun resolve '#platform' from an installed package", () => {
+  writeFileSync(join(consumer, 'pipe.mjs'), [
+    "import { DDPMPipeline, Engine } from 'ddpm-wasm';",
+    "const engine = await Engine.create({ threads: 2, simd: 'simd' });",
+    "const pipe = await DDPMPipeline.fromPretrained(engine, 'mnist', { scheduler: 'ddim' });",
+    'const { tensor } = await pipe.run({ batchSize: 2, numInferenceSteps: 2, seed: 3 });',
+    "const sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', tensor))].map((b) => b.toString(16).padStart(2, '0')).join('');",
+    'console.log(JSON.stringify({ runtime: engine.info.runtime, build: engine.info.build, sha256 }));',
+    'engine.dispose();',
+  ].join('\n'));
+  const bin = (name: string) => join(repo, 'node_modules/.bin', name);
+  const runIn = (cmd: string[]) => JSON.parse(execFileSync(cmd[0], cmd.slice(1), { cwd: consumer, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } }).trim().split('\n').pop()!);
+  it("the pipeline samples 'mnist' (read from disk) with the same bits in all three", () => {
+    const node = runIn([process.execPath, 'pipe.mjs']);
+    expect(node).toMatchObject({ runtime: 'node', build: 'simd-mt' });
+    expect(runIn([bin('deno'), 'run', '--allow-read', 'pipe.mjs'])).toEqual({ ...node, runtime: 'deno' });
+    expect(runIn([bin('bun'), 'pipe.mjs'])).toEqual({ ...node, runtime: 'bun' });
+  });
+});
+
 describe("the web side of '#platform'", () => {
   it('refuses files and node modules with UNSUPPORTED naming the alternatives', async () => {
     for (const f of [() => web.readFileOrNull('/x/config.json'), () => web.fsPromises(), () => web.workerThreads(), () => web.writeFilesAtomic('/x', [])]) {
