@@ -20,8 +20,8 @@ export interface FileSource {
 
 /**
  * What `fromPretrained` accepts: a folder path, a URL (string or URL object; http(s), file: or blob:), a
- * shipped model's name ('mnist'), a map or plain object of file names ('config.json',
- * 'unet/config.json' …) to contents, or a FileSource.
+ * shipped model's name ('mnist'; write './mnist' for a folder of that name), a map or plain object of file
+ * names ('config.json', 'unet/config.json' …) to contents, or a FileSource.
  */
 export type ModelSource = string | URL | FileSource | Map<string, FileData> | Record<string, FileData>;
 
