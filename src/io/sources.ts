@@ -6,7 +6,7 @@
 // Folder and file: URL access goes through '#platform', so this module is safe in browser and edge bundles
 // (there a folder path is an UNSUPPORTED error naming the alternatives).
 import { DdpmError } from '../errors.js';
-import { fileUrlToPath, pathModule, readFileOrNull } from '#platform';
+import { PLATFORM, fileUrlToPath, pathModule, readFileOrNull } from '#platform';
 
 /** One file's contents as a user may hold them. */
 export type FileData = Uint8Array | ArrayBuffer | ArrayBufferView | Blob | Response | string;
@@ -82,7 +82,7 @@ export function folderSource(dir: string): FileSource {
 /**
  * Files under a base URL: `base` + name (a base without a trailing slash gets one). http(s) through fetch:
  * 404 and 410 mean "not there", any other failure is an IO error naming the URL. file: URLs are read from
- * disk where there is one (Node, Deno, Bun), fetched otherwise.
+ * disk by the Node side of '#platform' (Node, Deno, Bun), fetched by the web side (Deno importing dist/web).
  */
 export function urlSource(base: URL): FileSource {
   const root = new URL(base.href.endsWith('/') ? base.href : `${base.href}/`);
@@ -90,7 +90,7 @@ export function urlSource(base: URL): FileSource {
     name: root.href,
     async get(file) {
       const url = new URL(file, root);
-      if (url.protocol === 'file:' && !hasFetchForFiles()) return readFileOrNull(await fileUrlToPath(url));
+      if (url.protocol === 'file:' && PLATFORM === 'node') return readFileOrNull(await fileUrlToPath(url));
       let res: Response;
       try {
         res = await fetch(url);
@@ -102,12 +102,6 @@ export function urlSource(base: URL): FileSource {
       return new Uint8Array(await res.arrayBuffer());
     },
   };
-}
-
-/** Browsers and edge workers have fetch but no file system: a file: URL is fetched there. */
-function hasFetchForFiles(): boolean {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
-  return !(g.process?.versions?.node || g.Deno || g.Bun);
 }
 
 /** Files held in memory. Each value is read once (a Response body can only be read once) and kept. */
