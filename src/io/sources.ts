@@ -38,15 +38,18 @@ export function shippedModelUrl(name: string): URL {
 
 const URL_SCHEME = /^(https?|file|blob|data):/i;
 
-/** Opens any ModelSource as a FileSource. */
+/**
+ * Opens any ModelSource as a FileSource. Folders and URLs are read once per file (loaders look at
+ * config.json more than once; a URL should be fetched once); a FileSource given is used as it is.
+ */
 export function openSource(source: ModelSource): FileSource {
   if (isFileSource(source)) return source;
-  if (source instanceof URL) return urlSource(source);
+  if (source instanceof URL) return once(urlSource(source));
   if (typeof source === 'string') {
-    if (SHIPPED_MODELS.includes(source)) return { ...urlSource(shippedModelUrl(source)), name: `the shipped model '${source}'` };
-    if (URL_SCHEME.test(source)) return urlSource(new URL(source));
+    if (SHIPPED_MODELS.includes(source)) return once({ ...urlSource(shippedModelUrl(source)), name: `the shipped model '${source}'` });
+    if (URL_SCHEME.test(source)) return once(urlSource(new URL(source)));
     if (source === '') throw new DdpmError('INVALID_ARGUMENT', 'model source: an empty string is neither a folder, a URL nor a shipped model name');
-    return folderSource(source);
+    return once(folderSource(source));
   }
   if (source instanceof Map) return bytesSource(source);
   if (source !== null && typeof source === 'object' && !Array.isArray(source)) return bytesSource(new Map(Object.entries(source)));
@@ -61,6 +64,23 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   return typeof v;
+}
+
+/** Each file read at most once (the result, null included, is kept for the source's lifetime). */
+function once(src: FileSource): FileSource {
+  const seen = new Map<string, Promise<Uint8Array | null>>();
+  return {
+    name: src.name,
+    get(file) {
+      let p = seen.get(file);
+      if (!p) {
+        p = src.get(file);
+        seen.set(file, p);
+        p.catch(() => seen.delete(file)); // a failure is not remembered: a retry reads again
+      }
+      return p;
+    },
+  };
 }
 
 /** The files under `dir/` of a source (a pipeline folder's unet/, scheduler/). */
