@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Two layers (`vitest run --project unit` is `npm run test:unit`; `npm test` runs both):
@@ -11,6 +12,10 @@ const UNIT = [
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({
+  resolve: {
+    // src/ imports '#platform' (package.json "imports", which points into dist/): tests run the sources
+    alias: { '#platform': fileURLToPath(new URL('./src/platform/node.ts', import.meta.url)) },
+  },
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,
