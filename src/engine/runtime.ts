@@ -1,15 +1,20 @@
 // What JavaScript runtime we are in, and what it can do. Nothing here touches `node:*` or
 // `import.meta.url` at module top level: edge runtimes and browser bundles must be able to import it.
 
-export type RuntimeName = 'node' | 'deno' | 'bun' | 'browser' | 'worker' | 'unknown';
+export type RuntimeName = 'node' | 'deno' | 'bun' | 'browser' | 'worker' | 'workerd' | 'edge-light' | 'unknown';
 
 declare const Deno: unknown;
 declare const Bun: unknown;
+declare const EdgeRuntime: unknown;
 
 export function runtimeName(): RuntimeName {
   const g = globalThis as Record<string, unknown>;
   if (typeof Deno !== 'undefined') return 'deno';
   if (typeof Bun !== 'undefined') return 'bun';
+  // Before Node: workerd with nodejs_compat has a `process` too. Both names are the runtimes' own
+  // (Cloudflare's navigator.userAgent; Vercel's EdgeRuntime global, also set by the edge-runtime package).
+  if ((g.navigator as { userAgent?: string } | undefined)?.userAgent === 'Cloudflare-Workers') return 'workerd';
+  if (typeof EdgeRuntime === 'string') return 'edge-light';
   const proc = g.process as { versions?: { node?: string } } | undefined;
   if (proc?.versions?.node) return 'node';
   if (typeof g.window !== 'undefined' && typeof g.document !== 'undefined') return 'browser';
@@ -46,6 +51,21 @@ export function relaxedMaddIsFused(): boolean {
   const f = new WebAssembly.Instance(new WebAssembly.Module(MADD_PROBE)).exports.f as (a: number, b: number, c: number) => number;
   const a = 1 + 2 ** -12;
   return f(a, a, -1) === 2 ** -11 + 2 ** -24;
+}
+
+/**
+ * Whether this runtime compiles WebAssembly at run time. Cloudflare Workers and Vercel Edge do not
+ * ("Wasm code generation disallowed by embedder"): there a module must come in precompiled, imported
+ * as a `.wasm` module. Compiling a 34-byte module takes microseconds and is allowed everywhere else,
+ * even synchronously on a browser's main thread (the limit there is 4 KB).
+ */
+export function canCompileWasm(): { ok: boolean; why: string } {
+  try {
+    new WebAssembly.Module(SIMD_PROBE);
+    return { ok: true, why: 'WebAssembly compiles at run time' };
+  } catch (e) {
+    return { ok: false, why: `this runtime does not compile WebAssembly at run time (${(e as Error).name}: ${(e as Error).message})` };
+  }
 }
 
 export function hasSimd(): boolean {
@@ -90,6 +110,21 @@ export function sharedMemoryStatus(): { ok: boolean; why: string } {
     return { ok: false, why: `shared WebAssembly.Memory refused: ${(e as Error).message}` };
   }
   return { ok: true, why: 'shared memory available' };
+}
+
+/**
+ * Can this runtime start the pool's workers? Node uses worker_threads; every other runtime a module
+ * Worker started from a Blob URL (pool.ts), so it needs both `Worker` and `URL.createObjectURL`.
+ * Cloudflare Workers and Vercel Edge have neither.
+ */
+export function workerStatus(): { ok: boolean; why: string } {
+  if (runtimeName() === 'node') return { ok: true, why: 'node:worker_threads' };
+  const g = globalThis as Record<string, unknown>;
+  if (typeof g.Worker !== 'function') return { ok: false, why: 'this runtime has no Worker' };
+  if (typeof (URL as { createObjectURL?: unknown }).createObjectURL !== 'function') {
+    return { ok: false, why: 'this runtime has no URL.createObjectURL (workers start from a Blob URL)' };
+  }
+  return { ok: true, why: 'Worker and Blob URLs available' };
 }
 
 /** Number of logical cores, or 1 when the runtime does not say. */
