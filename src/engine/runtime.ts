@@ -100,10 +100,11 @@ export async function hasRelaxedSimd(allowNodeFlag: boolean): Promise<{ ok: bool
 /** Can a shared WebAssembly.Memory exist here and be posted to a worker? */
 export function sharedMemoryStatus(): { ok: boolean; why: string } {
   const g = globalThis as Record<string, unknown>;
-  if (typeof SharedArrayBuffer === 'undefined') return { ok: false, why: 'SharedArrayBuffer is not defined' };
+  // Browsers hide SharedArrayBuffer unless the page is isolated: say so first, it is the fix.
   if (g.crossOriginIsolated === false) {
     return { ok: false, why: 'the page is not cross-origin isolated (COOP/COEP headers missing)' };
   }
+  if (typeof SharedArrayBuffer === 'undefined') return { ok: false, why: 'SharedArrayBuffer is not defined' };
   try {
     new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
   } catch (e) {
