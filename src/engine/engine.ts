@@ -80,9 +80,17 @@ function importHint(build: BuildName): string {
     `(Cloudflare Workers; add \`?module\` on Vercel Edge), then Engine.create({ wasm })`;
 }
 
+/**
+ * A WebAssembly.Module, also one from another realm: Vercel's edge sandbox (a Node vm context) gets its
+ * `?module` imports compiled outside, so `instanceof` this realm's WebAssembly.Module is false there.
+ */
+function isWasmModule(x: unknown): x is WebAssembly.Module {
+  return x instanceof WebAssembly.Module || Object.prototype.toString.call(x) === '[object WebAssembly.Module]';
+}
+
 /** options.wasm as a module: a Module is used as it is; bytes and URLs are compiled (where allowed). */
 async function moduleFrom(wasm: Exclude<EngineOptions['wasm'], undefined>, runtime: RuntimeName): Promise<WebAssembly.Module> {
-  if (wasm instanceof WebAssembly.Module) return wasm;
+  if (isWasmModule(wasm)) return wasm;
   let bytes: BufferSource;
   if (typeof wasm === 'string' || wasm instanceof URL) {
     const res = await fetch(wasm);
