@@ -84,19 +84,20 @@ function importHint(build: BuildName): string {
  * A WebAssembly.Module, also one from another realm: Vercel's edge sandbox (a Node vm context) gets its
  * `?module` imports compiled outside, so `instanceof` this realm's WebAssembly.Module is false there.
  */
-function isWasmModule(x: unknown): x is WebAssembly.Module {
-  return x instanceof WebAssembly.Module || Object.prototype.toString.call(x) === '[object WebAssembly.Module]';
+function isWasmModule(x: unknown): boolean {
+  return (x as object) instanceof WebAssembly.Module || Object.prototype.toString.call(x) === '[object WebAssembly.Module]';
 }
 
 /** options.wasm as a module: a Module is used as it is; bytes and URLs are compiled (where allowed). */
 async function moduleFrom(wasm: Exclude<EngineOptions['wasm'], undefined>, runtime: RuntimeName): Promise<WebAssembly.Module> {
-  if (isWasmModule(wasm)) return wasm;
+  // (not a type guard: WebAssembly.Module is an empty interface, so narrowing would leave `never`)
+  if (isWasmModule(wasm)) return wasm as WebAssembly.Module;
   let bytes: BufferSource;
   if (typeof wasm === 'string' || wasm instanceof URL) {
     const res = await fetch(wasm);
     if (!res.ok) throw new DdpmError('INVALID_ARGUMENT', `wasm: fetching ${String(wasm)} gave HTTP ${res.status}`);
     bytes = await res.arrayBuffer();
-  } else bytes = wasm;
+  } else bytes = wasm as BufferSource;
   const compiles = canCompileWasm();
   if (!compiles.ok) {
     throw new DdpmError('UNSUPPORTED', `options.wasm: ${compiles.why}, so bytes or a URL cannot be used in ${runtime}; ${importHint('simd')}`);
