@@ -3,6 +3,7 @@
 import { DdpmError } from '../errors.js';
 import * as C from './control.js';
 import { runtimeName } from './runtime.js';
+import { workerThreads } from '#platform';
 import { workerLoop, type WorkerInit } from './worker-loop.js';
 
 type Kernel = (...args: number[]) => void;
@@ -231,7 +232,7 @@ async function startNodeWorker(init: WorkerInit, timeoutMs: number): Promise<Wor
   // Node refuses blob: URLs for workers; an eval'd script needs no file on disk either. It is CommonJS,
   // or ESM when the process runs with --input-type=module (workers inherit execArgv), so it loads
   // worker_threads with import(), which both accept.
-  const { Worker } = await import('node:worker_threads');
+  const { Worker } = await workerThreads(); // '#platform': no node: import in browser bundles
   const source =
     `import('node:worker_threads').then(({ parentPort, workerData }) => ` +
     `(${workerLoop.toString()})(workerData, (m) => parentPort.postMessage(m)));\n`;

@@ -1,5 +1,6 @@
 // What JavaScript runtime we are in, and what it can do. Nothing here touches `node:*` or
 // `import.meta.url` at module top level: edge runtimes and browser bundles must be able to import it.
+import { osModule, v8Module } from '#platform';
 
 export type RuntimeName = 'node' | 'deno' | 'bun' | 'browser' | 'worker' | 'workerd' | 'edge-light' | 'unknown';
 
@@ -85,7 +86,7 @@ export async function hasRelaxedSimd(allowNodeFlag: boolean): Promise<{ ok: bool
   if (allowNodeFlag && runtimeName() === 'node' && !nodeFlagTried) {
     nodeFlagTried = true;
     try {
-      const v8 = await import('node:v8');
+      const v8 = await v8Module();
       v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
     } catch {
       // a restricted Node (permission model, embedder) may refuse; fall back to plain SIMD below
@@ -133,7 +134,7 @@ export async function coreCount(): Promise<number> {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   if (nav?.hardwareConcurrency && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
   if (runtimeName() === 'node') {
-    const os = await import('node:os');
+    const os = await osModule();
     return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   }
   return 1;
