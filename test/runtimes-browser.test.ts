@@ -1,7 +1,8 @@
 // Chromium (Debian's, through playwright-core): the demo page (examples/browser) samples the 4 digits of
 // test/runtimes/digits.mjs and its x_0 must hash to Node's bits for the same seed and build — on the main
-// thread and in the demo's Worker of a page without cross-origin isolation (1 thread), and in the Worker
-// with 2 threads under COOP/COEP. Plus the page's PNG download and its two-moons training. Chromium must
+// thread (the hand-written loop) and in the demo's Worker (the pipeline) of a page without cross-origin
+// isolation (1 thread), and in the Worker with 2 threads under COOP/COEP. Plus the page's PNG download
+// (the library's toPng) and its two-moons training. Chromium must
 // start: a missing browser fails this file (.ci/run installs it), it is never skipped.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -40,7 +41,8 @@ async function open(base: string): Promise<Page> {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(base);
-  await page.waitForFunction(() => (window as unknown as { demo?: unknown }).demo !== undefined);
+  // the sampler menu is filled from the library's SCHEDULER_NAMES
+  await page.waitForFunction(() => (window as unknown as { demo?: { schedulers?: string[] } }).demo?.schedulers !== undefined);
   expect(errors).toEqual([]);
   return page;
 }
@@ -64,7 +66,7 @@ describe('Chromium', () => {
     expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(false);
     // A string, not a function: vitest rewrites import() in this file's functions, the page must not see that.
     const got: Record<string, Digits> = await page.evaluate(`(async () => {
-      const lib = await import('/dist/index.js');
+      const lib = await import('/examples/browser/ddpm-wasm.js');
       const { sampleDigits } = await import('/test/runtimes/digits.mjs');
       const base = '/models/mnist/';
       const files = {
@@ -110,8 +112,8 @@ describe('Chromium', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
     const png = readFileSync(await download.path());
     expect(png.subarray(1, 4).toString()).toBe('PNG');
-    // a 2×2 grid of 28×28 digits at scale 3 with 2-pixel gaps: 2·(84 + 2) + 2 = 174
-    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([174, 174]);
+    // the library's toPng in the worker: a 2×2 grid of 28×28 digits, 2-pixel padding, scale 3: 3·(2·28 + 3·2)
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([186, 186]);
     await page.close();
   });
 

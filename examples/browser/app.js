@@ -62,6 +62,18 @@ function setStatus(id, text, error = false) {
 }
 
 // ---- sampling ----
+// The sampler menu lists what the library's pipeline knows (SCHEDULER_NAMES), asked of a worker once.
+{
+  const probe = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  probe.onmessage = (e) => {
+    if (e.data.type !== 'hello') return;
+    probe.terminate();
+    const select = document.querySelector('select[name=sampler]');
+    const current = select.value;
+    select.replaceChildren(...e.data.schedulers.map((name) => new Option(name.toUpperCase(), name, false, name === current)));
+    window.demo.schedulers = e.data.schedulers;
+  };
+}
 $('sample-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const f = new FormData(e.target);
@@ -76,13 +88,16 @@ $('sample-form').addEventListener('submit', (e) => {
   $('hash').textContent = '';
   setStatus('status', 'starting the engine…');
   startWorker('sample', async (m) => {
-    if (m.type === 'info') {
+    if (m.type === 'hello') {
+      // the worker's own list; the menu was filled by the first worker
+    } else if (m.type === 'info') {
       $('info').textContent = JSON.stringify(m.info, null, 2);
     } else if (m.type === 'step') {
       drawDigits(m.x0, opts.count);
       setStatus('status', `step ${m.i} / ${m.n} (t = ${m.t}) — ${(m.ms / 1000).toFixed(1)} s`);
     } else if (m.type === 'done') {
       drawDigits(m.x0, opts.count);
+      lastPng = m.png; // made by the library's toPng in the worker
       const hash = await sha256(m.x0);
       $('hash').textContent = `sha256(x_0 as float32) = ${hash}`;
       setStatus('status', `done: ${opts.count} digits, ${opts.steps} ${opts.sampler.toUpperCase()} steps in ${(m.ms / 1000).toFixed(2)} s on ${m.info.threads} thread(s), ${m.info.build} build`);
@@ -106,14 +121,13 @@ $('stop').addEventListener('click', () => {
   $('stop').disabled = true;
 });
 
+let lastPng = null;
 $('save').addEventListener('click', () => {
-  $('digits').toBlob((blob) => {
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(blob);
-    a.download = 'ddpm-digits.png';
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-  }, 'image/png');
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([lastPng], { type: 'image/png' }));
+  a.download = 'ddpm-digits.png';
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 });
 
 // ---- two moons ----

@@ -1,9 +1,14 @@
 // The demo's static server: `npm run demo` (or `node examples/browser/server.mjs [--port 8080]
-// [--no-isolation]`), then open the address it prints. It serves the repository (the page imports the
-// built library from /dist/ and the model from /models/mnist/) on 127.0.0.1 only, with the two headers
-// that make a page cross-origin isolated — Cross-Origin-Opener-Policy: same-origin and
-// Cross-Origin-Embedder-Policy: require-corp — so SharedArrayBuffer exists and the engine's Worker can
-// run threads. With --no-isolation the page still works, single-threaded.
+// [--no-isolation]`), then open the address it prints. It serves the repository (the model from
+// /models/mnist/) on 127.0.0.1 only, with the two headers that make a page cross-origin isolated —
+// Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp — so
+// SharedArrayBuffer exists and the engine's Worker can run threads. With --no-isolation the page still
+// works, single-threaded.
+//
+// The library itself is served as one browser ES module, /examples/browser/ddpm-wasm.js, bundled from
+// dist/ by esbuild at start-up (zero config, the `browser` condition) — as a CDN or an app's bundler would
+// serve it: dist/ imports '#platform' (package.json "imports"), which a browser cannot resolve by itself,
+// and a Worker takes no import map.
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
@@ -16,13 +21,30 @@ const TYPES = {
   '.png': 'image/png', '.map': 'application/json', '.safetensors': 'application/octet-stream', '.md': 'text/plain; charset=utf-8',
 };
 
-/** Starts the server; resolves to { url, close() }. port 0 picks a free one. */
-export function serve({ port = 8080, host = '127.0.0.1', isolated = true, dir = root } = {}) {
+/** dist/index.js as one browser ES module (the Wasm builds inlined). */
+async function bundleLibrary() {
+  const { build } = await import('esbuild');
+  const out = await build({
+    entryPoints: [join(root, 'dist/index.js')], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
+  });
+  return out.outputFiles[0].contents;
+}
+
+/**
+ * Starts the server; resolves to { url, close() }. port 0 picks a free one. `dir` other than the
+ * repository serves that folder as it is (the bundler tests use it), without the library bundle.
+ */
+export async function serve({ port = 8080, host = '127.0.0.1', isolated = true, dir = root } = {}) {
+  const generated = new Map(dir === root ? [['/examples/browser/ddpm-wasm.js', await bundleLibrary()]] : []);
   const server = createServer((req, res) => {
     const headers = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    if (path === '/') {
+    if (path === '/' && dir === root) {
       res.writeHead(302, { ...headers, Location: '/examples/browser/' }).end();
+      return;
+    }
+    if (generated.has(path)) {
+      res.writeHead(200, { ...headers, 'Content-Type': TYPES['.js'], 'Cache-Control': 'no-cache' }).end(generated.get(path));
       return;
     }
     let file = normalize(join(dir, path));

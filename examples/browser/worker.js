@@ -1,45 +1,31 @@
 // The demo's engine lives here, in a dedicated module Worker: the browser's main thread may not block in
 // Atomics.wait, a worker may — so under COOP/COEP this worker runs the engine's threads, and the page
-// stays responsive either way. Messages in: { type: 'sample' | 'train', ... }; out: 'info', 'step',
-// 'done', 'train-progress', 'error'. The page stops a run by terminating this worker.
-import * as ddpm from '../../dist/index.js';
+// stays responsive either way. Messages in: { type: 'sample' | 'train', ... }; out: 'hello', 'info',
+// 'step', 'done', 'train-data', 'train-progress', 'error'. The page stops a run by terminating this worker.
+import * as ddpm from './ddpm-wasm.js'; // the library, served bundled by server.mjs
 
+// The shipped model, as the demo server serves the repository (a URL works in every runtime).
 const MODEL = new URL('../../models/mnist/', import.meta.url);
-
-async function fetchBytes(url) {
-  const res = await fetch(url);
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
-}
-
-let model = null; // { config, scheduler, weights }, fetched once
-async function modelFiles() {
-  model ??= await Promise.all([
-    fetch(new URL('config.json', MODEL)).then((r) => r.json()),
-    fetch(new URL('scheduler_config.json', MODEL)).then((r) => r.json()),
-    fetchBytes(new URL('diffusion_pytorch_model.safetensors', MODEL)),
-  ]).then(([config, scheduler, weights]) => ({ config, scheduler, weights }));
-  return model;
-}
 
 const threadsOption = (t) => (t === 'auto' ? 'auto' : Number(t));
 
-/** Samples `count` digits; posts x̂₀ after every step and x_0 at the end (float32, N×1×28×28). */
+// The samplers the pipeline knows, for the page's menu (short names: 'ddpm', 'ddim', …).
+postMessage({ type: 'hello', schedulers: ddpm.SCHEDULER_NAMES.filter((n) => n === n.toLowerCase()) });
+
+/** Samples `count` digits; posts x̂₀ after every step, then x_0 and the grid as PNG bytes. */
 async function sample({ sampler, steps, seed, count, threads, simd }) {
   const engine = await ddpm.Engine.create({ threads: threadsOption(threads), simd });
   try {
     postMessage({ type: 'info', info: engine.info, crossOriginIsolated: self.crossOriginIsolated === true });
-    const files = await modelFiles();
-    const unet = ddpm.UNet2DModel.fromFiles(engine, files.config, files.weights);
-    const Scheduler = sampler === 'ddpm' ? ddpm.DDPMScheduler : ddpm.DDIMScheduler;
-    const scheduler = Scheduler.fromConfig(files.scheduler, { engine });
-    const chain = ddpm.SamplingChain.start(engine, scheduler, { shape: [count, 1, 28, 28], numInferenceSteps: steps, seed });
+    const pipe = await ddpm.DDPMPipeline.fromPretrained(engine, MODEL, { scheduler: sampler });
     const t0 = performance.now();
-    const x0 = await chain.run((x, t) => unet.forwardTensor(x, t), {
-      onStep: (i, t) => postMessage({ type: 'step', i, n: steps, t, x0: engine.read(chain.predOriginalSample), ms: performance.now() - t0 }),
+    const { images, tensor } = await pipe.run({
+      batchSize: count, maxBatch: count, numInferenceSteps: steps, seed,
+      onStep: (i, n, { x0, t }) => postMessage({ type: 'step', i, n, t, x0, ms: performance.now() - t0 }),
     });
-    const out = engine.read(x0);
-    postMessage({ type: 'done', x0: out, ms: performance.now() - t0, info: engine.info }, [out.buffer]);
+    const ms = performance.now() - t0;
+    const png = await ddpm.toPng(images, { grid: true, scale: 3 });
+    postMessage({ type: 'done', x0: tensor, png, ms, info: engine.info }, [tensor.buffer, png.buffer]);
   } finally {
     engine.dispose();
   }
