@@ -4,3 +4,4 @@ export * from './conv.js';
 export * from './norm.js';
 export * from './gaussian.js';
 export * from './optim.js';
+export * from './solver.js';
