@@ -124,7 +124,7 @@ export class DPMSolverMultistepScheduler extends SolverBase {
     let last = T;
     if (this.lambdaMinClipped > -Infinity) {
       // diffusers: searchsorted(flip(λ), lambda_min_clipped) timesteps at the end have too low a λ.
-      const lam = lambdaTable32(this.schedule);
+      const lam = lambdaTable32(this.alphasCumprod32);
       let clipped = 0;
       for (let t = T - 1; t >= 0 && lam[t] < this.lambdaMinClipped; t--) clipped++;
       last = T - clipped;

@@ -17,26 +17,58 @@ import { roundHalfEven, type TimestepSpacing } from './scheduler.js';
 
 const f32 = Math.fround;
 
+/**
+ * torch.linspace(start, end, n, dtype=float32) bit for bit, as the CPU kernel of torch 1.13 computes it on
+ * x86-64 (AVX2, the build that made the fixtures): step = (end − start)/(n − 1) in float32; in blocks of 8
+ * (two per loop turn, the last < 16 values one by one) a base start + step·i (or end − step·(n − 1 − i)
+ * from the halfway point on) with one rounding (the compiler fuses it), then base + k·step per lane.
+ */
+export function torchLinspace32(start: number, end: number, n: number): Float64Array {
+  const out = new Float64Array(n);
+  if (n === 1) {
+    out[0] = f32(start);
+    return out;
+  }
+  const s = f32(start), e = f32(end), step = f32(f32(e - s) / (n - 1)), half = Math.floor(n / 2);
+  const base = (i: number) => (i < half ? f32(s + step * i) : f32(e - step * (n - i - 1)));
+  const V = 8;
+  let i = 0;
+  for (; i + 2 * V <= n; i += V) {
+    const b = base(i);
+    for (let k = 0; k < V; k++) out[i + k] = f32(b + f32(k * step));
+  }
+  for (; i < n; i++) out[i] = base(i);
+  return out;
+}
+
+/** diffusers' float32 betas: torch.linspace for linear and scaled_linear (squared in float32), the float64
+ * values rounded for the others (squaredcos_cap_v2 is computed in float64 there too; trained betas). */
+export function betas32(schedule: NoiseSchedule, name: string, betaStart: number, betaEnd: number): Float64Array {
+  if (name === 'linear') return torchLinspace32(betaStart, betaEnd, schedule.T);
+  if (name === 'scaled_linear') return torchLinspace32(Math.sqrt(betaStart), Math.sqrt(betaEnd), schedule.T).map((v) => f32(v * v));
+  return schedule.betas.map(f32);
+}
+
 /** diffusers' alphas_cumprod: float32 α = 1 − β, multiplied in double (torch.cumprod on CPU accumulates
- * float32 in double) and each partial product rounded to float32. */
-export function alphasCumprod32(schedule: NoiseSchedule): Float64Array {
-  const out = new Float64Array(schedule.T);
+ * float32 in double) and each partial product rounded to float32.  betas: float32 values (betas32). */
+export function alphasCumprod32(betas: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(betas.length);
   let p = 1;
-  for (let t = 0; t < schedule.T; t++) {
-    p *= f32(1 - f32(schedule.betas[t]));
+  for (let t = 0; t < betas.length; t++) {
+    p *= f32(1 - f32(betas[t]));
     out[t] = f32(p);
   }
   return out;
 }
 
 /** diffusers' σ table (float32 values): σ_t = ((1 − ᾱ_t)/ᾱ_t)^½, every operation in float32.  (T) */
-export function sigmaTable32(schedule: NoiseSchedule): Float64Array {
-  return alphasCumprod32(schedule).map((a) => f32(Math.sqrt(f32(f32(1 - a) / a))));
+export function sigmaTable32(alphasCumprod: ArrayLike<number>): Float64Array {
+  return Float64Array.from(alphasCumprod, (a) => f32(Math.sqrt(f32(f32(1 - a) / a))));
 }
 
 /** λ_t = log α_t − log σ_t in float32, as DPM-Solver's lambda_min_clipped compares it.  (T) */
-export function lambdaTable32(schedule: NoiseSchedule): Float64Array {
-  return alphasCumprod32(schedule).map((a) => f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a)))))));
+export function lambdaTable32(alphasCumprod: ArrayLike<number>): Float64Array {
+  return Float64Array.from(alphasCumprod, (a) => f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a)))))));
 }
 
 /** numpy.interp(x, [0, 1, …, T − 1], fp) in float64. */

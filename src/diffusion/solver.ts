@@ -16,7 +16,7 @@ import { base64ToBytes } from '../engine/runtime.js';
 import { solverCombine, type Term } from '../kernels/solver.js';
 import { splitU64 } from '../kernels/gaussian.js';
 import { SchedulerBase, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
-import { sigmaTable32 } from './sigmas.js';
+import { alphasCumprod32, betas32, sigmaTable32 } from './sigmas.js';
 
 /** A solver's state between steps, as JSON: tensors are base64 little-endian float32 (exact). */
 export interface SolverState {
@@ -38,6 +38,8 @@ export function refuseUnsupported(who: string, json: unknown, keys: Record<strin
 }
 
 export abstract class SolverBase extends SchedulerBase {
+  /** ᾱ_t as diffusers computes it in float32.  (T) */
+  readonly alphasCumprod32: Float64Array;
   /** σ_t for t ∈ [0, T), diffusers' float32 values.  (T) */
   readonly sigmaTable: Float64Array;
   /** log σ_t in float32 (what diffusers' _sigma_to_t interpolates over).  (T) */
@@ -50,7 +52,8 @@ export abstract class SolverBase extends SchedulerBase {
 
   protected constructor(o: SchedulerOptions, who: string) {
     super(o, who);
-    this.sigmaTable = sigmaTable32(this.schedule);
+    this.alphasCumprod32 = alphasCumprod32(betas32(this.schedule, this.betaSchedule, this.betaStart, this.betaEnd));
+    this.sigmaTable = sigmaTable32(this.alphasCumprod32);
     this.logSigmaTable = this.sigmaTable.map((s) => Math.fround(Math.log(s)));
   }
 

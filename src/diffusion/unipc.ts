@@ -104,6 +104,10 @@ export class UniPCMultistepScheduler extends SolverBase {
     this.disableCorrector = [...dc];
     this.useKarrasSigmas = flag(who, 'useKarrasSigmas', o.useKarrasSigmas ?? false);
     this.finalSigmasType = oneOf(who, 'finalSigmasType', o.finalSigmasType ?? 'zero', ['zero', 'sigma_min'] as const);
+    if (!this.predictX0 && this.finalSigmasType === 'zero') {
+      // The noise-prediction update's last step to σ = 0 is σ_t·(e^h − 1) = 0·∞: NaN in diffusers too.
+      throw new DdpmError('UNSUPPORTED', `${who}: predict_x0 = false needs final_sigmas_type "sigma_min" (with "zero" the last step is 0·∞, NaN in diffusers as well)`);
+    }
   }
 
   static fromConfig(json: unknown, extra: Pick<SchedulerOptions, 'engine'> = {}): UniPCMultistepScheduler {

@@ -73,18 +73,19 @@ function solveSmall(A: number[][], b: number[]): number[] {
   return b.map((_, c) => det(A.map((row, r) => row.map((v, k) => (k === c ? b[r] : v)))) / d);
 }
 
-/** UniPC's B(h) update with predict_x0 (bh1/bh2): predictor (corrector = false) from sigmas[i] to [i + 1]
+/** UniPC's B(h) update (bh1/bh2; data prediction, or noise prediction with predictX0 false): predictor (corrector = false) from sigmas[i] to [i + 1]
  * with hist = [m0, m1, …], or corrector at sigmas[i] from [i − 1] with the new output mt. */
-export function unipcUpdate(o: { order: number; bh: 'bh1' | 'bh2'; corrector: boolean }, sigmas: number[], i: number, x: ArrayLike<number>, hist: ArrayLike<number>[], mt: ArrayLike<number> | null): Vec {
+export function unipcUpdate(o: { order: number; bh: 'bh1' | 'bh2'; corrector: boolean; predictX0?: boolean }, sigmas: number[], i: number, x: ArrayLike<number>, hist: ArrayLike<number>[], mt: ArrayLike<number> | null): Vec {
   const [tIdx, sIdx] = o.corrector ? [i, i - 1] : [i + 1, i];
   const [at, st] = alphaSigma(sigmas[tIdx]);
-  const [, ss0] = alphaSigma(sigmas[sIdx]);
+  const [as0, ss0] = alphaSigma(sigmas[sIdx]);
   const h = lambda(sigmas[tIdx]) - lambda(sigmas[sIdx]);
+  const x0 = o.predictX0 ?? true;
   const p = o.order;
   const rks: number[] = [];
   for (let k = 1; k < p; k++) rks.push((lambda(sigmas[sIdx - k]) - lambda(sigmas[sIdx])) / h);
   rks.push(1);
-  const hh = -h;
+  const hh = x0 ? -h : h;
   const hPhi1 = Math.expm1(hh);
   let hPhiK = hPhi1 / hh - 1;
   let fact = 1;
@@ -105,7 +106,8 @@ export function unipcUpdate(o: { order: number; bh: 'bh1' | 'bh2'; corrector: bo
     let res = 0;
     for (let k = 1; k < p; k++) res += rhos[k - 1] * ((hist[k][e] - m0) / rks[k - 1]);
     if (o.corrector) res += rhos[rhos.length - 1] * (mt![e] - m0);
-    out[e] = (st / ss0) * x[e] - at * hPhi1 * m0 - (p === 1 && !o.corrector ? 0 : at * Bh * res);
+    const c = x0 ? at : st;
+    out[e] = (x0 ? st / ss0 : at / as0) * x[e] - c * hPhi1 * m0 - (p === 1 && !o.corrector ? 0 : c * Bh * res);
   }
   return out;
 }
@@ -148,4 +150,12 @@ export function combineRef(x: ArrayLike<number> | null, a: number, ys: (ArrayLik
     out[e] = Math.fround(Math.min(Math.max(v, -clip), clip));
   }
   return out;
+}
+
+/** UniPC's noise prediction ε̂ (predict_x0 = false) of the model output. */
+export function unipcEps(pred: Pred, s: number, x: ArrayLike<number>, m: ArrayLike<number>): Vec {
+  const [a, st] = alphaSigma(s);
+  if (pred === 'epsilon') return Float64Array.from(m);
+  if (pred === 'sample') return map2(x, m, (xv, mv) => (xv - a * mv) / st);
+  return map2(x, m, (xv, mv) => a * mv + st * xv);
 }
