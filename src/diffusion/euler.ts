@@ -215,7 +215,7 @@ export class EulerAncestralDiscreteScheduler extends SigmaSpaceScheduler {
   protected restoreState(): void {}
 }
 
-export function positiveOrNull(who: string, what: string, v: unknown): number | null {
+function positiveOrNull(who: string, what: string, v: unknown): number | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be a finite number > 0 or null, found ${String(v)}`);
   return v;
