@@ -178,13 +178,14 @@ function againstReference(sched: AnyScheduler & { sigmas: number[] }, n: number,
         last = Float64Array.from(start, f32);
         lastOrder = p;
       } else if (sched instanceof HeunDiscreteScheduler) {
+        const clip = (v: Float64Array) => (sched.clipSample ? v.map((u) => Math.min(Math.max(u, -sched.clipSampleRange), sched.clipSampleRange)) : v);
         if (!heun) {
-          const x0 = ref.sigmaX0(o.pred, sig[i], xin, md);
+          const x0 = clip(ref.sigmaX0(o.pred, sig[i], xin, md));
           const d = Float64Array.from(xin, (v, k) => (v - x0[k]) / sig[i]);
           heun = { d, xs: xin, dt: sig[i + 1] - sig[i] };
           next = Float64Array.from(xin, (v, k) => v + heun!.dt * d[k]);
         } else {
-          const x0 = ref.sigmaX0(o.pred, sig[i], xin, md);
+          const x0 = clip(ref.sigmaX0(o.pred, sig[i], xin, md));
           next = ref.heunCorrect(heun.xs, heun.d, heun.dt, sig[i], xin, x0);
           heun = null;
         }
@@ -223,6 +224,7 @@ describe('fused-kernel path vs the float64 reference twins', () => {
     ['Euler Karras, v_prediction', () => new EulerDiscreteScheduler({ useKarrasSigmas: true, predictionType: 'v_prediction' }), 10, 'v_prediction'],
     ['Euler ancestral, leading (Philox noise)', () => new EulerAncestralDiscreteScheduler({ timestepSpacing: 'leading' }), 10, 'epsilon'],
     ['Heun Karras', () => new HeunDiscreteScheduler({ useKarrasSigmas: true, betaStart: 1e-4, betaEnd: 0.02 }), 6, 'epsilon'],
+    ['Heun, clip_sample, v_prediction, trailing', () => new HeunDiscreteScheduler({ clipSample: true, predictionType: 'v_prediction', timestepSpacing: 'trailing' }), 5, 'v_prediction'],
   ];
   for (const [label, mk, n, pred, noise] of cases) {
     it(`${label}: every step within 2e-6 of the tensor's scale`, () => {
@@ -341,6 +343,51 @@ describe('configs and the registries', () => {
     expect(errorOf(() => createSampler('lms', model)).message).toContain('dpm++2m');
     expect(errorOf(() => createSampler('euler-a', model, { karras: true })).code).toBe('UNSUPPORTED');
     expect(Object.keys(SCHEDULER_CLASSES)).toHaveLength(7);
+  });
+
+  it('timestep spacings as diffusers computes them; lambda_min_clipped drops the low-λ end', () => {
+    const dpm = (o: Record<string, unknown>, n: number) => {
+      const s = DPMSolverMultistepScheduler.fromConfig(o);
+      s.setTimesteps(n);
+      return s;
+    };
+    expect(dpm({ timestep_spacing: 'trailing' }, 10).timesteps).toEqual([999, 899, 799, 699, 599, 499, 399, 299, 199, 99]);
+    expect(dpm({ timestep_spacing: 'leading', steps_offset: 1 }, 10).timesteps).toEqual([901, 811, 721, 631, 541, 451, 361, 271, 181, 91]);
+    const e = new EulerDiscreteScheduler({ timestepSpacing: 'leading' });
+    e.setTimesteps(10);
+    expect(e.timesteps).toEqual([900, 800, 700, 600, 500, 400, 300, 200, 100, 0]);
+    const et = new EulerAncestralDiscreteScheduler({ timestepSpacing: 'trailing' });
+    et.setTimesteps(4);
+    expect(et.timesteps).toEqual([999, 749, 499, 249]);
+    // squaredcos_cap_v2 with SD's clip: λ(t) < −5.1 near t = T is never used
+    const cos = dpm({ beta_schedule: 'squaredcos_cap_v2', lambda_min_clipped: -5.1 }, 10);
+    const free = dpm({ beta_schedule: 'squaredcos_cap_v2' }, 10);
+    expect(free.timesteps[0]).toBe(999);
+    expect(cos.timesteps[0]).toBeLessThan(999);
+    const lam = (sg: number) => -Math.log(sg);
+    for (const sg of cos.sigmas.slice(0, -1)) expect(lam(sg)).toBeGreaterThanOrEqual(-5.1 - 1e-3);
+    expect(cos.toConfig().lambda_min_clipped).toBe(-5.1);
+  });
+
+  it('variance_type learned_range: the model output\'s variance channels are dropped', () => {
+    const mark = engine.arena.mark();
+    const shape = [2, 2, 2, 2];
+    const x0 = randomF32(16, 8), m = randomF32(16, 9);
+    const wide = new Float32Array(32);
+    for (let nIdx = 0; nIdx < 2; nIdx++) {
+      wide.set(m.subarray(8 * nIdx, 8 * nIdx + 8), 16 * nIdx);
+      wide.set(randomF32(8, 10 + nIdx), 16 * nIdx + 8);
+    }
+    const run = (learned: boolean) => {
+      const s = new DPMSolverMultistepScheduler({ engine, varianceType: learned ? 'learned_range' : null });
+      s.setTimesteps(4);
+      let x = engine.upload(x0, shape, 'x');
+      const mo = learned ? engine.upload(wide, [2, 4, 2, 2], 'mo') : engine.upload(m, shape, 'mo');
+      for (const t of s.timesteps) x = engine.upload(engine.read(s.step(mo, t, x).prevSample), shape, 'x');
+      return engine.read(x);
+    };
+    expect(sameBits(run(true), run(false))).toBe(true);
+    engine.arena.release(mark);
   });
 
   it('model-call budgets: Heun spends 2n − 1 calls on n steps, the others n', () => {
