@@ -76,6 +76,8 @@ export class DPMSolverMultistepScheduler extends SolverBase {
   private history: Tensor[] = [];
   /** diffusers' lower_order_nums: steps taken so far, capped at solverOrder (the warm-up). */
   private lowerOrderNums = 0;
+  /** The order the last step ran (1, 2 or 3), for inspection; null before the first. */
+  lastOrder: number | null = null;
 
   constructor(o: DPMSolverMultistepSchedulerOptions = {}) {
     const who = 'DPMSolverMultistepScheduler';
@@ -148,6 +150,7 @@ export class DPMSolverMultistepScheduler extends SolverBase {
     super.resetState();
     this.history = [];
     this.lowerOrderNums = 0;
+    this.lastOrder = null;
   }
 
   protected hasHistory(): boolean {
@@ -233,17 +236,9 @@ export class DPMSolverMultistepScheduler extends SolverBase {
 
     if (this.lowerOrderNums < this.solverOrder) this.lowerOrderNums++;
     this.stepIndex = i + 1;
+    this.lastOrder = order;
     if (opts.out?.predOriginalSample) this.combine(engine, N, D, out.predOriginalSample, { t: m0, coef: 1 }, []);
     return { prevSample: out.prevSample, predOriginalSample: opts.out?.predOriginalSample ?? m0 };
-  }
-
-  /** The order the step at index i will run (1, 2 or 3), given the steps taken so far. */
-  orderAt(i: number): number {
-    const n = this.timesteps.length;
-    const lof = i === n - 1 && (this.eulerAtFinal || (this.lowerOrderFinal && n < 15) || this.finalSigmasType === 'zero');
-    const los = i === n - 2 && this.lowerOrderFinal && n < 15;
-    const lon = Math.min(i, this.solverOrder);
-    return this.solverOrder === 1 || lon < 1 || lof ? 1 : this.solverOrder === 2 || lon < 2 || los ? 2 : 3;
   }
 
   protected stateValues(): Record<string, number | null> {
