@@ -155,10 +155,13 @@ function svg(res) {
   const calls = res.cells.map((c) => c.calls);
   const lo = Math.log(Math.min(...calls, 5)), hi = Math.log(Math.max(...calls, 50));
   const xs = (k, x0) => x0 + ((Math.log(k) - lo) / Math.max(hi - lo, 1e-9)) * pw;
-  const fdMax = Math.max(1e-9, ...res.cells.map((c) => c.frechetDistance));
+  // a round axis end: 1, 2, 2.5 or 5 × 10^k above the largest distance
+  const fdTop = Math.max(1e-9, ...res.cells.map((c) => c.frechetDistance));
+  const p10 = 10 ** Math.floor(Math.log10(fdTop));
+  const fdMax = [1, 2, 2.5, 5, 10].map((m) => m * p10).find((v) => v >= fdTop);
   const panels = [
     { title: 'confident ≥ 0.9 (higher is better)', x0: pad.l, y: (c) => c.confident, max: 1, fmt: (v) => `${Math.round(100 * v)}%` },
-    { title: 'Fréchet distance (lower is better)', x0: pad.l + pw + gap, y: (c) => c.frechetDistance, max: fdMax * 1.05, fmt: (v) => v.toFixed(v < 10 ? 1 : 0) },
+    { title: 'Fréchet distance (lower is better)', x0: pad.l + pw + gap, y: (c) => c.frechetDistance, max: fdMax, fmt: (v) => (fdMax < 10 ? v.toFixed(1) : v.toFixed(0)) },
   ];
   const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="white"/>`];
