@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { DdpmError, Engine, type Tensor } from '../src/index.js';
 import {
-  DDIMScheduler, DDPMScheduler, SamplingChain, createSampler, stepsForModelCalls, type SamplerName, type SamplingModel, type SamplingState,
+  DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler, SamplingChain, createSampler, stepsForModelCalls, type SamplerName, type SamplingModel, type SamplingState,
 } from '../src/diffusion/index.js';
 import { normalAt } from './reference/gaussian.js';
 import { sameBits } from './helpers/rng.js';
@@ -79,7 +79,7 @@ describe('SamplingChain with the few-step solvers', () => {
 
   it('x_T is initNoiseSigma·z with z Philox at (seed, stream T, offset)', async () => {
     const e = await make({ threads: 1 });
-    const s = createSampler('euler', modelConfig);
+    const s = createSampler('euler', modelConfig) as EulerDiscreteScheduler;
     const chain = SamplingChain.start(e, s, { shape, numInferenceSteps: 10, seed: 3 });
     const f = Math.fround;
     expect(s.initNoiseSigma).toBe(f(Math.sqrt(f(f(s.sigmas[0] ** 2) + 1)))); // leading spacing: sqrt(σ_max² + 1)

@@ -145,7 +145,7 @@ function againstReference(sched: AnyScheduler & { sigmas: number[] }, n: number,
   try {
     const xT = randomF32(D, 11).map((v) => f32(v * 1.7 * sched.initNoiseSigma));
     let x = engine.upload(xT, shape, 'x');
-    let xr = Float64Array.from(xT);
+    let xr: ref.Vec = Float64Array.from(xT);
     const eps = engine.alloc(shape, 'eps');
     const hist: Float64Array[] = [];
     let last: Float64Array | null = null;
@@ -162,7 +162,7 @@ function againstReference(sched: AnyScheduler & { sigmas: number[] }, n: number,
       // the reference step, on the float32 input the library's model saw
       const xin = Float64Array.from(engine.read(x));
       const md = Float64Array.from(m);
-      let next: Float64Array;
+      let next: ref.Vec;
       if (sched instanceof DPMSolverMultistepScheduler) {
         hist.unshift(Float64Array.from(ref.dpmX0(o.pred, sig[i], xin, md), f32)); // stored as float32, as the library does
         const order = sched.lastOrder!;
@@ -175,7 +175,7 @@ function againstReference(sched: AnyScheduler & { sigmas: number[] }, n: number,
       } else if (sched instanceof UniPCMultistepScheduler) {
         const predictX0 = sched.predictX0;
         const mt = Float64Array.from(predictX0 ? ref.dpmX0(o.pred, sig[i], xin, md) : ref.unipcEps(o.pred, sig[i], xin, md), f32);
-        let start = xin;
+        let start: ArrayLike<number> = xin;
         if (i > 0) start = ref.unipcUpdate({ order: lastOrder, bh: sched.solverType, corrector: true, predictX0 }, sig, i, last!, hist, mt);
         hist.unshift(mt);
         const p = Math.min(sched.lowerOrderFinal ? Math.min(sched.solverOrder, sched.timesteps.length - i) : sched.solverOrder, i + 1);
