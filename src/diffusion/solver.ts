@@ -13,7 +13,7 @@ import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { base64ToBytes } from '../engine/runtime.js';
-import { solverCombine, type Term } from '../kernels/solver.js';
+import { solverCombine, type CombineArgs, type Term } from '../kernels/solver.js';
 import { splitU64 } from '../kernels/gaussian.js';
 import { SchedulerBase, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
 import { alphasCumprod32, betas32, sigmaTable32 } from './sigmas.js';
@@ -131,8 +131,8 @@ export abstract class SolverBase extends SchedulerBase {
   }
 
   /** out = a·x + Σ b_i·y_i (+ c·z), clamped to ±clip: one pass of the shared kernel. */
-  protected combine(engine: Engine, N: number, D: number, out: Tensor, x: Term | null, terms: readonly (Term | null)[], extra: { stride0?: number; noise?: { coef: number; z?: Tensor; random?: { seed: bigint | number; stream: number; offset: bigint | number } }; clip?: number } = {}): void {
-    solverCombine(engine, { N, D, out, x: x ?? undefined, terms, stride0: extra.stride0, noise: extra.noise, clip: extra.clip });
+  protected combine(engine: Engine, N: number, D: number, out: Tensor, x: Term | null, terms: readonly (Term | null)[], extra: Pick<CombineArgs, 'stride0' | 'noise' | 'clip'> = {}): void {
+    solverCombine(engine, { N, D, out, x: x ?? undefined, terms, ...extra });
   }
 
   /**
@@ -140,7 +140,7 @@ export abstract class SolverBase extends SchedulerBase {
    * at (opts.seed, stream T + 1 + stepIndex, opts.offset + i): T + 1 + i never collides with x_T's stream
    * T nor with another step's, and does not need integer timesteps (Euler's are fractional).
    */
-  protected stepNoise(who: string, opts: StepOptions, coef: number, stepIndex: number, total: number, engine: Engine) {
+  protected stepNoise(who: string, opts: StepOptions, coef: number, stepIndex: number, total: number, engine: Engine): CombineArgs['noise'] {
     if (coef === 0) return undefined;
     if (opts.noise) {
       engine.check(opts.noise, `${who}: noise`);
