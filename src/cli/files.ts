@@ -9,7 +9,7 @@ import { folderSource, modelLayout, readJsonFile as readSourceJson } from '../io
 import { MLPDenoiser } from '../nn/mlp.js';
 import { loadModel } from '../nn/registry.js';
 import type { UNet2DModel } from '../nn/unet.js';
-import { schedulerFromConfig, type PipelineScheduler } from '../pipelines/scheduler-choice.js';
+import { pipelineScheduler, type PipelineScheduler } from '../pipelines/scheduler-choice.js';
 
 export const SCHEDULER_FILE = 'scheduler_config.json';
 
@@ -71,9 +71,9 @@ export async function loadModelFolder(engine: Engine, dirArg: string | undefined
   return model instanceof MLPDenoiser ? { kind: 'mlp', model, scheduler, dir, notices } : { kind: 'unet', model, scheduler, dir, notices };
 }
 
-/** A scheduler of the requested kind from scheduler_config.json (diffusers lets either read the other's config). */
-export function makeScheduler(kind: 'ddpm' | 'ddim', config: Record<string, unknown>, engine: Engine): PipelineScheduler {
-  return schedulerFromConfig(kind, config, engine);
+/** The sampler `name` (SAMPLER_NAMES) configured from the model's scheduler_config.json. */
+export function makeScheduler(name: string, config: Record<string, unknown>, engine: Engine, karras?: boolean): PipelineScheduler {
+  return pipelineScheduler(name, config, engine, { karras });
 }
 
 /** Writes a file under a temporary name and renames it into place: no partial output file. */
