@@ -9,7 +9,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DDPMScheduler, Engine, MNIST_RECIPE, TrainingRun } from '../dist/index.js';
+import { DDPMScheduler, Engine, MNIST_RECIPE, TrainingRun, UNet2DModel } from '../dist/index.js';
 import { loadMnist } from '../dist/io/mnist.js';
 import { UNET_PRESETS } from '../dist/nn/presets.js';
 
@@ -68,7 +68,11 @@ await writeFile(logFile, lines.join('\n') + '\n');
 
 // Export the EMA weights and the scheduler as a diffusers folder.
 const model = trainer.model;
-await run.withEmaWeights((m) => m.save(a.out));
+if (!trainer.ema) throw new Error(`${a.run}: expected a run trained with EMA`);
+await run.withEmaWeights(async (m) => {
+  if (!(m instanceof UNet2DModel)) throw new Error(`${a.run}: expected a UNet2DModel`);
+  await m.save(a.out);
+});
 await run.close();
 await writeFile(join(a.out, 'scheduler_config.json'), JSON.stringify({ ...scheduler.toConfig(), _diffusers_version: '0.32.2' }, null, 2) + '\n');
 const csv = lines.slice(1).map((l) => l.split(',').map(Number));

@@ -241,7 +241,9 @@ describe('typed errors for hostile run folders', () => {
     await run.close();
     return { dir, ckpt: join(dir, 'checkpoints', 'ckpt-000002') };
   }
-  const edit = (file: string, f: (j: any) => void) => {
+  // biome-ignore lint/suspicious/noExplicitAny: the tests edit arbitrary JSON
+  type Json = any;
+  const edit = (file: string, f: (j: Json) => void) => {
     const j = JSON.parse(readFileSync(file, 'utf8'));
     f(j);
     writeFileSync(file, JSON.stringify(j));
@@ -260,7 +262,7 @@ describe('typed errors for hostile run folders', () => {
   }
 
   it('checkpoint.json: every field checked with own-property lookups', async () => {
-    const cases: [string, (j: any) => void, RegExp][] = [
+    const cases: [string, (j: Json) => void, RegExp][] = [
       ['no-order', (j) => delete j.data_order, /data_order must be an object, found nothing/],
       ['config-null', (j) => (j.model.config = null), /model\.config must be an object, found null/],
       ['model-null', (j) => (j.model = null), /model must be an object, found null/],
@@ -290,7 +292,7 @@ describe('typed errors for hostile run folders', () => {
   });
 
   it('run.json: malformed, contradicting the checkpoint, or other data', async () => {
-    const cases: [string, (j: any) => void, string, RegExp][] = [
+    const cases: [string, (j: Json) => void, string, RegExp][] = [
       ['version', (j) => (j.version = 9), 'FORMAT', /run\.json: version 9 is not supported/],
       ['model-null', (j) => (j.model = null), 'FORMAT', /run\.json: model must be an object, found null/],
       ['config-null', (j) => (j.model.config = null), 'FORMAT', /run\.json: model\.config must be an object/],

@@ -1,11 +1,13 @@
 // ddpm sample: a PNG grid of samples from a model folder.
+// The sampling is DDPMPipeline.run (src/pipelines/ddpm.ts); this file only parses flags and writes files.
 import { DdpmError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
-import { encodePng, imageGrid, tensorToImages } from '../io/png.js';
+import { tensorToImages, toPng } from '../io/image.js';
+import { SAMPLER_NAMES, modelCallsForSteps, stepsForModelCalls } from '../diffusion/samplers.js';
+import { DDPMPipeline } from '../pipelines/ddpm.js';
 import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
 import { loadModelFolder, makeScheduler, writeFileAtomic, type LoadedModel } from './files.js';
-import { generate, spreadSteps, type ArrayModel } from './generate.js';
-import { scatterImage } from './plot.js';
+import { scatterImage, trajectoryStrip } from './plot.js';
 import { Progress } from './progress.js';
 
 export const SAMPLE_HELP = `usage: ddpm sample [options]
@@ -13,21 +15,30 @@ export const SAMPLE_HELP = `usage: ddpm sample [options]
 Samples images from a diffusion model and writes them as one PNG grid (ceil(sqrt(n)) columns).
 
   --model DIR        model folder: diffusers UNet2DModel (config.json, diffusion_pytorch_model.safetensors)
-                     with scheduler_config.json, a diffusers pipeline folder (unet/, scheduler/), or a
-                     folder written by 'ddpm train'. Default: the package's models/mnist
-  --sampler S        ddpm (ancestral, Ho et al. 2020) or ddim (Song et al. 2021). Default: ddim
-  --steps N          inference steps in [1, T]. Default: 50 for ddim, T (the paper's chain) for ddpm
+                     with scheduler_config.json, a diffusers pipeline folder (model_index.json, unet/,
+                     scheduler/), or a folder written by 'ddpm train', unet.save() (no scheduler config:
+                     diffusers' DDPMScheduler defaults, with a notice) or pipe.save(). Default: the
+                     package's models/mnist
+  --sampler S        ddpm (ancestral, Ho et al. 2020), ddim (Song et al. 2021), dpm++2m, dpm++3m,
+                     dpm++2m-sde (DPM-Solver++, Lu et al. 2022), unipc (Zhao et al. 2023), euler, euler-a,
+                     heun (Karras et al. 2022), configured from the model's scheduler_config.json as
+                     diffusers' from_config does. Default: ddim
+  --karras           Karras σ spacing (use_karras_sigmas) for dpm++*, unipc, euler and heun
+  --steps N          model calls (= inference steps, except heun: n steps make 2n − 1 calls, so N calls
+                     run ⌊(N + 1)/2⌋ steps). Default: 50, T (the paper's chain) for ddpm
   --eta X            ddim only: 0 deterministic (default) … 1 DDPM-like noise
   --n N              number of samples. Default: 64 (images), 1000 (2-D points)
   --batch B          samples per model call (memory). Default: 16
   --seed S           noise seed (integer >= 0). Default: 0. Same seed → same PNG bytes
   --threads N|auto   worker threads. Default: auto
   --out FILE         PNG to write. Default: samples.png
-  --trajectory FILE  also write a strip of x_t (top row) and the predicted x̂_0 (bottom row) at ~8 steps
-                     of the first sample
+  --trajectory FILE  also write a strip of x_t (top row) and the predicted x̂_0 (bottom row) after ~8
+                     model calls of the first sample, each column labelled with its call and t
   --class K          class label, for class-conditional models (num_class_embeds)
   --guidance W       classifier-free guidance: ε = ε_u + W·(ε_c − ε_u), with the unconditional label
                      num_class_embeds − 1 (the model must have been trained with that label dropped in)
+  --scale K          enlarge the PNG K times (nearest neighbour). Default: 1
+  --json             print what was written and the timings as one JSON object on stdout
   --quiet            no progress bar
 
 A sample does not depend on --batch, --n or --threads: sample i's noise is addressed at offset i·D.
@@ -38,88 +49,111 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     model: { type: 'string' }, sampler: { type: 'string' }, steps: { type: 'string' }, eta: { type: 'string' },
     n: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
     out: { type: 'string' }, trajectory: { type: 'string' }, class: { type: 'string' }, guidance: { type: 'string' },
+    scale: { type: 'string' }, json: { type: 'boolean' }, karras: { type: 'boolean' },
   }, SAMPLE_HELP);
   if (!v) return;
-  const sampler = choiceOption('sampler', v.sampler, 'ddim', ['ddpm', 'ddim'] as const);
+  const t0 = performance.now();
+  const sampler = choiceOption('sampler', v.sampler, 'ddim', SAMPLER_NAMES);
   if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
   const eta = numberOption('eta', v.eta, 0, 0, 1);
   const batch = intOption('batch', v.batch, 16, 1, 4096);
   const seed = seedOption(v.seed);
+  const scale = intOption('scale', v.scale, 1, 1, 64);
   const out = v.out ?? 'samples.png';
   const engine = await Engine.create({ threads: threadsOption(v.threads) });
   try {
     const loaded = await loadModelFolder(engine, v.model);
-    const scheduler = makeScheduler(sampler, loaded.scheduler, engine);
-    const T = scheduler.numTrainTimesteps;
-    const steps = intOption('steps', v.steps, sampler === 'ddim' ? Math.min(50, T) : T, 1, T);
-    const { model, shape } = conditionedModel(loaded, v.class, v.guidance);
+    for (const notice of loaded.notices) console.error(`ddpm: notice: ${notice}`);
+    const pipe = new DDPMPipeline(engine, loaded.model, makeScheduler(sampler, loaded.scheduler, engine, v.karras));
+    const T = pipe.scheduler.numTrainTimesteps;
+    // --steps counts model calls; heun's inference steps are fewer (stepsForModelCalls)
+    const asked = intOption('steps', v.steps, sampler === 'ddpm' ? T : Math.min(50, T), 1, sampler === 'heun' ? 2 * T - 1 : T);
+    const steps = stepsForModelCalls(sampler, asked);
+    const calls = modelCallsForSteps(sampler, steps); // an even budget leaves heun one call unused
+    const cond = conditioning(loaded, v.class, v.guidance);
+    const shape = pipe.sampleShape;
     const n = intOption('n', v.n, shape.length === 1 ? 1000 : 64, 1, 1_000_000);
     if (v.trajectory && shape.length === 1) throw new DdpmError('INVALID_ARGUMENT', '--trajectory needs an image model');
-    const progress = new Progress('sampling', steps * Math.ceil(n / Math.min(batch, n)), { quiet: v.quiet });
-    const r = await generate(engine, scheduler, model, {
-      sampleShape: shape, n, batch, steps, seed, eta: sampler === 'ddim' ? eta : undefined,
-      trajectorySteps: v.trajectory ? spreadSteps(steps, 8) : undefined,
-      onStep: (d) => progress.update(d),
+    if (shape.length === 1 && shape[0] !== 2) throw new DdpmError('UNSUPPORTED', `${loaded.dir}: samples of ${shape[0]} values cannot be drawn (2-D points or images)`);
+    const record = new Set(v.trajectory ? spreadSteps(calls, 8) : []);
+    const trajectory: { step: number; t: number; xt: Float32Array; x0: Float32Array }[] = [];
+    const D = shape.reduce((a, b) => a * b, 1);
+    const B = Math.min(batch, n);
+    const batches = Math.ceil(n / B);
+    const progress = new Progress('sampling', calls, { quiet: v.quiet, passes: batches });
+    const tLoad = performance.now();
+    const r = await pipe.run({
+      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined, ...cond,
+      onStep: (done, total, info) => {
+        const perChain = total / batches;
+        const b = info.batchStart / B;
+        if (done === b * perChain + 1) progress.pass(b);
+        progress.update(done - b * perChain);
+        // the trajectory is the first sample's: calls 1 … calls of the first batch
+        if (info.batchStart === 0 && record.has(done)) trajectory.push({ step: done, t: info.t, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
+      },
     });
     progress.finish();
+    const tSample = performance.now();
+    const written: { file: string; width: number; height: number; bytes: number }[] = [];
+    const write = async (file: string, png: Uint8Array, width: number, height: number) => {
+      await writeFileAtomic(file, png);
+      written.push({ file, width, height, bytes: png.length });
+    };
     if (shape.length === 1) {
-      if (shape[0] !== 2) throw new DdpmError('UNSUPPORTED', `${loaded.dir}: samples of ${shape[0]} values cannot be drawn (2-D points or images)`);
-      await writeFileAtomic(out, encodePng(scatterImage(r.samples)));
+      const plot = scatterImage(r.tensor);
+      await write(out, toPng(plot, { scale }), plot.width * scale, plot.height * scale);
     } else {
-      const { images } = tensorToImages(r.samples, [n, ...shape]);
-      await writeFileAtomic(out, encodePng(imageGrid(images, Math.ceil(Math.sqrt(n)))));
+      const cols = Math.ceil(Math.sqrt(n));
+      const png = toPng(r.images, { grid: { cols }, scale });
+      await write(out, png, ...gridSize(cols, n, shape, scale));
     }
     if (v.trajectory) {
-      const D = shape.reduce((a, b) => a * b, 1);
-      const k = r.trajectory.length;
-      const both = new Float32Array(2 * k * D);
-      r.trajectory.forEach((f, i) => {
-        both.set(f.xt, i * D);
-        both.set(f.x0, (k + i) * D);
-      });
-      const { images } = tensorToImages(both, [2 * k, ...shape]);
-      await writeFileAtomic(v.trajectory, encodePng(imageGrid(images, k)));
+      const image = (x: Float32Array) => tensorToImages(x, [1, ...shape]).images[0];
+      const strip = trajectoryStrip(trajectory.map((f) => ({ step: f.step, t: Math.round(f.t * 100) / 100, xt: image(f.xt), x0: image(f.x0) })));
+      await write(v.trajectory, toPng(strip, { scale }), strip.width * scale, strip.height * scale);
     }
-    if (!v.quiet) console.error(`wrote ${out} (${n} samples, ${sampler} ${steps} steps, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${r.trajectory.map((f) => f.step).join(', ')})` : ''}`);
+    const tEnd = performance.now();
+    if (!v.quiet) console.error(`wrote ${out} (${n} samples, ${sampler}${v.karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? `model calls (${steps} steps)` : 'steps'}, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`);
+    if (v.json) {
+      const ms = (a: number, b: number) => Math.round(b - a);
+      console.log(JSON.stringify({
+        model: loaded.dir, sampler, karras: !!v.karras, steps, modelCalls: calls, n, batch, seed, eta: sampler === 'ddim' ? eta : null, scale,
+        ...(cond.classLabels === undefined ? {} : { class: cond.classLabels, guidance: cond.guidanceScale ?? null }),
+        engine: { build: engine.info.build, threads: engine.info.threads },
+        written, trajectorySteps: v.trajectory ? trajectory.map((f) => f.step) : null,
+        notices: loaded.notices,
+        timingsMs: { load: ms(t0, tLoad), sample: ms(tLoad, tSample), write: ms(tSample, tEnd), total: ms(t0, tEnd), perModelCall: Math.round(((tSample - tLoad) / (calls * batches)) * 10) / 10 },
+      }));
+    }
   } finally {
     engine.dispose();
   }
 }
 
-/** The model call with class labels and classifier-free guidance applied, and one sample's shape. */
-function conditionedModel(loaded: LoadedModel, classArg: string | undefined, guidanceArg: string | undefined): { model: ArrayModel; shape: number[] } {
-  if (loaded.kind === 'mlp') {
-    if (classArg !== undefined || guidanceArg !== undefined) throw new DdpmError('INVALID_ARGUMENT', `--class/--guidance: ${loaded.dir} is not class-conditional`);
-    const m = loaded.model;
-    return { model: (x, t) => m.forward(x, t), shape: [m.config.data_dim] };
-  }
-  const unet = loaded.model;
-  const c = unet.config;
-  const shape = [c.in_channels, c.sample_size, c.sample_size];
-  const K = c.num_class_embeds;
+/** Width and height of a grid of n images with `cols` columns and 2-pixel padding, enlarged `scale` times. */
+function gridSize(cols: number, n: number, shape: number[], scale: number): [number, number] {
+  const c = Math.min(cols, n), rows = Math.ceil(n / c);
+  return [(c * shape[2] + (c + 1) * 2) * scale, (rows * shape[1] + (rows + 1) * 2) * scale];
+}
+
+/** --class / --guidance checked against the model: what the pipeline's run() takes. */
+function conditioning(loaded: LoadedModel, classArg: string | undefined, guidanceArg: string | undefined): { classLabels?: number; guidanceScale?: number } {
+  const K = loaded.kind === 'unet' ? loaded.model.config.num_class_embeds : null;
   if (K === null) {
-    if (classArg !== undefined || guidanceArg !== undefined) throw new DdpmError('INVALID_ARGUMENT', `--class/--guidance: ${loaded.dir} is not class-conditional (its config has no num_class_embeds)`);
-    return { model: (x, t) => unet.forward(x, t), shape };
+    if (classArg !== undefined || guidanceArg !== undefined) {
+      throw new DdpmError('INVALID_ARGUMENT', `--class/--guidance: ${loaded.dir} is not class-conditional${loaded.kind === 'unet' ? ' (its config has no num_class_embeds)' : ''}`);
+    }
+    return {};
   }
   if (classArg === undefined) throw new DdpmError('INVALID_ARGUMENT', `${loaded.dir} is class-conditional (num_class_embeds = ${K}): pass --class K`);
-  if (guidanceArg === undefined) {
-    const label = intOption('class', classArg, 0, 0, K - 1);
-    return { model: (x, t, N) => unet.forward(x, t, { classLabels: new Int32Array(N).fill(label) }), shape };
-  }
+  if (guidanceArg === undefined) return { classLabels: intOption('class', classArg, 0, 0, K - 1) };
   if (K < 2) throw new DdpmError('INVALID_ARGUMENT', `--guidance needs an unconditional label besides the classes; num_class_embeds is ${K}`);
-  const label = intOption('class', classArg, 0, 0, K - 2);
-  const w = numberOption('guidance', guidanceArg, 1, 0, 100);
-  const uncond = K - 1;
-  const Cin = c.in_channels * c.sample_size ** 2;
-  return {
-    shape,
-    model: async (x, t, N) => {
-      const eu = await unet.forward(x, t, { classLabels: new Int32Array(N).fill(uncond) });
-      const ec = await unet.forward(x, t, { classLabels: new Int32Array(N).fill(label) });
-      // guidance on the prediction (the first in_channels channels); a learned variance stays conditional
-      const per = ec.length / N;
-      for (let i = 0; i < ec.length; i++) if (i % per < Cin) ec[i] = eu[i] + w * (ec[i] - eu[i]);
-      return ec;
-    },
-  };
+  return { classLabels: intOption('class', classArg, 0, 0, K - 2), guidanceScale: numberOption('guidance', guidanceArg, 1, 0, 100) };
+}
+
+/** ~k step counts spread over 1 … steps, always including the last. */
+export function spreadSteps(steps: number, k: number): number[] {
+  if (steps <= k) return Array.from({ length: steps }, (_, i) => i + 1);
+  return Array.from({ length: k }, (_, i) => Math.round(1 + (i * (steps - 1)) / (k - 1)));
 }

@@ -16,6 +16,7 @@ import type { Tensor } from '../engine/memory.js';
 import { gaussianStep, splitU64, type StepCoefficients, type U64 } from '../kernels/gaussian.js';
 import { BETA_SCHEDULES, betaSchedule, linspace, makeSchedule, type BetaScheduleName, type NoiseSchedule } from './schedule.js';
 import { addNoise, type AddNoiseOptions } from './forward.js';
+import { SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJsonFile, type ModelSource } from '../io/sources.js';
 
 export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
@@ -76,7 +77,7 @@ export function optionsFromConfig<O>(json: unknown, keys: Record<string, string>
 }
 
 /** numpy's round (half to even), which diffusers' timestep spacings use. */
-function roundHalfEven(x: number): number {
+export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
@@ -110,8 +111,9 @@ export abstract class SchedulerBase {
   readonly clipSampleRange: number;
   readonly timestepSpacing: TimestepSpacing;
   readonly stepsOffset: number;
-  /** diffusers' init_noise_sigma: x_T ~ N(0, 1). */
-  readonly initNoiseSigma = 1;
+  /** diffusers' init_noise_sigma: x_T ~ N(0, initNoiseSigma²·I); 1 for DDPM and DDIM, σ_max for the
+   * Karras-sigma schedulers (Euler, Heun), which set it in setTimesteps. */
+  initNoiseSigma = 1;
   engine: Engine | undefined;
   /** Inference timesteps, decreasing; all of [0, T) before setTimesteps. */
   timesteps: number[];
@@ -150,6 +152,20 @@ export abstract class SchedulerBase {
     this.timesteps = Array.from({ length: T }, (_, i) => T - 1 - i);
   }
 
+  /**
+   * Reads scheduler_config.json from a source as UNet2DModel.fromPretrained takes one (a folder, a URL, a
+   * map of file names to bytes, a shipped model's name; a pipeline folder's scheduler/ is found by itself),
+   * e.g. `await DDIMScheduler.fromPretrained('mnist', { engine })`. Any scheduler class reads another's
+   * config, as in diffusers.
+   */
+  static async fromPretrained<S>(this: { fromConfig(json: unknown, extra?: Pick<SchedulerOptions, 'engine'>): S }, source: ModelSource, extra: Pick<SchedulerOptions, 'engine'> = {}): Promise<S> {
+    const { scheduler } = await modelLayout(openSource(source));
+    const config = await readJsonFile(scheduler, SCHEDULER_CONFIG_FILE);
+    if (!config) throw new DdpmError('FORMAT', `${scheduler.name}: ${SCHEDULER_CONFIG_FILE} is missing`);
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the call was made on (DDIMScheduler.fromPretrained builds a DDIMScheduler)
+    return this.fromConfig(config, extra);
+  }
+
   /** The options as diffusers' scheduler_config.json keys (what fromConfig reads back). */
   protected commonConfig(): Record<string, unknown> {
     return {
@@ -166,8 +182,8 @@ export abstract class SchedulerBase {
     };
   }
 
-  /** diffusers' scale_model_input: the identity for DDPM and DDIM. */
-  scaleModelInput(sample: Tensor): Tensor {
+  /** diffusers' scale_model_input: the identity for DDPM and DDIM (Euler and Heun divide by sqrt(σ² + 1)). */
+  scaleModelInput(sample: Tensor, _timestep?: number): Tensor {
     return sample;
   }
 

