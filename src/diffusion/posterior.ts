@@ -90,6 +90,22 @@ export function predEpsCoefficients(predictionType: PredictionType, alphaProdT: 
   }
 }
 
+/**
+ * L_simple's regression target = cEps·ε + cX0·x_0 for x_t = sqrt(ᾱ_t)·x_0 + sqrt(1 − ᾱ_t)·ε (eq. 4): ε
+ * (eq. 14), x_0, or v = sqrt(ᾱ_t)·ε − sqrt(1 − ᾱ_t)·x_0 (Salimans & Ho 2022) — what predX0Coefficients
+ * inverts.
+ */
+export function trainingTargetCoefficients(predictionType: PredictionType, alphaProdT: number): { cEps: number; cX0: number } {
+  switch (predictionType) {
+    case 'epsilon':
+      return { cEps: 1, cX0: 0 };
+    case 'sample':
+      return { cEps: 0, cX0: 1 };
+    case 'v_prediction':
+      return { cEps: Math.sqrt(alphaProdT), cX0: -Math.sqrt(1 - alphaProdT) };
+  }
+}
+
 /** Σ_θ of one step: a fixed variance, the output itself ('learned'), or log Σ = f·maxLog + (1 − f)·minLog. */
 export type ModelVariance =
   | { kind: 'fixed'; variance: number; logVariance: number }

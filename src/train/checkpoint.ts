@@ -26,7 +26,7 @@ import { MLPDenoiser, parseMLPConfig } from '../nn/mlp.js';
 import type { ParamBlock } from '../nn/params.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { parseUNetConfig } from '../nn/unet-config.js';
-import { TRAINER_CONFIG_VERSION, type Trainer, type TrainerConfig } from './trainer.js';
+import { TRAINER_CONFIG_VERSION, parseTrainerConfig, type Trainer, type TrainerConfig } from './trainer.js';
 
 export const CHECKPOINT_FORMAT = 'ddpm-wasm-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -187,7 +187,8 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
   const described = describeModel(trainer.model);
   if (described.class !== m.model.class || JSON.stringify(described.config) !== JSON.stringify(m.model.config)) mismatch('the model', m.model, described);
   const tc = trainer.config as unknown as Record<string, unknown>;
-  const saved = m.trainer_config as unknown as Record<string, unknown>;
+  // read through the parser, so keys added since the checkpoint was written compare as their defaults
+  const saved = parseTrainerConfig(m.trainer_config) as unknown as Record<string, unknown>;
   for (const k of new Set([...Object.keys(tc), ...Object.keys(saved)])) {
     if (JSON.stringify(tc[k]) !== JSON.stringify(saved[k])) mismatch(`trainer config ${k}`, saved[k], tc[k]);
   }
