@@ -12,3 +12,10 @@ export { MLPDenoiser } from './nn/mlp.js';
 export * from './train/trainer.js';
 export * from './train/checkpoint.js';
 export { twoMoons, swissRoll } from './train/toy-data.js';
+// posterior (issues 13.2, 11.4): the model's Gaussian p_θ(x_{t−1} | x_t) in one place, and the bound's
+// terms with their gradients (training on L_vlb / L_hybrid)
+export {
+  pMeanVariance, qPosteriorCoefficients, stepAlphas, predX0Coefficients, predEpsCoefficients, trainingTargetCoefficients, modelLogVariance,
+  type PMeanVariance, type PMeanVarianceOptions, type ModelVariance, type ModelVarianceType, type StepAlphas, type PosteriorCoefficients, type FinalVariance,
+} from './diffusion/posterior.js';
+export { vlbTerm, type VlbGrad } from './diffusion/vlb.js';

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DdpmError, Engine, type Tensor } from '../src/index.js';
 import { makeSchedule, namedSchedule } from '../src/diffusion/schedule.js';
+import { DDIMScheduler, DDPMScheduler } from '../src/diffusion/index.js';
 import { modelLogVariance, pMeanVariance, predX0Coefficients, trainingTargetCoefficients, type ModelVarianceType, type PredictionType } from '../src/diffusion/posterior.js';
 import { vlbTerm } from '../src/diffusion/vlb.js';
 import type { Denoiser, TrainForward } from '../src/nn/denoiser.js';
@@ -72,6 +73,28 @@ describe('pMeanVariance', () => {
     expect(() => pMeanVariance(s, 1000, { predictionType: 'epsilon', varianceType: 'fixed_small' })).toThrow(/timestep must be an integer in \[0, 1000\)/);
     expect(() => pMeanVariance(s, 5, { prev: 5, predictionType: 'epsilon', varianceType: 'fixed_small' })).toThrow(/prev must be an integer below t = 5/);
     expect(() => pMeanVariance(s, 5, { prev: -1, predictionType: 'epsilon', varianceType: 'fixed_small', finalVariance: 'clipped' })).toThrow(/'clipped' needs prev = t − 1/);
+  });
+});
+
+describe('schedulers on a learned-variance model (2C output channels)', () => {
+  it('DDIM reads the prediction channels and skips the variance ones; DDPM fixed_small refuses them', () => {
+    const N = 2, C = 3, HW = 4, D = C * HW;
+    const m2 = randomF32(N * 2 * D, 1), x = randomF32(N * D, 2);
+    const m1 = new Float32Array(N * D);
+    for (let n = 0; n < N; n++) m1.set(m2.subarray(n * 2 * D, n * 2 * D + D), n * D);
+    const mark = engine.arena.mark();
+    try {
+      const ddim = new DDIMScheduler({ engine });
+      ddim.setTimesteps(10);
+      const xt = engine.upload(x, [N, C, 2, 2], 'x');
+      const a = engine.read(ddim.step(engine.upload(m2, [N, 2 * C, 2, 2], 'm2'), 500, xt).prevSample);
+      const b = engine.read(ddim.step(engine.upload(m1, [N, C, 2, 2], 'm1'), 500, xt).prevSample);
+      expect(sameBits(a, b)).toBe(true);
+      const ddpm = new DDPMScheduler({ engine });
+      expect(() => ddpm.step(engine.upload(m2, [N, 2 * C, 2, 2], 'm2'), 500, xt, { seed: 1 })).toThrow(/must hold as many values as sample/);
+    } finally {
+      engine.arena.release(mark);
+    }
   });
 });
 
