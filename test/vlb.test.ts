@@ -12,6 +12,7 @@ import type { Denoiser, TrainForward } from '../src/nn/denoiser.js';
 import { ParamBlock } from '../src/nn/params.js';
 import { UNet2DModel } from '../src/nn/unet.js';
 import { Trainer, parseTrainerConfig, type TrainerOptions } from '../src/train/trainer.js';
+import { checkpointFiles, parseCheckpoint, restoreTrainer } from '../src/train/checkpoint.js';
 import { randomF32, rng, sameBits } from './helpers/rng.js';
 
 let engine: Engine;
@@ -391,6 +392,28 @@ describe('trainer: hybrid and vlb end to end through a tiny U-Net', () => {
     expect(bad).toEqual([]);
     expect(nonzero).toBeGreaterThan(model.params.specs.length / 2);
     expect(all.length).toBe(offset);
+  });
+
+  it('a checkpoint keeps the importance sampler’s history: N steps, save, restore, K steps = N + K straight', async () => {
+    const o: TrainerOptions = { batchSize: 4, seed: 6, learningRate: 1e-3, loss: 'vlb', timestepSampling: 'importance' };
+    const mark = engine.arena.mark();
+    try {
+      const straight = new Trainer(UNet2DModel.create(engine, tiny, 5), data, ac, o);
+      for (let i = 0; i < 310; i++) straight.trainStep();
+      expect(straight.getTimestepHistory()!.seen.every((n) => n >= 10)).toBe(true); // past the warm-up
+      const { files } = checkpointFiles(straight);
+      const losses: number[] = [];
+      for (let i = 0; i < 5; i++) losses.push(straight.trainStep().loss);
+      const ckpt = await parseCheckpoint('mem', async (name) => files.get(name));
+      expect(ckpt.manifest.timestep_history!.seen.length).toBe(T);
+      const resumed = new Trainer(UNet2DModel.create(engine, tiny, 9), data, ac, o);
+      restoreTrainer(resumed, ckpt);
+      for (let i = 0; i < 5; i++) expect(resumed.trainStep().loss).toBe(losses[i]);
+      expect(sameBits(engine.read(resumed.model.params.all), engine.read(straight.model.params.all))).toBe(true);
+      expect(() => resumed.setTimestepHistory({ losses: [1], seen: [1] })).toThrow(/expected 500 losses and 50 counts, found 1 and 1/);
+    } finally {
+      engine.arena.release(mark);
+    }
   });
 
   it('same seed → the same weights, bit for bit, on 1 and 3 threads (hybrid, importance-sampled vlb)', async () => {

@@ -55,6 +55,8 @@ export interface CheckpointManifest {
   data_order: { dataset_size: number; batch_size: number; epoch: number; position: number };
   trainer_config: TrainerConfig;
   alphas_cumprod: number[];
+  /** The importance sampler's loss history (Trainer.getTimestepHistory), when it keeps one. */
+  timestep_history?: { losses: number[]; seen: number[] } | null;
   model: { class: 'MLPDenoiser' | 'UNet2DModel'; config: unknown };
   /** The Wasm build that wrote it: resuming is bit-identical on the same build (relaxed-SIMD builds may differ in the last bits). */
   engine: { build: string; runtime: string };
@@ -105,6 +107,7 @@ export function checkpointFiles(trainer: Trainer): { manifest: CheckpointManifes
     data_order: { dataset_size: M, batch_size: B, epoch: Math.floor((c.step * B) / M), position: (c.step * B) % M },
     trainer_config: trainer.config,
     alphas_cumprod: Array.from(trainer.getAlphasCumprod()),
+    ...timestepHistory(trainer),
     model: describeModel(trainer.model),
     engine: { build: e.info.build, runtime: e.info.runtime },
     files: Object.fromEntries([...files].map(([name, bytes]) => [name, bytes.length])),
@@ -173,6 +176,12 @@ export function modelFromCheckpoint(engine: Engine, ckpt: Checkpoint): MLPDenois
   return model;
 }
 
+/** The manifest's timestep_history key, only for trainers that keep one (older readers see no new key). */
+function timestepHistory(trainer: Trainer): Pick<CheckpointManifest, 'timestep_history'> {
+  const h = trainer.getTimestepHistory();
+  return h ? { timestep_history: { losses: Array.from(h.losses), seen: Array.from(h.seen) } } : {};
+}
+
 /**
  * Restores a trainer (built with the checkpoint's model config, trainer config, schedule and data) to the
  * checkpoint's state: weights, EMA, AdamW moments and counters. Everything is checked before anything is
@@ -202,6 +211,7 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
   const file = (key: BlockKey) => `${ckpt.source}/${BLOCK_FILES[key]}`;
   for (const [key, block] of targets) if (block) checkBlockTensors(block, ckpt.blocks[key]!, file(key), "the model's parameters", true);
   for (const [key, block] of targets) if (block) loadBlock(e, block, ckpt.blocks[key]!, file(key), "the model's parameters");
+  trainer.setTimestepHistory(m.timestep_history ?? null);
   trainer.setCounters({ step: m.step, optimizerStep: m.optimizer_step, skippedSteps: m.skipped_steps, nonFiniteInARow: m.non_finite_in_a_row });
 }
 

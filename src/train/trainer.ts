@@ -376,6 +376,11 @@ export class Trainer {
     if (h.losses.length !== T * HISTORY_PER_T || h.seen.length !== T) {
       throw new DdpmError('SHAPE_MISMATCH', `Trainer.setTimestepHistory: expected ${T * HISTORY_PER_T} losses and ${T} counts, found ${h.losses.length} and ${h.seen.length}`);
     }
+    const i = Array.prototype.findIndex.call(h.losses, (l: unknown) => typeof l !== 'number' || !Number.isFinite(l));
+    const j = Array.prototype.findIndex.call(h.seen, (n: unknown) => !Number.isInteger(n) || (n as number) < 0 || (n as number) >= 2 ** 32);
+    if (i >= 0 || j >= 0) {
+      throw new DdpmError('INVALID_ARGUMENT', `Trainer.setTimestepHistory: ${i >= 0 ? `losses[${i}] must be a finite number` : `seen[${j}] must be an integer in [0, 2^32)`}`);
+    }
     this.history = { losses: Float64Array.from(h.losses), seen: Uint32Array.from(h.seen) };
   }
 
