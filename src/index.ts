@@ -87,3 +87,11 @@ export { pipelineScheduler, SCHEDULER_NAMES, type PipelineScheduler } from './pi
 export { openSource, folderSource, urlSource, bytesSource, subfolder, SHIPPED_MODELS, type FileSource, type FileData, type ModelSource } from './io/sources.js';
 export { MODEL_CLASSES, modelClass, loadModel, type ModelClass, type PretrainedModel } from './nn/registry.js';
 export { toPng, imageGrid, scaleImage, tensorToImages, type RgbaImage, type GridOptions, type ToPngOptions } from './io/image.js';
+
+// posterior (issues 13.2, 11.4): the model's Gaussian p_θ(x_{t−1} | x_t) in one place, and the bound's
+// terms with their gradients (training on L_vlb / L_hybrid)
+export {
+  pMeanVariance, qPosteriorCoefficients, stepAlphas, predX0Coefficients, predEpsCoefficients, trainingTargetCoefficients, modelLogVariance,
+  type PMeanVariance, type PMeanVarianceOptions, type ModelVariance, type ModelVarianceType, type StepAlphas, type PosteriorCoefficients, type FinalVariance,
+} from './diffusion/posterior.js';
+export { vlbTerm, type VlbGrad } from './diffusion/vlb.js';
