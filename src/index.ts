@@ -97,3 +97,11 @@ export {
 export { RunLock, LOCK_FILE, type LockHolder } from './train/lock.js';
 export type { TrainerState } from './train/trainer.js';
 export { MNIST_RECIPE } from './nn/presets.js';
+
+// posterior (issues 13.2, 11.4): the model's Gaussian p_θ(x_{t−1} | x_t) in one place, and the bound's
+// terms with their gradients (training on L_vlb / L_hybrid)
+export {
+  pMeanVariance, qPosteriorCoefficients, stepAlphas, predX0Coefficients, predEpsCoefficients, trainingTargetCoefficients, modelLogVariance,
+  type PMeanVariance, type PMeanVarianceOptions, type ModelVariance, type ModelVarianceType, type StepAlphas, type PosteriorCoefficients, type FinalVariance,
+} from './diffusion/posterior.js';
+export { vlbTerm, type VlbGrad } from './diffusion/vlb.js';

@@ -3,12 +3,10 @@
 import { DdpmError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
 import { tensorToImages, toPng } from '../io/image.js';
-import { SAMPLER_NAMES, modelCallsForSteps, stepsForModelCalls } from '../diffusion/samplers.js';
 import { DDPMPipeline } from '../pipelines/ddpm.js';
-import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
-import { loadModelFolder, makeScheduler, writeFileAtomic, type LoadedModel } from './files.js';
+import { intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
+import { SAMPLER_HELP, loadModelFolder, samplerChoice, samplingProgress, writeFileAtomic, type LoadedModel } from './files.js';
 import { scatterImage, trajectoryStrip } from './plot.js';
-import { Progress } from './progress.js';
 
 export const SAMPLE_HELP = `usage: ddpm sample [options]
 
@@ -19,14 +17,7 @@ Samples images from a diffusion model and writes them as one PNG grid (ceil(sqrt
                      scheduler/), or a folder written by 'ddpm train', unet.save() (no scheduler config:
                      diffusers' DDPMScheduler defaults, with a notice) or pipe.save(). Default: the
                      package's models/mnist
-  --sampler S        ddpm (ancestral, Ho et al. 2020), ddim (Song et al. 2021), dpm++2m, dpm++3m,
-                     dpm++2m-sde (DPM-Solver++, Lu et al. 2022), unipc (Zhao et al. 2023), euler, euler-a,
-                     heun (Karras et al. 2022), configured from the model's scheduler_config.json as
-                     diffusers' from_config does. Default: ddim
-  --karras           Karras σ spacing (use_karras_sigmas) for dpm++*, unipc, euler and heun
-  --steps N          model calls (= inference steps, except heun: n steps make 2n − 1 calls, so N calls
-                     run ⌊(N + 1)/2⌋ steps). Default: 50, T (the paper's chain) for ddpm
-  --eta X            ddim only: 0 deterministic (default) … 1 DDPM-like noise
+${SAMPLER_HELP}
   --n N              number of samples. Default: 64 (images), 1000 (2-D points)
   --batch B          samples per model call (memory). Default: 16
   --seed S           noise seed (integer >= 0). Default: 0. Same seed → same PNG bytes
@@ -53,9 +44,6 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   }, SAMPLE_HELP);
   if (!v) return;
   const t0 = performance.now();
-  const sampler = choiceOption('sampler', v.sampler, 'ddim', SAMPLER_NAMES);
-  if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
-  const eta = numberOption('eta', v.eta, 0, 0, 1);
   const batch = intOption('batch', v.batch, 16, 1, 4096);
   const seed = seedOption(v.seed);
   const scale = intOption('scale', v.scale, 1, 1, 64);
@@ -64,12 +52,8 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   try {
     const loaded = await loadModelFolder(engine, v.model);
     for (const notice of loaded.notices) console.error(`ddpm: notice: ${notice}`);
-    const pipe = new DDPMPipeline(engine, loaded.model, makeScheduler(sampler, loaded.scheduler, engine, v.karras));
-    const T = pipe.scheduler.numTrainTimesteps;
-    // --steps counts model calls; heun's inference steps are fewer (stepsForModelCalls)
-    const asked = intOption('steps', v.steps, sampler === 'ddpm' ? T : Math.min(50, T), 1, sampler === 'heun' ? 2 * T - 1 : T);
-    const steps = stepsForModelCalls(sampler, asked);
-    const calls = modelCallsForSteps(sampler, steps); // an even budget leaves heun one call unused
+    const { sampler, karras, scheduler, steps, calls, eta } = samplerChoice(v, loaded.scheduler, engine);
+    const pipe = new DDPMPipeline(engine, loaded.model, scheduler);
     const cond = conditioning(loaded, v.class, v.guidance);
     const shape = pipe.sampleShape;
     const n = intOption('n', v.n, shape.length === 1 ? 1000 : 64, 1, 1_000_000);
@@ -78,17 +62,12 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     const record = new Set(v.trajectory ? spreadSteps(calls, 8) : []);
     const trajectory: { step: number; t: number; xt: Float32Array; x0: Float32Array }[] = [];
     const D = shape.reduce((a, b) => a * b, 1);
-    const B = Math.min(batch, n);
-    const batches = Math.ceil(n / B);
-    const progress = new Progress('sampling', calls, { quiet: v.quiet, passes: batches });
+    const { progress, onStep, batches } = samplingProgress(calls, n, batch, v.quiet);
     const tLoad = performance.now();
     const r = await pipe.run({
-      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined, ...cond,
+      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta, ...cond,
       onStep: (done, total, info) => {
-        const perChain = total / batches;
-        const b = info.batchStart / B;
-        if (done === b * perChain + 1) progress.pass(b);
-        progress.update(done - b * perChain);
+        onStep(done, total, info);
         // the trajectory is the first sample's: calls 1 … calls of the first batch
         if (info.batchStart === 0 && record.has(done)) trajectory.push({ step: done, t: info.t, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
       },
@@ -114,11 +93,11 @@ export async function sampleCommand(argv: string[]): Promise<void> {
       await write(v.trajectory, toPng(strip, { scale }), strip.width * scale, strip.height * scale);
     }
     const tEnd = performance.now();
-    if (!v.quiet) console.error(`wrote ${out} (${n} samples, ${sampler}${v.karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? `model calls (${steps} steps)` : 'steps'}, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`);
+    if (!v.quiet) console.error(`wrote ${out} (${n} samples, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? `model calls (${steps} steps)` : 'steps'}, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`);
     if (v.json) {
       const ms = (a: number, b: number) => Math.round(b - a);
       console.log(JSON.stringify({
-        model: loaded.dir, sampler, karras: !!v.karras, steps, modelCalls: calls, n, batch, seed, eta: sampler === 'ddim' ? eta : null, scale,
+        model: loaded.dir, sampler, karras, steps, modelCalls: calls, n, batch, seed, eta: eta ?? null, scale,
         ...(cond.classLabels === undefined ? {} : { class: cond.classLabels, guidance: cond.guidanceScale ?? null }),
         engine: { build: engine.info.build, threads: engine.info.threads },
         written, trajectorySteps: v.trajectory ? trajectory.map((f) => f.step) : null,

@@ -50,6 +50,9 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
                          (mnist), 0.999 (other images), 0.995 (points)
   --seed S               initial weights, data order, timesteps, noise. Default: the shipped model's
                          (weights 0, training 20261128) with --preset mnist, else 0
+  --loss L               simple (L_simple), hybrid (L_simple + 0.001·L_vlb, Nichol & Dhariwal 2021) or vlb
+                         (the bound itself); hybrid and vlb learn the variance (variance_type learned_range:
+                         the U-Net outputs 2× the image channels). Images only. Default: simple
   --threads N|auto       worker threads. Default: auto
   --checkpoint-every N   steps between checkpoints (the newest 3 are kept). Default: 250 (mnist), 500
   --sample-every N       steps between sample grids (16 images or 1,000 points, DDIM 50 steps, EMA
@@ -89,7 +92,7 @@ async function loadData(source: string, channels: 1 | 3 | undefined, policy: 'sk
 }
 
 /** The model's class and checked config for the data and a preset or config file (nothing allocated). */
-function modelSpec(data: Data, preset: string, configFile: Record<string, unknown> | null, conditional: boolean): { cls: 'UNet2DModel'; config: UNet2DConfig } | { cls: 'MLPDenoiser'; config: MLPConfig } {
+function modelSpec(data: Data, preset: string, configFile: Record<string, unknown> | null, conditional: boolean, learnedVariance = false): { cls: 'UNet2DModel'; config: UNet2DConfig } | { cls: 'MLPDenoiser'; config: MLPConfig } {
   if (data.kind === 'points') {
     if (configFile) throw new DdpmError('INVALID_ARGUMENT', '--model-config is for image data (a UNet2DModel config)');
     if (!MLP_PRESETS[preset]) throw new DdpmError('INVALID_ARGUMENT', `--preset ${preset} is for images; 2-D data takes tiny or small`);
@@ -97,7 +100,7 @@ function modelSpec(data: Data, preset: string, configFile: Record<string, unknow
   }
   const base = configFile ?? UNET_PRESETS[preset as UNetPreset];
   // class-conditional: one embedding per class plus the unconditional one, last
-  const want = { sample_size: data.H, in_channels: data.C, out_channels: data.C, ...(conditional ? { num_class_embeds: data.numClasses! + 1 } : {}) };
+  const want = { sample_size: data.H, in_channels: data.C, out_channels: (learnedVariance ? 2 : 1) * data.C, ...(conditional ? { num_class_embeds: data.numClasses! + 1 } : {}) };
   for (const k of Object.keys(want) as (keyof typeof want)[]) {
     if (configFile && configFile[k] !== undefined && configFile[k] !== want[k]) {
       throw new DdpmError('INVALID_ARGUMENT', `--model-config: ${k} is ${JSON.stringify(configFile[k])} but the data needs ${want[k]}`);
@@ -152,7 +155,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, 'model-config': { type: 'string' },
     'class-conditional': { type: 'boolean' },
     batch: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
-    ema: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
+    ema: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, loss: { type: 'string' },
     'checkpoint-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'bad-files': { type: 'string' },
   }, TRAIN_HELP);
   if (!v) return;
@@ -199,31 +202,36 @@ export async function trainCommand(argv: string[]): Promise<void> {
     const target = v.epochs !== undefined
       ? Math.ceil((numberOption('epochs', v.epochs, 1, 0, 1e6, { minOpen: true }) * data.N) / batch)
       : intOption('steps', v.steps, recipe?.steps ?? (images ? 10000 : 3000), 1);
+    const loss = choiceOption('loss', v.loss, 'simple', ['simple', 'hybrid', 'vlb'] as const);
+    if (loss !== 'simple' && !images) throw new DdpmError('INVALID_ARGUMENT', `--loss ${loss} is for images (its decoder term models 8-bit pixels)`);
+    // hybrid and vlb learn the variance: a learned_range U-Net (2× the channels) and scheduler
+    const learnedVariance = (run.checkpoint ? run.checkpoint.manifest.trainer_config.loss ?? 'simple' : loss) !== 'simple';
     const ema = emaDecay === 0 ? null : recipe ? { ...recipe.trainer.ema, maxDecay: emaDecay } : { maxDecay: emaDecay };
     const options: TrainerOptions = {
       // constant after the warmup, and nothing depends on --steps: a run extended later equals a longer run
       ...(recipe?.trainer ?? {}),
-      batchSize: batch, learningRate: lr, lrScheduler: 'constant', lrWarmupSteps: warmup, maxTrainSteps: 0,
+      batchSize: batch, learningRate: lr, lrScheduler: 'constant', lrWarmupSteps: warmup, maxTrainSteps: 0, loss,
       ema, seed: seed ?? recipe?.trainer.seed ?? 0,
       // classifier-free guidance (Ho & Salimans 2022): 10% of labels dropped to the unconditional one
       ...(conditional && data.kind === 'images' ? { labelDropout: 0.1, uncondLabel: data.numClasses! } : {}),
     };
     // images live in [−1, 1] (x̂_0 clipped); 2-D points are not bounded
-    const scheduler = new DDPMScheduler(recipe?.scheduler ?? { numTrainTimesteps: 1000, betaSchedule: 'linear', clipSample: images }).toConfig();
+    const variance = learnedVariance ? { varianceType: 'learned_range' as const } : {};
+    const scheduler = new DDPMScheduler({ ...(recipe?.scheduler ?? { numTrainTimesteps: 1000, betaSchedule: 'linear', clipSample: images }), ...variance }).toConfig();
 
     if (run.checkpoint) {
       // flags given explicitly must agree with the run; the rest comes from it
       const given = <T>(flag: string | undefined, value: T) => (flag === undefined ? undefined : value);
       const expect = {
-        batchSize: given(v.batch, batch), learningRate: given(v.lr, lr), lrWarmupSteps: given(v.warmup, warmup), seed: given(v.seed, seed),
+        batchSize: given(v.batch, batch), learningRate: given(v.lr, lr), lrWarmupSteps: given(v.warmup, warmup), seed: given(v.seed, seed), loss: given(v.loss, loss),
         ema: v.ema === undefined ? undefined : ((run.checkpoint.manifest.trainer_config.ema && ema) ? { ...run.checkpoint.manifest.trainer_config.ema, maxDecay: emaDecay } : ema),
-        model: v.preset !== undefined || modelConfig ? modelSpec(data, preset, modelConfig, conditional).config : undefined,
+        model: v.preset !== undefined || modelConfig ? modelSpec(data, preset, modelConfig, conditional, learnedVariance).config : undefined,
       };
-      const labels = { batchSize: '--batch', learningRate: '--lr', lrWarmupSteps: '--warmup', seed: '--seed', ema: '--ema', model: v.preset !== undefined ? `--preset ${v.preset}` : `--model-config ${v['model-config']}` };
+      const labels = { batchSize: '--batch', learningRate: '--lr', lrWarmupSteps: '--warmup', seed: '--seed', loss: '--loss', ema: '--ema', model: v.preset !== undefined ? `--preset ${v.preset}` : `--model-config ${v['model-config']}` };
       const trainer = await run.resume(engine, { data: trainData, dataLabel: data.label, expect, labels, legacyScheduler: scheduler });
       if (!quiet) console.error(`resuming ${out} at step ${trainer.step} (${run.checkpoint.source})`);
     } else {
-      const spec = modelSpec(data, preset, modelConfig, conditional);
+      const spec = modelSpec(data, preset, modelConfig, conditional, learnedVariance);
       await run.start(engine, { data: trainData, dataLabel: data.label, model: { class: spec.cls, config: spec.config }, initSeed: seed ?? recipe?.initSeed ?? 0, scheduler, trainer: options });
     }
     for (const n of run.notices) if (!quiet) console.error(`note: ${n}`);

@@ -58,6 +58,8 @@ export interface CheckpointManifest {
   data_order: { dataset_size: number; batch_size: number; epoch: number; position: number };
   trainer_config: TrainerConfig;
   alphas_cumprod: number[];
+  /** The importance sampler's loss history (Trainer.getTimestepHistory), when it keeps one. */
+  timestep_history?: { losses: number[]; seen: number[] } | null;
   model: { class: 'MLPDenoiser' | 'UNet2DModel'; config: unknown };
   /** The Wasm build that wrote it: resuming is bit-identical on the same build (relaxed-SIMD builds may differ in the last bits). */
   engine: { build: string; runtime: string };
@@ -109,6 +111,7 @@ export function checkpointFiles(trainer: Trainer): { manifest: CheckpointManifes
     data_order: { dataset_size: M, batch_size: B, epoch: Math.floor((c.step * B) / M), position: (c.step * B) % M },
     trainer_config: trainer.config,
     alphas_cumprod: Array.from(trainer.getAlphasCumprod()),
+    ...timestepHistory(trainer),
     model: describeModel(trainer.model),
     engine: { build: e.info.build, runtime: e.info.runtime },
     files: Object.fromEntries([...files].map(([name, bytes]) => [name, bytes.length])),
@@ -167,6 +170,14 @@ function checkManifest(json: unknown, file: string): CheckpointManifest {
   const cls = own(model, 'class');
   if (cls !== 'MLPDenoiser' && cls !== 'UNet2DModel') fail(file, `model.class must be "MLPDenoiser" or "UNet2DModel", found ${show(cls)}`);
   obj(model, 'config', 'model.config');
+  const history = own(m, 'timestep_history');
+  if (history !== undefined && history !== null) {
+    if (!isObject(history)) fail(file, `timestep_history must be an object or null, found ${show(history)}`);
+    for (const k of ['losses', 'seen']) {
+      const v = own(history, k);
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) fail(file, `timestep_history.${k} must be an array of numbers`);
+    }
+  }
   const engine = obj(m, 'engine');
   for (const k of ['build', 'runtime']) if (typeof own(engine, k) !== 'string') fail(file, `engine.${k} must be a string, found ${show(own(engine, k))}`);
   const files = obj(m, 'files');
@@ -215,6 +226,12 @@ export function modelFromCheckpoint(engine: Engine, ckpt: Checkpoint): MLPDenois
   return model;
 }
 
+/** The manifest's timestep_history key, only for trainers that keep one (older readers see no new key). */
+function timestepHistory(trainer: Trainer): Pick<CheckpointManifest, 'timestep_history'> {
+  const h = trainer.getTimestepHistory();
+  return h ? { timestep_history: { losses: Array.from(h.losses), seen: Array.from(h.seen) } } : {};
+}
+
 /**
  * Restores a trainer (built with the checkpoint's model config, trainer config, schedule and data) to the
  * checkpoint's state: weights, EMA, AdamW moments and counters. Everything is checked before anything is
@@ -228,11 +245,9 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
   };
   const described = describeModel(trainer.model);
   if (described.class !== m.model.class || JSON.stringify(described.config) !== JSON.stringify(m.model.config)) mismatch('the model', m.model, described);
-  const tc = trainer.config as unknown as Record<string, unknown>;
-  const saved = m.trainer_config as unknown as Record<string, unknown>;
-  for (const k of new Set([...Object.keys(tc), ...Object.keys(saved)])) {
-    if (JSON.stringify(tc[k]) !== JSON.stringify(saved[k])) mismatch(`trainer config ${k}`, saved[k], tc[k]);
-  }
+  // read through the trainer's parser, so keys added since the checkpoint was written compare as their defaults
+  const differs = trainer.configDiffers(m.trainer_config);
+  if (differs) mismatch(`trainer config ${differs.key}`, differs.saved, differs.now);
   const ac = trainer.getAlphasCumprod();
   if (ac.length !== m.alphas_cumprod.length || ac.some((a, t) => a !== m.alphas_cumprod[t])) mismatch('the schedule (alphas_cumprod)', `${m.alphas_cumprod.length} values`, `${ac.length} values`);
   if (m.data_order.dataset_size !== trainer.datasetSize) mismatch('the dataset size', m.data_order.dataset_size, trainer.datasetSize);
@@ -258,6 +273,7 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
     ema: trainer.ema ? flat('ema') : null,
     expAvg: flat('exp_avg'),
     expAvgSq: flat('exp_avg_sq'),
+    timestepHistory: m.timestep_history ? { losses: Float64Array.from(m.timestep_history.losses), seen: Uint32Array.from(m.timestep_history.seen) } : null,
   };
   trainer.restore(state);
 }
