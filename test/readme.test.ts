@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const repo = join(__dirname, '..');
 const readme = readFileSync(join(repo, 'README.md'), 'utf8');
-const snippets = [...readme.matchAll(/^```js\n([^]*?)^```$/gm)].map((m) => m[1]);
+const snippets = [...readme.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
 const dir = mkdtempSync(join(tmpdir(), 'ddpm-readme-'));
 mkdirSync(join(dir, 'node_modules'));
 symlinkSync(repo, join(dir, 'node_modules', 'ddpm-wasm'), 'dir');

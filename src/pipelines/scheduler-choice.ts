@@ -21,7 +21,7 @@ export const SCHEDULER_NAMES: readonly string[] = Object.keys(CLASSES);
  */
 export function schedulerFromConfig(name: string | undefined, config: Record<string, unknown>, engine: Engine, file = 'scheduler_config.json'): PipelineScheduler {
   const key = name ?? (typeof config._class_name === 'string' ? config._class_name : 'DDPMScheduler');
-  const cls = Object.prototype.hasOwnProperty.call(CLASSES, key) ? CLASSES[key] : undefined;
+  const cls = Object.hasOwn(CLASSES, key) ? CLASSES[key] : undefined;
   if (!cls) {
     throw new DdpmError(name === undefined ? 'FORMAT' : 'INVALID_ARGUMENT', `${name === undefined ? `${file}: _class_name` : 'scheduler'} ${JSON.stringify(key)} is not a known scheduler (${SCHEDULER_NAMES.join(', ')})`);
   }
