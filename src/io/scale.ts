@@ -1,7 +1,7 @@
 // Nearest-neighbour upscaling for small samples (28-pixel digits are hard to see): `ddpm sample --scale K`.
 // Browser-safe: plain arrays, no node: imports.
 import { DdpmError } from '../errors.js';
-import type { RgbaImage } from './png.js';
+import type { RgbaImage } from './image.js';
 
 /** Largest factor accepted: a 64× grid of 64 digits is already 16k pixels wide. */
 export const MAX_SCALE = 64;
