@@ -72,7 +72,7 @@ export { twoMoons, swissRoll } from './train/toy-data.js';
 // Pipeline and loaders (issue 8): DDPMPipeline, model sources (folder, URL, bytes, shipped name), the
 // model registry by _class_name, and browser-safe images → PNG.
 export { DDPMPipeline, type FromPretrainedOptions, type RunOptions, type StepInfo, type PipelineOutput } from './pipelines/ddpm.js';
-export { schedulerFromConfig, SCHEDULER_NAMES, type PipelineScheduler } from './pipelines/scheduler-choice.js';
+export { SCHEDULER_NAMES, type PipelineScheduler } from './pipelines/scheduler-choice.js';
 export { openSource, folderSource, urlSource, bytesSource, subfolder, SHIPPED_MODELS, type FileSource, type FileData, type ModelSource } from './io/sources.js';
 export { MODEL_CLASSES, modelClass, loadModel, type ModelClass, type PretrainedModel } from './nn/registry.js';
 export { toPng, imageGrid, tensorToImages, type RgbaImage, type GridOptions, type ToPngOptions } from './io/image.js';

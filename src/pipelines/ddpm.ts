@@ -20,7 +20,7 @@ import { MODEL_INDEX_FILE, SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJ
 import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { writeFilesAtomic } from '#platform';
-import { schedulerFromConfig, takesEta, type PipelineScheduler } from './scheduler-choice.js';
+import { chooseScheduler, takesEta, type PipelineScheduler } from './scheduler-choice.js';
 
 export interface FromPretrainedOptions {
   /** diffusers' weight variant: 'fp16' reads diffusion_pytorch_model.fp16.safetensors. */
@@ -107,7 +107,7 @@ export class DDPMPipeline {
         notices.push(`${layout.scheduler.name}: no ${SCHEDULER_CONFIG_FILE}; using diffusers' DDPMScheduler defaults (1000 steps, linear betas 0.0001 … 0.02)`);
         config = new DDPMScheduler().toConfig();
       }
-      scheduler = schedulerFromConfig(o.scheduler, config, engine, `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`);
+      scheduler = chooseScheduler(o.scheduler, config, engine, `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`);
     }
     return new DDPMPipeline(engine, model, scheduler, notices);
   }
