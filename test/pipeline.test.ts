@@ -252,7 +252,21 @@ describe('DDPMPipeline.run', () => {
     expect(err.code).toBe('ABORTED');
     expect(err.message).toMatch(/aborted after 3 of 10 steps/);
     expect(steps).toBe(3);
-    await expect(pipe.run({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(pipe.run({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED', message: expect.stringMatching(/after 0 of 100 steps/) });
+    // without onStep too: aborted from elsewhere (here: during the 4th model call)
+    const ac2 = new AbortController();
+    const slow = new DDPMPipeline(engine, pipe.unet, pipe.scheduler);
+    let calls = 0;
+    const orig = (pipe.unet as UNet2DModel).forwardTensor.bind(pipe.unet);
+    (pipe.unet as UNet2DModel).forwardTensor = (...a: Parameters<UNet2DModel['forwardTensor']>) => {
+      if (++calls === 4) ac2.abort();
+      return orig(...a);
+    };
+    try {
+      await expect(slow.run({ batchSize: 1, numInferenceSteps: 10, signal: ac2.signal })).rejects.toMatchObject({ code: 'ABORTED', message: expect.stringMatching(/after 4 of 10 steps/) });
+    } finally {
+      (pipe.unet as UNet2DModel).forwardTensor = orig;
+    }
     expect((await run(pipe)).tensor).toEqual((await run(pipe)).tensor);
   });
 

@@ -159,16 +159,17 @@ export class DDPMPipeline {
           if (o.signal?.aborted) throw aborted();
         };
         await chain.run((x, t) => call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond), check), {
-          onStep: o.onStep && ((_, t) => {
+          onStep: (_, t) => {
+            done++;
+            if (!o.onStep) return;
             const info: StepInfo = {
-              t, batchStart: i0, batch: i0 / B, batchStep: done + 1 - (i0 / B) * perBatch, batchSteps: perBatch,
+              t, batchStart: i0, batch: i0 / B, batchStep: done - (i0 / B) * perBatch, batchSteps: perBatch,
               get x0() { return e.read(chain.predOriginalSample); },
               get sample() { return e.read(chain.sample); },
             };
-            o.onStep!(++done, total, info);
-          }),
+            o.onStep(done, total, info);
+          },
         });
-        if (!o.onStep) done += perBatch;
         tensor.set(e.read(chain.sample), i0 * D);
         e.arena.release(batchMark);
       }
