@@ -103,7 +103,7 @@ describe('ddpm sample', () => {
       [['--model', model, '--n', '0'], /--n must be an integer in \[1, 1000000\], found '0'/],
       [['--model', model, '--seed=-1'], /--seed must be an integer >= 0, found '-1'/],
       [['--model', model, '--seed', '1.5'], /--seed must be an integer >= 0, found '1.5'/],
-      [['--model', model, '--sampler', 'euler'], /--sampler must be one of ddpm, ddim, found 'euler'/],
+      [['--model', model, '--sampler', 'euler2'], /--sampler must be one of ddpm, ddim, dpm\+\+2m, .*heun, found 'euler2'/],
       [['--model', model, '--sampler', 'ddpm', '--eta', '0.5'], /--eta applies to --sampler ddim only/],
       [['--model', model, '--eta', 'x'], /--eta must be a number in \[0, 1\], found 'x'/],
       [['--model', model, '--threads', '0'], /--threads must be an integer in \[1, 256\]/],
@@ -162,6 +162,20 @@ describe('ddpm sample', () => {
     for (const [x, y] of [[0, 0], [5, 7], [small.width - 1, small.height - 1]]) {
       expect(g.data[4 * ((3 * y + 2) * g.width + 3 * x + 1)]).toBe(small.data[4 * (y * small.width + x)]);
     }
+  });
+
+  it('every sampler of the registry runs; heun records 2·steps − 1 scheduler steps in the trajectory', () => {
+    const outs = new Map<string, Buffer>();
+    for (const s of ['ddpm', 'ddim', 'dpm++2m', 'dpm++3m', 'dpm++2m-sde', 'unipc', 'euler', 'euler-a', 'heun']) {
+      const r = ddpm('sample', '--model', model, '--sampler', s, '--steps', '3', '--n', '2', '--out', `s-${s}.png`, '--quiet', '--json');
+      expect(r.stderr, s).toBe('');
+      expect(JSON.parse(r.stdout).sampler).toBe(s);
+      outs.set(s, read(`s-${s}.png`));
+    }
+    expect(new Set([...outs.values()].map((b) => b.toString('base64'))).size).toBeGreaterThan(5);
+    const r = ddpm('sample', '--model', model, '--sampler', 'heun', '--steps', '3', '--n', '1', '--out', 'h.png', '--trajectory', 'h-traj.png');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/and h-traj\.png \(steps 1, 2, 3, 4, 5\)/);
   });
 
   it('--help prints the options', () => {

@@ -105,7 +105,7 @@ describe('DDPMPipeline.fromPretrained: sources', () => {
     await expect(DDPMPipeline.fromPretrained(engine, `${base}/fail/model`)).rejects.toMatchObject({ code: 'IO', message: expect.stringMatching(/fail\/model\/model_index\.json: HTTP 500/) });
     await expect(DDPMPipeline.fromPretrained(engine, { 'config.json': '{"_class_name": "VQModel"}' })).rejects.toThrow(/_class_name "VQModel" is not supported \(UNet2DModel or MLPDenoiser\)/);
     await expect(DDPMPipeline.fromPretrained(engine, { 'config.json': JSON.stringify(tiny) })).rejects.toThrow(/the given files: diffusion_pytorch_model\.safetensors is missing/);
-    await expect(DDPMPipeline.fromPretrained(engine, modelDir, { scheduler: 'euler' })).rejects.toThrow(/scheduler "euler" is not a known scheduler/);
+    await expect(DDPMPipeline.fromPretrained(engine, modelDir, { scheduler: 'euler2' })).rejects.toThrow(/scheduler "euler2" is not a known scheduler \(ddpm, ddim, dpm\+\+2m/);
     await expect(DDPMPipeline.fromPretrained(engine, 42 as never)).rejects.toThrow(DdpmError);
     await expect(DDPMPipeline.fromPretrained(engine, { 'config.json': 7 as never, 'diffusion_pytorch_model.safetensors': 7 as never })).rejects.toThrow(/config\.json: expected a Uint8Array, ArrayBuffer, Blob, Response or string, found number/);
   });
@@ -216,6 +216,17 @@ describe('DDPMPipeline.run', () => {
       e2.dispose();
     }
     expect((await pipe.run({ batchSize: 3, numInferenceSteps: 4, seed: 10 })).tensor).not.toEqual(all);
+  });
+
+  it('the samplers of the registry (by sampler or class name) run through the same loop, batch-independent', async () => {
+    for (const name of ['dpm++2m', 'euler-a', 'heun', 'UniPCMultistepScheduler']) {
+      const pipe = await DDPMPipeline.fromPretrained(engine, modelDir, { scheduler: name });
+      let calls = 0;
+      const all = (await pipe.run({ batchSize: 3, numInferenceSteps: 4, seed: 9, onStep: (_s, total) => { calls++; expect(total).toBe(name === 'heun' ? 7 : 4); } })).tensor;
+      expect(calls, name).toBe(name === 'heun' ? 7 : 4); // heun: 2n − 1 scheduler steps
+      expect((await pipe.run({ batchSize: 3, maxBatch: 1, numInferenceSteps: 4, seed: 9 })).tensor, name).toEqual(all);
+      expect(all.every(Number.isFinite)).toBe(true);
+    }
   });
 
   it('leaves the arena as it found it', async () => {

@@ -4,6 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DdpmError } from '../errors.js';
+import { SAMPLER_NAMES, modelCallsForSteps } from '../diffusion/samplers.js';
 import { Engine } from '../engine/engine.js';
 import { DDPMScheduler } from '../diffusion/ddpm.js';
 import { variationalBound, type BoundVarianceType } from '../diffusion/bound.js';
@@ -29,8 +30,9 @@ would score, including the Fréchet distance's bias at this n.
 
   --model DIR         model folder (as for 'ddpm sample'); 1×28×28. Default: the package's models/mnist
   --n N               samples to generate (>= 2). Default: 1000
-  --sampler S         ddpm or ddim. Default: ddim
-  --steps N           inference steps. Default: 50 for ddim, T for ddpm
+  --sampler S         as for 'ddpm sample': ddpm, ddim, dpm++2m, dpm++3m, dpm++2m-sde, unipc, euler,
+                      euler-a, heun. Default: ddim
+  --steps N           inference steps. Default: T for ddpm, 50 for the others
   --eta X             ddim only: 0 (default) … 1
   --batch B           samples per model call (memory). Default: 16
   --seed S            seed of the samples (as 'ddpm sample --seed') and of the bound's draws. Default: 0
@@ -67,7 +69,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   }, EVAL_HELP);
   if (!v) return;
   const n = intOption('n', v.n, 1000, 2, 1_000_000);
-  const sampler = choiceOption('sampler', v.sampler, 'ddim', ['ddpm', 'ddim'] as const);
+  const sampler = choiceOption('sampler', v.sampler, 'ddim', SAMPLER_NAMES);
   if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
   const eta = numberOption('eta', v.eta, 0, 0, 1);
   const batch = intOption('batch', v.batch, 16, 1, 4096);
@@ -84,7 +86,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     }
     const scheduler = makeScheduler(sampler, loaded.scheduler, engine);
     const T = scheduler.numTrainTimesteps;
-    const steps = intOption('steps', v.steps, sampler === 'ddim' ? Math.min(50, T) : T, 1, T);
+    const steps = intOption('steps', v.steps, sampler === 'ddpm' ? T : Math.min(50, T), 1, T);
     const [train, heldOut] = await Promise.all([loadMnist('train'), loadMnist('test')]);
 
     // 1. the classifier, cached
@@ -95,7 +97,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
 
     // 2. samples, as the PNG's pixels
     const uncond = c.num_class_embeds === null ? undefined : c.num_class_embeds - 1;
-    const progress = new Progress('sampling', steps, { quiet: v.quiet, passes: Math.ceil(n / Math.min(batch, n)) });
+    const progress = new Progress('sampling', modelCallsForSteps(sampler, steps), { quiet: v.quiet, passes: Math.ceil(n / Math.min(batch, n)) });
     const r = await new DDPMPipeline(engine, unet, scheduler).run({
       batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined,
       classLabels: uncond, onStep: (_d, _total, info) => {

@@ -71,8 +71,8 @@ export async function loadModelFolder(engine: Engine, dirArg: string | undefined
   return model instanceof MLPDenoiser ? { kind: 'mlp', model, scheduler, dir, notices } : { kind: 'unet', model, scheduler, dir, notices };
 }
 
-/** A scheduler of the requested kind from scheduler_config.json (diffusers lets either read the other's config). */
-export function makeScheduler(kind: 'ddpm' | 'ddim', config: Record<string, unknown>, engine: Engine): PipelineScheduler {
+/** The scheduler of a sampler name from the model's scheduler_config.json (any class reads another's config). */
+export function makeScheduler(kind: string, config: Record<string, unknown>, engine: Engine): PipelineScheduler {
   return chooseScheduler(kind, config, engine);
 }
 

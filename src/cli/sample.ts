@@ -1,6 +1,7 @@
 // ddpm sample: a PNG grid of samples from a model folder.
 // The sampling is DDPMPipeline.run (src/pipelines/ddpm.ts); this file only parses flags and writes files.
 import { DdpmError } from '../errors.js';
+import { SAMPLER_NAMES, modelCallsForSteps } from '../diffusion/samplers.js';
 import { Engine } from '../engine/engine.js';
 import { tensorToImages, toPng } from '../io/image.js';
 import { DDPMPipeline } from '../pipelines/ddpm.js';
@@ -18,8 +19,11 @@ Samples images from a diffusion model and writes them as one PNG grid (ceil(sqrt
                      scheduler/), or a folder written by 'ddpm train', unet.save() (no scheduler config:
                      diffusers' DDPMScheduler defaults, with a notice) or pipe.save(). Default: the
                      package's models/mnist
-  --sampler S        ddpm (ancestral, Ho et al. 2020) or ddim (Song et al. 2021). Default: ddim
-  --steps N          inference steps in [1, T]. Default: 50 for ddim, T (the paper's chain) for ddpm
+  --sampler S        ddpm (ancestral, Ho et al. 2020), ddim (Song et al. 2021), or a few-step solver:
+                     dpm++2m, dpm++3m, dpm++2m-sde, unipc, euler, euler-a, heun (docs/samplers.md).
+                     Default: ddim
+  --steps N          inference steps in [1, T] (heun: 2N − 1 model calls). Default: T (the paper's
+                     chain) for ddpm, 50 for the others
   --eta X            ddim only: 0 deterministic (default) … 1 DDPM-like noise
   --n N              number of samples. Default: 64 (images), 1000 (2-D points)
   --batch B          samples per model call (memory). Default: 16
@@ -47,7 +51,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   }, SAMPLE_HELP);
   if (!v) return;
   const t0 = performance.now();
-  const sampler = choiceOption('sampler', v.sampler, 'ddim', ['ddpm', 'ddim'] as const);
+  const sampler = choiceOption('sampler', v.sampler, 'ddim', SAMPLER_NAMES);
   if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
   const eta = numberOption('eta', v.eta, 0, 0, 1);
   const batch = intOption('batch', v.batch, 16, 1, 4096);
@@ -60,16 +64,17 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     for (const notice of loaded.notices) console.error(`ddpm: notice: ${notice}`);
     const pipe = new DDPMPipeline(engine, loaded.model, makeScheduler(sampler, loaded.scheduler, engine));
     const T = pipe.scheduler.numTrainTimesteps;
-    const steps = intOption('steps', v.steps, sampler === 'ddim' ? Math.min(50, T) : T, 1, T);
+    const steps = intOption('steps', v.steps, sampler === 'ddpm' ? T : Math.min(50, T), 1, T);
     const cond = conditioning(loaded, v.class, v.guidance);
     const shape = pipe.sampleShape;
     const n = intOption('n', v.n, shape.length === 1 ? 1000 : 64, 1, 1_000_000);
     if (v.trajectory && shape.length === 1) throw new DdpmError('INVALID_ARGUMENT', '--trajectory needs an image model');
     if (shape.length === 1 && shape[0] !== 2) throw new DdpmError('UNSUPPORTED', `${loaded.dir}: samples of ${shape[0]} values cannot be drawn (2-D points or images)`);
-    const record = new Set(v.trajectory ? spreadSteps(steps, 8) : []);
+    const perBatch = modelCallsForSteps(sampler, steps); // scheduler steps of one batch (heun: 2·steps − 1)
+    const record = new Set(v.trajectory ? spreadSteps(perBatch, 8) : []);
     const trajectory: { step: number; t: number; xt: Float32Array; x0: Float32Array }[] = [];
     const D = shape.reduce((a, b) => a * b, 1);
-    const progress = new Progress('sampling', steps, { quiet: v.quiet, passes: Math.ceil(n / Math.min(batch, n)) });
+    const progress = new Progress('sampling', perBatch, { quiet: v.quiet, passes: Math.ceil(n / Math.min(batch, n)) });
     const tLoad = performance.now();
     const r = await pipe.run({
       batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined, ...cond,
@@ -111,7 +116,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
         engine: { build: engine.info.build, threads: engine.info.threads },
         written, trajectorySteps: v.trajectory ? trajectory.map((f) => f.step) : null,
         notices: loaded.notices,
-        timingsMs: { load: ms(t0, tLoad), sample: ms(tLoad, tSample), write: ms(tSample, tEnd), total: ms(t0, tEnd), perStep: Math.round(((tSample - tLoad) / (steps * Math.ceil(n / Math.min(batch, n)))) * 10) / 10 },
+        timingsMs: { load: ms(t0, tLoad), sample: ms(tLoad, tSample), write: ms(tSample, tEnd), total: ms(t0, tEnd), perStep: Math.round(((tSample - tLoad) / (perBatch * Math.ceil(n / Math.min(batch, n)))) * 10) / 10 },
       }));
     }
   } finally {

@@ -1,34 +1,32 @@
-// Which scheduler class a pipeline uses: the one function that maps a name (or a config's _class_name) to
-// a class. It knows DDPM and DDIM. When the sampler registry (src/diffusion/samplers.ts) lands, the body
-// of chooseScheduler becomes: a sampler name → createSampler(name, config, { engine }); a class name or
-// none → schedulerFromConfig({ ...config, _class_name }, { engine }); PipelineScheduler → AnyScheduler;
-// SCHEDULER_NAMES → SAMPLER_NAMES plus the class names; takesEta → the class has an eta option. Every
-// pipeline, `ddpm sample` and `ddpm eval` then get the new samplers.
+// Which scheduler a pipeline uses: a sampler name ('ddim', 'dpm++2m', 'euler-a' …, the sampler registry's
+// SAMPLER_NAMES) or a diffusers class name ('DDIMScheduler', 'UniPCMultistepScheduler' …), built from the
+// model's scheduler_config.json as diffusers' `Scheduler.from_config(pipe.scheduler.config)` is; without
+// a name, the class the config names. The registry itself is src/diffusion/samplers.ts.
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { DDIMScheduler } from '../diffusion/ddim.js';
-import { DDPMScheduler } from '../diffusion/ddpm.js';
+import { SAMPLER_NAMES, SCHEDULER_CLASSES, createSampler, schedulerFromConfig, type AnyScheduler } from '../diffusion/samplers.js';
 
-export type PipelineScheduler = DDPMScheduler | DDIMScheduler;
+export type PipelineScheduler = AnyScheduler;
 
-const CLASSES: Record<string, { fromConfig(json: unknown, extra?: { engine?: Engine }): PipelineScheduler }> = {
-  DDPMScheduler, DDIMScheduler, ddpm: DDPMScheduler, ddim: DDIMScheduler,
-};
-
-/** Short names and class names the pipeline accepts as `scheduler`. */
-export const SCHEDULER_NAMES: readonly string[] = Object.keys(CLASSES);
+/** What the pipeline accepts as `scheduler`: sampler names, then class names. */
+export const SCHEDULER_NAMES: readonly string[] = [...SAMPLER_NAMES, ...Object.keys(SCHEDULER_CLASSES)];
 
 /**
- * A scheduler of the class `name` ('ddpm', 'ddim', 'DDIMScheduler' …; default the config's _class_name)
- * from a scheduler_config.json object: diffusers lets any scheduler read another's config.
+ * A scheduler for `name` (a sampler or class name; default: the config's _class_name, DDPMScheduler when
+ * it has none) from a scheduler_config.json object; `file` names the config in errors.
  */
 export function chooseScheduler(name: string | undefined, config: Record<string, unknown>, engine: Engine, file = 'scheduler_config.json'): PipelineScheduler {
-  const key = name ?? (typeof config._class_name === 'string' ? config._class_name : 'DDPMScheduler');
-  const cls = Object.hasOwn(CLASSES, key) ? CLASSES[key] : undefined;
-  if (!cls) {
-    throw new DdpmError(name === undefined ? 'FORMAT' : 'INVALID_ARGUMENT', `${name === undefined ? `${file}: _class_name` : 'scheduler'} ${JSON.stringify(key)} is not a known scheduler (${SCHEDULER_NAMES.join(', ')})`);
+  if (name === undefined) {
+    const cls = config._class_name ?? 'DDPMScheduler';
+    if (typeof cls !== 'string' || !Object.hasOwn(SCHEDULER_CLASSES, cls)) {
+      throw new DdpmError('FORMAT', `${file}: _class_name ${JSON.stringify(cls)} is not a known scheduler (${Object.keys(SCHEDULER_CLASSES).join(', ')})`);
+    }
+    return schedulerFromConfig({ ...config, _class_name: cls }, { engine });
   }
-  return cls.fromConfig(config, { engine });
+  if ((SAMPLER_NAMES as readonly string[]).includes(name)) return createSampler(name, config, { engine });
+  if (Object.hasOwn(SCHEDULER_CLASSES, name)) return SCHEDULER_CLASSES[name](config, { engine });
+  throw new DdpmError('INVALID_ARGUMENT', `scheduler ${JSON.stringify(name)} is not a known scheduler (${SCHEDULER_NAMES.join(', ')})`);
 }
 
 /** Whether the scheduler takes DDIM's η. */
