@@ -17,8 +17,9 @@ import { gaussianStep, splitU64, type StepCoefficients, type U64 } from '../kern
 import { BETA_SCHEDULES, betaSchedule, linspace, makeSchedule, type BetaScheduleName, type NoiseSchedule } from './schedule.js';
 import { addNoise, type AddNoiseOptions } from './forward.js';
 import { SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJsonFile, type ModelSource } from '../io/sources.js';
+import { predX0Coefficients, type PredictionType } from './posterior.js';
 
-export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
+export type { PredictionType } from './posterior.js';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
 
 const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction'];
@@ -119,6 +120,9 @@ export abstract class SchedulerBase {
   timesteps: number[];
   numInferenceSteps: number | null = null;
   private buffers: { engine: Engine; prev: Tensor; x0: Tensor; end: number } | null = null;
+  /** Whether step() accepts a 2C-channel model output (prediction, then learned variance) and skips the
+   * variance channels; DDPM reads them instead, through its varianceType. */
+  protected readonly ignoresVarianceChannels: boolean = false;
 
   protected constructor(o: SchedulerOptions, who: string) {
     const T = o.numTrainTimesteps ?? 1000;
@@ -242,7 +246,9 @@ export abstract class SchedulerBase {
       throw new DdpmError('SHAPE_MISMATCH', `${who}: sample (tensor ${sample.name}) must have shape [N, …] with N >= 1, found [${sample.shape}]`);
     }
     const D = sample.size / N;
-    const learned = typeof coef.sigma === 'object';
+    // A model trained with learned variances (2C channels) also drives schedulers that have no variance
+    // type (DDIM): they read the prediction channels and skip the variance ones, as improved-diffusion does.
+    const learned = typeof coef.sigma === 'object' || (this.ignoresVarianceChannels && sample.shape.length >= 2 && modelOutput.size === 2 * sample.size);
     if (learned && sample.shape.length < 2) {
       throw new DdpmError('SHAPE_MISMATCH', `${who}: learned variances split the model output's channels (dim 1): sample (tensor ${sample.name}) must be [N, C, …], found [${sample.shape}]`);
     }
@@ -263,6 +269,7 @@ export abstract class SchedulerBase {
       noise: noisy ? opts.noise : undefined,
       random: noisy && !opts.noise ? { seed: opts.seed!, stream: t, offset: opts.offset ?? 0 } : undefined,
       coef,
+      mStride: learned ? 2 * D : D,
     });
     return out;
   }
@@ -281,17 +288,10 @@ export abstract class SchedulerBase {
     return { prevSample: out?.prevSample ?? view(this.buffers!.prev), predOriginalSample: out?.predOriginalSample ?? view(this.buffers!.x0) };
   }
 
-  /** x̂_0 = (ax, am) · (x_t, m) for the prediction type (DDPM eq. 15 for ε; v: Salimans & Ho 2022). */
+  /** x̂_0 = (ax, am) · (x_t, m) for the prediction type (DDPM eq. 15 for ε; v: Salimans & Ho 2022): see
+   * posterior.ts. */
   protected predX0Coefficients(alphaProdT: number): { ax: number; am: number } {
-    const betaProdT = 1 - alphaProdT;
-    switch (this.predictionType) {
-      case 'epsilon':
-        return { ax: 1 / Math.sqrt(alphaProdT), am: -Math.sqrt(betaProdT) / Math.sqrt(alphaProdT) };
-      case 'sample':
-        return { ax: 0, am: 1 };
-      case 'v_prediction':
-        return { ax: Math.sqrt(alphaProdT), am: -Math.sqrt(betaProdT) };
-    }
+    return predX0Coefficients(this.predictionType, alphaProdT);
   }
 
   protected get clip(): number {

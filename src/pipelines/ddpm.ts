@@ -20,7 +20,7 @@ import { MODEL_INDEX_FILE, SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJ
 import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { writeFilesAtomic } from '#platform';
-import { chooseScheduler, takesEta, type PipelineScheduler } from './scheduler-choice.js';
+import { pipelineScheduler, takesEta, type PipelineScheduler } from './scheduler-choice.js';
 
 export interface FromPretrainedOptions {
   /** diffusers' weight variant: 'fp16' reads diffusion_pytorch_model.fp16.safetensors. */
@@ -30,6 +30,8 @@ export interface FromPretrainedOptions {
    * scheduler_config.json, or a scheduler object. Default: the class the config names.
    */
   scheduler?: string | PipelineScheduler;
+  /** Karras σ for the samplers that have them (dpm++*, unipc, euler, heun): use_karras_sigmas. */
+  karras?: boolean;
 }
 
 /** What onStep gets besides the step counts: the current batch's state, read only when asked for. */
@@ -68,8 +70,7 @@ export interface RunOptions {
   guidanceScale?: number;
   /** Checked before every model call: an aborted signal stops the run with DdpmError 'ABORTED'. */
   signal?: AbortSignal;
-  /** After every step: `step` of `total` done (scheduler steps × batches: numInferenceSteps for most
-   * schedulers, more for those that step twice per timestep). */
+  /** After every step: `step` of `total` (steps × batches) done. */
   onStep?: (step: number, total: number, info: StepInfo) => void;
 }
 
@@ -112,7 +113,7 @@ export class DDPMPipeline {
         notices.push(`${layout.scheduler.name}: no ${SCHEDULER_CONFIG_FILE}; using diffusers' DDPMScheduler defaults (1000 steps, linear betas 0.0001 … 0.02)`);
         config = new DDPMScheduler().toConfig();
       }
-      scheduler = chooseScheduler(o.scheduler, config, engine, `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`);
+      scheduler = pipelineScheduler(o.scheduler, config, engine, { file: `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`, karras: o.karras });
     }
     return new DDPMPipeline(engine, model, scheduler, notices);
   }
@@ -135,10 +136,10 @@ export class DDPMPipeline {
     const D = shape.reduce((a, b) => a * b, 1);
     const call = this.modelCall(n, o.classLabels, o.guidanceScale);
     const batches = Math.ceil(n / B);
-    // steps per batch: the scheduler's timesteps for this count (setTimesteps: 2n − 1 for Heun-like ones)
+    // scheduler steps per chain: the steps, except Heun (2 per step but the last): setTimesteps says
     this.scheduler.setTimesteps(steps);
-    const perBatch = this.scheduler.timesteps.length;
-    const total = perBatch * batches;
+    const perChain = this.scheduler.timesteps.length;
+    const total = perChain * batches;
     const tensor = new Float32Array(n * D);
     let done = 0;
     const aborted = () => new DdpmError('ABORTED', `DDPMPipeline.run: aborted after ${done} of ${total} steps`, { cause: o.signal?.reason });
@@ -160,10 +161,10 @@ export class DDPMPipeline {
         };
         await chain.run((x, t) => call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond), check), {
           onStep: (_, t) => {
-            done++;
+            done++; // counted without onStep too: the ABORTED message says how far the run got
             if (!o.onStep) return;
             const info: StepInfo = {
-              t, batchStart: i0, batch: i0 / B, batchStep: done - (i0 / B) * perBatch, batchSteps: perBatch,
+              t, batchStart: i0, batch: i0 / B, batchStep: done - (i0 / B) * perChain, batchSteps: perChain,
               get x0() { return e.read(chain.predOriginalSample); },
               get sample() { return e.read(chain.sample); },
             };
