@@ -189,7 +189,7 @@ class OutputIsParams implements Denoiser {
   async forward(): Promise<Float32Array> {
     return this.engine.read(this.params.all);
   }
-  trainForward(x: Tensor): TrainForward {
+  trainForward(_x: Tensor): TrainForward {
     const out = this.engine.alloc(this.params.size, 'out');
     this.engine.view(out).set(this.engine.view(this.params.all));
     return {
