@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DDPMPipeline, DDPMScheduler, Engine, UNet2DModel } from '../src/index';
 import { decodePng } from '../src/io/png';
+import { GLYPH_HEIGHT } from '../src/cli/font';
 
 const cli = join(__dirname, '..', 'dist', 'cli.js');
 const root = mkdtempSync(join(tmpdir(), 'ddpm-cli-sample-'));
@@ -38,10 +39,10 @@ function sample(out: string, ...args: string[]): Buffer {
   return read(out);
 }
 
-/** The (S×S) gray cell i of a grid with `cols` columns and 2 px padding. */
-function cell(png: Buffer, i: number, cols: number): number[] {
+/** The (S×S) gray cell i of a grid with `cols` columns and 2 px padding, `top` pixels below the top. */
+function cell(png: Buffer, i: number, cols: number, top = 0): number[] {
   const g = decodePng(new Uint8Array(png), 'grid.png');
-  const x0 = 2 + (i % cols) * (S + 2), y0 = 2 + Math.floor(i / cols) * (S + 2);
+  const x0 = 2 + (i % cols) * (S + 2), y0 = top + 2 + Math.floor(i / cols) * (S + 2);
   const out: number[] = [];
   for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) out.push(g.data[4 * ((y0 + y) * g.width + x0 + x)]);
   return out;
@@ -67,9 +68,12 @@ describe('ddpm sample', () => {
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/wrote g\.png \(2 samples, ddim 5 steps, seed 0\) and traj\.png \(steps 1, 2, 3, 4, 5\)/);
     const t = decodePng(new Uint8Array(read('traj.png')), 'traj.png');
-    expect([t.width, t.height]).toEqual([5 * S + 6 * 2, 2 * S + 3 * 2]);
+    const band = 2 + 2 * GLYPH_HEIGHT + 1; // the step and t labels above the columns
+    expect([t.width, t.height]).toEqual([5 * S + 6 * 2, band + 2 * S + 3 * 2]);
     // the last x_t is the final sample: the strip's top-right cell equals sample 0 of the grid
-    expect(cell(read('traj.png'), 4, 5)).toEqual(cell(read('g.png'), 0, 2));
+    expect(cell(read('traj.png'), 4, 5, band)).toEqual(cell(read('g.png'), 0, 2));
+    // and DDIM's last x̂_0 is that sample too (bottom-right cell)
+    expect(cell(read('traj.png'), 9, 5, band)).toEqual(cell(read('g.png'), 0, 2));
   });
 
   it('class-conditional models: --class required, --guidance with the unconditional label num_class_embeds − 1', () => {
@@ -103,7 +107,7 @@ describe('ddpm sample', () => {
       [['--model', model, '--sampler', 'ddpm', '--eta', '0.5'], /--eta applies to --sampler ddim only/],
       [['--model', model, '--eta', 'x'], /--eta must be a number in \[0, 1\], found 'x'/],
       [['--model', model, '--threads', '0'], /--threads must be an integer in \[1, 256\]/],
-      [['--model', model, '--bogus'], /Unknown option '--bogus'/],
+      [['--model', model, '--bogus'], /unknown option --bogus/],
       [['--model', model, 'extra'], /unexpected argument 'extra'/],
       [['--model', model, '--steps', '2', '--n', '1', '--out', join(root, 'a.png', 'x.png')], /cannot write/],
     ];

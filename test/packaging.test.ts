@@ -54,6 +54,7 @@ describe('package.json exports', () => {
     ].join('\n');
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: consumer, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual(['dist/index.js', 'dist/io/index.js', 'models/mnist/config.json', 'build/wasm/simd.wasm', 'package.json']);
+    expect(execFileSync(process.execPath, ['--input-type=module', '-e', "console.log(import.meta.resolve('ddpm-wasm/web'))"], { cwd: consumer, encoding: 'utf8' }).trim()).toBe(pathToFileURL(join(repo, 'dist/web/index.js')).href);
     const pkg = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', "import p from 'ddpm-wasm/package.json' with { type: 'json' }; console.log(JSON.stringify(p))"], { cwd: consumer, encoding: 'utf8' }));
     expect(pkg.sideEffects).toBe(false);
     expect(pkg.dependencies.mnist).toBeUndefined();
@@ -62,11 +63,58 @@ describe('package.json exports', () => {
   });
 });
 
+describe("Node, Deno and Bun resolve '#platform' from an installed package", () => {
+  writeFileSync(join(consumer, 'pipe.mjs'), [
+    "import { DDPMPipeline, Engine } from 'ddpm-wasm';",
+    "const engine = await Engine.create({ threads: 2, simd: 'simd' });",
+    "const pipe = await DDPMPipeline.fromPretrained(engine, 'mnist', { scheduler: 'ddim' });",
+    'const { tensor } = await pipe.run({ batchSize: 2, numInferenceSteps: 2, seed: 3 });',
+    "const sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', tensor))].map((b) => b.toString(16).padStart(2, '0')).join('');",
+    'console.log(JSON.stringify({ runtime: engine.info.runtime, build: engine.info.build, sha256 }));',
+    'engine.dispose();',
+  ].join('\n'));
+  const bin = (name: string) => join(repo, 'node_modules/.bin', name);
+  const runIn = (cmd: string[]) => JSON.parse(execFileSync(cmd[0], cmd.slice(1), { cwd: consumer, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } }).trim().split('\n').pop()!);
+  it("the pipeline samples 'mnist' (read from disk) with the same bits in all three", () => {
+    const node = runIn([process.execPath, 'pipe.mjs']);
+    expect(node).toMatchObject({ runtime: 'node', build: 'simd-mt' });
+    expect(runIn([bin('deno'), 'run', '--allow-read', 'pipe.mjs'])).toEqual({ ...node, runtime: 'deno' });
+    expect(runIn([bin('bun'), 'pipe.mjs'])).toEqual({ ...node, runtime: 'bun' });
+  });
+});
+
+describe('dist/web: plain ES modules for a page or Worker without a bundler', () => {
+  it('imports with no node_modules and no package.json around it, and samples the same bits as dist/', () => {
+    const alone = mkdtempSync(join(tmpdir(), 'ddpm-web-'));
+    try {
+      cpSync(join(repo, 'dist', 'web'), join(alone, 'web'), { recursive: true });
+      const mnist = join(repo, 'models', 'mnist');
+      const script = (entry: string) => [
+        "import { readFileSync } from 'node:fs';",
+        `const { DDPMPipeline, Engine, toPng } = await import(${JSON.stringify(entry)});`,
+        `const files = Object.fromEntries(['config.json', 'diffusion_pytorch_model.safetensors', 'scheduler_config.json'].map((f) => [f, readFileSync(${JSON.stringify(mnist)} + '/' + f)]));`,
+        "const engine = await Engine.create({ threads: 1, simd: 'simd' });",
+        "const { tensor, images } = await (await DDPMPipeline.fromPretrained(engine, files, { scheduler: 'ddim' })).run({ batchSize: 2, numInferenceSteps: 2, seed: 4 });",
+        "const sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', tensor))].map((b) => b.toString(16).padStart(2, '0')).join('');",
+        'console.log(JSON.stringify({ build: engine.info.build, sha256, png: toPng(images).length }));',
+        'engine.dispose();',
+      ].join('\n');
+      const run = (entry: string) => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script(entry)], { cwd: alone, encoding: 'utf8', timeout: 60_000 }));
+      const web = run(pathToFileURL(join(alone, 'web', 'index.js')).href);
+      expect(web).toEqual(run(pathToFileURL(join(repo, 'dist', 'index.js')).href));
+      expect(web.build).toBe('simd');
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("the web side of '#platform'", () => {
   it('refuses files and node modules with UNSUPPORTED naming the alternatives', async () => {
-    for (const f of [() => web.readFileOrNull('/x/config.json'), () => web.fsPromises(), () => web.workerThreads(), () => web.writeFilesAtomic('/x', [])]) {
+    for (const f of [() => web.readFileOrNull('/x/config.json'), () => web.fsPromises(), () => web.writeFilesAtomic('/x', [])]) {
       await expect(f()).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/needs Node, Deno or Bun \(a file system\); in browsers and edge workers pass bytes or a URL instead/) });
     }
+    await expect(web.workerThreads()).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/^node:worker_threads is not available in the web build/) });
   });
 });
 

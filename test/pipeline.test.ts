@@ -23,6 +23,7 @@ const schedulerConfig = new DDPMScheduler({ numTrainTimesteps: 100 }).toConfig()
 let engine: Engine;
 let server: Server;
 let base: string;
+const hits = new Map<string, number>();
 const files = (dir: string) => ({
   config: readFileSync(join(dir, 'config.json')),
   weights: readFileSync(join(dir, 'diffusion_pytorch_model.safetensors')),
@@ -38,6 +39,7 @@ beforeAll(async () => {
   // a static file server over root; /fail/* answers 500
   server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
+    hits.set(path, (hits.get(path) ?? 0) + 1);
     if (path.startsWith('/fail/')) return void res.writeHead(500).end('boom');
     try {
       const body = readFileSync(join(root, path));
@@ -77,6 +79,14 @@ describe('DDPMPipeline.fromPretrained: sources', () => {
       const pipe = await DDPMPipeline.fromPretrained(engine, source);
       expect(Array.from((await run(pipe)).tensor), kind).toEqual(Array.from(reference));
     }
+  });
+
+  it('a URL source fetches each file once', async () => {
+    hits.clear();
+    await DDPMPipeline.fromPretrained(engine, `${base}/model/`);
+    expect(Object.fromEntries(hits)).toEqual({
+      '/model/model_index.json': 1, '/model/config.json': 1, '/model/diffusion_pytorch_model.safetensors': 1, '/model/scheduler_config.json': 1,
+    });
   });
 
   it("'mnist' is the package's models/mnist", async () => {

@@ -53,7 +53,7 @@ async function train({ steps, every = 100 }) {
       const mark = engine.arena.mark();
       const chain = ddpm.SamplingChain.start(engine, scheduler, { shape: [500, 2], numInferenceSteps: 50, seed: 2 });
       const eps = engine.alloc([500, 2], 'eps');
-      const x = engine.read(await chain.run(async (xt, t) => (engine.write(eps, await mlp.forward(engine.read(xt), t)), eps)));
+      const x = engine.read(await chain.run((xt, t) => mlp.forwardTensor(xt, t, { out: eps })));
       engine.arena.release(mark);
       postMessage({ type: 'train-progress', step: trainer.step, steps, loss: loss / n, points: x }, [x.buffer]);
       await new Promise((r) => setTimeout(r, 0)); // let the page's messages through

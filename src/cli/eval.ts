@@ -95,10 +95,13 @@ export async function evalCommand(argv: string[]): Promise<void> {
 
     // 2. samples, as the PNG's pixels
     const uncond = c.num_class_embeds === null ? undefined : c.num_class_embeds - 1;
-    const progress = new Progress('sampling', steps * Math.ceil(n / Math.min(batch, n)), { quiet: v.quiet });
+    const progress = new Progress('sampling', steps, { quiet: v.quiet, passes: Math.ceil(n / Math.min(batch, n)) });
     const r = await new DDPMPipeline(engine, unet, scheduler).run({
       batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined,
-      classLabels: uncond, onStep: (d) => progress.update(d),
+      classLabels: uncond, onStep: (d) => {
+        progress.pass(Math.floor((d - 1) / steps));
+        progress.update(d - Math.floor((d - 1) / steps) * steps);
+      },
     });
     progress.finish();
     const samples = quantize(r.tensor, n);

@@ -9,7 +9,7 @@ import { folderSource, modelLayout, readJsonFile as readSourceJson } from '../io
 import { MLPDenoiser } from '../nn/mlp.js';
 import { loadModel } from '../nn/registry.js';
 import type { UNet2DModel } from '../nn/unet.js';
-import { schedulerFromConfig, type PipelineScheduler } from '../pipelines/scheduler-choice.js';
+import { chooseScheduler, type PipelineScheduler } from '../pipelines/scheduler-choice.js';
 
 export const SCHEDULER_FILE = 'scheduler_config.json';
 
@@ -73,7 +73,7 @@ export async function loadModelFolder(engine: Engine, dirArg: string | undefined
 
 /** A scheduler of the requested kind from scheduler_config.json (diffusers lets either read the other's config). */
 export function makeScheduler(kind: 'ddpm' | 'ddim', config: Record<string, unknown>, engine: Engine): PipelineScheduler {
-  return schedulerFromConfig(kind, config, engine);
+  return chooseScheduler(kind, config, engine);
 }
 
 /** Writes a file under a temporary name and renames it into place: no partial output file. */

@@ -6,7 +6,7 @@ import { tensorToImages, toPng } from '../io/image.js';
 import { DDPMPipeline } from '../pipelines/ddpm.js';
 import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
 import { loadModelFolder, makeScheduler, writeFileAtomic, type LoadedModel } from './files.js';
-import { scatterImage } from './plot.js';
+import { scatterImage, trajectoryStrip } from './plot.js';
 import { Progress } from './progress.js';
 
 export const SAMPLE_HELP = `usage: ddpm sample [options]
@@ -67,16 +67,18 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     if (v.trajectory && shape.length === 1) throw new DdpmError('INVALID_ARGUMENT', '--trajectory needs an image model');
     if (shape.length === 1 && shape[0] !== 2) throw new DdpmError('UNSUPPORTED', `${loaded.dir}: samples of ${shape[0]} values cannot be drawn (2-D points or images)`);
     const record = new Set(v.trajectory ? spreadSteps(steps, 8) : []);
-    const trajectory: { step: number; xt: Float32Array; x0: Float32Array }[] = [];
+    const trajectory: { step: number; t: number; xt: Float32Array; x0: Float32Array }[] = [];
     const D = shape.reduce((a, b) => a * b, 1);
-    const progress = new Progress('sampling', steps * Math.ceil(n / Math.min(batch, n)), { quiet: v.quiet });
+    const progress = new Progress('sampling', steps, { quiet: v.quiet, passes: Math.ceil(n / Math.min(batch, n)) });
     const tLoad = performance.now();
     const r = await pipe.run({
       batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined, ...cond,
       onStep: (done, _total, info) => {
-        progress.update(done);
+        const b = Math.floor((done - 1) / steps); // batch b, step done − b·steps of it
+        progress.pass(b);
+        progress.update(done - b * steps);
         // the trajectory is the first sample's: steps 1 … steps of the first batch
-        if (info.batchStart === 0 && record.has(done)) trajectory.push({ step: done, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
+        if (b === 0 && record.has(done)) trajectory.push({ step: done, t: info.t, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
       },
     });
     progress.finish();
@@ -95,14 +97,10 @@ export async function sampleCommand(argv: string[]): Promise<void> {
       await write(out, png, ...gridSize(cols, n, shape, scale));
     }
     if (v.trajectory) {
-      const k = trajectory.length;
-      const both = new Float32Array(2 * k * D);
-      trajectory.forEach((f, i) => {
-        both.set(f.xt, i * D);
-        both.set(f.x0, (k + i) * D);
-      });
-      const { images } = tensorToImages(both, [2 * k, ...shape]);
-      await write(v.trajectory, toPng(images, { grid: { cols: k }, scale }), ...gridSize(k, 2 * k, shape, scale));
+      // x_t over x̂_0, each column labelled with its step and timestep
+      const image = (x: Float32Array) => tensorToImages(x, [1, ...shape]).images[0];
+      const strip = trajectoryStrip(trajectory.map((f) => ({ step: f.step, t: f.t, xt: image(f.xt), x0: image(f.x0) })));
+      await write(v.trajectory, toPng(strip, { scale }), strip.width * scale, strip.height * scale);
     }
     const tEnd = performance.now();
     if (!v.quiet) console.error(`wrote ${out} (${n} samples, ${sampler} ${steps} steps, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`);

@@ -161,6 +161,7 @@ export abstract class SchedulerBase {
     const { scheduler } = await modelLayout(openSource(source));
     const config = await readJsonFile(scheduler, SCHEDULER_CONFIG_FILE);
     if (!config) throw new DdpmError('FORMAT', `${scheduler.name}: ${SCHEDULER_CONFIG_FILE} is missing`);
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass called (DDIMScheduler.fromPretrained makes a DDIMScheduler)
     return this.fromConfig(config, extra);
   }
 

@@ -181,12 +181,12 @@ export class Pool {
     if (!this.broken) this.broken = 'disposed';
   }
 
-  /** Test hook: kills worker `index` without telling the pool, as a crash would. */
+  /** Test hook: kills worker `index` without telling the pool, as a crash would. @internal */
   killWorkerForTest(index: number): void {
     this.workers[index - 1]?.terminate();
   }
 
-  /** Test hook: makes slice `index` of the next call look claimed by a worker that then never finishes. */
+  /** Test hook: makes slice `index` of the next call look claimed by a worker that then never finishes. @internal */
   hangSliceForTest(index: number): void {
     Atomics.store(this.claims, index, (Atomics.load(this.ctl, C.GEN) + 1) | 0);
   }

@@ -134,9 +134,12 @@ export async function coreCount(): Promise<number> {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   if (nav?.hardwareConcurrency && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
   if (runtimeName() === 'node') {
-    // A web bundle (no node:os behind '#platform') run by Node, e.g. in a Node-based edge sandbox: 1.
-    const os = await osModule().catch(() => null);
-    if (os) return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    try {
+      const os = await osModule();
+      return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    } catch {
+      return 1; // the web build of '#platform' running in Node (dist/web): no node:os
+    }
   }
   return 1;
 }

@@ -179,7 +179,7 @@ export function writeSafetensors(
   const list: Float32Array[] = [];
   let offset = 0;
   for (const [name, t] of tensors) {
-    if (name === '__metadata__' || Object.prototype.hasOwnProperty.call(header, name)) {
+    if (name === '__metadata__' || Object.hasOwn(header, name)) {
       throw new DdpmError('INVALID_ARGUMENT', `writeSafetensors: tensor name "${name}" is reserved or repeated`);
     }
     const count = t.shape.reduce((p, d) => p * d, 1);

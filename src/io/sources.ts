@@ -6,7 +6,7 @@
 // Folder and file: URL access goes through '#platform', so this module is safe in browser and edge bundles
 // (there a folder path is an UNSUPPORTED error naming the alternatives).
 import { DdpmError } from '../errors.js';
-import { fileUrlToPath, pathModule, readFileOrNull } from '#platform';
+import { PLATFORM, fileUrlToPath, pathModule, readFileOrNull } from '#platform';
 
 /** One file's contents as a user may hold them. */
 export type FileData = Uint8Array | ArrayBuffer | ArrayBufferView | Blob | Response | string;
@@ -20,8 +20,8 @@ export interface FileSource {
 
 /**
  * What `fromPretrained` accepts: a folder path, a URL (string or URL object; http(s), file: or blob:), a
- * shipped model's name ('mnist'), a map or plain object of file names ('config.json',
- * 'unet/config.json' …) to contents, or a FileSource.
+ * shipped model's name ('mnist'; write './mnist' for a folder of that name), a map or plain object of file
+ * names ('config.json', 'unet/config.json' …) to contents, or a FileSource.
  */
 export type ModelSource = string | URL | FileSource | Map<string, FileData> | Record<string, FileData>;
 
@@ -38,15 +38,18 @@ export function shippedModelUrl(name: string): URL {
 
 const URL_SCHEME = /^(https?|file|blob|data):/i;
 
-/** Opens any ModelSource as a FileSource. */
+/**
+ * Opens any ModelSource as a FileSource. Folders and URLs are read once per file (loaders look at
+ * config.json more than once; a URL should be fetched once); a FileSource given is used as it is.
+ */
 export function openSource(source: ModelSource): FileSource {
   if (isFileSource(source)) return source;
-  if (source instanceof URL) return urlSource(source);
+  if (source instanceof URL) return once(urlSource(source));
   if (typeof source === 'string') {
-    if (SHIPPED_MODELS.includes(source)) return { ...urlSource(shippedModelUrl(source)), name: `the shipped model '${source}'` };
-    if (URL_SCHEME.test(source)) return urlSource(new URL(source));
+    if (SHIPPED_MODELS.includes(source)) return once({ ...urlSource(shippedModelUrl(source)), name: `the shipped model '${source}'` });
+    if (URL_SCHEME.test(source)) return once(urlSource(new URL(source)));
     if (source === '') throw new DdpmError('INVALID_ARGUMENT', 'model source: an empty string is neither a folder, a URL nor a shipped model name');
-    return folderSource(source);
+    return once(folderSource(source));
   }
   if (source instanceof Map) return bytesSource(source);
   if (source !== null && typeof source === 'object' && !Array.isArray(source)) return bytesSource(new Map(Object.entries(source)));
@@ -61,6 +64,23 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   return typeof v;
+}
+
+/** Each file read at most once (the result, null included, is kept for the source's lifetime). */
+function once(src: FileSource): FileSource {
+  const seen = new Map<string, Promise<Uint8Array | null>>();
+  return {
+    name: src.name,
+    get(file) {
+      let p = seen.get(file);
+      if (!p) {
+        p = src.get(file);
+        seen.set(file, p);
+        p.catch(() => seen.delete(file)); // a failure is not remembered: a retry reads again
+      }
+      return p;
+    },
+  };
 }
 
 /** The files under `dir/` of a source (a pipeline folder's unet/, scheduler/). */
@@ -82,7 +102,7 @@ export function folderSource(dir: string): FileSource {
 /**
  * Files under a base URL: `base` + name (a base without a trailing slash gets one). http(s) through fetch:
  * 404 and 410 mean "not there", any other failure is an IO error naming the URL. file: URLs are read from
- * disk where there is one (Node, Deno, Bun), fetched otherwise.
+ * disk by the Node side of '#platform' (Node, Deno, Bun), fetched by the web side (Deno importing dist/web).
  */
 export function urlSource(base: URL): FileSource {
   const root = new URL(base.href.endsWith('/') ? base.href : `${base.href}/`);
@@ -90,7 +110,7 @@ export function urlSource(base: URL): FileSource {
     name: root.href,
     async get(file) {
       const url = new URL(file, root);
-      if (url.protocol === 'file:' && !hasFetchForFiles()) return readFileOrNull(await fileUrlToPath(url));
+      if (url.protocol === 'file:' && PLATFORM === 'node') return readFileOrNull(await fileUrlToPath(url));
       let res: Response;
       try {
         res = await fetch(url);
@@ -102,12 +122,6 @@ export function urlSource(base: URL): FileSource {
       return new Uint8Array(await res.arrayBuffer());
     },
   };
-}
-
-/** Browsers and edge workers have fetch but no file system: a file: URL is fetched there. */
-function hasFetchForFiles(): boolean {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
-  return !(g.process?.versions?.node || g.Deno || g.Bun);
 }
 
 /** Files held in memory. Each value is read once (a Response body can only be read once) and kept. */

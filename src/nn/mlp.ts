@@ -11,7 +11,7 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
-import { blockTensors, loadBlock } from '../io/param-tensors.js';
+import { blockTensors, loadBlock } from './param-tensors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { modelLayout, openSource, readModelFiles, type ModelSource } from '../io/sources.js';
 import type { Denoiser, TrainForward } from './denoiser.js';
@@ -56,7 +56,7 @@ export function parseMLPConfig(json: unknown, file = 'config.json'): MLPConfig {
   const known = new Set(Object.keys(DEFAULTS));
   const extra = Object.keys(raw).filter((k) => !known.has(k));
   if (extra.length) throw new DdpmError('FORMAT', `${file}: unknown MLPDenoiser config keys: ${extra.join(', ')}`);
-  for (const k of Object.keys(DEFAULTS) as (keyof MLPConfig)[]) if (Object.prototype.hasOwnProperty.call(raw, k)) (c as unknown as Record<string, unknown>)[k] = raw[k];
+  for (const k of Object.keys(DEFAULTS) as (keyof MLPConfig)[]) if (Object.hasOwn(raw, k)) (c as unknown as Record<string, unknown>)[k] = raw[k];
   if (c._class_name !== 'MLPDenoiser') throw new DdpmError('FORMAT', `${file}: _class_name must be "MLPDenoiser", found ${JSON.stringify(c._class_name)}`);
   if (c.format_version !== MLP_CONFIG_VERSION) {
     throw new DdpmError('FORMAT', `${file}: format_version ${JSON.stringify(c.format_version)} is not supported (this build reads ${MLP_CONFIG_VERSION})`);

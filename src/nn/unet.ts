@@ -8,7 +8,7 @@ import { writeFilesAtomic } from '#platform';
 import { Ctx, attention, concat, conv, downsample, groupNormLayer, linear, resnet, siluAct, siluT, upsample, type Act, type BlockOpts } from './layers.js';
 import { dropoutMaskFn, type Denoiser, type TrainForward, type TrainForwardOptions } from './denoiser.js';
 import { ParamBlock, initializeParams } from './params.js';
-import { loadBlock } from '../io/param-tensors.js';
+import { loadBlock } from './param-tensors.js';
 import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
 

@@ -20,7 +20,7 @@ import { MODEL_INDEX_FILE, SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJ
 import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { writeFilesAtomic } from '#platform';
-import { schedulerFromConfig, takesEta, type PipelineScheduler } from './scheduler-choice.js';
+import { chooseScheduler, takesEta, type PipelineScheduler } from './scheduler-choice.js';
 
 export interface FromPretrainedOptions {
   /** diffusers' weight variant: 'fp16' reads diffusion_pytorch_model.fp16.safetensors. */
@@ -107,7 +107,7 @@ export class DDPMPipeline {
         notices.push(`${layout.scheduler.name}: no ${SCHEDULER_CONFIG_FILE}; using diffusers' DDPMScheduler defaults (1000 steps, linear betas 0.0001 … 0.02)`);
         config = new DDPMScheduler().toConfig();
       }
-      scheduler = schedulerFromConfig(o.scheduler, config, engine, `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`);
+      scheduler = chooseScheduler(o.scheduler, config, engine, `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`);
     }
     return new DDPMPipeline(engine, model, scheduler, notices);
   }
@@ -147,10 +147,10 @@ export class DDPMPipeline {
         const nb = Math.min(B, n - i0);
         const chain = SamplingChain.start(e, this.scheduler, { shape: [nb, ...shape], numInferenceSteps: steps, seed: o.seed ?? 0, offset: i0 * D, eta: o.eta });
         const out = (buf: Tensor): Tensor => ({ ...buf, size: nb * per, shape: [nb, per] });
-        await chain.run((x, t) => {
+        const check = () => {
           if (o.signal?.aborted) throw aborted();
-          return call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond));
-        }, {
+        };
+        await chain.run((x, t) => call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond), check), {
           onStep: o.onStep && ((_, t) => {
             const info: StepInfo = { t, batchStart: i0, get x0() { return e.read(chain.predOriginalSample); }, get sample() { return e.read(chain.sample); } };
             o.onStep!(++done, total, info);
@@ -179,7 +179,13 @@ export class DDPMPipeline {
     const K = u instanceof UNet2DModel ? u.config.num_class_embeds : null;
     if (K === null) {
       if (classLabels !== undefined || guidanceScale !== undefined) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: classLabels/guidanceScale given, but the model is not class-conditional (its config has no num_class_embeds)`);
-      return { guided: false, forward: (x: Tensor, t: number, _i0: number, _nb: number, out: Tensor) => u.forwardTensor(x, t, { out }) };
+      return {
+        guided: false,
+        forward: (x: Tensor, t: number, _i0: number, _nb: number, out: Tensor, _u: Tensor | null, check: () => void) => {
+          check();
+          return u.forwardTensor(x, t, { out });
+        },
+      };
     }
     const unet = u as UNet2DModel;
     if (classLabels === undefined) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: the model is class-conditional (num_class_embeds = ${K}): pass classLabels`);
@@ -198,9 +204,11 @@ export class DDPMPipeline {
     const Cin = unet.config.in_channels * unet.config.sample_size ** 2;
     return {
       guided,
-      forward: (x: Tensor, t: number, i0: number, nb: number, out: Tensor, outUncond: Tensor | null) => {
+      forward: (x: Tensor, t: number, i0: number, nb: number, out: Tensor, outUncond: Tensor | null, check: () => void) => {
+        check();
         const cond = unet.forwardTensor(x, t, { classLabels: labels.subarray(i0, i0 + nb), out });
         if (!outUncond) return cond;
+        check();
         unet.forwardTensor(x, t, { classLabels: uncond.subarray(i0, i0 + nb), out: outUncond });
         // guidance on the prediction (the first in_channels channels); a learned variance stays conditional
         const ec = this.engine.view(cond), eu = this.engine.view(outUncond);

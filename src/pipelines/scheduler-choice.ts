@@ -1,6 +1,9 @@
 // Which scheduler class a pipeline uses: the one function that maps a name (or a config's _class_name) to
-// a class. It knows DDPM and DDIM; the sampler registry (src/diffusion/samplers.ts) replaces it when it
-// lands, and then every pipeline gets the new samplers.
+// a class. It knows DDPM and DDIM. When the sampler registry (src/diffusion/samplers.ts) lands, the body
+// of chooseScheduler becomes: a sampler name → createSampler(name, config, { engine }); a class name or
+// none → schedulerFromConfig({ ...config, _class_name }, { engine }); PipelineScheduler → AnyScheduler;
+// SCHEDULER_NAMES → SAMPLER_NAMES plus the class names; takesEta → the class has an eta option. Every
+// pipeline, `ddpm sample` and `ddpm eval` then get the new samplers.
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { DDIMScheduler } from '../diffusion/ddim.js';
@@ -19,9 +22,9 @@ export const SCHEDULER_NAMES: readonly string[] = Object.keys(CLASSES);
  * A scheduler of the class `name` ('ddpm', 'ddim', 'DDIMScheduler' …; default the config's _class_name)
  * from a scheduler_config.json object: diffusers lets any scheduler read another's config.
  */
-export function schedulerFromConfig(name: string | undefined, config: Record<string, unknown>, engine: Engine, file = 'scheduler_config.json'): PipelineScheduler {
+export function chooseScheduler(name: string | undefined, config: Record<string, unknown>, engine: Engine, file = 'scheduler_config.json'): PipelineScheduler {
   const key = name ?? (typeof config._class_name === 'string' ? config._class_name : 'DDPMScheduler');
-  const cls = Object.prototype.hasOwnProperty.call(CLASSES, key) ? CLASSES[key] : undefined;
+  const cls = Object.hasOwn(CLASSES, key) ? CLASSES[key] : undefined;
   if (!cls) {
     throw new DdpmError(name === undefined ? 'FORMAT' : 'INVALID_ARGUMENT', `${name === undefined ? `${file}: _class_name` : 'scheduler'} ${JSON.stringify(key)} is not a known scheduler (${SCHEDULER_NAMES.join(', ')})`);
   }

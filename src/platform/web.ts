@@ -10,6 +10,10 @@ function unsupported(what: string): never {
   throw new DdpmError('UNSUPPORTED', `${what} needs Node, Deno or Bun (a file system); in browsers and edge workers pass bytes or a URL instead`);
 }
 
+function noModule(name: string): never {
+  throw new DdpmError('UNSUPPORTED', `${name} is not available in the web build of ddpm-wasm (Node, Deno and Bun get the node build through the package's export conditions)`);
+}
+
 export async function fsPromises(): Promise<typeof import('node:fs/promises')> {
   return unsupported('reading and writing files');
 }
@@ -19,15 +23,15 @@ export async function pathModule(): Promise<typeof import('node:path')> {
 }
 
 export async function workerThreads(): Promise<typeof import('node:worker_threads')> {
-  return unsupported('node:worker_threads');
+  return noModule('node:worker_threads');
 }
 
 export async function osModule(): Promise<typeof import('node:os')> {
-  return unsupported('node:os');
+  return noModule('node:os');
 }
 
 export async function v8Module(): Promise<typeof import('node:v8')> {
-  return unsupported('node:v8');
+  return noModule('node:v8');
 }
 
 export async function fileUrlToPath(url: URL): Promise<string> {
