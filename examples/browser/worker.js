@@ -2,7 +2,7 @@
 // Atomics.wait, a worker may — so under COOP/COEP this worker runs the engine's threads, and the page
 // stays responsive either way. Messages in: { type: 'sample' | 'train', ... }; out: 'hello', 'info',
 // 'step', 'done', 'train-data', 'train-progress', 'error'. The page stops a run by terminating this worker.
-import * as ddpm from './ddpm-wasm.js'; // the library, served bundled by server.mjs
+import * as ddpm from '../../dist/web/index.js'; // ddpm-wasm/web: the library as plain ES modules
 
 // The shipped model, as the demo server serves the repository (a URL works in every runtime).
 const MODEL = new URL('../../models/mnist/', import.meta.url);
