@@ -10,7 +10,7 @@ const MODEL = new URL('../../models/mnist/', import.meta.url);
 const threadsOption = (t) => (t === 'auto' ? 'auto' : Number(t));
 
 // The samplers the pipeline knows, for the page's menu (short names: 'ddpm', 'ddim', …).
-postMessage({ type: 'hello', schedulers: ddpm.SCHEDULER_NAMES.filter((n) => n === n.toLowerCase()) });
+postMessage({ type: 'hello', schedulers: (ddpm.SCHEDULER_NAMES ?? ['ddpm', 'ddim']).filter((n) => n === n.toLowerCase()) });
 
 /** Samples `count` digits; posts x̂₀ after every step, then x_0 and the grid as PNG bytes. */
 async function sample({ sampler, steps, seed, count, threads, simd }) {
