@@ -75,5 +75,4 @@ export { DDPMPipeline, type FromPretrainedOptions, type RunOptions, type StepInf
 export { SCHEDULER_NAMES, type PipelineScheduler } from './pipelines/scheduler-choice.js';
 export { openSource, folderSource, urlSource, bytesSource, subfolder, SHIPPED_MODELS, type FileSource, type FileData, type ModelSource } from './io/sources.js';
 export { MODEL_CLASSES, modelClass, loadModel, type ModelClass, type PretrainedModel } from './nn/registry.js';
-export { toPng, imageGrid, tensorToImages, type RgbaImage, type GridOptions, type ToPngOptions } from './io/image.js';
-export { upscaleNearest } from './io/scale.js';
+export { toPng, imageGrid, scaleImage, tensorToImages, type RgbaImage, type GridOptions, type ToPngOptions } from './io/image.js';

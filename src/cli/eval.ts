@@ -98,9 +98,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
     const progress = new Progress('sampling', steps, { quiet: v.quiet, passes: Math.ceil(n / Math.min(batch, n)) });
     const r = await new DDPMPipeline(engine, unet, scheduler).run({
       batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined,
-      classLabels: uncond, onStep: (d) => {
-        progress.pass(Math.floor((d - 1) / steps));
-        progress.update(d - Math.floor((d - 1) / steps) * steps);
+      classLabels: uncond, onStep: (_d, _total, info) => {
+        progress.pass(info.batch);
+        progress.update(info.batchStep);
       },
     });
     progress.finish();

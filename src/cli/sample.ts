@@ -73,12 +73,11 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     const tLoad = performance.now();
     const r = await pipe.run({
       batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined, ...cond,
-      onStep: (done, _total, info) => {
-        const b = Math.floor((done - 1) / steps); // batch b, step done − b·steps of it
-        progress.pass(b);
-        progress.update(done - b * steps);
+      onStep: (_done, _total, info) => {
+        progress.pass(info.batch);
+        progress.update(info.batchStep);
         // the trajectory is the first sample's: steps 1 … steps of the first batch
-        if (b === 0 && record.has(done)) trajectory.push({ step: done, t: info.t, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
+        if (info.batch === 0 && record.has(info.batchStep)) trajectory.push({ step: info.batchStep, t: info.t, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
       },
     });
     progress.finish();

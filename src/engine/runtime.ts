@@ -124,7 +124,7 @@ export function workerStatus(): { ok: boolean; why: string } {
   const g = globalThis as Record<string, unknown>;
   if (typeof g.Worker !== 'function') return { ok: false, why: 'this runtime has no Worker' };
   if (typeof (URL as { createObjectURL?: unknown }).createObjectURL !== 'function') {
-    return { ok: false, why: 'this runtime has no URL.createObjectURL, which starting a Worker from a Blob URL needs' };
+    return { ok: false, why: 'this runtime has no URL.createObjectURL (workers start from a Blob URL)' };
   }
   return { ok: true, why: 'Worker and Blob URLs available' };
 }
@@ -134,12 +134,9 @@ export async function coreCount(): Promise<number> {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   if (nav?.hardwareConcurrency && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
   if (runtimeName() === 'node') {
-    try {
-      const os = await osModule();
-      return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-    } catch {
-      return 1; // the web build of '#platform' running in Node (dist/web): no node:os
-    }
+    // A web bundle (no node:os behind '#platform') run by Node, e.g. in a Node-based edge sandbox: 1.
+    const os = await osModule().catch(() => null);
+    if (os) return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   }
   return 1;
 }

@@ -4,7 +4,6 @@
 // Node only.)
 import { zlibSync } from 'fflate';
 import { DdpmError } from '../errors.js';
-import { upscaleNearest } from './scale.js';
 
 /** An 8-bit RGBA image, row-major, 4 bytes per pixel: the layout of the DOM's ImageData. */
 export interface RgbaImage {
@@ -102,10 +101,26 @@ export function imageGrid(images: readonly RgbaImage[], colsOrOptions: number | 
   return { width, height, data };
 }
 
+/** Nearest-neighbour enlargement by an integer factor (28-pixel digits are small on a screen). */
+export function scaleImage(image: RgbaImage, k: number): RgbaImage {
+  if (!Number.isInteger(k) || k < 1 || k > 64) throw new DdpmError('INVALID_ARGUMENT', `scale must be an integer in [1, 64], found ${k}`);
+  if (k === 1) return image;
+  const { width: w, height: h, data: src } = image;
+  const W = w * k;
+  const data = new Uint8ClampedArray(4 * W * h * k);
+  const src32 = new Uint32Array(src.buffer, src.byteOffset, w * h);
+  const dst32 = new Uint32Array(data.buffer);
+  for (let y = 0; y < h * k; y++) {
+    const row = Math.floor(y / k) * w;
+    for (let x = 0; x < W; x++) dst32[y * W + x] = src32[row + Math.floor(x / k)];
+  }
+  return { width: W, height: h * k, data };
+}
+
 export interface ToPngOptions {
   /** Several images: lay them out with imageGrid (true: ceil(√n) columns, or its options). Default true. */
   grid?: boolean | GridOptions;
-  /** Integer nearest-neighbour enlargement (upscaleNearest), applied last. Default 1. */
+  /** Integer nearest-neighbour enlargement, applied last. Default 1. */
   scale?: number;
 }
 
@@ -122,7 +137,7 @@ export function toPng(images: RgbaImage | readonly RgbaImage[], o: ToPngOptions 
     if (o.grid === false && images.length > 1) throw new DdpmError('INVALID_ARGUMENT', `toPng: ${images.length} images with grid: false; pass one image or grid: true`);
     image = images.length === 1 && !o.grid ? images[0] : imageGrid(images, typeof o.grid === 'object' ? o.grid : {});
   } else image = images as RgbaImage;
-  return encodeRgba((o.scale ?? 1) === 1 ? image : upscaleNearest(image, o.scale!));
+  return encodeRgba(scaleImage(image, o.scale ?? 1));
 }
 
 function encodeRgba(image: RgbaImage): Uint8Array {

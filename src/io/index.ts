@@ -4,5 +4,4 @@ export * from './png.js';
 export * from './image-folder.js';
 export * from './mnist.js';
 export * from './safetensors.js';
-export { upscaleNearest, MAX_SCALE } from './scale.js'; // --scale K for sample grids
 export * from './sources.js';

@@ -7,7 +7,7 @@ import pngjs from 'pngjs';
 import { DdpmError } from '../errors.js';
 import { crc32, toPng, type RgbaImage } from './image.js';
 
-export { tensorToImages, imageGrid, toPng, crc32, type RgbaImage, type ToImagesOptions, type GridOptions, type ToPngOptions } from './image.js';
+export { tensorToImages, imageGrid, scaleImage, toPng, crc32, type RgbaImage, type ToImagesOptions, type GridOptions, type ToPngOptions } from './image.js';
 
 /** PNG bytes of one image: toPng (image.ts, fflate's deflate, every runtime). */
 export function encodePng(image: RgbaImage): Uint8Array {

@@ -38,6 +38,10 @@ export interface StepInfo {
   t: number;
   /** Index of the batch's first sample. */
   batchStart: number;
+  /** Which batch (0-based), and the step within it (1-based) of `batchSteps`. */
+  batch: number;
+  batchStep: number;
+  batchSteps: number;
   /** x̂_0 predicted at this step, (nb, …sampleShape): a preview of where the chain is going. */
   readonly x0: Float32Array;
   /** x_{t−1} after this step, (nb, …sampleShape). */
@@ -64,7 +68,8 @@ export interface RunOptions {
   guidanceScale?: number;
   /** Checked before every model call: an aborted signal stops the run with DdpmError 'ABORTED'. */
   signal?: AbortSignal;
-  /** After every step: `step` of `total` (steps × batches) done. */
+  /** After every step: `step` of `total` done (scheduler steps × batches: numInferenceSteps for most
+   * schedulers, more for those that step twice per timestep). */
   onStep?: (step: number, total: number, info: StepInfo) => void;
 }
 
@@ -130,7 +135,10 @@ export class DDPMPipeline {
     const D = shape.reduce((a, b) => a * b, 1);
     const call = this.modelCall(n, o.classLabels, o.guidanceScale);
     const batches = Math.ceil(n / B);
-    const total = steps * batches;
+    // steps per batch: the scheduler's timesteps for this count (setTimesteps: 2n − 1 for Heun-like ones)
+    this.scheduler.setTimesteps(steps);
+    const perBatch = this.scheduler.timesteps.length;
+    const total = perBatch * batches;
     const tensor = new Float32Array(n * D);
     let done = 0;
     const aborted = () => new DdpmError('ABORTED', `DDPMPipeline.run: aborted after ${done} of ${total} steps`, { cause: o.signal?.reason });
@@ -151,12 +159,17 @@ export class DDPMPipeline {
           if (o.signal?.aborted) throw aborted();
         };
         await chain.run((x, t) => call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond), check), {
-          onStep: o.onStep && ((_, t) => {
-            const info: StepInfo = { t, batchStart: i0, get x0() { return e.read(chain.predOriginalSample); }, get sample() { return e.read(chain.sample); } };
-            o.onStep!(++done, total, info);
-          }),
+          onStep: (_, t) => {
+            done++;
+            if (!o.onStep) return;
+            const info: StepInfo = {
+              t, batchStart: i0, batch: i0 / B, batchStep: done - (i0 / B) * perBatch, batchSteps: perBatch,
+              get x0() { return e.read(chain.predOriginalSample); },
+              get sample() { return e.read(chain.sample); },
+            };
+            o.onStep(done, total, info);
+          },
         });
-        if (!o.onStep) done += steps;
         tensor.set(e.read(chain.sample), i0 * D);
         e.arena.release(batchMark);
       }
