@@ -21,7 +21,7 @@ function freePort() {
   });
 }
 
-export async function startWorkerd(dir, { main, modules, compatibilityDate }, { timeoutMs = 20_000 } = {}) {
+export async function startWorkerd(dir, { main, modules, compatibilityDate }, { timeoutMs = 45_000 } = {}) {
   const port = await freePort();
   const mods = [`(name = "${main}", esModule = embed "${main}")`, ...modules.map((m) => `(name = "${m.name}", ${m.type} = embed "${m.name}")`)];
   writeFileSync(join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
