@@ -16,7 +16,8 @@ const res = [];
 for (const dir of [a, b]) {
   const m = await loadModelFolder(engine, dir);
   const s = DDPMScheduler.fromConfig(m.scheduler);
-  const vt = s.varianceType.replace(/_log$/, ''); // the bound's variance types (the _log variants are the same)
+  /** @type {import('../dist/index.js').BoundVarianceType} */
+  const vt = /** @type {any} */ (s.varianceType.replace(/_log$/, '')); // the bound's variance types (the _log variants are the same)
   res.push(await variationalBound(engine, { schedule: s.schedule, D, x0, timesteps: { samples: K }, seed: 0, batchSize: 32, predictionType: s.predictionType, varianceType: vt, clipDenoised: s.clipSample, model: (xt, ts) => m.model.forward(xt, ts) }));
 }
 const diff = res[0].perSample.map((v, i) => v - res[1].perSample[i]);

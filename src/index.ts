@@ -18,7 +18,7 @@ export * as kernels from './kernels/index.js';
 
 // --- diffusion: schedules, the forward process and posterior ---
 export {
-  BETA_SCHEDULES, betaSchedule, linspace, makeSchedule, namedSchedule,
+  BETA_SCHEDULES, betaSchedule, linspace, makeSchedule, namedSchedule, scheduleFromAlphasCumprod,
   type BetaScheduleName, type BetaScheduleOptions, type NoiseSchedule,
 } from './diffusion/schedule.js';
 export { addNoise, predictStartFromNoise, qPosterior, type AddNoiseOptions } from './diffusion/forward.js';

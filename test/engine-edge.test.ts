@@ -104,4 +104,9 @@ describe('where no Worker exists (simulated workerd)', () => {
     expect(r['threads auto'].info!.threads).toBe(1);
     expect(r['threads auto'].info!.why).toContain('1 thread: this runtime has no Worker');
   });
+  it('a Worker without URL.createObjectURL (the workers start from a Blob URL) is no better', () => {
+    const b = child('noblob');
+    expect(b['threads 2']).toMatchObject({ ok: false, code: 'UNSUPPORTED' });
+    expect(b['threads 2'].message).toBe("threads: 2 needs worker threads, but this runtime has no URL.createObjectURL, which starting a Worker from a Blob URL needs (workerd); use threads: 1 or 'auto'");
+  });
 });

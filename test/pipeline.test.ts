@@ -105,7 +105,7 @@ describe('DDPMPipeline.fromPretrained: sources', () => {
     await expect(DDPMPipeline.fromPretrained(engine, `${base}/fail/model`)).rejects.toMatchObject({ code: 'IO', message: expect.stringMatching(/fail\/model\/model_index\.json: HTTP 500/) });
     await expect(DDPMPipeline.fromPretrained(engine, { 'config.json': '{"_class_name": "VQModel"}' })).rejects.toThrow(/_class_name "VQModel" is not supported \(UNet2DModel or MLPDenoiser\)/);
     await expect(DDPMPipeline.fromPretrained(engine, { 'config.json': JSON.stringify(tiny) })).rejects.toThrow(/the given files: diffusion_pytorch_model\.safetensors is missing/);
-    await expect(DDPMPipeline.fromPretrained(engine, modelDir, { scheduler: 'euler' })).rejects.toThrow(/scheduler "euler" is not a known scheduler/);
+    await expect(DDPMPipeline.fromPretrained(engine, modelDir, { scheduler: 'euler2' })).rejects.toThrow(/scheduler "euler2" is not a known scheduler \(ddpm, ddim, dpm\+\+2m/);
     await expect(DDPMPipeline.fromPretrained(engine, 42 as never)).rejects.toThrow(DdpmError);
     await expect(DDPMPipeline.fromPretrained(engine, { 'config.json': 7 as never, 'diffusion_pytorch_model.safetensors': 7 as never })).rejects.toThrow(/config\.json: expected a Uint8Array, ArrayBuffer, Blob, Response or string, found number/);
   });
@@ -218,6 +218,17 @@ describe('DDPMPipeline.run', () => {
     expect((await pipe.run({ batchSize: 3, numInferenceSteps: 4, seed: 10 })).tensor).not.toEqual(all);
   });
 
+  it('the samplers of the registry (by sampler or class name) run through the same loop, batch-independent', async () => {
+    for (const name of ['dpm++2m', 'euler-a', 'heun', 'UniPCMultistepScheduler']) {
+      const pipe = await DDPMPipeline.fromPretrained(engine, modelDir, { scheduler: name });
+      let calls = 0;
+      const all = (await pipe.run({ batchSize: 3, numInferenceSteps: 4, seed: 9, onStep: (_s, total) => { calls++; expect(total).toBe(name === 'heun' ? 7 : 4); } })).tensor;
+      expect(calls, name).toBe(name === 'heun' ? 7 : 4); // heun: 2n − 1 scheduler steps
+      expect((await pipe.run({ batchSize: 3, maxBatch: 1, numInferenceSteps: 4, seed: 9 })).tensor, name).toEqual(all);
+      expect(all.every(Number.isFinite)).toBe(true);
+    }
+  });
+
   it('leaves the arena as it found it', async () => {
     const pipe = await DDPMPipeline.fromPretrained(engine, modelDir);
     const before = engine.arena.used;
@@ -227,11 +238,12 @@ describe('DDPMPipeline.run', () => {
 
   it('onStep(step, total, { x0 }) after every step, with the batch\'s x̂_0; the last x_t is the result', async () => {
     const pipe = await DDPMPipeline.fromPretrained(engine, modelDir, { scheduler: 'ddim' });
-    const seen: { step: number; total: number; t: number; start: number; x0: Float32Array; sample: Float32Array }[] = [];
-    const out = await pipe.run({ batchSize: 3, maxBatch: 2, numInferenceSteps: 4, seed: 2, onStep: (step, total, info) => seen.push({ step, total, t: info.t, start: info.batchStart, x0: info.x0, sample: info.sample }) });
+    const seen: { step: number; total: number; t: number; start: number; batch: number; batchStep: number; batchSteps: number; x0: Float32Array; sample: Float32Array }[] = [];
+    const out = await pipe.run({ batchSize: 3, maxBatch: 2, numInferenceSteps: 4, seed: 2, onStep: (step, total, info) => seen.push({ step, total, t: info.t, start: info.batchStart, batch: info.batch, batchStep: info.batchStep, batchSteps: info.batchSteps, x0: info.x0, sample: info.sample }) });
     expect(seen.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(new Set(seen.map((s) => s.total))).toEqual(new Set([8]));
     expect(seen.map((s) => s.start)).toEqual([0, 0, 0, 0, 2, 2, 2, 2]);
+    expect(seen.map((s) => [s.batch, s.batchStep, s.batchSteps])).toEqual([1, 2, 3, 4, 1, 2, 3, 4].map((k, i) => [i < 4 ? 0 : 1, k, 4]));
     expect(seen.slice(0, 4).map((s) => s.t)).toEqual(pipe.scheduler.timesteps);
     expect(seen[0].x0.length).toBe(2 * D);
     expect(seen[4].x0.length).toBe(D);
@@ -251,7 +263,21 @@ describe('DDPMPipeline.run', () => {
     expect(err.code).toBe('ABORTED');
     expect(err.message).toMatch(/aborted after 3 of 10 steps/);
     expect(steps).toBe(3);
-    await expect(pipe.run({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(pipe.run({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED', message: expect.stringMatching(/after 0 of 100 steps/) });
+    // without onStep too: aborted from elsewhere (here: during the 4th model call)
+    const ac2 = new AbortController();
+    const slow = new DDPMPipeline(engine, pipe.unet, pipe.scheduler);
+    let calls = 0;
+    const orig = (pipe.unet as UNet2DModel).forwardTensor.bind(pipe.unet);
+    (pipe.unet as UNet2DModel).forwardTensor = (...a: Parameters<UNet2DModel['forwardTensor']>) => {
+      if (++calls === 4) ac2.abort();
+      return orig(...a);
+    };
+    try {
+      await expect(slow.run({ batchSize: 1, numInferenceSteps: 10, signal: ac2.signal })).rejects.toMatchObject({ code: 'ABORTED', message: expect.stringMatching(/after 4 of 10 steps/) });
+    } finally {
+      (pipe.unet as UNet2DModel).forwardTensor = orig;
+    }
     expect((await run(pipe)).tensor).toEqual((await run(pipe)).tensor);
   });
 

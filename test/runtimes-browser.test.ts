@@ -66,7 +66,7 @@ describe('Chromium', () => {
     expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(false);
     // A string, not a function: vitest rewrites import() in this file's functions, the page must not see that.
     const got: Record<string, Digits> = await page.evaluate(`(async () => {
-      const lib = await import('/examples/browser/ddpm-wasm.js');
+      const lib = await import('/dist/web/index.js');
       const { sampleDigits } = await import('/test/runtimes/digits.mjs');
       const base = '/models/mnist/';
       const files = {

@@ -1,8 +1,9 @@
 // The edge runtimes, for real: workerd (Cloudflare's runtime, npm `workerd`) runs examples/edge/cloudflare
 // bundled as wrangler does — the engine's .wasm imported as a compiled module, the weights as a data
 // module — and Vercel's edge-runtime (npm) runs examples/edge/vercel with code generation from strings
-// and Wasm bytes disabled, the module handed in. Both must give Node's plain-SIMD bits for the same 4
-// digits; the engine's error paths (no module, wrong build, threads) run in both too. Neither runtime is
+// and Wasm bytes disabled, the module handed in, the weights fetched by the pipeline from a base URL.
+// Both must give Node's plain-SIMD bits for the same 4 digits, and answer a PNG; the engine's error
+// paths (no module, wrong build, threads) run in both too. Neither runtime is
 // ever skipped: one that does not start fails this file.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -40,8 +41,18 @@ function expectChecks(r: Record<string, Check>, runtime: string) {
   }
 }
 
+/** The PNG answer: a 2×2 grid of 28×28 digits, 2-pixel padding, scale 4: 4·(2·28 + 3·2) = 248. */
+async function expectPng(res: Response) {
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('image/png');
+  const bytes = Buffer.from(await res.arrayBuffer());
+  expect(bytes.subarray(1, 4).toString()).toBe('PNG');
+  expect([bytes.readUInt32BE(16), bytes.readUInt32BE(20)]).toEqual([248, 248]);
+}
+
 const { batchSize: n, numInferenceSteps: steps, seed } = DIGITS;
-const query = `?seed=${seed}&n=${n}&steps=${steps}`;
+const query = `?seed=${seed}&n=${n}&steps=${steps}&format=json`;
+const png = `?seed=${seed}&n=${n}&steps=${steps}`;
 let reference: { sha256: string };
 beforeAll(() => {
   reference = nodeSimd();
@@ -72,6 +83,7 @@ describe('workerd (Cloudflare Workers)', () => {
     expect(body.info).toMatchObject({ runtime: 'workerd', build: 'simd', threads: 1 });
     expect(body.shape).toEqual([n, 1, 28, 28]);
     expect(body.sha256).toBe(reference.sha256);
+    await expectPng(await fetch(server.url + png));
   });
 
   it("the engine's checks: the fix named when no module is given, wrong build, threads without Worker", async () => {
@@ -96,6 +108,7 @@ describe("Vercel's edge-runtime, code generation disabled", () => {
     expect(res.status, JSON.stringify(body)).toBe(200);
     expect(body.info).toMatchObject({ runtime: 'edge-light', build: 'simd', threads: 1 });
     expect(body.sha256).toBe(reference.sha256);
+    await expectPng(await runtime.dispatchFetch(`${files.url}api/digits${png}`));
   });
 
   it("the engine's checks: the fix named when no module is given, wrong build, threads without Worker", async () => {

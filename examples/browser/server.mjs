@@ -5,10 +5,8 @@
 // SharedArrayBuffer exists and the engine's Worker can run threads. With --no-isolation the page still
 // works, single-threaded.
 //
-// The library itself is served as one browser ES module, /examples/browser/ddpm-wasm.js, bundled from
-// dist/ by esbuild at start-up (zero config, the `browser` condition) — as a CDN or an app's bundler would
-// serve it: dist/ imports '#platform' (package.json "imports"), which a browser cannot resolve by itself,
-// and a Worker takes no import map.
+// The page's worker imports the library from /dist/web/ (`ddpm-wasm/web`: plain ES modules with no bare
+// imports, which a browser loads without a bundler or an import map — a Worker takes none).
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
@@ -21,30 +19,13 @@ const TYPES = {
   '.png': 'image/png', '.map': 'application/json', '.safetensors': 'application/octet-stream', '.md': 'text/plain; charset=utf-8',
 };
 
-/** dist/index.js as one browser ES module (the Wasm builds inlined). */
-async function bundleLibrary() {
-  const { build } = await import('esbuild');
-  const out = await build({
-    entryPoints: [join(root, 'dist/index.js')], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
-  });
-  return out.outputFiles[0].contents;
-}
-
-/**
- * Starts the server; resolves to { url, close() }. port 0 picks a free one. `dir` other than the
- * repository serves that folder as it is (the bundler tests use it), without the library bundle.
- */
-export async function serve({ port = 8080, host = '127.0.0.1', isolated = true, dir = root } = {}) {
-  const generated = new Map(dir === root ? [['/examples/browser/ddpm-wasm.js', await bundleLibrary()]] : []);
+/** Starts the server; resolves to { url, close() }. port 0 picks a free one; `dir` defaults to the repository. */
+export function serve({ port = 8080, host = '127.0.0.1', isolated = true, dir = root } = {}) {
   const server = createServer((req, res) => {
     const headers = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (path === '/' && dir === root) {
       res.writeHead(302, { ...headers, Location: '/examples/browser/' }).end();
-      return;
-    }
-    if (generated.has(path)) {
-      res.writeHead(200, { ...headers, 'Content-Type': TYPES['.js'], 'Cache-Control': 'no-cache' }).end(generated.get(path));
       return;
     }
     let file = normalize(join(dir, path));
@@ -74,7 +55,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === normalize(process.argv
   const at = args.indexOf('--port');
   const port = at >= 0 ? Number(args[at + 1]) : 8080;
   const isolated = !args.includes('--no-isolation');
-  if (!existsSync(join(root, 'dist/index.js'))) {
+  if (!existsSync(join(root, 'dist/web/index.js'))) {
     console.error('dist/ is missing: run `npm run build` first (npm ci does it too)');
     process.exit(1);
   }

@@ -2,7 +2,7 @@
 // Atomics.wait, a worker may — so under COOP/COEP this worker runs the engine's threads, and the page
 // stays responsive either way. Messages in: { type: 'sample' | 'train', ... }; out: 'hello', 'info',
 // 'step', 'done', 'train-data', 'train-progress', 'error'. The page stops a run by terminating this worker.
-import * as ddpm from './ddpm-wasm.js'; // the library, served bundled by server.mjs
+import * as ddpm from '../../dist/web/index.js'; // ddpm-wasm/web: the library as plain ES modules
 
 // The shipped model, as the demo server serves the repository (a URL works in every runtime).
 const MODEL = new URL('../../models/mnist/', import.meta.url);
@@ -10,7 +10,7 @@ const MODEL = new URL('../../models/mnist/', import.meta.url);
 const threadsOption = (t) => (t === 'auto' ? 'auto' : Number(t));
 
 // The samplers the pipeline knows, for the page's menu (short names: 'ddpm', 'ddim', …).
-postMessage({ type: 'hello', schedulers: ddpm.SCHEDULER_NAMES.filter((n) => n === n.toLowerCase()) });
+postMessage({ type: 'hello', schedulers: (ddpm.SCHEDULER_NAMES ?? ['ddpm', 'ddim']).filter((n) => n === n.toLowerCase()) });
 
 /** Samples `count` digits; posts x̂₀ after every step, then x_0 and the grid as PNG bytes. */
 async function sample({ sampler, steps, seed, count, threads, simd }) {
@@ -53,12 +53,7 @@ async function train({ steps, every = 100 }) {
       const mark = engine.arena.mark();
       const chain = ddpm.SamplingChain.start(engine, scheduler, { shape: [500, 2], numInferenceSteps: 50, seed: 2 });
       const eps = engine.alloc([500, 2], 'eps');
-      const x = engine.read(
-        await chain.run(async (xt, t) => {
-          engine.write(eps, await mlp.forward(engine.read(xt), t));
-          return eps;
-        }),
-      );
+      const x = engine.read(await chain.run((xt, t) => mlp.forwardTensor(xt, t, { out: eps })));
       engine.arena.release(mark);
       postMessage({ type: 'train-progress', step: trainer.step, steps, loss: loss / n, points: x }, [x.buffer]);
       await new Promise((r) => setTimeout(r, 0)); // let the page's messages through

@@ -48,7 +48,9 @@ export abstract class SolverBase extends SchedulerBase {
   sigmas: number[] = [];
   /** diffusers' step_index: the index into `timesteps` of the next step; null before the first. */
   stepIndex: number | null = null;
-  private owned = new Map<string, { engine: Engine; t: Tensor; end: number }>();
+  private owned = new Map<string, { engine: Engine; t: Tensor; end: number; run: number }>();
+  /** Counts setTimesteps calls: a buffer from an earlier run is stale, not "freed mid-run". */
+  private run = 0;
 
   protected constructor(o: SchedulerOptions, who: string) {
     super(o, who);
@@ -63,6 +65,7 @@ export abstract class SolverBase extends SchedulerBase {
   /** Clears the step counter and the history (setTimesteps calls it). */
   protected resetState(): void {
     this.stepIndex = null;
+    this.run++;
   }
 
   /** diffusers' index_for_timestep on the first step (the second match when t repeats, as Heun's do),
@@ -102,11 +105,11 @@ export abstract class SolverBase extends SchedulerBase {
   protected buffer(engine: Engine, size: number, name: string, history: boolean): Tensor {
     const b = this.owned.get(name);
     if (b && b.engine === engine && b.t.size === size && engine.arena.used >= b.end) return b.t;
-    if (b && history && this.hasHistory()) {
+    if (b && history && b.run === this.run && this.hasHistory()) {
       throw new DdpmError('INVALID_ARGUMENT', `${this.constructor.name}: its history buffer ${name} was freed mid-run (arena released below it, or a new engine or sample size); call setTimesteps to start again`);
     }
     const t = engine.alloc(size, `${this.constructor.name}.${name}`);
-    this.owned.set(name, { engine, t, end: engine.arena.used });
+    this.owned.set(name, { engine, t, end: engine.arena.used, run: this.run });
     return t;
   }
 

@@ -124,7 +124,7 @@ export function workerStatus(): { ok: boolean; why: string } {
   const g = globalThis as Record<string, unknown>;
   if (typeof g.Worker !== 'function') return { ok: false, why: 'this runtime has no Worker' };
   if (typeof (URL as { createObjectURL?: unknown }).createObjectURL !== 'function') {
-    return { ok: false, why: 'this runtime has no URL.createObjectURL (workers start from a Blob URL)' };
+    return { ok: false, why: 'this runtime has no URL.createObjectURL, which starting a Worker from a Blob URL needs' };
   }
   return { ok: true, why: 'Worker and Blob URLs available' };
 }

@@ -40,6 +40,10 @@ export interface StepInfo {
   t: number;
   /** Index of the batch's first sample. */
   batchStart: number;
+  /** Which batch (0-based), and the step within it (1-based) of `batchSteps`. */
+  batch: number;
+  batchStep: number;
+  batchSteps: number;
   /** x̂_0 predicted at this step, (nb, …sampleShape): a preview of where the chain is going. */
   readonly x0: Float32Array;
   /** x_{t−1} after this step, (nb, …sampleShape). */
@@ -132,10 +136,10 @@ export class DDPMPipeline {
     const D = shape.reduce((a, b) => a * b, 1);
     const call = this.modelCall(n, o.classLabels, o.guidanceScale);
     const batches = Math.ceil(n / B);
-    // model calls per chain: the steps, except Heun (2 per step but the last); known once the first chain
-    // has set the scheduler's timesteps
-    let perChain = steps;
-    let total = steps * batches;
+    // scheduler steps per chain: the steps, except Heun (2 per step but the last): setTimesteps says
+    this.scheduler.setTimesteps(steps);
+    const perChain = this.scheduler.timesteps.length;
+    const total = perChain * batches;
     const tensor = new Float32Array(n * D);
     let done = 0;
     const aborted = () => new DdpmError('ABORTED', `DDPMPipeline.run: aborted after ${done} of ${total} steps`, { cause: o.signal?.reason });
@@ -151,19 +155,22 @@ export class DDPMPipeline {
       for (let i0 = 0; i0 < n; i0 += B) {
         const nb = Math.min(B, n - i0);
         const chain = SamplingChain.start(e, this.scheduler, { shape: [nb, ...shape], numInferenceSteps: steps, seed: o.seed ?? 0, offset: i0 * D, eta: o.eta });
-        perChain = this.scheduler.timesteps.length;
-        total = perChain * batches;
         const out = (buf: Tensor): Tensor => ({ ...buf, size: nb * per, shape: [nb, per] });
         const check = () => {
           if (o.signal?.aborted) throw aborted();
         };
         await chain.run((x, t) => call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond), check), {
-          onStep: o.onStep && ((_, t) => {
-            const info: StepInfo = { t, batchStart: i0, get x0() { return e.read(chain.predOriginalSample); }, get sample() { return e.read(chain.sample); } };
-            o.onStep!(++done, total, info);
-          }),
+          onStep: (_, t) => {
+            done++; // counted without onStep too: the ABORTED message says how far the run got
+            if (!o.onStep) return;
+            const info: StepInfo = {
+              t, batchStart: i0, batch: i0 / B, batchStep: done - (i0 / B) * perChain, batchSteps: perChain,
+              get x0() { return e.read(chain.predOriginalSample); },
+              get sample() { return e.read(chain.sample); },
+            };
+            o.onStep(done, total, info);
+          },
         });
-        if (!o.onStep) done += perChain;
         tensor.set(e.read(chain.sample), i0 * D);
         e.arena.release(batchMark);
       }

@@ -19,7 +19,7 @@ export async function launchChromium() {
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync',
     ],
-    timeout: 30_000,
+    timeout: 45_000,
   });
   return {
     context,

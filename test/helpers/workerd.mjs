@@ -3,11 +3,12 @@
 // once the socket answers.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const WORKERD = fileURLToPath(new URL('../../node_modules/.bin/workerd', import.meta.url));
+// The binary itself, not node_modules/.bin/workerd: that is a Node script whose child outlives a kill.
+const WORKERD = createRequire(import.meta.url)('workerd').default;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -20,7 +21,7 @@ function freePort() {
   });
 }
 
-export async function startWorkerd(dir, { main, modules, compatibilityDate }, { timeoutMs = 20_000 } = {}) {
+export async function startWorkerd(dir, { main, modules, compatibilityDate }, { timeoutMs = 45_000 } = {}) {
   const port = await freePort();
   const mods = [`(name = "${main}", esModule = embed "${main}")`, ...modules.map((m) => `(name = "${m.name}", ${m.type} = embed "${m.name}")`)];
   writeFileSync(join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
@@ -34,19 +35,22 @@ const worker :Workerd.Worker = (
 );
 `);
   const proc = spawn(WORKERD, ['serve', join(dir, 'config.capnp')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  // workerd drains on SIGTERM; a test server has nothing to drain. Never outlive the test process.
+  const kill = () => proc.exitCode === null && proc.signalCode === null && proc.kill('SIGKILL');
+  process.once('exit', kill);
   let log = '';
   proc.stdout.on('data', (d) => (log += d));
   proc.stderr.on('data', (d) => (log += d));
   const url = `http://127.0.0.1:${port}/`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`workerd exited with code ${proc.exitCode}:\n${log}`);
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`workerd exited (${proc.exitCode ?? proc.signalCode}):\n${log}`);
     try {
       await fetch(url + '__ready');
       break;
     } catch {
       if (Date.now() > deadline) {
-        proc.kill();
+        kill();
         throw new Error(`workerd did not answer on ${url} within ${timeoutMs} ms:\n${log}`);
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -56,9 +60,10 @@ const worker :Workerd.Worker = (
     url,
     log: () => log,
     close: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve();
+      process.off('exit', kill);
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
       proc.once('exit', () => resolve());
-      proc.kill();
+      kill();
     }),
   };
 }

@@ -2,7 +2,7 @@
 // JSON line per scenario. `node edge-sim.mjs nocompile` stubs every way of compiling Wasm from bytes the
 // way Cloudflare Workers and Vercel Edge refuse it ("Wasm code generation disallowed by embedder"),
 // after compiling the modules a worker would import; `noworker` makes the runtime look like workerd (its
-// navigator.userAgent, 4 cores, no Worker).
+// navigator.userAgent, 4 cores, no Worker); `noblob` the same with a Worker but no URL.createObjectURL.
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 
@@ -25,9 +25,14 @@ if (mode === 'nocompile') {
   WebAssembly.compileStreaming = async () => refuse();
   const instantiate = WebAssembly.instantiate;
   WebAssembly.instantiate = async (m, imports) => (m instanceof Real ? instantiate(m, imports) : refuse());
-} else if (mode === 'noworker') {
+} else if (mode === 'noworker' || mode === 'noblob') {
   Object.defineProperty(globalThis, 'navigator', { value: { userAgent: 'Cloudflare-Workers', hardwareConcurrency: 4 }, configurable: true });
   delete globalThis.Worker;
+  if (mode === 'noblob') {
+    // a Worker, but no Blob URLs to start it from
+    globalThis.Worker = class Worker {};
+    URL.createObjectURL = undefined;
+  }
 }
 
 const { Engine } = await import('../../dist/index.js');
@@ -42,6 +47,9 @@ const scenarios = {
   noworker: {
     'threads 2': () => Engine.create({ threads: 2, wasm: modules['simd-mt'] }),
     'threads auto': () => Engine.create({ wasm: modules['simd-mt'] }),
+  },
+  noblob: {
+    'threads 2': () => Engine.create({ threads: 2, wasm: modules['simd-mt'] }),
   },
 }[mode];
 const out = {};
