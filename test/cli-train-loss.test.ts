@@ -47,7 +47,7 @@ describe('ddpm train --loss', () => {
     expect(Number(/^bits\/dim {2}(\d+\.\d+)/.exec(nll.stdout)?.[1])).toBeGreaterThan(0);
     // resuming keeps the loss: omitted is fine, a different one is refused
     expect(ddpm(...args, '--steps', '4').status).toBe(0);
-    expectOneLineError(ddpm(...args, '--loss', 'simple', '--steps', '5'), /--loss simple differs from the checkpoint's "hybrid"/);
+    expectOneLineError(ddpm(...args, '--loss', 'simple', '--steps', '5'), /--loss simple differs from the run's "hybrid"/);
   });
 
   it('refuses --loss for 2-D points and unknown losses', () => {

@@ -58,7 +58,7 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
   --sample-every N       steps between sample grids (16 images or 1,000 points, DDIM 50 steps, EMA
                          weights); 0 for only the final one. Default: 1000
   --bad-files P          PNG folders: skip (count reported) or fail (default) on an unreadable file
-  --quiet                no progress bar
+  --quiet                no progress bar, no warnings
 
 Ctrl-C stops at the next step boundary, saves a checkpoint and exports the model. The exported model
 (DIR/model) is a diffusers folder for U-Nets — config.json, diffusion_pytorch_model.safetensors,
@@ -237,7 +237,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     for (const n of run.notices) if (!quiet) console.error(`note: ${n}`);
     const trainer = run.trainer;
     const tc = trainer.config;
-    for (const w of trainWarnings({ warmup: tc.lrWarmupSteps, steps: target, digits: v.data === 'mnist' })) console.error(w);
+    if (!quiet) for (const w of trainWarnings({ warmup: tc.lrWarmupSteps, steps: target, digits: v.data === 'mnist' })) console.error(w);
 
     const sched = run.identity!.scheduler!;
     const start = trainer.step;

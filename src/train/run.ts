@@ -289,7 +289,7 @@ export class TrainingRun {
       if (want === undefined || !Object.hasOwn(saved, k)) continue;
       if (!same(want, saved[k])) {
         const label = (o.labels as Record<string, string> | undefined)?.[k] ?? k;
-        throw new DdpmError('RUN_MISMATCH', `${label} ${k === 'model' ? '' : `${JSON.stringify(want)} `}differs from the run's ${k === 'model' ? 'model' : JSON.stringify(saved[k])} (${runFile}, ${ckpt.source}); drop it to resume, or use a new folder`);
+        throw new DdpmError('RUN_MISMATCH', `${label} ${k === 'model' ? '' : `${typeof want === 'string' ? want : JSON.stringify(want)} `}differs from the run's ${k === 'model' ? 'model' : JSON.stringify(saved[k])} (${runFile}, ${ckpt.source}); drop it to resume, or use a new folder`);
       }
     }
     // the trainer's config: a checkpoint's values are checked by parseTrainerConfig, named as its file's
