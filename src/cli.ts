@@ -7,6 +7,7 @@ import { trainCommand } from './cli/train.js';
 import { nllCommand } from './cli/nll.js';
 import { benchCommand } from './cli/bench.js';
 import { evalCommand } from './cli/eval.js';
+import { exportCommand } from './cli/export.js';
 
 const HELP = `usage: ddpm <command> [options]
 
@@ -17,6 +18,7 @@ commands:
   bench    GEMM, conv2d and U-Net forward speed on this machine, 1 and N threads
   info     print the runtime, the Wasm build chosen (SIMD / relaxed SIMD, threads) and why
   eval     quality numbers for an MNIST model: classifier confidence, class balance, Fréchet distance, bits/dim
+  export   write a model folder as ONNX (onnxruntime, WebGPU, WebNN)
 
 Run 'ddpm <command> --help' for a command's options.`;
 
@@ -27,6 +29,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   eval: evalCommand,
   bench: benchCommand,
   info: infoCommand,
+  export: exportCommand,
 };
 
 async function main(argv: string[]): Promise<void> {

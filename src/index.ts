@@ -12,3 +12,6 @@ export { MLPDenoiser } from './nn/mlp.js';
 export * from './train/trainer.js';
 export * from './train/checkpoint.js';
 export { twoMoons, swissRoll } from './train/toy-data.js';
+
+// ONNX export (speed, issue 10): the graph writers behind UNet2DModel.toOnnx() / MLPDenoiser.toOnnx()
+export { unetToOnnx, mlpToOnnx, type WeightSource } from './nn/onnx.js';

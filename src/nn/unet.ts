@@ -9,6 +9,7 @@ import { ParamBlock, initializeParams } from './params.js';
 import { loadBlock } from '../io/param-tensors.js';
 import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
+import { unetToOnnx } from './onnx.js';
 
 export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
 
@@ -137,6 +138,14 @@ export class UNet2DModel implements Denoiser {
       await writeFile(tmp, data);
       await rename(tmp, join(dir, name));
     }
+  }
+
+  /**
+   * The model as ONNX bytes (opset 17, standard ops; inputs sample (N, C, H, W), timestep (N) float32 and,
+   * for class-conditional models, class_labels (N) int64; output out). See src/nn/onnx.ts.
+   */
+  toOnnx(): Uint8Array {
+    return unetToOnnx(this.config, (name) => ({ data: this.engine.read(this.params.get(name)), shape: this.params.get(name).shape }));
   }
 
   /** safetensors bytes of the weights, as diffusers writes them (metadata format: pt). */
