@@ -13,3 +13,4 @@ export * from './conv';
 export * from './norm';
 export * from './gaussian';
 export * from './optim';
+export * from './bench';
