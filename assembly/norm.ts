@@ -59,11 +59,12 @@ export function group_norm_f32(
  *      = (γ[c]·rstd)·dy + (x − μ)·(−rstd³·S₂/M) − rstd·S₁/M,
  *   S₁ = Σ_c γ[c]·Σ_hw dy,  S₂ = Σ_c γ[c]·Σ_hw dy·(x − μ).
  * dy, x, dx: (N, C, HW); mean, rstd: (N, G); gamma: (C); sums: (N, C, 2) ← [Σ_hw dy, Σ_hw dy·(x − μ)].
- * dx is overwritten and may be dy or x (each group is read whole before its dx is written).
+ * beta 0: dx is overwritten and may be dy or x (each group is read whole before its dx is written);
+ * beta 1: dx is accumulated into (the gradient convention) and must not alias dy or x.
  */
 export function group_norm_backward_f32(
   N: i32, C: i32, HW: i32, G: i32,
-  dy: usize, x: usize, mean: usize, rstd: usize, gamma: usize, dx: usize, sums: usize,
+  dy: usize, x: usize, mean: usize, rstd: usize, gamma: usize, dx: usize, sums: usize, beta: f32,
   ith: i32, nth: i32,
 ): void {
   const Cg = C / G;
@@ -106,11 +107,13 @@ export function group_norm_backward_f32(
       for (; i + 4 <= HW; i += 4) {
         const o = <usize>i << 2;
         const t = madd(f32x4.sub(v128.load(xc + o), vmu), vB, vD);
-        v128.store(dxc + o, madd(v128.load(dyc + o), vA, t));
+        const v = madd(v128.load(dyc + o), vA, t);
+        v128.store(dxc + o, beta == 0 ? v : f32x4.add(v128.load(dxc + o), v));
       }
       for (; i < HW; i++) {
         const o = <usize>i << 2;
-        store<f32>(dxc + o, load<f32>(dyc + o) * A + ((load<f32>(xc + o) - mu) * B + D));
+        const v = load<f32>(dyc + o) * A + ((load<f32>(xc + o) - mu) * B + D);
+        store<f32>(dxc + o, beta == 0 ? v : load<f32>(dxc + o) + v);
       }
     }
   }

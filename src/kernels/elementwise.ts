@@ -52,14 +52,27 @@ export function silu(engine: Engine, n: number, x: Tensor, y: Tensor): void {
   engine.run('silu_f32', [n, x.ptr, y.ptr]);
 }
 
-/** dx[0:n] = dy·σ(x)·(1 + x·(1 − σ(x))), overwritten; x is the forward input; dx may be dy. */
-export function siluBackward(engine: Engine, n: number, x: Tensor, dy: Tensor, dx: Tensor): void {
+/**
+ * dx[0:n] = dy·σ(x)·(1 + x·(1 − σ(x))), x the forward input: overwritten (dx may be dy), or with
+ * `accumulate` added to dx (which must then not overlap x or dy).
+ */
+export function siluBackward(engine: Engine, n: number, x: Tensor, dy: Tensor, dx: Tensor, accumulate = false): void {
   checkInt('siluBackward: n', n, 0);
   checkTensor(engine, x, 'siluBackward: x', n);
   checkTensor(engine, dy, 'siluBackward: dy', n);
   checkTensor(engine, dx, 'siluBackward: dx', n);
-  checkNoOverlap('siluBackward', ['dx', dx, n], [['x', x, n], ['dy', dy, n]], true);
-  engine.run('silu_backward_f32', [n, x.ptr, dy.ptr, dx.ptr]);
+  checkNoOverlap('siluBackward', ['dx', dx, n], [['x', x, n], ['dy', dy, n]], !accumulate);
+  engine.run('silu_backward_f32', [n, x.ptr, dy.ptr, dx.ptr, accumulate ? 1 : 0]);
+}
+
+/** z[0:n] += x ⊙ y (the product rounded, then added): an accumulated gradient of a product. */
+export function mulAccumulate(engine: Engine, n: number, x: Tensor, y: Tensor, z: Tensor): void {
+  checkInt('mulAccumulate: n', n, 0);
+  checkTensor(engine, x, 'mulAccumulate: x', n);
+  checkTensor(engine, y, 'mulAccumulate: y', n);
+  checkTensor(engine, z, 'mulAccumulate: z', n);
+  checkNoOverlap('mulAccumulate', ['z', z, n], [['x', x, n], ['y', y, n]], false);
+  engine.run('mul_acc_f32', [n, x.ptr, y.ptr, z.ptr]);
 }
 
 export interface SoftmaxArgs {
@@ -131,17 +144,18 @@ export function upsampleNearest2x(engine: Engine, a: UpsampleArgs): void {
 export interface UpsampleBackwardArgs extends NCHW {
   /** (N, C, 2H, 2W) */
   dy: Tensor;
-  /** (N, C, H, W), overwritten; must not overlap dy. */
+  /** (N, C, H, W), overwritten (or added to, with accumulate); must not overlap dy. */
   dx: Tensor;
+  accumulate?: boolean;
 }
 
-/** dx = the sum of the four dy values each x value was copied to. */
+/** dx (+)= the sum of the four dy values each x value was copied to. */
 export function upsampleNearest2xBackward(engine: Engine, a: UpsampleBackwardArgs): void {
   const n = checkNCHW('upsampleNearest2xBackward', a);
   checkTensor(engine, a.dy, 'upsampleNearest2xBackward: dy (N, C, 2H, 2W)', 4 * n);
   checkTensor(engine, a.dx, 'upsampleNearest2xBackward: dx (N, C, H, W)', n);
   checkNoOverlap('upsampleNearest2xBackward', ['dx', a.dx, n], [['dy', a.dy, 4 * n]], false);
-  engine.run('upsample_nearest2x_backward_f32', [a.N * a.C, a.H, a.W, a.dy.ptr, a.dx.ptr]);
+  engine.run('upsample_nearest2x_backward_f32', [a.N * a.C, a.H, a.W, a.dy.ptr, a.dx.ptr, a.accumulate ? 1 : 0]);
 }
 
 export interface ChannelBiasArgs extends NCHW {
@@ -163,17 +177,18 @@ export function addChannelBias(engine: Engine, a: ChannelBiasArgs): void {
 export interface ChannelBiasBackwardArgs extends NCHW {
   /** (N, C, H, W) */
   dy: Tensor;
-  /** (N, C), overwritten. */
+  /** (N, C), overwritten (or added to, with accumulate). */
   dbias: Tensor;
+  accumulate?: boolean;
 }
 
-/** dbias[n,c] = Σ_hw dy[n,c,h,w] */
+/** dbias[n,c] (+)= Σ_hw dy[n,c,h,w] */
 export function addChannelBiasBackward(engine: Engine, a: ChannelBiasBackwardArgs): void {
   const n = checkNCHW('addChannelBiasBackward', a);
   checkTensor(engine, a.dy, 'addChannelBiasBackward: dy (N, C, H, W)', n);
   checkTensor(engine, a.dbias, 'addChannelBiasBackward: dbias (N, C)', a.N * a.C);
   checkNoOverlap('addChannelBiasBackward', ['dbias', a.dbias, a.N * a.C], [['dy', a.dy, n]], false);
-  engine.run('add_channel_bias_backward_f32', [a.N * a.C, a.H * a.W, a.dy.ptr, a.dbias.ptr]);
+  engine.run('add_channel_bias_backward_f32', [a.N * a.C, a.H * a.W, a.dy.ptr, a.dbias.ptr, a.accumulate ? 1 : 0]);
 }
 
 /** Shapes of a channel concatenation (N, C1, H, W) ‖ (N, C2, H, W) → (N, C1 + C2, H, W). */
