@@ -160,7 +160,9 @@ export function softmax_f32(R: i32, L: i32, scale: f32, x: usize, y: usize, ith:
     // 1. m = max_i scale·x_i, so every exponent is ≤ 0 and nothing overflows
     let vm = f32x4.splat(-Infinity);
     let i = 0;
-    for (; i + 4 <= L; i += 4) vm = f32x4.max(vm, f32x4.mul(vs, v128.load(xr + (<usize>i << 2))));
+    // (pmax: one maxps. A NaN score is dropped from m here, but its exp is NaN, so the sum and every y_i
+    // still come out NaN, as with Wasm's NaN-propagating max.)
+    for (; i + 4 <= L; i += 4) vm = f32x4.pmax(vm, f32x4.mul(vs, v128.load(xr + (<usize>i << 2))));
     let m = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
     for (; i < L; i++) m = max(m, scale * load<f32>(xr + (<usize>i << 2)));
     // 2. y_i = e^(scale·x_i − m)

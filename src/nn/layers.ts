@@ -13,7 +13,7 @@ import {
   add, addChannelBias, addChannelBiasBackward, axpy, concatChannels, concatChannelsBackward, mul, mulAccumulate, scale, silu,
   siluBackward, softmax, softmaxBackward, upsampleNearest2x, upsampleNearest2xBackward,
 } from '../kernels/elementwise.js';
-import { gemm } from '../kernels/gemm.js';
+import { gemm, gemmBatched } from '../kernels/gemm.js';
 import { groupNorm, groupNormBackward } from '../kernels/norm.js';
 import type { ParamBlock } from './params.js';
 
@@ -281,67 +281,42 @@ export function attention(ctx: Ctx, prefix: string, x: Act, headDim: number, o: 
   return residual(ctx, out, x, outputScale, prefix);
 }
 
-/** Q, K, V projections, softmax(Q·Kᵀ/√d)·V per head, the output projection: attention without its norm and residual. */
+/**
+ * Q, K, V projections, softmax(Q·Kᵀ/√d)·V per head, the output projection: attention without its norm and
+ * residual. The projections are 1×1 convs over the whole batch; the per-(image, head) products are one
+ * batched GEMM each — Q_h, K_h, V_h of image n are rows (n·heads + h)·d … of the (N, C, P) tensors, so the
+ * N·heads items sit at a uniform stride d·P — and the softmax runs over all N·heads·P rows at once.
+ */
 function attentionCore(ctx: Ctx, prefix: string, h: Act, headDim: number): Act {
   const e = ctx.engine;
-  const { N, C, H, W } = h;
-  const P = H * W;
+  const { N, C, P } = { ...h, P: h.H * h.W };
   const heads = C / headDim;
+  const items = N * heads;
+  const dP = headDim * P; // stride between consecutive (image, head) blocks of q, k, v, ao
   const sc = 1 / Math.sqrt(headDim);
-  const q = ctx.act(N, C, H, W, `${prefix}.q`); // (N, C, P)
-  const k = ctx.act(N, C, H, W, `${prefix}.k`); // (N, C, P)
-  const v = ctx.act(N, C, H, W, `${prefix}.v`); // (N, C, P)
-  const ao = ctx.act(N, C, H, W, `${prefix}.heads`); // (N, C, P): heads stacked, channel-major
-  const out = ctx.act(N, C, H, W, `${prefix}.to_out`); // (N, C, P)
-  // attention weights: one (P, P) matrix per image and head, kept for the backward pass when training
-  const probs = e.alloc([ctx.training ? N * heads : 1, P, P], `${prefix}.probs`);
-  const img = (t: Tensor, n: number) => sub(t, n * C * P, C * P);
-  const rows = (t: Tensor, n: number, hd: number) => sub(t, (n * C + hd * headDim) * P, headDim * P);
-  const prob = (n: number, hd: number) => (ctx.training ? sub(probs, (n * heads + hd) * P * P, P * P) : probs);
-  const proj = [['to_q', q], ['to_k', k], ['to_v', v]] as const;
-  for (let n = 0; n < N; n++) {
-    for (const [name, dst] of proj) {
-      // (C, P) = W (C, C) · h (C, P) + b per row
-      gemm(e, { M: C, N: P, K: C, A: ctx.p(`${prefix}.${name}.weight`), B: img(h.t, n), C: img(dst.t, n), bias: ctx.p(`${prefix}.${name}.bias`), biasOn: 'row' });
-    }
-    for (let hd = 0; hd < heads; hd++) {
-      const s = prob(n, hd);
-      gemm(e, { M: P, N: P, K: headDim, A: rows(q.t, n, hd), transA: true, B: rows(k.t, n, hd), C: s });
-      softmax(e, { rows: P, cols: P, x: s, y: s, scale: sc });
-      gemm(e, { M: headDim, N: P, K: P, A: rows(v.t, n, hd), B: s, transB: true, C: rows(ao.t, n, hd) });
-    }
-    gemm(e, { M: C, N: P, K: C, A: ctx.p(`${prefix}.to_out.0.weight`), B: img(ao.t, n), C: img(out.t, n), bias: ctx.p(`${prefix}.to_out.0.bias`), biasOn: 'row' });
-  }
+  const project = (name: string, src: Act) => conv(ctx, `${prefix}.${name}`, src, C, 1); // (N, C, P) = W·src + b
+  const q = project('to_q', h);
+  const k = project('to_k', h);
+  const v = project('to_v', h);
+  const ao = ctx.act(N, C, h.H, h.W, `${prefix}.heads`); // (N, C, P): heads stacked, channel-major
+  // attention weights: one (P, P) matrix per image and head (kept for the backward pass)
+  const probs = e.alloc([items, P, P], `${prefix}.probs`);
+  const batched = { count: items, strideA: dP, strideB: dP };
+  gemmBatched(e, { ...batched, strideC: P * P, M: P, N: P, K: headDim, A: q.t, transA: true, B: k.t, C: probs }); // S = Q_h·K_hᵀ
+  softmax(e, { rows: items * P, cols: P, x: probs, y: probs, scale: sc });
+  gemmBatched(e, { ...batched, strideB: P * P, strideC: dP, M: headDim, N: P, K: P, A: v.t, B: probs, transB: true, C: ao.t }); // O_hᵀ = V_hᵀ·Sᵀ
   ctx.record(() => {
-    const dOut = ctx.grad(out.t);
     const dAo = ctx.grad(ao.t);
     const [dq, dk, dv] = [ctx.grad(q.t), ctx.grad(k.t), ctx.grad(v.t)];
-    const dS = ctx.tmp(P * P, `${prefix}.dscores`); // (P, P)
-    const ones = ctx.ones(P);
-    const rowBiasGrad = (name: string, dy: Tensor) => gemm(e, { M: C, N: 1, K: P, A: dy, B: ones, C: ctx.g(`${prefix}.${name}.bias`), beta: 1 });
-    for (let n = 0; n < N; n++) {
-      // to_out: out = Wo·O + bo
-      gemm(e, { M: C, N: C, K: P, A: img(dOut, n), B: img(ao.t, n), transB: true, C: ctx.g(`${prefix}.to_out.0.weight`), beta: 1 });
-      rowBiasGrad('to_out.0', img(dOut, n));
-      gemm(e, { M: C, N: P, K: C, A: ctx.p(`${prefix}.to_out.0.weight`), transA: true, B: img(dOut, n), C: img(dAo, n), beta: 1 });
-      for (let hd = 0; hd < heads; hd++) {
-        const s = prob(n, hd);
-        const dO = rows(dAo, n, hd); // (d, P)
-        gemm(e, { M: headDim, N: P, K: P, A: dO, B: s, C: rows(dv, n, hd), beta: 1 }); // dVᵀ += dOᵀ·S
-        gemm(e, { M: P, N: P, K: headDim, A: dO, transA: true, B: rows(v.t, n, hd), C: dS }); // dS = dO·Vᵀ
-        softmaxBackward(e, { rows: P, cols: P, y: s, dy: dS, dx: dS, scale: sc }); // dZ (scale included)
-        gemm(e, { M: headDim, N: P, K: P, A: rows(k.t, n, hd), B: dS, transB: true, C: rows(dq, n, hd), beta: 1 }); // dQᵀ += Kᵀ·dZᵀ
-        gemm(e, { M: headDim, N: P, K: P, A: rows(q.t, n, hd), B: dS, C: rows(dk, n, hd), beta: 1 }); // dKᵀ += Qᵀ·dZ
-      }
-      for (const [name, dst] of proj) {
-        const dy = img(ctx.grad(dst.t), n);
-        gemm(e, { M: C, N: C, K: P, A: dy, B: img(h.t, n), transB: true, C: ctx.g(`${prefix}.${name}.weight`), beta: 1 });
-        rowBiasGrad(name, dy);
-        gemm(e, { M: C, N: P, K: C, A: ctx.p(`${prefix}.${name}.weight`), transA: true, B: dy, C: img(ctx.grad(h.t), n), beta: 1 });
-      }
-    }
+    const dS = ctx.tmp(items * P * P, `${prefix}.dscores`); // (N·heads, P, P)
+    const sS = { count: items, strideA: dP, strideB: P * P, strideC: dP };
+    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: dAo, B: probs, C: dv, beta: 1 }); // dVᵀ += dOᵀ·S
+    gemmBatched(e, { count: items, strideA: dP, strideB: dP, strideC: P * P, M: P, N: P, K: headDim, A: dAo, transA: true, B: v.t, C: dS }); // dS = dO·Vᵀ
+    softmaxBackward(e, { rows: items * P, cols: P, y: probs, dy: dS, dx: dS, scale: sc }); // dZ (scale included)
+    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: k.t, B: dS, transB: true, C: dq, beta: 1 }); // dQᵀ += Kᵀ·dZᵀ
+    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: q.t, B: dS, C: dk, beta: 1 }); // dKᵀ += Qᵀ·dZ
   });
-  return out;
+  return conv(ctx, `${prefix}.to_out.0`, ao, C, 1);
 }
 
 /** Downsample2D with a conv: padding 0 means diffusers' (0, 1, 0, 1) pad (right and bottom) then stride 2. */
