@@ -76,7 +76,8 @@ export function groupNorm(engine: Engine, a: GroupNormArgs): void {
     checkNoOverlap(op, out, [['x', a.x, n], ['y', a.y, n], ...params], false);
   }
   checkNoOverlap(op, ['mean', a.mean, NG], [['rstd', a.rstd, NG]], false);
-  engine.run('group_norm_f32', [a.N, a.C, a.H * a.W, a.groups, eps, a.x.ptr, a.gamma.ptr, a.beta.ptr, a.y.ptr, a.mean.ptr, a.rstd.ptr]);
+  // small activations on the calling thread alone (see SERIAL_BELOW in elementwise.ts; same bits)
+  engine.run('group_norm_f32', [a.N, a.C, a.H * a.W, a.groups, eps, a.x.ptr, a.gamma.ptr, a.beta.ptr, a.y.ptr, a.mean.ptr, a.rstd.ptr], n >= 1 << 14);
 }
 
 /**
