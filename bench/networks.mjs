@@ -137,7 +137,13 @@ async function startTorch() {
       waiting.shift()(JSON.parse(line));
     }
   });
+  let exited = false;
+  child.on('exit', (code) => {
+    exited = true;
+    while (waiting.length) waiting.shift()({ ok: false, error: `exited with ${code}` });
+  });
   const call = (cmd) => new Promise((resolve, reject) => {
+    if (exited) return reject(new Error('torch peer: not running'));
     waiting.push((r) => (r.ok ? resolve(r) : reject(new Error(`torch peer: ${r.error}`))));
     child.stdin.write(JSON.stringify(cmd) + '\n');
   });
@@ -254,7 +260,14 @@ export async function main() {
       const nodeSession = ort.node ? await ort.node.InferenceSession.create(onnx, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' }) : null;
       const weightsPath = path.join(tmp, `${netName}.safetensors`);
       writeFileSync(weightsPath, unet.weightsBytes());
-      if (torch.call) await torch.call({ cmd: 'load', config: c, weights: weightsPath, threads });
+      if (torch.call) {
+        try {
+          await torch.call({ cmd: 'load', config: c, weights: weightsPath, threads });
+        } catch (e) {
+          log(`PyTorch row skipped from here on: ${e.message}`);
+          torch.call = null;
+        }
+      }
       const big = flops > 1e9;
       const rounds = quick ? 3 : big ? 5 : 9;
       const blockSeconds = quick ? 0.05 : big ? 0.3 : 0.15;

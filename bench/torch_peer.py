@@ -183,6 +183,7 @@ class UNet(nn.Module):
 
 def main():
     model = None
+    interop_set = False
     x = t = None
     train = None
     for line in sys.stdin:
@@ -191,7 +192,9 @@ def main():
         reply = {'ok': True}
         if op == 'load':
             torch.set_num_threads(cmd['threads'])
-            torch.set_num_interop_threads(1)
+            if not interop_set:  # allowed once per process, before any parallel work
+                torch.set_num_interop_threads(1)
+                interop_set = True
             model = UNet(cmd['config'])
             missing, unexpected = model.load_state_dict(read_safetensors(cmd['weights']), strict=True), None
             model.eval()
