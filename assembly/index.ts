@@ -4,7 +4,7 @@
 
 /** Bumped whenever an export's signature or meaning changes; the JS side refuses a mismatched build. */
 export function abi_version(): i32 {
-  return 1;
+  return 2; // 2: *_backward kernels take beta (accumulate), conv2d_f32 takes beta
 }
 
 export * from './elementwise';
