@@ -25,6 +25,8 @@ export interface GroupNormArgs extends GroupNormShape {
   mean: Tensor;
   /** (N, G), written: 1/√(var + eps), for the backward pass. */
   rstd: Tensor;
+  /** y = SiLU(norm(x)) in the same pass (inference: same bits as silu after groupNorm; no backward). */
+  silu?: boolean;
 }
 
 export interface GroupNormBackwardArgs extends GroupNormShape {
@@ -77,7 +79,7 @@ export function groupNorm(engine: Engine, a: GroupNormArgs): void {
   }
   checkNoOverlap(op, ['mean', a.mean, NG], [['rstd', a.rstd, NG]], false);
   // small activations on the calling thread alone (see SERIAL_BELOW in elementwise.ts; same bits)
-  engine.run('group_norm_f32', [a.N, a.C, a.H * a.W, a.groups, eps, a.x.ptr, a.gamma.ptr, a.beta.ptr, a.y.ptr, a.mean.ptr, a.rstd.ptr], n >= 1 << 14);
+  engine.run('group_norm_f32', [a.N, a.C, a.H * a.W, a.groups, eps, a.x.ptr, a.gamma.ptr, a.beta.ptr, a.y.ptr, a.mean.ptr, a.rstd.ptr, a.silu ? 1 : 0], n >= 1 << 14);
 }
 
 /**

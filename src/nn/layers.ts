@@ -211,6 +211,22 @@ export function groupNormLayer(ctx: Ctx, prefix: string, x: Act, groups: number,
   });
 }
 
+/**
+ * SiLU(GroupNorm(x)): at inference one fused pass (the same bits as the two layers); when training the two
+ * layers, whose backward needs the normalized values.
+ */
+export function groupNormSilu(ctx: Ctx, prefix: string, x: Act, groups: number, eps: number, name: string): Act {
+  if (ctx.training) return siluAct(ctx, groupNormLayer(ctx, prefix, x, groups, eps), name);
+  return span('group norm + silu', () => {
+    const e = ctx.engine;
+    const y = ctx.act(x.N, x.C, x.H, x.W, name);
+    const mean = e.alloc([x.N, groups], `${prefix}.mean`);
+    const rstd = e.alloc([x.N, groups], `${prefix}.rstd`);
+    groupNorm(e, { N: x.N, C: x.C, H: x.H, W: x.W, groups, x: x.t, eps, gamma: ctx.p(`${prefix}.weight`), beta: ctx.p(`${prefix}.bias`), y: y.t, mean, rstd, silu: true });
+    return y;
+  });
+}
+
 /** out = (a + b)·(1/s), a new tensor; both inputs receive the gradient. */
 export function residual(ctx: Ctx, a: Act, b: Act, s: number, name: string): Act {
   return span('residual add', () => {
@@ -243,7 +259,7 @@ export interface BlockOpts {
 /** diffusers ResnetBlock2D ('default' time scale shift): (x + conv2(silu(norm2(conv1(silu(norm1 x)) + proj(temb)))))/s. */
 export function resnet(ctx: Ctx, prefix: string, x: Act, Cout: number, o: BlockOpts, outputScale = 1): Act {
   const e = ctx.engine;
-  let h = siluAct(ctx, groupNormLayer(ctx, `${prefix}.norm1`, x, o.groups, o.eps), `${prefix}.act1`);
+  let h = groupNormSilu(ctx, `${prefix}.norm1`, x, o.groups, o.eps, `${prefix}.act1`);
   h = conv(ctx, `${prefix}.conv1`, h, Cout, 3);
   // + time_emb_proj(silu(temb))[:, :, None, None], in place: the gradient passes through unchanged
   const proj = linear(ctx, `${prefix}.time_emb_proj`, o.tembAct, x.N, o.tembDim, Cout); // (N, Cout)
@@ -252,7 +268,7 @@ export function resnet(ctx: Ctx, prefix: string, x: Act, Cout: number, o: BlockO
     addChannelBias(e, { N: hb.N, C: hb.C, H: hb.H, W: hb.W, bias: proj, x: hb.t });
     ctx.record(() => addChannelBiasBackward(e, { N: hb.N, C: hb.C, H: hb.H, W: hb.W, dy: ctx.grad(hb.t), dbias: ctx.grad(proj), accumulate: true }));
   });
-  h = siluAct(ctx, groupNormLayer(ctx, `${prefix}.norm2`, h, o.groups, o.eps), `${prefix}.act2`);
+  h = groupNormSilu(ctx, `${prefix}.norm2`, h, o.groups, o.eps, `${prefix}.act2`);
   if (ctx.training && o.dropout && o.dropout.p > 0) h = dropout(ctx, h, o.dropout.mask(h.t.size, `${prefix}.dropout`), `${prefix}.dropout`);
   h = conv(ctx, `${prefix}.conv2`, h, Cout, 3);
   const shortcut = x.C !== Cout ? conv(ctx, `${prefix}.conv_shortcut`, x, Cout, 1) : x;
