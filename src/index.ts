@@ -95,3 +95,6 @@ export {
   type PMeanVariance, type PMeanVarianceOptions, type ModelVariance, type ModelVarianceType, type StepAlphas, type PosteriorCoefficients, type FinalVariance,
 } from './diffusion/posterior.js';
 export { vlbTerm, type VlbGrad } from './diffusion/vlb.js';
+
+// ONNX export (speed, issue 10): the graph writers behind UNet2DModel.toOnnx() / MLPDenoiser.toOnnx()
+export { unetToOnnx, mlpToOnnx, type WeightSource } from './nn/onnx.js';

@@ -6,7 +6,7 @@ import { Pool } from './pool.js';
 import { base64ToBytes, canCompileWasm, coreCount, hasRelaxedSimd, hasSimd, relaxedMaddIsFused, runtimeName, sharedMemoryStatus, workerStatus, type RuntimeName } from './runtime.js';
 
 /** The ABI this JS expects; assembly/index.ts exports the same number as `abi_version`. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 export type SimdLevel = 'simd' | 'relaxed';
 export type BuildName = 'simd' | 'relaxed' | 'simd-mt' | 'relaxed-mt';

@@ -18,6 +18,7 @@ import type { Denoiser, TrainForward } from './denoiser.js';
 import { Ctx, linear, residual, siluT } from './layers.js';
 import { ParamBlock, initializeParams, type ParamSpec } from './params.js';
 import { timestepEmbedding } from './unet.js';
+import { mlpToOnnx } from './onnx.js';
 
 export const MLP_CONFIG_VERSION = 1;
 export const MLP_WEIGHTS_FILE = 'model.safetensors';
@@ -148,6 +149,11 @@ export class MLPDenoiser implements Denoiser {
   /** safetensors bytes of the weights. */
   weightsBytes(): Uint8Array {
     return writeSafetensors(blockTensors(this.engine, this.params), { format: 'pt' });
+  }
+
+  /** The model as ONNX bytes (inputs sample (N, D), timestep (N); output out). See src/nn/onnx.ts. */
+  toOnnx(): Uint8Array {
+    return mlpToOnnx(this.config, (name) => ({ data: this.engine.read(this.params.get(name)), shape: this.params.get(name).shape }));
   }
 
   get sampleSize(): number {

@@ -11,6 +11,7 @@ import { ParamBlock, initializeParams } from './params.js';
 import { loadBlock } from './param-tensors.js';
 import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
+import { unetToOnnx } from './onnx.js';
 
 export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
 
@@ -125,6 +126,14 @@ export class UNet2DModel implements Denoiser {
   async save(dir: string): Promise<void> {
     const weights = this.weightsBytes();
     await writeFilesAtomic(dir, [[WEIGHTS_FILE, weights], ['config.json', JSON.stringify(this.configJson(), null, 2) + '\n']]);
+  }
+
+  /**
+   * The model as ONNX bytes (opset 17, standard ops; inputs sample (N, C, H, W), timestep (N) float32 and,
+   * for class-conditional models, class_labels (N) int64; output out). See src/nn/onnx.ts.
+   */
+  toOnnx(): Uint8Array {
+    return unetToOnnx(this.config, (name) => ({ data: this.engine.read(this.params.get(name)), shape: this.params.get(name).shape }));
   }
 
   /** safetensors bytes of the weights, as diffusers writes them (metadata format: pt). */
