@@ -39,7 +39,7 @@ for (const c of cases) {
   for (const s of [A, B]) for (let i = 0; i < 2; i++) s.fns[c](); // warm-up
   const reps = c === 'train32' ? 1 : c === 'forward8' ? 3 : 10;
   for (let r = 0; r < rounds; r++) {
-    for (const [name, s] of r % 2 ? [['after', B], ['before', A]] : [['before', A], ['after', B]]) {
+    for (const [name, s] of /** @type {[string, any][]} */ (r % 2 ? [['after', B], ['before', A]] : [['before', A], ['after', B]])) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (let k = 0; k < reps; k++) s.fns[c]();

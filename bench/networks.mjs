@@ -115,6 +115,7 @@ const median = (xs) => {
 };
 
 /** The torch child: one JSON command per line in, one reply per line out. */
+/** @returns {Promise<{ call?: ((cmd: any) => Promise<any>) | null, stop?: () => void, note?: string }>} */
 async function startTorch() {
   const python = ['/usr/bin/python3', 'python3'].find((p) => {
     try {
@@ -204,6 +205,7 @@ async function interleave(impls, { rounds, blockSeconds }) {
     const s = await timed(impls[n]);
     reps[n] = Math.max(1, Math.round(blockSeconds / s));
   }
+  /** @type {Record<string, number[]>} */
   const times = Object.fromEntries(names.map((n) => [n, []]));
   const busy0 = machineBusySeconds();
   const cpu0 = process.cpuUsage();
@@ -220,7 +222,7 @@ async function interleave(impls, { rounds, blockSeconds }) {
   const cpu = process.cpuUsage(cpu0);
   const busy1 = machineBusySeconds();
   // torch runs in its own process: its CPU time is "other" here, so otherLoad is only indicative
-  const otherLoad = busy0 === null ? null : Math.max(0, (busy1 - busy0 - (cpu.user + cpu.system) / 1e6) / wall);
+  const otherLoad = busy0 === null || busy1 === null ? null : Math.max(0, (busy1 - busy0 - (cpu.user + cpu.system) / 1e6) / wall);
   return { median: Object.fromEntries(names.map((n) => [n, median(times[n])])), times, reps, otherLoad };
 }
 
@@ -233,8 +235,8 @@ export async function main() {
   };
   const threads = Number(get('--threads') ?? 1);
   const quick = argv.includes('--quick');
-  const nets = get('--net') ? [get('--net')] : Object.keys(NETWORKS);
-  const ops = get('--op') ? [get('--op')] : ['forward', 'train_step'];
+  const nets = /** @type {string[]} */ (get('--net') ? [get('--net')] : Object.keys(NETWORKS));
+  const ops = /** @type {string[]} */ (get('--op') ? [get('--op')] : ['forward', 'train_step']);
   for (const n of nets) if (!NETWORKS[n]) throw new Error(`--net takes ${Object.keys(NETWORKS).join(', ')}, found ${n}`);
   for (const o of ops) if (!['forward', 'train_step'].includes(o)) throw new Error(`--op takes forward or train_step, found ${o}`);
 
@@ -264,7 +266,7 @@ export async function main() {
         try {
           await torch.call({ cmd: 'load', config: c, weights: weightsPath, threads });
         } catch (e) {
-          log(`PyTorch row skipped from here on: ${e.message}`);
+          log(`PyTorch row skipped from here on: ${/** @type {Error} */ (e).message}`);
           torch.call = null;
         }
       }
@@ -298,7 +300,7 @@ export async function main() {
             const b = readFileSync(outPath);
             checks.pytorch = relL2(new Float32Array(b.buffer, b.byteOffset, b.length / 4), ours);
             // one call per block on the torch side: it times its own reps
-            impls.pytorch = async () => (await torch.call({ cmd: 'time_forward', N, reps: 1 })).seconds;
+            impls.pytorch = async () => (await /** @type {(cmd: any) => Promise<any>} */ (torch.call)({ cmd: 'time_forward', N, reps: 1 })).seconds;
           }
           const r = await interleave(impls, { rounds, blockSeconds });
           for (const [impl, s] of Object.entries(r.median)) {
@@ -315,7 +317,7 @@ export async function main() {
         const impls = { 'ddpm-wasm': () => void trainer.trainStep() };
         if (torch.call) {
           await torch.call({ cmd: 'train_setup', B });
-          impls.pytorch = async () => (await torch.call({ cmd: 'time_train', reps: 1 })).seconds;
+          impls.pytorch = async () => (await /** @type {(cmd: any) => Promise<any>} */ (torch.call)({ cmd: 'time_train', reps: 1 })).seconds;
         }
         const r = await interleave(impls, { rounds: quick ? 3 : 5, blockSeconds: 0 });
         for (const [impl, s] of Object.entries(r.median)) {

@@ -43,7 +43,10 @@ for (const threads of THREADS) {
   if (opts.only === null) children.push({ script: 'networks.mjs', args: ['--threads', threads], own: true });
 }
 
-/** Runs one child to completion; its stderr (progress) passes through, its stdout carries the rows. */
+/**
+ * Runs one child to completion; its stderr (progress) passes through, its stdout carries the rows.
+ * @param {{ script: string, args: (string | number)[], own?: boolean }} child
+ */
 function runChild({ script, args, own }) {
   const argv = ['--expose-gc', path.join(here, script), ...args.map(String)];
   if (opts.quick) argv.push('--quick');
