@@ -114,7 +114,7 @@ describe('SamplingChain', () => {
       [{ stepIndex: 11 }, /stepIndex must be an integer in \[0, 10\]/],
       [{ timesteps: [1, 2] }, /timesteps \[1,2\] differ/],
       [{ seed: '-1' }, /seed must be a decimal string/],
-      [{ scheduler: { _class_name: 'PNDMScheduler' } }, /DDPMScheduler or DDIMScheduler, found PNDMScheduler/],
+      [{ scheduler: { _class_name: 'PNDMScheduler' } }, /DDPMScheduler or DDIMScheduler, found "PNDMScheduler"/],
     ];
     for (const [patch, msg] of bad) {
       try {

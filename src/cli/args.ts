@@ -8,7 +8,7 @@ export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: st
 /** Parses argv against `options` (plus --help and --quiet); returns undefined after printing help. */
 export function parseCommand<O extends OptionSpec>(argv: string[], options: O, help: string): { [K in keyof O]?: O[K]['type'] extends 'boolean' ? boolean : string } & { quiet?: boolean } | undefined {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: joinNegativeValues(argv, options),
     options: { ...options, help: { type: 'boolean', short: 'h' }, quiet: { type: 'boolean', short: 'q' } },
     strict: true,
     allowPositionals: true,
@@ -19,6 +19,28 @@ export function parseCommand<O extends OptionSpec>(argv: string[], options: O, h
   }
   if (positionals.length) throw new DdpmError('INVALID_ARGUMENT', `unexpected argument '${positionals[0]}' (options start with --; try --help)`);
   return values as never;
+}
+
+/**
+ * `--seed -1` → `--seed=-1`: parseArgs takes a value that starts with '-' for an option ("argument is
+ * ambiguous"), so a negative number after a string option is joined to it; the option's own check then
+ * says what range it takes.
+ */
+function joinNegativeValues(argv: string[], options: OptionSpec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = argv[i + 1];
+    const long = a.startsWith('--') && !a.includes('=') ? a.slice(2) : undefined;
+    const short = /^-[A-Za-z]$/.test(a) ? Object.keys(options).find((k) => Object.prototype.hasOwnProperty.call(options, k) && options[k].short === a[1]) : undefined;
+    const name = long ?? short;
+    const isString = name !== undefined && Object.prototype.hasOwnProperty.call(options, name) && options[name].type === 'string';
+    if (isString && next !== undefined && /^-(\d|\.\d|Infinity|inf)/i.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 function bad(flag: string, want: string, found: string): never {

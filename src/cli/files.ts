@@ -1,5 +1,5 @@
 // Reading a model folder and writing outputs for the ddpm command (Node only).
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DdpmError } from '../errors.js';
@@ -8,6 +8,7 @@ import { DDIMScheduler } from '../diffusion/ddim.js';
 import { DDPMScheduler } from '../diffusion/ddpm.js';
 import { MLPDenoiser, MLP_WEIGHTS_FILE } from '../nn/mlp.js';
 import { UNet2DModel, WEIGHTS_FILE } from '../nn/unet.js';
+import { fsError, readRegularFile, readRegularText } from '../io/fs.js';
 
 export const SCHEDULER_FILE = 'scheduler_config.json';
 
@@ -35,11 +36,7 @@ async function exists(p: string): Promise<boolean> {
 
 export async function readJson(file: string): Promise<Record<string, unknown>> {
   let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new DdpmError('FORMAT', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
-  }
+  text = await readRegularText(file, { maxBytes: 16 * 2 ** 20 }); // IO error naming the file; regular files only
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -77,12 +74,7 @@ export async function loadModelFolder(engine: Engine, dirArg: string | undefined
   const scheduler = await readJson(schedFile);
   if (config._class_name === 'MLPDenoiser') {
     const wf = join(modelDir, MLP_WEIGHTS_FILE);
-    let weights: Uint8Array;
-    try {
-      weights = new Uint8Array(await readFile(wf));
-    } catch (e) {
-      throw new DdpmError('FORMAT', `${wf}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
-    }
+    const weights = await readRegularFile(wf);
     return { kind: 'mlp', model: MLPDenoiser.fromFiles(engine, config, weights, { config: configFile, weights: wf }), scheduler, dir };
   }
   if (config._class_name !== undefined && config._class_name !== 'UNet2DModel') {
@@ -106,6 +98,6 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => {});
-    throw new DdpmError('INVALID_ARGUMENT', `${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+    throw fsError(e, path, 'writing'); // IO: "disk full writing X", "read-only", "a parent is a file" …
   }
 }

@@ -11,6 +11,8 @@ import { randn, splitU64, type U64 } from '../kernels/gaussian.js';
 import { base64ToBytes } from '../engine/runtime.js';
 import { DDIMScheduler } from './ddim.js';
 import { DDPMScheduler } from './ddpm.js';
+import { LIMITS } from '../limits.js';
+import { Checker, hasOwn, product, show } from '../validate.js';
 
 export const SAMPLING_STATE_FORMAT = 'ddpm-wasm.sampling-chain';
 export const SAMPLING_STATE_VERSION = 1;
@@ -68,9 +70,13 @@ export class SamplingChain {
     this.predOriginalSample = engine.alloc(sample.shape, 'predOriginalSample');
   }
 
-  /** Sets the scheduler's timesteps and draws x_T ~ N(0, I) at (seed, stream T, offset). */
-  static start(engine: Engine, scheduler: Scheduler, o: SamplingChainOptions): SamplingChain {
-    scheduler.engine = engine;
+  /**
+   * Draws x_T ~ N(0, I) at (seed, stream T, offset). The chain works on its own copy of the scheduler
+   * (same config, its own timesteps and buffers): chains started from one scheduler do not change each
+   * other's steps, and the scheduler passed in is left as it was.
+   */
+  static start(engine: Engine, schedulerIn: Scheduler, o: SamplingChainOptions): SamplingChain {
+    const scheduler = ownCopy(schedulerIn, engine);
     scheduler.setTimesteps(o.numInferenceSteps);
     const seed = toU64('SamplingChain: seed', o.seed);
     const offset = toU64('SamplingChain: offset', o.offset ?? 0);
@@ -83,23 +89,34 @@ export class SamplingChain {
   /** Rebuilds a chain from toJSON()'s state; validates the format and every field first. */
   static resume(engine: Engine, state: SamplingState): SamplingChain {
     const s = state as unknown as Record<string, unknown>;
-    if (s === null || typeof s !== 'object' || s.format !== SAMPLING_STATE_FORMAT) {
-      throw new DdpmError('FORMAT', `sampling state: format must be "${SAMPLING_STATE_FORMAT}", found ${JSON.stringify(s?.format)}`);
+    const v = new Checker('sampling state');
+    if (s === null || typeof s !== 'object' || Array.isArray(s) || s.format !== SAMPLING_STATE_FORMAT) {
+      throw new DdpmError('FORMAT', `sampling state: format must be "${SAMPLING_STATE_FORMAT}", found ${show(s !== null && typeof s === 'object' ? s.format : s)}`);
     }
     if (s.version !== SAMPLING_STATE_VERSION) {
-      throw new DdpmError('FORMAT', `sampling state: version ${String(s.version)} is not supported (this library reads version ${SAMPLING_STATE_VERSION})`);
+      throw new DdpmError('FORMAT', `sampling state: version ${show(s.version)} is not supported (this library reads version ${SAMPLING_STATE_VERSION})`);
     }
-    const cfg = state.scheduler ?? {};
-    const cls = cfg._class_name;
+    checkStateFields(v, s);
+    const cfg = state.scheduler;
+    const cls = hasOwn(cfg, '_class_name') ? cfg._class_name : undefined;
     const scheduler = cls === 'DDPMScheduler' ? DDPMScheduler.fromConfig(cfg, { engine }) : cls === 'DDIMScheduler' ? DDIMScheduler.fromConfig(cfg, { engine }) : null;
-    if (!scheduler) throw new DdpmError('FORMAT', `sampling state: scheduler._class_name must be DDPMScheduler or DDIMScheduler, found ${String(cls)}`);
+    if (!scheduler) throw new DdpmError('FORMAT', `sampling state: scheduler._class_name must be DDPMScheduler or DDIMScheduler, found ${show(cls)}`);
+    v.int('numInferenceSteps', state.numInferenceSteps, 1, scheduler.numTrainTimesteps);
     scheduler.setTimesteps(state.numInferenceSteps);
-    if (JSON.stringify(scheduler.timesteps) !== JSON.stringify(state.timesteps)) {
-      throw new DdpmError('FORMAT', `sampling state: its timesteps [${state.timesteps}] differ from the scheduler's [${scheduler.timesteps}] for ${state.numInferenceSteps} steps`);
+    if (state.timesteps.length !== scheduler.timesteps.length || state.timesteps.some((t, i) => t !== scheduler.timesteps[i])) {
+      throw new DdpmError('FORMAT', `sampling state: its timesteps ${show(state.timesteps)} differ from the scheduler's ${show(scheduler.timesteps)} for ${state.numInferenceSteps} steps`);
     }
     if (!Number.isInteger(state.stepIndex) || state.stepIndex < 0 || state.stepIndex > state.timesteps.length) {
       throw new DdpmError('FORMAT', `sampling state: stepIndex must be an integer in [0, ${state.timesteps.length}], found ${state.stepIndex}`);
     }
+    // sizes from arithmetic before anything is allocated or decoded: x_t and x̂_0 in Wasm memory, the
+    // decoded bytes outside it
+    const size = product(state.shape);
+    engine.arena.plan(2 * (4 * size + 64), `sampling state: x_t of shape [${state.shape}]`);
+    if (state.sample.length !== 4 * Math.ceil((4 * size) / 3)) {
+      throw new DdpmError('FORMAT', `sampling state: sample has ${Math.floor((state.sample.length * 3) / 4)} bytes, shape [${state.shape}] needs ${4 * size} (${state.sample.length} base64 characters, ${4 * Math.ceil((4 * size) / 3)} expected)`);
+    }
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(state.sample)) throw new DdpmError('FORMAT', 'sampling state: sample is not base64');
     const x = engine.alloc(state.shape, 'x_t');
     const bytes = base64ToBytes(state.sample);
     if (bytes.length !== x.size * 4) {
@@ -108,9 +125,6 @@ export class SamplingChain {
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     const view = engine.view(x);
     for (let i = 0; i < x.size; i++) view[i] = dv.getFloat32(4 * i, true);
-    if (typeof state.eta !== 'number' || typeof state.useClippedModelOutput !== 'boolean') {
-      throw new DdpmError('FORMAT', `sampling state: eta must be a number and useClippedModelOutput a boolean, found ${state.eta}, ${state.useClippedModelOutput}`);
-    }
     const seed = toU64('sampling state: seed', parseU64('seed', state.seed));
     const offset = toU64('sampling state: offset', parseU64('offset', state.offset));
     return new SamplingChain(engine, scheduler, x, state.stepIndex, seed, offset, state.eta, state.useClippedModelOutput);
@@ -161,7 +175,11 @@ export class SamplingChain {
     while (!this.done && left-- > 0) {
       o.signal?.throwIfAborted();
       const t = this.timestep;
-      this.step(await model(this.sample, t));
+      // A synchronous model's output is used before anything else can run: with an await in between,
+      // another chain on the same model could overwrite its (shared) output buffer first.
+      const r = model(this.sample, t);
+      this.step(isPromise(r) ? await r : r);
+      if (!isPromise(r)) await undefined; // still yield between steps (signals, other chains)
       o.onStep?.(this.index, t);
     }
     return this.sample;
@@ -187,6 +205,28 @@ export class SamplingChain {
       sample: bytesToBase64(bytes),
     };
   }
+}
+
+function isPromise<T>(r: T | Promise<T>): r is Promise<T> {
+  return typeof (r as { then?: unknown })?.then === 'function';
+}
+
+/** A fresh scheduler with the same config, on `engine` (its timesteps and buffers are the chain's own). */
+function ownCopy(s: Scheduler, engine: Engine): Scheduler {
+  return s instanceof DDIMScheduler ? DDIMScheduler.fromConfig(s.toConfig(), { engine }) : DDPMScheduler.fromConfig(s.toConfig(), { engine });
+}
+
+/** The state's fields by type and size (the scheduler config is checked by its fromConfig). */
+function checkStateFields(v: Checker, s: Record<string, unknown>): void {
+  v.object('scheduler', s.scheduler);
+  v.array('timesteps', s.timesteps, 1, LIMITS.maxTrainTimesteps).forEach((t, i) => v.int(`timesteps[${i}]`, t, 0, LIMITS.maxTrainTimesteps));
+  v.int('numInferenceSteps', s.numInferenceSteps, 1, LIMITS.maxTrainTimesteps);
+  v.int('stepIndex', s.stepIndex, 0, (s.timesteps as unknown[]).length);
+  const shape = v.intArray('shape', s.shape, { minLength: 1, maxLength: 8, min: 1, max: LIMITS.maxTensorElements });
+  if (product(shape, LIMITS.maxTensorElements) > LIMITS.maxTensorElements) v.fail('shape', `at most ${LIMITS.maxTensorElements} elements in all`, shape, 'OUT_OF_MEMORY');
+  if (typeof s.sample !== 'string') v.fail('sample', 'a base64 string', s.sample);
+  v.number('eta', s.eta, { min: 0 });
+  v.bool('useClippedModelOutput', s.useClippedModelOutput);
 }
 
 function toU64(what: string, v: U64): bigint {

@@ -16,6 +16,8 @@ import type { Tensor } from '../engine/memory.js';
 import { gaussianStep, splitU64, type StepCoefficients, type U64 } from '../kernels/gaussian.js';
 import { BETA_SCHEDULES, betaSchedule, linspace, makeSchedule, type BetaScheduleName, type NoiseSchedule } from './schedule.js';
 import { addNoise, type AddNoiseOptions } from './forward.js';
+import { LIMITS } from '../limits.js';
+import { show } from '../validate.js';
 
 export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
@@ -62,7 +64,7 @@ export const COMMON_CONFIG_KEYS: Record<string, keyof SchedulerOptions> = {
  */
 export function optionsFromConfig<O>(json: unknown, keys: Record<string, string>, who: string): O {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new DdpmError('FORMAT', `${who}.fromConfig: the config must be a JSON object, found ${json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json}`);
+    throw new DdpmError('FORMAT', `${who}.fromConfig: the config must be a JSON object, found ${show(json)}`);
   }
   const cfg = json as Record<string, unknown>;
   for (const k of ['thresholding', 'rescale_betas_zero_snr']) {
@@ -120,17 +122,28 @@ export abstract class SchedulerBase {
 
   protected constructor(o: SchedulerOptions, who: string) {
     const T = o.numTrainTimesteps ?? 1000;
-    if (!Number.isInteger(T) || T < 1) throw new DdpmError('INVALID_SCHEDULE', `${who}: numTrainTimesteps must be an integer >= 1, found ${T}`);
+    // capped before anything of size T is built: a schedule is ~15 float64 arrays of T
+    if (!Number.isInteger(T) || T < 1 || T > LIMITS.maxTrainTimesteps) {
+      throw new DdpmError('INVALID_SCHEDULE', `${who}: numTrainTimesteps must be an integer in [1, ${LIMITS.maxTrainTimesteps}], found ${show(T)}`);
+    }
     this.numTrainTimesteps = T;
     this.betaStart = o.betaStart ?? 0.0001;
     this.betaEnd = o.betaEnd ?? 0.02;
+    for (const [k, b] of [['betaStart', this.betaStart], ['betaEnd', this.betaEnd]] as const) {
+      if (typeof b !== 'number' || !Number.isFinite(b)) throw new DdpmError('INVALID_SCHEDULE', `${who}: ${k} must be a finite number, found ${show(b)}`);
+    }
+    const tb = o.trainedBetas;
+    // an array already in memory (its length is then checked by makeSchedule); not {length: 1e9}
+    if (tb != null && !(ArrayBuffer.isView(tb) || Array.isArray(tb))) {
+      throw new DdpmError('INVALID_SCHEDULE', `${who}: trainedBetas must be an array of numTrainTimesteps (${T}) numbers, found ${show(tb)}`);
+    }
     if (o.trainedBetas != null) {
       this.betaSchedule = 'trained';
       this.schedule = makeSchedule(o.trainedBetas, T);
     } else {
       const name = o.betaSchedule ?? 'linear';
       if (!BETA_SCHEDULES.includes(name)) {
-        throw new DdpmError('INVALID_SCHEDULE', `${who}: betaSchedule must be one of ${BETA_SCHEDULES.join(', ')}, found ${String(name)}`);
+        throw new DdpmError('INVALID_SCHEDULE', `${who}: betaSchedule must be one of ${BETA_SCHEDULES.join(', ')}, found ${show(name)}`);
       }
       this.betaSchedule = name;
       this.schedule = makeSchedule(betaSchedule(name, T, { betaStart: this.betaStart, betaEnd: this.betaEnd }));
@@ -138,13 +151,13 @@ export abstract class SchedulerBase {
     this.predictionType = oneOf(who, 'predictionType', o.predictionType ?? 'epsilon', PREDICTION_TYPES);
     this.clipSample = bool(who, 'clipSample', o.clipSample ?? true);
     this.clipSampleRange = o.clipSampleRange ?? 1;
-    if (!(this.clipSampleRange > 0) || !Number.isFinite(this.clipSampleRange)) {
-      throw new DdpmError('INVALID_ARGUMENT', `${who}: clipSampleRange must be a finite number > 0, found ${this.clipSampleRange}`);
+    if (typeof this.clipSampleRange !== 'number' || !(this.clipSampleRange > 0) || !Number.isFinite(this.clipSampleRange)) {
+      throw new DdpmError('INVALID_ARGUMENT', `${who}: clipSampleRange must be a finite number > 0, found ${show(this.clipSampleRange)}`);
     }
     this.timestepSpacing = oneOf(who, 'timestepSpacing', o.timestepSpacing ?? 'leading', SPACINGS);
     this.stepsOffset = o.stepsOffset ?? 0;
     if (!Number.isInteger(this.stepsOffset) || this.stepsOffset < 0) {
-      throw new DdpmError('INVALID_ARGUMENT', `${who}: stepsOffset must be an integer >= 0, found ${this.stepsOffset}`);
+      throw new DdpmError('INVALID_ARGUMENT', `${who}: stepsOffset must be an integer >= 0, found ${show(this.stepsOffset)}`);
     }
     this.engine = o.engine;
     this.timesteps = Array.from({ length: T }, (_, i) => T - 1 - i);
@@ -292,11 +305,11 @@ export abstract class SchedulerBase {
 }
 
 export function oneOf<T extends string>(who: string, what: string, v: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(v as T)) throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be one of ${allowed.join(', ')}, found ${String(v)}`);
+  if (!allowed.includes(v as T)) throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be one of ${allowed.join(', ')}, found ${show(v)}`);
   return v as T;
 }
 
 function bool(who: string, what: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be true or false, found ${String(v)}`);
+  if (typeof v !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be true or false, found ${show(v)}`);
   return v;
 }

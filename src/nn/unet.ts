@@ -9,6 +9,7 @@ import { ParamBlock, initializeParams } from './params.js';
 import { loadBlock } from '../io/param-tensors.js';
 import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
+import { unetForwardBytes, unetParamBytes } from './unet-plan.js';
 
 export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
 
@@ -54,9 +55,14 @@ export class UNet2DModel implements Denoiser {
   readonly params: ParamBlock;
   private gradBlock: ParamBlock | null = null;
   private outBuf: Tensor | null = null;
+  /** Bumped by every forwardTensor into outBuf: a result with an older number was overwritten. */
+  private outGen = 0;
 
   constructor(readonly engine: Engine, config: UNet2DConfig) {
     this.config = config;
+    // the size from arithmetic first: a config asking for more than the memory limit fails here, before
+    // the parameter list is built
+    engine.arena.plan(unetParamBytes(config), `UNet2DModel parameters (${describe(config)})`);
     // one allocation for the whole block: the arena checks it against the memory limit first
     this.params = new ParamBlock(engine, unetParamSpecs(config), 'unet.params');
   }
@@ -78,19 +84,16 @@ export class UNet2DModel implements Denoiser {
 
   /** Reads a diffusers folder (Node, Deno, Bun): config.json + diffusion_pytorch_model.safetensors. */
   static async fromPretrained(engine: Engine, dir: string): Promise<UNet2DModel> {
-    const { readFile } = await import('node:fs/promises');
+    const { readRegularFile } = await import('../io/fs.js');
     const { join } = await import('node:path');
-    const read = async (name: string) => {
-      try {
-        return await readFile(join(dir, name));
-      } catch (e) {
-        throw new DdpmError('FORMAT', `${join(dir, name)}: cannot read (${(e as Error).message})`, { cause: e });
-      }
-    };
+    // regular files only (a FIFO would hang, a device never end): IO errors naming the file
     const cfgPath = join(dir, 'config.json');
     const weightsPath = join(dir, WEIGHTS_FILE);
-    const cfgText = (await read('config.json')).toString('utf8');
-    return UNet2DModel.fromFiles(engine, cfgText, new Uint8Array(await read(WEIGHTS_FILE)), { config: cfgPath, weights: weightsPath });
+    const cfgText = new TextDecoder().decode(await readRegularFile(cfgPath, { maxBytes: 16 * 2 ** 20 }));
+    // the config is checked (and the model's memory planned) before the weights are read
+    const config = parseUNetConfig(parseJson(cfgText, cfgPath), cfgPath);
+    engine.arena.plan(unetParamBytes(config), `${cfgPath}: UNet2DModel parameters (${describe(config)})`);
+    return UNet2DModel.fromFiles(engine, config, await readRegularFile(weightsPath), { config: cfgPath, weights: weightsPath });
   }
 
   /**
@@ -159,6 +162,11 @@ export class UNet2DModel implements Denoiser {
     return this.gradBlock;
   }
 
+  /** Checks that a forward pass on N samples (plus `extra` bytes) fits the memory limit, before it runs. */
+  private planForward(N: number, extra: number, who: string): void {
+    this.engine.arena.plan(unetForwardBytes(this.config, N) + extra, `${who} on a batch of ${N} (${describe(this.config)})`);
+  }
+
   /** Checks a batch before anything runs; returns N and the per-sample timesteps. */
   private checkInputs(sampleLength: number, timesteps: number | ArrayLike<number>, classLabels?: ArrayLike<number>): { N: number; ts: number[] } {
     const c = this.config;
@@ -193,6 +201,7 @@ export class UNet2DModel implements Denoiser {
       if (!Number.isFinite(sample[i])) throw new DdpmError('NON_FINITE', `UNet2DModel.forward: sample[${i}] = ${sample[i]} is not finite`);
     }
     const e = this.engine;
+    this.planForward(N, 4 * sample.length, 'UNet2DModel.forward');
     const mark = e.arena.mark();
     try {
       const ctx = new Ctx(e, this.params);
@@ -209,16 +218,30 @@ export class UNet2DModel implements Denoiser {
   }
 
   /**
-   * Inference on a tensor already in engine memory, for sampling loops: the output goes to a buffer the
-   * model keeps (allocated from the arena on the first call, again only if the batch grows) and that the
-   * next call overwrites. Activations are freed before returning.
+   * Inference on a tensor already in engine memory, for sampling loops: the output goes to `opts.out` if
+   * given, else to a buffer the model keeps (allocated from the arena on the first call, again only if the
+   * batch grows) and that the next call overwrites. A result of that buffer used after a later call
+   * overwrote it (two sampling loops interleaved on one model) is a BUSY error, never another loop's
+   * output. Activations are freed before returning.
    */
-  forwardTensor(x: Tensor, timesteps: number | ArrayLike<number>, opts: { classLabels?: ArrayLike<number> } = {}): Tensor {
+  forwardTensor(x: Tensor, timesteps: number | ArrayLike<number>, opts: { classLabels?: ArrayLike<number>; out?: Tensor } = {}): Tensor {
     const { N, ts } = this.checkInputs(x.size, timesteps, opts.classLabels);
     this.engine.check(x, 'UNet2DModel.forwardTensor: x');
     const outSize = N * this.config.out_channels * this.config.sample_size ** 2;
-    if (!this.outBuf || this.outBuf.size < outSize) this.outBuf = this.engine.alloc(outSize, 'unet.out');
-    const out: Tensor = { ...this.outBuf, size: outSize, shape: [N, this.config.out_channels, this.config.sample_size, this.config.sample_size] };
+    const shape = [N, this.config.out_channels, this.config.sample_size, this.config.sample_size];
+    let out: Tensor;
+    if (opts.out) {
+      this.engine.check(opts.out, 'UNet2DModel.forwardTensor: out');
+      if (opts.out.size !== outSize) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output [${shape}] has ${outSize}`);
+      out = opts.out;
+      this.planForward(N, 0, 'UNet2DModel.forwardTensor');
+    } else {
+      this.planForward(N, !this.outBuf || this.outBuf.size < outSize ? 4 * outSize : 0, 'UNet2DModel.forwardTensor');
+      if (!this.outBuf || this.outBuf.size < outSize) this.outBuf = this.engine.alloc(outSize, 'unet.out');
+      const gen = ++this.outGen;
+      const lease = { live: () => this.outGen === gen, holder: 'UNet2DModel.forwardTensor' };
+      out = { ...this.outBuf, size: outSize, shape, lease };
+    }
     const e = this.engine;
     const mark = e.arena.mark();
     try {
@@ -348,6 +371,11 @@ export class UNet2DModel implements Denoiser {
     emit('conv_out', h);
     return h;
   }
+}
+
+/** A config in a few words, for memory messages. */
+function describe(c: UNet2DConfig): string {
+  return `sample_size ${c.sample_size}, block_out_channels [${c.block_out_channels}], layers_per_block ${c.layers_per_block}`;
 }
 
 function parseJson(text: string, file: string): unknown {
