@@ -131,8 +131,11 @@ export function parseUNetConfig(json: unknown, file = 'config.json'): UNet2DConf
   if (typeof cfg.center_input_sample !== 'boolean') bad(file, 'center_input_sample', 'a boolean', cfg.center_input_sample);
   if (!(typeof cfg.freq_shift === 'number' && Number.isFinite(cfg.freq_shift))) bad(file, 'freq_shift', 'a number', cfg.freq_shift);
   if (cfg.downsample_padding !== 0 && cfg.downsample_padding !== 1) bad(file, 'downsample_padding', '0 or 1', cfg.downsample_padding);
-  if (!f32Positive(cfg.mid_block_scale_factor) || !Number.isFinite(1 / Math.fround(cfg.mid_block_scale_factor))) {
-    bad(file, 'mid_block_scale_factor', 'a positive number that float32 holds (the mid block divides by it: it must not round to 0 or ∞)', cfg.mid_block_scale_factor);
+  // The mid block divides its activations by it three times (two resnets, the attention): outside
+  // [1e-3, 1e3] the activations reach 1e9× or 1e-9× their size and float32 overflows (1e-30 gave ∞).
+  const s = cfg.mid_block_scale_factor;
+  if (typeof s !== 'number' || !(s >= 1e-3 && s <= 1e3)) {
+    bad(file, 'mid_block_scale_factor', 'a number in [0.001, 1000] (the mid block divides by it three times; outside, float32 overflows or the result rounds to 0)', s);
   }
   if (!(typeof cfg.dropout === 'number' && cfg.dropout >= 0 && cfg.dropout < 1)) bad(file, 'dropout', 'a number in [0, 1)', cfg.dropout);
   if (cfg.num_class_embeds !== null && !posInt(cfg.num_class_embeds, LIMITS.maxClassEmbeds)) bad(file, 'num_class_embeds', `null or a positive integer (at most ${LIMITS.maxClassEmbeds})`, cfg.num_class_embeds);
