@@ -22,6 +22,9 @@ import { show } from '../validate.js';
 export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
 
+/** Smallest ᾱ_T a scheduler accepts: 1/√ᾱ ≤ 1e30 keeps the float32 step coefficients 8 decades inside range. */
+export const MIN_ALPHA_CUMPROD = 1e-60;
+
 const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction'];
 const SPACINGS: readonly TimestepSpacing[] = ['leading', 'trailing', 'linspace'];
 
@@ -147,6 +150,12 @@ export abstract class SchedulerBase {
       }
       this.betaSchedule = name;
       this.schedule = makeSchedule(betaSchedule(name, T, { betaStart: this.betaStart, betaEnd: this.betaEnd }));
+    }
+    // The step kernels take float32 coefficients such as 1/√ᾱ_t: an ᾱ so small that they approach
+    // float32's range (a valid schedule of large betas, e.g. beta_start 0.5) would give NaN samples.
+    const acpMin = this.schedule.alphasCumprod[T - 1];
+    if (!(acpMin >= MIN_ALPHA_CUMPROD)) {
+      throw new DdpmError('INVALID_SCHEDULE', `${who}: alphas_cumprod falls to ${acpMin.toExponential(3)} at t = ${T - 1}, below ${MIN_ALPHA_CUMPROD} (1/√ᾱ would overflow the float32 step coefficients); use smaller betas or fewer timesteps`);
     }
     this.predictionType = oneOf(who, 'predictionType', o.predictionType ?? 'epsilon', PREDICTION_TYPES);
     this.clipSample = bool(who, 'clipSample', o.clipSample ?? true);
