@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DDIMScheduler, DDPMScheduler, DdpmError, Engine, SamplingChain, UNet2DModel, kernels } from '../src/index';
+import { DDIMScheduler, DDPMScheduler, DdpmError, Engine, MLPDenoiser, SamplingChain, UNet2DModel, kernels } from '../src/index';
 import { parseCommand } from '../src/cli/args';
 import { checkWritablePath, fsError, readRegularFile } from '../src/io/fs';
 import { parseUNetConfig } from '../src/nn/unet-config';
@@ -100,6 +100,31 @@ describe('configs that validate give finite outputs, or are refused with the rea
         expect(planned, JSON.stringify(cfg)).toBeLessThan(1.5 * (peak - start));
       }
     }
+    engine.dispose();
+  });
+});
+
+describe('MLP forward memory', () => {
+  it('is planned before it runs: over the limit it is OUT_OF_MEMORY with nothing allocated; the plan bounds the real use', async () => {
+    const engine = await Engine.create({ threads: 1, memoryLimit: 32 * 2 ** 20 });
+    const m = MLPDenoiser.create(engine, { data_dim: 2, hidden_dim: 64, num_blocks: 3, time_proj_dim: 16 });
+    const before = engine.arena.used;
+    const e = await errorOf(() => m.forward(new Float32Array(2 * 20_000), 3));
+    expect(e.code).toBe('OUT_OF_MEMORY');
+    expect(e.message).toMatch(/MLPDenoiser\.forward on a batch of 20000/);
+    expect(engine.arena.used).toBe(before);
+    let peak = before;
+    const alloc = engine.arena.alloc.bind(engine.arena);
+    engine.arena.alloc = (shape, name) => {
+      const t = alloc(shape, name);
+      peak = Math.max(peak, engine.arena.used);
+      return t;
+    };
+    await m.forward(new Float32Array(2 * 100), 3);
+    engine.arena.alloc = alloc;
+    const plan = 4 * 100 * (2 * 2 + 16 + 4 * 64 + 6 * 3 * 64) + 64 * (6 + 6 * 3);
+    expect(plan).toBeGreaterThanOrEqual(peak - before);
+    expect(plan).toBeLessThan(1.5 * (peak - before));
     engine.dispose();
   });
 });

@@ -211,9 +211,14 @@ function isPromise<T>(r: T | Promise<T>): r is Promise<T> {
   return typeof (r as { then?: unknown })?.then === 'function';
 }
 
-/** A fresh scheduler with the same config, on `engine` (its timesteps and buffers are the chain's own). */
-function ownCopy(s: Scheduler, engine: Engine): Scheduler {
-  return s instanceof DDIMScheduler ? DDIMScheduler.fromConfig(s.toConfig(), { engine }) : DDPMScheduler.fromConfig(s.toConfig(), { engine });
+/**
+ * A fresh scheduler of the same class and config, on `engine` (its timesteps, buffers and any solver
+ * history are the chain's own): every scheduler class has a static fromConfig(toConfig()).
+ */
+function ownCopy<S extends Scheduler>(s: S, engine: Engine): S {
+  const cls = s.constructor as unknown as { fromConfig?: (json: unknown, extra: { engine: Engine }) => S };
+  if (typeof cls.fromConfig !== 'function') throw new DdpmError('UNSUPPORTED', `SamplingChain: ${s.constructor.name} has no static fromConfig to copy it from`);
+  return cls.fromConfig(s.toConfig(), { engine });
 }
 
 /** The state's fields by type and size (the scheduler config is checked by its fromConfig). */

@@ -169,6 +169,9 @@ export class MLPDenoiser implements Denoiser {
     const i = x.findIndex((v) => !Number.isFinite(v));
     if (i >= 0) throw new DdpmError('NON_FINITE', `MLPDenoiser.forward: sample[${i}] = ${x[i]} is not finite`);
     const e = this.engine;
+    // planned from arithmetic before anything runs: the forward's allocations (forwardActs), each rounded to 64 B
+    const { data_dim: D, hidden_dim: H, time_proj_dim: F, num_blocks: B } = this.config;
+    e.arena.plan(4 * N * (2 * D + F + 4 * H + 6 * B * H) + 64 * (6 + 6 * B), `MLPDenoiser.forward on a batch of ${N}`);
     const mark = e.arena.mark();
     try {
       const xt = e.upload(x, [N, this.config.data_dim], 'sample');

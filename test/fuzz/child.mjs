@@ -13,6 +13,8 @@ process.on('message', async (msg) => {
   const input = new Uint8Array(Buffer.from(msg.input, 'base64'));
   const t0 = performance.now();
   let outcome = 'ok', message = '', code;
+  // every input starts from the same empty arena (models and states of earlier inputs are released)
+  const mark = engine.arena.mark();
   try {
     await target.run(input, ctx);
   } catch (e) {
@@ -26,6 +28,7 @@ process.on('message', async (msg) => {
       message = `${e?.name ?? typeof e}: ${e?.message ?? String(e)}`;
     }
   }
+  engine.arena.release(mark);
   process.send({ id: msg.id, outcome, code, message: message.slice(0, 500), ms: performance.now() - t0, rss: process.memoryUsage().rss });
 });
 process.send({ ready: true });
