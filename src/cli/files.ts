@@ -72,6 +72,12 @@ export async function loadModelFolder(engine: Engine, dirArg: string | undefined
   const config = await readJson(configFile);
   if (!(await exists(schedFile))) throw new DdpmError('FORMAT', `${schedFile}: missing (the model folder needs its scheduler's config)`);
   const scheduler = await readJson(schedFile);
+  try {
+    DDPMScheduler.fromConfig(scheduler); // checked now, so the error names the file
+  } catch (e) {
+    if (e instanceof DdpmError) throw new DdpmError(e.code, `${schedFile}: ${e.message}`, { cause: e });
+    throw e;
+  }
   if (config._class_name === 'MLPDenoiser') {
     const wf = join(modelDir, MLP_WEIGHTS_FILE);
     const weights = await readRegularFile(wf);

@@ -119,9 +119,13 @@ export async function readRegularText(path: string, o: { maxBytes?: number } = {
 export async function checkWritablePath(path: string, flag = 'output'): Promise<void> {
   const fs = await import('node:fs/promises');
   const { dirname, resolve } = await import('node:path');
+  const named = (e: unknown) => {
+    const io = fsError(e, path, 'writing');
+    return new DdpmError('IO', `${flag} ${io.message}`, { cause: e });
+  };
   const st = await fs.stat(path).catch((e: Errno) => {
     if (e?.code === 'ENOENT') return null;
-    throw fsError(e, path, 'writing');
+    throw named(e);
   });
   if (st && !st.isFile()) throw new DdpmError('IO', `${flag} ${path}: ${kindOf(st)} where a file is expected`);
   // the nearest existing ancestor must be a folder
@@ -129,7 +133,7 @@ export async function checkWritablePath(path: string, flag = 'output'): Promise<
   for (;;) {
     const d = await fs.stat(dir).catch((e: Errno) => {
       if (e?.code === 'ENOENT') return null;
-      throw fsError(e, path, 'writing');
+      throw named(e);
     });
     if (d) {
       if (!d.isDirectory()) throw new DdpmError('IO', `${flag} ${path}: cannot write: ${dir} is a file, not a folder`);

@@ -50,7 +50,8 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
     names = await fs.readdir(dir);
   } catch (e) {
     const io = fsError(e, dir, 'reading');
-    throw new DdpmError('IO', `${dir}: cannot read the image folder (${io.message.startsWith(dir) ? io.message.slice(dir.length + 2) : io.message})`, { cause: e });
+    const why = (e as NodeJS.ErrnoException)?.code === 'ENOTDIR' ? 'it is a file, not a folder' : io.message.startsWith(dir) ? io.message.slice(dir.length + 2) : io.message;
+    throw new DdpmError('IO', `${dir}: cannot read the image folder (${why})`, { cause: e });
   }
   names = names.filter((n) => n.toLowerCase().endsWith('.png')).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (names.length === 0) throw new DdpmError('FORMAT', `${dir}: the image folder holds no .png files`);
