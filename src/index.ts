@@ -12,3 +12,9 @@ export { MLPDenoiser } from './nn/mlp.js';
 export * from './train/trainer.js';
 export * from './train/checkpoint.js';
 export { twoMoons, swissRoll } from './train/toy-data.js';
+
+// hardening (issue 12): caps and memory plans computed before allocation, JSON validation helpers
+export { LIMITS, checkJsBudget } from './limits.js';
+export { unetParamCount, unetParamBytes, unetForwardBytes } from './nn/unet-plan.js';
+export { Checker, show, own, hasOwn } from './validate.js';
+export type { ArenaTag, Lease } from './engine/memory.js';
