@@ -162,6 +162,14 @@ export class UNet2DModel implements Denoiser {
     return this.gradBlock;
   }
 
+  /**
+   * Arena bytes one inference forward pass on N samples allocates (activations, without the output): for
+   * callers that draw x_T or allocate buffers first (a pipeline) to plan everything before starting.
+   */
+  forwardBytes(N: number): number {
+    return unetForwardBytes(this.config, N);
+  }
+
   /** Checks that a forward pass on N samples (plus `extra` bytes) fits the memory limit, before it runs. */
   private planForward(N: number, extra: number, who: string): void {
     this.engine.arena.plan(unetForwardBytes(this.config, N) + extra, `${who} on a batch of ${N} (${describe(this.config)})`);
