@@ -174,6 +174,19 @@ describe('concurrent use: correct or BUSY, never another caller\'s data', () => 
     expect((await errorOf(() => kernels.axpy(engine, 64, 1, first, y))).code).toBe('BUSY');
   });
 
+  it('a scheduler step result used after the next step on that scheduler is BUSY; the in-place loop works', async () => {
+    const s = new DDIMScheduler({ numTrainTimesteps: 100, engine });
+    s.setTimesteps(5);
+    const eps = engine.upload(new Float32Array(8).fill(0.1), [2, 4], 'eps');
+    let x = engine.upload(new Float32Array(8).fill(0.5), [2, 4], 'x');
+    const first = s.step(eps, s.timesteps[0], x);
+    for (const t of s.timesteps) x = s.step(eps, t, x).prevSample; // x_t fed back in place
+    expect(engine.read(x).every(Number.isFinite)).toBe(true);
+    const e = await errorOf(() => engine.read(first.predOriginalSample));
+    expect(e.code).toBe('BUSY');
+    expect(e.message).toMatch(/overwritten by a later DDIMScheduler\.step call/);
+  });
+
   it('two chains started from one scheduler each run their own steps; the scheduler is left as it was', async () => {
     const shared = new DDPMScheduler({ numTrainTimesteps: 100 });
     const steps: number[] = [0, 0];

@@ -6,8 +6,8 @@
 // output feeds the fused kernel without a copy. Unless the caller passes `out`, the scheduler owns one
 // prevSample and one predOriginalSample buffer, allocated from the engine's arena on the first step (and
 // again only if the sample size grows): the sampling loop allocates nothing per step. Those returned
-// tensors are overwritten by the next step; passing the previous prevSample back as `sample` is fine (the
-// kernel updates in place). Arena trap: if the caller releases an arena mark taken before the first step
+// tensors are overwritten by the next step (using one after that is a BUSY error); passing the previous
+// prevSample back as `sample` is fine (the kernel updates in place). Arena trap: if the caller releases an arena mark taken before the first step
 // and then allocates past the buffers, they alias the new tensors; take marks after the first step, or
 // pass `out`.
 import { DdpmError } from '../errors.js';
@@ -122,6 +122,8 @@ export abstract class SchedulerBase {
   timesteps: number[];
   numInferenceSteps: number | null = null;
   private buffers: { engine: Engine; prev: Tensor; x0: Tensor; end: number } | null = null;
+  /** Bumped by every step into the scheduler's own buffers: a result with an older number was overwritten. */
+  private outGen = 0;
 
   protected constructor(o: SchedulerOptions, who: string) {
     const T = o.numTrainTimesteps ?? 1000;
@@ -270,7 +272,15 @@ export abstract class SchedulerBase {
       random: noisy && !opts.noise ? { seed: opts.seed!, stream: t, offset: opts.offset ?? 0 } : undefined,
       coef,
     });
-    return out;
+    if (opts.out?.prevSample && opts.out.predOriginalSample) return out;
+    // The scheduler's own buffers: this result stays usable until the next step overwrites them; used
+    // after that (two loops sharing one scheduler) it is a BUSY error, never the other loop's values.
+    const gen = ++this.outGen;
+    const lease = { live: () => this.outGen === gen, holder: who };
+    return {
+      prevSample: opts.out?.prevSample ?? { ...out.prevSample, lease },
+      predOriginalSample: opts.out?.predOriginalSample ?? { ...out.predOriginalSample, lease },
+    };
   }
 
   private outputs(engine: Engine, size: number, out: Partial<SchedulerOutput> | undefined): SchedulerOutput {
