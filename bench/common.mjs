@@ -76,19 +76,21 @@ export function checksum(y) {
 
 /** Command-line options shared by the runner and the children. */
 export function parseArgs(argv) {
+  /** @type {{ quick: boolean, only: string | null, threads: number | null, build: 'simd' | 'relaxed' | null, help?: boolean }} */
   const opts = { quick: false, only: null, threads: null, build: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
     else if (a === '--only') opts.only = argv[++i];
     else if (a === '--threads') opts.threads = Number(argv[++i]);
-    else if (a === '--build') opts.build = argv[++i];
+    else if (a === '--build') opts.build = /** @type {'simd' | 'relaxed'} */ (argv[++i]);
     else if (a === '--help' || a === '-h') opts.help = true;
     else throw new Error(`unknown argument ${a} (see bench/README.md)`);
   }
   if (opts.only !== null && !['gemm', 'conv2d', 'dispatch', 'unet_forward', 'train_step'].includes(opts.only)) {
     throw new Error(`--only takes gemm, conv2d, dispatch, unet_forward or train_step, found ${opts.only}`);
   }
+  if (opts.build !== null && !['simd', 'relaxed'].includes(opts.build)) throw new Error(`--build takes simd or relaxed, found ${opts.build}`);
   return opts;
 }
 
@@ -96,7 +98,7 @@ export function parseArgs(argv) {
 function machineBusySeconds() {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
+    const [user, nice, system, _idle, _iowait, irq, softirq, steal] = f;
     return (user + nice + system + irq + softirq + steal) / 100;
   } catch {
     return null;
@@ -153,7 +155,7 @@ async function waitForQuiet(maxMs) {
     const b0 = machineBusySeconds();
     if (b0 === null) return;
     await new Promise((r) => setTimeout(r, 250));
-    if ((machineBusySeconds() - b0) / 0.25 < 0.25) return;
+    if (((machineBusySeconds() ?? b0) - b0) / 0.25 < 0.25) return;
   }
 }
 
@@ -200,6 +202,7 @@ export async function runCases(impl, { opts, emit, base }) {
     cases.push({ op: 'dispatch', shape: 'empty kernel', flops: null, make: () => impl.dispatch() });
   }
   for (const c of cases) {
+    /** @type {{ op: string, shape: string, threads: number, build: string, impl: string, gflops: number | null, us: number | null }} */
     const row = { op: c.op, shape: c.shape, threads: base.threads, build: base.build, impl: base.impl, gflops: null, us: null };
     let made;
     let check;
@@ -222,12 +225,11 @@ export async function runCases(impl, { opts, emit, base }) {
         await waitForQuiet(3000);
         const again = await measure(`${base.impl} ${c.op} ${c.shape}`, made.run, opts);
         retryBudget.left -= (performance.now() - r0) / 1000;
-        m = again.seconds < m.seconds ? again : m;
-        m.retried = true;
+        m = { ...(again.seconds < m.seconds ? again : m), retried: true };
       }
     } catch (e) {
       // One failing case (an unsupported shape, a wrapper rejecting its arguments) must not cost the rest.
-      const note = `failed: ${e?.message ?? e}`;
+      const note = `failed: ${e instanceof Error ? e.message : e}`;
       say(`${c.op} ${c.shape}: ${note}`);
       emit({ ...row, note });
       continue;
@@ -235,9 +237,10 @@ export async function runCases(impl, { opts, emit, base }) {
       if (made && typeof made !== 'string') await made.dispose?.();
       globalThis.gc?.();
     }
-    row.us = m.seconds * 1e6;
+    const us = m.seconds * 1e6;
+    row.us = us;
     if (c.flops !== null) row.gflops = c.flops / m.seconds / 1e9;
-    say(`${c.op} ${c.shape}: ${row.us.toFixed(1)} µs${row.gflops !== null ? `, ${row.gflops.toFixed(2)} GFLOP/s` : ''} (${m.samples} samples, cpu/wall ${m.cpuPerWall.toFixed(2)}${m.otherLoad === null ? '' : `, other load ${m.otherLoad.toFixed(2)} cores`})`);
+    say(`${c.op} ${c.shape}: ${us.toFixed(1)} µs${row.gflops !== null ? `, ${row.gflops.toFixed(2)} GFLOP/s` : ''} (${m.samples} samples, cpu/wall ${m.cpuPerWall.toFixed(2)}${m.otherLoad === null ? '' : `, other load ${m.otherLoad.toFixed(2)} cores`})`);
     emit({ ...row, check, samples: m.samples, cpuPerWall: m.cpuPerWall, otherLoad: m.otherLoad, retried: m.retried ?? false });
   }
 }

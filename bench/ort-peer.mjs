@@ -21,6 +21,7 @@ ort.env.wasm.numThreads = threads;
 ort.env.wasm.proxy = false;
 ort.env.logLevel = 'error';
 
+/** @type {import('onnxruntime-web').InferenceSession.SessionOptions} */
 const sessionOptions = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
 
 async function session(modelBytes, feedName, data, dims, outName) {

@@ -6,7 +6,10 @@
 import { Engine, kernels } from '../dist/index.js';
 
 const what = process.argv[2] ?? 'all';
-const builds = (process.argv[3] ?? 'both') === 'both' ? ['simd', 'relaxed'] : [process.argv[3]];
+const buildArg = process.argv[3] ?? 'both';
+if (!['both', 'simd', 'relaxed'].includes(buildArg)) throw new Error(`build: both, simd or relaxed, found ${buildArg}`);
+/** @type {import('../dist/index.js').SimdLevel[]} */
+const builds = buildArg === 'both' ? ['simd', 'relaxed'] : [/** @type {'simd' | 'relaxed'} */ (buildArg)];
 const threadList = (process.argv[4] ?? '1,2').split(',').map(Number);
 const useCpu = process.argv[5] === 'cpu';
 const clock = () => {
@@ -63,7 +66,7 @@ for (const simd of builds) {
           const x = e.alloc([N, C, H, H], 'x'), w = e.alloc([C, C, 3, 3], 'w'), b = e.alloc(C, 'b');
           const y = e.alloc([N, C, H, H], 'y');
           fill(e, x, 1); fill(e, w, 2); fill(e, b, 3);
-          const args = { x, weight: w, bias: b, y, N, Cin: C, H, W: H, Cout: C, kernel: 3, stride: 1, pad: 1 };
+          const args = { x, weight: w, bias: b, y, N, Cin: C, H, W: H, Cout: C, kernel: /** @type {const} */ (3), stride: /** @type {const} */ (1), pad: 1 };
           const g = measure(() => kernels.conv2d(e, args), 2 * N * C * C * 9 * H * H);
           console.log(`${tag} conv3x3 N=${N} ${C}ch ${H}x${H}: ${g.median.toFixed(1)} GFLOP/s (max ${g.max.toFixed(1)})`);
           if (what === 'conv' && N === 8) {

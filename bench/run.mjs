@@ -22,7 +22,7 @@ const BUILDS = ['simd', 'relaxed'];
 const children = [];
 const MODEL_OPS = ['unet_forward', 'train_step'];
 for (const threads of THREADS) {
-  if (!MODEL_OPS.includes(opts.only)) {
+  if (opts.only === null || !MODEL_OPS.includes(opts.only)) {
     for (const build of BUILDS) children.push({ script: 'ours.mjs', args: ['--threads', threads, '--build', build] });
     if (opts.only !== 'dispatch') {
       children.push({ script: 'tfjs-peer.mjs', args: ['--threads', threads] });

@@ -31,7 +31,7 @@ if (threads > 1) {
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   const workerFile = fileURLToPath(new URL('./tfjs-pthread-worker.cjs', import.meta.url));
   const createObjectURL = URL.createObjectURL;
-  URL.createObjectURL = (blob) => (blob?.type === 'application/javascript' ? workerFile : createObjectURL.call(URL, blob));
+  URL.createObjectURL = (/** @type {Blob} */ blob) => (blob?.type === 'application/javascript' ? workerFile : createObjectURL.call(URL, blob));
 }
 const cpus = os.cpus;
 os.cpus = () => [...cpus(), ...cpus()];
@@ -81,7 +81,13 @@ const impl = {
     const a = tf.tensor2d(A, [s.M, s.K]);
     const b = tf.tensor2d(B, [s.K, s.N]);
     const o = op(() => tf.matMul(a, b), (y) => y);
-    return { ...o, dispose: () => (o.dispose(), tf.dispose([a, b])) };
+    return {
+      ...o,
+      dispose: () => {
+        o.dispose();
+        tf.dispose([a, b]);
+      },
+    };
   },
   conv2d: (s, { x, weight, bias }) => {
     const { Ho, Wo } = convOut(s);
@@ -92,7 +98,13 @@ const impl = {
       () => tf.fused.conv2d({ x: xt, filter: wt, bias: bt, strides: s.stride, pad: s.pad, dataFormat: 'NHWC' }),
       (y) => nhwcToNchw(y, s.N, s.Cout, Ho, Wo),
     );
-    return { ...o, dispose: () => (o.dispose(), tf.dispose([xt, wt, bt])) };
+    return {
+      ...o,
+      dispose: () => {
+        o.dispose();
+        tf.dispose([xt, wt, bt]);
+      },
+    };
   },
 };
 

@@ -33,6 +33,7 @@ const result = await trainer.train({
 console.log(`trained ${result.step} steps, last loss ${result.loss.toFixed(4)}`);
 
 // 3. save the EMA weights as a diffusers folder (config.json + diffusion_pytorch_model.safetensors)
+if (!trainer.ema) throw new Error('the trainer above keeps an EMA');
 engine.view(unet.params.all).set(engine.view(trainer.ema.all));
 await unet.save(outDir);
 

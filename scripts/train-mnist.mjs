@@ -27,6 +27,7 @@ const deadline = Date.now() + Number(a.minutes) * 60_000;
 // The `mnist` preset (src/nn/presets.ts): 28 → 14 → 7, attention at 14×14 and in the mid block.
 const MNIST_UNET = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist };
 const scheduler = new DDPMScheduler({ numTrainTimesteps: 1000, betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, clipSample: true, varianceType: 'fixed_small' });
+/** @satisfies {import('../dist/index.js').TrainerOptions} */
 const trainerOptions = {
   batchSize: 32, learningRate: 5e-4, lrWarmupSteps: 200, lrScheduler: 'constant', maxGradNorm: 1,
   ema: { maxDecay: 0.9995, useEmaWarmup: true, invGamma: 1, power: 2 / 3 }, seed: 20261128,
@@ -72,6 +73,7 @@ await writeFile(logFile, lines.join('\n') + '\n');
 
 // Export the EMA weights and the scheduler as a diffusers folder.
 const model = trainer.model;
+if (!(model instanceof UNet2DModel) || !trainer.ema) throw new Error(`${ckptDir}: expected a UNet2DModel trained with EMA`);
 engine.view(model.params.all).set(engine.view(trainer.ema.all));
 await model.save(a.out);
 await writeFile(join(a.out, 'scheduler_config.json'), JSON.stringify({ ...scheduler.toConfig(), _diffusers_version: '0.32.2' }, null, 2) + '\n');

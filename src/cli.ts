@@ -7,6 +7,8 @@ import { trainCommand } from './cli/train.js';
 import { nllCommand } from './cli/nll.js';
 import { benchCommand } from './cli/bench.js';
 import { evalCommand } from './cli/eval.js';
+import { closest } from './cli/suggest.js';
+import { packageVersion } from './cli/version.js';
 
 const HELP = `usage: ddpm <command> [options]
 
@@ -18,7 +20,8 @@ commands:
   info     print the runtime, the Wasm build chosen (SIMD / relaxed SIMD, threads) and why
   eval     quality numbers for an MNIST model: classifier confidence, class balance, Fréchet distance, bits/dim
 
-Run 'ddpm <command> --help' for a command's options.`;
+Run 'ddpm help <command>' (or 'ddpm <command> --help') for a command's options, 'ddpm --version' for the
+version.`;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   sample: sampleCommand,
@@ -31,10 +34,24 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') return void console.log(HELP);
-  const run = Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : undefined;
-  if (!run) throw new DdpmError('INVALID_ARGUMENT', `unknown command '${command}' (try 'ddpm --help')`);
-  return run(rest);
+  if (command === undefined || command === '--help' || command === '-h') return void console.log(HELP);
+  if (command === '--version' || command === '-V') {
+    const { name, version } = packageVersion();
+    return void console.log(`${name} ${version}`);
+  }
+  if (command === 'help') {
+    // `ddpm help sample` is `ddpm sample --help`
+    if (rest.length === 0) return void console.log(HELP);
+    return commandNamed(rest[0])(['--help']);
+  }
+  return commandNamed(command)(rest);
+}
+
+function commandNamed(name: string): (argv: string[]) => Promise<void> {
+  if (Object.hasOwn(COMMANDS, name)) return COMMANDS[name];
+  const near = name.startsWith('-') ? undefined : closest(name, Object.keys(COMMANDS));
+  const hint = near ? `did you mean ${near}?` : "try 'ddpm --help'";
+  throw new DdpmError('INVALID_ARGUMENT', `unknown ${name.startsWith('-') ? 'option' : 'command'} ${name} (${hint})`);
 }
 
 /** A mistake the user can fix (bad flag, file, number): its message alone, on one line. */

@@ -1,18 +1,81 @@
-// Public API of ddpm-wasm.
+// Public API of ddpm-wasm. Every name is listed on purpose (no `export *`), so helpers used between our own
+// modules stay internal. One block per area: a new feature adds its lines to its block (or a new block
+// with a comment naming it), which keeps parallel changes apart.
+
+// --- errors ---
 export { DdpmError, type DdpmErrorCode } from './errors.js';
+
+// --- random numbers ---
+export { splitU64, type U64 } from './random.js';
+
+// --- engine: the Wasm build, memory and worker pool ---
 export { Engine, ABI_VERSION, type EngineOptions, type EngineInfo, type BuildName, type SimdLevel } from './engine/engine.js';
-export type { Tensor } from './engine/memory.js';
+export type { Tensor, Arena } from './engine/memory.js';
+export type { RuntimeName } from './engine/runtime.js';
+
+// --- kernels: typed calls on engine tensors (`kernels.gemm(engine, …)`); the list is src/kernels/index.ts ---
 export * as kernels from './kernels/index.js';
-export * from './diffusion/index.js';
-export { UNet2DModel, timestepEmbedding, type ForwardOptions, type ForwardHook } from './nn/unet.js';
-export { parseUNetConfig, type UNet2DConfig } from './nn/unet-config.js';
+
+// --- diffusion: schedules, the forward process and posterior ---
+export {
+  BETA_SCHEDULES, betaSchedule, linspace, makeSchedule, namedSchedule,
+  type BetaScheduleName, type BetaScheduleOptions, type NoiseSchedule,
+} from './diffusion/schedule.js';
+export { addNoise, predictStartFromNoise, qPosterior, type AddNoiseOptions } from './diffusion/forward.js';
+export { normalKl, discretizedGaussianLogLikelihood } from './diffusion/gaussian-math.js';
+
+// --- diffusion: schedulers ---
+export {
+  SchedulerBase, type PredictionType, type TimestepSpacing, type SchedulerOptions, type SchedulerOutput, type StepOptions,
+} from './diffusion/scheduler.js';
+export { DDPMScheduler, type DDPMSchedulerOptions, type VarianceType } from './diffusion/ddpm.js';
+export { DDIMScheduler, type DDIMSchedulerOptions, type DDIMStepOptions } from './diffusion/ddim.js';
+
+// --- diffusion: resumable sampling chains ---
+export {
+  SamplingChain, SAMPLING_STATE_FORMAT, SAMPLING_STATE_VERSION,
+  type SamplingChainOptions, type SamplingModel, type SamplingState,
+} from './diffusion/sampling.js';
+
+// --- diffusion: the variational bound (bits/dim) ---
+export {
+  variationalBound, type BoundModel, type BoundOptions, type BoundResult, type BoundVarianceType,
+} from './diffusion/bound.js';
+
+// --- nn: models ---
+export { UNet2DModel, WEIGHTS_FILE, timestepEmbedding, type ForwardOptions, type ForwardHook } from './nn/unet.js';
+export { parseUNetConfig, type UNet2DConfig, type DownBlockType, type UpBlockType } from './nn/unet-config.js';
+export { UNET_PRESETS, type UNetPreset } from './nn/presets.js';
+export { MLPDenoiser, parseMLPConfig, MLP_WEIGHTS_FILE, type MLPConfig } from './nn/mlp.js';
 export type { Denoiser, TrainForward, TrainForwardOptions } from './nn/denoiser.js';
-export { readSafetensors, writeSafetensors } from './io/safetensors.js';
-export { MLPDenoiser } from './nn/mlp.js';
-export * from './train/trainer.js';
-export * from './train/checkpoint.js';
+export type { ParamBlock, ParamSpec } from './nn/params.js';
+
+// --- io (the rest of it is `ddpm-wasm/io`) ---
+export { readSafetensors, writeSafetensors, type SafeTensor, type SafeTensorsFile } from './io/safetensors.js';
+
+// --- train: the trainer ---
+export {
+  Trainer, EMA_DEFAULTS, emaDecay, learningRateAt, parseTrainerConfig,
+  type EmaConfig, type TrainerConfig, type TrainerOptions, type TrainerCounters,
+  type TrainProgress, type TrainResult, type TrainRunOptions,
+} from './train/trainer.js';
+
+// --- train: checkpoints ---
+export {
+  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointFiles, checkpointName, loadCheckpoint, modelFromCheckpoint,
+  parseCheckpoint, restoreTrainer, saveCheckpoint, type Checkpoint, type CheckpointManifest,
+} from './train/checkpoint.js';
+
+// --- train: toy data ---
 export { twoMoons, swissRoll } from './train/toy-data.js';
 
+// Pipeline and loaders (issue 8): DDPMPipeline, model sources (folder, URL, bytes, shipped name), the
+// model registry by _class_name, and browser-safe images → PNG.
+export { DDPMPipeline, type FromPretrainedOptions, type RunOptions, type StepInfo, type PipelineOutput } from './pipelines/ddpm.js';
+export { schedulerFromConfig, SCHEDULER_NAMES, type PipelineScheduler } from './pipelines/scheduler-choice.js';
+export { openSource, folderSource, urlSource, bytesSource, subfolder, SHIPPED_MODELS, type FileSource, type FileData, type ModelSource } from './io/sources.js';
+export { MODEL_CLASSES, modelClass, loadModel, type ModelClass, type PretrainedModel } from './nn/registry.js';
+export { toPng, imageGrid, scaleImage, tensorToImages, type RgbaImage, type GridOptions, type ToPngOptions } from './io/image.js';
 // hardening (issue 12): caps and memory plans computed before allocation, JSON validation helpers
 export { LIMITS, checkJsBudget } from './limits.js';
 export { unetParamCount, unetParamBytes, unetForwardBytes } from './nn/unet-plan.js';

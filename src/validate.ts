@@ -9,12 +9,12 @@ import { DdpmError, type DdpmErrorCode } from './errors.js';
 
 /** `obj[key]` if obj has `key` as an own property, else undefined (never an inherited value). */
 export function own(obj: object, key: string): unknown {
-  return Object.prototype.hasOwnProperty.call(obj, key) ? (obj as Record<string, unknown>)[key] : undefined;
+  return Object.hasOwn(obj, key) ? (obj as Record<string, unknown>)[key] : undefined;
 }
 
 /** Whether `key` is an own property of obj (a safe `key in obj` for lookup tables). */
 export function hasOwn(obj: object, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(obj, key);
+  return Object.hasOwn(obj, key);
 }
 
 /** A JSON object (not null, not an array). */

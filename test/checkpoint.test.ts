@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine } from '../src/index.js';
+import { Engine } from '../src/index.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 import { MLPDenoiser } from '../src/nn/mlp.js';
 import { loadCheckpoint, modelFromCheckpoint, restoreTrainer, saveCheckpoint } from '../src/train/checkpoint.js';
@@ -15,6 +15,7 @@ import { Trainer, type TrainerOptions } from '../src/train/trainer.js';
 import { twoMoons } from '../src/train/toy-data.js';
 import { namedSchedule } from '../src/diffusion/schedule.js';
 import { sameBits } from './helpers/rng.js';
+import { rejectionOf as errorOf } from './helpers/errors.js';
 
 const CHILD = join(import.meta.dirname, 'helpers', 'checkpoint-child.mjs');
 const small = { data_dim: 2, hidden_dim: 16, num_blocks: 2, time_proj_dim: 8 };
@@ -43,15 +44,6 @@ function newTrainer(seed = 4): Trainer {
 }
 
 const state = (t: Trainer) => [t.model.params, t.ema!, t.m, t.v].map((b) => engine.read(b.all));
-
-async function errorOf(f: () => unknown): Promise<DdpmError> {
-  try {
-    await f();
-  } catch (e) {
-    return e as DdpmError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('checkpoints', () => {
   it('N steps + save + resume in a fresh process + N steps = 2N steps straight, bit for bit', async () => {
@@ -171,7 +163,7 @@ describe('checkpoints', () => {
     await truncate(join(c.dir, 'optimizer.exp_avg.safetensors'), 1000);
     await expectFormat(c.dir, /optimizer\.exp_avg\.safetensors: 1000 bytes, checkpoint\.json records \d+/);
 
-    const editManifest = async (dir: string, f: (m: Record<string, any>) => void) => {
+    const editManifest = async (dir: string, f: (m: { format_version: number; files: Record<string, number> }) => void) => {
       const m = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8'));
       f(m);
       await writeFile(join(dir, 'checkpoint.json'), JSON.stringify(m));

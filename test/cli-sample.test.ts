@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, copyFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DDPMScheduler, Engine, UNet2DModel } from '../src/index';
+import { DDPMPipeline, DDPMScheduler, Engine, UNet2DModel } from '../src/index';
 import { decodePng } from '../src/io/png';
 
 const cli = join(__dirname, '..', 'dist', 'cli.js');
@@ -91,13 +91,9 @@ describe('ddpm sample', () => {
     copyFileSync(join(model, 'config.json'), join(broken, 'config.json'));
     copyFileSync(join(model, 'scheduler_config.json'), join(broken, 'scheduler_config.json'));
     writeFileSync(join(broken, 'diffusion_pytorch_model.safetensors'), 'garbage');
-    const noSched = join(root, 'nosched');
-    mkdirSync(noSched);
-    copyFileSync(join(model, 'config.json'), join(noSched, 'config.json'));
     const cases: [string[], RegExp][] = [
       [['--model', join(root, 'nope')], /--model .*nope: no such folder/],
       [['--model', root], /not a model folder \(no config\.json/],
-      [['--model', noSched], /scheduler_config\.json: missing/],
       [['--model', broken], /diffusion_pytorch_model\.safetensors/],
       [['--model', model, '--steps', '101'], /--steps must be an integer in \[1, 100\], found '101'/],
       [['--model', model, '--n', '0'], /--n must be an integer in \[1, 1000000\], found '0'/],
@@ -129,6 +125,39 @@ describe('ddpm sample', () => {
     const a = sample('flat.png', '--steps', '3', '--n', '2');
     expect(ddpm('sample', '--model', pipe, '--out', 'pipe.png', '--steps', '3', '--n', '2', '--quiet').status).toBe(0);
     expect(Buffer.compare(a, read('pipe.png'))).toBe(0);
+  });
+
+  it('accepts what the library saves: unet.save() (scheduler defaults, with a notice) and pipe.save() (a pipeline folder)', async () => {
+    const engine = await Engine.create({ threads: 1 });
+    const unetDir = join(root, 'unet-saved'), pipeDir = join(root, 'pipe-saved');
+    const unet = UNet2DModel.create(engine, tiny, 1);
+    await unet.save(unetDir);
+    await new DDPMPipeline(engine, unet, new DDPMScheduler({ numTrainTimesteps: 100 })).save(pipeDir);
+    engine.dispose();
+    const r = ddpm('sample', '--model', unetDir, '--out', 'saved.png', '--steps', '3', '--n', '2', '--quiet');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/^ddpm: notice: .*scheduler_config\.json is missing: using diffusers' DDPMScheduler defaults/);
+    // pipe.save() keeps the scheduler (T = 100): the same pixels as the model folder with that config
+    const a = sample('flat3.png', '--steps', '3', '--n', '2');
+    expect(ddpm('sample', '--model', pipeDir, '--out', 'pipe3.png', '--steps', '3', '--n', '2', '--quiet')).toMatchObject({ status: 0, stderr: '' });
+    expect(Buffer.compare(a, read('pipe3.png'))).toBe(0);
+  });
+
+  it('--json prints what was written and timings; --scale enlarges', () => {
+    const r = ddpm('sample', '--model', model, '--out', 'j.png', '--steps', '2', '--n', '3', '--scale', '3', '--json', '--quiet');
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const g = decodePng(new Uint8Array(read('j.png')), 'j.png');
+    expect(j.written).toEqual([{ file: 'j.png', width: g.width, height: g.height, bytes: read('j.png').length }]);
+    expect([g.width, g.height]).toEqual([3 * (2 * S + 3 * 2), 3 * (2 * S + 3 * 2)]);
+    expect(j).toMatchObject({ sampler: 'ddim', steps: 2, n: 3, seed: 0, scale: 3 });
+    expect(j.timingsMs.total).toBeGreaterThan(0);
+    // the enlarged grid is the small one, each pixel repeated 3 × 3
+    sample('j1.png', '--steps', '2', '--n', '3');
+    const small = decodePng(new Uint8Array(read('j1.png')), 'j1.png');
+    for (const [x, y] of [[0, 0], [5, 7], [small.width - 1, small.height - 1]]) {
+      expect(g.data[4 * ((3 * y + 2) * g.width + 3 * x + 1)]).toBe(small.data[4 * (y * small.width + x)]);
+    }
   });
 
   it('--help prints the options', () => {

@@ -1,16 +1,10 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine, kernels } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { DdpmError, type Engine, kernels } from '../src/index.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 import { conv2dBackwardRef, conv2dRef, outSize, type RefConvGeometry } from './reference/conv.js';
+import { useEngines } from './helpers/engines.js';
 
-const engines: Engine[] = [];
-afterAll(() => engines.forEach((e) => e.dispose()));
-async function make(opts: Parameters<typeof Engine.create>[0]) {
-  const e = await Engine.create(opts);
-  engines.push(e);
-  return e;
-}
-
+const make = useEngines();
 type Case = RefConvGeometry & { bias: boolean };
 const geo = (N: number, Cin: number, H: number, W: number, Cout: number, k: number, stride: number, pad: number[], bias = true): Case =>
   ({ N, Cin, H, W, Cout, k, stride, pad: pad as Case['pad'], bias });

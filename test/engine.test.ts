@@ -1,14 +1,9 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine, kernels } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { DdpmError, kernels } from '../src/index.js';
 import { randomF32, sameBits } from './helpers/rng.js';
+import { useEngines } from './helpers/engines.js';
 
-const engines: Engine[] = [];
-afterAll(() => engines.forEach((e) => e.dispose()));
-async function make(opts: Parameters<typeof Engine.create>[0]) {
-  const e = await Engine.create(opts);
-  engines.push(e);
-  return e;
-}
+const make = useEngines();
 
 describe('Engine', () => {
   it('picks a build and says why', async () => {

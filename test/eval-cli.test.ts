@@ -1,16 +1,15 @@
 // `ddpm eval` end to end on a tiny random 1×28×28 model (run `npm run build` first: the CLI runs from dist/).
 // A stored untrained classifier is passed with --classifier, so no test trains one (that takes ~30 s).
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DDPMScheduler, Engine, UNet2DModel } from '../src/index';
 import { DigitClassifier } from '../src/eval/classifier';
+import { ddpm as runCli } from './helpers/cli.js';
 
-const cli = join(__dirname, '..', 'dist', 'cli.js');
 const root = mkdtempSync(join(tmpdir(), 'ddpm-cli-eval-'));
-const ddpm = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000, cwd: root });
+const ddpm = (...args: string[]) => runCli(args, { cwd: root });
 const model = join(root, 'model');
 const small = join(root, 'small');
 const classifier = join(root, 'clf.safetensors');

@@ -1,17 +1,12 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine, kernels } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { type Engine, kernels } from '../src/index.js';
 import type { StepCoefficients } from '../src/kernels/gaussian.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 import { gaussianStepRef, normalAt, philox4x32_10, qSampleRef } from './reference/gaussian.js';
+import { useEngines } from './helpers/engines.js';
+import { describeError } from './helpers/errors.js';
 
-const engines: Engine[] = [];
-afterAll(() => engines.forEach((e) => e.dispose()));
-async function make(opts: Parameters<typeof Engine.create>[0]) {
-  const e = await Engine.create(opts);
-  engines.push(e);
-  return e;
-}
-
+const make = useEngines();
 function u32View(e: Engine, t: { ptr: number; size: number }): Uint32Array {
   return new Uint32Array(e.memory.buffer, t.ptr, t.size).slice();
 }
@@ -289,15 +284,7 @@ describe('argument checks', () => {
   it('reject bad input with a DdpmError naming the argument before any kernel runs', async () => {
     const e = await make({ threads: 1 });
     const t = e.alloc(8, 't');
-    const code = (f: () => void) => {
-      try {
-        f();
-      } catch (err) {
-        expect(err).toBeInstanceOf(DdpmError);
-        return `${(err as DdpmError).code}: ${(err as Error).message}`;
-      }
-      return 'no error';
-    };
+    const code = describeError;
     expect(code(() => kernels.randn(e, t, 9, { seed: 1 }))).toMatch(/^SHAPE_MISMATCH: randn: out .* at least 9/);
     expect(code(() => kernels.randn(e, t, 8, { seed: -1 }))).toMatch(/^INVALID_ARGUMENT: randn: seed must be/);
     expect(code(() => kernels.randn(e, t, 8, { seed: 2n ** 64n }))).toMatch(/^INVALID_ARGUMENT: randn: seed must be in \[0, 2\^64\)/);

@@ -1,16 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine, kernels, type Tensor } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { type Engine, kernels, type Tensor } from '../src/index.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 import { gemmRef } from './reference/gemm.js';
+import { useEngines } from './helpers/engines.js';
+import { expectError } from './helpers/errors.js';
 
-const engines: Engine[] = [];
-afterAll(() => engines.forEach((e) => e.dispose()));
-async function make(opts: Parameters<typeof Engine.create>[0]) {
-  const e = await Engine.create(opts);
-  engines.push(e);
-  return e;
-}
-
+const make = useEngines();
 interface Case {
   M: number;
   N: number;
@@ -146,16 +141,7 @@ describe('gemm', () => {
     const A = e.alloc(6, 'A'); // 2×3
     const B = e.alloc(12, 'B'); // 3×4
     const C = e.upload(new Float32Array(8).fill(7), 8, 'C'); // 2×4
-    const code = (f: () => void, want: string, msg: RegExp) => {
-      try {
-        f();
-        expect.unreachable();
-      } catch (err) {
-        expect(err).toBeInstanceOf(DdpmError);
-        expect((err as DdpmError).code).toBe(want);
-        expect((err as Error).message).toMatch(msg);
-      }
-    };
+    const code = expectError;
     code(() => kernels.gemm(e, { M: -1, N: 4, K: 3, A, B, C }), 'INVALID_ARGUMENT', /gemm: M must be an integer/);
     code(() => kernels.gemm(e, { M: 2, N: 4.5, K: 3, A, B, C }), 'INVALID_ARGUMENT', /gemm: N must be an integer/);
     code(() => kernels.gemm(e, { M: 2, N: 4, K: 4, A, B, C }), 'SHAPE_MISMATCH', /gemm: A \(M×K = 2×4, lda 4\) \(tensor A\) must hold at least 8 values, found 6/);

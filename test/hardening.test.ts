@@ -193,7 +193,11 @@ describe('concurrent use: correct or BUSY, never another caller\'s data', () => 
     const a = SamplingChain.start(engine, shared, { shape: [1, 64], numInferenceSteps: 10, seed: 1 });
     const b = SamplingChain.start(engine, shared, { shape: [1, 64], numInferenceSteps: 20, seed: 2 });
     const zero = [engine.alloc([1, 64], 'z0'), engine.alloc([1, 64], 'z1')];
-    await Promise.all([a.run(() => (steps[0]++, zero[0])), b.run(() => (steps[1]++, zero[1]))]);
+    const counting = (i: number) => () => {
+      steps[i]++;
+      return zero[i];
+    };
+    await Promise.all([a.run(counting(0)), b.run(counting(1))]);
     expect(steps).toEqual([10, 20]);
     expect(shared.numInferenceSteps).toBe(null);
     expect(shared.timesteps.length).toBe(100);

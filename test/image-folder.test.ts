@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pngjs from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DdpmError } from '../src/errors';
 import { loadImageFolder } from '../src/io/image-folder';
 import { crc32 } from '../src/io/png';
+import { expectRejection as rejects } from './helpers/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ddpm-image-folder-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -27,13 +27,6 @@ function folder(files: Record<string, Buffer | string>): string {
   mkdirSync(dir);
   for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir, name), bytes);
   return dir;
-}
-
-async function rejects(p: Promise<unknown>, code: string, re: RegExp): Promise<void> {
-  const e = await p.then(() => null, (err: unknown) => err);
-  expect(e).toBeInstanceOf(DdpmError);
-  expect((e as DdpmError).code).toBe(code);
-  expect((e as Error).message).toMatch(re);
 }
 
 describe('loadImageFolder', () => {

@@ -1,10 +1,11 @@
 // MLPDenoiser: every parameter gradient by central differences, inference = training forward, weights
 // round trip through safetensors, config validation.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine } from '../src/index.js';
+import { Engine } from '../src/index.js';
 import { MLPDenoiser, parseMLPConfig } from '../src/nn/mlp.js';
 import { gradCheck } from './helpers/gradcheck.js';
 import { randomF32, sameBits } from './helpers/rng.js';
+import { describeError } from './helpers/errors.js';
 
 const config = { data_dim: 3, hidden_dim: 16, num_blocks: 2, time_proj_dim: 8 };
 
@@ -43,14 +44,7 @@ describe('MLPDenoiser', () => {
   });
 
   it('rejects bad configs, inputs and weights with typed errors naming the problem', async () => {
-    const code = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        return `${(e as DdpmError).code}: ${(e as Error).message}`;
-      }
-      return 'no error';
-    };
+    const code = describeError;
     expect(code(() => parseMLPConfig({ hidden_dim: 0 }))).toMatch(/^FORMAT: .*hidden_dim/);
     expect(code(() => parseMLPConfig({ time_proj_dim: 7 }))).toMatch(/^FORMAT: .*even/);
     expect(code(() => parseMLPConfig({ hiden_dim: 8 }))).toMatch(/^FORMAT: .*hiden_dim/);

@@ -1,8 +1,8 @@
 import { deflateSync } from 'node:zlib';
 import pngjs from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { DdpmError } from '../src/errors';
 import { crc32, decodePng, encodePng, imageGrid, readPngHeader, tensorToImages, type RgbaImage } from '../src/io/png';
+import { codeOf } from './helpers/errors.js';
 
 /** A PNG written by pngjs itself (not by our encoder), RGBA input, the given output color type. */
 function pngjsBytes(width: number, height: number, rgba: Uint8Array, colorType: 0 | 2 | 6 = 6, bitDepth: 8 | 16 = 8): Uint8Array {
@@ -37,7 +37,11 @@ function rawPng(width: number, height: number, colorType: 0 | 2 | 4 | 6, bitDept
           else {
             acc = (acc << bitDepth) | v;
             nbits += bitDepth;
-            if (nbits === 8) (rows.push(acc), (acc = 0), (nbits = 0));
+            if (nbits === 8) {
+              rows.push(acc);
+              acc = 0;
+              nbits = 0;
+            }
           }
         }
       }
@@ -59,16 +63,6 @@ function rawPng(width: number, height: number, colorType: 0 | 2 | 4 | 6, bitDept
   ihdr.set([bitDepth, colorType, 0, 0, interlace], 8);
   const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.from(rows))), chunk('IEND', new Uint8Array(0))];
   return new Uint8Array(Buffer.concat(parts));
-}
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DdpmError);
-    return (e as DdpmError).code;
-  }
-  throw new Error('did not throw');
 }
 
 describe('tensorToImages', () => {

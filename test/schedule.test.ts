@@ -2,8 +2,8 @@
 // README: diffusers computes in float32, we in float64).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DdpmError } from '../src/index.js';
 import { DDIMScheduler, DDPMScheduler, betaSchedule, makeSchedule, namedSchedule, type BetaScheduleName, type VarianceType } from '../src/diffusion/index.js';
+import { errorOf } from './helpers/errors.js';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/diffusers/schedules.json', import.meta.url), 'utf8'));
 const schedules = fixture.schedules as Record<string, {
@@ -20,16 +20,6 @@ function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let w = 0;
   for (let i = 0; i < a.length; i++) w = Math.max(w, Math.abs(a[i] - b[i]) / Math.abs(b[i]));
   return w;
-}
-
-function errorOf(f: () => unknown): DdpmError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DdpmError);
-    return e as DdpmError;
-  }
-  throw new Error('expected a DdpmError');
 }
 
 /**

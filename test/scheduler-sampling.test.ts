@@ -1,18 +1,12 @@
 // Resumable sampling chains: stop after any step, serialize, resume (on another engine, thread count and
 // build) and get the same bits as an uninterrupted run.
-import { afterAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine, type Tensor } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { DdpmError, type Engine, type Tensor } from '../src/index.js';
 import { DDIMScheduler, DDPMScheduler, SamplingChain, type SamplingModel, type SamplingState } from '../src/diffusion/index.js';
 import { sameBits } from './helpers/rng.js';
+import { useEngines } from './helpers/engines.js';
 
-const engines: Engine[] = [];
-afterAll(() => engines.forEach((e) => e.dispose()));
-async function make(opts: Parameters<typeof Engine.create>[0]) {
-  const e = await Engine.create(opts);
-  engines.push(e);
-  return e;
-}
-
+const make = useEngines();
 /** The fixtures' dummy model ε = 0.1·x (float32), writing into one buffer allocated on first use. */
 function dummyModel(engine: Engine): SamplingModel {
   let out: Tensor | null = null;

@@ -3,9 +3,10 @@
 // cover (learned variances, DDIM), and the forward process.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine, kernels, type Tensor } from '../src/index.js';
+import { Engine, kernels, type Tensor } from '../src/index.js';
 import { DDIMScheduler, DDPMScheduler, addNoise, predictStartFromNoise, qPosterior, type DDIMSchedulerOptions, type DDPMSchedulerOptions } from '../src/diffusion/index.js';
 import { randomF32, sameBits } from './helpers/rng.js';
+import { errorOf } from './helpers/errors.js';
 
 interface Json { shape: number[]; data: number[] }
 const fx = JSON.parse(readFileSync(new URL('./fixtures/diffusers/ddpm_step.json', import.meta.url), 'utf8'));
@@ -16,16 +17,6 @@ beforeAll(async () => {
   engine = await Engine.create({ threads: 2 });
 });
 afterAll(() => engine?.dispose());
-
-function errorOf(f: () => unknown): DdpmError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DdpmError);
-    return e as DdpmError;
-  }
-  throw new Error('expected a DdpmError');
-}
 
 /**
  * Largest |got − want| / (|want| + 1): diffusers works in float32, we in float64 with one rounding to f32

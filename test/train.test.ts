@@ -2,18 +2,20 @@
 // target against a float64 oracle, its gradient by finite differences, non-finite steps, determinism
 // across thread counts, abort, argument checks, and an end-to-end run that learns two moons.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DdpmError, Engine } from '../src/index.js';
+import { Engine } from '../src/index.js';
 import { randn } from '../src/kernels/gaussian.js';
 import { gradNorm } from '../src/kernels/optim.js';
 import { MLPDenoiser } from '../src/nn/mlp.js';
 import { UNet2DModel } from '../src/nn/unet.js';
 import { checkpointFiles, modelFromCheckpoint, parseCheckpoint } from '../src/train/checkpoint.js';
-import { EMA_DEFAULTS, Trainer, emaDecay, learningRateAt, parseTrainerConfig, type PredictionType } from '../src/train/trainer.js';
+import { EMA_DEFAULTS, Trainer, emaDecay, learningRateAt, parseTrainerConfig } from '../src/train/trainer.js';
+import type { PredictionType } from '../src/diffusion/scheduler.js';
 import { twoMoons } from '../src/train/toy-data.js';
 import { FaultyDenoiser, ScaledInputDenoiser } from './helpers/denoisers.js';
 import { ddpmSample, energyDistance } from './helpers/diffusion.js';
 import { namedSchedule } from '../src/diffusion/schedule.js';
 import { randomF32, sameBits } from './helpers/rng.js';
+import { rejectionOf as errorOf } from './helpers/errors.js';
 
 let engine: Engine;
 beforeAll(async () => {
@@ -22,15 +24,6 @@ beforeAll(async () => {
 afterAll(() => engine.dispose());
 
 const small = { data_dim: 2, hidden_dim: 16, num_blocks: 1, time_proj_dim: 8 };
-
-async function errorOf(f: () => unknown): Promise<DdpmError> {
-  try {
-    await f();
-  } catch (e) {
-    return e as DdpmError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('trainer schedules', () => {
   it('EMA decay follows diffusers EMAModel.get_decay', () => {

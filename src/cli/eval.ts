@@ -14,7 +14,7 @@ import { CLASSIFIER_FORMAT, CLASSIFIER_TRAINING, DigitClassifier, FEATURES, PIXE
 import { classHistogram, confidentFraction, featureStats, frechetDistance } from '../eval/metrics.js';
 import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
 import { loadModelFolder, makeScheduler, writeFileAtomic } from './files.js';
-import { generate } from './generate.js';
+import { DDPMPipeline } from '../pipelines/ddpm.js';
 import { Progress } from './progress.js';
 
 export const EVAL_HELP = `usage: ddpm eval [options]
@@ -100,11 +100,12 @@ export async function evalCommand(argv: string[]): Promise<void> {
     // 2. samples, as the PNG's pixels
     const uncond = c.num_class_embeds === null ? undefined : c.num_class_embeds - 1;
     const progress = new Progress('sampling', steps * Math.ceil(n / Math.min(batch, n)), { quiet: v.quiet });
-    const r = await generate(engine, scheduler, (x, t, N) => unet.forward(x, t, uncond === undefined ? {} : { classLabels: new Int32Array(N).fill(uncond) }), {
-      sampleShape: [1, SIDE, SIDE], n, batch, steps, seed, eta: sampler === 'ddim' ? eta : undefined, onStep: (d) => progress.update(d),
+    const r = await new DDPMPipeline(engine, unet, scheduler).run({
+      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined,
+      classLabels: uncond, onStep: (d) => progress.update(d),
     });
     progress.finish();
-    const samples = quantize(r.samples, n);
+    const samples = quantize(r.tensor, n);
 
     // 3. the rows: samples, training digits (as many), held-out digits (the reference)
     const row = (images: Float32Array, out = classifier.classify(images)): RowNumbers => ({

@@ -24,6 +24,7 @@ decoder) on held-out images, in bits/dim, with its standard error over the image
   --seed S            seed of x_t's noise and the timestep draws. Default: 0
   --threads N|auto    worker threads. Default: auto
   --bad-files P       PNG folders: skip or fail (default) on an unreadable file
+  --json              print the result as one JSON object on stdout (progress stays on stderr)
   --quiet             no progress bar
 
 A class-conditional model is evaluated with its unconditional label (num_class_embeds − 1).`;
@@ -46,6 +47,7 @@ export async function nllCommand(argv: string[]): Promise<void> {
   const v = parseCommand(argv, {
     model: { type: 'string' }, data: { type: 'string' }, n: { type: 'string' }, timesteps: { type: 'string' },
     batch: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, 'bad-files': { type: 'string' },
+    json: { type: 'boolean' },
   }, NLL_HELP);
   if (!v) return;
   if (!v.data) throw new DdpmError('INVALID_ARGUMENT', '--data is required (mnist or a folder of PNGs)');
@@ -92,6 +94,12 @@ export async function nllCommand(argv: string[]): Promise<void> {
     });
     progress.finish();
     const mode = timesteps === 'all' ? 'all' : 'stride' in timesteps! ? `stride:${timesteps.stride}` : `samples:${timesteps!.samples}`;
+    if (v.json) {
+      const { bitsPerDim, stdError, priorBpd, klBpd, decoderBpd } = r;
+      const result = { bitsPerDim, stdError: Number.isFinite(stdError) ? stdError : null, priorBpd, klBpd, decoderBpd };
+      console.log(JSON.stringify({ ...result, images: n, data: v.data, model: loaded.dir, timesteps: mode, seed }));
+      return;
+    }
     console.log(`bits/dim  ${r.bitsPerDim.toFixed(4)} ± ${r.stdError.toFixed(4)}   (${n} images of ${v.data}, timesteps ${mode}, seed ${seed})`);
     console.log(`  prior   ${r.priorBpd.toFixed(4)}`);
     console.log(`  KL      ${r.klBpd.toFixed(4)}   (Σ L_{t−1}, t = 2 … T)`);

@@ -1,19 +1,92 @@
-// Small pictures for the ddpm command: a scatter plot of 2-D samples (PNG) and the loss curve (SVG).
-import type { RgbaImage } from '../io/png.js';
+// Small pictures for the ddpm command: a scatter plot of 2-D samples and a labelled trajectory strip (PNG),
+// and the loss curve (SVG).
+import { DdpmError } from '../errors.js';
+import { imageGrid, type RgbaImage } from '../io/png.js';
+import { GLYPH_HEIGHT, drawText, setGray, textWidth } from './font.js';
 
-/** Points (n, 2) drawn as white dots on black over [−range, range]², y up; points outside are dropped. */
+// Layout of the scatter plot (pixels): the plot square, and margins for the tick labels.
+const AXIS = { left: 24, right: 8, top: 16, bottom: 16, tick: 3 } as const;
+const AXIS_GRAY = 160;
+const ZERO_GRAY = 64;
+
+/**
+ * Points (n, 2) drawn as white dots on black over [−range, range]², y up, in a size×size image with axes:
+ * a frame on the left and bottom with a labelled tick at every integer (every `step`-th for wide ranges),
+ * and faint lines through the origin. Points outside the square are dropped.
+ */
 export function scatterImage(points: Float32Array, size = 400, range = 3): RgbaImage {
   const data = new Uint8ClampedArray(4 * size * size); // (size, size, 4)
   for (let i = 3; i < data.length; i += 4) data[i] = 255;
-  const px = (v: number) => Math.floor(((v + range) / (2 * range)) * size);
+  const img = { width: size, height: size, data };
+  const P = size - AXIS.left - AXIS.right; // the plot square's side
+  const [x0, y0] = [AXIS.left, AXIS.top]; // its top-left pixel
+  const frac = (v: number) => Math.floor(((v + range) / (2 * range)) * P); // 0 … P−1 inside the range
+  const col = (v: number) => x0 + frac(v);
+  const row = (v: number) => y0 + P - 1 - frac(v);
+  const inside = (u: number, v: number) => u >= x0 && u < x0 + P && v >= y0 && v < y0 + P;
+
+  // faint lines through the origin, under the points
+  for (let k = 0; k < P; k++) {
+    setGray(img, col(0), y0 + k, ZERO_GRAY);
+    setGray(img, x0 + k, row(0), ZERO_GRAY);
+  }
+  // the frame: left and bottom edges just outside the square, with ticks and labels
+  for (let k = -1; k <= P; k++) {
+    setGray(img, x0 - 1, y0 + k, AXIS_GRAY);
+    setGray(img, x0 + k, y0 + P, AXIS_GRAY);
+  }
+  const step = Math.max(1, Math.ceil((2 * range) / 8));
+  for (let v = Math.ceil(-range / step) * step; v <= range; v += step) {
+    const label = String(v);
+    const [cx, ry] = [Math.min(col(v), x0 + P - 1), Math.max(row(v), y0)];
+    for (let k = 1; k <= AXIS.tick; k++) {
+      setGray(img, cx, y0 + P + k, AXIS_GRAY);
+      setGray(img, x0 - 1 - k, ry, AXIS_GRAY);
+    }
+    drawText(img, label, cx - Math.floor(textWidth(label) / 2), y0 + P + AXIS.tick + 3, AXIS_GRAY);
+    drawText(img, label, x0 - AXIS.tick - 3 - textWidth(label), ry - Math.floor(GLYPH_HEIGHT / 2), AXIS_GRAY);
+  }
   for (let i = 0; 2 * i + 1 < points.length; i++) {
-    const x = px(points[2 * i]), y = size - 1 - px(points[2 * i + 1]);
-    for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) {
-      const u = x + dx, v = y + dy;
-      if (u >= 0 && u < size && v >= 0 && v < size) data.fill(255, 4 * (v * size + u), 4 * (v * size + u) + 3);
+    const u0 = col(points[2 * i]);
+    const v0 = row(points[2 * i + 1]);
+    if (!(Math.abs(points[2 * i]) <= range && Math.abs(points[2 * i + 1]) <= range)) continue;
+    for (let dy = 0; dy < 2; dy++) {
+      for (let dx = 0; dx < 2; dx++) if (inside(u0 + dx, v0 + dy)) setGray(img, u0 + dx, v0 + dy, 255);
     }
   }
-  return { width: size, height: size, data };
+  return img;
+}
+
+/** One column of a trajectory strip: x_t and the predicted x̂_0 after sampling step `step` (timestep t). */
+export interface TrajectoryFrame {
+  step: number;
+  t: number;
+  xt: RgbaImage;
+  x0: RgbaImage;
+}
+
+/**
+ * A strip of x_t (top row) over x̂_0 (bottom row), one column per frame, under a band labelling each
+ * column with its step (first line) and timestep (`t=…`, second line; just the number in narrow cells). Cells are laid out as imageGrid
+ * lays them out, `padding` pixels apart; labels are centred on their column.
+ */
+export function trajectoryStrip(frames: readonly TrajectoryFrame[], padding = 2): RgbaImage {
+  if (frames.length === 0) throw new DdpmError('INVALID_ARGUMENT', 'trajectoryStrip: no frames');
+  const k = frames.length;
+  const grid = imageGrid([...frames.map((f) => f.xt), ...frames.map((f) => f.x0)], k, padding);
+  const band = padding + 2 * GLYPH_HEIGHT + 1; // two label lines one pixel apart; the grid's padding follows
+  const out: RgbaImage = { width: grid.width, height: band + grid.height, data: new Uint8ClampedArray(4 * grid.width * (band + grid.height)) };
+  for (let i = 3; i < out.data.length; i += 4) out.data[i] = 255;
+  out.data.set(grid.data, 4 * band * grid.width);
+  const w = frames[0].xt.width;
+  frames.forEach((f, i) => {
+    const centre = padding + i * (w + padding) + w / 2;
+    // 't=' is dropped when it would run into the next column (cells narrower than MNIST's 28 pixels)
+    const tLabel = textWidth(`t=${f.t}`) <= w + padding - 1 ? `t=${f.t}` : String(f.t);
+    const lines = [String(f.step), tLabel];
+    lines.forEach((text, j) => drawText(out, text, Math.round(centre - textWidth(text) / 2), padding + j * (GLYPH_HEIGHT + 1)));
+  });
+  return out;
 }
 
 /**

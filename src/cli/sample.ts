@@ -1,10 +1,11 @@
 // ddpm sample: a PNG grid of samples from a model folder.
+// The sampling is DDPMPipeline.run (src/pipelines/ddpm.ts); this file only parses flags and writes files.
 import { DdpmError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
-import { encodePng, imageGrid, tensorToImages } from '../io/png.js';
+import { tensorToImages, toPng } from '../io/image.js';
+import { DDPMPipeline } from '../pipelines/ddpm.js';
 import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
 import { loadModelFolder, makeScheduler, writeFileAtomic, type LoadedModel } from './files.js';
-import { generate, spreadSteps, type ArrayModel } from './generate.js';
 import { scatterImage } from './plot.js';
 import { Progress } from './progress.js';
 
@@ -13,8 +14,10 @@ export const SAMPLE_HELP = `usage: ddpm sample [options]
 Samples images from a diffusion model and writes them as one PNG grid (ceil(sqrt(n)) columns).
 
   --model DIR        model folder: diffusers UNet2DModel (config.json, diffusion_pytorch_model.safetensors)
-                     with scheduler_config.json, a diffusers pipeline folder (unet/, scheduler/), or a
-                     folder written by 'ddpm train'. Default: the package's models/mnist
+                     with scheduler_config.json, a diffusers pipeline folder (model_index.json, unet/,
+                     scheduler/), or a folder written by 'ddpm train', unet.save() (no scheduler config:
+                     diffusers' DDPMScheduler defaults, with a notice) or pipe.save(). Default: the
+                     package's models/mnist
   --sampler S        ddpm (ancestral, Ho et al. 2020) or ddim (Song et al. 2021). Default: ddim
   --steps N          inference steps in [1, T]. Default: 50 for ddim, T (the paper's chain) for ddpm
   --eta X            ddim only: 0 deterministic (default) … 1 DDPM-like noise
@@ -28,6 +31,8 @@ Samples images from a diffusion model and writes them as one PNG grid (ceil(sqrt
   --class K          class label, for class-conditional models (num_class_embeds)
   --guidance W       classifier-free guidance: ε = ε_u + W·(ε_c − ε_u), with the unconditional label
                      num_class_embeds − 1 (the model must have been trained with that label dropped in)
+  --scale K          enlarge the PNG K times (nearest neighbour). Default: 1
+  --json             print what was written and the timings as one JSON object on stdout
   --quiet            no progress bar
 
 A sample does not depend on --batch, --n or --threads: sample i's noise is addressed at offset i·D.
@@ -38,88 +43,108 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     model: { type: 'string' }, sampler: { type: 'string' }, steps: { type: 'string' }, eta: { type: 'string' },
     n: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
     out: { type: 'string' }, trajectory: { type: 'string' }, class: { type: 'string' }, guidance: { type: 'string' },
+    scale: { type: 'string' }, json: { type: 'boolean' },
   }, SAMPLE_HELP);
   if (!v) return;
+  const t0 = performance.now();
   const sampler = choiceOption('sampler', v.sampler, 'ddim', ['ddpm', 'ddim'] as const);
   if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
   const eta = numberOption('eta', v.eta, 0, 0, 1);
   const batch = intOption('batch', v.batch, 16, 1, 4096);
   const seed = seedOption(v.seed);
+  const scale = intOption('scale', v.scale, 1, 1, 64);
   const out = v.out ?? 'samples.png';
   const engine = await Engine.create({ threads: threadsOption(v.threads) });
   try {
     const loaded = await loadModelFolder(engine, v.model);
-    const scheduler = makeScheduler(sampler, loaded.scheduler, engine);
-    const T = scheduler.numTrainTimesteps;
+    for (const notice of loaded.notices) console.error(`ddpm: notice: ${notice}`);
+    const pipe = new DDPMPipeline(engine, loaded.model, makeScheduler(sampler, loaded.scheduler, engine));
+    const T = pipe.scheduler.numTrainTimesteps;
     const steps = intOption('steps', v.steps, sampler === 'ddim' ? Math.min(50, T) : T, 1, T);
-    const { model, shape } = conditionedModel(loaded, v.class, v.guidance);
+    const cond = conditioning(loaded, v.class, v.guidance);
+    const shape = pipe.sampleShape;
     const n = intOption('n', v.n, shape.length === 1 ? 1000 : 64, 1, 1_000_000);
     if (v.trajectory && shape.length === 1) throw new DdpmError('INVALID_ARGUMENT', '--trajectory needs an image model');
+    if (shape.length === 1 && shape[0] !== 2) throw new DdpmError('UNSUPPORTED', `${loaded.dir}: samples of ${shape[0]} values cannot be drawn (2-D points or images)`);
+    const record = new Set(v.trajectory ? spreadSteps(steps, 8) : []);
+    const trajectory: { step: number; xt: Float32Array; x0: Float32Array }[] = [];
+    const D = shape.reduce((a, b) => a * b, 1);
     const progress = new Progress('sampling', steps * Math.ceil(n / Math.min(batch, n)), { quiet: v.quiet });
-    const r = await generate(engine, scheduler, model, {
-      sampleShape: shape, n, batch, steps, seed, eta: sampler === 'ddim' ? eta : undefined,
-      trajectorySteps: v.trajectory ? spreadSteps(steps, 8) : undefined,
-      onStep: (d) => progress.update(d),
+    const tLoad = performance.now();
+    const r = await pipe.run({
+      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined, ...cond,
+      onStep: (done, _total, info) => {
+        progress.update(done);
+        // the trajectory is the first sample's: steps 1 … steps of the first batch
+        if (info.batchStart === 0 && record.has(done)) trajectory.push({ step: done, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
+      },
     });
     progress.finish();
+    const tSample = performance.now();
+    const written: { file: string; width: number; height: number; bytes: number }[] = [];
+    const write = async (file: string, png: Uint8Array, width: number, height: number) => {
+      await writeFileAtomic(file, png);
+      written.push({ file, width, height, bytes: png.length });
+    };
     if (shape.length === 1) {
-      if (shape[0] !== 2) throw new DdpmError('UNSUPPORTED', `${loaded.dir}: samples of ${shape[0]} values cannot be drawn (2-D points or images)`);
-      await writeFileAtomic(out, encodePng(scatterImage(r.samples)));
+      const plot = scatterImage(r.tensor);
+      await write(out, toPng(plot, { scale }), plot.width * scale, plot.height * scale);
     } else {
-      const { images } = tensorToImages(r.samples, [n, ...shape]);
-      await writeFileAtomic(out, encodePng(imageGrid(images, Math.ceil(Math.sqrt(n)))));
+      const cols = Math.ceil(Math.sqrt(n));
+      const png = toPng(r.images, { grid: { cols }, scale });
+      await write(out, png, ...gridSize(cols, n, shape, scale));
     }
     if (v.trajectory) {
-      const D = shape.reduce((a, b) => a * b, 1);
-      const k = r.trajectory.length;
+      const k = trajectory.length;
       const both = new Float32Array(2 * k * D);
-      r.trajectory.forEach((f, i) => {
+      trajectory.forEach((f, i) => {
         both.set(f.xt, i * D);
         both.set(f.x0, (k + i) * D);
       });
       const { images } = tensorToImages(both, [2 * k, ...shape]);
-      await writeFileAtomic(v.trajectory, encodePng(imageGrid(images, k)));
+      await write(v.trajectory, toPng(images, { grid: { cols: k }, scale }), ...gridSize(k, 2 * k, shape, scale));
     }
-    if (!v.quiet) console.error(`wrote ${out} (${n} samples, ${sampler} ${steps} steps, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${r.trajectory.map((f) => f.step).join(', ')})` : ''}`);
+    const tEnd = performance.now();
+    if (!v.quiet) console.error(`wrote ${out} (${n} samples, ${sampler} ${steps} steps, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`);
+    if (v.json) {
+      const ms = (a: number, b: number) => Math.round(b - a);
+      console.log(JSON.stringify({
+        model: loaded.dir, sampler, steps, n, batch, seed, eta: sampler === 'ddim' ? eta : null, scale,
+        ...(cond.classLabels === undefined ? {} : { class: cond.classLabels, guidance: cond.guidanceScale ?? null }),
+        engine: { build: engine.info.build, threads: engine.info.threads },
+        written, trajectorySteps: v.trajectory ? trajectory.map((f) => f.step) : null,
+        notices: loaded.notices,
+        timingsMs: { load: ms(t0, tLoad), sample: ms(tLoad, tSample), write: ms(tSample, tEnd), total: ms(t0, tEnd), perStep: Math.round(((tSample - tLoad) / (steps * Math.ceil(n / Math.min(batch, n)))) * 10) / 10 },
+      }));
+    }
   } finally {
     engine.dispose();
   }
 }
 
-/** The model call with class labels and classifier-free guidance applied, and one sample's shape. */
-function conditionedModel(loaded: LoadedModel, classArg: string | undefined, guidanceArg: string | undefined): { model: ArrayModel; shape: number[] } {
-  if (loaded.kind === 'mlp') {
-    if (classArg !== undefined || guidanceArg !== undefined) throw new DdpmError('INVALID_ARGUMENT', `--class/--guidance: ${loaded.dir} is not class-conditional`);
-    const m = loaded.model;
-    return { model: (x, t) => m.forward(x, t), shape: [m.config.data_dim] };
-  }
-  const unet = loaded.model;
-  const c = unet.config;
-  const shape = [c.in_channels, c.sample_size, c.sample_size];
-  const K = c.num_class_embeds;
+/** Width and height of a grid of n images with `cols` columns and 2-pixel padding, enlarged `scale` times. */
+function gridSize(cols: number, n: number, shape: number[], scale: number): [number, number] {
+  const c = Math.min(cols, n), rows = Math.ceil(n / c);
+  return [(c * shape[2] + (c + 1) * 2) * scale, (rows * shape[1] + (rows + 1) * 2) * scale];
+}
+
+/** --class / --guidance checked against the model: what the pipeline's run() takes. */
+function conditioning(loaded: LoadedModel, classArg: string | undefined, guidanceArg: string | undefined): { classLabels?: number; guidanceScale?: number } {
+  const K = loaded.kind === 'unet' ? loaded.model.config.num_class_embeds : null;
   if (K === null) {
-    if (classArg !== undefined || guidanceArg !== undefined) throw new DdpmError('INVALID_ARGUMENT', `--class/--guidance: ${loaded.dir} is not class-conditional (its config has no num_class_embeds)`);
-    return { model: (x, t) => unet.forward(x, t), shape };
+    if (classArg !== undefined || guidanceArg !== undefined) {
+      throw new DdpmError('INVALID_ARGUMENT', `--class/--guidance: ${loaded.dir} is not class-conditional${loaded.kind === 'unet' ? ' (its config has no num_class_embeds)' : ''}`);
+    }
+    return {};
   }
   if (classArg === undefined) throw new DdpmError('INVALID_ARGUMENT', `${loaded.dir} is class-conditional (num_class_embeds = ${K}): pass --class K`);
-  if (guidanceArg === undefined) {
-    const label = intOption('class', classArg, 0, 0, K - 1);
-    return { model: (x, t, N) => unet.forward(x, t, { classLabels: new Int32Array(N).fill(label) }), shape };
-  }
+  if (guidanceArg === undefined) return { classLabels: intOption('class', classArg, 0, 0, K - 1) };
   if (K < 2) throw new DdpmError('INVALID_ARGUMENT', `--guidance needs an unconditional label besides the classes; num_class_embeds is ${K}`);
-  const label = intOption('class', classArg, 0, 0, K - 2);
-  const w = numberOption('guidance', guidanceArg, 1, 0, 100);
-  const uncond = K - 1;
-  const Cin = c.in_channels * c.sample_size ** 2;
-  return {
-    shape,
-    model: async (x, t, N) => {
-      const eu = await unet.forward(x, t, { classLabels: new Int32Array(N).fill(uncond) });
-      const ec = await unet.forward(x, t, { classLabels: new Int32Array(N).fill(label) });
-      // guidance on the prediction (the first in_channels channels); a learned variance stays conditional
-      const per = ec.length / N;
-      for (let i = 0; i < ec.length; i++) if (i % per < Cin) ec[i] = eu[i] + w * (ec[i] - eu[i]);
-      return ec;
-    },
-  };
+  return { classLabels: intOption('class', classArg, 0, 0, K - 2), guidanceScale: numberOption('guidance', guidanceArg, 1, 0, 100) };
+}
+
+/** ~k step counts spread over 1 … steps, always including the last. */
+export function spreadSteps(steps: number, k: number): number[] {
+  if (steps <= k) return Array.from({ length: steps }, (_, i) => i + 1);
+  return Array.from({ length: k }, (_, i) => Math.round(1 + (i * (steps - 1)) / (k - 1)));
 }

@@ -9,7 +9,7 @@ import { DDIMScheduler } from '../diffusion/ddim.js';
 import { DDPMScheduler } from '../diffusion/ddpm.js';
 import { loadImageFolder } from '../io/image-folder.js';
 import { loadMnist } from '../io/mnist.js';
-import { encodePng, imageGrid, tensorToImages } from '../io/png.js';
+import { encodePng, imageGrid } from '../io/png.js';
 import { MLPDenoiser, MLP_WEIGHTS_FILE, parseMLPConfig, type MLPConfig } from '../nn/mlp.js';
 import { parseUNetConfig, type UNet2DConfig } from '../nn/unet-config.js';
 import { UNet2DModel } from '../nn/unet.js';
@@ -18,7 +18,7 @@ import { twoMoons, swissRoll } from '../train/toy-data.js';
 import { Trainer, type TrainerOptions } from '../train/trainer.js';
 import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
 import { SCHEDULER_FILE, readJson, writeFileAtomic } from './files.js';
-import { generate } from './generate.js';
+import { DDPMPipeline } from '../pipelines/ddpm.js';
 import { lossSvg, scatterImage } from './plot.js';
 import { Progress } from './progress.js';
 
@@ -121,18 +121,17 @@ async function writeSamples(trainer: Trainer, scheduler: Record<string, unknown>
     const progress = new Progress(`sampling ${file}`, SAMPLE_STEPS, { quiet });
     const onStep = (d: number) => progress.update(d);
     if (model instanceof MLPDenoiser) {
-      const r = await generate(e, ddim, (x, t) => model.forward(x, t), { sampleShape: [2], n: 1000, batch: 1000, steps: SAMPLE_STEPS, seed: 0, onStep });
+      const r = await new DDPMPipeline(e, model, ddim).run({ batchSize: 1000, maxBatch: 1000, numInferenceSteps: SAMPLE_STEPS, seed: 0, onStep });
       progress.finish();
-      await writeFileAtomic(file, encodePng(scatterImage(r.samples)));
+      await writeFileAtomic(file, encodePng(scatterImage(r.tensor)));
     } else {
       const c = model.config;
-      const shape = [c.in_channels, c.sample_size, c.sample_size];
       // a class-conditional model draws classes 0, 1, 2, … in reading order
       const K = c.num_class_embeds;
       const classLabels = K === null ? undefined : Int32Array.from({ length: 16 }, (_, i) => i % (K - 1));
-      const r = await generate(e, ddim, (x, t) => model.forward(x, t, { classLabels }), { sampleShape: shape, n: 16, batch: 16, steps: SAMPLE_STEPS, seed: 0, onStep });
+      const r = await new DDPMPipeline(e, model, ddim).run({ batchSize: 16, maxBatch: 16, numInferenceSteps: SAMPLE_STEPS, seed: 0, classLabels, onStep });
       progress.finish();
-      await writeFileAtomic(file, encodePng(imageGrid(tensorToImages(r.samples, [16, ...shape]).images, 4)));
+      await writeFileAtomic(file, encodePng(imageGrid(r.images, 4)));
     }
   } finally {
     e.arena.release(mark);

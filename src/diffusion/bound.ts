@@ -14,7 +14,7 @@ import type { Engine } from '../engine/engine.js';
 import { qSample } from '../kernels/gaussian.js';
 import { discretizedGaussianLogLikelihood, natsToBits, normalKl } from './gaussian-math.js';
 import type { NoiseSchedule } from './schedule.js';
-import { splitmix32 } from '../nn/params.js';
+import { splitmix32 } from '../random.js';
 import type { PredictionType } from './scheduler.js';
 
 export type BoundVarianceType = 'fixed_small' | 'fixed_large' | 'learned' | 'learned_range';

@@ -18,6 +18,7 @@ import { BETA_SCHEDULES, betaSchedule, linspace, makeSchedule, type BetaSchedule
 import { addNoise, type AddNoiseOptions } from './forward.js';
 import { LIMITS } from '../limits.js';
 import { show } from '../validate.js';
+import { SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJsonFile, type ModelSource } from '../io/sources.js';
 
 export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
@@ -172,6 +173,20 @@ export abstract class SchedulerBase {
     }
     this.engine = o.engine;
     this.timesteps = Array.from({ length: T }, (_, i) => T - 1 - i);
+  }
+
+  /**
+   * Reads scheduler_config.json from a source as UNet2DModel.fromPretrained takes one (a folder, a URL, a
+   * map of file names to bytes, a shipped model's name; a pipeline folder's scheduler/ is found by itself),
+   * e.g. `await DDIMScheduler.fromPretrained('mnist', { engine })`. Any scheduler class reads another's
+   * config, as in diffusers.
+   */
+  static async fromPretrained<S>(this: { fromConfig(json: unknown, extra?: Pick<SchedulerOptions, 'engine'>): S }, source: ModelSource, extra: Pick<SchedulerOptions, 'engine'> = {}): Promise<S> {
+    const { scheduler } = await modelLayout(openSource(source));
+    const config = await readJsonFile(scheduler, SCHEDULER_CONFIG_FILE);
+    if (!config) throw new DdpmError('FORMAT', `${scheduler.name}: ${SCHEDULER_CONFIG_FILE} is missing`);
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the call was made on (DDIMScheduler.fromPretrained builds a DDIMScheduler)
+    return this.fromConfig(config, extra);
   }
 
   /** The options as diffusers' scheduler_config.json keys (what fromConfig reads back). */

@@ -284,12 +284,12 @@ export class Engine {
     this.pool = null;
   }
 
-  /** Test hook: kills worker `index` behind the pool's back, as a crash would. */
+  /** Test hook: kills worker `index` behind the pool's back, as a crash would. @internal */
   killWorkerForTest(index: number): void {
     this.pool?.killWorkerForTest(index);
   }
 
-  /** Test hook: the next call's slice `index` looks taken by a worker that never finishes it. */
+  /** Test hook: the next call's slice `index` looks taken by a worker that never finishes it. @internal */
   hangSliceForTest(index: number): void {
     this.pool?.hangSliceForTest(index);
   }

@@ -3,6 +3,7 @@
 import { DdpmError } from '../errors.js';
 import * as C from './control.js';
 import { runtimeName } from './runtime.js';
+import { workerThreads } from '#platform';
 import { workerLoop, type WorkerInit } from './worker-loop.js';
 
 type Kernel = (...args: number[]) => void;
@@ -180,12 +181,12 @@ export class Pool {
     if (!this.broken) this.broken = 'disposed';
   }
 
-  /** Test hook: kills worker `index` without telling the pool, as a crash would. */
+  /** Test hook: kills worker `index` without telling the pool, as a crash would. @internal */
   killWorkerForTest(index: number): void {
     this.workers[index - 1]?.terminate();
   }
 
-  /** Test hook: makes slice `index` of the next call look claimed by a worker that then never finishes. */
+  /** Test hook: makes slice `index` of the next call look claimed by a worker that then never finishes. @internal */
   hangSliceForTest(index: number): void {
     Atomics.store(this.claims, index, (Atomics.load(this.ctl, C.GEN) + 1) | 0);
   }
@@ -231,7 +232,7 @@ async function startNodeWorker(init: WorkerInit, timeoutMs: number): Promise<Wor
   // Node refuses blob: URLs for workers; an eval'd script needs no file on disk either. It is CommonJS,
   // or ESM when the process runs with --input-type=module (workers inherit execArgv), so it loads
   // worker_threads with import(), which both accept.
-  const { Worker } = await import('node:worker_threads');
+  const { Worker } = await workerThreads(); // '#platform': no node: import in browser bundles
   const source =
     `import('node:worker_threads').then(({ parentPort, workerData }) => ` +
     `(${workerLoop.toString()})(workerData, (m) => parentPort.postMessage(m)));\n`;

@@ -1,5 +1,6 @@
 // What JavaScript runtime we are in, and what it can do. Nothing here touches `node:*` or
 // `import.meta.url` at module top level: edge runtimes and browser bundles must be able to import it.
+import { osModule, v8Module } from '#platform';
 
 export type RuntimeName = 'node' | 'deno' | 'bun' | 'browser' | 'worker' | 'unknown';
 
@@ -65,7 +66,7 @@ export async function hasRelaxedSimd(allowNodeFlag: boolean): Promise<{ ok: bool
   if (allowNodeFlag && runtimeName() === 'node' && !nodeFlagTried) {
     nodeFlagTried = true;
     try {
-      const v8 = await import('node:v8');
+      const v8 = await v8Module();
       v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
     } catch {
       // a restricted Node (permission model, embedder) may refuse; fall back to plain SIMD below
@@ -97,8 +98,12 @@ export async function coreCount(): Promise<number> {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   if (nav?.hardwareConcurrency && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
   if (runtimeName() === 'node') {
-    const os = await import('node:os');
-    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    try {
+      const os = await osModule();
+      return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    } catch {
+      return 1; // the web build of '#platform' running in Node (dist/web): no node:os
+    }
   }
   return 1;
 }

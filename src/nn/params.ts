@@ -3,6 +3,7 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { splitmix32 } from '../random.js';
 
 export interface ParamSpec {
   name: string;
@@ -43,17 +44,8 @@ export class ParamBlock {
   }
 }
 
-/** splitmix32: a small integer-only generator, so initial weights are the same bits in every runtime. */
-export function splitmix32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
-  };
-}
+// Kept as a re-export for src/train/* until it imports ../random.js directly.
+export { splitmix32 } from '../random.js';
 
 /**
  * PyTorch's default initialisation, by parameter name: conv and linear weights and biases

@@ -3,10 +3,12 @@ import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
+import { modelLayout, openSource, readModelFiles, type ModelSource } from '../io/sources.js';
+import { writeFilesAtomic } from '#platform';
 import { Ctx, attention, concat, conv, downsample, groupNormLayer, linear, resnet, siluAct, siluT, upsample, type Act, type BlockOpts } from './layers.js';
 import { dropoutMaskFn, type Denoiser, type TrainForward, type TrainForwardOptions } from './denoiser.js';
 import { ParamBlock, initializeParams } from './params.js';
-import { loadBlock } from '../io/param-tensors.js';
+import { loadBlock } from './param-tensors.js';
 import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
 import { unetForwardBytes, unetParamBytes } from './unet-plan.js';
@@ -75,25 +77,22 @@ export class UNet2DModel implements Denoiser {
   }
 
   /** Builds the model from a diffusers folder's config.json text/object and safetensors bytes. */
-  static fromFiles(engine: Engine, configJson: unknown, weights: Uint8Array, names = { config: 'config.json', weights: WEIGHTS_FILE }): UNet2DModel {
+  static fromFiles(engine: Engine, configJson: unknown, weights: Uint8Array | ArrayBuffer, names = { config: 'config.json', weights: WEIGHTS_FILE }): UNet2DModel {
     const config = parseUNetConfig(typeof configJson === 'string' ? parseJson(configJson, names.config) : configJson, names.config);
     const model = new UNet2DModel(engine, config);
     model.loadStateDict(readSafetensors(weights, names.weights).tensors, names.weights);
     return model;
   }
 
-  /** Reads a diffusers folder (Node, Deno, Bun): config.json + diffusion_pytorch_model.safetensors. */
-  static async fromPretrained(engine: Engine, dir: string): Promise<UNet2DModel> {
-    const { readRegularFile } = await import('../io/fs.js');
-    const { join } = await import('node:path');
-    // regular files only (a FIFO would hang, a device never end): IO errors naming the file
-    const cfgPath = join(dir, 'config.json');
-    const weightsPath = join(dir, WEIGHTS_FILE);
-    const cfgText = new TextDecoder().decode(await readRegularFile(cfgPath, { maxBytes: 16 * 2 ** 20 }));
-    // the config is checked (and the model's memory planned) before the weights are read
-    const config = parseUNetConfig(parseJson(cfgText, cfgPath), cfgPath);
-    engine.arena.plan(unetParamBytes(config), `${cfgPath}: UNet2DModel parameters (${describe(config)})`);
-    return UNet2DModel.fromFiles(engine, config, await readRegularFile(weightsPath), { config: cfgPath, weights: weightsPath });
+  /**
+   * Reads a diffusers model: a folder path (Node, Deno, Bun), a URL, a map of file names to bytes, or a
+   * shipped model's name ('mnist'); a pipeline folder's unet/ is found by itself. `variant: 'fp16'` reads
+   * diffusion_pytorch_model.fp16.safetensors (F16/BF16 tensors are converted to float32).
+   */
+  static async fromPretrained(engine: Engine, source: ModelSource, o: { variant?: string } = {}): Promise<UNet2DModel> {
+    const { model } = await modelLayout(openSource(source));
+    const f = await readModelFiles(model, WEIGHTS_FILE, o.variant);
+    return UNet2DModel.fromFiles(engine, f.config, f.weights, f.names);
   }
 
   /**
@@ -131,15 +130,7 @@ export class UNet2DModel implements Denoiser {
    */
   async save(dir: string): Promise<void> {
     const weights = this.weightsBytes();
-    const { mkdir, writeFile, rename } = await import('node:fs/promises');
-    const { join } = await import('node:path');
-    await mkdir(dir, { recursive: true });
-    const files: [string, Uint8Array | string][] = [[WEIGHTS_FILE, weights], ['config.json', JSON.stringify(this.configJson(), null, 2) + '\n']];
-    for (const [name, data] of files) {
-      const tmp = join(dir, `.${name}.tmp`);
-      await writeFile(tmp, data);
-      await rename(tmp, join(dir, name));
-    }
+    await writeFilesAtomic(dir, [[WEIGHTS_FILE, weights], ['config.json', JSON.stringify(this.configJson(), null, 2) + '\n']]);
   }
 
   /** safetensors bytes of the weights, as diffusers writes them (metadata format: pt). */
@@ -239,9 +230,10 @@ export class UNet2DModel implements Denoiser {
     const shape = [N, this.config.out_channels, this.config.sample_size, this.config.sample_size];
     let out: Tensor;
     if (opts.out) {
+      // the caller's buffer (a sampling loop that plans its own memory)
       this.engine.check(opts.out, 'UNet2DModel.forwardTensor: out');
-      if (opts.out.size !== outSize) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output [${shape}] has ${outSize}`);
-      out = opts.out;
+      if (opts.out.size < outSize) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output [${shape}] needs ${outSize}`);
+      out = { ...opts.out, size: outSize, shape };
       this.planForward(N, 0, 'UNet2DModel.forwardTensor');
     } else {
       this.planForward(N, !this.outBuf || this.outBuf.size < outSize ? 4 * outSize : 0, 'UNet2DModel.forwardTensor');

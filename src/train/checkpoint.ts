@@ -27,6 +27,7 @@ import type { ParamBlock } from '../nn/params.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { parseUNetConfig } from '../nn/unet-config.js';
 import { TRAINER_CONFIG_VERSION, type Trainer, type TrainerConfig } from './trainer.js';
+import { fsPromises, pathModule } from '#platform';
 
 export const CHECKPOINT_FORMAT = 'ddpm-wasm-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -215,8 +216,8 @@ export async function saveCheckpoint(root: string, trainer: Trainer, o: { keep?:
   const keep = o.keep ?? 3;
   if (!Number.isInteger(keep) || keep < 1) throw new DdpmError('INVALID_ARGUMENT', `saveCheckpoint: keep must be an integer ≥ 1, found ${keep}`);
   const { files } = checkpointFiles(trainer);
-  const fs = await import('node:fs/promises');
-  const { join } = await import('node:path');
+  const fs = await fsPromises(); // '#platform': UNSUPPORTED in browsers and edge workers
+  const { join } = await pathModule();
   const name = checkpointName(trainer.step);
   const final = join(root, name);
   const tmp = `${final}.tmp`;
@@ -255,8 +256,8 @@ export async function saveCheckpoint(root: string, trainer: Trainer, o: { keep?:
  * scanning ckpt-* folders when `latest` is missing or names a missing folder).
  */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
-  const fs = await import('node:fs/promises');
-  const { join } = await import('node:path');
+  const fs = await fsPromises();
+  const { join } = await pathModule();
   let dir = path;
   if (!(await exists(fs, join(path, MANIFEST_FILE)))) {
     let name: string | undefined;

@@ -30,6 +30,7 @@ class Child {
   constructor(target, o) {
     this.target = target;
     this.o = o;
+    /** @type {import('node:child_process').ChildProcess | null} */
     this.proc = null;
     this.stderr = '';
     this.nextId = 1;
@@ -38,18 +39,29 @@ class Child {
   async start() {
     this.stderr = '';
     const proc = fork(CHILD, [this.target], { execArgv: [`--max-old-space-size=${this.o.heapMB}`], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    proc.stderr.on('data', (d) => (this.stderr = (this.stderr + d).slice(-2000)));
-    this.proc = proc;
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`fuzz child for ${this.target} did not start: ${this.stderr}`)), 60_000);
-      proc.once('message', () => (clearTimeout(timer), resolve()));
-      proc.once('exit', (code) => (clearTimeout(timer), reject(new Error(`fuzz child for ${this.target} exited with ${code} at start: ${this.stderr}`))));
+    proc.stderr?.on('data', (d) => {
+      this.stderr = (this.stderr + d).slice(-2000);
     });
+    this.proc = proc;
+    /** @type {Promise<void>} */
+    const started = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`fuzz child for ${this.target} did not start: ${this.stderr}`)), 60_000);
+      proc.once('message', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      proc.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`fuzz child for ${this.target} exited with ${code} at start: ${this.stderr}`));
+      });
+    });
+    await started;
   }
 
   /** Runs one input: the child's answer, or { outcome: 'crash' | 'hang' }. */
   run(bytes) {
     const proc = this.proc;
+    if (!proc) throw new Error('fuzz child not started');
     const id = this.nextId++;
     return new Promise((resolve) => {
       const done = (r) => {

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const dist = (p) => import(new URL(`../../dist/${p}`, import.meta.url));
+const dist = (p) => import(new URL(`../../dist/${p}`, import.meta.url).href);
 
 // ---- seeded random numbers (splitmix32: the same sequence in every runtime) ----
 export function rng(seed) {
@@ -219,7 +219,7 @@ export const TARGETS = {
       const { DDPMScheduler, DDIMScheduler } = await dist('index.js');
       const { doc, skip } = parseOrSkip(input);
       if (skip) return;
-      const cls = doc !== null && typeof doc === 'object' && Object.prototype.hasOwnProperty.call(doc, '_class_name') && doc._class_name === 'DDIMScheduler' ? DDIMScheduler : DDPMScheduler;
+      const cls = doc !== null && typeof doc === 'object' && Object.hasOwn(doc, '_class_name') && doc._class_name === 'DDIMScheduler' ? DDIMScheduler : DDPMScheduler;
       const s = cls.fromConfig(doc, { engine: ctx.engine });
       s.setTimesteps(Math.min(10, s.numTrainTimesteps));
       const e = ctx.engine;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const dist = new URL('../../dist/', import.meta.url);
-const { Engine, UNet2DModel, DDPMScheduler, DDIMScheduler, SamplingChain, readSafetensors, writeSafetensors } = await import(new URL('index.js', dist));
+const { Engine, UNet2DModel, DDPMScheduler, DDIMScheduler, SamplingChain, readSafetensors } = await import(new URL('index.js', dist));
 const { loadImageFolder, encodePng } = await import(new URL('io/index.js', dist));
 
 const engine = await Engine.create({ threads: 1, memoryLimit: 256 * 2 ** 20 });

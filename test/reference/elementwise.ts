@@ -60,7 +60,7 @@ export function upsampleNearest2xBackward(dy: Arr, P: number, H: number, W: numb
 }
 
 /** x[p, :] + bias[p]   bias: (P), x: (P, HW) */
-export function addChannelBias(x: Arr, bias: Arr, P: number, HW: number): Float64Array {
+export function addChannelBias(x: Arr, bias: Arr, _P: number, HW: number): Float64Array {
   return Float64Array.from(x, (v, i) => v + bias[Math.floor(i / HW)]);
 }
 

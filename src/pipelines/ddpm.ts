@@ -1,0 +1,247 @@
+// DDPMPipeline: a model and its scheduler, from wherever they are, to images — the one sampling loop of
+// the code base (`ddpm sample`, `ddpm eval` and the training previews all call run()).
+//
+//   const pipe = await DDPMPipeline.fromPretrained(engine, 'mnist', { scheduler: 'ddim' })
+//   const { images } = await pipe.run({ batchSize: 16, numInferenceSteps: 20, seed: 42 })
+//   const png = toPng(images)
+//
+// Data flow per step: x_t stays in engine memory; the model writes ε into a buffer planned once per run
+// (forwardTensor with `out`), the chain's fused kernel reads it: nothing is copied out and back in.
+// Randomness is addressed, not drawn (SamplingChain): sample i's noise sits at element offset i·D of every
+// stream, so sample i is the same whatever batchSize, maxBatch or thread count.
+import { DdpmError } from '../errors.js';
+import type { Engine } from '../engine/engine.js';
+import type { Tensor } from '../engine/memory.js';
+import type { U64 } from '../kernels/gaussian.js';
+import { SamplingChain } from '../diffusion/sampling.js';
+import { DDPMScheduler } from '../diffusion/ddpm.js';
+import { tensorToImages, type RgbaImage } from '../io/image.js';
+import { MODEL_INDEX_FILE, SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJsonFile, type ModelSource } from '../io/sources.js';
+import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
+import { UNet2DModel } from '../nn/unet.js';
+import { writeFilesAtomic } from '#platform';
+import { schedulerFromConfig, takesEta, type PipelineScheduler } from './scheduler-choice.js';
+
+export interface FromPretrainedOptions {
+  /** diffusers' weight variant: 'fp16' reads diffusion_pytorch_model.fp16.safetensors. */
+  variant?: string;
+  /**
+   * The scheduler: a name ('ddpm', 'ddim', 'DDIMScheduler' …) built from the source's
+   * scheduler_config.json, or a scheduler object. Default: the class the config names.
+   */
+  scheduler?: string | PipelineScheduler;
+}
+
+/** What onStep gets besides the step counts: the current batch's state, read only when asked for. */
+export interface StepInfo {
+  /** The timestep just done. */
+  t: number;
+  /** Index of the batch's first sample. */
+  batchStart: number;
+  /** x̂_0 predicted at this step, (nb, …sampleShape): a preview of where the chain is going. */
+  readonly x0: Float32Array;
+  /** x_{t−1} after this step, (nb, …sampleShape). */
+  readonly sample: Float32Array;
+}
+
+export interface RunOptions {
+  /** Number of samples. Default 1. */
+  batchSize?: number;
+  /** Samples per model call (memory: activations scale with it). Default 16. */
+  maxBatch?: number;
+  /** Default: T for DDPMScheduler (the paper's chain), else min(50, T). */
+  numInferenceSteps?: number;
+  /** Noise seed, an integer in [0, 2^64). Default 0. */
+  seed?: U64;
+  /** DDIM's η: 0 (default) deterministic … 1 DDPM-like. */
+  eta?: number;
+  /** Class-conditional models: one label for all samples, or one per sample. */
+  classLabels?: number | ArrayLike<number>;
+  /**
+   * Classifier-free guidance: ε = ε_u + w·(ε_c − ε_u), ε_u with the unconditional label num_class_embeds − 1
+   * (the model must have been trained with labels dropped to it). Two model calls per step.
+   */
+  guidanceScale?: number;
+  /** Checked before every model call: an aborted signal stops the run with DdpmError 'ABORTED'. */
+  signal?: AbortSignal;
+  /** After every step: `step` of `total` (steps × batches) done. */
+  onStep?: (step: number, total: number, info: StepInfo) => void;
+}
+
+export interface PipelineOutput {
+  /** One RGBA image per sample (ImageData-shaped); empty for models of points (MLPDenoiser). */
+  images: RgbaImage[];
+  /** The float samples, (batchSize, …sampleShape), in [−1, 1] for images. */
+  tensor: Float32Array;
+  /** [batchSize, …sampleShape]. */
+  shape: number[];
+}
+
+const DIFFUSERS_VERSION = '0.32.2';
+
+export class DDPMPipeline {
+  /** Things the loader assumed (a missing scheduler_config.json …); the CLI prints them. */
+  readonly notices: string[];
+
+  constructor(readonly engine: Engine, readonly unet: PretrainedModel, readonly scheduler: PipelineScheduler, notices: string[] = []) {
+    this.notices = notices;
+    scheduler.engine = engine;
+  }
+
+  /**
+   * Loads a model folder (config.json + weights [+ scheduler_config.json]) or a diffusers pipeline folder
+   * (model_index.json, unet/, scheduler/) from a folder path (Node, Deno, Bun), a URL or base URL, a map
+   * of file names to bytes / ArrayBuffer / Blob / Response, or a shipped model's name ('mnist').
+   * Without a scheduler_config.json, diffusers' DDPMScheduler defaults are used and a notice says so.
+   */
+  static async fromPretrained(engine: Engine, source: ModelSource, o: FromPretrainedOptions = {}): Promise<DDPMPipeline> {
+    const src = openSource(source);
+    const layout = await modelLayout(src);
+    const notices: string[] = [];
+    const { model } = await loadModel(engine, layout.model, { variant: o.variant });
+    let scheduler: PipelineScheduler;
+    if (o.scheduler !== undefined && typeof o.scheduler === 'object') scheduler = o.scheduler;
+    else {
+      let config = await readJsonFile(layout.scheduler, SCHEDULER_CONFIG_FILE);
+      if (!config) {
+        notices.push(`${layout.scheduler.name}: no ${SCHEDULER_CONFIG_FILE}; using diffusers' DDPMScheduler defaults (1000 steps, linear betas 0.0001 … 0.02)`);
+        config = new DDPMScheduler().toConfig();
+      }
+      scheduler = schedulerFromConfig(o.scheduler, config, engine, `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`);
+    }
+    return new DDPMPipeline(engine, model, scheduler, notices);
+  }
+
+  /** One sample's shape: (C, H, W) for images, (D) for points. */
+  get sampleShape(): number[] {
+    const u = this.unet;
+    return u instanceof UNet2DModel ? [u.config.in_channels, u.config.sample_size, u.config.sample_size] : [u.config.data_dim];
+  }
+
+  /** Samples `batchSize` images (or points); see RunOptions. */
+  async run(o: RunOptions = {}): Promise<PipelineOutput> {
+    const e = this.engine;
+    const n = positiveInt('batchSize', o.batchSize ?? 1, 1 << 20);
+    const B = Math.min(positiveInt('maxBatch', o.maxBatch ?? 16, 4096), n);
+    const T = this.scheduler.numTrainTimesteps;
+    const steps = o.numInferenceSteps ?? (this.scheduler instanceof DDPMScheduler ? T : Math.min(50, T));
+    if (o.eta !== undefined && !takesEta(this.scheduler)) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: eta applies to DDIMScheduler only, this pipeline's scheduler is ${this.scheduler.constructor.name}`);
+    const shape = this.sampleShape;
+    const D = shape.reduce((a, b) => a * b, 1);
+    const call = this.modelCall(n, o.classLabels, o.guidanceScale);
+    const batches = Math.ceil(n / B);
+    const total = steps * batches;
+    const tensor = new Float32Array(n * D);
+    let done = 0;
+    const aborted = () => new DdpmError('ABORTED', `DDPMPipeline.run: aborted after ${done} of ${total} steps`, { cause: o.signal?.reason });
+    if (o.signal?.aborted) throw aborted();
+
+    const mark = e.arena.mark();
+    try {
+      // planned once per run: the model's output (and the unconditional one for guidance), (B, out)
+      const per = this.outputSize;
+      const eps = e.alloc([B, per], 'pipeline.modelOutput');
+      const epsUncond = call.guided ? e.alloc([B, per], 'pipeline.modelOutputUncond') : null;
+      const batchMark = e.arena.mark();
+      for (let i0 = 0; i0 < n; i0 += B) {
+        const nb = Math.min(B, n - i0);
+        const chain = SamplingChain.start(e, this.scheduler, { shape: [nb, ...shape], numInferenceSteps: steps, seed: o.seed ?? 0, offset: i0 * D, eta: o.eta });
+        const out = (buf: Tensor): Tensor => ({ ...buf, size: nb * per, shape: [nb, per] });
+        const check = () => {
+          if (o.signal?.aborted) throw aborted();
+        };
+        await chain.run((x, t) => call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond), check), {
+          onStep: o.onStep && ((_, t) => {
+            const info: StepInfo = { t, batchStart: i0, get x0() { return e.read(chain.predOriginalSample); }, get sample() { return e.read(chain.sample); } };
+            o.onStep!(++done, total, info);
+          }),
+        });
+        if (!o.onStep) done += steps;
+        tensor.set(e.read(chain.sample), i0 * D);
+        e.arena.release(batchMark);
+      }
+    } finally {
+      e.arena.release(mark);
+    }
+    const images = shape.length === 3 && (shape[0] === 1 || shape[0] === 3) ? tensorToImages(tensor, [n, ...shape]).images : [];
+    return { images, tensor, shape: [n, ...shape] };
+  }
+
+  /** Values the model writes per sample (twice the sample's for learned variances). */
+  private get outputSize(): number {
+    const u = this.unet;
+    return u instanceof UNet2DModel ? u.config.out_channels * u.config.sample_size ** 2 : u.config.data_dim;
+  }
+
+  /** The model call with class labels and guidance checked and applied. */
+  private modelCall(n: number, classLabels: RunOptions['classLabels'], guidanceScale: number | undefined) {
+    const u = this.unet;
+    const K = u instanceof UNet2DModel ? u.config.num_class_embeds : null;
+    if (K === null) {
+      if (classLabels !== undefined || guidanceScale !== undefined) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: classLabels/guidanceScale given, but the model is not class-conditional (its config has no num_class_embeds)`);
+      return {
+        guided: false,
+        forward: (x: Tensor, t: number, _i0: number, _nb: number, out: Tensor, _u: Tensor | null, check: () => void) => {
+          check();
+          return u.forwardTensor(x, t, { out });
+        },
+      };
+    }
+    const unet = u as UNet2DModel;
+    if (classLabels === undefined) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: the model is class-conditional (num_class_embeds = ${K}): pass classLabels`);
+    const guided = guidanceScale !== undefined;
+    if (guided && (!Number.isFinite(guidanceScale) || guidanceScale < 0)) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: guidanceScale must be a finite number >= 0, found ${guidanceScale}`);
+    if (guided && K < 2) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: guidance needs an unconditional label besides the classes; num_class_embeds is ${K}`);
+    const maxLabel = guided ? K - 2 : K - 1; // with guidance, K − 1 is the unconditional label
+    const raw = typeof classLabels === 'number' ? new Array<number>(n).fill(classLabels) : Array.from(classLabels);
+    if (raw.length !== n) throw new DdpmError('SHAPE_MISMATCH', `DDPMPipeline.run: ${raw.length} classLabels for batchSize ${n}`);
+    raw.forEach((l, i) => {
+      if (!Number.isInteger(l) || l < 0 || l > maxLabel) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: classLabels[${i}] = ${l} is not an integer in [0, ${maxLabel}]${guided ? ` (${K - 1} is the unconditional label)` : ''}`);
+    });
+    const labels = Int32Array.from(raw);
+    const uncond = new Int32Array(n).fill(K - 1);
+    const w = guidanceScale ?? 1;
+    const Cin = unet.config.in_channels * unet.config.sample_size ** 2;
+    return {
+      guided,
+      forward: (x: Tensor, t: number, i0: number, nb: number, out: Tensor, outUncond: Tensor | null, check: () => void) => {
+        check();
+        const cond = unet.forwardTensor(x, t, { classLabels: labels.subarray(i0, i0 + nb), out });
+        if (!outUncond) return cond;
+        check();
+        unet.forwardTensor(x, t, { classLabels: uncond.subarray(i0, i0 + nb), out: outUncond });
+        // guidance on the prediction (the first in_channels channels); a learned variance stays conditional
+        const ec = this.engine.view(cond), eu = this.engine.view(outUncond);
+        const per = ec.length / nb;
+        for (let i = 0; i < ec.length; i++) if (i % per < Cin) ec[i] = eu[i] + w * (ec[i] - eu[i]);
+        return cond;
+      },
+    };
+  }
+
+  /**
+   * Writes a diffusers pipeline folder (Node, Deno, Bun): model_index.json, unet/ (config.json + weights),
+   * scheduler/scheduler_config.json — what fromPretrained and `ddpm sample --model` read back.
+   */
+  async save(dir: string): Promise<void> {
+    const u = this.unet;
+    const cls = classOf(u);
+    const sep = dir.endsWith('/') ? '' : '/';
+    const configText = u instanceof UNet2DModel ? JSON.stringify(u.configJson(), null, 2) + '\n' : u.configJson() + '\n';
+    const schedulerConfig: Record<string, unknown> = { ...this.scheduler.toConfig(), _diffusers_version: DIFFUSERS_VERSION };
+    await writeFilesAtomic(`${dir}${sep}unet`, [[cls.weightsFile, u.weightsBytes()], ['config.json', configText]]);
+    await writeFilesAtomic(`${dir}${sep}scheduler`, [[SCHEDULER_CONFIG_FILE, JSON.stringify(schedulerConfig, null, 2) + '\n']]);
+    const index = {
+      _class_name: 'DDPMPipeline',
+      _diffusers_version: DIFFUSERS_VERSION,
+      scheduler: ['diffusers', String(schedulerConfig._class_name)],
+      unet: [u instanceof UNet2DModel ? 'diffusers' : 'ddpm-wasm', cls.className],
+    };
+    await writeFilesAtomic(dir, [[MODEL_INDEX_FILE, JSON.stringify(index, null, 2) + '\n']]);
+  }
+}
+
+function positiveInt(what: string, v: number, max: number): number {
+  if (!Number.isInteger(v) || v < 1 || v > max) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: ${what} must be an integer in [1, ${max}], found ${v}`);
+  return v;
+}
