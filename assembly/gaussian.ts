@@ -307,3 +307,65 @@ export function gaussian_step_f32(
     }
   }
 }
+
+// The one elementwise kernel every few-step solver shares (DPM-Solver++, UniPC, Euler, Euler ancestral,
+// Heun): a linear combination of up to five tensors plus optional Gaussian noise,
+//   out = clamp(a·x + b0·y0 + b1·y1 + b2·y2 + b3·y3 + c·z, −clip, clip)      (clip = +∞: no clamp)
+// computed in float64 from float32 inputs and rounded once to float32 (the clamp is for x̂_0 with
+// clip_sample, as Heun offers). A solver step is one or two calls:
+// the data prediction x̂_0 = a·x_t + b0·m, then the update from x_t and the history of x̂_0's.
+//
+// Each output element reads only its own inputs, so `out` may be x or any y_i. Pointers that are 0 are
+// absent (their coefficient is ignored). y0 alone may have a row stride s0 ≥ D: a model output with
+// learned-variance channels (N, 2D) whose first D values per row are the prediction.
+// z: read from `noise` when not 0, else drawn from Philox at element offset + i of (seed, stream) when
+// draw != 0 (as defined in this file's header: a value depends only on (seed, stream, offset + i)),
+// else no noise term.
+//   x, y1, y2, y3, noise, out: (N, D)   y0: (N, s0)
+
+export function solver_combine_f32(
+  N: i32, D: i32, out: usize,
+  x: usize, a: f64,
+  y0: usize, s0: i32, b0: f64,
+  y1: usize, b1: f64,
+  y2: usize, b2: f64,
+  y3: usize, b3: f64,
+  noise: usize, c: f64, clip: f64,
+  draw: i32, seedLo: u32, seedHi: u32, streamLo: u32, streamHi: u32, offLo: u32, offHi: u32,
+  ith: i32, nth: i32,
+): void {
+  const total = N * D;
+  const lo = sliceStart(total, ith, nth, CHUNK);
+  const hi = sliceEnd(total, ith, nth, CHUNK);
+  if (lo >= hi) return;
+  const off = (<u64>offHi << 32) | <u64>offLo;
+  const noisy = noise != 0 || draw != 0;
+  let last: u64 = u64.MAX_VALUE;
+  let n = lo / D;
+  let d = lo - n * D;
+  for (let i = lo; i < hi; i++) {
+    const o = <usize>i << 2;
+    // The sum in a fixed order, so the bits do not depend on which terms a caller leaves out as 0.
+    let v: f64 = 0;
+    if (x != 0) v = a * <f64>load<f32>(x + o);
+    if (y0 != 0) v += b0 * <f64>load<f32>(y0 + ((<usize>n * <usize>s0 + <usize>d) << 2));
+    if (y1 != 0) v += b1 * <f64>load<f32>(y1 + o);
+    if (y2 != 0) v += b2 * <f64>load<f32>(y2 + o);
+    if (y3 != 0) v += b3 * <f64>load<f32>(y3 + o);
+    if (noisy) {
+      let z: f32;
+      if (noise != 0) z = load<f32>(noise + o);
+      else {
+        const e = off + <u64>i;
+        z = normalAt(e, last, streamLo, streamHi, seedLo, seedHi);
+        last = e >> 2;
+      }
+      v += c * <f64>z;
+    }
+    store<f32>(out + o, <f32>min(max(v, -clip), clip));
+    if (++d == D) {
+      d = 0;
+      n++;
+    }
+  }
+}

@@ -103,7 +103,7 @@ describe('ddpm sample', () => {
       [['--model', model, '--sampler', 'ddpm', '--eta', '0.5'], /--eta applies to --sampler ddim only/],
       [['--model', model, '--eta', 'x'], /--eta must be a number in \[0, 1\], found 'x'/],
       [['--model', model, '--threads', '0'], /--threads must be an integer in \[1, 256\]/],
-      [['--model', model, '--bogus'], /Unknown option '--bogus'/],
+      [['--model', model, '--bogus'], /unknown option --bogus/],
       [['--model', model, 'extra'], /unexpected argument 'extra'/],
       [['--model', model, '--steps', '2', '--n', '1', '--out', join(root, 'a.png', 'x.png')], /cannot write/],
     ];

@@ -8,3 +8,12 @@ export * from './ddim.js';
 export * from './sampling.js';
 export * from './bound.js';
 export { normalKl, discretizedGaussianLogLikelihood } from './gaussian-math.js';
+// Few-step solvers (issue 9): DPM-Solver++, UniPC, Euler, Euler ancestral, Heun; the sampler and
+// scheduler-class registries.
+export * from './sigmas.js';
+export { SolverBase, type SolverState } from './solver.js';
+export * from './dpm-solver.js';
+export * from './unipc.js';
+export * from './euler.js';
+export * from './heun.js';
+export * from './samplers.js';

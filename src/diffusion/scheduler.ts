@@ -82,7 +82,7 @@ export function optionsFromConfig<O>(json: unknown, keys: Record<string, string>
 }
 
 /** numpy's round (half to even), which diffusers' timestep spacings use. */
-function roundHalfEven(x: number): number {
+export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
@@ -116,8 +116,9 @@ export abstract class SchedulerBase {
   readonly clipSampleRange: number;
   readonly timestepSpacing: TimestepSpacing;
   readonly stepsOffset: number;
-  /** diffusers' init_noise_sigma: x_T ~ N(0, 1). */
-  readonly initNoiseSigma = 1;
+  /** diffusers' init_noise_sigma: x_T ~ N(0, initNoiseSigma²·I); 1 for DDPM and DDIM, σ_max for the
+   * Karras-sigma schedulers (Euler, Heun), which set it in setTimesteps. */
+  initNoiseSigma = 1;
   engine: Engine | undefined;
   /** Inference timesteps, decreasing; all of [0, T) before setTimesteps. */
   timesteps: number[];
@@ -205,8 +206,8 @@ export abstract class SchedulerBase {
     };
   }
 
-  /** diffusers' scale_model_input: the identity for DDPM and DDIM. */
-  scaleModelInput(sample: Tensor): Tensor {
+  /** diffusers' scale_model_input: the identity for DDPM and DDIM (Euler and Heun divide by sqrt(σ² + 1)). */
+  scaleModelInput(sample: Tensor, _timestep?: number): Tensor {
     return sample;
   }
 

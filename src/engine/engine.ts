@@ -3,7 +3,7 @@ import { DdpmError, checkInt } from '../errors.js';
 import { ARENA_BASE } from './control.js';
 import { Arena, type Tensor, formatBytes } from './memory.js';
 import { Pool } from './pool.js';
-import { base64ToBytes, coreCount, hasRelaxedSimd, hasSimd, relaxedMaddIsFused, runtimeName, sharedMemoryStatus, type RuntimeName } from './runtime.js';
+import { base64ToBytes, canCompileWasm, coreCount, hasRelaxedSimd, hasSimd, relaxedMaddIsFused, runtimeName, sharedMemoryStatus, workerStatus, type RuntimeName } from './runtime.js';
 
 /** The ABI this JS expects; assembly/index.ts exports the same number as `abi_version`. */
 export const ABI_VERSION = 1;
@@ -69,15 +69,40 @@ async function loadBuildBytes(build: BuildName): Promise<Uint8Array<ArrayBuffer>
   return base64ToBytes(mod.wasmBase64);
 }
 
-async function compile(wasm: EngineOptions['wasm'], build: BuildName): Promise<WebAssembly.Module> {
-  if (wasm === undefined) return WebAssembly.compile(await loadBuildBytes(build));
-  if (wasm instanceof WebAssembly.Module) return wasm;
+/** The build a module says it is (its `build_id` export: bit 0 relaxed SIMD, bit 1 threads). */
+function buildFromId(id: number): BuildName {
+  return (((id & 1) ? 'relaxed' : 'simd') + ((id & 2) ? '-mt' : '')) as BuildName;
+}
+
+/** How to import a build as a module in the edge runtimes, for error messages. */
+function importHint(build: BuildName): string {
+  return `import the .wasm file as a module and pass it: \`import wasm from 'ddpm-wasm/wasm/${build}.wasm'\` ` +
+    `(Cloudflare Workers; add \`?module\` on Vercel Edge), then Engine.create({ wasm })`;
+}
+
+/**
+ * A WebAssembly.Module, also one from another realm: Vercel's edge sandbox (a Node vm context) gets its
+ * `?module` imports compiled outside, so `instanceof` this realm's WebAssembly.Module is false there.
+ */
+function isWasmModule(x: unknown): boolean {
+  return (x as object) instanceof WebAssembly.Module || Object.prototype.toString.call(x) === '[object WebAssembly.Module]';
+}
+
+/** options.wasm as a module: a Module is used as it is; bytes and URLs are compiled (where allowed). */
+async function moduleFrom(wasm: Exclude<EngineOptions['wasm'], undefined>, runtime: RuntimeName): Promise<WebAssembly.Module> {
+  // (not a type guard: WebAssembly.Module is an empty interface, so narrowing would leave `never`)
+  if (isWasmModule(wasm)) return wasm as WebAssembly.Module;
+  let bytes: BufferSource;
   if (typeof wasm === 'string' || wasm instanceof URL) {
     const res = await fetch(wasm);
     if (!res.ok) throw new DdpmError('INVALID_ARGUMENT', `wasm: fetching ${String(wasm)} gave HTTP ${res.status}`);
-    return WebAssembly.compile(await res.arrayBuffer());
+    bytes = await res.arrayBuffer();
+  } else bytes = wasm as BufferSource;
+  const compiles = canCompileWasm();
+  if (!compiles.ok) {
+    throw new DdpmError('UNSUPPORTED', `options.wasm: ${compiles.why}, so bytes or a URL cannot be used in ${runtime}; ${importHint('simd')}`);
   }
-  return WebAssembly.compile(wasm);
+  return WebAssembly.compile(bytes);
 }
 
 export class Engine {
@@ -113,15 +138,27 @@ export class Engine {
     if (!hasSimd()) {
       throw new DdpmError('UNSUPPORTED', `this runtime (${runtime}) does not support WebAssembly SIMD, which ddpm-wasm requires`);
     }
-
-    // 1. SIMD level
     const wantSimd = options.simd ?? 'auto';
     if (!['auto', 'simd', 'relaxed'].includes(wantSimd)) {
       throw new DdpmError('INVALID_ARGUMENT', `simd must be 'auto', 'simd' or 'relaxed', found ${String(wantSimd)}`);
     }
+    const wantThreads = options.threads ?? 'auto';
+    if (wantThreads !== 'auto') checkInt('threads', wantThreads, 1, 256);
+    // A module handed in (or bytes, or a URL) is one build: it decides what 'auto' means, and an explicit
+    // simd or threads option must agree with it. Nothing else is compiled then — no probe either — so
+    // this is the path for runtimes that forbid compiling at run time.
+    const given = options.wasm === undefined ? null : await moduleFrom(options.wasm, runtime);
+    if (!given) {
+      const compiles = canCompileWasm();
+      if (!compiles.ok) throw new DdpmError('UNSUPPORTED', `Engine.create: ${compiles.why}; ${importHint(wantSimd === 'relaxed' ? 'relaxed' : 'simd')}`);
+    }
+
+    // 1. SIMD level (for a given module: read from it after instantiation, step 4)
     let simd: SimdLevel = 'simd';
     let fusedMadd: boolean | null = null;
-    if (wantSimd === 'simd') why.push('plain SIMD: forced by options.simd');
+    if (given) {
+      // decided by the module
+    } else if (wantSimd === 'simd') why.push('plain SIMD: forced by options.simd');
     else {
       const relaxed = await hasRelaxedSimd(options.nodeRelaxedSimdFlag ?? true);
       if (relaxed.ok) fusedMadd = relaxedMaddIsFused();
@@ -139,12 +176,17 @@ export class Engine {
 
     // 2. Threads
     const cores = await coreCount();
-    const wantThreads = options.threads ?? 'auto';
-    if (wantThreads !== 'auto') checkInt('threads', wantThreads, 1, 256);
     let threads = wantThreads === 'auto' ? cores : wantThreads;
+    const workers = workerStatus();
     const shared = sharedMemoryStatus();
     const isBrowserMain = runtime === 'browser';
-    if (threads > 1 && !shared.ok) {
+    if (threads > 1 && !workers.ok) {
+      if (wantThreads !== 'auto') {
+        throw new DdpmError('UNSUPPORTED', `threads: ${wantThreads} needs worker threads, but ${workers.why} (${runtime}); use threads: 1 or 'auto'`);
+      }
+      why.push(`1 thread: ${workers.why}`);
+      threads = 1;
+    } else if (threads > 1 && !shared.ok) {
       why.push(`1 thread: ${shared.why}`);
       threads = 1;
     } else if (threads > 1 && isBrowserMain) {
@@ -153,10 +195,6 @@ export class Engine {
     } else {
       why.push(`${threads} thread(s): ${wantThreads === 'auto' ? `${cores} core(s) available` : 'as asked'}`);
     }
-    // The threaded build imports a shared memory; it also runs single-threaded, but a plain memory is
-    // what runtimes without SharedArrayBuffer (edge workers) can give, so 1 thread uses the plain build.
-    const mt = threads > 1;
-    const build = (simd + (mt ? '-mt' : '')) as BuildName;
 
     // 3. Memory
     const scratch = options.scratchPerThread ?? 4 * 2 ** 20;
@@ -168,24 +206,74 @@ export class Engine {
     }
     const maxPages = Math.floor(limit / PAGE);
     const initialPages = Math.min(maxPages, Math.max(2, Math.ceil((options.initialMemory ?? 16 * 2 ** 20) / PAGE)));
-    let memory: WebAssembly.Memory;
-    try {
-      memory = new WebAssembly.Memory({ initial: initialPages, maximum: maxPages, shared: mt } as WebAssembly.MemoryDescriptor);
-    } catch (e) {
-      throw new DdpmError('OUT_OF_MEMORY', `could not create a Wasm memory of ${formatBytes(initialPages * PAGE)} (limit ${formatBytes(limit)}): ${(e as Error).message}`, { cause: e });
-    }
+    const makeMemory = (isShared: boolean): WebAssembly.Memory => {
+      try {
+        return new WebAssembly.Memory({ initial: initialPages, maximum: maxPages, shared: isShared } as WebAssembly.MemoryDescriptor);
+      } catch (e) {
+        throw new DdpmError('OUT_OF_MEMORY', `could not create a Wasm memory of ${formatBytes(initialPages * PAGE)} (limit ${formatBytes(limit)}): ${(e as Error).message}`, { cause: e });
+      }
+    };
 
-    // 4. Module, instance, version check
-    const module = await compile(options.wasm, build);
+    // 4. Module, instance, version and build checks
+    // The threaded build imports a shared memory; it also runs single-threaded, but a plain memory is
+    // what runtimes without SharedArrayBuffer (edge workers) can give, so 1 thread uses the plain build.
+    let mt = threads > 1;
+    let build = (simd + (mt ? '-mt' : '')) as BuildName;
+    const module = given ?? await WebAssembly.compile(await loadBuildBytes(build));
+    let memory = makeMemory(mt);
     let instance: WebAssembly.Instance;
     try {
       instance = await WebAssembly.instantiate(module, { env: { memory } });
     } catch (e) {
-      throw new DdpmError('UNSUPPORTED', `instantiating the ${build} build failed (is options.wasm the ${build} build?): ${(e as Error).message}`, { cause: e });
+      // A given module of the other threading kind imports the other kind of memory: try that one, so
+      // its build_id can be read and the checks below name the mismatch. Instantiating compiles nothing.
+      const otherMemory = given && (mt || shared.ok) ? makeMemory(!mt) : null;
+      const other = otherMemory ? await WebAssembly.instantiate(module, { env: { memory: otherMemory } }).catch(() => null) : null;
+      if (!other || !otherMemory) {
+        const hint = given && !mt && !shared.ok ? ` (if it is a threaded -mt build: ${shared.why}, so pass the single-threaded build)` : '';
+        throw new DdpmError('UNSUPPORTED', `instantiating the ${given ? 'module in options.wasm' : `${build} build`} failed${hint}: ${(e as Error).message}`, { cause: e });
+      }
+      instance = other;
+      memory = otherMemory;
+      mt = !mt;
     }
     const abi = (instance.exports.abi_version as (() => number) | undefined)?.();
     if (abi !== ABI_VERSION) {
       throw new DdpmError('WASM_VERSION', `the Wasm module has ABI version ${abi ?? 'none'}, this JS expects ${ABI_VERSION}: rebuild or reinstall ddpm-wasm`);
+    }
+    const id = (instance.exports.build_id as (() => number) | undefined)?.();
+    if (id === undefined) {
+      throw new DdpmError('WASM_VERSION', 'the Wasm module has no build_id export (built by an older ddpm-wasm): use the .wasm files of this version');
+    }
+    const found = buildFromId(id);
+    if (!given) {
+      if (found !== build) throw new DdpmError('WASM_VERSION', `the inlined ${build} build says it is ${found}: rebuild ddpm-wasm`);
+    } else {
+      const foundSimd: SimdLevel = id & 1 ? 'relaxed' : 'simd';
+      const foundMt = (id & 2) !== 0;
+      if (wantSimd !== 'auto' && wantSimd !== foundSimd) {
+        throw new DdpmError('UNSUPPORTED', `options.wasm is the ${found} build, but simd: '${wantSimd}' was asked for: pass the ${wantSimd}${foundMt ? '-mt' : ''} build (wasm/${wantSimd}${foundMt ? '-mt' : ''}.wasm) or simd: 'auto'`);
+      }
+      simd = foundSimd;
+      if (threads > 1 && !foundMt) {
+        if (wantThreads !== 'auto') {
+          throw new DdpmError('UNSUPPORTED', `options.wasm is the ${found} build (single-threaded); threads: ${wantThreads} needs the ${simd}-mt build (wasm/${simd}-mt.wasm)`);
+        }
+        why[why.length - 1] = `1 thread: the module in options.wasm is the single-threaded ${found} build`;
+        threads = 1;
+      }
+      if (foundMt && !shared.ok) {
+        throw new DdpmError('UNSUPPORTED', `options.wasm is the ${found} build, which imports a shared memory, but ${shared.why}: pass the ${simd} build (wasm/${simd}.wasm)`);
+      }
+      build = found;
+      why.unshift(`${found} build: the module in options.wasm (its build_id)`);
+    }
+    // Fusing read from the module itself: no probe to compile (edge runtimes forbid that).
+    if (simd === 'relaxed') {
+      const probe = instance.exports.madd_probe as (a: number, b: number, c: number) => number;
+      const a = 1 + 2 ** -12;
+      fusedMadd = probe(a, a, -1) === 2 ** -11 + 2 ** -24;
+      if (given) why.push(`relaxed_madd is ${fusedMadd ? 'fused' : 'not fused'} here (read from the module's madd_probe)`);
     }
     const names = WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name);
 

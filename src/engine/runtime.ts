@@ -2,15 +2,20 @@
 // `import.meta.url` at module top level: edge runtimes and browser bundles must be able to import it.
 import { osModule, v8Module } from '#platform';
 
-export type RuntimeName = 'node' | 'deno' | 'bun' | 'browser' | 'worker' | 'unknown';
+export type RuntimeName = 'node' | 'deno' | 'bun' | 'browser' | 'worker' | 'workerd' | 'edge-light' | 'unknown';
 
 declare const Deno: unknown;
 declare const Bun: unknown;
+declare const EdgeRuntime: unknown;
 
 export function runtimeName(): RuntimeName {
   const g = globalThis as Record<string, unknown>;
   if (typeof Deno !== 'undefined') return 'deno';
   if (typeof Bun !== 'undefined') return 'bun';
+  // Before Node: workerd with nodejs_compat has a `process` too. Both names are the runtimes' own
+  // (Cloudflare's navigator.userAgent; Vercel's EdgeRuntime global, also set by the edge-runtime package).
+  if ((g.navigator as { userAgent?: string } | undefined)?.userAgent === 'Cloudflare-Workers') return 'workerd';
+  if (typeof EdgeRuntime === 'string') return 'edge-light';
   const proc = g.process as { versions?: { node?: string } } | undefined;
   if (proc?.versions?.node) return 'node';
   if (typeof g.window !== 'undefined' && typeof g.document !== 'undefined') return 'browser';
@@ -49,6 +54,21 @@ export function relaxedMaddIsFused(): boolean {
   return f(a, a, -1) === 2 ** -11 + 2 ** -24;
 }
 
+/**
+ * Whether this runtime compiles WebAssembly at run time. Cloudflare Workers and Vercel Edge do not
+ * ("Wasm code generation disallowed by embedder"): there a module must come in precompiled, imported
+ * as a `.wasm` module. Compiling a 34-byte module takes microseconds and is allowed everywhere else,
+ * even synchronously on a browser's main thread (the limit there is 4 KB).
+ */
+export function canCompileWasm(): { ok: boolean; why: string } {
+  try {
+    new WebAssembly.Module(SIMD_PROBE);
+    return { ok: true, why: 'WebAssembly compiles at run time' };
+  } catch (e) {
+    return { ok: false, why: `this runtime does not compile WebAssembly at run time (${(e as Error).name}: ${(e as Error).message})` };
+  }
+}
+
 export function hasSimd(): boolean {
   return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
@@ -81,10 +101,11 @@ export async function hasRelaxedSimd(allowNodeFlag: boolean): Promise<{ ok: bool
 /** Can a shared WebAssembly.Memory exist here and be posted to a worker? */
 export function sharedMemoryStatus(): { ok: boolean; why: string } {
   const g = globalThis as Record<string, unknown>;
-  if (typeof SharedArrayBuffer === 'undefined') return { ok: false, why: 'SharedArrayBuffer is not defined' };
+  // Browsers hide SharedArrayBuffer unless the page is isolated: say so first, it is the fix.
   if (g.crossOriginIsolated === false) {
     return { ok: false, why: 'the page is not cross-origin isolated (COOP/COEP headers missing)' };
   }
+  if (typeof SharedArrayBuffer === 'undefined') return { ok: false, why: 'SharedArrayBuffer is not defined' };
   try {
     new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
   } catch (e) {
@@ -93,17 +114,29 @@ export function sharedMemoryStatus(): { ok: boolean; why: string } {
   return { ok: true, why: 'shared memory available' };
 }
 
+/**
+ * Can this runtime start the pool's workers? Node uses worker_threads; every other runtime a module
+ * Worker started from a Blob URL (pool.ts), so it needs both `Worker` and `URL.createObjectURL`.
+ * Cloudflare Workers and Vercel Edge have neither.
+ */
+export function workerStatus(): { ok: boolean; why: string } {
+  if (runtimeName() === 'node') return { ok: true, why: 'node:worker_threads' };
+  const g = globalThis as Record<string, unknown>;
+  if (typeof g.Worker !== 'function') return { ok: false, why: 'this runtime has no Worker' };
+  if (typeof (URL as { createObjectURL?: unknown }).createObjectURL !== 'function') {
+    return { ok: false, why: 'this runtime has no URL.createObjectURL (workers start from a Blob URL)' };
+  }
+  return { ok: true, why: 'Worker and Blob URLs available' };
+}
+
 /** Number of logical cores, or 1 when the runtime does not say. */
 export async function coreCount(): Promise<number> {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   if (nav?.hardwareConcurrency && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
   if (runtimeName() === 'node') {
-    try {
-      const os = await osModule();
-      return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-    } catch {
-      return 1; // the web build of '#platform' running in Node (dist/web): no node:os
-    }
+    // A web bundle (no node:os behind '#platform') run by Node, e.g. in a Node-based edge sandbox: 1.
+    const os = await osModule().catch(() => null);
+    if (os) return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   }
   return 1;
 }

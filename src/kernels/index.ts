@@ -19,3 +19,4 @@ export {
 } from './gaussian.js';
 export { adamw, emaUpdate, gradNorm, type AdamwArgs, type EmaArgs } from './optim.js';
 export type { NCHW } from './layout.js';
+export { solverCombine, type CombineArgs, type Term } from './solver.js';

@@ -210,30 +210,30 @@ export const TARGETS = {
     ext: 'json',
     async seeds() {
       const { DDPMScheduler, DDIMScheduler } = await dist('index.js');
+      const { SCHEDULER_CLASSES } = await dist('diffusion/samplers.js');
       const fixture = JSON.parse(readFileSync(new URL('../../models/mnist/scheduler_config.json', import.meta.url), 'utf8'));
+      // one config of every scheduler class (DPM-Solver++, UniPC, Euler, Heun …) besides the classic ones
+      const every = Object.entries(SCHEDULER_CLASSES).map(([name, make]) => enc(make({ _class_name: name, num_train_timesteps: 100 }, {}).toConfig()));
       return [enc(new DDPMScheduler().toConfig()), enc(new DDIMScheduler({ betaSchedule: 'squaredcos_cap_v2', numTrainTimesteps: 50 }).toConfig()),
-        enc(new DDPMScheduler({ trainedBetas: [0.1, 0.2, 0.3], numTrainTimesteps: 3, varianceType: 'fixed_large' }).toConfig()), enc(fixture)];
+        enc(new DDPMScheduler({ trainedBetas: [0.1, 0.2, 0.3], numTrainTimesteps: 3, varianceType: 'fixed_large' }).toConfig()), enc(fixture), ...every];
     },
     mutate: jsonMutator,
     async run(input, ctx) {
-      const { DDPMScheduler, DDIMScheduler } = await dist('index.js');
+      const { DDPMScheduler, SamplingChain } = await dist('index.js');
+      const { SCHEDULER_CLASSES, schedulerFromConfig } = await dist('diffusion/samplers.js');
       const { doc, skip } = parseOrSkip(input);
       if (skip) return;
-      const cls = doc !== null && typeof doc === 'object' && Object.hasOwn(doc, '_class_name') && doc._class_name === 'DDIMScheduler' ? DDIMScheduler : DDPMScheduler;
-      const s = cls.fromConfig(doc, { engine: ctx.engine });
-      s.setTimesteps(Math.min(10, s.numTrainTimesteps));
+      // a known _class_name picks its class; anything else is read as a DDPMScheduler config (diffusers
+      // lets any scheduler read another's config)
+      const known = doc !== null && typeof doc === 'object' && Object.hasOwn(doc, '_class_name') && Object.hasOwn(SCHEDULER_CLASSES, doc._class_name);
+      const s = known ? schedulerFromConfig(doc, { engine: ctx.engine }) : DDPMScheduler.fromConfig(doc, { engine: ctx.engine });
+      // three steps of a chain with a constant model output: every config that is accepted must give finite samples
       const e = ctx.engine;
-      const mark = e.arena.mark();
-      try {
-        const learned = s.varianceType === 'learned' || s.varianceType === 'learned_range';
-        const x = e.upload(new Float32Array(8).fill(0.5), [1, 2, 2, 2], 'x');
-        const eps = e.upload(new Float32Array(learned ? 16 : 8).fill(0.1), [1, learned ? 4 : 2, 2, 2], 'eps');
-        const out = { prevSample: e.alloc([1, 2, 2, 2], 'prev'), predOriginalSample: e.alloc([1, 2, 2, 2], 'x0') };
-        for (const t of s.timesteps.slice(0, 3)) s.step(eps, t, x, { seed: 1, out });
-        mustBeFinite(e.read(out.prevSample), `${cls.name}.step prevSample`);
-      } finally {
-        e.arena.release(mark);
-      }
+      const chain = SamplingChain.start(e, s, { shape: [1, 2, 2, 2], numInferenceSteps: Math.min(10, s.numTrainTimesteps), seed: 1 });
+      const learned = typeof s.varianceType === 'string' && s.varianceType.startsWith('learned');
+      const eps = e.upload(new Float32Array(learned ? 16 : 8).fill(0.1), [1, learned ? 4 : 2, 2, 2], 'eps');
+      await chain.run(() => eps, { maxSteps: 3 });
+      mustBeFinite(e.read(chain.sample), `${s.constructor.name} chain x_t`);
     },
   },
   'chain-state': {
@@ -246,6 +246,14 @@ export const TARGETS = {
       await a.run(() => zero, { maxSteps: 4 });
       const b = SamplingChain.start(engine, new DDIMScheduler({ numTrainTimesteps: 50 }), { shape: [1, 2, 2, 2], numInferenceSteps: 5, seed: 2n ** 64n - 1n, eta: 0.5 });
       const seeds = [enc(a.toJSON()), enc(b.toJSON())];
+      // a chain of every other scheduler class, a few steps in (solver history in the state)
+      const { SCHEDULER_CLASSES } = await dist('diffusion/samplers.js');
+      for (const [name, make] of Object.entries(SCHEDULER_CLASSES)) {
+        if (name === 'DDPMScheduler' || name === 'DDIMScheduler') continue;
+        const c = SamplingChain.start(engine, make({ _class_name: name, num_train_timesteps: 100 }, { engine }), { shape: [2, 8], numInferenceSteps: 6, seed: 4 });
+        await c.run(() => zero, { maxSteps: 3 });
+        seeds.push(enc(c.toJSON()));
+      }
       engine.dispose();
       return seeds;
     },
