@@ -56,7 +56,9 @@ try {
   const uncond = unet.config.num_class_embeds == null ? undefined : unet.config.num_class_embeds - 1;
 
   // The results so far: cells keyed by sampler and calls, for this model, n, seed and --karras.
+  /** @type {{ model: string, n: number, seed: number, karras: boolean, classifier: string | null }} */
   const settings = { model: loaded.dir, n, seed, karras: a.karras, classifier: null };
+  /** @type {{ format: string, settings: typeof settings, cells: any[] }} */
   let results = { format: 'ddpm-wasm.sampler-sweep-1', settings, cells: [] };
   if (await stat(out).then((s) => s.isFile(), () => false)) {
     const prev = JSON.parse(await readFile(out, 'utf8'));
@@ -158,7 +160,7 @@ function svg(res) {
   // a round axis end: 1, 2, 2.5 or 5 × 10^k above the largest distance
   const fdTop = Math.max(1e-9, ...res.cells.map((c) => c.frechetDistance));
   const p10 = 10 ** Math.floor(Math.log10(fdTop));
-  const fdMax = [1, 2, 2.5, 5, 10].map((m) => m * p10).find((v) => v >= fdTop);
+  const fdMax = [1, 2, 2.5, 5, 10].map((m) => m * p10).find((v) => v >= fdTop) ?? 10 * p10;
   const panels = [
     { title: 'confident ≥ 0.9 (higher is better)', x0: pad.l, y: (c) => c.confident, max: 1, fmt: (v) => `${Math.round(100 * v)}%` },
     { title: 'Fréchet distance (lower is better)', x0: pad.l + pw + gap, y: (c) => c.frechetDistance, max: fdMax, fmt: (v) => (fdMax < 10 ? v.toFixed(1) : v.toFixed(0)) },

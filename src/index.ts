@@ -31,9 +31,20 @@ export {
 export { DDPMScheduler, type DDPMSchedulerOptions, type VarianceType } from './diffusion/ddpm.js';
 export { DDIMScheduler, type DDIMSchedulerOptions, type DDIMStepOptions } from './diffusion/ddim.js';
 
+// --- diffusion: few-step solvers (issue 9) and the sampler / _class_name registry ---
+export { SolverBase, type SolverState } from './diffusion/solver.js';
+export { DPMSolverMultistepScheduler } from './diffusion/dpm-solver.js';
+export { UniPCMultistepScheduler } from './diffusion/unipc.js';
+export { EulerDiscreteScheduler, EulerAncestralDiscreteScheduler } from './diffusion/euler.js';
+export { HeunDiscreteScheduler } from './diffusion/heun.js';
+export {
+  SAMPLER_NAMES, SCHEDULER_CLASSES, createSampler, schedulerFromConfig, modelCallsForSteps, stepsForModelCalls,
+  type SamplerName, type AnyScheduler, type CreateSamplerOptions,
+} from './diffusion/samplers.js';
+
 // --- diffusion: resumable sampling chains ---
 export {
-  SamplingChain, SAMPLING_STATE_FORMAT, SAMPLING_STATE_VERSION,
+  SamplingChain, SAMPLING_STATE_FORMAT, SAMPLING_STATE_VERSION, SAMPLING_STATE_VERSIONS,
   type SamplingChainOptions, type SamplingModel, type SamplingState,
 } from './diffusion/sampling.js';
 
@@ -72,10 +83,19 @@ export { twoMoons, swissRoll } from './train/toy-data.js';
 // Pipeline and loaders (issue 8): DDPMPipeline, model sources (folder, URL, bytes, shipped name), the
 // model registry by _class_name, and browser-safe images → PNG.
 export { DDPMPipeline, type FromPretrainedOptions, type RunOptions, type StepInfo, type PipelineOutput } from './pipelines/ddpm.js';
-export { schedulerFromConfig, SCHEDULER_NAMES, type PipelineScheduler } from './pipelines/scheduler-choice.js';
+export { pipelineScheduler, SCHEDULER_NAMES, type PipelineScheduler } from './pipelines/scheduler-choice.js';
 export { openSource, folderSource, urlSource, bytesSource, subfolder, SHIPPED_MODELS, type FileSource, type FileData, type ModelSource } from './io/sources.js';
 export { MODEL_CLASSES, modelClass, loadModel, type ModelClass, type PretrainedModel } from './nn/registry.js';
 export { toPng, imageGrid, scaleImage, tensorToImages, type RgbaImage, type GridOptions, type ToPngOptions } from './io/image.js';
+
+// posterior (issues 13.2, 11.4): the model's Gaussian p_θ(x_{t−1} | x_t) in one place, and the bound's
+// terms with their gradients (training on L_vlb / L_hybrid)
+export {
+  pMeanVariance, qPosteriorCoefficients, stepAlphas, predX0Coefficients, predEpsCoefficients, trainingTargetCoefficients, modelLogVariance,
+  type PMeanVariance, type PMeanVarianceOptions, type ModelVariance, type ModelVarianceType, type StepAlphas, type PosteriorCoefficients, type FinalVariance,
+} from './diffusion/posterior.js';
+export { vlbTerm, type VlbGrad } from './diffusion/vlb.js';
+
 // hardening (issue 12): caps and memory plans computed before allocation, JSON validation helpers
 export { LIMITS, checkJsBudget } from './limits.js';
 export { unetParamCount, unetParamBytes, unetForwardBytes } from './nn/unet-plan.js';

@@ -39,9 +39,10 @@ function sample(out: string, ...args: string[]): Buffer {
 }
 
 /** The (S×S) gray cell i of a grid with `cols` columns and 2 px padding. */
-function cell(png: Buffer, i: number, cols: number): number[] {
+/** Cell i of a grid with `cols` columns (2 px padding), `top` rows of pixels below the image's top (a label band). */
+function cell(png: Buffer, i: number, cols: number, top = 0): number[] {
   const g = decodePng(new Uint8Array(png), 'grid.png');
-  const x0 = 2 + (i % cols) * (S + 2), y0 = 2 + Math.floor(i / cols) * (S + 2);
+  const x0 = 2 + (i % cols) * (S + 2), y0 = top + 2 + Math.floor(i / cols) * (S + 2);
   const out: number[] = [];
   for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) out.push(g.data[4 * ((y0 + y) * g.width + x0 + x)]);
   return out;
@@ -67,9 +68,29 @@ describe('ddpm sample', () => {
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/wrote g\.png \(2 samples, ddim 5 steps, seed 0\) and traj\.png \(steps 1, 2, 3, 4, 5\)/);
     const t = decodePng(new Uint8Array(read('traj.png')), 'traj.png');
-    expect([t.width, t.height]).toEqual([5 * S + 6 * 2, 2 * S + 3 * 2]);
+    const band = 2 + 2 * 5 + 1; // two lines of 5-pixel labels (step, t) above the cells
+    expect([t.width, t.height]).toEqual([5 * S + 6 * 2, band + 2 * S + 3 * 2]);
+    // the labels are drawn: the band is not all background
+    expect(t.data.subarray(0, 4 * t.width * band).some((v, i) => i % 4 !== 3 && v !== 0)).toBe(true);
     // the last x_t is the final sample: the strip's top-right cell equals sample 0 of the grid
-    expect(cell(read('traj.png'), 4, 5)).toEqual(cell(read('g.png'), 0, 2));
+    expect(cell(read('traj.png'), 4, 5, band)).toEqual(cell(read('g.png'), 0, 2));
+  });
+
+  it('every sampler of issue 9 runs from the command line; --steps counts model calls (heun: 2n − 1)', () => {
+    const seen = new Set<string>();
+    for (const sampler of ['dpm++2m', 'dpm++3m', 'dpm++2m-sde', 'unipc', 'euler', 'euler-a', 'heun']) {
+      const r = ddpm('sample', '--model', model, '--out', `s-${sampler}.png`, '--steps', '5', '--n', '2', '--sampler', sampler, '--json');
+      expect(r.status, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j).toMatchObject({ sampler, modelCalls: 5, steps: sampler === 'heun' ? 3 : 5 });
+      seen.add(read(`s-${sampler}.png`).toString('base64'));
+    }
+    expect(seen.size).toBe(7); // seven different chains, seven different grids
+    const even = ddpm('sample', '--model', model, '--out', 'h6.png', '--steps', '6', '--n', '1', '--sampler', 'heun', '--json');
+    expect(JSON.parse(even.stdout)).toMatchObject({ modelCalls: 5, steps: 3 }); // an even budget leaves one call unused
+    const k = ddpm('sample', '--model', model, '--out', 'k.png', '--steps', '5', '--n', '2', '--sampler', 'dpm++2m', '--karras', '--quiet');
+    expect(k.status, k.stderr).toBe(0);
+    expect(Buffer.compare(read('k.png'), read('s-dpm++2m.png'))).not.toBe(0);
   });
 
   it('class-conditional models: --class required, --guidance with the unconditional label num_class_embeds − 1', () => {
@@ -99,7 +120,8 @@ describe('ddpm sample', () => {
       [['--model', model, '--n', '0'], /--n must be an integer in \[1, 1000000\], found '0'/],
       [['--model', model, '--seed=-1'], /--seed must be an integer >= 0, found '-1'/],
       [['--model', model, '--seed', '1.5'], /--seed must be an integer >= 0, found '1.5'/],
-      [['--model', model, '--sampler', 'euler'], /--sampler must be one of ddpm, ddim, found 'euler'/],
+      [['--model', model, '--sampler', 'eulr'], /--sampler must be one of ddpm, ddim, dpm\+\+2m, .*heun, found 'eulr'/],
+      [['--model', model, '--sampler', 'ddim', '--karras'], /sampler ddim has no Karras sigmas/],
       [['--model', model, '--sampler', 'ddpm', '--eta', '0.5'], /--eta applies to --sampler ddim only/],
       [['--model', model, '--eta', 'x'], /--eta must be a number in \[0, 1\], found 'x'/],
       [['--model', model, '--threads', '0'], /--threads must be an integer in \[1, 256\]/],

@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { DdpmError, Engine, type Tensor } from '../src/index.js';
 import {
-  DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler, SamplingChain, createSampler, stepsForModelCalls, type SamplerName, type SamplingModel, type SamplingState,
+  DDIMScheduler, DDPMScheduler, type EulerDiscreteScheduler, SamplingChain, createSampler, stepsForModelCalls, type SamplerName, type SamplingModel, type SamplingState,
 } from '../src/diffusion/index.js';
 import { normalAt } from './reference/gaussian.js';
 import { sameBits } from './helpers/rng.js';

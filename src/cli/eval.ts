@@ -12,8 +12,8 @@ import { loadMnist, type Digits } from '../io/mnist.js';
 import { tensorToImages } from '../io/png.js';
 import { CLASSIFIER_FORMAT, CLASSIFIER_TRAINING, DigitClassifier, FEATURES, PIXELS, SIDE, accuracy, trainClassifier } from '../eval/classifier.js';
 import { classHistogram, confidentFraction, featureStats, frechetDistance } from '../eval/metrics.js';
-import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
-import { loadModelFolder, makeScheduler, writeFileAtomic } from './files.js';
+import { intOption, parseCommand, seedOption, threadsOption } from './args.js';
+import { SAMPLER_HELP, loadModelFolder, samplerChoice, samplingProgress, writeFileAtomic } from './files.js';
 import { DDPMPipeline } from '../pipelines/ddpm.js';
 import { Progress } from './progress.js';
 
@@ -30,9 +30,7 @@ would score, including the Fréchet distance's bias at this n.
 
   --model DIR         model folder (as for 'ddpm sample'); 1×28×28. Default: the package's models/mnist
   --n N               samples to generate (>= 2). Default: 1000
-  --sampler S         ddpm or ddim. Default: ddim
-  --steps N           inference steps. Default: 50 for ddim, T for ddpm
-  --eta X             ddim only: 0 (default) … 1
+${SAMPLER_HELP}
   --batch B           samples per model call (memory). Default: 16
   --seed S            seed of the samples (as 'ddpm sample --seed') and of the bound's draws. Default: 0
   --threads N|auto    worker threads. Default: auto
@@ -62,15 +60,12 @@ interface RowNumbers {
 
 export async function evalCommand(argv: string[]): Promise<void> {
   const v = parseCommand(argv, {
-    model: { type: 'string' }, n: { type: 'string' }, sampler: { type: 'string' }, steps: { type: 'string' }, eta: { type: 'string' },
+    model: { type: 'string' }, n: { type: 'string' }, sampler: { type: 'string' }, steps: { type: 'string' }, eta: { type: 'string' }, karras: { type: 'boolean' },
     batch: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, classifier: { type: 'string' },
     'nll-samples': { type: 'string' }, json: { type: 'string' },
   }, EVAL_HELP);
   if (!v) return;
   const n = intOption('n', v.n, 1000, 2, 1_000_000);
-  const sampler = choiceOption('sampler', v.sampler, 'ddim', ['ddpm', 'ddim'] as const);
-  if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
-  const eta = numberOption('eta', v.eta, 0, 0, 1);
   const batch = intOption('batch', v.batch, 16, 1, 4096);
   const seed = seedOption(v.seed);
   const nllSamples = intOption('nll-samples', v['nll-samples'], 2, 0, 1000);
@@ -86,9 +81,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     if (c.in_channels !== 1 || c.sample_size !== SIDE) {
       throw new DdpmError('UNSUPPORTED', `${loaded.dir}: eval scores 1×28×28 MNIST digits; this model makes ${c.in_channels}×${c.sample_size}×${c.sample_size} images`);
     }
-    const scheduler = makeScheduler(sampler, loaded.scheduler, engine);
-    const T = scheduler.numTrainTimesteps;
-    const steps = intOption('steps', v.steps, sampler === 'ddim' ? Math.min(50, T) : T, 1, T);
+    const { sampler, karras, scheduler, steps, calls, eta } = samplerChoice(v, loaded.scheduler, engine);
     const [train, heldOut] = await Promise.all([loadMnist('train'), loadMnist('test')]);
 
     // 1. the classifier, cached
@@ -99,10 +92,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
 
     // 2. samples, as the PNG's pixels
     const uncond = c.num_class_embeds === null ? undefined : c.num_class_embeds - 1;
-    const progress = new Progress('sampling', steps * Math.ceil(n / Math.min(batch, n)), { quiet: v.quiet });
+    const { progress, onStep } = samplingProgress(calls, n, batch, v.quiet);
     const r = await new DDPMPipeline(engine, unet, scheduler).run({
-      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined,
-      classLabels: uncond, onStep: (d) => progress.update(d),
+      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta, classLabels: uncond, onStep,
     });
     progress.finish();
     const samples = quantize(r.tensor, n);
@@ -132,7 +124,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     }
 
     printTable([
-      [`samples (${n}, ${sampler} ${steps} steps)`, sampleRow, ''],
+      [`samples (${n}, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? 'calls' : 'steps'})`, sampleRow, ''],
       [`training digits (${trainRow.n})`, trainRow, ''],
       [`held-out digits (${heldOut.N})`, heldOutRow, bound ? `${bound.bitsPerDim.toFixed(3)} ± ${bound.stdError.toFixed(3)}` : 'not computed'],
     ]);
@@ -140,7 +132,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     if (bound) console.log(`bits/dim: variational bound on all ${bound.images} held-out digits, ${nllSamples} random timestep(s) per digit (unbiased; ± one standard error), seed ${seed}`);
     if (v.json) {
       const json = {
-        format: 'ddpm-eval-1', model: loaded.dir, sampler, steps, eta: sampler === 'ddim' ? eta : null, seed,
+        format: 'ddpm-eval-1', model: loaded.dir, sampler, karras, steps, modelCalls: calls, eta: eta ?? null, seed,
         classifier: { file: classifierFile, heldOutAccuracy: classifierAccuracy, features: FEATURES },
         samples: sampleRow, trainingDigits: trainRow, heldOut: { ...heldOutRow, bound },
       };

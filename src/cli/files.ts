@@ -9,7 +9,10 @@ import { folderSource, modelLayout, readJsonFile as readSourceJson } from '../io
 import { MLPDenoiser } from '../nn/mlp.js';
 import { loadModel } from '../nn/registry.js';
 import type { UNet2DModel } from '../nn/unet.js';
-import { schedulerFromConfig, type PipelineScheduler } from '../pipelines/scheduler-choice.js';
+import { pipelineScheduler, type PipelineScheduler } from '../pipelines/scheduler-choice.js';
+import { SAMPLER_NAMES, modelCallsForSteps, stepsForModelCalls, type SamplerName } from '../diffusion/samplers.js';
+import { choiceOption, intOption, numberOption } from './args.js';
+import { Progress } from './progress.js';
 import { fsError, readRegularText } from '../io/fs.js';
 
 export const SCHEDULER_FILE = 'scheduler_config.json';
@@ -73,9 +76,61 @@ export async function loadModelFolder(engine: Engine, dirArg: string | undefined
   return model instanceof MLPDenoiser ? { kind: 'mlp', model, scheduler, dir, notices } : { kind: 'unet', model, scheduler, dir, notices };
 }
 
-/** A scheduler of the requested kind from scheduler_config.json (diffusers lets either read the other's config). */
-export function makeScheduler(kind: 'ddpm' | 'ddim', config: Record<string, unknown>, engine: Engine): PipelineScheduler {
-  return schedulerFromConfig(kind, config, engine);
+/** The sampler `name` (SAMPLER_NAMES) configured from the model's scheduler_config.json. */
+export function makeScheduler(name: string, config: Record<string, unknown>, engine: Engine, karras?: boolean): PipelineScheduler {
+  return pipelineScheduler(name, config, engine, { karras });
+}
+
+/** The help lines of --sampler, --karras, --steps and --eta, shared by sample and eval. */
+export const SAMPLER_HELP = `  --sampler S        ddpm (ancestral, Ho et al. 2020), ddim (Song et al. 2021), dpm++2m, dpm++3m,
+                     dpm++2m-sde (DPM-Solver++, Lu et al. 2022), unipc (Zhao et al. 2023), euler, euler-a,
+                     heun (Karras et al. 2022), configured from the model's scheduler_config.json as
+                     diffusers' from_config does. Default: ddim
+  --karras           Karras σ spacing (use_karras_sigmas) for dpm++*, unipc, euler and heun
+  --steps N          model calls (= inference steps, except heun: n steps make 2n − 1 calls, so N calls
+                     run ⌊(N + 1)/2⌋ steps). Default: 50, T (the paper's chain) for ddpm
+  --eta X            ddim only: 0 deterministic (default) … 1 DDPM-like noise`;
+
+export interface SamplerChoice {
+  sampler: SamplerName;
+  karras: boolean;
+  scheduler: PipelineScheduler;
+  /** setTimesteps' count. */
+  steps: number;
+  /** Model calls per sample: steps, or 2·steps − 1 for heun. */
+  calls: number;
+  /** DDIM's η, undefined for the others. */
+  eta: number | undefined;
+}
+
+/** --sampler, --karras, --steps (model calls) and --eta, checked, with the scheduler built. */
+export function samplerChoice(
+  v: { sampler?: string; karras?: boolean; steps?: string; eta?: string }, config: Record<string, unknown>, engine: Engine,
+): SamplerChoice {
+  const sampler = choiceOption('sampler', v.sampler, 'ddim', SAMPLER_NAMES);
+  if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
+  const eta = numberOption('eta', v.eta, 0, 0, 1);
+  const karras = !!v.karras;
+  const scheduler = makeScheduler(sampler, config, engine, karras || undefined);
+  const T = scheduler.numTrainTimesteps;
+  const asked = intOption('steps', v.steps, sampler === 'ddpm' ? T : Math.min(50, T), 1, sampler === 'heun' ? 2 * T - 1 : T);
+  const steps = stepsForModelCalls(sampler, asked);
+  // an even budget leaves heun one call unused
+  return { sampler, karras, scheduler, steps, calls: modelCallsForSteps(sampler, steps), eta: sampler === 'ddim' ? eta : undefined };
+}
+
+/** `sampling 37/50 batch 2/4`: a progress bar over model calls, restarted per batch, and its onStep. */
+export function samplingProgress(calls: number, n: number, batch: number, quiet: boolean | undefined) {
+  const B = Math.min(batch, n);
+  const batches = Math.ceil(n / B);
+  const progress = new Progress('sampling', calls, { quiet, passes: batches });
+  const onStep = (done: number, total: number, info: { batchStart: number }) => {
+    const perChain = total / batches;
+    const b = info.batchStart / B;
+    if (done === b * perChain + 1) progress.pass(b);
+    progress.update(done - b * perChain);
+  };
+  return { progress, onStep, batches };
 }
 
 /** Writes a file under a temporary name and renames it into place: no partial output file. */

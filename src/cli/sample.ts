@@ -4,10 +4,9 @@ import { DdpmError } from '../errors.js';
 import { Engine } from '../engine/engine.js';
 import { tensorToImages, toPng } from '../io/image.js';
 import { DDPMPipeline } from '../pipelines/ddpm.js';
-import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
-import { loadModelFolder, makeScheduler, writeFileAtomic, type LoadedModel } from './files.js';
-import { scatterImage } from './plot.js';
-import { Progress } from './progress.js';
+import { intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
+import { SAMPLER_HELP, loadModelFolder, samplerChoice, samplingProgress, writeFileAtomic, type LoadedModel } from './files.js';
+import { scatterImage, trajectoryStrip } from './plot.js';
 
 export const SAMPLE_HELP = `usage: ddpm sample [options]
 
@@ -18,16 +17,14 @@ Samples images from a diffusion model and writes them as one PNG grid (ceil(sqrt
                      scheduler/), or a folder written by 'ddpm train', unet.save() (no scheduler config:
                      diffusers' DDPMScheduler defaults, with a notice) or pipe.save(). Default: the
                      package's models/mnist
-  --sampler S        ddpm (ancestral, Ho et al. 2020) or ddim (Song et al. 2021). Default: ddim
-  --steps N          inference steps in [1, T]. Default: 50 for ddim, T (the paper's chain) for ddpm
-  --eta X            ddim only: 0 deterministic (default) … 1 DDPM-like noise
+${SAMPLER_HELP}
   --n N              number of samples. Default: 64 (images), 1000 (2-D points)
   --batch B          samples per model call (memory). Default: 16
   --seed S           noise seed (integer >= 0). Default: 0. Same seed → same PNG bytes
   --threads N|auto   worker threads. Default: auto
   --out FILE         PNG to write. Default: samples.png
-  --trajectory FILE  also write a strip of x_t (top row) and the predicted x̂_0 (bottom row) at ~8 steps
-                     of the first sample
+  --trajectory FILE  also write a strip of x_t (top row) and the predicted x̂_0 (bottom row) after ~8
+                     model calls of the first sample, each column labelled with its call and t
   --class K          class label, for class-conditional models (num_class_embeds)
   --guidance W       classifier-free guidance: ε = ε_u + W·(ε_c − ε_u), with the unconditional label
                      num_class_embeds − 1 (the model must have been trained with that label dropped in)
@@ -43,13 +40,10 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     model: { type: 'string' }, sampler: { type: 'string' }, steps: { type: 'string' }, eta: { type: 'string' },
     n: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
     out: { type: 'string' }, trajectory: { type: 'string' }, class: { type: 'string' }, guidance: { type: 'string' },
-    scale: { type: 'string' }, json: { type: 'boolean' },
+    scale: { type: 'string' }, json: { type: 'boolean' }, karras: { type: 'boolean' },
   }, SAMPLE_HELP);
   if (!v) return;
   const t0 = performance.now();
-  const sampler = choiceOption('sampler', v.sampler, 'ddim', ['ddpm', 'ddim'] as const);
-  if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
-  const eta = numberOption('eta', v.eta, 0, 0, 1);
   const batch = intOption('batch', v.batch, 16, 1, 4096);
   const seed = seedOption(v.seed);
   const scale = intOption('scale', v.scale, 1, 1, 64);
@@ -58,25 +52,24 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   try {
     const loaded = await loadModelFolder(engine, v.model);
     for (const notice of loaded.notices) console.error(`ddpm: notice: ${notice}`);
-    const pipe = new DDPMPipeline(engine, loaded.model, makeScheduler(sampler, loaded.scheduler, engine));
-    const T = pipe.scheduler.numTrainTimesteps;
-    const steps = intOption('steps', v.steps, sampler === 'ddim' ? Math.min(50, T) : T, 1, T);
+    const { sampler, karras, scheduler, steps, calls, eta } = samplerChoice(v, loaded.scheduler, engine);
+    const pipe = new DDPMPipeline(engine, loaded.model, scheduler);
     const cond = conditioning(loaded, v.class, v.guidance);
     const shape = pipe.sampleShape;
     const n = intOption('n', v.n, shape.length === 1 ? 1000 : 64, 1, 1_000_000);
     if (v.trajectory && shape.length === 1) throw new DdpmError('INVALID_ARGUMENT', '--trajectory needs an image model');
     if (shape.length === 1 && shape[0] !== 2) throw new DdpmError('UNSUPPORTED', `${loaded.dir}: samples of ${shape[0]} values cannot be drawn (2-D points or images)`);
-    const record = new Set(v.trajectory ? spreadSteps(steps, 8) : []);
-    const trajectory: { step: number; xt: Float32Array; x0: Float32Array }[] = [];
+    const record = new Set(v.trajectory ? spreadSteps(calls, 8) : []);
+    const trajectory: { step: number; t: number; xt: Float32Array; x0: Float32Array }[] = [];
     const D = shape.reduce((a, b) => a * b, 1);
-    const progress = new Progress('sampling', steps * Math.ceil(n / Math.min(batch, n)), { quiet: v.quiet });
+    const { progress, onStep, batches } = samplingProgress(calls, n, batch, v.quiet);
     const tLoad = performance.now();
     const r = await pipe.run({
-      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta: sampler === 'ddim' ? eta : undefined, ...cond,
-      onStep: (done, _total, info) => {
-        progress.update(done);
-        // the trajectory is the first sample's: steps 1 … steps of the first batch
-        if (info.batchStart === 0 && record.has(done)) trajectory.push({ step: done, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
+      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta, ...cond,
+      onStep: (done, total, info) => {
+        onStep(done, total, info);
+        // the trajectory is the first sample's: calls 1 … calls of the first batch
+        if (info.batchStart === 0 && record.has(done)) trajectory.push({ step: done, t: info.t, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
       },
     });
     progress.finish();
@@ -95,26 +88,21 @@ export async function sampleCommand(argv: string[]): Promise<void> {
       await write(out, png, ...gridSize(cols, n, shape, scale));
     }
     if (v.trajectory) {
-      const k = trajectory.length;
-      const both = new Float32Array(2 * k * D);
-      trajectory.forEach((f, i) => {
-        both.set(f.xt, i * D);
-        both.set(f.x0, (k + i) * D);
-      });
-      const { images } = tensorToImages(both, [2 * k, ...shape]);
-      await write(v.trajectory, toPng(images, { grid: { cols: k }, scale }), ...gridSize(k, 2 * k, shape, scale));
+      const image = (x: Float32Array) => tensorToImages(x, [1, ...shape]).images[0];
+      const strip = trajectoryStrip(trajectory.map((f) => ({ step: f.step, t: Math.round(f.t * 100) / 100, xt: image(f.xt), x0: image(f.x0) })));
+      await write(v.trajectory, toPng(strip, { scale }), strip.width * scale, strip.height * scale);
     }
     const tEnd = performance.now();
-    if (!v.quiet) console.error(`wrote ${out} (${n} samples, ${sampler} ${steps} steps, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`);
+    if (!v.quiet) console.error(`wrote ${out} (${n} samples, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? `model calls (${steps} steps)` : 'steps'}, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`);
     if (v.json) {
       const ms = (a: number, b: number) => Math.round(b - a);
       console.log(JSON.stringify({
-        model: loaded.dir, sampler, steps, n, batch, seed, eta: sampler === 'ddim' ? eta : null, scale,
+        model: loaded.dir, sampler, karras, steps, modelCalls: calls, n, batch, seed, eta: eta ?? null, scale,
         ...(cond.classLabels === undefined ? {} : { class: cond.classLabels, guidance: cond.guidanceScale ?? null }),
         engine: { build: engine.info.build, threads: engine.info.threads },
         written, trajectorySteps: v.trajectory ? trajectory.map((f) => f.step) : null,
         notices: loaded.notices,
-        timingsMs: { load: ms(t0, tLoad), sample: ms(tLoad, tSample), write: ms(tSample, tEnd), total: ms(t0, tEnd), perStep: Math.round(((tSample - tLoad) / (steps * Math.ceil(n / Math.min(batch, n)))) * 10) / 10 },
+        timingsMs: { load: ms(t0, tLoad), sample: ms(tLoad, tSample), write: ms(tSample, tEnd), total: ms(t0, tEnd), perModelCall: Math.round(((tSample - tLoad) / (calls * batches)) * 10) / 10 },
       }));
     }
   } finally {

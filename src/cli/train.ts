@@ -46,6 +46,9 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
   --epochs E             instead of --steps: until E passes over the data
   --ema DECAY            EMA decay in [0, 1), 0 for none. Default: 0.999 (images), 0.995 (points)
   --seed S               data order, timesteps, noise. Default: 0
+  --loss L               simple (L_simple), hybrid (L_simple + 0.001·L_vlb, Nichol & Dhariwal 2021) or vlb
+                         (the bound itself); hybrid and vlb learn the variance (variance_type learned_range:
+                         the U-Net outputs 2× the image channels). Images only. Default: simple
   --threads N|auto       worker threads. Default: auto
   --checkpoint-every N   steps between checkpoints (the newest 3 are kept). Default: 500
   --sample-every N       steps between sample grids (16 images or 1,000 points, DDIM 50 steps, EMA
@@ -86,7 +89,7 @@ async function loadData(source: string, channels: 1 | 3 | undefined, policy: 'sk
 }
 
 /** The model's class and checked config for the data and a preset or config file (nothing allocated). */
-function modelSpec(data: Data, preset: string, configFile: Record<string, unknown> | null, conditional: boolean): { cls: 'UNet2DModel'; config: UNet2DConfig } | { cls: 'MLPDenoiser'; config: MLPConfig } {
+function modelSpec(data: Data, preset: string, configFile: Record<string, unknown> | null, conditional: boolean, learnedVariance = false): { cls: 'UNet2DModel'; config: UNet2DConfig } | { cls: 'MLPDenoiser'; config: MLPConfig } {
   if (data.kind === 'points') {
     if (configFile) throw new DdpmError('INVALID_ARGUMENT', '--model-config is for image data (a UNet2DModel config)');
     if (!MLP_PRESETS[preset]) throw new DdpmError('INVALID_ARGUMENT', `--preset ${preset} is for images; 2-D data takes tiny or small`);
@@ -94,7 +97,7 @@ function modelSpec(data: Data, preset: string, configFile: Record<string, unknow
   }
   const base = configFile ?? UNET_PRESETS[preset as UNetPreset];
   // class-conditional: one embedding per class plus the unconditional one, last
-  const want = { sample_size: data.H, in_channels: data.C, out_channels: data.C, ...(conditional ? { num_class_embeds: data.numClasses! + 1 } : {}) };
+  const want = { sample_size: data.H, in_channels: data.C, out_channels: (learnedVariance ? 2 : 1) * data.C, ...(conditional ? { num_class_embeds: data.numClasses! + 1 } : {}) };
   for (const k of Object.keys(want) as (keyof typeof want)[]) {
     if (configFile && configFile[k] !== undefined && configFile[k] !== want[k]) {
       throw new DdpmError('INVALID_ARGUMENT', `--model-config: ${k} is ${JSON.stringify(configFile[k])} but the data needs ${want[k]}`);
@@ -181,7 +184,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, 'model-config': { type: 'string' },
     'class-conditional': { type: 'boolean' },
     batch: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
-    ema: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
+    ema: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, loss: { type: 'string' },
     'checkpoint-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'bad-files': { type: 'string' },
   }, TRAIN_HELP);
   if (!v) return;
@@ -224,17 +227,21 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const target = v.epochs !== undefined
     ? Math.ceil((numberOption('epochs', v.epochs, 1, 0, 1e6, { minOpen: true }) * data.N) / batch)
     : intOption('steps', v.steps, images ? 10000 : 3000, 1);
+  const loss = choiceOption('loss', v.loss, 'simple', ['simple', 'hybrid', 'vlb'] as const);
+  if (loss !== 'simple' && !images) throw new DdpmError('INVALID_ARGUMENT', `--loss ${loss} is for images (its decoder term models 8-bit pixels)`);
+  // hybrid and vlb learn the variance: a learned_range U-Net (2× the channels) and scheduler
+  const learnedVariance = (ckpt ? ckpt.manifest.trainer_config.loss ?? 'simple' : loss) !== 'simple';
   const preset = choiceOption('preset', v.preset, v.data === 'mnist' ? 'mnist' : 'small', ['tiny', 'small', 'mnist'] as const);
   const modelConfig = v['model-config'] ? await readJson(v['model-config']) : null;
   const options: TrainerOptions = {
     // constant after the warmup, and nothing depends on --steps: a run extended later equals a longer run
-    batchSize: batch, learningRate: lr, lrScheduler: 'constant', lrWarmupSteps: warmup, maxTrainSteps: 0,
+    batchSize: batch, learningRate: lr, lrScheduler: 'constant', lrWarmupSteps: warmup, maxTrainSteps: 0, loss,
     ema: emaDecay > 0 ? { maxDecay: emaDecay } : null, seed,
     // classifier-free guidance (Ho & Salimans 2022): 10% of labels dropped to the unconditional one
     ...(conditional && data.kind === 'images' ? { labelDropout: 0.1, uncondLabel: data.numClasses! } : {}),
   };
   // images live in [−1, 1] (x̂_0 clipped); 2-D points are not bounded
-  const scheduler = new DDPMScheduler({ numTrainTimesteps: 1000, betaSchedule: 'linear', clipSample: images }).toConfig();
+  const scheduler = new DDPMScheduler({ numTrainTimesteps: 1000, betaSchedule: 'linear', clipSample: images, ...(learnedVariance ? { varianceType: 'learned_range' as const } : {}) }).toConfig();
 
   const engine = await Engine.create({ threads: threadsOption(v.threads) });
   const ac = new AbortController();
@@ -257,15 +264,16 @@ export async function trainCommand(argv: string[]): Promise<void> {
       differs('ema', v.ema, emaDecay > 0 ? emaDecay : null, saved.ema ? saved.ema.maxDecay : null);
       differs('seed', v.seed, seed, saved.seed);
       differs('warmup', v.warmup, warmup, saved.lrWarmupSteps);
+      differs('loss', v.loss, loss, saved.loss ?? 'simple');
       if (v.preset !== undefined || modelConfig) {
-        differs(v.preset !== undefined ? 'preset' : 'model-config', v.preset ?? v['model-config'], modelSpec(data, preset, modelConfig, conditional).config, ckpt.manifest.model.config);
+        differs(v.preset !== undefined ? 'preset' : 'model-config', v.preset ?? v['model-config'], modelSpec(data, preset, modelConfig, conditional, learnedVariance).config, ckpt.manifest.model.config);
       }
       const model = modelFromCheckpoint(engine, ckpt);
       trainer = new Trainer(model, trainData, DDPMScheduler.fromConfig(run!.scheduler).schedule.alphasCumprod, saved);
       restoreTrainer(trainer, ckpt);
       if (!quiet) console.error(`resuming ${out} at step ${trainer.step} (${ckpt.source})`);
     } else {
-      const spec = modelSpec(data, preset, modelConfig, conditional);
+      const spec = modelSpec(data, preset, modelConfig, conditional, learnedVariance);
       const model = spec.cls === 'MLPDenoiser' ? MLPDenoiser.create(engine, spec.config, seed) : UNet2DModel.create(engine, spec.config, seed);
       trainer = new Trainer(model, trainData, DDPMScheduler.fromConfig(scheduler).schedule.alphasCumprod, options);
       await writeFileAtomic(runFile, JSON.stringify({ format: RUN_FORMAT, version: RUN_VERSION, data: data.label, dataset_size: data.N, scheduler }, null, 2) + '\n');

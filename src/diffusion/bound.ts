@@ -6,18 +6,22 @@
 //   L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ p_θ(x_{t−1} | x_t))          (eq. 6–7 against the model's Gaussian)
 //   L_0     = −log p_θ(x_0 | x_1), a Gaussian discretized to 256 bins of [−1, 1] (§3.3)
 //
+// p_θ is posterior.ts's pMeanVariance and the terms are vlb.ts's, shared with training on the bound.
+//
 // Timesteps are 0-based as in diffusers: index t here is the paper's t+1, so index 0 is the decoder term.
 // Each x_t is drawn independently from q(x_t | x_0) (closed form, eq. 4) with Philox noise addressed by
 // (seed, stream = draw, element = image·D + d): the estimate depends on neither batch size nor threads.
 import { DdpmError, checkInt } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { qSample } from '../kernels/gaussian.js';
-import { discretizedGaussianLogLikelihood, natsToBits, normalKl } from './gaussian-math.js';
+import { natsToBits, normalKl } from './gaussian-math.js';
+import { pMeanVariance, type ModelVarianceType } from './posterior.js';
+import { vlbTerm } from './vlb.js';
 import type { NoiseSchedule } from './schedule.js';
 import { splitmix32 } from '../random.js';
-import type { PredictionType } from './scheduler.js';
+import type { PredictionType } from './posterior.js';
 
-export type BoundVarianceType = 'fixed_small' | 'fixed_large' | 'learned' | 'learned_range';
+export type BoundVarianceType = ModelVarianceType;
 
 /**
  * The model: given x_t (N·D values, sample-major) and each sample's timestep, its output — (N, D), or
@@ -155,31 +159,9 @@ export async function variationalBound(engine: Engine, o: BoundOptions): Promise
         }
         for (let n = 0; n < nb; n++) {
           const t = tb[n];
-          const sa = s.sqrtAlphasCumprod[t], sb = s.sqrtOneMinusAlphasCumprod[t];
-          const c1 = s.posteriorMeanCoef1[t], c2 = s.posteriorMeanCoef2[t];
-          const trueLogVar = s.posteriorLogVarianceClipped[t];
-          const fixedLogVar = varianceType === 'fixed_large' ? Math.log(t === 0 ? s.posteriorVariance[1] : s.betas[t]) : trueLogVar;
-          let sum = 0;
-          for (let d = 0; d < D; d++) {
-            const i = n * D + d;
-            const x = xt[i];
-            const m = out[n * stride + d];
-            // x̂_0 from the model output (eq. 15 for ε; v-prediction: Salimans & Ho 2022)
-            let x0hat = predictionType === 'epsilon' ? (x - sb * m) / sa : predictionType === 'sample' ? m : sa * x - sb * m;
-            if (clip) x0hat = Math.min(1, Math.max(-1, x0hat));
-            const mean = c1 * x0hat + c2 * x;
-            let logVar = fixedLogVar;
-            if (varianceType === 'learned') logVar = Math.log(out[n * stride + D + d]);
-            else if (varianceType === 'learned_range') {
-              const frac = (out[n * stride + D + d] + 1) / 2;
-              logVar = frac * Math.log(s.betas[t]) + (1 - frac) * trueLogVar;
-            }
-            const x0v = x0b[n * D + d];
-            sum += t === 0
-              ? -discretizedGaussianLogLikelihood(x0v, mean, 0.5 * logVar)
-              : normalKl(c1 * x0v + c2 * x, trueLogVar, mean, logVar);
-          }
-          const nats = sum / D;
+          // p_θ(x_{t−1} | x_t) from the model output (posterior.ts), improved-diffusion's variance at t = 0
+          const p = pMeanVariance(s, t, { predictionType, varianceType, clip: clip ? 1 : Infinity, finalVariance: 'clipped' });
+          const nats = vlbTerm(p, t, D, x0b.subarray(n * D, (n + 1) * D), xt.subarray(n * D, (n + 1) * D), out.subarray(n * stride, (n + 1) * stride));
           if (!Number.isFinite(nats)) {
             throw new DdpmError('NON_FINITE', `variationalBound: the term at timestep ${t} for sample ${n0 + n} is ${nats} (model output non-finite or variance ≤ 0?)`);
           }

@@ -3,6 +3,7 @@
 import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
+import { predEpsCoefficients, qPosteriorCoefficients, stepAlphas, type StepAlphas } from './posterior.js';
 import { COMMON_CONFIG_KEYS, SchedulerBase, optionsFromConfig, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
 
 export interface DDIMSchedulerOptions extends SchedulerOptions {
@@ -23,6 +24,7 @@ export class DDIMScheduler extends SchedulerBase {
   readonly setAlphaToOne: boolean;
   /** ᾱ of the step past the last: 1 or ᾱ_0. */
   readonly finalAlphaCumprod: number;
+  protected override readonly ignoresVarianceChannels = true;
 
   constructor(o: DDIMSchedulerOptions = {}) {
     super(o, 'DDIMScheduler');
@@ -54,16 +56,13 @@ export class DDIMScheduler extends SchedulerBase {
     return t - Math.floor(this.numTrainTimesteps / this.numInferenceSteps);
   }
 
-  private alphas(t: number): { alphaProdT: number; alphaProdTPrev: number } {
-    const prevT = this.previousTimestep(t);
-    const acp = this.schedule.alphasCumprod;
-    return { alphaProdT: acp[t], alphaProdTPrev: prevT >= 0 ? acp[prevT] : this.finalAlphaCumprod };
+  private alphas(t: number): StepAlphas {
+    return stepAlphas(this.schedule, t, this.previousTimestep(t), this.finalAlphaCumprod);
   }
 
-  /** σ_t²(η = 1) of eq. 16: (1 − ᾱ_prev)/(1 − ᾱ_t) · (1 − ᾱ_t/ᾱ_prev). */
+  /** σ_t²(η = 1) of eq. 16: (1 − ᾱ_prev)/(1 − ᾱ_t) · (1 − ᾱ_t/ᾱ_prev), the DDPM posterior's β̃ (DDPM eq. 7). */
   getVariance(t: number): number {
-    const { alphaProdT, alphaProdTPrev } = this.alphas(t);
-    return ((1 - alphaProdTPrev) / (1 - alphaProdT)) * (1 - alphaProdT / alphaProdTPrev);
+    return qPosteriorCoefficients(this.alphas(t)).variance;
   }
 
   /**
@@ -84,9 +83,7 @@ export class DDIMScheduler extends SchedulerBase {
     if (opts.useClippedModelOutput) {
       // ε re-derived from the clipped x̂_0 (GLIDE)
       [ex, em, e0] = [1 / sb, 0, -sa / sb];
-    } else if (this.predictionType === 'epsilon') [ex, em] = [0, 1];
-    else if (this.predictionType === 'sample') [ex, em] = [1 / sb, -sa / sb];
-    else [ex, em] = [sb, sa]; // v_prediction: ε = sqrt(ᾱ)·v + sqrt(1 − ᾱ)·x_t
+    } else ({ ex, em } = predEpsCoefficients(this.predictionType, alphaProdT));
     // 5. σ_t(η), formula (16)
     const stdDevT = eta * Math.sqrt(this.getVariance(t));
     // 6. "direction pointing to x_t" of formula (12)

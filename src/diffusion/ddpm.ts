@@ -3,11 +3,18 @@
 import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
 import type { StepCoefficients } from '../kernels/gaussian.js';
+import { modelLogVariance, pMeanVariance, type ModelVarianceType, type PMeanVariance } from './posterior.js';
 import { COMMON_CONFIG_KEYS, SchedulerBase, oneOf, optionsFromConfig, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
 
 export type VarianceType = 'fixed_small' | 'fixed_small_log' | 'fixed_large' | 'fixed_large_log' | 'learned' | 'learned_range';
 
 const VARIANCE_TYPES: readonly VarianceType[] = ['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log', 'learned', 'learned_range'];
+
+/** The model variance each diffusers variance type stands for (the _log variants differ only in what
+ * getVariance returns). */
+const BASE_VARIANCE: Record<VarianceType, ModelVarianceType> = {
+  fixed_small: 'fixed_small', fixed_small_log: 'fixed_small', fixed_large: 'fixed_large', fixed_large_log: 'fixed_large', learned: 'learned', learned_range: 'learned_range',
+};
 
 export interface DDPMSchedulerOptions extends SchedulerOptions {
   varianceType?: VarianceType; // 'fixed_small'
@@ -67,13 +74,11 @@ export class DDPMScheduler extends SchedulerBase {
     return i === this.timesteps.length - 1 ? -1 : this.timesteps[i + 1];
   }
 
-  /** ᾱ_t, ᾱ_prev, and the step's own β = 1 − ᾱ_t/ᾱ_prev (= β_t without skipping). */
-  private alphas(t: number): { prevT: number; alphaProdT: number; alphaProdTPrev: number; currentBetaT: number } {
-    const prevT = this.previousTimestep(t);
-    const acp = this.schedule.alphasCumprod;
-    const alphaProdT = acp[t];
-    const alphaProdTPrev = prevT >= 0 ? acp[prevT] : 1;
-    return { prevT, alphaProdT, alphaProdTPrev, currentBetaT: 1 - alphaProdT / alphaProdTPrev };
+  /** The model's Gaussian of the step t → previousTimestep(t) (posterior.ts, with diffusers' β̃ ≥ 1e-20). */
+  private pMeanVariance(t: number, type: VarianceType = this.varianceType): PMeanVariance {
+    return pMeanVariance(this.schedule, t, {
+      prev: this.previousTimestep(t), predictionType: this.predictionType, varianceType: BASE_VARIANCE[type], clip: this.clip, finalVariance: 'clamped',
+    });
   }
 
   /**
@@ -83,24 +88,16 @@ export class DDPMScheduler extends SchedulerBase {
    * variance; learned_range (Nichol & Dhariwal 2021, eq. 15) f·log β + (1 − f)·log β̃, f = (v + 1)/2.
    */
   getVariance(t: number, o: { varianceType?: VarianceType; predictedVariance?: number } = {}): number {
-    const { alphaProdT, alphaProdTPrev, currentBetaT } = this.alphas(t);
-    const variance = Math.max(((1 - alphaProdTPrev) / (1 - alphaProdT)) * currentBetaT, 1e-20);
     const type = oneOf('getVariance', 'varianceType', o.varianceType ?? this.varianceType, VARIANCE_TYPES);
     const v = o.predictedVariance;
     if ((type === 'learned' || type === 'learned_range') && (typeof v !== 'number' || !Number.isFinite(v))) {
       throw new DdpmError('INVALID_ARGUMENT', `getVariance: variance type ${type} needs a finite predictedVariance, found ${v}`);
     }
-    switch (type) {
-      case 'fixed_small': return variance;
-      case 'fixed_small_log': return Math.exp(0.5 * Math.log(variance));
-      case 'fixed_large': return currentBetaT;
-      case 'fixed_large_log': return Math.log(currentBetaT);
-      case 'learned': return v!;
-      case 'learned_range': {
-        const frac = (v! + 1) / 2;
-        return frac * Math.log(currentBetaT) + (1 - frac) * Math.log(variance);
-      }
-    }
+    const { variance } = this.pMeanVariance(t, type);
+    if (variance.kind === 'learned') return v!;
+    if (variance.kind === 'learned_range') return modelLogVariance(variance, v!);
+    if (type === 'fixed_small_log') return Math.exp(0.5 * Math.log(variance.variance));
+    return type === 'fixed_large_log' ? variance.logVariance : variance.variance;
   }
 
   /**
@@ -110,40 +107,29 @@ export class DDPMScheduler extends SchedulerBase {
    */
   step(modelOutput: Tensor, timestep: number, sample: Tensor, opts: StepOptions = {}): SchedulerOutput {
     const t = timestep;
-    // 1. compute alphas, betas
-    const { alphaProdT, alphaProdTPrev, currentBetaT } = this.alphas(t);
-    const betaProdT = 1 - alphaProdT;
-    const betaProdTPrev = 1 - alphaProdTPrev;
-    const currentAlphaT = 1 - currentBetaT;
-    // 2. compute the predicted original sample x̂_0 ("predicted x_0" of formula (15)), and
-    // 3. clip it to [−clipSampleRange, clipSampleRange] — both inside the kernel.
-    const { ax, am } = this.predX0Coefficients(alphaProdT);
-    // 4. coefficients of x̂_0 and x_t in the posterior mean μ̃_t, formula (7)
-    const predOriginalSampleCoeff = (Math.sqrt(alphaProdTPrev) * currentBetaT) / betaProdT;
-    const currentSampleCoeff = (Math.sqrt(currentAlphaT) * betaProdTPrev) / betaProdT;
-    // 5. μ̃_t = coeff·x̂_0 + coeff·x_t and 6. add σ·z for t > 0 — in the kernel.
+    // 1. compute alphas, betas; 2. the predicted original sample x̂_0 ("predicted x_0" of formula (15));
+    // 4. the coefficients of x̂_0 and x_t in the posterior mean μ̃_t, formula (7); the variance Σ_θ —
+    // all in posterior.ts. 3. clipping x̂_0, 5. μ̃_t = c0·x̂_0 + c1·x_t and 6. adding σ·z for t > 0 run in
+    // the kernel.
+    const p = this.pMeanVariance(t);
     const noisy = t > 0;
     // Learned types always carry the variance channels (modelOutput is 2C wide), noise or not.
     const learned = this.varianceType === 'learned' || this.varianceType === 'learned_range';
-    const sigma = noisy || learned ? this.noiseScale(t) : 0;
-    const coef: StepCoefficients = { ax, am, clip: this.clip, c0: predOriginalSampleCoeff, c1: currentSampleCoeff, c2: 0, sigma };
+    const sigma = noisy || learned ? this.noiseScale(p) : 0;
+    const coef: StepCoefficients = { ax: p.ax, am: p.am, clip: p.clip, c0: p.c0, c1: p.c1, c2: 0, sigma };
     return this.runStep('DDPMScheduler.step', modelOutput, t, sample, opts, coef, noisy);
   }
 
   /** σ of step 6: sqrt(variance) for the fixed types. fixed_small_log's getVariance is already a std;
    * for fixed_large_log we use exp(½ log β) = sqrt(β) (diffusers takes log(β)^½, a NaN). */
-  private noiseScale(t: number): StepCoefficients['sigma'] {
+  private noiseScale(p: PMeanVariance): StepCoefficients['sigma'] {
+    const v = p.variance;
+    if (v.kind === 'learned') return { learned: 'learned' };
+    if (v.kind === 'learned_range') return { learned: 'learned_range', minLog: v.minLog, maxLog: v.maxLog };
     switch (this.varianceType) {
-      case 'fixed_small': return Math.sqrt(this.getVariance(t));
-      case 'fixed_small_log': return this.getVariance(t);
-      case 'fixed_large': return Math.sqrt(this.getVariance(t));
-      case 'fixed_large_log': return Math.exp(0.5 * this.getVariance(t));
-      case 'learned': return { learned: 'learned' };
-      case 'learned_range': {
-        const { alphaProdT, alphaProdTPrev, currentBetaT } = this.alphas(t);
-        const minLog = Math.log(Math.max(((1 - alphaProdTPrev) / (1 - alphaProdT)) * currentBetaT, 1e-20));
-        return { learned: 'learned_range', minLog, maxLog: Math.log(currentBetaT) };
-      }
+      case 'fixed_small_log': return Math.exp(0.5 * Math.log(v.variance));
+      case 'fixed_large_log': return Math.exp(0.5 * v.logVariance);
+      default: return Math.sqrt(v.variance);
     }
   }
 }

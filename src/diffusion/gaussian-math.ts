@@ -55,3 +55,27 @@ export function discretizedGaussianLogLikelihood(x: number, mean: number, logSca
 export function natsToBits(nats: number): number {
   return nats / LN2;
 }
+
+/** log φ(z) of the standard normal density. */
+function logStdNormalPdf(z: number): number {
+  return -0.5 * z * z - 0.5 * Math.log(2 * Math.PI);
+}
+
+/**
+ * discretizedGaussianLogLikelihood and its partial derivatives, for the decoder term's backward pass. With
+ * plus/minus the bin's edges in standard units, P = Φ(plus) − Φ(minus) (or one tail at the edge bins) and
+ *   ∂ log P/∂plus = φ(plus)/P,   ∂ log P/∂minus = −φ(minus)/P,
+ *   ∂plus/∂mean = −1/σ,          ∂plus/∂logScale = −plus   (the same for minus).
+ * The ratios φ/P are taken as exp(log φ − log P), which stays finite deep in the tails.
+ */
+export function discretizedGaussianLogLikelihoodGrad(x: number, mean: number, logScale: number): { logLikelihood: number; dMean: number; dLogScale: number } {
+  const invStd = Math.exp(-logScale);
+  const centered = x - mean;
+  const plus = (centered + 1 / 255) * invStd;
+  const minus = (centered - 1 / 255) * invStd;
+  const ll = discretizedGaussianLogLikelihood(x, mean, logScale);
+  // r_plus = φ(plus)/P (0 for the first bin's missing upper-tail edge, etc.), r_minus = φ(minus)/P
+  const rPlus = x > 0.999 ? 0 : Math.exp(logStdNormalPdf(plus) - ll);
+  const rMinus = x < -0.999 ? 0 : Math.exp(logStdNormalPdf(minus) - ll);
+  return { logLikelihood: ll, dMean: -invStd * (rPlus - rMinus), dLogScale: -plus * rPlus + minus * rMinus };
+}

@@ -40,7 +40,7 @@ export function schedulerFromConfig(json: unknown, o: { engine?: Engine } = {}):
     throw new DdpmError('FORMAT', `scheduler config: must be a JSON object, found ${json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json}`);
   }
   const cls = (json as Record<string, unknown>)._class_name;
-  const make = typeof cls === 'string' && Object.prototype.hasOwnProperty.call(SCHEDULER_CLASSES, cls) ? SCHEDULER_CLASSES[cls] : undefined;
+  const make = typeof cls === 'string' && Object.hasOwn(SCHEDULER_CLASSES, cls) ? SCHEDULER_CLASSES[cls] : undefined;
   if (!make) throw new DdpmError('FORMAT', `scheduler config: _class_name must be one of ${Object.keys(SCHEDULER_CLASSES).join(', ')}, found ${JSON.stringify(cls)}`);
   return make(json, { engine: o.engine });
 }
@@ -70,7 +70,7 @@ export interface CreateSamplerOptions {
  * sampler's own keys. Unknown names are INVALID_ARGUMENT, listing SAMPLER_NAMES.
  */
 export function createSampler(name: string, schedulerConfig: unknown, o: CreateSamplerOptions = {}): AnyScheduler {
-  const spec = Object.prototype.hasOwnProperty.call(SAMPLERS, name) ? SAMPLERS[name as SamplerName] : undefined;
+  const spec = Object.hasOwn(SAMPLERS, name) ? SAMPLERS[name as SamplerName] : undefined;
   if (!spec) throw new DdpmError('INVALID_ARGUMENT', `unknown sampler ${JSON.stringify(name)}: choose one of ${SAMPLER_NAMES.join(', ')}`);
   let cfg = schedulerConfig;
   if (typeof cfg === 'string') {

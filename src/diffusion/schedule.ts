@@ -134,3 +134,17 @@ export function makeSchedule(betasIn: ArrayLike<number>, expectedT?: number): No
 export function namedSchedule(name: BetaScheduleName, T: number, o: BetaScheduleOptions = {}): NoiseSchedule {
   return makeSchedule(betaSchedule(name, T, o));
 }
+
+/**
+ * The schedule of given ᾱ_t (what a trainer or a checkpoint stores): checks that ᾱ has at least one value,
+ * each in (0, 1), strictly decreasing, then derives β_t = 1 − ᾱ_t/ᾱ_{t−1} and everything else with
+ * makeSchedule (whose ᾱ, a product of 1 − β, may differ from the given values in the last bits).
+ */
+export function scheduleFromAlphasCumprod(a: ArrayLike<number>, what = 'alphasCumprod'): NoiseSchedule {
+  if (a.length < 1) throw invalid(`${what} is empty`);
+  for (let t = 0; t < a.length; t++) {
+    if (!(a[t] > 0 && a[t] < 1)) throw invalid(`${what}[${t}] = ${a[t]} is not in (0, 1)`);
+    if (t > 0 && !(a[t] < a[t - 1])) throw invalid(`${what} must strictly decrease: [${t - 1}] = ${a[t - 1]}, [${t}] = ${a[t]}`);
+  }
+  return makeSchedule(Float64Array.from({ length: a.length }, (_, t) => 1 - a[t] / (t === 0 ? 1 : a[t - 1])));
+}

@@ -19,8 +19,9 @@ import { addNoise, type AddNoiseOptions } from './forward.js';
 import { LIMITS } from '../limits.js';
 import { show } from '../validate.js';
 import { SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJsonFile, type ModelSource } from '../io/sources.js';
+import { predX0Coefficients, type PredictionType } from './posterior.js';
 
-export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
+export type { PredictionType } from './posterior.js';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
 
 /** Smallest ᾱ_T a scheduler accepts: 1/√ᾱ ≤ 1e30 keeps the float32 step coefficients 8 decades inside range. */
@@ -126,6 +127,9 @@ export abstract class SchedulerBase {
   private buffers: { engine: Engine; prev: Tensor; x0: Tensor; end: number } | null = null;
   /** Bumped by every step into the scheduler's own buffers: a result with an older number was overwritten. */
   private outGen = 0;
+  /** Whether step() accepts a 2C-channel model output (prediction, then learned variance) and skips the
+   * variance channels; DDPM reads them instead, through its varianceType. */
+  protected readonly ignoresVarianceChannels: boolean = false;
 
   protected constructor(o: SchedulerOptions, who: string) {
     const T = o.numTrainTimesteps ?? 1000;
@@ -266,7 +270,9 @@ export abstract class SchedulerBase {
       throw new DdpmError('SHAPE_MISMATCH', `${who}: sample (tensor ${sample.name}) must have shape [N, …] with N >= 1, found [${sample.shape}]`);
     }
     const D = sample.size / N;
-    const learned = typeof coef.sigma === 'object';
+    // A model trained with learned variances (2C channels) also drives schedulers that have no variance
+    // type (DDIM): they read the prediction channels and skip the variance ones, as improved-diffusion does.
+    const learned = typeof coef.sigma === 'object' || (this.ignoresVarianceChannels && sample.shape.length >= 2 && modelOutput.size === 2 * sample.size);
     if (learned && sample.shape.length < 2) {
       throw new DdpmError('SHAPE_MISMATCH', `${who}: learned variances split the model output's channels (dim 1): sample (tensor ${sample.name}) must be [N, C, …], found [${sample.shape}]`);
     }
@@ -287,6 +293,7 @@ export abstract class SchedulerBase {
       noise: noisy ? opts.noise : undefined,
       random: noisy && !opts.noise ? { seed: opts.seed!, stream: t, offset: opts.offset ?? 0 } : undefined,
       coef,
+      mStride: learned ? 2 * D : D,
     });
     if (opts.out?.prevSample && opts.out.predOriginalSample) return out;
     // The scheduler's own buffers: this result stays usable until the next step overwrites them; used
@@ -313,17 +320,10 @@ export abstract class SchedulerBase {
     return { prevSample: out?.prevSample ?? view(this.buffers!.prev), predOriginalSample: out?.predOriginalSample ?? view(this.buffers!.x0) };
   }
 
-  /** x̂_0 = (ax, am) · (x_t, m) for the prediction type (DDPM eq. 15 for ε; v: Salimans & Ho 2022). */
+  /** x̂_0 = (ax, am) · (x_t, m) for the prediction type (DDPM eq. 15 for ε; v: Salimans & Ho 2022): see
+   * posterior.ts. */
   protected predX0Coefficients(alphaProdT: number): { ax: number; am: number } {
-    const betaProdT = 1 - alphaProdT;
-    switch (this.predictionType) {
-      case 'epsilon':
-        return { ax: 1 / Math.sqrt(alphaProdT), am: -Math.sqrt(betaProdT) / Math.sqrt(alphaProdT) };
-      case 'sample':
-        return { ax: 0, am: 1 };
-      case 'v_prediction':
-        return { ax: Math.sqrt(alphaProdT), am: -Math.sqrt(betaProdT) };
-    }
+    return predX0Coefficients(this.predictionType, alphaProdT);
   }
 
   protected get clip(): number {

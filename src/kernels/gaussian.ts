@@ -107,6 +107,9 @@ export interface GaussianStepArgs {
   noise?: Tensor; // (N, D)
   random?: RandomAddress;
   coef: StepCoefficients;
+  /** Values per row of modelOutput: D, or 2D when it carries variance channels (required for learned σ,
+   * optional otherwise: a fixed σ then skips them). Default: 2D for learned σ, else D. */
+  mStride?: number;
 }
 
 /** One fused reverse-diffusion step (DDPM eq. 7 / DDIM eq. 12 through the coefficients). */
@@ -116,7 +119,10 @@ export function gaussianStep(engine: Engine, a: GaussianStepArgs): void {
   const total = a.N * a.D;
   const c = a.coef;
   const learned = typeof c.sigma === 'object';
-  const mStride = learned ? 2 * a.D : a.D;
+  const mStride = a.mStride ?? (learned ? 2 * a.D : a.D);
+  if (mStride !== 2 * a.D && (learned || mStride !== a.D)) {
+    throw new DdpmError('INVALID_ARGUMENT', `gaussianStep: mStride must be ${learned ? `2D = ${2 * a.D} for a learned sigma` : `D = ${a.D} or 2D = ${2 * a.D}`}, found ${mStride}`);
+  }
   checkTensor(engine, a.modelOutput, 'gaussianStep: modelOutput', a.N * mStride);
   checkTensor(engine, a.sample, 'gaussianStep: sample', total);
   checkTensor(engine, a.prevSample, 'gaussianStep: prevSample', total);

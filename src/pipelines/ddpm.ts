@@ -20,7 +20,7 @@ import { MODEL_INDEX_FILE, SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJ
 import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { writeFilesAtomic } from '#platform';
-import { schedulerFromConfig, takesEta, type PipelineScheduler } from './scheduler-choice.js';
+import { pipelineScheduler, takesEta, type PipelineScheduler } from './scheduler-choice.js';
 
 export interface FromPretrainedOptions {
   /** diffusers' weight variant: 'fp16' reads diffusion_pytorch_model.fp16.safetensors. */
@@ -30,6 +30,8 @@ export interface FromPretrainedOptions {
    * scheduler_config.json, or a scheduler object. Default: the class the config names.
    */
   scheduler?: string | PipelineScheduler;
+  /** Karras σ for the samplers that have them (dpm++*, unipc, euler, heun): use_karras_sigmas. */
+  karras?: boolean;
 }
 
 /** What onStep gets besides the step counts: the current batch's state, read only when asked for. */
@@ -107,7 +109,7 @@ export class DDPMPipeline {
         notices.push(`${layout.scheduler.name}: no ${SCHEDULER_CONFIG_FILE}; using diffusers' DDPMScheduler defaults (1000 steps, linear betas 0.0001 … 0.02)`);
         config = new DDPMScheduler().toConfig();
       }
-      scheduler = schedulerFromConfig(o.scheduler, config, engine, `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`);
+      scheduler = pipelineScheduler(o.scheduler, config, engine, { file: `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`, karras: o.karras });
     }
     return new DDPMPipeline(engine, model, scheduler, notices);
   }
@@ -130,7 +132,10 @@ export class DDPMPipeline {
     const D = shape.reduce((a, b) => a * b, 1);
     const call = this.modelCall(n, o.classLabels, o.guidanceScale);
     const batches = Math.ceil(n / B);
-    const total = steps * batches;
+    // model calls per chain: the steps, except Heun (2 per step but the last); known once the first chain
+    // has set the scheduler's timesteps
+    let perChain = steps;
+    let total = steps * batches;
     const tensor = new Float32Array(n * D);
     let done = 0;
     const aborted = () => new DdpmError('ABORTED', `DDPMPipeline.run: aborted after ${done} of ${total} steps`, { cause: o.signal?.reason });
@@ -146,6 +151,8 @@ export class DDPMPipeline {
       for (let i0 = 0; i0 < n; i0 += B) {
         const nb = Math.min(B, n - i0);
         const chain = SamplingChain.start(e, this.scheduler, { shape: [nb, ...shape], numInferenceSteps: steps, seed: o.seed ?? 0, offset: i0 * D, eta: o.eta });
+        perChain = this.scheduler.timesteps.length;
+        total = perChain * batches;
         const out = (buf: Tensor): Tensor => ({ ...buf, size: nb * per, shape: [nb, per] });
         const check = () => {
           if (o.signal?.aborted) throw aborted();
@@ -156,7 +163,7 @@ export class DDPMPipeline {
             o.onStep!(++done, total, info);
           }),
         });
-        if (!o.onStep) done += steps;
+        if (!o.onStep) done += perChain;
         tensor.set(e.read(chain.sample), i0 * D);
         e.arena.release(batchMark);
       }

@@ -26,7 +26,7 @@ import { MLPDenoiser, parseMLPConfig } from '../nn/mlp.js';
 import type { ParamBlock } from '../nn/params.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { parseUNetConfig } from '../nn/unet-config.js';
-import { TRAINER_CONFIG_VERSION, type Trainer, type TrainerConfig } from './trainer.js';
+import { TRAINER_CONFIG_VERSION, parseTrainerConfig, type Trainer, type TrainerConfig } from './trainer.js';
 import { fsPromises, pathModule } from '#platform';
 
 export const CHECKPOINT_FORMAT = 'ddpm-wasm-checkpoint';
@@ -56,6 +56,8 @@ export interface CheckpointManifest {
   data_order: { dataset_size: number; batch_size: number; epoch: number; position: number };
   trainer_config: TrainerConfig;
   alphas_cumprod: number[];
+  /** The importance sampler's loss history (Trainer.getTimestepHistory), when it keeps one. */
+  timestep_history?: { losses: number[]; seen: number[] } | null;
   model: { class: 'MLPDenoiser' | 'UNet2DModel'; config: unknown };
   /** The Wasm build that wrote it: resuming is bit-identical on the same build (relaxed-SIMD builds may differ in the last bits). */
   engine: { build: string; runtime: string };
@@ -106,6 +108,7 @@ export function checkpointFiles(trainer: Trainer): { manifest: CheckpointManifes
     data_order: { dataset_size: M, batch_size: B, epoch: Math.floor((c.step * B) / M), position: (c.step * B) % M },
     trainer_config: trainer.config,
     alphas_cumprod: Array.from(trainer.getAlphasCumprod()),
+    ...timestepHistory(trainer),
     model: describeModel(trainer.model),
     engine: { build: e.info.build, runtime: e.info.runtime },
     files: Object.fromEntries([...files].map(([name, bytes]) => [name, bytes.length])),
@@ -174,6 +177,12 @@ export function modelFromCheckpoint(engine: Engine, ckpt: Checkpoint): MLPDenois
   return model;
 }
 
+/** The manifest's timestep_history key, only for trainers that keep one (older readers see no new key). */
+function timestepHistory(trainer: Trainer): Pick<CheckpointManifest, 'timestep_history'> {
+  const h = trainer.getTimestepHistory();
+  return h ? { timestep_history: { losses: Array.from(h.losses), seen: Array.from(h.seen) } } : {};
+}
+
 /**
  * Restores a trainer (built with the checkpoint's model config, trainer config, schedule and data) to the
  * checkpoint's state: weights, EMA, AdamW moments and counters. Everything is checked before anything is
@@ -188,7 +197,8 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
   const described = describeModel(trainer.model);
   if (described.class !== m.model.class || JSON.stringify(described.config) !== JSON.stringify(m.model.config)) mismatch('the model', m.model, described);
   const tc = trainer.config as unknown as Record<string, unknown>;
-  const saved = m.trainer_config as unknown as Record<string, unknown>;
+  // read through the parser, so keys added since the checkpoint was written compare as their defaults
+  const saved = parseTrainerConfig(m.trainer_config) as unknown as Record<string, unknown>;
   for (const k of new Set([...Object.keys(tc), ...Object.keys(saved)])) {
     if (JSON.stringify(tc[k]) !== JSON.stringify(saved[k])) mismatch(`trainer config ${k}`, saved[k], tc[k]);
   }
@@ -202,6 +212,7 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
   const file = (key: BlockKey) => `${ckpt.source}/${BLOCK_FILES[key]}`;
   for (const [key, block] of targets) if (block) checkBlockTensors(block, ckpt.blocks[key]!, file(key), "the model's parameters", true);
   for (const [key, block] of targets) if (block) loadBlock(e, block, ckpt.blocks[key]!, file(key), "the model's parameters");
+  trainer.setTimestepHistory(m.timestep_history ?? null);
   trainer.setCounters({ step: m.step, optimizerStep: m.optimizer_step, skippedSteps: m.skipped_steps, nonFiniteInARow: m.non_finite_in_a_row });
 }
 

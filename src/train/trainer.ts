@@ -1,5 +1,7 @@
 // The training loop for any Denoiser: L_simple (Ho et al. 2020, eq. 14) with ε, x_0 or v targets and
-// optional min-SNR-γ weighting (Hang et al. 2023), AdamW with warmup then constant or cosine learning
+// optional min-SNR-γ weighting (Hang et al. 2023), or the bound itself — L_vlb, and L_hybrid = L_simple +
+// λ·L_vlb with a learned_range variance (Nichol & Dhariwal 2021, §3.1), t uniform or importance-sampled
+// (§3.3) — AdamW with warmup then constant or cosine learning
 // rate (diffusers' get_scheduler), gradient-norm clipping, an EMA of the weights (diffusers' EMAModel).
 //
 // Everything random is addressed by (seed, step), not drawn from a running generator:
@@ -17,7 +19,9 @@ import { scale } from '../kernels/elementwise.js';
 import { philoxFill, qSample, splitU64 } from '../kernels/gaussian.js';
 import { adamw, emaUpdate, gradNorm } from '../kernels/optim.js';
 import type { Denoiser } from '../nn/denoiser.js';
-import type { PredictionType } from '../diffusion/scheduler.js';
+import { pMeanVariance, trainingTargetCoefficients, type PredictionType } from '../diffusion/posterior.js';
+import { scheduleFromAlphasCumprod, type NoiseSchedule } from '../diffusion/schedule.js';
+import { vlbTerm } from '../diffusion/vlb.js';
 import { ParamBlock, splitmix32 } from '../nn/params.js';
 
 
@@ -56,8 +60,29 @@ export interface TrainerConfig {
   /** torch.nn.utils.clip_grad_norm_ threshold; null for none. */
   maxGradNorm: number | null;
   predictionType: PredictionType;
-  /** min-SNR-γ weighting (γ = 5 in the paper); null for plain L_simple. */
+  /** min-SNR-γ weighting (γ = 5 in the paper) of L_simple's terms; null for none. */
   snrGamma: number | null;
+  /**
+   * The objective (Nichol & Dhariwal 2021, §3.1): 'simple' L_simple; 'vlb' L_vlb = Σ_t L_t, estimated from
+   * the sampled t by L_t/p(t) (the terms of diffusion/vlb.ts, bits/dim; the prior L_T has no parameters);
+   * 'hybrid' L_simple + vlbWeight·L_vlb, with the mean's gradient stopped in L_vlb.
+   */
+  loss: 'simple' | 'hybrid' | 'vlb';
+  /**
+   * The model's variance Σ_θ: 'learned_range' (the model outputs twice the sample's values: prediction,
+   * then v ∈ [−1, 1] interpolating log β̃_t … log β_t, improved DDPM eq. 15) or fixed. 'simple' trains no
+   * variance and needs a fixed one; 'hybrid' needs learned_range. Default: learned_range for 'hybrid' and
+   * 'vlb', fixed_small for 'simple'.
+   */
+  varianceType: 'fixed_small' | 'fixed_large' | 'learned_range';
+  /** λ of L_hybrid; improved DDPM's 0.001. */
+  vlbWeight: number;
+  /**
+   * t per sample: 'uniform' on {0, …, T−1}, or 'importance' (improved DDPM §3.3, 'vlb' and 'hybrid' only):
+   * p(t) ∝ sqrt(E[L_t²]) over the last 10 losses seen at each t, mixed with 0.1% uniform, and uniform until
+   * every t has 10; each sample's loss weighted by 1/(T·p(t)).
+   */
+  timestepSampling: 'uniform' | 'importance';
   /** null: no EMA. */
   ema: EmaConfig | null;
   /** A safe non-negative integer: with the step, it determines the data order and all noise. */
@@ -92,6 +117,10 @@ const DEFAULTS: TrainerConfig = {
   maxGradNorm: 1,
   predictionType: 'epsilon',
   snrGamma: null,
+  loss: 'simple',
+  varianceType: 'fixed_small',
+  vlbWeight: 0.001,
+  timestepSampling: 'uniform',
   ema: EMA_DEFAULTS,
   seed: 0,
   maxNonFiniteInARow: 5,
@@ -107,7 +136,8 @@ function bad(what: string, want: string, v: unknown): never {
 
 /** Fills defaults and checks every value. */
 export function parseTrainerConfig(o: TrainerOptions = {}): TrainerConfig {
-  const c: TrainerConfig = { ...DEFAULTS, ...o, ema: o.ema === null ? null : { ...EMA_DEFAULTS, ...(o.ema ?? {}) } };
+  const varianceType = o.varianceType ?? (o.loss === 'hybrid' || o.loss === 'vlb' ? 'learned_range' : DEFAULTS.varianceType);
+  const c: TrainerConfig = { ...DEFAULTS, ...o, varianceType, ema: o.ema === null ? null : { ...EMA_DEFAULTS, ...(o.ema ?? {}) } };
   const num = (v: unknown, lo: number, hi: number, loOpen: boolean, hiOpen: boolean) =>
     typeof v === 'number' && Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
   const int = (v: unknown, lo: number) => Number.isSafeInteger(v) && (v as number) >= lo;
@@ -125,6 +155,14 @@ export function parseTrainerConfig(o: TrainerOptions = {}): TrainerConfig {
   if (c.maxGradNorm !== null && !num(c.maxGradNorm, 0, Infinity, true, true)) bad('maxGradNorm', 'a finite number > 0 or null', c.maxGradNorm);
   if (!['epsilon', 'sample', 'v_prediction'].includes(c.predictionType)) bad('predictionType', "'epsilon', 'sample' or 'v_prediction'", c.predictionType);
   if (c.snrGamma !== null && !num(c.snrGamma, 0, Infinity, true, true)) bad('snrGamma', 'a finite number > 0 or null', c.snrGamma);
+  if (!['simple', 'hybrid', 'vlb'].includes(c.loss)) bad('loss', "'simple', 'hybrid' or 'vlb'", c.loss);
+  if (!['fixed_small', 'fixed_large', 'learned_range'].includes(c.varianceType)) bad('varianceType', "'fixed_small', 'fixed_large' or 'learned_range'", c.varianceType);
+  if (c.loss === 'simple' && c.varianceType === 'learned_range') bad('varianceType', "fixed_small or fixed_large with loss 'simple' (L_simple trains no variance; use loss 'hybrid')", c.varianceType);
+  if (c.loss === 'hybrid' && c.varianceType !== 'learned_range') bad('varianceType', "learned_range with loss 'hybrid' (its L_vlb trains only the variance)", c.varianceType);
+  if (c.loss === 'vlb' && c.snrGamma !== null) bad('snrGamma', "null with loss 'vlb' (it weights L_simple's terms)", c.snrGamma);
+  if (!num(c.vlbWeight, 0, Infinity, true, true)) bad('vlbWeight', 'a finite number > 0', c.vlbWeight);
+  if (c.timestepSampling !== 'uniform' && c.timestepSampling !== 'importance') bad('timestepSampling', "'uniform' or 'importance'", c.timestepSampling);
+  if (c.timestepSampling === 'importance' && c.loss === 'simple') bad('timestepSampling', "'uniform' with loss 'simple' (importance sampling weights the bound's terms)", c.timestepSampling);
   if (!int(c.seed, 0)) bad('seed', 'a safe integer ≥ 0', c.seed);
   if (!int(c.maxNonFiniteInARow, 1)) bad('maxNonFiniteInARow', 'an integer ≥ 1', c.maxNonFiniteInARow);
   if (c.labelDropout !== null && !num(c.labelDropout, 0, 1, false, false)) bad('labelDropout', 'in [0, 1] or null', c.labelDropout);
@@ -155,15 +193,6 @@ export function learningRateAt(c: TrainerConfig, s: number): number {
   if (c.lrScheduler === 'constant') return c.learningRate;
   const progress = (s - c.lrWarmupSteps) / Math.max(1, c.maxTrainSteps - c.lrWarmupSteps);
   return c.learningRate * Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
-}
-
-/** Checks ᾱ: length ≥ 1, finite, in (0, 1), strictly decreasing. */
-export function checkAlphasCumprod(a: ArrayLike<number>, what = 'alphasCumprod'): void {
-  if (a.length < 1) throw new DdpmError('INVALID_SCHEDULE', `${what} is empty`);
-  for (let t = 0; t < a.length; t++) {
-    if (!(a[t] > 0 && a[t] < 1)) throw new DdpmError('INVALID_SCHEDULE', `${what}[${t}] = ${a[t]} is not in (0, 1)`);
-    if (t > 0 && !(a[t] < a[t - 1])) throw new DdpmError('INVALID_SCHEDULE', `${what} must strictly decrease: [${t - 1}] = ${a[t - 1]}, [${t}] = ${a[t]}`);
-  }
 }
 
 /** A 32-bit hash of (seed, i, salt) for seeding the small JS generators (shuffles, dropout keys). */
@@ -217,6 +246,11 @@ export interface TrainerCounters {
   nonFiniteInARow: number;
 }
 
+/** Losses kept per timestep by the importance sampler, and its uniform share (improved-diffusion's
+ * LossSecondMomentResampler: history_per_term = 10, uniform_prob = 0.001). */
+const HISTORY_PER_T = 10;
+const UNIFORM_PROB = 0.001;
+
 /** Wall time between yields to the event loop (so an AbortSignal fired by a timer or a message is seen). */
 const YIELD_MS = 20;
 
@@ -231,6 +265,10 @@ export class Trainer {
   readonly numTrainTimesteps: number;
   readonly datasetSize: number;
   private readonly alphasCumprod: Float64Array;
+  /** The schedule of alphasCumprod, for the bound's terms (posterior.ts). */
+  private readonly schedule: NoiseSchedule;
+  /** The importance sampler's state: the last HISTORY_PER_T losses at each t (a ring) and how many seen. */
+  private history: { losses: Float64Array; seen: Uint32Array } | null = null;
   private readonly data: Float32Array; // (M, D)
   private readonly labels: Int32Array | null; // (M), for class-conditional models
   private readonly batchLabels: Int32Array; // (B)
@@ -239,7 +277,7 @@ export class Trainer {
   private readonly x0: Tensor; // (B, D)
   private readonly xt: Tensor; // (B, D)
   private readonly noise: Tensor; // (B, D)
-  private readonly dOut: Tensor; // (B, D)
+  private readonly dOut: Tensor; // (B, D), (B, 2D) with learned_range
   private readonly sqrtAc: Tensor; // (B)
   private readonly sqrtOneMinusAc: Tensor; // (B)
   private readonly tBits: Tensor; // (4·⌈B/4⌉) Philox u32 words
@@ -261,7 +299,7 @@ export class Trainer {
     const e = (this.engine = model.engine);
     const D = model.sampleSize;
     const B = this.config.batchSize;
-    checkAlphasCumprod(alphasCumprod);
+    this.schedule = scheduleFromAlphasCumprod(alphasCumprod);
     this.alphasCumprod = Float64Array.from(alphasCumprod);
     this.numTrainTimesteps = alphasCumprod.length;
     const M = data.length / D;
@@ -281,7 +319,8 @@ export class Trainer {
 
     const P = model.params.size;
     const blocks = this.config.ema ? 3 : 2;
-    e.arena.plan(4 * (blocks * P + 4 * B * D + 3 * B + 64 * 8), `Trainer state (${blocks} × ${P} parameters, batch ${B} × ${D})`);
+    const outSize = this.config.varianceType === 'learned_range' ? 2 * D : D; // values per sample of the model's output
+    e.arena.plan(4 * (blocks * P + (3 * D + outSize) * B + 3 * B + 64 * 8), `Trainer state (${blocks} × ${P} parameters, batch ${B} × ${D})`);
     model.grads();
     this.m = new ParamBlock(e, model.params.specs, 'adam.exp_avg');
     this.v = new ParamBlock(e, model.params.specs, 'adam.exp_avg_sq');
@@ -292,7 +331,7 @@ export class Trainer {
     this.x0 = e.alloc([B, D], 'x0');
     this.xt = e.alloc([B, D], 'x_t');
     this.noise = e.alloc([B, D], 'noise');
-    this.dOut = e.alloc([B, D], 'dL/dout');
+    this.dOut = e.alloc([B, outSize], 'dL/dout');
     this.sqrtAc = e.alloc(B, 'sqrt_alphas_cumprod');
     this.sqrtOneMinusAc = e.alloc(B, 'sqrt_one_minus_alphas_cumprod');
     this.tBits = e.alloc(4 * Math.ceil(B / 4), 'timestep bits');
@@ -319,6 +358,55 @@ export class Trainer {
   /** The schedule this trainer uses (a copy). */
   getAlphasCumprod(): Float64Array {
     return this.alphasCumprod.slice();
+  }
+
+  /** A copy of the importance sampler's loss history (resumable state, with the counters), or null (uniform
+   * t, or no step yet). */
+  getTimestepHistory(): { losses: Float64Array; seen: Uint32Array } | null {
+    return this.history && { losses: this.history.losses.slice(), seen: this.history.seen.slice() };
+  }
+
+  /** Restores getTimestepHistory()'s value when resuming. */
+  setTimestepHistory(h: { losses: ArrayLike<number>; seen: ArrayLike<number> } | null): void {
+    const T = this.numTrainTimesteps;
+    if (h === null) {
+      this.history = null;
+      return;
+    }
+    if (h.losses.length !== T * HISTORY_PER_T || h.seen.length !== T) {
+      throw new DdpmError('SHAPE_MISMATCH', `Trainer.setTimestepHistory: expected ${T * HISTORY_PER_T} losses and ${T} counts, found ${h.losses.length} and ${h.seen.length}`);
+    }
+    const i = Array.prototype.findIndex.call(h.losses, (l: unknown) => typeof l !== 'number' || !Number.isFinite(l));
+    const j = Array.prototype.findIndex.call(h.seen, (n: unknown) => !Number.isInteger(n) || (n as number) < 0 || (n as number) >= 2 ** 32);
+    if (i >= 0 || j >= 0) {
+      throw new DdpmError('INVALID_ARGUMENT', `Trainer.setTimestepHistory: ${i >= 0 ? `losses[${i}] must be a finite number` : `seen[${j}] must be an integer in [0, 2^32)`}`);
+    }
+    this.history = { losses: Float64Array.from(h.losses), seen: Uint32Array.from(h.seen) };
+  }
+
+  /**
+   * The importance sampler's p(t) as a cumulative table (improved-diffusion's LossSecondMomentResampler):
+   * p(t) ∝ sqrt(mean of the last 10 L_t²), mixed with UNIFORM_PROB of uniform; null (uniform) until every
+   * t has 10 losses.
+   */
+  private importanceCdf(): { p: Float64Array; cdf: Float64Array } | null {
+    const h = this.history;
+    const T = this.numTrainTimesteps;
+    if (!h || h.seen.some((n) => n < HISTORY_PER_T)) return null;
+    const p = new Float64Array(T);
+    let sum = 0;
+    for (let t = 0; t < T; t++) {
+      let sq = 0;
+      for (let k = 0; k < HISTORY_PER_T; k++) sq += h.losses[t * HISTORY_PER_T + k] ** 2;
+      sum += p[t] = Math.sqrt(sq / HISTORY_PER_T);
+    }
+    const cdf = new Float64Array(T);
+    let acc = 0;
+    for (let t = 0; t < T; t++) {
+      p[t] = (p[t] / sum) * (1 - UNIFORM_PROB) + UNIFORM_PROB / T;
+      cdf[t] = acc += p[t];
+    }
+    return { p, cdf };
   }
 
   /** Row index of sample k of the data stream. */
@@ -366,7 +454,7 @@ export class Trainer {
       for (let n = 0; n < B; n++) if (mix(c.seed, s * B + n, 0xcf9) / 2 ** 32 < c.labelDropout) this.batchLabels[n] = c.uncondLabel;
     }
 
-    // 2. t ~ U{0, …, T−1} per sample, and its coefficients
+    // 2. t per sample — U{0, …, T−1}, or from the importance sampler's p(t) — and its coefficients
     const [seedLo, seedHi] = splitU64('seed', c.seed);
     const [streamLo, streamHi] = splitU64('stream', 2 * s + 1);
     philoxFill(e, this.tBits, this.tBits.size / 4, [0, 0, streamLo, streamHi], [seedLo, seedHi]);
@@ -374,8 +462,23 @@ export class Trainer {
     const bits = new Uint32Array(bitsView.buffer, bitsView.byteOffset, B);
     const sa = e.view(this.sqrtAc);
     const sb = e.view(this.sqrtOneMinusAc);
+    if (c.timestepSampling === 'importance' && !this.history) this.history = { losses: new Float64Array(T * HISTORY_PER_T), seen: new Uint32Array(T) };
+    const imp = c.timestepSampling === 'importance' ? this.importanceCdf() : null;
+    const tWeight = new Float64Array(B).fill(1); // 1/(T·p(t)): 1 for uniform t
     for (let n = 0; n < B; n++) {
-      const t = Math.floor((bits[n] * T) / 2 ** 32);
+      let t = Math.floor((bits[n] * T) / 2 ** 32);
+      if (imp) {
+        // inverse CDF at u = bits/2^32: the first t with cdf[t] > u (the last one if rounding leaves none)
+        const u = bits[n] / 2 ** 32;
+        let lo = 0, hi = T - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (imp.cdf[mid] > u) hi = mid;
+          else lo = mid + 1;
+        }
+        t = lo;
+        tWeight[n] = 1 / (T * imp.p[t]);
+      }
       this.timesteps[n] = t;
       const ac = this.alphasCumprod[t];
       sa[n] = Math.sqrt(ac);
@@ -393,32 +496,57 @@ export class Trainer {
     const mark = e.arena.mark();
     let loss = 0;
     let norm = NaN;
+    const perSample = new Float64Array(B); // each sample's loss before the 1/(T·p(t)) weight (importance sampler)
     try {
       // a 53-bit dropout key per step, distinct from `seed` so its Philox streams never meet the noise's
       const dropoutSeed = mix(c.seed, s, 0xd409) + 2 ** 32 * (mix(c.seed, s, 0xd40a) >>> 11);
       const fwd = this.model.trainForward(this.xt, this.timesteps, { dropoutSeed, classLabels: this.labels ? this.batchLabels : undefined });
-      if (fwd.out.size !== B * D) {
-        throw new DdpmError('UNSUPPORTED', `Trainer: the model outputs ${fwd.out.size / B} values per sample, expected ${D} (learned variances need the hybrid loss, which is not implemented)`);
+      const stride = c.varianceType === 'learned_range' ? 2 * D : D;
+      if (fwd.out.size !== B * stride) {
+        throw new DdpmError('SHAPE_MISMATCH', `Trainer: the model outputs ${fwd.out.size / B} values per sample, expected ${stride} (${stride === D ? `varianceType ${c.varianceType}` : `2 × ${D}: the prediction, then the learned_range variance channels`})`);
       }
       const out = e.view(fwd.out);
       const eps = e.view(this.noise);
       const g = e.view(this.dOut);
       const x = e.view(this.x0);
       const inv = 1 / (B * D);
-      for (let n = 0; n < B; n++) {
-        const a = sa[n];
-        const b = sb[n];
-        const w = this.weights[n];
-        for (let d = 0; d < D; d++) {
-          const i = n * D + d;
-          // targets: ε; x_0; v = sqrt(ᾱ)·ε − sqrt(1 − ᾱ)·x_0 (Salimans & Ho 2022)
-          const target = c.predictionType === 'epsilon' ? eps[i] : c.predictionType === 'sample' ? x[i] : a * eps[i] - b * x[i];
-          const r = out[i] - target;
-          loss += w * r * r;
-          g[i] = 2 * w * r * inv;
+      if (c.loss !== 'simple') g.fill(0); // the bound's terms accumulate
+      // L_simple: mean_n w_n·mean_d (out − target)² (eq. 14), target = cEps·ε + cX0·x_0 (posterior.ts)
+      if (c.loss !== 'vlb') {
+        for (let n = 0; n < B; n++) {
+          const { cEps, cX0 } = trainingTargetCoefficients(c.predictionType, this.alphasCumprod[this.timesteps[n]]);
+          const a = Math.fround(cEps); // the f32 coefficients q_sample used
+          const b = Math.fround(cX0);
+          const w = this.weights[n] * tWeight[n];
+          let sum = 0;
+          for (let d = 0; d < D; d++) {
+            const i = n * D + d;
+            const r = out[n * stride + d] - (a * eps[i] + b * x[i]);
+            sum += r * r;
+            loss += w * r * r;
+            g[n * stride + d] = 2 * w * r * inv;
+          }
+          perSample[n] = this.weights[n] * (sum / D);
         }
+        loss *= inv;
       }
-      loss *= inv;
+      // L_vlb ≈ L_t/p(t) = T·L_t·(1/(T·p(t))), bits/dim: its part of the loss and of dL/dout (vlb.ts)
+      if (c.loss !== 'simple') {
+        const lambda = c.loss === 'hybrid' ? c.vlbWeight : 1;
+        const xtv = e.view(this.xt);
+        let vlb = 0;
+        for (let n = 0; n < B; n++) {
+          const t = this.timesteps[n];
+          const p = pMeanVariance(this.schedule, t, { predictionType: c.predictionType, varianceType: c.varianceType, finalVariance: 'clipped' });
+          const scale = (lambda * T * tWeight[n]) / (Math.LN2 * B);
+          const nats = vlbTerm(p, t, D, x.subarray(n * D, (n + 1) * D), xtv.subarray(n * D, (n + 1) * D), out.subarray(n * stride, (n + 1) * stride),
+            { grad: g.subarray(n * stride, (n + 1) * stride), scale, stopMeanGradient: c.loss === 'hybrid' });
+          const term = (lambda * T * nats) / Math.LN2;
+          perSample[n] += term;
+          vlb += tWeight[n] * term;
+        }
+        loss += vlb / B;
+      }
       if (Number.isFinite(loss)) {
         e.view(this.model.grads().all).fill(0);
         fwd.backward(this.dOut);
@@ -442,6 +570,14 @@ export class Trainer {
       return { loss, gradNorm: norm, lr, skipped: true };
     }
     cnt.nonFiniteInARow = 0;
+    if (this.history) {
+      const h = this.history;
+      for (let n = 0; n < B; n++) {
+        const t = this.timesteps[n];
+        h.losses[t * HISTORY_PER_T + (h.seen[t] % HISTORY_PER_T)] = perSample[n];
+        h.seen[t] = Math.min(h.seen[t] + 1, 2 ** 32 - 1);
+      }
+    }
     if (c.maxGradNorm !== null) {
       // torch.nn.utils.clip_grad_norm_: scale by max_norm/(norm + 1e-6) when that is below 1
       const coef = c.maxGradNorm / (norm + 1e-6);

@@ -225,7 +225,7 @@ export const TARGETS = {
       if (skip) return;
       // a known _class_name picks its class; anything else is read as a DDPMScheduler config (diffusers
       // lets any scheduler read another's config)
-      const known = doc !== null && typeof doc === 'object' && Object.hasOwn(doc, '_class_name') && Object.hasOwn(SCHEDULER_CLASSES, doc._class_name);
+      const known = doc !== null && typeof doc === 'object' && typeof doc._class_name === 'string' && Object.hasOwn(SCHEDULER_CLASSES, doc._class_name);
       const s = known ? schedulerFromConfig(doc, { engine: ctx.engine }) : DDPMScheduler.fromConfig(doc, { engine: ctx.engine });
       // three steps of a chain with a constant model output: every config that is accepted must give finite samples
       const e = ctx.engine;
