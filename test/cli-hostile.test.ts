@@ -58,6 +58,8 @@ describe('ddpm: the bad-input table', () => {
       ['num_train_timesteps 2^31', ['sample', '--model', variant('T', 'scheduler_config.json', { json: { ...sched, num_train_timesteps: 2 ** 31 } })], /scheduler_config\.json: DDPMScheduler: numTrainTimesteps must be an integer in \[1, 100000\]/],
       ['freq_shift = half width', ['sample', '--model', variant('freq', 'config.json', { json: { ...tiny, freq_shift: 4 } })], /freq_shift must be below half/],
       ['config key toString', ['sample', '--model', variant('proto', 'config.json', { json: { ...tiny, toString: 1 } })], /unsupported UNet2DModel key "toString"/],
+      ['a 4096² model, --n 64 (was 17 s, 2 GB)', ['sample', '--model', variant('big', 'config.json', { json: { ...tiny, sample_size: 4096 } }), '--n', '64'], /DDPMPipeline\.run: 64 samples of \[1,4096,4096\] needs 8\.00 GiB outside Wasm memory/],
+      ['a 4096² model, --n 1', ['sample', '--model', dir('big'), '--n', '1'], /DDPMPipeline\.run on batches of 1 .* needs .* GiB of Wasm memory/],
       ['eight 4096² PNGs (708 KB)', ['train', '--data', dir('pngs'), '--out', dir('out-pngs'), '--steps', '1'], /8 images of 4096×4096 needs .* over the 1\.00 GiB budget/],
       ['--data is a file', ['train', '--data', dir('plain-file'), '--out', dir('out-file'), '--steps', '1'], /plain-file: cannot read the image folder \(it is a file, not a folder\)/],
       ['eval --classifier <folder>', ['eval', '--classifier', root], /--classifier .*: a directory where a file is expected/],

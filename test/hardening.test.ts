@@ -35,7 +35,7 @@ describe('hostile configs, states and files (measured in a child process)', () =
   it('every case is a typed error, within 5 s, with under 64 MB of RSS and heap growth', () => {
     const out = execFileSync(process.execPath, ['--max-old-space-size=256', '--expose-gc', join(__dirname, 'helpers', 'hostile-child.mjs')], { encoding: 'utf8', timeout: 120_000 });
     const rows = out.trim().split('\n').map((l) => JSON.parse(l) as { case: string; ok: boolean; name: string; code: string; message: string; ms: number; rssGrowth: number; heapGrowth: number });
-    expect(rows.length).toBeGreaterThanOrEqual(24);
+    expect(rows.length).toBeGreaterThanOrEqual(26);
     for (const r of rows) {
       const where = `${r.case}: ${r.message}`;
       expect(r.ok, where).toBe(false);
@@ -55,6 +55,8 @@ describe('hostile configs, states and files (measured in a child process)', () =
     expect(byCase['safetensors dtype toString'].message).toMatch(/unknown dtype "toString"/);
     expect(byCase['scheduler prediction_type an object'].message).toMatch(/found \{"a":1\}/);
     expect(byCase['PNG folder: eight 4096² images over the budget'].message).toMatch(/8 images of 4096×4096 needs .* budget/);
+    expect(byCase['pipeline: 64 samples of a 4096² model'].message).toMatch(/DDPMPipeline\.run: 64 samples of \[1,4096,4096\] needs .* outside Wasm memory/);
+    expect(byCase['pipeline: 1 sample of a 4096² model with attention at 2048²'].message).toMatch(/DDPMPipeline\.run on batches of 1 .* needs .* of Wasm memory/);
   });
 });
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const dist = new URL('../../dist/', import.meta.url);
-const { Engine, UNet2DModel, DDPMScheduler, DDIMScheduler, SamplingChain, readSafetensors } = await import(new URL('index.js', dist));
+const { Engine, UNet2DModel, DDPMScheduler, DDIMScheduler, DDPMPipeline, SamplingChain, readSafetensors } = await import(new URL('index.js', dist));
 const { loadImageFolder, encodePng } = await import(new URL('io/index.js', dist));
 
 const engine = await Engine.create({ threads: 1, memoryLimit: 256 * 2 ** 20 });
@@ -33,6 +33,8 @@ const safetensorsWith = (header) => {
   out.set(json, 8);
   return out;
 };
+
+const bigPipeline = () => new DDPMPipeline(engine, UNet2DModel.create(engine, { ...tiny, sample_size: 4096 }), new DDPMScheduler({ numTrainTimesteps: 100, engine }));
 
 const cases = {
   'scheduler num_train_timesteps 2^31': () => DDPMScheduler.fromConfig({ num_train_timesteps: 2 ** 31 }),
@@ -62,6 +64,8 @@ const cases = {
   'chain state sample of the wrong length': () => SamplingChain.resume(engine, { ...goodState, sample: 'A'.repeat(10_000_000) }),
   'chain state null': () => SamplingChain.resume(engine, null),
   'PNG folder: eight 4096² images over the budget': () => loadImageFolder(pngDir),
+  'pipeline: 64 samples of a 4096² model': () => bigPipeline().run({ batchSize: 64, numInferenceSteps: 2 }),
+  'pipeline: 1 sample of a 4096² model with attention at 2048²': () => bigPipeline().run({ batchSize: 1, numInferenceSteps: 2 }),
 };
 
 for (const [name, run] of Object.entries(cases)) {
