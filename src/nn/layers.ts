@@ -28,7 +28,7 @@ export interface Act {
 
 /** A view of `size` elements of t starting at element `offset` (for per-image and per-head GEMMs). */
 export function sub(t: Tensor, offset: number, size: number, name = t.name): Tensor {
-  return { ptr: t.ptr + 4 * offset, size, shape: [size], name };
+  return { ptr: t.ptr + 4 * offset, size, shape: [size], name, owner: t.owner };
 }
 
 /**
