@@ -64,7 +64,8 @@ export function unetForwardBytes(c: UNet2DConfig, N: number): number {
   const attention = (C: number, HW: number) => {
     norm(C, HW);
     for (let i = 0; i < 5; i++) alloc(N * C * HW); // q, k, v, heads, to_out
-    alloc(HW * HW); // probs: one (P, P) matrix reused per image and head in inference
+    // probs: (N·heads, P, P), all images and heads in one batched GEMM (layers.ts attention)
+    alloc(N * (c.attention_head_dim === null ? 1 : C / c.attention_head_dim) * HW * HW);
     alloc(N * C * HW); // residual
   };
   let side = c.sample_size;
