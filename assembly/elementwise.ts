@@ -54,6 +54,22 @@ export function mul_f32(n: i32, x: usize, y: usize, z: usize, ith: i32, nth: i32
   zip(OP_MUL, n, x, y, z, ith, nth);
 }
 
+/** z[i] += x[i] · y[i]   (n), the product rounded before the add (not fused): the gradient of a product
+ * accumulated, e.g. dropout's dx += dy ⊙ mask. z must not alias x or y. */
+export function mul_acc_f32(n: i32, x: usize, y: usize, z: usize, ith: i32, nth: i32): void {
+  const lo = sliceStart(n, ith, nth, CHUNK);
+  const hi = sliceEnd(n, ith, nth, CHUNK);
+  let i = lo;
+  for (; i + 4 <= hi; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(z + o, f32x4.add(v128.load(z + o), f32x4.mul(v128.load(x + o), v128.load(y + o))));
+  }
+  for (; i < hi; i++) {
+    const o = <usize>i << 2;
+    store<f32>(z + o, load<f32>(z + o) + load<f32>(x + o) * load<f32>(y + o));
+  }
+}
+
 /** y[i] = a · x[i]   (n); y may be x (gradient clipping scales the gradients in place). */
 export function scale_f32(n: i32, a: f32, x: usize, y: usize, ith: i32, nth: i32): void {
   const lo = sliceStart(n, ith, nth, CHUNK);
@@ -104,19 +120,29 @@ export function silu_f32(n: i32, x: usize, y: usize, ith: i32, nth: i32): void {
   }
 }
 
-/** dx = dy·σ(x)·(1 + x·(1 − σ(x)))   x, dy, dx: (n); dx overwritten, may be dy. */
-export function silu_backward_f32(n: i32, x: usize, dy: usize, dx: usize, ith: i32, nth: i32): void {
+/**
+ * dx = beta·dx + dy·σ(x)·(1 + x·(1 − σ(x)))   x, dy, dx: (n); beta 0 (overwrite; dx may be dy) or 1
+ * (accumulate into the gradient, the backward convention of every *_backward kernel).
+ */
+export function silu_backward_f32(n: i32, x: usize, dy: usize, dx: usize, beta: f32, ith: i32, nth: i32): void {
   const lo = sliceStart(n, ith, nth, CHUNK);
   const hi = sliceEnd(n, ith, nth, CHUNK);
   let i = lo;
-  for (; i + 4 <= hi; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(dx + o, silu_backward4(v128.load(x + o), v128.load(dy + o)));
+  if (beta == 0) {
+    for (; i + 4 <= hi; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(dx + o, silu_backward4(v128.load(x + o), v128.load(dy + o)));
+    }
+  } else {
+    for (; i + 4 <= hi; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(dx + o, f32x4.add(v128.load(dx + o), silu_backward4(v128.load(x + o), v128.load(dy + o))));
+    }
   }
   for (; i < hi; i++) {
     const o = <usize>i << 2;
-    const v = silu_backward4(f32x4.splat(load<f32>(x + o)), f32x4.splat(load<f32>(dy + o)));
-    store<f32>(dx + o, f32x4.extract_lane(v, 0));
+    const v = f32x4.extract_lane(silu_backward4(f32x4.splat(load<f32>(x + o)), f32x4.splat(load<f32>(dy + o))), 0);
+    store<f32>(dx + o, beta == 0 ? v : load<f32>(dx + o) + v);
   }
 }
 
@@ -134,7 +160,9 @@ export function softmax_f32(R: i32, L: i32, scale: f32, x: usize, y: usize, ith:
     // 1. m = max_i scale·x_i, so every exponent is ≤ 0 and nothing overflows
     let vm = f32x4.splat(-Infinity);
     let i = 0;
-    for (; i + 4 <= L; i += 4) vm = f32x4.max(vm, f32x4.mul(vs, v128.load(xr + (<usize>i << 2))));
+    // (pmax: one maxps. A NaN score is dropped from m here, but its exp is NaN, so the sum and every y_i
+    // still come out NaN, as with Wasm's NaN-propagating max.)
+    for (; i + 4 <= L; i += 4) vm = f32x4.pmax(vm, f32x4.mul(vs, v128.load(xr + (<usize>i << 2))));
     let m = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
     for (; i < L; i++) m = max(m, scale * load<f32>(xr + (<usize>i << 2)));
     // 2. y_i = e^(scale·x_i − m)
@@ -222,8 +250,11 @@ export function upsample_nearest2x_f32(NC: i32, H: i32, W: i32, x: usize, y: usi
   }
 }
 
-/** dx[n,c,h,w] = (dy[2h,2w] + dy[2h,2w+1]) + (dy[2h+1,2w] + dy[2h+1,2w+1])   dy: (N·C, 2H, 2W), dx: (N·C, H, W); dx overwritten. */
-export function upsample_nearest2x_backward_f32(NC: i32, H: i32, W: i32, dy: usize, dx: usize, ith: i32, nth: i32): void {
+/**
+ * dx[n,c,h,w] = beta·dx + (dy[2h,2w] + dy[2h,2w+1]) + (dy[2h+1,2w] + dy[2h+1,2w+1])
+ *   dy: (N·C, 2H, 2W), dx: (N·C, H, W); beta 0 (overwrite) or 1 (accumulate).
+ */
+export function upsample_nearest2x_backward_f32(NC: i32, H: i32, W: i32, dy: usize, dx: usize, beta: f32, ith: i32, nth: i32): void {
   const rows = NC * H;
   const lo = sliceStart(rows, ith, nth, 1);
   const hi = sliceEnd(rows, ith, nth, 1);
@@ -242,13 +273,16 @@ export function upsample_nearest2x_backward_f32(NC: i32, H: i32, W: i32, dy: usi
       // even + odd lanes: the horizontal pair sums, in the same order as the scalar tail
       const top = f32x4.add(i32x4.shuffle(a0, a1, 0, 2, 4, 6), i32x4.shuffle(a0, a1, 1, 3, 5, 7));
       const bottom = f32x4.add(i32x4.shuffle(b0, b1, 0, 2, 4, 6), i32x4.shuffle(b0, b1, 1, 3, 5, 7));
-      v128.store(dst + (<usize>w << 2), f32x4.add(top, bottom));
+      const v = f32x4.add(top, bottom);
+      const d = dst + (<usize>w << 2);
+      v128.store(d, beta == 0 ? v : f32x4.add(v128.load(d), v));
     }
     for (; w < W; w++) {
       const o = <usize>w << 3;
       const top = load<f32>(src0 + o) + load<f32>(src0 + o + 4);
       const bottom = load<f32>(src1 + o) + load<f32>(src1 + o + 4);
-      store<f32>(dst + (<usize>w << 2), top + bottom);
+      const d = dst + (<usize>w << 2);
+      store<f32>(d, beta == 0 ? top + bottom : load<f32>(d) + (top + bottom));
     }
   }
 }
@@ -275,12 +309,14 @@ export function add_channel_bias_f32(NC: i32, HW: i32, b: usize, x: usize, ith: 
   }
 }
 
-/** db[n,c] = Σ_hw dy[n,c,hw]   dy: (N·C, HW), db: (N·C); db overwritten. */
-export function add_channel_bias_backward_f32(NC: i32, HW: i32, dy: usize, db: usize, ith: i32, nth: i32): void {
+/** db[n,c] = beta·db[n,c] + Σ_hw dy[n,c,hw]   dy: (N·C, HW), db: (N·C); beta 0 (overwrite) or 1 (accumulate). */
+export function add_channel_bias_backward_f32(NC: i32, HW: i32, dy: usize, db: usize, beta: f32, ith: i32, nth: i32): void {
   const lo = sliceStart(NC, ith, nth, 1);
   const hi = sliceEnd(NC, ith, nth, 1);
   for (let p = lo; p < hi; p++) {
-    store<f32>(db + (<usize>p << 2), <f32>reduce_f32(RED_SUM, dy + ((<usize>p * <usize>HW) << 2), 0, 0, HW));
+    const v = <f32>reduce_f32(RED_SUM, dy + ((<usize>p * <usize>HW) << 2), 0, 0, HW);
+    const d = db + (<usize>p << 2);
+    store<f32>(d, beta == 0 ? v : load<f32>(d) + v);
   }
 }
 

@@ -351,7 +351,21 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
   const ox0 = p0 - oy0 * Wo;
   // A panel inside one output row (the common case when Wo is a multiple of NR): one input row per k.
   const oneRow = nr == NR && ox0 + NR <= Wo;
+  // A full panel that wraps to the next output row(s) of the same image, in a stride-1 conv that keeps
+  // the width (Wo = W: 3×3 pad 1, 1×1): input pixel (oy + ky − padTop, ox + kx − padLeft) is then at
+  // flat offset j − n·P + (ky − padTop)·W + (kx − padLeft), the same shift for all 8 columns, so each k
+  // is two vector loads masked by which columns fall inside the image (small images: 14×14, 7×7).
+  const flat = !oneRow && nr == NR && s == 1 && Wo == W && (j0 + NR - 1) / P == n0;
   const imageBytes = <usize>(g.Cin * HW) << 2;
+  if (flat) {
+    for (let c = 0; c < NR; c++) {
+      const oy = (p0 + c) / Wo;
+      store<i32>(cols + (<usize>c << 2), oy);
+      store<i32>(cols + (<usize>(NR + c) << 2), p0 + c - oy * Wo);
+    }
+    packPanelFlat(x + <usize>n0 * imageBytes, g, cols, p0, k0, kc, d);
+    return;
+  }
   if (!oneRow) {
     // Columns may straddle rows and images: look each one up once, not once per k.
     for (let c = 0; c < NR; c++) {
@@ -390,6 +404,47 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
           v = load<f32>(x + <usize>load<i32>(cols + (<usize>c << 2)) * imageBytes + planeOff + (<usize>(iy * W + ix) << 2));
         }
         store<f32>(dk + (<usize>c << 2), v);
+      }
+    }
+    if (++kx == ks) {
+      kx = 0;
+      if (++ky == ks) {
+        ky = 0;
+        ci++;
+      }
+    }
+  }
+}
+
+/** The `flat` case of packPanelConv: xn is the image, cols holds the panel's 8 oy then 8 ox. */
+function packPanelFlat(xn: usize, g: ConvGeometry, cols: usize, p0: i32, k0: i32, kc: i32, d: usize): void {
+  const H = g.H, W = g.W, ks = g.ksize;
+  const HW = H * W;
+  const oyA = v128.load(cols), oyB = v128.load(cols, 16);
+  const oxA = v128.load(cols, 32), oxB = v128.load(cols, 48);
+  const vH = i32x4.splat(H), vW = i32x4.splat(W);
+  let ci = k0 / (ks * ks);
+  let ky = (k0 - ci * ks * ks) / ks;
+  let kx = k0 - ci * ks * ks - ky * ks;
+  for (let k = 0; k < kc; k++) {
+    const dk = d + (<usize>(k * NR) << 2);
+    const dy = ky - g.padTop, dx = kx - g.padLeft;
+    const vdy = i32x4.splat(dy), vdx = i32x4.splat(dx);
+    // lanes whose input pixel lies inside the image (unsigned compare: negative → huge)
+    const mA = v128.and(i32x4.lt_u(i32x4.add(oyA, vdy), vH), i32x4.lt_u(i32x4.add(oxA, vdx), vW));
+    const mB = v128.and(i32x4.lt_u(i32x4.add(oyB, vdy), vH), i32x4.lt_u(i32x4.add(oxB, vdx), vW));
+    const off = p0 + dy * W + dx; // flat offset of column 0's input pixel in the channel plane
+    const plane = xn + (<usize>(ci * HW) << 2);
+    if (off >= 0 && off + NR <= HW) {
+      const src = plane + (<usize>off << 2);
+      v128.store(dk, v128.and(v128.load(src), mA));
+      v128.store(dk, v128.and(v128.load(src, 16), mB), 16);
+    } else {
+      // near the plane's first or last row the 8 values may run past it: only valid lanes are read
+      for (let c = 0; c < NR; c++) {
+        const iy = load<i32>(cols + (<usize>c << 2)) + dy;
+        const ix = load<i32>(cols + (<usize>(NR + c) << 2)) + dx;
+        store<f32>(dk + (<usize>c << 2), <u32>iy < <u32>H && <u32>ix < <u32>W ? load<f32>(plane + (<usize>(off + c) << 2)) : 0);
       }
     }
     if (++kx == ks) {

@@ -6,7 +6,7 @@ import { madd } from './shared';
 
 /** Bumped whenever an export's signature or meaning changes; the JS side refuses a mismatched build. */
 export function abi_version(): i32 {
-  return 1;
+  return 2; // 2: *_backward kernels take beta (accumulate), conv2d_f32 takes beta
 }
 
 /**
@@ -33,3 +33,4 @@ export * from './conv';
 export * from './norm';
 export * from './gaussian';
 export * from './optim';
+export * from './bench';

@@ -24,8 +24,9 @@ const EXP_MAX: f32 = 89.0;
 // @ts-ignore: decorator
 @inline
 export function exp_f32x4(x: v128): v128 {
-  // f32x4.min/max propagate NaN, and trunc_sat maps NaN to n = 0, so a NaN input stays NaN below.
-  const xc = f32x4.max(f32x4.min(x, f32x4.splat(EXP_MAX)), f32x4.splat(EXP_MIN));
+  // pmin/pmax (one minps/maxps each; Wasm's min/max are several instructions for their NaN and ±0 rules)
+  // return their first operand when a comparison with NaN fails, so a NaN input stays NaN below.
+  const xc = f32x4.pmax(f32x4.pmin(x, f32x4.splat(EXP_MAX)), f32x4.splat(EXP_MIN));
   const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
   const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
   let p = madd(f32x4.splat(P0), r, f32x4.splat(P1));
@@ -37,7 +38,9 @@ export function exp_f32x4(x: v128): v128 {
   // 2^n with n in [−150, 129] does not fit one exponent field (bias 127): scale by 2^n1 · 2^n2 with
   // n1 = ⌊n/2⌋, n2 = n − n1, both in [−75, 65]. Powers of two multiply exactly; only the last product
   // rounds, into the subnormal range or to +Inf where e^x itself does.
-  const ni = i32x4.trunc_sat_f32x4_s(n);
+  // n is integral and in [−150, 129]: the plain truncation (one cvttps2dq in the relaxed build) is exact;
+  // for NaN, er is NaN and so is the product whatever n becomes.
+  const ni = ASC_FEATURE_RELAXED_SIMD ? i32x4.relaxed_trunc_f32x4_s(n) : i32x4.trunc_sat_f32x4_s(n);
   const n1 = i32x4.shr_s(ni, 1);
   const n2 = i32x4.sub(ni, n1);
   const bias = i32x4.splat(127);

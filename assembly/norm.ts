@@ -4,15 +4,16 @@
 // statistics and dx, and one thread owns each channel for dgamma/dbeta, so every reduction has a fixed
 // order whatever the thread count.
 import { sliceStart, sliceEnd, madd } from './shared';
-import { reduce_f32, sum_f64, RED_SUM, RED_SQ_DEV, RED_DOT_DEV } from './math';
+import { reduce_f32, sum_f64, sigmoid_f32x4, RED_SUM, RED_SQ_DEV, RED_DOT_DEV } from './math';
 
 /**
- * y = (x − μ)·rstd·γ[c] + β[c], μ and rstd = 1/√(σ² + eps) per (n, g), σ² the biased variance.
+ * y = (x − μ)·rstd·γ[c] + β[c], μ and rstd = 1/√(σ² + eps) per (n, g), σ² the biased variance; with
+ * act = 1 then y = y·σ(y) (SiLU, fused for inference: the same bits as silu_f32 on the normalized values).
  * x, y: (N, C, HW); gamma, beta: (C); mean, rstd: (N, G) saved for the backward pass. y may be x.
  */
 export function group_norm_f32(
   N: i32, C: i32, HW: i32, G: i32, eps: f32,
-  x: usize, gamma: usize, beta: usize, y: usize, mean: usize, rstd: usize,
+  x: usize, gamma: usize, beta: usize, y: usize, mean: usize, rstd: usize, act: i32,
   ith: i32, nth: i32,
 ): void {
   const Cg = C / G;
@@ -40,13 +41,26 @@ export function group_norm_f32(
       const xc = xg + ((<usize>k * <usize>HW) << 2);
       const yc = yg + ((<usize>k * <usize>HW) << 2);
       let i = 0;
-      for (; i + 4 <= HW; i += 4) {
-        const o = <usize>i << 2;
-        v128.store(yc + o, madd(f32x4.sub(v128.load(xc + o), vmu), va, vb));
-      }
-      for (; i < HW; i++) {
-        const o = <usize>i << 2;
-        store<f32>(yc + o, (load<f32>(xc + o) - mu) * a + b);
+      if (act == 0) {
+        for (; i + 4 <= HW; i += 4) {
+          const o = <usize>i << 2;
+          v128.store(yc + o, madd(f32x4.sub(v128.load(xc + o), vmu), va, vb));
+        }
+        for (; i < HW; i++) {
+          const o = <usize>i << 2;
+          store<f32>(yc + o, (load<f32>(xc + o) - mu) * a + b);
+        }
+      } else {
+        for (; i + 4 <= HW; i += 4) {
+          const o = <usize>i << 2;
+          const v = madd(f32x4.sub(v128.load(xc + o), vmu), va, vb);
+          v128.store(yc + o, f32x4.mul(v, sigmoid_f32x4(v)));
+        }
+        for (; i < HW; i++) {
+          const o = <usize>i << 2;
+          const v = f32x4.splat((load<f32>(xc + o) - mu) * a + b);
+          store<f32>(yc + o, f32x4.extract_lane(f32x4.mul(v, sigmoid_f32x4(v)), 0));
+        }
       }
     }
   }
@@ -59,11 +73,12 @@ export function group_norm_f32(
  *      = (γ[c]·rstd)·dy + (x − μ)·(−rstd³·S₂/M) − rstd·S₁/M,
  *   S₁ = Σ_c γ[c]·Σ_hw dy,  S₂ = Σ_c γ[c]·Σ_hw dy·(x − μ).
  * dy, x, dx: (N, C, HW); mean, rstd: (N, G); gamma: (C); sums: (N, C, 2) ← [Σ_hw dy, Σ_hw dy·(x − μ)].
- * dx is overwritten and may be dy or x (each group is read whole before its dx is written).
+ * beta 0: dx is overwritten and may be dy or x (each group is read whole before its dx is written);
+ * beta 1: dx is accumulated into (the gradient convention) and must not alias dy or x.
  */
 export function group_norm_backward_f32(
   N: i32, C: i32, HW: i32, G: i32,
-  dy: usize, x: usize, mean: usize, rstd: usize, gamma: usize, dx: usize, sums: usize,
+  dy: usize, x: usize, mean: usize, rstd: usize, gamma: usize, dx: usize, sums: usize, beta: f32,
   ith: i32, nth: i32,
 ): void {
   const Cg = C / G;
@@ -106,11 +121,13 @@ export function group_norm_backward_f32(
       for (; i + 4 <= HW; i += 4) {
         const o = <usize>i << 2;
         const t = madd(f32x4.sub(v128.load(xc + o), vmu), vB, vD);
-        v128.store(dxc + o, madd(v128.load(dyc + o), vA, t));
+        const v = madd(v128.load(dyc + o), vA, t);
+        v128.store(dxc + o, beta == 0 ? v : f32x4.add(v128.load(dxc + o), v));
       }
       for (; i < HW; i++) {
         const o = <usize>i << 2;
-        store<f32>(dxc + o, load<f32>(dyc + o) * A + ((load<f32>(xc + o) - mu) * B + D));
+        const v = load<f32>(dyc + o) * A + ((load<f32>(xc + o) - mu) * B + D);
+        store<f32>(dxc + o, beta == 0 ? v : load<f32>(dxc + o) + v);
       }
     }
   }

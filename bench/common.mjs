@@ -76,26 +76,29 @@ export function checksum(y) {
 
 /** Command-line options shared by the runner and the children. */
 export function parseArgs(argv) {
-  /** @type {{ quick: boolean, only: string | null, threads: number | null, build: 'simd' | 'relaxed' | null, help?: boolean }} */
-  const opts = { quick: false, only: null, threads: null, build: null };
+  /** @type {{ quick: boolean, only: string | null, threads: number | null, build: 'simd' | 'relaxed' | null, net: string | null, op: string | null, help?: boolean }} */
+  const opts = { quick: false, only: null, threads: null, build: null, net: null, op: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
     else if (a === '--only') opts.only = argv[++i];
     else if (a === '--threads') opts.threads = Number(argv[++i]);
     else if (a === '--build') opts.build = /** @type {'simd' | 'relaxed'} */ (argv[++i]);
+    else if (a === '--net') opts.net = argv[++i];
+    else if (a === '--op') opts.op = argv[++i];
     else if (a === '--help' || a === '-h') opts.help = true;
     else throw new Error(`unknown argument ${a} (see bench/README.md)`);
   }
-  if (opts.only !== null && !['gemm', 'conv2d', 'dispatch', 'unet_forward', 'train_step'].includes(opts.only)) {
-    throw new Error(`--only takes gemm, conv2d, dispatch, unet_forward or train_step, found ${opts.only}`);
+  if (opts.only !== null && !['gemm', 'conv2d', 'dispatch', 'unet_forward', 'train_step', 'networks'].includes(opts.only)) {
+    throw new Error(`--only takes gemm, conv2d, dispatch, unet_forward, train_step or networks, found ${opts.only}`);
   }
   if (opts.build !== null && !['simd', 'relaxed'].includes(opts.build)) throw new Error(`--build takes simd or relaxed, found ${opts.build}`);
+  if ((opts.net !== null || opts.op !== null) && opts.only === null) opts.only = 'networks';
   return opts;
 }
 
 /** Busy CPU seconds of the whole machine so far (Linux /proc/stat, USER_HZ = 100), or null elsewhere. */
-function machineBusySeconds() {
+export function machineBusySeconds() {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
     const [user, nice, system, _idle, _iowait, irq, softirq, steal] = f;

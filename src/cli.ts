@@ -9,6 +9,7 @@ import { benchCommand } from './cli/bench.js';
 import { evalCommand } from './cli/eval.js';
 import { closest } from './cli/suggest.js';
 import { packageVersion } from './cli/version.js';
+import { exportCommand } from './cli/export.js';
 
 const HELP = `usage: ddpm <command> [options]
 
@@ -19,6 +20,7 @@ commands:
   bench    GEMM, conv2d and U-Net forward speed on this machine, 1 and N threads
   info     print the runtime, the Wasm build chosen (SIMD / relaxed SIMD, threads) and why
   eval     quality numbers for an MNIST model: classifier confidence, class balance, Fréchet distance, bits/dim
+  export   write a model folder as ONNX (onnxruntime, WebGPU, WebNN)
 
 Run 'ddpm help <command>' (or 'ddpm <command> --help') for a command's options, 'ddpm --version' for the
 version.`;
@@ -30,6 +32,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   eval: evalCommand,
   bench: benchCommand,
   info: infoCommand,
+  export: exportCommand,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -105,3 +105,12 @@ export {
   type PMeanVariance, type PMeanVarianceOptions, type ModelVariance, type ModelVarianceType, type StepAlphas, type PosteriorCoefficients, type FinalVariance,
 } from './diffusion/posterior.js';
 export { vlbTerm, type VlbGrad } from './diffusion/vlb.js';
+
+// ONNX export (speed, issue 10): the graph writers behind UNet2DModel.toOnnx() / MLPDenoiser.toOnnx()
+export { unetToOnnx, mlpToOnnx, type WeightSource } from './nn/onnx.js';
+
+// hardening (issue 12): caps and memory plans computed before allocation, JSON validation helpers
+export { LIMITS, checkJsBudget } from './limits.js';
+export { unetParamCount, unetParamBytes, unetForwardBytes } from './nn/unet-plan.js';
+export { Checker, show, own, hasOwn } from './validate.js';
+export type { ArenaTag, Lease } from './engine/memory.js';

@@ -56,7 +56,7 @@ function forward(e: Engine, c: Case, seed: number) {
   return { got, xv, wv, bv };
 }
 
-function backward(e: Engine, c: Case, seed: number, accumulate: boolean) {
+function backward(e: Engine, c: Case, seed: number, accumulate: boolean, chunkFloats?: number) {
   const s = sizes(c);
   const mark = e.arena.mark();
   const xv = randomF32(s.x, seed), wv = randomF32(s.w, seed + 1), dyv = randomF32(s.y, seed + 2);
@@ -65,7 +65,7 @@ function backward(e: Engine, c: Case, seed: number, accumulate: boolean) {
   // Without accumulation the old contents must not matter: NaN would show.
   const init = (v: Float32Array, name: string) => e.upload(accumulate ? v : new Float32Array(v.length).fill(NaN), v.length, name);
   const dx = init(dx0, 'dx'), dweight = init(dw0, 'dweight'), dbias = init(db0, 'dbias');
-  kernels.conv2dBackward(e, { ...args(c), x, weight, dy, dx, dweight, dbias, accumulate });
+  kernels.conv2dBackward(e, { ...args(c), x, weight, dy, dx, dweight, dbias, accumulate, chunkFloats });
   const got = { dx: e.read(dx), dw: e.read(dweight), db: e.read(dbias) };
   e.arena.release(mark);
   return { got, xv, wv, dyv, dx0, dw0, db0 };
@@ -86,12 +86,13 @@ describe('conv2d', () => {
       const e = await make({ threads: simd === 'simd' ? 2 : 1, simd });
       CASES.forEach((c, n) => {
         const accumulate = n % 2 === 0;
-        const r = backward(e, c, 200 + 10 * n, accumulate);
+        // every third case one image per chunk of the batch-folded backward (the others: one chunk)
+        const r = backward(e, c, 200 + 10 * n, accumulate, n % 3 === 1 ? 1 : undefined);
         const ref = conv2dBackwardRef(c, r.xv, r.wv, r.dyv);
         const { Ho, Wo } = outSize(c);
         const plus = (v: Float64Array, v0: Float32Array) => (accumulate ? v.map((a, i) => a + v0[i]) : v);
         const sc = (s: Float64Array, v0: Float32Array) => (accumulate ? s.map((a, i) => a + Math.abs(v0[i])) : s);
-        const tag = `${JSON.stringify(c)} accumulate=${accumulate}`;
+        const tag = `${JSON.stringify(c)} accumulate=${accumulate} chunked=${n % 3 === 1}`;
         // dx sums ≤ Cout·k² terms (col2im adds its k² parts), dW N·Ho·Wo, db N·Ho·Wo.
         expect(relErr(r.got.dx, plus(ref.dx, r.dx0), sc(ref.dxScale, r.dx0)), `dx ${tag}`).toBeLessThanOrEqual((c.Cout * c.k * c.k + 4) * 2 ** -24);
         expect(relErr(r.got.dw, plus(ref.dw, r.dw0), sc(ref.dwScale, r.dw0)), `dw ${tag}`).toBeLessThanOrEqual((c.N * Ho * Wo + 4) * 2 ** -24);

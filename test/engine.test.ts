@@ -101,10 +101,11 @@ describe('Engine', () => {
 
   it('a slice claimed by a worker that never finishes fails after the timeout instead of hanging', async () => {
     const e = await make({ threads: 2, callTimeoutMs: 300 });
-    const x = e.upload(randomF32(64, 3), 64, 'x');
+    const n = 1 << 16; // large enough to go through the pool (small elementwise calls run on the caller alone)
+    const x = e.upload(randomF32(n, 3), n, 'x');
     e.hangSliceForTest(1);
-    expect(() => kernels.axpy(e, 64, 1, x, x)).toThrowError(/1 slice\(s\) of axpy_f32 claimed by a worker did not finish within 300 ms/);
-    expect(() => kernels.axpy(e, 64, 1, x, x)).toThrowError(/pool is unusable/);
+    expect(() => kernels.axpy(e, n, 1, x, x)).toThrowError(/1 slice\(s\) of axpy_f32 claimed by a worker did not finish within 300 ms/);
+    expect(() => kernels.axpy(e, n, 1, x, x)).toThrowError(/pool is unusable/);
   });
 
   it('refuses use after dispose', async () => {

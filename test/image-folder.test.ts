@@ -86,7 +86,7 @@ describe('loadImageFolder', () => {
   it('an empty folder, a folder without PNGs, a missing folder and a folder of only bad files are errors', async () => {
     await rejects(loadImageFolder(folder({})), 'FORMAT', /holds no \.png files/);
     await rejects(loadImageFolder(folder({ 'x.jpg': 'jpeg?' })), 'FORMAT', /holds no \.png files/);
-    await rejects(loadImageFolder(join(root, 'missing')), 'FORMAT', /missing: cannot read the image folder/);
+    await rejects(loadImageFolder(join(root, 'missing')), 'IO', /missing: cannot read the image folder/);
     await rejects(loadImageFolder(folder({ 'a.png': 'junk', 'b.png': 'junk' }), { policy: 'skip' }), 'FORMAT', /no readable PNG files \(2 skipped; first: .*a\.png: not a PNG file/);
   });
 });

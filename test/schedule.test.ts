@@ -225,7 +225,7 @@ describe('fromConfig', () => {
     expect(d.finalAlphaCumprod).toBe(d.schedule.alphasCumprod[0]);
     expect(errorOf(() => DDPMScheduler.fromConfig({ ...cfg, thresholding: true })).message).toMatch(/thresholding = true is not supported/);
     expect(errorOf(() => DDIMScheduler.fromConfig({ rescale_betas_zero_snr: true })).message).toMatch(/rescale_betas_zero_snr/);
-    expect(errorOf(() => DDPMScheduler.fromConfig({ variance_type: 'fixed_medium' })).message).toMatch(/varianceType must be one of .*found fixed_medium/);
+    expect(errorOf(() => DDPMScheduler.fromConfig({ variance_type: 'fixed_medium' })).message).toMatch(/varianceType must be one of .*found "fixed_medium"/);
     expect(errorOf(() => DDPMScheduler.fromConfig({ prediction_type: 'noise' })).code).toBe('INVALID_ARGUMENT');
     expect(errorOf(() => DDPMScheduler.fromConfig('{}')).code).toBe('FORMAT');
   });

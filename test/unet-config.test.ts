@@ -26,7 +26,7 @@ describe('UNet2DModel config and parameters', () => {
       [{ time_embedding_type: 'fourier' }, /time_embedding_type must be "positional"/],
       [{ class_embed_type: 'timestep' }, /class_embed_type must be null \(the only value supported\), found "timestep"/],
       [{ attention_head_dim: 48 }, /attention_head_dim \(48\) must divide the attention width 64/],
-      [{ layers_per_block: 0 }, /layers_per_block must be a positive integer, found 0/],
+      [{ layers_per_block: 0 }, /layers_per_block must be a positive integer \(at most 32\), found 0/],
       [{ _class_name: 'UNet2DConditionModel' }, /_class_name must be "UNet2DModel"/],
     ];
     for (const [patch, message] of cases) {

@@ -7,9 +7,13 @@ import type { Tensor } from '../engine/memory.js';
 import { conv2d } from '../kernels/conv.js';
 import { gemm } from '../kernels/gemm.js';
 import { UNet2DModel } from '../nn/unet.js';
+import { formatProfile, profile } from '../nn/profile.js';
+import { Trainer } from '../train/trainer.js';
+import { namedSchedule } from '../diffusion/schedule.js';
 import { choiceOption, intOption, numberOption, parseCommand } from './args.js';
 
 export const BENCH_HELP = `usage: ddpm bench [--threads N] [--seconds S] [--simd auto|simd|relaxed]
+       ddpm bench --profile [--threads N] [--batch N] [--train-batch B] [--simd auto|simd|relaxed]
 
 Times GEMM (256³, 512³), a 3×3 conv2d (8×64×32×32 → 64) and a U-Net forward (the mnist preset of
 'ddpm train', batch 16 of 1×28×28) on 1 thread and on N threads (default: the available cores), and
@@ -17,7 +21,11 @@ prints the median rate of several timed runs after a warm-up. Takes about 5·S s
 
   --threads N       the multi-threaded column. Default: available cores
   --seconds S       time per case and thread count (0.1 … 60). Default: 1
-  --simd MODE       Wasm build: auto (default), simd or relaxed`;
+  --simd MODE       Wasm build: auto (default), simd or relaxed
+
+--profile: where a forward pass (batch N, default 8) and a training step (batch B, default 32) of the
+mnist preset spend their time — per layer kind (exclusive ms, calls, kernel dispatches) and per kernel —
+on one thread count (--threads, default 1), after two warm-up runs.`;
 
 interface Case {
   name: string;
@@ -86,9 +94,42 @@ function measure(run: () => void, work: number, seconds: number): number {
   return rates.sort((a, b) => a - b)[2];
 }
 
+async function profileCommand(threads: number, simd: 'auto' | 'simd' | 'relaxed', N: number, B: number): Promise<void> {
+  const e = await Engine.create({ threads, simd });
+  try {
+    const config = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist };
+    const unet = UNet2DModel.create(e, config, 0);
+    console.log(`ddpm-wasm profile: mnist preset, ${e.info.build} build, ${e.info.threads} thread(s)`);
+    const x = randomTensor(e, [N, 1, 28, 28], 'x', 6);
+    const forward = () => void unet.forwardTensor(x, 500);
+    forward();
+    forward();
+    const clock = threads === 1 ? 'cpu' : 'wall';
+    console.log(`times: ${clock === 'cpu' ? 'CPU time of this process (1 thread: steady on a busy machine)' : 'wall time'}`);
+    console.log(formatProfile(`forward, batch ${N}`, profile(e, forward, { clock })));
+    const data = new Float32Array(4 * B * 784);
+    let s = 7;
+    for (let i = 0; i < data.length; i++) data[i] = ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+    const trainer = new Trainer(unet, data, namedSchedule('linear', 1000).alphasCumprod, { batchSize: B, learningRate: 1e-4, seed: 1 });
+    trainer.trainStep();
+    trainer.trainStep();
+    console.log('');
+    console.log(formatProfile(`training step, batch ${B}`, profile(e, () => void trainer.trainStep(), { clock })));
+  } finally {
+    e.dispose();
+  }
+}
+
 export async function benchCommand(argv: string[]): Promise<void> {
-  const v = parseCommand(argv, { threads: { type: 'string' }, seconds: { type: 'string' }, simd: { type: 'string' } }, BENCH_HELP);
+  const v = parseCommand(argv, {
+    threads: { type: 'string' }, seconds: { type: 'string' }, simd: { type: 'string' },
+    profile: { type: 'boolean' }, batch: { type: 'string' }, 'train-batch': { type: 'string' },
+  }, BENCH_HELP);
   if (!v) return;
+  if (v.profile) {
+    const simdP = choiceOption('simd', v.simd, 'auto', ['auto', 'simd', 'relaxed'] as const);
+    return profileCommand(intOption('threads', v.threads, 1, 1, 256), simdP, intOption('batch', v.batch, 8, 1, 4096), intOption('train-batch', v['train-batch'], 32, 1, 4096));
+  }
   const nMax = intOption('threads', v.threads, availableParallelism(), 1, 256);
   const seconds = numberOption('seconds', v.seconds, 1, 0.1, 60);
   const simd = choiceOption('simd', v.simd, 'auto', ['auto', 'simd', 'relaxed'] as const);

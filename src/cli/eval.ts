@@ -1,6 +1,7 @@
 // ddpm eval: quality numbers for an MNIST model — a digit classifier's confidence and class histogram on
 // generated digits, the Fréchet distance of its features to the held-out digits, and the model's bits/dim.
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { checkWritablePath, readRegularFile } from '../io/fs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DdpmError } from '../errors.js';
@@ -68,6 +69,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const batch = intOption('batch', v.batch, 16, 1, 4096);
   const seed = seedOption(v.seed);
   const nllSamples = intOption('nll-samples', v['nll-samples'], 2, 0, 1000);
+  // paths checked before any work (a folder given as --classifier used to fail with EISDIR after 15 s of training)
+  if (v.classifier !== undefined) await checkWritablePath(v.classifier, '--classifier');
+  if (v.json !== undefined) await checkWritablePath(v.json, '--json');
   const engine = await Engine.create({ threads: threadsOption(v.threads) });
   try {
     const loaded = await loadModelFolder(engine, v.model);
@@ -144,7 +148,7 @@ async function getClassifier(engine: Engine, fileArg: string | undefined, train:
   const file = fileArg ?? join(tmpdir(), `${CLASSIFIER_FORMAT}.safetensors`);
   if (await stat(file).then((s) => s.isFile(), () => false)) {
     try {
-      return { classifier: DigitClassifier.fromBytes(engine, new Uint8Array(await readFile(file)), file), file, trained: false };
+      return { classifier: DigitClassifier.fromBytes(engine, await readRegularFile(file), file), file, trained: false };
     } catch (e) {
       // the default cache is ours to replace (an older version, a torn write); a file the user named is not
       if (fileArg !== undefined) throw e;

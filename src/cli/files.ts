@@ -1,5 +1,5 @@
 // Reading a model folder and writing outputs for the ddpm command (Node only).
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DdpmError } from '../errors.js';
@@ -13,6 +13,7 @@ import { pipelineScheduler, type PipelineScheduler } from '../pipelines/schedule
 import { SAMPLER_NAMES, modelCallsForSteps, stepsForModelCalls, type SamplerName } from '../diffusion/samplers.js';
 import { choiceOption, intOption, numberOption } from './args.js';
 import { Progress } from './progress.js';
+import { fsError, readRegularText } from '../io/fs.js';
 
 export const SCHEDULER_FILE = 'scheduler_config.json';
 
@@ -30,12 +31,7 @@ async function isDir(p: string): Promise<boolean> {
 }
 
 export async function readJson(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new DdpmError('FORMAT', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
-  }
+  const text = await readRegularText(file, { maxBytes: 16 * 2 ** 20 }); // IO error naming the file; regular files only
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -70,6 +66,12 @@ export async function loadModelFolder(engine: Engine, dirArg: string | undefined
   if (!scheduler) {
     notices.push(`${join(layout.scheduler.name, SCHEDULER_FILE)} is missing: using diffusers' DDPMScheduler defaults (1000 steps, linear betas 0.0001 … 0.02)`);
     scheduler = new DDPMScheduler().toConfig();
+  }
+  try {
+    DDPMScheduler.fromConfig(scheduler); // checked now, so the error names the file
+  } catch (e) {
+    if (e instanceof DdpmError) throw new DdpmError(e.code, `${join(layout.scheduler.name, SCHEDULER_FILE)}: ${e.message}`, { cause: e });
+    throw e;
   }
   return model instanceof MLPDenoiser ? { kind: 'mlp', model, scheduler, dir, notices } : { kind: 'unet', model, scheduler, dir, notices };
 }
@@ -140,6 +142,6 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => {});
-    throw new DdpmError('INVALID_ARGUMENT', `${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+    throw fsError(e, path, 'writing'); // IO: "disk full writing X", "read-only", "a parent is a file" …
   }
 }

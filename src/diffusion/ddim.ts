@@ -1,5 +1,6 @@
 // DDIMScheduler: denoising diffusion implicit models, Song et al. 2020 (https://arxiv.org/abs/2010.02502),
 // with diffusers' semantics (scheduling_ddim.py, v0.32): η, use_clipped_model_output, set_alpha_to_one.
+import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
 import { predEpsCoefficients, qPosteriorCoefficients, stepAlphas, type StepAlphas } from './posterior.js';
@@ -28,7 +29,7 @@ export class DDIMScheduler extends SchedulerBase {
   constructor(o: DDIMSchedulerOptions = {}) {
     super(o, 'DDIMScheduler');
     this.setAlphaToOne = o.setAlphaToOne ?? true;
-    if (typeof this.setAlphaToOne !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `DDIMScheduler: setAlphaToOne must be true or false, found ${String(this.setAlphaToOne)}`);
+    if (typeof this.setAlphaToOne !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `DDIMScheduler: setAlphaToOne must be true or false, found ${show(this.setAlphaToOne)}`);
     this.finalAlphaCumprod = this.setAlphaToOne ? 1 : this.schedule.alphasCumprod[0];
   }
 
@@ -71,7 +72,7 @@ export class DDIMScheduler extends SchedulerBase {
   step(modelOutput: Tensor, timestep: number, sample: Tensor, opts: DDIMStepOptions = {}): SchedulerOutput {
     const t = timestep;
     const eta = opts.eta ?? 0;
-    if (typeof eta !== 'number' || !(eta >= 0) || !Number.isFinite(eta)) throw new DdpmError('INVALID_ARGUMENT', `DDIMScheduler.step: eta must be a finite number >= 0, found ${eta}`);
+    if (typeof eta !== 'number' || !(eta >= 0) || !Number.isFinite(eta)) throw new DdpmError('INVALID_ARGUMENT', `DDIMScheduler.step: eta must be a finite number >= 0, found ${show(eta)}`);
     // 1. get the previous step value and 2. compute alphas, betas
     const { alphaProdT, alphaProdTPrev } = this.alphas(t);
     const betaProdT = 1 - alphaProdT;

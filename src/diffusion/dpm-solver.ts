@@ -14,6 +14,7 @@
 // (sigmas.ts); Karras sigmas span the whole training range and ignore timestep_spacing; σ = 0 is appended,
 // and with final_sigmas_type "zero" the last step is always first order (it returns x̂_0 exactly); fewer
 // than 15 steps with lower_order_final also make the second-to-last step at most second order.
+import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
 import { COMMON_CONFIG_KEYS, oneOf, optionsFromConfig, roundHalfEven, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
@@ -83,7 +84,7 @@ export class DPMSolverMultistepScheduler extends SolverBase {
     const who = 'DPMSolverMultistepScheduler';
     super({ ...o, timestepSpacing: o.timestepSpacing ?? 'linspace', clipSample: false }, who);
     this.solverOrder = o.solverOrder ?? 2;
-    if (![1, 2, 3].includes(this.solverOrder)) throw new DdpmError('UNSUPPORTED', `${who}: solverOrder must be 1, 2 or 3, found ${this.solverOrder}`);
+    if (![1, 2, 3].includes(this.solverOrder)) throw new DdpmError('UNSUPPORTED', `${who}: solverOrder must be 1, 2 or 3, found ${show(this.solverOrder)}`);
     // diffusers maps "deis" to dpmsolver++ and UniPC's / DEIS's solver types to midpoint (register_to_config).
     const alg: string = (o.algorithmType as string) === 'deis' ? 'dpmsolver++' : (o.algorithmType ?? 'dpmsolver++');
     if (alg === 'dpmsolver' || alg === 'sde-dpmsolver') throw new DdpmError('UNSUPPORTED', `${who}: algorithmType ${alg} (noise-prediction DPM-Solver) is not supported: use dpmsolver++ or sde-dpmsolver++`);
@@ -96,7 +97,7 @@ export class DPMSolverMultistepScheduler extends SolverBase {
     this.finalSigmasType = oneOf(who, 'finalSigmasType', o.finalSigmasType ?? 'zero', ['zero', 'sigma_min'] as const);
     this.lambdaMinClipped = parseLambdaMin(o.lambdaMinClipped);
     this.varianceType = o.varianceType ?? null;
-    if (this.varianceType !== null && typeof this.varianceType !== 'string') throw new DdpmError('INVALID_ARGUMENT', `${who}: varianceType must be a string or null, found ${String(this.varianceType)}`);
+    if (this.varianceType !== null && typeof this.varianceType !== 'string') throw new DdpmError('INVALID_ARGUMENT', `${who}: varianceType must be a string or null, found ${show(this.varianceType)}`);
   }
 
   static fromConfig(json: unknown, extra: Pick<SchedulerOptions, 'engine'> = {}): DPMSolverMultistepScheduler {
@@ -255,7 +256,7 @@ export class DPMSolverMultistepScheduler extends SolverBase {
   protected restoreState(values: Record<string, number | null>, tensors: Record<string, Tensor | null>): void {
     const lon = values.lowerOrderNums;
     if (lon === null || !Number.isInteger(lon) || lon < 0 || lon > this.solverOrder) {
-      throw new DdpmError('FORMAT', `DPMSolverMultistepScheduler.loadState: lowerOrderNums must be an integer in [0, ${this.solverOrder}], found ${lon}`);
+      throw new DdpmError('FORMAT', `DPMSolverMultistepScheduler.loadState: lowerOrderNums must be an integer in [0, ${this.solverOrder}], found ${show(lon)}`);
     }
     const hist: Tensor[] = [];
     for (let j = 0; j < this.solverOrder; j++) {

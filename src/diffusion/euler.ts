@@ -8,6 +8,7 @@
 // x̃/sqrt(σ² + 1) = x_t (scaleModelInput). diffusers' quirks reproduced: float32 timesteps
 // linspace(0, T − 1, n) that are fractional and end at 0, σ interpolated linearly in t over the float32
 // table, a final σ of 0, and init_noise_sigma sqrt(σ_max² + 1) for leading spacing.
+import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
 import { COMMON_CONFIG_KEYS, oneOf, optionsFromConfig, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
@@ -217,6 +218,6 @@ export class EulerAncestralDiscreteScheduler extends SigmaSpaceScheduler {
 
 function positiveOrNull(who: string, what: string, v: unknown): number | null {
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be a finite number > 0 or null, found ${String(v)}`);
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be a finite number > 0 or null, found ${show(v)}`);
   return v;
 }

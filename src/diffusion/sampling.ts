@@ -19,6 +19,8 @@ import { solverCombine } from '../kernels/solver.js';
 import { DDIMScheduler } from './ddim.js';
 import { schedulerFromConfig, type AnyScheduler } from './samplers.js';
 import { SolverBase, base64ToTensor, describe, tensorToBase64, type SolverState } from './solver.js';
+import { LIMITS } from '../limits.js';
+import { product, show } from '../validate.js';
 
 export const SAMPLING_STATE_FORMAT = 'ddpm-wasm.sampling-chain';
 export const SAMPLING_STATE_VERSION = 2;
@@ -81,8 +83,14 @@ export class SamplingChain {
   }
 
   /** Sets the scheduler's timesteps and draws x_T = initNoiseSigma·z, z ~ N(0, I) at (seed, stream T, offset). */
-  static start(engine: Engine, scheduler: AnyScheduler, o: SamplingChainOptions): SamplingChain {
-    scheduler.engine = engine;
+  static start(engine: Engine, schedulerIn: AnyScheduler, o: SamplingChainOptions): SamplingChain {
+    // The chain steps its own copy (same class and config; its own timesteps, buffers and solver
+    // history): chains started from one scheduler do not change each other's steps (one asked for 10
+    // steps used to run 20). The scheduler passed in still gets the timesteps set, for callers that
+    // read them (progress, initNoiseSigma), but the chain never reads it again.
+    schedulerIn.engine = engine;
+    schedulerIn.setTimesteps(o.numInferenceSteps);
+    const scheduler = schedulerFromConfig(schedulerIn.toConfig(), { engine });
     scheduler.setTimesteps(o.numInferenceSteps);
     const seed = toU64('SamplingChain: seed', o.seed);
     const offset = toU64('SamplingChain: offset', o.offset ?? 0);
@@ -114,30 +122,41 @@ export class SamplingChain {
       throw new DdpmError('FORMAT', `sampling state: format must be "${SAMPLING_STATE_FORMAT}", found ${JSON.stringify(s === null || typeof s !== 'object' ? s : s.format)}`);
     }
     if (!SAMPLING_STATE_VERSIONS.includes(s.version as number)) {
-      throw new DdpmError('FORMAT', `sampling state: version ${String(s.version)} is not supported (this library reads versions ${SAMPLING_STATE_VERSIONS.join(', ')})`);
+      throw new DdpmError('FORMAT', `sampling state: version ${show(s.version)} is not supported (this library reads versions ${SAMPLING_STATE_VERSIONS.join(', ')})`);
     }
     const cfg = s.scheduler;
     if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new DdpmError('FORMAT', `sampling state: scheduler must be a config object, found ${describe(cfg)}`);
     const cls = (cfg as Record<string, unknown>)._class_name;
     if (s.version === 1 && cls !== 'DDPMScheduler' && cls !== 'DDIMScheduler') {
-      throw new DdpmError('FORMAT', `sampling state: version 1 states hold DDPMScheduler or DDIMScheduler, found ${String(cls)}`);
+      throw new DdpmError('FORMAT', `sampling state: version 1 states hold DDPMScheduler or DDIMScheduler, found ${show(cls)}`);
     }
     const ts = s.timesteps;
-    if (!Array.isArray(ts) || !ts.every((t) => typeof t === 'number' && Number.isFinite(t))) throw new DdpmError('FORMAT', `sampling state: timesteps must be an array of numbers, found ${describe(ts)}`);
+    // lengths and sizes capped before anything is looked at element by element or allocated
+    if (!Array.isArray(ts) || ts.length > LIMITS.maxTrainTimesteps || !ts.every((t) => typeof t === 'number' && Number.isFinite(t))) {
+      throw new DdpmError('FORMAT', `sampling state: timesteps must be an array of at most ${LIMITS.maxTrainTimesteps} numbers, found ${show(ts)}`);
+    }
     const n = s.numInferenceSteps;
     if (!Number.isInteger(n) || (n as number) < 1) throw new DdpmError('FORMAT', `sampling state: numInferenceSteps must be an integer >= 1, found ${describe(n)}`);
     const scheduler = schedulerFromConfig(cfg, { engine });
     scheduler.setTimesteps(n as number);
     if (JSON.stringify(scheduler.timesteps) !== JSON.stringify(ts)) {
-      throw new DdpmError('FORMAT', `sampling state: its timesteps [${ts}] differ from the scheduler's [${scheduler.timesteps}] for ${n} steps`);
+      throw new DdpmError('FORMAT', `sampling state: its timesteps ${show(ts)} differ from the scheduler's ${show(scheduler.timesteps)} for ${n} steps`);
     }
     const stepIndex = s.stepIndex;
     if (!Number.isInteger(stepIndex) || (stepIndex as number) < 0 || (stepIndex as number) > ts.length) {
       throw new DdpmError('FORMAT', `sampling state: stepIndex must be an integer in [0, ${ts.length}], found ${describe(stepIndex)}`);
     }
     const shape = s.shape;
-    if (!Array.isArray(shape) || shape.length < 1 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
-      throw new DdpmError('FORMAT', `sampling state: shape must be a non-empty array of integers >= 1, found ${describe(shape)}`);
+    if (!Array.isArray(shape) || shape.length < 1 || shape.length > 8 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
+      throw new DdpmError('FORMAT', `sampling state: shape must be an array of 1 to 8 integers >= 1, found ${show(shape)}`);
+    }
+    // x_t and x̂_0 planned against the memory limit, and the sample's length checked, before anything is
+    // allocated or decoded
+    const size = product(shape as number[], LIMITS.maxTensorElements);
+    if (size > LIMITS.maxTensorElements) throw new DdpmError('OUT_OF_MEMORY', `sampling state: shape ${show(shape)} has more than ${LIMITS.maxTensorElements} elements`);
+    engine.arena.plan(2 * (4 * size + 64), `sampling state: x_t of shape [${shape}]`);
+    if (typeof s.sample === 'string' && s.sample.length !== 4 * Math.ceil((4 * size) / 3)) {
+      throw new DdpmError('FORMAT', `sampling state: sample has ${Math.floor((s.sample.length * 3) / 4)} bytes, shape [${shape}] needs ${4 * size} (${s.sample.length} base64 characters, ${4 * Math.ceil((4 * size) / 3)} expected)`);
     }
     if (typeof s.sample !== 'string') throw new DdpmError('FORMAT', `sampling state: sample must be a base64 string, found ${describe(s.sample)}`);
     if (typeof s.eta !== 'number' || !Number.isFinite(s.eta) || typeof s.useClippedModelOutput !== 'boolean') {
@@ -222,7 +241,11 @@ export class SamplingChain {
     while (!this.done && left-- > 0) {
       o.signal?.throwIfAborted();
       const t = this.timestep;
-      this.step(await model(this.modelInput(), t));
+      // A synchronous model's output is stepped on before anything else can run: with an await in between,
+      // another chain on the same model could overwrite its (shared) output buffer first.
+      const r = model(this.modelInput(), t);
+      this.step(isPromise(r) ? await r : r);
+      if (!isPromise(r)) await undefined; // still yield between steps (signals, other chains)
       o.onStep?.(this.index, t);
     }
     return this.sample;
@@ -246,6 +269,10 @@ export class SamplingChain {
       solver: s instanceof SolverBase ? s.saveState() : null,
     };
   }
+}
+
+function isPromise<T>(r: T | Promise<T>): r is Promise<T> {
+  return typeof (r as { then?: unknown })?.then === 'function';
 }
 
 function toU64(what: string, v: U64): bigint {

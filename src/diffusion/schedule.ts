@@ -1,6 +1,7 @@
 // Noise schedules β_1…β_T and every coefficient derived from them, computed once in float64 (diffusers
 // computes them in float32; see test/fixtures/diffusers/README.md for the size of that difference).
 // Arrays are indexed by the 0-based timestep t ∈ [0, T) as in diffusers: betas[t] is the paper's β_{t+1}.
+import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 
 export type BetaScheduleName = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2' | 'sigmoid';
@@ -31,7 +32,7 @@ export function linspace(start: number, stop: number, n: number): Float64Array {
 
 /** β_t for t ∈ [0, T) of a named schedule (not yet validated: see makeSchedule). */
 export function betaSchedule(name: BetaScheduleName, T: number, o: BetaScheduleOptions = {}): Float64Array {
-  if (!Number.isInteger(T) || T < 1) throw new DdpmError('INVALID_SCHEDULE', `num_train_timesteps must be an integer >= 1, found ${T}`);
+  if (!Number.isInteger(T) || T < 1) throw new DdpmError('INVALID_SCHEDULE', `num_train_timesteps must be an integer >= 1, found ${show(T)}`);
   const b0 = o.betaStart ?? 0.0001;
   const b1 = o.betaEnd ?? 0.02;
   switch (name) {
@@ -52,7 +53,7 @@ export function betaSchedule(name: BetaScheduleName, T: number, o: BetaScheduleO
       // GeoDiff (Xu et al. 2022): sigmoid over linspace(−6, 6, T), rescaled to [betaStart, betaEnd].
       return linspace(-6, 6, T).map((x) => (1 / (1 + Math.exp(-x))) * (b1 - b0) + b0);
     default:
-      throw new DdpmError('INVALID_SCHEDULE', `beta_schedule must be one of ${BETA_SCHEDULES.join(', ')}, found ${String(name)}`);
+      throw new DdpmError('INVALID_SCHEDULE', `beta_schedule must be one of ${BETA_SCHEDULES.join(', ')}, found ${show(name)}`);
   }
 }
 
@@ -99,7 +100,7 @@ export function makeSchedule(betasIn: ArrayLike<number>, expectedT?: number): No
   let acp = 1;
   for (let t = 0; t < T; t++) {
     const b = betasIn[t];
-    if (typeof b !== 'number' || !Number.isFinite(b)) throw invalid(`betas[${t}] must be a finite number, found ${b}`);
+    if (typeof b !== 'number' || !Number.isFinite(b)) throw invalid(`betas[${t}] must be a finite number, found ${show(b)}`);
     if (!(b > 0 && b < 1)) throw invalid(`betas[${t}] must be in (0, 1), found ${b}`);
     alphas[t] = 1 - b;
     const next = acp * alphas[t];

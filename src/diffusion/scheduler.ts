@@ -6,8 +6,8 @@
 // output feeds the fused kernel without a copy. Unless the caller passes `out`, the scheduler owns one
 // prevSample and one predOriginalSample buffer, allocated from the engine's arena on the first step (and
 // again only if the sample size grows): the sampling loop allocates nothing per step. Those returned
-// tensors are overwritten by the next step; passing the previous prevSample back as `sample` is fine (the
-// kernel updates in place). Arena trap: if the caller releases an arena mark taken before the first step
+// tensors are overwritten by the next step (using one after that is a BUSY error); passing the previous
+// prevSample back as `sample` is fine (the kernel updates in place). Arena trap: if the caller releases an arena mark taken before the first step
 // and then allocates past the buffers, they alias the new tensors; take marks after the first step, or
 // pass `out`.
 import { DdpmError } from '../errors.js';
@@ -16,11 +16,16 @@ import type { Tensor } from '../engine/memory.js';
 import { gaussianStep, splitU64, type StepCoefficients, type U64 } from '../kernels/gaussian.js';
 import { BETA_SCHEDULES, betaSchedule, linspace, makeSchedule, type BetaScheduleName, type NoiseSchedule } from './schedule.js';
 import { addNoise, type AddNoiseOptions } from './forward.js';
+import { LIMITS } from '../limits.js';
+import { show } from '../validate.js';
 import { SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJsonFile, type ModelSource } from '../io/sources.js';
 import { predX0Coefficients, type PredictionType } from './posterior.js';
 
 export type { PredictionType } from './posterior.js';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
+
+/** Smallest ᾱ_T a scheduler accepts: 1/√ᾱ ≤ 1e30 keeps the float32 step coefficients 8 decades inside range. */
+export const MIN_ALPHA_CUMPROD = 1e-60;
 
 const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction'];
 const SPACINGS: readonly TimestepSpacing[] = ['leading', 'trailing', 'linspace'];
@@ -64,7 +69,7 @@ export const COMMON_CONFIG_KEYS: Record<string, keyof SchedulerOptions> = {
  */
 export function optionsFromConfig<O>(json: unknown, keys: Record<string, string>, who: string): O {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new DdpmError('FORMAT', `${who}.fromConfig: the config must be a JSON object, found ${json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json}`);
+    throw new DdpmError('FORMAT', `${who}.fromConfig: the config must be a JSON object, found ${show(json)}`);
   }
   const cfg = json as Record<string, unknown>;
   for (const k of ['thresholding', 'rescale_betas_zero_snr']) {
@@ -120,37 +125,56 @@ export abstract class SchedulerBase {
   timesteps: number[];
   numInferenceSteps: number | null = null;
   private buffers: { engine: Engine; prev: Tensor; x0: Tensor; end: number } | null = null;
+  /** Bumped by every step into the scheduler's own buffers: a result with an older number was overwritten. */
+  private outGen = 0;
   /** Whether step() accepts a 2C-channel model output (prediction, then learned variance) and skips the
    * variance channels; DDPM reads them instead, through its varianceType. */
   protected readonly ignoresVarianceChannels: boolean = false;
 
   protected constructor(o: SchedulerOptions, who: string) {
     const T = o.numTrainTimesteps ?? 1000;
-    if (!Number.isInteger(T) || T < 1) throw new DdpmError('INVALID_SCHEDULE', `${who}: numTrainTimesteps must be an integer >= 1, found ${T}`);
+    // capped before anything of size T is built: a schedule is ~15 float64 arrays of T
+    if (!Number.isInteger(T) || T < 1 || T > LIMITS.maxTrainTimesteps) {
+      throw new DdpmError('INVALID_SCHEDULE', `${who}: numTrainTimesteps must be an integer in [1, ${LIMITS.maxTrainTimesteps}], found ${show(T)}`);
+    }
     this.numTrainTimesteps = T;
     this.betaStart = o.betaStart ?? 0.0001;
     this.betaEnd = o.betaEnd ?? 0.02;
+    for (const [k, b] of [['betaStart', this.betaStart], ['betaEnd', this.betaEnd]] as const) {
+      if (typeof b !== 'number' || !Number.isFinite(b)) throw new DdpmError('INVALID_SCHEDULE', `${who}: ${k} must be a finite number, found ${show(b)}`);
+    }
+    const tb = o.trainedBetas;
+    // an array already in memory (its length is then checked by makeSchedule); not {length: 1e9}
+    if (tb != null && !(ArrayBuffer.isView(tb) || Array.isArray(tb))) {
+      throw new DdpmError('INVALID_SCHEDULE', `${who}: trainedBetas must be an array of numTrainTimesteps (${T}) numbers, found ${show(tb)}`);
+    }
     if (o.trainedBetas != null) {
       this.betaSchedule = 'trained';
       this.schedule = makeSchedule(o.trainedBetas, T);
     } else {
       const name = o.betaSchedule ?? 'linear';
       if (!BETA_SCHEDULES.includes(name)) {
-        throw new DdpmError('INVALID_SCHEDULE', `${who}: betaSchedule must be one of ${BETA_SCHEDULES.join(', ')}, found ${String(name)}`);
+        throw new DdpmError('INVALID_SCHEDULE', `${who}: betaSchedule must be one of ${BETA_SCHEDULES.join(', ')}, found ${show(name)}`);
       }
       this.betaSchedule = name;
       this.schedule = makeSchedule(betaSchedule(name, T, { betaStart: this.betaStart, betaEnd: this.betaEnd }));
     }
+    // The step kernels take float32 coefficients such as 1/√ᾱ_t: an ᾱ so small that they approach
+    // float32's range (a valid schedule of large betas, e.g. beta_start 0.5) would give NaN samples.
+    const acpMin = this.schedule.alphasCumprod[T - 1];
+    if (!(acpMin >= MIN_ALPHA_CUMPROD)) {
+      throw new DdpmError('INVALID_SCHEDULE', `${who}: alphas_cumprod falls to ${acpMin.toExponential(3)} at t = ${T - 1}, below ${MIN_ALPHA_CUMPROD} (1/√ᾱ would overflow the float32 step coefficients); use smaller betas or fewer timesteps`);
+    }
     this.predictionType = oneOf(who, 'predictionType', o.predictionType ?? 'epsilon', PREDICTION_TYPES);
     this.clipSample = bool(who, 'clipSample', o.clipSample ?? true);
     this.clipSampleRange = o.clipSampleRange ?? 1;
-    if (!(this.clipSampleRange > 0) || !Number.isFinite(this.clipSampleRange)) {
-      throw new DdpmError('INVALID_ARGUMENT', `${who}: clipSampleRange must be a finite number > 0, found ${this.clipSampleRange}`);
+    if (typeof this.clipSampleRange !== 'number' || !(this.clipSampleRange > 0) || !Number.isFinite(this.clipSampleRange)) {
+      throw new DdpmError('INVALID_ARGUMENT', `${who}: clipSampleRange must be a finite number > 0, found ${show(this.clipSampleRange)}`);
     }
     this.timestepSpacing = oneOf(who, 'timestepSpacing', o.timestepSpacing ?? 'leading', SPACINGS);
     this.stepsOffset = o.stepsOffset ?? 0;
     if (!Number.isInteger(this.stepsOffset) || this.stepsOffset < 0) {
-      throw new DdpmError('INVALID_ARGUMENT', `${who}: stepsOffset must be an integer >= 0, found ${this.stepsOffset}`);
+      throw new DdpmError('INVALID_ARGUMENT', `${who}: stepsOffset must be an integer >= 0, found ${show(this.stepsOffset)}`);
     }
     this.engine = o.engine;
     this.timesteps = Array.from({ length: T }, (_, i) => T - 1 - i);
@@ -271,7 +295,15 @@ export abstract class SchedulerBase {
       coef,
       mStride: learned ? 2 * D : D,
     });
-    return out;
+    if (opts.out?.prevSample && opts.out.predOriginalSample) return out;
+    // The scheduler's own buffers: this result stays usable until the next step overwrites them; used
+    // after that (two loops sharing one scheduler) it is a BUSY error, never the other loop's values.
+    const gen = ++this.outGen;
+    const lease = { live: () => this.outGen === gen, holder: who };
+    return {
+      prevSample: opts.out?.prevSample ?? { ...out.prevSample, lease },
+      predOriginalSample: opts.out?.predOriginalSample ?? { ...out.predOriginalSample, lease },
+    };
   }
 
   private outputs(engine: Engine, size: number, out: Partial<SchedulerOutput> | undefined): SchedulerOutput {
@@ -308,11 +340,11 @@ export abstract class SchedulerBase {
 }
 
 export function oneOf<T extends string>(who: string, what: string, v: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(v as T)) throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be one of ${allowed.join(', ')}, found ${String(v)}`);
+  if (!allowed.includes(v as T)) throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be one of ${allowed.join(', ')}, found ${show(v)}`);
   return v as T;
 }
 
 function bool(who: string, what: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be true or false, found ${String(v)}`);
+  if (typeof v !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be true or false, found ${show(v)}`);
   return v;
 }

@@ -9,6 +9,7 @@
 // the engine's arena on the first step for the sample's size. Returned tensors are overwritten by the
 // next step. Releasing an arena mark taken before the first step frees the history too: the next step
 // then fails with INVALID_ARGUMENT instead of reading freed memory (call setTimesteps to start over).
+import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
@@ -188,7 +189,8 @@ export abstract class SolverBase extends SchedulerBase {
     const vals: Record<string, number | null> = {};
     for (const k of wantValues) {
       const v = values[k];
-      if (v !== null && (typeof v !== 'number' || !Number.isFinite(v))) throw new DdpmError('FORMAT', `${who}: values.${k} must be a finite number or null, found ${describe(v)}`);
+      // finite in float32 too: the values become kernel coefficients (a dt of 1e39 gave NaN samples)
+      if (v !== null && (typeof v !== 'number' || !Number.isFinite(Math.fround(v)))) throw new DdpmError('FORMAT', `${who}: values.${k} must be a finite (float32) number or null, found ${show(v)}`);
       vals[k] = v as number | null;
     }
     const engine = this.requireEngine(who);
@@ -286,6 +288,6 @@ export const combo = {
 
 /** v if it is a boolean, else INVALID_ARGUMENT naming `what`. */
 export function flag(who: string, what: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be true or false, found ${String(v)}`);
+  if (typeof v !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be true or false, found ${show(v)}`);
   return v;
 }

@@ -15,6 +15,7 @@
 // diffusers' quirk that decides the numbers: the corrector runs at the *start* of each step from step 1 on,
 // correcting the incoming sample with the new model output — but the model was evaluated on, and x̂_0
 // computed from, the uncorrected sample. The predictor then starts from the corrected sample.
+import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
 import { COMMON_CONFIG_KEYS, oneOf, optionsFromConfig, roundHalfEven, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
@@ -93,7 +94,7 @@ export class UniPCMultistepScheduler extends SolverBase {
     const who = 'UniPCMultistepScheduler';
     super({ ...o, timestepSpacing: o.timestepSpacing ?? 'linspace', clipSample: false }, who);
     this.solverOrder = o.solverOrder ?? 2;
-    if (![1, 2, 3].includes(this.solverOrder)) throw new DdpmError('UNSUPPORTED', `${who}: solverOrder must be 1, 2 or 3, found ${this.solverOrder}`);
+    if (![1, 2, 3].includes(this.solverOrder)) throw new DdpmError('UNSUPPORTED', `${who}: solverOrder must be 1, 2 or 3, found ${show(this.solverOrder)}`);
     this.predictX0 = flag(who, 'predictX0', o.predictX0 ?? true);
     // diffusers maps DPM-Solver's and DEIS's solver types to bh2 (register_to_config).
     const st = ['midpoint', 'heun', 'logrho'].includes(o.solverType as string) ? 'bh2' : (o.solverType ?? 'bh2');
@@ -302,9 +303,9 @@ export class UniPCMultistepScheduler extends SolverBase {
   protected restoreState(values: Record<string, number | null>, tensors: Record<string, Tensor | null>): void {
     const who = 'UniPCMultistepScheduler.loadState';
     const lon = values.lowerOrderNums;
-    if (lon === null || !Number.isInteger(lon) || lon < 0 || lon > this.solverOrder) throw new DdpmError('FORMAT', `${who}: lowerOrderNums must be an integer in [0, ${this.solverOrder}], found ${lon}`);
+    if (lon === null || !Number.isInteger(lon) || lon < 0 || lon > this.solverOrder) throw new DdpmError('FORMAT', `${who}: lowerOrderNums must be an integer in [0, ${this.solverOrder}], found ${show(lon)}`);
     const to = values.thisOrder;
-    if (to !== null && !(Number.isInteger(to) && to >= 1 && to <= this.solverOrder)) throw new DdpmError('FORMAT', `${who}: thisOrder must be null or an integer in [1, ${this.solverOrder}], found ${to}`);
+    if (to !== null && !(Number.isInteger(to) && to >= 1 && to <= this.solverOrder)) throw new DdpmError('FORMAT', `${who}: thisOrder must be null or an integer in [1, ${this.solverOrder}], found ${show(to)}`);
     const hist: Tensor[] = [];
     for (let j = 0; j < this.solverOrder; j++) {
       const t = tensors[`m${j}`];

@@ -6,7 +6,7 @@ import { Pool } from './pool.js';
 import { base64ToBytes, canCompileWasm, coreCount, hasRelaxedSimd, hasSimd, relaxedMaddIsFused, runtimeName, sharedMemoryStatus, workerStatus, type RuntimeName } from './runtime.js';
 
 /** The ABI this JS expects; assembly/index.ts exports the same number as `abi_version`. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 export type SimdLevel = 'simd' | 'relaxed';
 export type BuildName = 'simd' | 'relaxed' | 'simd-mt' | 'relaxed-mt';
@@ -277,6 +277,11 @@ export class Engine {
     }
     const names = WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name);
 
+    // The scratch must fit before any worker is started (the constructor allocates it).
+    if (ARENA_BASE + threads * scratch > maxPages * PAGE) {
+      throw new DdpmError('OUT_OF_MEMORY', `the per-thread scratch needs ${formatBytes(ARENA_BASE + threads * scratch)} of Wasm memory (${threads} × ${formatBytes(scratch)}), limit ${formatBytes(maxPages * PAGE)}`);
+    }
+
     // 5. Workers
     const pool = threads > 1
       ? await Pool.start(module, memory, names.map((n) => instance.exports[n] as Kernel), names, threads, {
@@ -285,7 +290,12 @@ export class Engine {
           startTimeoutMs: options.startTimeoutMs ?? 10_000,
         })
       : null;
-    return new Engine({ runtime, build, simd, fusedMadd, threads, memoryLimit: maxPages * PAGE, why }, memory, instance.exports, names, pool, scratch);
+    try {
+      return new Engine({ runtime, build, simd, fusedMadd, threads, memoryLimit: maxPages * PAGE, why }, memory, instance.exports, names, pool, scratch);
+    } catch (e) {
+      pool?.dispose(); // a failed create must not leave its workers running
+      throw e;
+    }
   }
 
   get threads(): number {
@@ -310,7 +320,7 @@ export class Engine {
 
   /** A live view of t (invalid after the memory grows: call again rather than keeping it). */
   view(t: Tensor): Float32Array {
-    this.arena.check(t, 'view');
+    this.check(t, 'view');
     return this.arena.heap().subarray(t.ptr >>> 2, (t.ptr >>> 2) + t.size);
   }
 
@@ -328,6 +338,7 @@ export class Engine {
 
   /** Throws OUT_OF_BOUNDS unless t lies in allocated memory; `what` names it in the message. */
   check(t: Tensor, what: string): void {
+    this.checkLive();
     this.arena.check(t, what);
   }
 
@@ -356,6 +367,7 @@ export class Engine {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.arena.tag.disposed = true;
     this.pool?.dispose();
     this.pool = null;
   }

@@ -13,7 +13,27 @@ export interface Tensor {
   readonly size: number; // elements
   readonly shape: readonly number[];
   readonly name: string;
+  /** The arena (engine) that allocated it; views made by spreading a tensor keep it. A tensor without one
+   * (a hand-made view) is checked for bounds only. */
+  readonly owner?: ArenaTag;
+  /** Set on a buffer that a later call overwrites (a model's output): whether this result is still current. */
+  readonly lease?: Lease;
 }
+
+/** Identifies an arena; `disposed` is set when its engine is disposed. */
+export interface ArenaTag {
+  readonly id: number;
+  disposed: boolean;
+}
+
+/** A result living in a reused buffer: `live()` turns false when the buffer is overwritten. */
+export interface Lease {
+  live(): boolean;
+  /** Who overwrote it, for the BUSY message. */
+  readonly holder: string;
+}
+
+let nextArenaId = 1;
 
 export function formatBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
@@ -25,6 +45,8 @@ export function formatBytes(n: number): string {
 export class Arena {
   private top = ARENA_BASE;
   private f32: Float32Array;
+  /** Stamped on every tensor this arena allocates, so a kernel can refuse another engine's tensors. */
+  readonly tag: ArenaTag = { id: nextArenaId++, disposed: false };
 
   constructor(
     readonly memory: WebAssembly.Memory,
@@ -66,7 +88,7 @@ export class Arena {
     const ptr = this.top;
     this.ensure(ptr + bytes);
     this.top = ptr + bytes;
-    return { ptr, size, shape: dims, name };
+    return { ptr, size, shape: dims, name, owner: this.tag };
   }
 
   mark(): number {
@@ -104,8 +126,20 @@ export class Arena {
     return this.f32;
   }
 
-  /** Throws OUT_OF_BOUNDS unless t lies inside the arena as allocated. */
+  /**
+   * Throws unless t is usable here: DISPOSED for a tensor of a disposed engine, INVALID_ARGUMENT for
+   * another engine's, BUSY for a result whose buffer a later call overwrote, OUT_OF_BOUNDS unless it lies
+   * inside the arena as allocated.
+   */
   check(t: Tensor, what: string): void {
+    const owner = t?.owner;
+    if (owner !== undefined && owner !== this.tag) {
+      if (owner.disposed) throw new DdpmError('DISPOSED', `${what} (tensor ${t.name}) belongs to an engine that was disposed`);
+      throw new DdpmError('INVALID_ARGUMENT', `${what} (tensor ${t.name}) belongs to another engine (arena ${owner.id}, this is arena ${this.tag.id}); tensors cannot be shared between engines`);
+    }
+    if (t?.lease && !t.lease.live()) {
+      throw new DdpmError('BUSY', `${what} (tensor ${t.name}) was overwritten by a later ${t.lease.holder} call before it was used; use each result before the next call, or pass { out }`);
+    }
     if (
       t === null || typeof t !== 'object' || !Number.isInteger(t.ptr) || !Number.isInteger(t.size) ||
       t.ptr % 4 !== 0 || t.ptr < ARENA_BASE || t.size < 0 || t.ptr + t.size * 4 > this.top

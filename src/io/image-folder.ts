@@ -8,7 +8,9 @@
 // every image is gray (R = G = B everywhere) and 3 otherwise. Values are byte/127.5 − 1, so they lie on
 // the 256-level grid of [−1, 1] that the variational bound's decoder assumes.
 import { DdpmError } from '../errors.js';
-import { PNG_LIMITS, decodePng, type PngLimits } from './png.js';
+import { PNG_LIMITS, checkPngLimits, decodePng, readPngHeader, type PngLimits } from './png.js';
+import { fsError, readRegularFile, readRegularFileHead } from './fs.js';
+import { checkJsBudget } from '../limits.js';
 
 export interface ImageFolderOptions {
   /** The model's channel count; default: 1 if every image is gray, else 3. */
@@ -19,6 +21,9 @@ export interface ImageFolderOptions {
    * naming it; 'skip' leaves it out and lists it in `skipped`. */
   policy?: 'skip' | 'fail';
   limits?: PngLimits;
+  /** Bytes the decoded set may take outside Wasm memory; checked from the headers before decoding.
+   * Default LIMITS.jsBytes (1 GiB). */
+  maxBytes?: number;
 }
 
 export interface ImageFolder {
@@ -44,34 +49,71 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
   try {
     names = await fs.readdir(dir);
   } catch (e) {
-    throw new DdpmError('FORMAT', `${dir}: cannot read the image folder (${(e as Error).message})`, { cause: e });
+    const io = fsError(e, dir, 'reading');
+    const why = (e as NodeJS.ErrnoException)?.code === 'ENOTDIR' ? 'it is a file, not a folder' : io.message.startsWith(dir) ? io.message.slice(dir.length + 2) : io.message;
+    throw new DdpmError('IO', `${dir}: cannot read the image folder (${why})`, { cause: e });
   }
   names = names.filter((n) => n.toLowerCase().endsWith('.png')).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (names.length === 0) throw new DdpmError('FORMAT', `${dir}: the image folder holds no .png files`);
 
   let size = o.size ? { ...o.size } : null;
+  const skipped: { file: string; reason: string }[] = [];
+  const skip = (file: string, e: unknown) => {
+    if (!(e instanceof DdpmError)) e = new DdpmError('FORMAT', `${file}: cannot read (${(e as Error).message})`, { cause: e });
+    if (policy === 'fail') throw e;
+    const m = (e as DdpmError).message;
+    skipped.push({ file, reason: m.startsWith(`${file}: `) ? m.slice(file.length + 2) : m });
+  };
+
+  // 1. Headers only: file sizes and IHDRs checked against the limits, image sizes against each other and
+  //    the model, and the memory the decoded set will take computed — before anything is decoded. (Eight
+  //    4096² PNGs of zeros, 708 KB, used to take 1.1 GB before the error their headers already implied.)
+  const headerError = new Map<string, unknown>(); // reported in name order during step 2
+  const readable: string[] = [];
+  let first: string | null = null;
+  for (const name of names) {
+    const file = join(dir, name);
+    try {
+      const { head, size: bytes } = await readRegularFileHead(file, 33);
+      if (bytes > limits.maxFileBytes) throw new DdpmError('FORMAT', `${file}: ${bytes} bytes exceeds the limit of ${limits.maxFileBytes}`);
+      const h = readPngHeader(head, file);
+      checkPngLimits(h, file, limits);
+      // a size mismatch is the dataset's mistake, not a damaged file: an error under either policy
+      size ??= { width: h.width, height: h.height };
+      first ??= file;
+      if (h.width !== size.width || h.height !== size.height) {
+        throw new DdpmError('SHAPE_MISMATCH', `${file}: ${h.width}×${h.height}, expected ${size.width}×${size.height} (${o.size ? 'the model' : `as ${first}`})`);
+      }
+      readable.push(file);
+    } catch (e) {
+      if (e instanceof DdpmError && e.code === 'SHAPE_MISMATCH') throw e;
+      headerError.set(file, e);
+    }
+  }
+  if (size && readable.length > 0) {
+    const HW = size.width * size.height;
+    const C = o.channels ?? 3; // 3 until the pixels say gray
+    // (3, H, W) bytes per image kept until the end, the (N, C, H, W) float32 result, one RGBA decode
+    checkJsBudget(readable.length * (3 * HW + 4 * C * HW) + 4 * HW, `${dir}: ${readable.length} images of ${size.width}×${size.height}`, o.maxBytes);
+  }
+
+  // 2. Decode, in name order.
   const rgb: Uint8Array[] = []; // each (3, H, W)
   const files: string[] = [];
   let allGray = true;
-  const skipped: { file: string; reason: string }[] = [];
   for (const name of names) {
     const file = join(dir, name);
-    let img;
-    try {
-      const st = await fs.stat(file);
-      if (!st.isFile()) throw new DdpmError('FORMAT', `${file}: not a regular file`);
-      if (st.size > limits.maxFileBytes) throw new DdpmError('FORMAT', `${file}: ${st.size} bytes exceeds the limit of ${limits.maxFileBytes}`);
-      img = decodePng(new Uint8Array(await fs.readFile(file)), file, limits);
-    } catch (e) {
-      if (!(e instanceof DdpmError)) throw new DdpmError('FORMAT', `${file}: cannot read (${(e as Error).message})`, { cause: e });
-      if (policy === 'fail') throw e;
-      skipped.push({ file, reason: e.message.startsWith(`${file}: `) ? e.message.slice(file.length + 2) : e.message });
+    if (headerError.has(file)) {
+      skip(file, headerError.get(file));
       continue;
     }
-    // a size mismatch is the dataset's mistake, not a damaged file: an error under either policy
-    size ??= { width: img.width, height: img.height };
-    if (img.width !== size.width || img.height !== size.height) {
-      throw new DdpmError('SHAPE_MISMATCH', `${file}: ${img.width}×${img.height}, expected ${size.width}×${size.height} (${o.size ? 'the model' : `as ${files[0]}`})`);
+    let img;
+    try {
+      img = decodePng(await readRegularFile(file, { maxBytes: limits.maxFileBytes }), file, limits);
+      if (img.width !== size!.width || img.height !== size!.height) throw new DdpmError('FORMAT', `${file}: changed while being read`);
+    } catch (e) {
+      skip(file, e);
+      continue;
     }
     const HW = img.width * img.height;
     const planes = new Uint8Array(3 * HW); // (3, H, W)

@@ -5,3 +5,6 @@ export * from './image-folder.js';
 export * from './mnist.js';
 export * from './safetensors.js';
 export * from './sources.js';
+
+// hardening (issue 12): regular-file reads and filesystem errors that name the file (Node, Deno, Bun)
+export { readRegularFile, readRegularText, checkWritablePath, fsError, MAX_READ_BYTES } from './fs.js';

@@ -2,6 +2,7 @@
 // reader does (and as its Trail of Bits audit asked): nothing is allocated before the header length is
 // checked; offsets must tile the data exactly; names are data (a Map), never object keys.
 import { DdpmError } from '../errors.js';
+import { show } from '../validate.js';
 
 /** Largest header accepted, as in the reference reader. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -128,14 +129,15 @@ export function readSafetensors(input: Uint8Array | ArrayBuffer, file = 'safeten
     const info = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (info === null || typeof info !== 'object') fail(file, `tensor ${name}: entry must be an object`);
     const dtype = info.dtype;
-    if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) fail(file, `tensor ${name}: unknown dtype ${JSON.stringify(dtype)}`);
+    // an own-property lookup: `in` would accept toString, constructor … from Object.prototype
+    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) fail(file, `tensor ${name}: unknown dtype ${show(dtype)}`);
     const shape = info.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(file, `tensor ${name}: shape must be an array of non-negative integers, found ${JSON.stringify(shape)}`);
+      fail(file, `tensor ${name}: shape must be an array of non-negative integers, found ${show(shape)}`);
     }
     const off = info.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[1] < off[0]) {
-      fail(file, `tensor ${name}: data_offsets must be [begin, end] with 0 ≤ begin ≤ end, found ${JSON.stringify(off)}`);
+      fail(file, `tensor ${name}: data_offsets must be [begin, end] with 0 ≤ begin ≤ end, found ${show(off)}`);
     }
     const count = (shape as number[]).reduce((p, d) => p * d, 1);
     const want = count * DTYPE_BYTES[dtype];

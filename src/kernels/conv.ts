@@ -23,7 +23,8 @@ export interface Conv2dArgs extends Conv2dGeometry {
   x: Tensor; // (N, Cin, H, W)
   weight: Tensor; // (Cout, Cin, kernel, kernel)
   bias?: Tensor; // (Cout)
-  y: Tensor; // (N, Cout, Ho, Wo), overwritten
+  y: Tensor; // (N, Cout, Ho, Wo), overwritten (or added to, with accumulate)
+  accumulate?: boolean;
 }
 
 export interface Conv2dBackwardArgs extends Conv2dGeometry {
@@ -35,7 +36,12 @@ export interface Conv2dBackwardArgs extends Conv2dGeometry {
   dbias?: Tensor; // (Cout)
   /** true (default, as PyTorch): gradients are added to dx, dweight, dbias; false: overwritten. */
   accumulate?: boolean;
+  /** Scratch floats per chunk of images (default CONV_BACKWARD_CHUNK); small values force several chunks. @internal */
+  chunkFloats?: number;
 }
+
+/** Floats of scratch one chunk of the batch-folded conv backward may use (dyᵀ and col(x) of nb images): 16 MiB. */
+export const CONV_BACKWARD_CHUNK = 1 << 22;
 
 /** Output size of a conv: floor((size + padBefore + padAfter − kernel) / stride) + 1. */
 export function convOutSize(size: number, padBefore: number, padAfter: number, kernel: number, stride: number): number {
@@ -103,14 +109,15 @@ export function conv2d(engine: Engine, args: Conv2dArgs): void {
   checkGemmWorkspace(engine, 'conv2d');
   engine.run('conv2d_f32', [
     g.N, g.Cin, g.H, g.W, g.Cout, g.k, g.stride, g.top, g.left, g.Ho, g.Wo,
-    x.ptr, weight.ptr, bias ? bias.ptr : 0, y.ptr, engine.workspace.ptr, engine.workspace.bytesPerThread,
+    x.ptr, weight.ptr, bias ? bias.ptr : 0, y.ptr, engine.workspace.ptr, engine.workspace.bytesPerThread, args.accumulate ? 1 : 0,
   ]);
 }
 
 /**
  * Gradients of y = conv2d(x, weight) + bias given dy: any of dx, dweight, dbias (each optional), added to
- * the given buffers (accumulate, default) or overwriting them. The weight gradient sums the batch in
- * order n = 0 … N−1, so it is bit-identical for any thread count.
+ * the given buffers (accumulate, default) or overwriting them. The batch is folded into the GEMMs (a few
+ * dispatches per chunk of images, not four per image); the weight gradient sums chunks in order, so it is
+ * bit-identical for any thread count.
  */
 export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
   const g = checkGeometry('conv2dBackward', args);
@@ -137,29 +144,44 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
   const geo = [g.Cin, g.H, g.W, g.k, g.stride, g.top, g.left, g.Ho, g.Wo];
   if (dbias) engine.run('conv2d_bias_grad_f32', [g.N, g.Cout, P, dy.ptr, dbias.ptr, beta]);
   if (!dx && !dweight) return;
-  // A 1×1, stride-1, unpadded conv is a plain GEMM: col(x) is x itself and col2im is the identity.
-  const identity = g.k === 1 && g.stride === 1 && g.top === 0 && g.left === 0 && g.Ho === g.H && g.Wo === g.W;
+  // The batch is folded into the GEMMs' K (dW) and N (dcol) dimensions, nb images at a time: a chunk's
+  // dyᵀ (Cout, nb·P) and col(x) (Kw, nb·P) are laid out once, then each gradient is one GEMM. nb depends
+  // only on the shapes (never on the thread count), so the summation order of dW is fixed.
   const mark = engine.arena.mark();
   try {
-    const col = identity ? null : engine.alloc([Kw, P], 'conv2dBackward col'); // (Cin·k·k, Ho·Wo)
-    for (let n = 0; n < g.N; n++) {
-      const xn = x.ptr + 4 * n * g.Cin * g.H * g.W; // (Cin, H, W)
-      const dyn = dy.ptr + 4 * n * g.Cout * P; // (Cout, Ho·Wo)
+    // Stride 1: dx is the transposed convolution, i.e. conv2d(dy, flipped weights) with padding k−1−pad,
+    // run on the forward kernel (implicit im2col, the whole batch in one GEMM) — no dcol, no col2im.
+    const transposed = dx !== undefined && g.stride === 1;
+    if (transposed) {
+      const wt = engine.alloc([g.Cin, g.Cout, g.k, g.k], 'conv2dBackward flipped weights');
+      engine.run('conv2d_flip_weights_f32', [g.Cout, g.Cin, g.k, weight.ptr, wt.ptr]);
+      engine.run('conv2d_f32', [
+        g.N, g.Cout, g.Ho, g.Wo, g.Cin, g.k, 1, g.k - 1 - g.top, g.k - 1 - g.left, g.H, g.W,
+        dy.ptr, wt.ptr, 0, dx.ptr, engine.workspace.ptr, engine.workspace.bytesPerThread, beta,
+      ]);
+    }
+    const dcol = dx !== undefined && !transposed;
+    if (!dweight && !dcol) return;
+    // The rest folds the batch into the GEMMs' K (dW) and N (dcol) dimensions, nb images at a time: a
+    // chunk's dyᵀ (Cout, nb·P) and col(x) (Kw, nb·P) are laid out once, then each gradient is one GEMM. nb
+    // depends only on the shapes (never on the thread count), so the summation order of dW is fixed.
+    const nb = Math.max(1, Math.min(g.N, Math.floor((args.chunkFloats ?? CONV_BACKWARD_CHUNK) / ((Kw + g.Cout) * P))));
+    const dyT = engine.alloc([g.Cout, nb * P], 'conv2dBackward dyT'); // (Cout, nb·P)
+    const col = engine.alloc([Kw, nb * P], 'conv2dBackward col'); // (Cin·k·k, nb·P): col(x), then dcol
+    for (let n0 = 0; n0 < g.N; n0 += nb) {
+      const m = Math.min(nb, g.N - n0);
+      const L = m * P; // columns of this chunk
+      const xn = x.ptr + 4 * n0 * g.Cin * g.H * g.W; // (m, Cin, H, W)
+      engine.run('batch_to_rows_f32', [m, g.Cout, P, dy.ptr + 4 * n0 * g.Cout * P, dyT.ptr]);
       if (dweight) {
-        // dW (Cout, Kw) (+)= dy[n] (Cout, P) · col(x[n])ᵀ (P, Kw); batch summed in order.
-        if (col) engine.run('conv2d_im2col_f32', [...geo, xn, col.ptr]);
-        const wBeta = n > 0 ? 1 : beta;
-        gemmRaw(engine, false, true, g.Cout, Kw, P, 1, dyn, P, col ? col.ptr : xn, P, wBeta, dweight.ptr, Kw, 0, 0);
+        // dW (Cout, Kw) (+)= dyᵀ (Cout, L) · col(x)ᵀ (L, Kw); chunks summed in order.
+        engine.run('conv2d_im2col_batch_f32', [m, ...geo, xn, col.ptr]);
+        gemmRaw(engine, false, true, g.Cout, Kw, L, 1, dyT.ptr, L, col.ptr, L, n0 > 0 ? 1 : beta, dweight.ptr, Kw, 0, 0);
       }
-      if (dx) {
-        const dxn = dx.ptr + 4 * n * g.Cin * g.H * g.W;
-        // dcol (Kw, P) = Wᵀ (Kw, Cout) · dy[n] (Cout, P), then scattered back onto dx[n].
-        if (col) {
-          gemmRaw(engine, true, false, Kw, P, g.Cout, 1, weight.ptr, Kw, dyn, P, 0, col.ptr, P, 0, 0);
-          engine.run('conv2d_col2im_f32', [...geo, col.ptr, dxn, beta]);
-        } else {
-          gemmRaw(engine, true, false, Kw, P, g.Cout, 1, weight.ptr, Kw, dyn, P, beta, dxn, P, 0, 0);
-        }
+      if (dcol) {
+        // dcol (Kw, L) = Wᵀ (Kw, Cout) · dyᵀ (Cout, L), then scattered back onto dx[n0 : n0+m].
+        gemmRaw(engine, true, false, Kw, L, g.Cout, 1, weight.ptr, Kw, dyT.ptr, L, 0, col.ptr, L, 0, 0);
+        engine.run('conv2d_col2im_batch_f32', [m, ...geo, col.ptr, dx!.ptr + 4 * n0 * g.Cin * g.H * g.W, beta]);
       }
     }
   } finally {

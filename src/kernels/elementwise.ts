@@ -5,13 +5,22 @@ import type { Tensor } from '../engine/memory.js';
 import { checkNCHW, checkNoOverlap, type NCHW } from './layout.js';
 import { checkInt, checkScalar, checkTensor } from './check.js';
 
+/**
+ * Elements below which a cheap elementwise kernel runs on the calling thread alone: waking the pool and
+ * waiting for the slowest thread costs more than splitting a few thousand values saves (a U-Net forward
+ * makes dozens of such calls on small activations). Every kernel is bit-identical for any thread count,
+ * so this changes no result. SiLU's exp makes it ~5× costlier per element, hence its lower bound.
+ */
+export const SERIAL_BELOW = 1 << 15;
+const SERIAL_BELOW_EXP = 1 << 13;
+
 /** y[0:n] += a · x[0:n] */
 export function axpy(engine: Engine, n: number, a: number, x: Tensor, y: Tensor): void {
   checkInt('axpy: n', n, 0);
   checkScalar('axpy: a', a);
   checkTensor(engine, x, 'axpy: x', n);
   checkTensor(engine, y, 'axpy: y', n);
-  engine.run('axpy_f32', [n, a, x.ptr, y.ptr]);
+  engine.run('axpy_f32', [n, a, x.ptr, y.ptr], n >= SERIAL_BELOW);
 }
 
 /** z[0:n] = x + y; z may be x or y. */
@@ -30,7 +39,7 @@ function binary(engine: Engine, op: string, kernel: string, n: number, x: Tensor
   checkTensor(engine, y, `${op}: y`, n);
   checkTensor(engine, z, `${op}: z`, n);
   checkNoOverlap(op, ['z', z, n], [['x', x, n], ['y', y, n]], true);
-  engine.run(kernel, [n, x.ptr, y.ptr, z.ptr]);
+  engine.run(kernel, [n, x.ptr, y.ptr, z.ptr], n >= SERIAL_BELOW);
 }
 
 /** y[0:n] = a · x; y may be x (gradient clipping scales in place). */
@@ -40,7 +49,7 @@ export function scale(engine: Engine, n: number, a: number, x: Tensor, y: Tensor
   checkTensor(engine, x, 'scale: x', n);
   checkTensor(engine, y, 'scale: y', n);
   checkNoOverlap('scale', ['y', y, n], [['x', x, n]], true);
-  engine.run('scale_f32', [n, a, x.ptr, y.ptr]);
+  engine.run('scale_f32', [n, a, x.ptr, y.ptr], n >= SERIAL_BELOW);
 }
 
 /** y[0:n] = SiLU(x) = x·σ(x); y may be x. */
@@ -49,17 +58,30 @@ export function silu(engine: Engine, n: number, x: Tensor, y: Tensor): void {
   checkTensor(engine, x, 'silu: x', n);
   checkTensor(engine, y, 'silu: y', n);
   checkNoOverlap('silu', ['y', y, n], [['x', x, n]], true);
-  engine.run('silu_f32', [n, x.ptr, y.ptr]);
+  engine.run('silu_f32', [n, x.ptr, y.ptr], n >= SERIAL_BELOW_EXP);
 }
 
-/** dx[0:n] = dy·σ(x)·(1 + x·(1 − σ(x))), overwritten; x is the forward input; dx may be dy. */
-export function siluBackward(engine: Engine, n: number, x: Tensor, dy: Tensor, dx: Tensor): void {
+/**
+ * dx[0:n] = dy·σ(x)·(1 + x·(1 − σ(x))), x the forward input: overwritten (dx may be dy), or with
+ * `accumulate` added to dx (which must then not overlap x or dy).
+ */
+export function siluBackward(engine: Engine, n: number, x: Tensor, dy: Tensor, dx: Tensor, accumulate = false): void {
   checkInt('siluBackward: n', n, 0);
   checkTensor(engine, x, 'siluBackward: x', n);
   checkTensor(engine, dy, 'siluBackward: dy', n);
   checkTensor(engine, dx, 'siluBackward: dx', n);
-  checkNoOverlap('siluBackward', ['dx', dx, n], [['x', x, n], ['dy', dy, n]], true);
-  engine.run('silu_backward_f32', [n, x.ptr, dy.ptr, dx.ptr]);
+  checkNoOverlap('siluBackward', ['dx', dx, n], [['x', x, n], ['dy', dy, n]], !accumulate);
+  engine.run('silu_backward_f32', [n, x.ptr, dy.ptr, dx.ptr, accumulate ? 1 : 0], n >= SERIAL_BELOW_EXP);
+}
+
+/** z[0:n] += x ⊙ y (the product rounded, then added): an accumulated gradient of a product. */
+export function mulAccumulate(engine: Engine, n: number, x: Tensor, y: Tensor, z: Tensor): void {
+  checkInt('mulAccumulate: n', n, 0);
+  checkTensor(engine, x, 'mulAccumulate: x', n);
+  checkTensor(engine, y, 'mulAccumulate: y', n);
+  checkTensor(engine, z, 'mulAccumulate: z', n);
+  checkNoOverlap('mulAccumulate', ['z', z, n], [['x', x, n], ['y', y, n]], false);
+  engine.run('mul_acc_f32', [n, x.ptr, y.ptr, z.ptr], n >= SERIAL_BELOW);
 }
 
 export interface SoftmaxArgs {
@@ -125,23 +147,24 @@ export function upsampleNearest2x(engine: Engine, a: UpsampleArgs): void {
   checkTensor(engine, a.x, 'upsampleNearest2x: x (N, C, H, W)', n);
   checkTensor(engine, a.y, 'upsampleNearest2x: y (N, C, 2H, 2W)', 4 * n);
   checkNoOverlap('upsampleNearest2x', ['y', a.y, 4 * n], [['x', a.x, n]], false);
-  engine.run('upsample_nearest2x_f32', [a.N * a.C, a.H, a.W, a.x.ptr, a.y.ptr]);
+  engine.run('upsample_nearest2x_f32', [a.N * a.C, a.H, a.W, a.x.ptr, a.y.ptr], n >= SERIAL_BELOW);
 }
 
 export interface UpsampleBackwardArgs extends NCHW {
   /** (N, C, 2H, 2W) */
   dy: Tensor;
-  /** (N, C, H, W), overwritten; must not overlap dy. */
+  /** (N, C, H, W), overwritten (or added to, with accumulate); must not overlap dy. */
   dx: Tensor;
+  accumulate?: boolean;
 }
 
-/** dx = the sum of the four dy values each x value was copied to. */
+/** dx (+)= the sum of the four dy values each x value was copied to. */
 export function upsampleNearest2xBackward(engine: Engine, a: UpsampleBackwardArgs): void {
   const n = checkNCHW('upsampleNearest2xBackward', a);
   checkTensor(engine, a.dy, 'upsampleNearest2xBackward: dy (N, C, 2H, 2W)', 4 * n);
   checkTensor(engine, a.dx, 'upsampleNearest2xBackward: dx (N, C, H, W)', n);
   checkNoOverlap('upsampleNearest2xBackward', ['dx', a.dx, n], [['dy', a.dy, 4 * n]], false);
-  engine.run('upsample_nearest2x_backward_f32', [a.N * a.C, a.H, a.W, a.dy.ptr, a.dx.ptr]);
+  engine.run('upsample_nearest2x_backward_f32', [a.N * a.C, a.H, a.W, a.dy.ptr, a.dx.ptr, a.accumulate ? 1 : 0], n >= SERIAL_BELOW);
 }
 
 export interface ChannelBiasArgs extends NCHW {
@@ -157,23 +180,24 @@ export function addChannelBias(engine: Engine, a: ChannelBiasArgs): void {
   checkTensor(engine, a.bias, 'addChannelBias: bias (N, C)', a.N * a.C);
   checkTensor(engine, a.x, 'addChannelBias: x (N, C, H, W)', n);
   checkNoOverlap('addChannelBias', ['x', a.x, n], [['bias', a.bias, a.N * a.C]], false);
-  engine.run('add_channel_bias_f32', [a.N * a.C, a.H * a.W, a.bias.ptr, a.x.ptr]);
+  engine.run('add_channel_bias_f32', [a.N * a.C, a.H * a.W, a.bias.ptr, a.x.ptr], n >= SERIAL_BELOW);
 }
 
 export interface ChannelBiasBackwardArgs extends NCHW {
   /** (N, C, H, W) */
   dy: Tensor;
-  /** (N, C), overwritten. */
+  /** (N, C), overwritten (or added to, with accumulate). */
   dbias: Tensor;
+  accumulate?: boolean;
 }
 
-/** dbias[n,c] = Σ_hw dy[n,c,h,w] */
+/** dbias[n,c] (+)= Σ_hw dy[n,c,h,w] */
 export function addChannelBiasBackward(engine: Engine, a: ChannelBiasBackwardArgs): void {
   const n = checkNCHW('addChannelBiasBackward', a);
   checkTensor(engine, a.dy, 'addChannelBiasBackward: dy (N, C, H, W)', n);
   checkTensor(engine, a.dbias, 'addChannelBiasBackward: dbias (N, C)', a.N * a.C);
   checkNoOverlap('addChannelBiasBackward', ['dbias', a.dbias, a.N * a.C], [['dy', a.dy, n]], false);
-  engine.run('add_channel_bias_backward_f32', [a.N * a.C, a.H * a.W, a.dy.ptr, a.dbias.ptr]);
+  engine.run('add_channel_bias_backward_f32', [a.N * a.C, a.H * a.W, a.dy.ptr, a.dbias.ptr, a.accumulate ? 1 : 0], n >= SERIAL_BELOW);
 }
 
 /** Shapes of a channel concatenation (N, C1, H, W) ‖ (N, C2, H, W) → (N, C1 + C2, H, W). */
@@ -211,7 +235,7 @@ export function concatChannels(engine: Engine, s: ConcatArgs): void {
   checkTensor(engine, s.b, 'concatChannels: b (N, C2, H, W)', n2);
   checkTensor(engine, s.y, 'concatChannels: y (N, C1 + C2, H, W)', n1 + n2);
   checkNoOverlap('concatChannels', ['y', s.y, n1 + n2], [['a', s.a, n1], ['b', s.b, n2]], false);
-  engine.run('concat_channels_f32', [s.N, s.C1, s.C2, s.H * s.W, s.a.ptr, s.b.ptr, s.y.ptr]);
+  engine.run('concat_channels_f32', [s.N, s.C1, s.C2, s.H * s.W, s.a.ptr, s.b.ptr, s.y.ptr], n1 + n2 >= SERIAL_BELOW);
 }
 
 export interface ConcatBackwardArgs extends ConcatShape {
@@ -233,5 +257,5 @@ export function concatChannelsBackward(engine: Engine, s: ConcatBackwardArgs): v
   checkTensor(engine, s.db, 'concatChannelsBackward: db (N, C2, H, W)', n2);
   checkNoOverlap('concatChannelsBackward', ['da', s.da, n1], [['dy', s.dy, n1 + n2], ['db', s.db, n2]], false);
   checkNoOverlap('concatChannelsBackward', ['db', s.db, n2], [['dy', s.dy, n1 + n2]], false);
-  engine.run('concat_channels_backward_f32', [s.N, s.C1, s.C2, s.H * s.W, s.dy.ptr, s.da.ptr, s.db.ptr, s.accumulate ? 1 : 0]);
+  engine.run('concat_channels_backward_f32', [s.N, s.C1, s.C2, s.H * s.W, s.dy.ptr, s.da.ptr, s.db.ptr, s.accumulate ? 1 : 0], n1 + n2 >= SERIAL_BELOW);
 }

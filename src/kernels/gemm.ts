@@ -97,6 +97,48 @@ export function gemm(engine: Engine, args: GemmArgs): void {
   gemmRaw(engine, transA, transB, M, N, K, alpha, A.ptr, lda, B.ptr, ldb, beta, C.ptr, ldc, bias ? bias.ptr : 0, bias ? BIAS_MODE[biasOn] : 0);
 }
 
+export interface GemmBatchedArgs extends Omit<GemmArgs, 'bias' | 'biasOn'> {
+  /** Number of products; item b uses A + b·strideA, B + b·strideB, C + b·strideC (elements). */
+  count: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+}
+
+/**
+ * `count` GEMMs C_b = alpha·op(A_b)·op(B_b) + beta·C_b in one dispatch (same bits as separate gemm calls).
+ * The C_b must not overlap each other or any A_b, B_b.
+ */
+export function gemmBatched(engine: Engine, args: GemmBatchedArgs): void {
+  const { count, strideA, strideB, strideC, M, N, K, A, B, C, transA = false, transB = false, alpha = 1, beta = 0 } = args;
+  checkInt('gemmBatched: count', count, 1, 2 ** 31 - 1);
+  checkInt('gemmBatched: M', M, 0, 2 ** 31 - 1);
+  checkInt('gemmBatched: N', N, 0, 2 ** 31 - 1);
+  checkInt('gemmBatched: K', K, 0, 2 ** 31 - 1);
+  checkScalar('gemmBatched: alpha', alpha);
+  checkScalar('gemmBatched: beta', beta);
+  const [aRows, aCols] = transA ? [K, M] : [M, K];
+  const [bRows, bCols] = transB ? [N, K] : [K, N];
+  const lda = checkStride('gemmBatched: lda', args.lda, aCols);
+  const ldb = checkStride('gemmBatched: ldb', args.ldb, bCols);
+  const ldc = checkStride('gemmBatched: ldc', args.ldc, N);
+  const aSpan = span(aRows, aCols, lda), bSpan = span(bRows, bCols, ldb), cSpan = span(M, N, ldc);
+  checkInt('gemmBatched: strideA', strideA, 0);
+  checkInt('gemmBatched: strideB', strideB, 0);
+  checkInt('gemmBatched: strideC', strideC, cSpan); // the C_b do not overlap
+  const all = (s: number, one: number) => (one === 0 ? 0 : (count - 1) * s + one);
+  checkTensor(engine, A, `gemmBatched: A (${count} × ${transA ? 'K×M' : 'M×K'} = ${aRows}×${aCols}, stride ${strideA})`, all(strideA, aSpan));
+  checkTensor(engine, B, `gemmBatched: B (${count} × ${transB ? 'N×K' : 'K×N'} = ${bRows}×${bCols}, stride ${strideB})`, all(strideB, bSpan));
+  checkTensor(engine, C, `gemmBatched: C (${count} × M×N = ${M}×${N}, stride ${strideC})`, all(strideC, cSpan));
+  checkNoOverlap('gemmBatched', C, all(strideC, cSpan), A, all(strideA, aSpan), 'A');
+  checkNoOverlap('gemmBatched', C, all(strideC, cSpan), B, all(strideB, bSpan), 'B');
+  checkGemmWorkspace(engine, 'gemmBatched');
+  engine.run('gemm_batched_f32', [
+    count, strideA, strideB, strideC, transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, A.ptr, lda, B.ptr, ldb, beta, C.ptr, ldc,
+    engine.workspace.ptr, engine.workspace.bytesPerThread,
+  ]);
+}
+
 /** The kernel call without checks, for wrappers (conv) that have checked their own arguments. @internal */
 export function gemmRaw(
   engine: Engine, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,

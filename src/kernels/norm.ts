@@ -25,6 +25,8 @@ export interface GroupNormArgs extends GroupNormShape {
   mean: Tensor;
   /** (N, G), written: 1/√(var + eps), for the backward pass. */
   rstd: Tensor;
+  /** y = SiLU(norm(x)) in the same pass (inference: same bits as silu after groupNorm; no backward). */
+  silu?: boolean;
 }
 
 export interface GroupNormBackwardArgs extends GroupNormShape {
@@ -37,8 +39,9 @@ export interface GroupNormBackwardArgs extends GroupNormShape {
   rstd: Tensor;
   /** (C) */
   gamma: Tensor;
-  /** (N, C, H, W), overwritten; may be dy or x. */
+  /** (N, C, H, W), overwritten (may then be dy or x), or added to with accumulate (no aliasing). */
   dx: Tensor;
+  accumulate?: boolean;
   /** (C), accumulated (+=). */
   dgamma: Tensor;
   /** (C), accumulated (+=). */
@@ -75,11 +78,12 @@ export function groupNorm(engine: Engine, a: GroupNormArgs): void {
     checkNoOverlap(op, out, [['x', a.x, n], ['y', a.y, n], ...params], false);
   }
   checkNoOverlap(op, ['mean', a.mean, NG], [['rstd', a.rstd, NG]], false);
-  engine.run('group_norm_f32', [a.N, a.C, a.H * a.W, a.groups, eps, a.x.ptr, a.gamma.ptr, a.beta.ptr, a.y.ptr, a.mean.ptr, a.rstd.ptr]);
+  // small activations on the calling thread alone (see SERIAL_BELOW in elementwise.ts; same bits)
+  engine.run('group_norm_f32', [a.N, a.C, a.H * a.W, a.groups, eps, a.x.ptr, a.gamma.ptr, a.beta.ptr, a.y.ptr, a.mean.ptr, a.rstd.ptr, a.silu ? 1 : 0], n >= 1 << 14);
 }
 
 /**
- * The backward pass of groupNorm: dx (overwritten), dgamma and dbeta (accumulated). Two kernels: one
+ * The backward pass of groupNorm: dx (overwritten, or added to with `accumulate`), dgamma and dbeta (accumulated). Two kernels: one
  * thread per (n, g) for dx, then one per channel to sum dgamma/dbeta over n in order, from per-(n, c)
  * sums kept in a temporary (N, C, 2) buffer.
  */
@@ -96,7 +100,7 @@ export function groupNormBackward(engine: Engine, a: GroupNormBackwardArgs): voi
   checkTensor(engine, a.dgamma, `${op}: dgamma (C)`, a.C);
   checkTensor(engine, a.dbeta, `${op}: dbeta (C)`, a.C);
   const stats: [string, Tensor, number][] = [['mean', a.mean, NG], ['rstd', a.rstd, NG], ['gamma', a.gamma, a.C]];
-  checkNoOverlap(op, ['dx', a.dx, n], [['dy', a.dy, n], ['x', a.x, n]], true);
+  checkNoOverlap(op, ['dx', a.dx, n], [['dy', a.dy, n], ['x', a.x, n]], !a.accumulate);
   checkNoOverlap(op, ['dx', a.dx, n], stats, false);
   for (const out of [['dgamma', a.dgamma, a.C], ['dbeta', a.dbeta, a.C]] as const) {
     checkNoOverlap(op, out, [['dy', a.dy, n], ['x', a.x, n], ['dx', a.dx, n], ...stats], false);
@@ -106,7 +110,7 @@ export function groupNormBackward(engine: Engine, a: GroupNormBackwardArgs): voi
   try {
     const sums = engine.alloc([a.N, a.C, 2], 'groupNormBackward sums'); // (N, C, 2)
     const HW = a.H * a.W;
-    engine.run('group_norm_backward_f32', [a.N, a.C, HW, a.groups, a.dy.ptr, a.x.ptr, a.mean.ptr, a.rstd.ptr, a.gamma.ptr, a.dx.ptr, sums.ptr]);
+    engine.run('group_norm_backward_f32', [a.N, a.C, HW, a.groups, a.dy.ptr, a.x.ptr, a.mean.ptr, a.rstd.ptr, a.gamma.ptr, a.dx.ptr, sums.ptr, a.accumulate ? 1 : 0]);
     engine.run('group_norm_backward_params_f32', [a.N, a.C, a.groups, sums.ptr, a.rstd.ptr, a.dgamma.ptr, a.dbeta.ptr]);
   } finally {
     engine.arena.release(mark);

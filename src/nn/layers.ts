@@ -4,7 +4,7 @@
 // live in buffers keyed by the activation (accumulated: a tensor used twice, such as a skip source, sums
 // both paths); parameter gradients go to the model's gradient block, which has the parameters' layout.
 // Activations are allocated from the arena: the caller brackets a step with arena.mark/release. During
-// backward, buffers are recycled (same size, zero-filled when they hold a gradient): the gradient of an
+// backward, buffers are recycled (best fit, zero-filled when they hold a gradient): the gradient of an
 // activation is dead once the entry that produced it has run, and a temporary once its entry returns —
 // so a step's memory is the forward activations plus the gradients alive at once, not every gradient.
 // Shape letters: N batch, C channels, H×W pixels, P = H·W, E time-embedding width.
@@ -13,10 +13,10 @@ import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { conv2d, conv2dBackward } from '../kernels/conv.js';
 import {
-  add, addChannelBias, addChannelBiasBackward, concatChannels, concatChannelsBackward, mul, scale, silu, siluBackward,
-  softmax, softmaxBackward, upsampleNearest2x, upsampleNearest2xBackward,
+  add, addChannelBias, addChannelBiasBackward, axpy, concatChannels, concatChannelsBackward, mul, mulAccumulate, scale, silu,
+  siluBackward, softmax, softmaxBackward, upsampleNearest2x, upsampleNearest2xBackward,
 } from '../kernels/elementwise.js';
-import { gemm } from '../kernels/gemm.js';
+import { gemm, gemmBatched } from '../kernels/gemm.js';
 import { groupNorm, groupNormBackward } from '../kernels/norm.js';
 import type { ParamBlock } from './params.js';
 
@@ -31,7 +31,32 @@ export interface Act {
 
 /** A view of `size` elements of t starting at element `offset` (for per-image and per-head GEMMs). */
 export function sub(t: Tensor, offset: number, size: number, name = t.name): Tensor {
-  return { ptr: t.ptr + 4 * offset, size, shape: [size], name };
+  return { ptr: t.ptr + 4 * offset, size, shape: [size], name, owner: t.owner };
+}
+
+/**
+ * Profiling (src/nn/profile.ts): when a hook is set, every layer call and every backward step runs through
+ * it with the layer's kind, so time and kernel dispatches can be charged per kind. null (the default): off.
+ */
+export type LayerHook = (kind: string, run: () => unknown) => unknown;
+let layerHook: LayerHook | null = null;
+let currentKind = '';
+
+/** Installs (or with null removes) the profiling hook. @internal */
+export function setLayerHook(hook: LayerHook | null): void {
+  layerHook = hook;
+}
+
+/** Runs f as a layer of the given kind (a plain call unless profiling). */
+function span<T>(kind: string, f: () => T): T {
+  if (!layerHook) return f();
+  const prev = currentKind;
+  currentKind = kind;
+  try {
+    return layerHook(kind, f) as T;
+  } finally {
+    currentKind = prev;
+  }
 }
 
 export class Ctx {
@@ -40,8 +65,11 @@ export class Ctx {
   /** Per tape entry, the arena range [from, to) allocated in forward since the previous entry: its outputs. */
   private readonly ranges: [number, number][] = [];
   private lastTop: number;
-  private readonly grads = new Map<number, Tensor>();
-  private readonly frozen = new Set<number>();
+  /** d(activation), keyed by the activation's tensor object (not its address: the arena reuses addresses). */
+  private readonly grads = new WeakMap<Tensor, Tensor>();
+  /** The same pairs in creation order, to recycle the gradients of an entry's outputs once it has run. */
+  private gradList: [Tensor, Tensor][] = [];
+  private readonly frozen = new WeakSet<Tensor>();
   private onesT: Tensor | null = null;
   /** Recycled backward buffers, the buffer behind each view handed out, and the current entry's temporaries. */
   private readonly free: Tensor[] = [];
@@ -87,7 +115,10 @@ export class Ctx {
   /** Records a backward step (training only). */
   record(backward: () => void): void {
     if (!this.tape) return;
-    this.tape.push(backward);
+    if (layerHook && currentKind) {
+      const kind = `${currentKind} backward`;
+      this.tape.push(() => span(kind, backward));
+    } else this.tape.push(backward);
     const top = this.engine.arena.mark();
     this.ranges.push([this.lastTop, top]);
     this.lastTop = top;
@@ -95,20 +126,26 @@ export class Ctx {
 
   /** Marks t as not needing a gradient (the input sample, the sinusoidal projection). */
   noGrad(t: Tensor): void {
-    this.frozen.add(t.ptr);
+    this.frozen.add(t);
   }
 
   needsGrad(t: Tensor): boolean {
-    return !this.frozen.has(t.ptr);
+    return !this.frozen.has(t);
   }
 
-  /** The gradient buffer of activation t, zero-filled on first use. */
+  /**
+   * The gradient buffer of activation t, zero-filled on first use. Every backward step adds into it (the
+   * one convention of the *_backward kernels), so an activation read by several layers sums their parts.
+   */
   grad(t: Tensor): Tensor {
-    let g = this.grads.get(t.ptr);
-    if (!g || g.size !== t.size) {
+    let g = this.grads.get(t);
+    if (!g) {
       g = this.take(t.size, `d(${t.name})`);
+      this.gradList.push([t, g]);
       this.engine.view(g).fill(0);
-      this.grads.set(t.ptr, g);
+      this.grads.set(t, g);
+    } else if (g.size !== t.size) {
+      throw new DdpmError('SHAPE_MISMATCH', `Ctx.grad: the gradient of ${t.name} holds ${g.size} values, the tensor ${t.size}`);
     }
     return g;
   }
@@ -139,49 +176,43 @@ export class Ctx {
       for (const t of this.entryTmps) this.recycle(t);
       this.entryTmps = [];
       const [from, to] = this.ranges[i];
-      for (const [ptr, g] of this.grads) {
-        if (ptr >= from && ptr < to) {
-          this.grads.delete(ptr);
-          this.recycle(g);
-        }
-      }
+      this.gradList = this.gradList.filter(([t, g]) => {
+        if (t.ptr < from || t.ptr >= to) return true;
+        this.grads.delete(t);
+        this.recycle(g);
+        return false;
+      });
     }
     this.tape.length = 0;
     this.ranges.length = 0;
   }
 }
 
-/** gx += tmp, where tmp holds a freshly computed (overwritten) input gradient. */
-function accumulate(ctx: Ctx, x: Tensor, tmp: Tensor): void {
-  const gx = ctx.grad(x);
-  add(ctx.engine, x.size, gx, tmp, gx);
-}
-
 /** y = x·Wᵀ + b for x (N, in), W (out, in) — torch.nn.Linear. */
 export function linear(ctx: Ctx, prefix: string, x: Tensor, N: number, inF: number, outF: number): Tensor {
-  const e = ctx.engine;
-  const y = e.alloc([N, outF], prefix); // (N, out)
-  const W = ctx.p(`${prefix}.weight`);
-  gemm(e, { M: N, N: outF, K: inF, A: x, B: W, transB: true, C: y, bias: ctx.p(`${prefix}.bias`), biasOn: 'col' });
-  ctx.record(() => {
-    const dy = ctx.grad(y); // (N, out)
-    gemm(e, { M: outF, N: inF, K: N, A: dy, transA: true, B: x, C: ctx.g(`${prefix}.weight`), beta: 1 }); // dW += dyᵀ·x
-    gemm(e, { M: 1, N: outF, K: N, A: ctx.ones(N), B: dy, C: ctx.g(`${prefix}.bias`), beta: 1 }); // db += 1ᵀ·dy
-    if (ctx.needsGrad(x)) gemm(e, { M: N, N: inF, K: outF, A: dy, B: W, C: ctx.grad(x), beta: 1 }); // dx += dy·W
+  return span('linear', () => {
+    const e = ctx.engine;
+    const y = e.alloc([N, outF], prefix); // (N, out)
+    const W = ctx.p(`${prefix}.weight`);
+    gemm(e, { M: N, N: outF, K: inF, A: x, B: W, transB: true, C: y, bias: ctx.p(`${prefix}.bias`), biasOn: 'col' });
+    ctx.record(() => {
+      const dy = ctx.grad(y); // (N, out)
+      gemm(e, { M: outF, N: inF, K: N, A: dy, transA: true, B: x, C: ctx.g(`${prefix}.weight`), beta: 1 }); // dW += dyᵀ·x
+      gemm(e, { M: 1, N: outF, K: N, A: ctx.ones(N), B: dy, C: ctx.g(`${prefix}.bias`), beta: 1 }); // db += 1ᵀ·dy
+      if (ctx.needsGrad(x)) gemm(e, { M: N, N: inF, K: outF, A: dy, B: W, C: ctx.grad(x), beta: 1 }); // dx += dy·W
+    });
+    return y;
   });
-  return y;
 }
 
 /** y = x·σ(x), a new tensor. */
 export function siluT(ctx: Ctx, x: Tensor, name: string): Tensor {
-  const y = ctx.engine.alloc(x.size, name);
-  silu(ctx.engine, x.size, x, y);
-  ctx.record(() => {
-    const t = ctx.tmp(x.size, `${name}.dx`);
-    siluBackward(ctx.engine, x.size, x, ctx.grad(y), t);
-    accumulate(ctx, x, t);
+  return span('silu', () => {
+    const y = ctx.engine.alloc(x.size, name);
+    silu(ctx.engine, x.size, x, y);
+    ctx.record(() => siluBackward(ctx.engine, x.size, x, ctx.grad(y), ctx.grad(x), true));
+    return y;
   });
-  return y;
 }
 
 export function siluAct(ctx: Ctx, x: Act, name: string): Act {
@@ -189,57 +220,76 @@ export function siluAct(ctx: Ctx, x: Act, name: string): Act {
 }
 
 export function conv(ctx: Ctx, prefix: string, x: Act, Cout: number, kernel: 1 | 3, stride: 1 | 2 = 1, pad: number | [number, number, number, number] = kernel === 3 ? 1 : 0): Act {
-  const [pt, pl, pb, pr] = typeof pad === 'number' ? [pad, pad, pad, pad] : pad;
-  const Ho = Math.floor((x.H + pt + pb - kernel) / stride) + 1;
-  const Wo = Math.floor((x.W + pl + pr - kernel) / stride) + 1;
-  const y = ctx.act(x.N, Cout, Ho, Wo, prefix);
-  const geometry = { N: x.N, Cin: x.C, H: x.H, W: x.W, Cout, kernel, stride, pad };
-  const weight = ctx.p(`${prefix}.weight`);
-  conv2d(ctx.engine, { ...geometry, x: x.t, weight, bias: ctx.p(`${prefix}.bias`), y: y.t });
-  ctx.record(() => {
-    conv2dBackward(ctx.engine, {
-      ...geometry, x: x.t, weight, dy: ctx.grad(y.t), accumulate: true,
-      dx: ctx.needsGrad(x.t) ? ctx.grad(x.t) : undefined, dweight: ctx.g(`${prefix}.weight`), dbias: ctx.g(`${prefix}.bias`),
+  return span(`conv ${kernel}x${kernel}${stride === 2 ? ' stride 2' : ''}`, () => {
+    const [pt, pl, pb, pr] = typeof pad === 'number' ? [pad, pad, pad, pad] : pad;
+    const Ho = Math.floor((x.H + pt + pb - kernel) / stride) + 1;
+    const Wo = Math.floor((x.W + pl + pr - kernel) / stride) + 1;
+    const y = ctx.act(x.N, Cout, Ho, Wo, prefix);
+    const geometry = { N: x.N, Cin: x.C, H: x.H, W: x.W, Cout, kernel, stride, pad };
+    const weight = ctx.p(`${prefix}.weight`);
+    conv2d(ctx.engine, { ...geometry, x: x.t, weight, bias: ctx.p(`${prefix}.bias`), y: y.t });
+    ctx.record(() => {
+      conv2dBackward(ctx.engine, {
+        ...geometry, x: x.t, weight, dy: ctx.grad(y.t), accumulate: true,
+        dx: ctx.needsGrad(x.t) ? ctx.grad(x.t) : undefined, dweight: ctx.g(`${prefix}.weight`), dbias: ctx.g(`${prefix}.bias`),
+      });
     });
+    return y;
   });
-  return y;
 }
 
 export function groupNormLayer(ctx: Ctx, prefix: string, x: Act, groups: number, eps: number): Act {
-  const e = ctx.engine;
-  const y = ctx.act(x.N, x.C, x.H, x.W, prefix);
-  const mean = e.alloc([x.N, groups], `${prefix}.mean`); // (N, G)
-  const rstd = e.alloc([x.N, groups], `${prefix}.rstd`); // (N, G)
-  const gamma = ctx.p(`${prefix}.weight`);
-  const shape = { N: x.N, C: x.C, H: x.H, W: x.W, groups };
-  groupNorm(e, { ...shape, x: x.t, eps, gamma, beta: ctx.p(`${prefix}.bias`), y: y.t, mean, rstd });
-  ctx.record(() => {
-    const t = ctx.tmp(x.t.size, `${prefix}.dx`);
-    groupNormBackward(e, { ...shape, dy: ctx.grad(y.t), x: x.t, mean, rstd, gamma, dx: t, dgamma: ctx.g(`${prefix}.weight`), dbeta: ctx.g(`${prefix}.bias`) });
-    accumulate(ctx, x.t, t);
+  return span('group norm', () => {
+    const e = ctx.engine;
+    const y = ctx.act(x.N, x.C, x.H, x.W, prefix);
+    const mean = e.alloc([x.N, groups], `${prefix}.mean`); // (N, G)
+    const rstd = e.alloc([x.N, groups], `${prefix}.rstd`); // (N, G)
+    const gamma = ctx.p(`${prefix}.weight`);
+    const shape = { N: x.N, C: x.C, H: x.H, W: x.W, groups };
+    groupNorm(e, { ...shape, x: x.t, eps, gamma, beta: ctx.p(`${prefix}.bias`), y: y.t, mean, rstd });
+    ctx.record(() => {
+      groupNormBackward(e, {
+        ...shape, dy: ctx.grad(y.t), x: x.t, mean, rstd, gamma, dx: ctx.grad(x.t), accumulate: true,
+        dgamma: ctx.g(`${prefix}.weight`), dbeta: ctx.g(`${prefix}.bias`),
+      });
+    });
+    return y;
   });
-  return y;
+}
+
+/**
+ * SiLU(GroupNorm(x)): at inference one fused pass (the same bits as the two layers); when training the two
+ * layers, whose backward needs the normalized values.
+ */
+export function groupNormSilu(ctx: Ctx, prefix: string, x: Act, groups: number, eps: number, name: string): Act {
+  if (ctx.training) return siluAct(ctx, groupNormLayer(ctx, prefix, x, groups, eps), name);
+  return span('group norm + silu', () => {
+    const e = ctx.engine;
+    const y = ctx.act(x.N, x.C, x.H, x.W, name);
+    const mean = e.alloc([x.N, groups], `${prefix}.mean`);
+    const rstd = e.alloc([x.N, groups], `${prefix}.rstd`);
+    groupNorm(e, { N: x.N, C: x.C, H: x.H, W: x.W, groups, x: x.t, eps, gamma: ctx.p(`${prefix}.weight`), beta: ctx.p(`${prefix}.bias`), y: y.t, mean, rstd, silu: true });
+    return y;
+  });
 }
 
 /** out = (a + b)·(1/s), a new tensor; both inputs receive the gradient. */
 export function residual(ctx: Ctx, a: Act, b: Act, s: number, name: string): Act {
-  const e = ctx.engine;
-  const out = ctx.act(a.N, a.C, a.H, a.W, name);
-  add(e, out.t.size, a.t, b.t, out.t);
-  if (s !== 1) scale(e, out.t.size, 1 / s, out.t, out.t);
-  ctx.record(() => {
-    const g = ctx.grad(out.t);
-    for (const x of [a.t, b.t]) {
-      const gx = ctx.grad(x);
-      if (s === 1) add(e, x.size, gx, g, gx);
-      else {
-        const t = ctx.tmp(x.size, `${name}.dx`);
-        scale(e, x.size, 1 / s, g, t);
-        add(e, x.size, gx, t, gx);
+  return span('residual add', () => {
+    const e = ctx.engine;
+    const out = ctx.act(a.N, a.C, a.H, a.W, name);
+    add(e, out.t.size, a.t, b.t, out.t);
+    if (s !== 1) scale(e, out.t.size, 1 / s, out.t, out.t);
+    ctx.record(() => {
+      const g = ctx.grad(out.t);
+      for (const x of [a.t, b.t]) {
+        const gx = ctx.grad(x);
+        if (s === 1) add(e, x.size, gx, g, gx);
+        else axpy(e, x.size, 1 / s, g, gx); // gx += g·(1/s)
       }
-    }
+    });
+    return out;
   });
-  return out;
 }
 
 export interface BlockOpts {
@@ -255,18 +305,16 @@ export interface BlockOpts {
 /** diffusers ResnetBlock2D ('default' time scale shift): (x + conv2(silu(norm2(conv1(silu(norm1 x)) + proj(temb)))))/s. */
 export function resnet(ctx: Ctx, prefix: string, x: Act, Cout: number, o: BlockOpts, outputScale = 1): Act {
   const e = ctx.engine;
-  let h = siluAct(ctx, groupNormLayer(ctx, `${prefix}.norm1`, x, o.groups, o.eps), `${prefix}.act1`);
+  let h = groupNormSilu(ctx, `${prefix}.norm1`, x, o.groups, o.eps, `${prefix}.act1`);
   h = conv(ctx, `${prefix}.conv1`, h, Cout, 3);
   // + time_emb_proj(silu(temb))[:, :, None, None], in place: the gradient passes through unchanged
   const proj = linear(ctx, `${prefix}.time_emb_proj`, o.tembAct, x.N, o.tembDim, Cout); // (N, Cout)
   const hb = h;
-  addChannelBias(e, { N: hb.N, C: hb.C, H: hb.H, W: hb.W, bias: proj, x: hb.t });
-  ctx.record(() => {
-    const t = ctx.tmp(proj.size, `${prefix}.dproj`);
-    addChannelBiasBackward(e, { N: hb.N, C: hb.C, H: hb.H, W: hb.W, dy: ctx.grad(hb.t), dbias: t });
-    accumulate(ctx, proj, t);
+  span('time-embedding add', () => {
+    addChannelBias(e, { N: hb.N, C: hb.C, H: hb.H, W: hb.W, bias: proj, x: hb.t });
+    ctx.record(() => addChannelBiasBackward(e, { N: hb.N, C: hb.C, H: hb.H, W: hb.W, dy: ctx.grad(hb.t), dbias: ctx.grad(proj), accumulate: true }));
   });
-  h = siluAct(ctx, groupNormLayer(ctx, `${prefix}.norm2`, h, o.groups, o.eps), `${prefix}.act2`);
+  h = groupNormSilu(ctx, `${prefix}.norm2`, h, o.groups, o.eps, `${prefix}.act2`);
   if (ctx.training && o.dropout && o.dropout.p > 0) h = dropout(ctx, h, o.dropout.mask(h.t.size, `${prefix}.dropout`), `${prefix}.dropout`);
   h = conv(ctx, `${prefix}.conv2`, h, Cout, 3);
   const shortcut = x.C !== Cout ? conv(ctx, `${prefix}.conv_shortcut`, x, Cout, 1) : x;
@@ -275,15 +323,13 @@ export function resnet(ctx: Ctx, prefix: string, x: Act, Cout: number, o: BlockO
 
 /** Inverted dropout with a given mask of 0 and 1/(1−p): y = x ⊙ mask. */
 function dropout(ctx: Ctx, x: Act, mask: Tensor, name: string): Act {
-  const e = ctx.engine;
-  const y = ctx.act(x.N, x.C, x.H, x.W, name);
-  mul(e, x.t.size, x.t, mask, y.t);
-  ctx.record(() => {
-    const t = ctx.tmp(x.t.size, `${name}.dx`);
-    mul(e, x.t.size, ctx.grad(y.t), mask, t);
-    accumulate(ctx, x.t, t);
+  return span('dropout', () => {
+    const e = ctx.engine;
+    const y = ctx.act(x.N, x.C, x.H, x.W, name);
+    mul(e, x.t.size, x.t, mask, y.t);
+    ctx.record(() => mulAccumulate(e, x.t.size, ctx.grad(y.t), mask, ctx.grad(x.t)));
+    return y;
   });
-  return y;
 }
 
 /**
@@ -292,66 +338,47 @@ function dropout(ctx: Ctx, x: Act, mask: Tensor, name: string): Act {
  *   S_h = softmax(Q_h·K_hᵀ/√d) (P, P) with Q_h = (Q_hᵀ)ᵀ, and O_hᵀ = V_hᵀ·S_hᵀ (d, P).
  */
 export function attention(ctx: Ctx, prefix: string, x: Act, headDim: number, o: BlockOpts, outputScale = 1): Act {
-  const e = ctx.engine;
-  const { N, C, H, W } = x;
-  const P = H * W;
-  const heads = C / headDim;
-  const sc = 1 / Math.sqrt(headDim);
   const h = groupNormLayer(ctx, `${prefix}.group_norm`, x, o.groups, o.eps);
-  const q = ctx.act(N, C, H, W, `${prefix}.q`); // (N, C, P)
-  const k = ctx.act(N, C, H, W, `${prefix}.k`); // (N, C, P)
-  const v = ctx.act(N, C, H, W, `${prefix}.v`); // (N, C, P)
-  const ao = ctx.act(N, C, H, W, `${prefix}.heads`); // (N, C, P): heads stacked, channel-major
-  const out = ctx.act(N, C, H, W, `${prefix}.to_out`); // (N, C, P)
-  // attention weights: one (P, P) matrix per image and head, kept for the backward pass when training
-  const probs = e.alloc([ctx.training ? N * heads : 1, P, P], `${prefix}.probs`);
-  const img = (t: Tensor, n: number) => sub(t, n * C * P, C * P);
-  const rows = (t: Tensor, n: number, hd: number) => sub(t, (n * C + hd * headDim) * P, headDim * P);
-  const prob = (n: number, hd: number) => (ctx.training ? sub(probs, (n * heads + hd) * P * P, P * P) : probs);
-  const proj = [['to_q', q], ['to_k', k], ['to_v', v]] as const;
-  for (let n = 0; n < N; n++) {
-    for (const [name, dst] of proj) {
-      // (C, P) = W (C, C) · h (C, P) + b per row
-      gemm(e, { M: C, N: P, K: C, A: ctx.p(`${prefix}.${name}.weight`), B: img(h.t, n), C: img(dst.t, n), bias: ctx.p(`${prefix}.${name}.bias`), biasOn: 'row' });
-    }
-    for (let hd = 0; hd < heads; hd++) {
-      const s = prob(n, hd);
-      gemm(e, { M: P, N: P, K: headDim, A: rows(q.t, n, hd), transA: true, B: rows(k.t, n, hd), C: s });
-      softmax(e, { rows: P, cols: P, x: s, y: s, scale: sc });
-      gemm(e, { M: headDim, N: P, K: P, A: rows(v.t, n, hd), B: s, transB: true, C: rows(ao.t, n, hd) });
-    }
-    gemm(e, { M: C, N: P, K: C, A: ctx.p(`${prefix}.to_out.0.weight`), B: img(ao.t, n), C: img(out.t, n), bias: ctx.p(`${prefix}.to_out.0.bias`), biasOn: 'row' });
-  }
+  const out = span('attention', () => attentionCore(ctx, prefix, h, headDim));
+  return residual(ctx, out, x, outputScale, prefix);
+}
+
+/**
+ * Q, K, V projections, softmax(Q·Kᵀ/√d)·V per head, the output projection: attention without its norm and
+ * residual. The projections are 1×1 convs over the whole batch; the per-(image, head) products are one
+ * batched GEMM each — Q_h, K_h, V_h of image n are rows (n·heads + h)·d … of the (N, C, P) tensors, so the
+ * N·heads items sit at a uniform stride d·P — and the softmax runs over all N·heads·P rows at once.
+ */
+function attentionCore(ctx: Ctx, prefix: string, h: Act, headDim: number): Act {
+  const e = ctx.engine;
+  const { N, C, P } = { ...h, P: h.H * h.W };
+  const heads = C / headDim;
+  const items = N * heads;
+  const dP = headDim * P; // stride between consecutive (image, head) blocks of q, k, v, ao
+  const sc = 1 / Math.sqrt(headDim);
+  const project = (name: string, src: Act) => conv(ctx, `${prefix}.${name}`, src, C, 1); // (N, C, P) = W·src + b
+  const q = project('to_q', h);
+  const k = project('to_k', h);
+  const v = project('to_v', h);
+  const ao = ctx.act(N, C, h.H, h.W, `${prefix}.heads`); // (N, C, P): heads stacked, channel-major
+  // attention weights: one (P, P) matrix per image and head (kept for the backward pass)
+  const probs = e.alloc([items, P, P], `${prefix}.probs`);
+  const batched = { count: items, strideA: dP, strideB: dP };
+  gemmBatched(e, { ...batched, strideC: P * P, M: P, N: P, K: headDim, A: q.t, transA: true, B: k.t, C: probs }); // S = Q_h·K_hᵀ
+  softmax(e, { rows: items * P, cols: P, x: probs, y: probs, scale: sc });
+  gemmBatched(e, { ...batched, strideB: P * P, strideC: dP, M: headDim, N: P, K: P, A: v.t, B: probs, transB: true, C: ao.t }); // O_hᵀ = V_hᵀ·Sᵀ
   ctx.record(() => {
-    const dOut = ctx.grad(out.t);
     const dAo = ctx.grad(ao.t);
     const [dq, dk, dv] = [ctx.grad(q.t), ctx.grad(k.t), ctx.grad(v.t)];
-    const dS = ctx.tmp(P * P, `${prefix}.dscores`); // (P, P)
-    const ones = ctx.ones(P);
-    const rowBiasGrad = (name: string, dy: Tensor) => gemm(e, { M: C, N: 1, K: P, A: dy, B: ones, C: ctx.g(`${prefix}.${name}.bias`), beta: 1 });
-    for (let n = 0; n < N; n++) {
-      // to_out: out = Wo·O + bo
-      gemm(e, { M: C, N: C, K: P, A: img(dOut, n), B: img(ao.t, n), transB: true, C: ctx.g(`${prefix}.to_out.0.weight`), beta: 1 });
-      rowBiasGrad('to_out.0', img(dOut, n));
-      gemm(e, { M: C, N: P, K: C, A: ctx.p(`${prefix}.to_out.0.weight`), transA: true, B: img(dOut, n), C: img(dAo, n), beta: 1 });
-      for (let hd = 0; hd < heads; hd++) {
-        const s = prob(n, hd);
-        const dO = rows(dAo, n, hd); // (d, P)
-        gemm(e, { M: headDim, N: P, K: P, A: dO, B: s, C: rows(dv, n, hd), beta: 1 }); // dVᵀ += dOᵀ·S
-        gemm(e, { M: P, N: P, K: headDim, A: dO, transA: true, B: rows(v.t, n, hd), C: dS }); // dS = dO·Vᵀ
-        softmaxBackward(e, { rows: P, cols: P, y: s, dy: dS, dx: dS, scale: sc }); // dZ (scale included)
-        gemm(e, { M: headDim, N: P, K: P, A: rows(k.t, n, hd), B: dS, transB: true, C: rows(dq, n, hd), beta: 1 }); // dQᵀ += Kᵀ·dZᵀ
-        gemm(e, { M: headDim, N: P, K: P, A: rows(q.t, n, hd), B: dS, C: rows(dk, n, hd), beta: 1 }); // dKᵀ += Qᵀ·dZ
-      }
-      for (const [name, dst] of proj) {
-        const dy = img(ctx.grad(dst.t), n);
-        gemm(e, { M: C, N: C, K: P, A: dy, B: img(h.t, n), transB: true, C: ctx.g(`${prefix}.${name}.weight`), beta: 1 });
-        rowBiasGrad(name, dy);
-        gemm(e, { M: C, N: P, K: C, A: ctx.p(`${prefix}.${name}.weight`), transA: true, B: dy, C: img(ctx.grad(h.t), n), beta: 1 });
-      }
-    }
+    const dS = ctx.tmp(items * P * P, `${prefix}.dscores`); // (N·heads, P, P)
+    const sS = { count: items, strideA: dP, strideB: P * P, strideC: dP };
+    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: dAo, B: probs, C: dv, beta: 1 }); // dVᵀ += dOᵀ·S
+    gemmBatched(e, { count: items, strideA: dP, strideB: dP, strideC: P * P, M: P, N: P, K: headDim, A: dAo, transA: true, B: v.t, C: dS }); // dS = dO·Vᵀ
+    softmaxBackward(e, { rows: items * P, cols: P, y: probs, dy: dS, dx: dS, scale: sc }); // dZ (scale included)
+    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: k.t, B: dS, transB: true, C: dq, beta: 1 }); // dQᵀ += Kᵀ·dZᵀ
+    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: q.t, B: dS, C: dk, beta: 1 }); // dKᵀ += Qᵀ·dZ
   });
-  return residual(ctx, out, x, outputScale, prefix);
+  return conv(ctx, `${prefix}.to_out.0`, ao, C, 1);
 }
 
 /** Downsample2D with a conv: padding 0 means diffusers' (0, 1, 0, 1) pad (right and bottom) then stride 2. */
@@ -361,23 +388,24 @@ export function downsample(ctx: Ctx, prefix: string, x: Act, padding: number): A
 
 /** Upsample2D with a conv: nearest 2× then 3×3 conv. */
 export function upsample(ctx: Ctx, prefix: string, x: Act): Act {
-  const e = ctx.engine;
-  const up = ctx.act(x.N, x.C, 2 * x.H, 2 * x.W, `${prefix}.nearest`);
-  const shape = { N: x.N, C: x.C, H: x.H, W: x.W };
-  upsampleNearest2x(e, { ...shape, x: x.t, y: up.t });
-  ctx.record(() => {
-    const t = ctx.tmp(x.t.size, `${prefix}.dx`);
-    upsampleNearest2xBackward(e, { ...shape, dy: ctx.grad(up.t), dx: t });
-    accumulate(ctx, x.t, t);
+  const up = span('upsample', () => {
+    const e = ctx.engine;
+    const y = ctx.act(x.N, x.C, 2 * x.H, 2 * x.W, `${prefix}.nearest`);
+    const shape = { N: x.N, C: x.C, H: x.H, W: x.W };
+    upsampleNearest2x(e, { ...shape, x: x.t, y: y.t });
+    ctx.record(() => upsampleNearest2xBackward(e, { ...shape, dy: ctx.grad(y.t), dx: ctx.grad(x.t), accumulate: true }));
+    return y;
   });
   return conv(ctx, `${prefix}.conv`, up, x.C, 3);
 }
 
 /** torch.cat([a, b], dim=1) */
 export function concat(ctx: Ctx, a: Act, b: Act, name: string): Act {
-  const y = ctx.act(a.N, a.C + b.C, a.H, a.W, name);
-  const shape = { N: a.N, C1: a.C, C2: b.C, H: a.H, W: a.W };
-  concatChannels(ctx.engine, { ...shape, a: a.t, b: b.t, y: y.t });
-  ctx.record(() => concatChannelsBackward(ctx.engine, { ...shape, dy: ctx.grad(y.t), da: ctx.grad(a.t), db: ctx.grad(b.t), accumulate: true }));
-  return y;
+  return span('concat', () => {
+    const y = ctx.act(a.N, a.C + b.C, a.H, a.W, name);
+    const shape = { N: a.N, C1: a.C, C2: b.C, H: a.H, W: a.W };
+    concatChannels(ctx.engine, { ...shape, a: a.t, b: b.t, y: y.t });
+    ctx.record(() => concatChannelsBackward(ctx.engine, { ...shape, dy: ctx.grad(y.t), da: ctx.grad(a.t), db: ctx.grad(b.t), accumulate: true }));
+    return y;
+  });
 }

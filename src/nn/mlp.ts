@@ -18,6 +18,7 @@ import type { Denoiser, TrainForward } from './denoiser.js';
 import { Ctx, linear, residual, siluT } from './layers.js';
 import { ParamBlock, initializeParams, type ParamSpec } from './params.js';
 import { timestepEmbedding } from './unet.js';
+import { mlpToOnnx } from './onnx.js';
 
 export const MLP_CONFIG_VERSION = 1;
 export const MLP_WEIGHTS_FILE = 'model.safetensors';
@@ -150,6 +151,11 @@ export class MLPDenoiser implements Denoiser {
     return writeSafetensors(blockTensors(this.engine, this.params), { format: 'pt' });
   }
 
+  /** The model as ONNX bytes (inputs sample (N, D), timestep (N); output out). See src/nn/onnx.ts. */
+  toOnnx(): Uint8Array {
+    return mlpToOnnx(this.config, (name) => ({ data: this.engine.read(this.params.get(name)), shape: this.params.get(name).shape }));
+  }
+
   get sampleSize(): number {
     return this.config.data_dim;
   }
@@ -171,12 +177,20 @@ export class MLPDenoiser implements Denoiser {
     return { N, ts };
   }
 
+  /** Arena bytes of one forward pass on N samples (forwardActs' allocations, each rounded to 64 B). */
+  forwardBytes(N: number): number {
+    const { data_dim: D, hidden_dim: H, time_proj_dim: F, num_blocks: B } = this.config;
+    return 4 * N * (2 * D + F + 4 * H + 6 * B * H) + 64 * (6 + 6 * B);
+  }
+
   /** The model's output for x (N·D values); a new array, activations freed before returning. */
   async forward(x: Float32Array, timesteps: number | ArrayLike<number>): Promise<Float32Array> {
     const { N, ts } = this.checkInputs(x.length, timesteps);
     const i = x.findIndex((v) => !Number.isFinite(v));
     if (i >= 0) throw new DdpmError('NON_FINITE', `MLPDenoiser.forward: sample[${i}] = ${x[i]} is not finite`);
     const e = this.engine;
+    // planned from arithmetic before anything runs: the forward's allocations (forwardActs), each rounded to 64 B
+    e.arena.plan(this.forwardBytes(N), `MLPDenoiser.forward on a batch of ${N}`);
     const mark = e.arena.mark();
     try {
       const xt = e.upload(x, [N, this.config.data_dim], 'sample');

@@ -24,7 +24,7 @@ export class ParamBlock {
     for (const p of specs) {
       if (this.views.has(p.name)) throw new DdpmError('INVALID_ARGUMENT', `${label}: parameter ${p.name} is declared twice`);
       const n = p.shape.reduce((a, b) => a * b, 1);
-      this.views.set(p.name, { ptr, size: n, shape: p.shape, name: p.name });
+      this.views.set(p.name, { ptr, size: n, shape: p.shape, name: p.name, owner: this.all.owner });
       ptr += 4 * n;
     }
   }

@@ -11,6 +11,8 @@ import { ParamBlock, initializeParams } from './params.js';
 import { loadBlock } from './param-tensors.js';
 import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
+import { unetToOnnx } from './onnx.js';
+import { unetForwardBytes, unetParamBytes } from './unet-plan.js';
 
 export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
 
@@ -56,9 +58,14 @@ export class UNet2DModel implements Denoiser {
   readonly params: ParamBlock;
   private gradBlock: ParamBlock | null = null;
   private outBuf: Tensor | null = null;
+  /** Bumped by every forwardTensor into outBuf: a result with an older number was overwritten. */
+  private outGen = 0;
 
   constructor(readonly engine: Engine, config: UNet2DConfig) {
     this.config = config;
+    // the size from arithmetic first: a config asking for more than the memory limit fails here, before
+    // the parameter list is built
+    engine.arena.plan(unetParamBytes(config), `UNet2DModel parameters (${describe(config)})`);
     // one allocation for the whole block: the arena checks it against the memory limit first
     this.params = new ParamBlock(engine, unetParamSpecs(config), 'unet.params');
   }
@@ -127,6 +134,14 @@ export class UNet2DModel implements Denoiser {
     await writeFilesAtomic(dir, [[WEIGHTS_FILE, weights], ['config.json', JSON.stringify(this.configJson(), null, 2) + '\n']]);
   }
 
+  /**
+   * The model as ONNX bytes (opset 17, standard ops; inputs sample (N, C, H, W), timestep (N) float32 and,
+   * for class-conditional models, class_labels (N) int64; output out). See src/nn/onnx.ts.
+   */
+  toOnnx(): Uint8Array {
+    return unetToOnnx(this.config, (name) => ({ data: this.engine.read(this.params.get(name)), shape: this.params.get(name).shape }));
+  }
+
   /** safetensors bytes of the weights, as diffusers writes them (metadata format: pt). */
   weightsBytes(): Uint8Array {
     for (const { name } of this.params.specs) {
@@ -145,6 +160,19 @@ export class UNet2DModel implements Denoiser {
   grads(): ParamBlock {
     this.gradBlock ??= new ParamBlock(this.engine, this.params.specs, 'unet.grads');
     return this.gradBlock;
+  }
+
+  /**
+   * Arena bytes one inference forward pass on N samples allocates (activations, without the output): for
+   * callers that draw x_T or allocate buffers first (a pipeline) to plan everything before starting.
+   */
+  forwardBytes(N: number): number {
+    return unetForwardBytes(this.config, N);
+  }
+
+  /** Checks that a forward pass on N samples (plus `extra` bytes) fits the memory limit, before it runs. */
+  private planForward(N: number, extra: number, who: string): void {
+    this.engine.arena.plan(unetForwardBytes(this.config, N) + extra, `${who} on a batch of ${N} (${describe(this.config)})`);
   }
 
   /** Checks a batch before anything runs; returns N and the per-sample timesteps. */
@@ -181,6 +209,7 @@ export class UNet2DModel implements Denoiser {
       if (!Number.isFinite(sample[i])) throw new DdpmError('NON_FINITE', `UNet2DModel.forward: sample[${i}] = ${sample[i]} is not finite`);
     }
     const e = this.engine;
+    this.planForward(N, 4 * sample.length, 'UNet2DModel.forward');
     const mark = e.arena.mark();
     try {
       const ctx = new Ctx(e, this.params);
@@ -197,9 +226,11 @@ export class UNet2DModel implements Denoiser {
   }
 
   /**
-   * Inference on a tensor already in engine memory, for sampling loops: the output goes to a buffer the
-   * model keeps (allocated from the arena on the first call, again only if the batch grows) and that the
-   * next call overwrites. Activations are freed before returning.
+   * Inference on a tensor already in engine memory, for sampling loops: the output goes to `opts.out` if
+   * given, else to a buffer the model keeps (allocated from the arena on the first call, again only if the
+   * batch grows) and that the next call overwrites. A result of that buffer used after a later call
+   * overwrote it (two sampling loops interleaved on one model) is a BUSY error, never another loop's
+   * output. Activations are freed before returning.
    */
   forwardTensor(x: Tensor, timesteps: number | ArrayLike<number>, opts: { classLabels?: ArrayLike<number>; out?: Tensor } = {}): Tensor {
     const { N, ts } = this.checkInputs(x.size, timesteps, opts.classLabels);
@@ -212,9 +243,13 @@ export class UNet2DModel implements Denoiser {
       this.engine.check(opts.out, 'UNet2DModel.forwardTensor: out');
       if (opts.out.size < outSize) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output [${shape}] needs ${outSize}`);
       out = { ...opts.out, size: outSize, shape };
+      this.planForward(N, 0, 'UNet2DModel.forwardTensor');
     } else {
+      this.planForward(N, !this.outBuf || this.outBuf.size < outSize ? 4 * outSize : 0, 'UNet2DModel.forwardTensor');
       if (!this.outBuf || this.outBuf.size < outSize) this.outBuf = this.engine.alloc(outSize, 'unet.out');
-      out = { ...this.outBuf, size: outSize, shape };
+      const gen = ++this.outGen;
+      const lease = { live: () => this.outGen === gen, holder: 'UNet2DModel.forwardTensor' };
+      out = { ...this.outBuf, size: outSize, shape, lease };
     }
     const e = this.engine;
     const mark = e.arena.mark();
@@ -345,6 +380,11 @@ export class UNet2DModel implements Denoiser {
     emit('conv_out', h);
     return h;
   }
+}
+
+/** A config in a few words, for memory messages. */
+function describe(c: UNet2DConfig): string {
+  return `sample_size ${c.sample_size}, block_out_channels [${c.block_out_channels}], layers_per_block ${c.layers_per_block}`;
 }
 
 function parseJson(text: string, file: string): unknown {

@@ -21,6 +21,7 @@ import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { writeFilesAtomic } from '#platform';
 import { pipelineScheduler, takesEta, type PipelineScheduler } from './scheduler-choice.js';
+import { checkJsBudget } from '../limits.js';
 
 export interface FromPretrainedOptions {
   /** diffusers' weight variant: 'fp16' reads diffusion_pytorch_model.fp16.safetensors. */
@@ -140,6 +141,11 @@ export class DDPMPipeline {
     this.scheduler.setTimesteps(steps);
     const perChain = this.scheduler.timesteps.length;
     const total = perChain * batches;
+    // Planned from arithmetic before anything is drawn (a 4096² model used to stall 17 s and take 2 GB
+    // before its first forward failed): the result outside Wasm memory (floats and RGBA images), and in it
+    // the model output buffers, one batch's chain (x_t, x̂_0, solver history: ≤ 6 × B·D) and a forward.
+    checkJsBudget(4 * n * D + 4 * n * (shape.length === 3 ? shape[1] * shape[2] : 0), `DDPMPipeline.run: ${n} samples of [${shape}]`);
+    e.arena.plan(4 * B * this.outputSize * (call.guided ? 2 : 1) + 4 * 6 * B * D + this.unet.forwardBytes(B), `DDPMPipeline.run on batches of ${B} samples of [${shape}]`);
     const tensor = new Float32Array(n * D);
     let done = 0;
     const aborted = () => new DdpmError('ABORTED', `DDPMPipeline.run: aborted after ${done} of ${total} steps`, { cause: o.signal?.reason });

@@ -33,15 +33,34 @@ export async function fileUrlToPath(url: URL): Promise<string> {
   return fileURLToPath(url);
 }
 
-/** The bytes of a file, or null when it does not exist; any other failure is an IO error naming it. */
+/**
+ * The bytes of a regular file, or null when it does not exist; any other failure is an IO error naming it.
+ * Opened non-blocking and checked through its handle: a FIFO in place of a weights file used to hang in
+ * open() forever, a device would be read without end; both (and a directory) are IO errors at once.
+ */
 export async function readFileOrNull(path: string): Promise<Uint8Array | null> {
   const fs = await fsPromises();
+  const { constants } = await import('node:fs');
+  let fh: Awaited<ReturnType<typeof fs.open>>;
   try {
-    return new Uint8Array(await fs.readFile(path));
+    fh = await fs.open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw new DdpmError('IO', `${path}: cannot read (${code ?? (e as Error).message})`, { cause: e });
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isCharacterDevice() ? 'a character device' : 'not a regular file';
+      throw new DdpmError('IO', `${path}: ${kind} where a regular file is expected`);
+    }
+    return new Uint8Array(await fh.readFile());
+  } catch (e) {
+    if (e instanceof DdpmError) throw e;
+    throw new DdpmError('IO', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+  } finally {
+    await fh.close().catch(() => {});
   }
 }
 
@@ -57,6 +76,9 @@ export async function writeFilesAtomic(dir: string, files: [string, Uint8Array |
       await fs.rename(tmp, join(dir, name));
     }
   } catch (e) {
-    throw new DdpmError('IO', `${dir}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+    const code = (e as NodeJS.ErrnoException).code;
+    // what happened, in words (the errno stays in the message and as `cause`)
+    const why = code === 'ENOSPC' ? 'disk full' : code === 'EROFS' ? 'the file system is read-only' : code === 'EACCES' || code === 'EPERM' ? 'permission denied (read-only folder?)' : code === 'ENOTDIR' ? 'a parent of it is a file, not a folder' : 'error';
+    throw new DdpmError('IO', `${dir}: cannot write: ${why} (${code ?? (e as Error).message})`, { cause: e });
   }
 }
