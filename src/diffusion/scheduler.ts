@@ -77,7 +77,7 @@ export function optionsFromConfig<O>(json: unknown, keys: Record<string, string>
   }
   const out: Record<string, unknown> = {};
   for (const [snake, camel] of Object.entries(keys)) {
-    if (Object.prototype.hasOwnProperty.call(cfg, snake) && cfg[snake] !== null) out[camel] = cfg[snake];
+    if (Object.hasOwn(cfg, snake) && cfg[snake] !== null) out[camel] = cfg[snake];
   }
   return out as O;
 }

@@ -45,7 +45,6 @@ export class ParamBlock {
 }
 
 // Kept as a re-export for src/train/* until it imports ../random.js directly.
-export { splitmix32 } from '../random.js';
 
 /**
  * PyTorch's default initialisation, by parameter name: conv and linear weights and biases

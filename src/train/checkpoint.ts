@@ -21,7 +21,7 @@
 // is safe in browsers and edge runtimes; checkpointFiles / parseCheckpoint work anywhere.
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
-import { blockTensors, checkBlockTensors, firstNonFinite, loadBlock, paramAt } from '../io/param-tensors.js';
+import { blockTensors, checkBlockTensors, firstNonFinite, loadBlock, paramAt } from '../nn/param-tensors.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import type { Denoiser } from '../nn/denoiser.js';
 import { MLPDenoiser, parseMLPConfig } from '../nn/mlp.js';

@@ -1,7 +1,7 @@
 // Two-moons data (as scikit-learn's make_moons, with random rather than evenly spaced angles), generated
 // from a seed so tests and examples get the same points in every runtime.
 import { checkInt } from '../errors.js';
-import { splitmix32 } from '../nn/params.js';
+import { splitmix32 } from '../random.js';
 
 /**
  * n points (n, 2): half on the upper arc (cos θ, sin θ), half on the lower arc (1 − cos θ, 0.5 − sin θ),

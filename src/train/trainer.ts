@@ -23,7 +23,8 @@ import type { Denoiser } from '../nn/denoiser.js';
 import { pMeanVariance, trainingTargetCoefficients, type PredictionType } from '../diffusion/posterior.js';
 import { scheduleFromAlphasCumprod, type NoiseSchedule } from '../diffusion/schedule.js';
 import { vlbTerm } from '../diffusion/vlb.js';
-import { ParamBlock, splitmix32 } from '../nn/params.js';
+import { ParamBlock } from '../nn/params.js';
+import { splitmix32 } from '../random.js';
 
 
 /**
