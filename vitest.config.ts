@@ -6,9 +6,29 @@ import { defineConfig } from 'vitest/config';
 // - integration: everything else — whole networks, training, checkpoints, the CLI end to end from dist/,
 //   examples and other runtimes. A new test file lands here unless it is added to UNIT below.
 const UNIT = [
-  'conv', 'elementwise', 'engine', 'gaussian', 'gaussian-math', 'gemm', 'norm', 'optim', 'random',
-  'schedule', 'scheduler', 'scheduler-sampling', 'bound', 'safetensors', 'png', 'image-folder', 'mlp',
-  'unet-config', 'eval-metrics', 'cli-progress', 'cli-args', 'cli-plot', 'imports',
+  'conv',
+  'elementwise',
+  'engine',
+  'gaussian',
+  'gaussian-math',
+  'gemm',
+  'norm',
+  'optim',
+  'random',
+  'schedule',
+  'scheduler',
+  'scheduler-sampling',
+  'bound',
+  'safetensors',
+  'png',
+  'image-folder',
+  'mlp',
+  'unet-config',
+  'eval-metrics',
+  'cli-progress',
+  'cli-args',
+  'cli-plot',
+  'imports',
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({

@@ -25,7 +25,11 @@ async function setup(dir) {
     const x = engine.upload(randomF32(N * 784, 7), [N, 784], 'x');
     fns[`forward${N}`] = () => void unet.forwardTensor(x, 500);
   }
-  const trainer = new lib.Trainer(unet, randomF32(4 * 32 * 784, 8), lib.namedSchedule('linear', 1000).alphasCumprod, { batchSize: 32, learningRate: 1e-4, seed: 1 });
+  const trainer = new lib.Trainer(unet, randomF32(4 * 32 * 784, 8), lib.namedSchedule('linear', 1000).alphasCumprod, {
+    batchSize: 32,
+    learningRate: 1e-4,
+    seed: 1,
+  });
   fns.train32 = () => void trainer.trainStep();
   return { engine, fns };
 }
@@ -39,7 +43,17 @@ for (const c of cases) {
   for (const s of [A, B]) for (let i = 0; i < 2; i++) s.fns[c](); // warm-up
   const reps = c === 'train32' ? 1 : c === 'forward8' ? 3 : 10;
   for (let r = 0; r < rounds; r++) {
-    for (const [name, s] of /** @type {[string, any][]} */ (r % 2 ? [['after', B], ['before', A]] : [['before', A], ['after', B]])) {
+    for (const [name, s] of /** @type {[string, any][]} */ (
+      r % 2
+        ? [
+            ['after', B],
+            ['before', A],
+          ]
+        : [
+            ['before', A],
+            ['after', B],
+          ]
+    )) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (let k = 0; k < reps; k++) s.fns[c]();
@@ -48,11 +62,15 @@ for (const c of cases) {
       cpu[name].push((cu.user + cu.system) / 1000 / reps);
     }
   }
-  const b = median(t.before), a = median(t.after);
-  const cb = median(cpu.before), ca = median(cpu.after);
+  const b = median(t.before),
+    a = median(t.after);
+  const cb = median(cpu.before),
+    ca = median(cpu.after);
   // CPU time (all threads of the process, spinning workers included) is steadier than wall time when other
   // processes take the cores; with 1 thread it is the work itself.
-  console.log(`${c} threads ${threads}: wall before ${b.toFixed(2)} ms, after ${a.toFixed(2)} ms, ${(b / a).toFixed(2)}×; CPU before ${cb.toFixed(2)} ms, after ${ca.toFixed(2)} ms, ${(cb / ca).toFixed(2)}× (medians of ${rounds} interleaved rounds)`);
+  console.log(
+    `${c} threads ${threads}: wall before ${b.toFixed(2)} ms, after ${a.toFixed(2)} ms, ${(b / a).toFixed(2)}×; CPU before ${cb.toFixed(2)} ms, after ${ca.toFixed(2)} ms, ${(cb / ca).toFixed(2)}× (medians of ${rounds} interleaved rounds)`,
+  );
 }
 A.engine.dispose();
 B.engine.dispose();

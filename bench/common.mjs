@@ -89,10 +89,14 @@ export function parseArgs(argv) {
     else if (a === '--help' || a === '-h') opts.help = true;
     else throw new Error(`unknown argument ${a} (see bench/README.md)`);
   }
-  if (opts.only !== null && !['gemm', 'conv2d', 'dispatch', 'unet_forward', 'train_step', 'networks'].includes(opts.only)) {
+  if (
+    opts.only !== null &&
+    !['gemm', 'conv2d', 'dispatch', 'unet_forward', 'train_step', 'networks'].includes(opts.only)
+  ) {
     throw new Error(`--only takes gemm, conv2d, dispatch, unet_forward, train_step or networks, found ${opts.only}`);
   }
-  if (opts.build !== null && !['simd', 'relaxed'].includes(opts.build)) throw new Error(`--build takes simd or relaxed, found ${opts.build}`);
+  if (opts.build !== null && !['simd', 'relaxed'].includes(opts.build))
+    throw new Error(`--build takes simd or relaxed, found ${opts.build}`);
   if ((opts.net !== null || opts.op !== null) && opts.only === null) opts.only = 'networks';
   return opts;
 }
@@ -196,17 +200,27 @@ export async function runCases(impl, { opts, emit, base }) {
   const say = (m) => console.error(`[${base.impl}${base.build ? ` ${base.build}` : ''} t${base.threads}] ${m}`);
   const cases = [];
   if (opts.only === null || opts.only === 'gemm') {
-    for (const s of GEMM_SHAPES) cases.push({ op: 'gemm', shape: gemmLabel(s), flops: gemmFlops(s), make: () => impl.gemm(s, gemmInputs(s)) });
+    for (const s of GEMM_SHAPES)
+      cases.push({ op: 'gemm', shape: gemmLabel(s), flops: gemmFlops(s), make: () => impl.gemm(s, gemmInputs(s)) });
   }
   if (opts.only === null || opts.only === 'conv2d') {
-    for (const s of CONV_SHAPES) cases.push({ op: 'conv2d', shape: convLabel(s), flops: convFlops(s), make: () => impl.conv2d(s, convInputs(s)) });
+    for (const s of CONV_SHAPES)
+      cases.push({ op: 'conv2d', shape: convLabel(s), flops: convFlops(s), make: () => impl.conv2d(s, convInputs(s)) });
   }
   if ((opts.only === null || opts.only === 'dispatch') && impl.dispatch) {
     cases.push({ op: 'dispatch', shape: 'empty kernel', flops: null, make: () => impl.dispatch() });
   }
   for (const c of cases) {
     /** @type {{ op: string, shape: string, threads: number, build: string, impl: string, gflops: number | null, us: number | null }} */
-    const row = { op: c.op, shape: c.shape, threads: base.threads, build: base.build, impl: base.impl, gflops: null, us: null };
+    const row = {
+      op: c.op,
+      shape: c.shape,
+      threads: base.threads,
+      build: base.build,
+      impl: base.impl,
+      gflops: null,
+      us: null,
+    };
     let made;
     let check;
     let m;
@@ -223,7 +237,9 @@ export async function runCases(impl, { opts, emit, base }) {
       if (!opts.quick && disturbed(m, base.threads) && retryBudget.left > 0) {
         // Noise only ever slows a run down: after waiting (briefly) for the machine to be quiet, measure
         // once more and keep the faster. The budget keeps a run on a busy machine within its time.
-        say(`${c.op} ${c.shape}: disturbed (cpu/wall ${m.cpuPerWall.toFixed(2)}, other load ${m.otherLoad?.toFixed(2)}), measuring again`);
+        say(
+          `${c.op} ${c.shape}: disturbed (cpu/wall ${m.cpuPerWall.toFixed(2)}, other load ${m.otherLoad?.toFixed(2)}), measuring again`,
+        );
         const r0 = performance.now();
         await waitForQuiet(3000);
         const again = await measure(`${base.impl} ${c.op} ${c.shape}`, made.run, opts);
@@ -243,7 +259,16 @@ export async function runCases(impl, { opts, emit, base }) {
     const us = m.seconds * 1e6;
     row.us = us;
     if (c.flops !== null) row.gflops = c.flops / m.seconds / 1e9;
-    say(`${c.op} ${c.shape}: ${us.toFixed(1)} µs${row.gflops !== null ? `, ${row.gflops.toFixed(2)} GFLOP/s` : ''} (${m.samples} samples, cpu/wall ${m.cpuPerWall.toFixed(2)}${m.otherLoad === null ? '' : `, other load ${m.otherLoad.toFixed(2)} cores`})`);
-    emit({ ...row, check, samples: m.samples, cpuPerWall: m.cpuPerWall, otherLoad: m.otherLoad, retried: m.retried ?? false });
+    say(
+      `${c.op} ${c.shape}: ${us.toFixed(1)} µs${row.gflops !== null ? `, ${row.gflops.toFixed(2)} GFLOP/s` : ''} (${m.samples} samples, cpu/wall ${m.cpuPerWall.toFixed(2)}${m.otherLoad === null ? '' : `, other load ${m.otherLoad.toFixed(2)} cores`})`,
+    );
+    emit({
+      ...row,
+      check,
+      samples: m.samples,
+      cpuPerWall: m.cpuPerWall,
+      otherLoad: m.otherLoad,
+      retried: m.retried ?? false,
+    });
   }
 }

@@ -18,7 +18,10 @@ const engine = await Engine.create({ threads, simd: build });
 
 const MODELS = [
   { name: 'mnist 28x28x1', config: { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist } },
-  { name: 'unet_tiny 16x16x3', config: JSON.parse(readFileSync(path.join(here, '../test/fixtures/diffusers/unet_tiny.config.json'), 'utf8')) },
+  {
+    name: 'unet_tiny 16x16x3',
+    config: JSON.parse(readFileSync(path.join(here, '../test/fixtures/diffusers/unet_tiny.config.json'), 'utf8')),
+  },
 ];
 
 for (const m of MODELS) {
@@ -29,15 +32,41 @@ for (const m of MODELS) {
       const mark = engine.arena.mark();
       const x = engine.upload(randomF32(N * D, 7), [N, D], 'x');
       const r = await measure(`unet_forward ${m.name} N${N}`, () => void unet.forwardTensor(x, 500), opts);
-      emit({ op: 'unet_forward', shape: `${m.name} N${N}`, threads, build, impl: 'ddpm-wasm', gflops: null, us: r.seconds * 1e6, imagesPerSecond: N / r.seconds, cpuPerWall: r.cpuPerWall, otherLoad: r.otherLoad });
+      emit({
+        op: 'unet_forward',
+        shape: `${m.name} N${N}`,
+        threads,
+        build,
+        impl: 'ddpm-wasm',
+        gflops: null,
+        us: r.seconds * 1e6,
+        imagesPerSecond: N / r.seconds,
+        cpuPerWall: r.cpuPerWall,
+        otherLoad: r.otherLoad,
+      });
       engine.arena.release(mark);
     }
   }
   if (opts.only === null || opts.only === 'train_step') {
     const B = 32;
-    const trainer = new Trainer(unet, randomF32(4 * B * D, 8), namedSchedule('linear', 1000).alphasCumprod, { batchSize: B, learningRate: 1e-4, seed: 1 });
+    const trainer = new Trainer(unet, randomF32(4 * B * D, 8), namedSchedule('linear', 1000).alphasCumprod, {
+      batchSize: B,
+      learningRate: 1e-4,
+      seed: 1,
+    });
     const r = await measure(`train_step ${m.name} B${B}`, () => void trainer.trainStep(), { ...opts, quick: true });
-    emit({ op: 'train_step', shape: `${m.name} B${B}`, threads, build, impl: 'ddpm-wasm', gflops: null, us: r.seconds * 1e6, imagesPerSecond: B / r.seconds, cpuPerWall: r.cpuPerWall, otherLoad: r.otherLoad });
+    emit({
+      op: 'train_step',
+      shape: `${m.name} B${B}`,
+      threads,
+      build,
+      impl: 'ddpm-wasm',
+      gflops: null,
+      us: r.seconds * 1e6,
+      imagesPerSecond: B / r.seconds,
+      cpuPerWall: r.cpuPerWall,
+      otherLoad: r.otherLoad,
+    });
   }
 }
 engine.dispose();

@@ -22,22 +22,45 @@ import { childSetup, machineBusySeconds, randomF32 } from './common.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 export const NETWORKS = {
-  mnist: { label: 'mnist preset 1x28x28', config: { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist } },
+  mnist: {
+    label: 'mnist preset 1x28x28',
+    config: { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist },
+  },
   'cifar-like': {
     label: 'cifar-like 32/64/64/64 3x32x32',
     config: {
-      sample_size: 32, in_channels: 3, out_channels: 3, block_out_channels: [32, 64, 64, 64], layers_per_block: 2, norm_num_groups: 8,
-      attention_head_dim: null, down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D', 'DownBlock2D'],
-      up_block_types: ['UpBlock2D', 'UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'], flip_sin_to_cos: false, freq_shift: 1, downsample_padding: 0, norm_eps: 1e-6,
+      sample_size: 32,
+      in_channels: 3,
+      out_channels: 3,
+      block_out_channels: [32, 64, 64, 64],
+      layers_per_block: 2,
+      norm_num_groups: 8,
+      attention_head_dim: null,
+      down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D', 'DownBlock2D'],
+      up_block_types: ['UpBlock2D', 'UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
+      flip_sin_to_cos: false,
+      freq_shift: 1,
+      downsample_padding: 0,
+      norm_eps: 1e-6,
     },
   },
   // google/ddpm-cifar10-32's config.json (35.7M parameters), random weights
   'ddpm-cifar10': {
     label: 'ddpm-cifar10-32 3x32x32',
     config: {
-      sample_size: 32, in_channels: 3, out_channels: 3, block_out_channels: [128, 256, 256, 256], layers_per_block: 2, norm_num_groups: 32,
-      attention_head_dim: null, down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D', 'DownBlock2D'],
-      up_block_types: ['UpBlock2D', 'UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'], flip_sin_to_cos: false, freq_shift: 1, downsample_padding: 0, norm_eps: 1e-6,
+      sample_size: 32,
+      in_channels: 3,
+      out_channels: 3,
+      block_out_channels: [128, 256, 256, 256],
+      layers_per_block: 2,
+      norm_num_groups: 32,
+      attention_head_dim: null,
+      down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D', 'DownBlock2D'],
+      up_block_types: ['UpBlock2D', 'UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
+      flip_sin_to_cos: false,
+      freq_shift: 1,
+      downsample_padding: 0,
+      norm_eps: 1e-6,
     },
     noTrain: true, // a 35.7M-parameter training step at batch 32 takes tens of seconds per implementation
   },
@@ -100,7 +123,8 @@ export function forwardFlops(c) {
 
 /** ‖a − b‖₂ / ‖b‖₂. */
 function relL2(a, b) {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < b.length; i++) {
     num += (a[i] - b[i]) ** 2;
     den += b[i] ** 2;
@@ -143,11 +167,12 @@ async function startTorch() {
     exited = true;
     while (waiting.length) waiting.shift()({ ok: false, error: `exited with ${code}` });
   });
-  const call = (cmd) => new Promise((resolve, reject) => {
-    if (exited) return reject(new Error('torch peer: not running'));
-    waiting.push((r) => (r.ok ? resolve(r) : reject(new Error(`torch peer: ${r.error}`))));
-    child.stdin.write(JSON.stringify(cmd) + '\n');
-  });
+  const call = (cmd) =>
+    new Promise((resolve, reject) => {
+      if (exited) return reject(new Error('torch peer: not running'));
+      waiting.push((r) => (r.ok ? resolve(r) : reject(new Error(`torch peer: ${r.error}`))));
+      child.stdin.write(JSON.stringify(cmd) + '\n');
+    });
   return { call, stop: () => child.kill() };
 }
 
@@ -222,7 +247,8 @@ async function interleave(impls, { rounds, blockSeconds }) {
   const cpu = process.cpuUsage(cpu0);
   const busy1 = machineBusySeconds();
   // torch runs in its own process: its CPU time is "other" here, so otherLoad is only indicative
-  const otherLoad = busy0 === null || busy1 === null ? null : Math.max(0, (busy1 - busy0 - (cpu.user + cpu.system) / 1e6) / wall);
+  const otherLoad =
+    busy0 === null || busy1 === null ? null : Math.max(0, (busy1 - busy0 - (cpu.user + cpu.system) / 1e6) / wall);
   return { median: Object.fromEntries(names.map((n) => [n, median(times[n])])), times, reps, otherLoad };
 }
 
@@ -237,8 +263,10 @@ export async function main() {
   const quick = argv.includes('--quick');
   const nets = /** @type {string[]} */ (get('--net') ? [get('--net')] : Object.keys(NETWORKS));
   const ops = /** @type {string[]} */ (get('--op') ? [get('--op')] : ['forward', 'train_step']);
-  for (const n of nets) if (!NETWORKS[n]) throw new Error(`--net takes ${Object.keys(NETWORKS).join(', ')}, found ${n}`);
-  for (const o of ops) if (!['forward', 'train_step'].includes(o)) throw new Error(`--op takes forward or train_step, found ${o}`);
+  for (const n of nets)
+    if (!NETWORKS[n]) throw new Error(`--net takes ${Object.keys(NETWORKS).join(', ')}, found ${n}`);
+  for (const o of ops)
+    if (!['forward', 'train_step'].includes(o)) throw new Error(`--op takes forward or train_step, found ${o}`);
 
   const engine = await Engine.create({ threads, simd: 'relaxed' });
   const ort = await loadOrt(threads);
@@ -258,8 +286,17 @@ export async function main() {
       const D = unet.sampleSize;
       const flops = forwardFlops(c);
       const onnx = unet.toOnnx();
-      const webSession = await ort.web.InferenceSession.create(onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-      const nodeSession = ort.node ? await ort.node.InferenceSession.create(onnx, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' }) : null;
+      const webSession = await ort.web.InferenceSession.create(onnx, {
+        executionProviders: ['wasm'],
+        graphOptimizationLevel: 'all',
+      });
+      const nodeSession = ort.node
+        ? await ort.node.InferenceSession.create(onnx, {
+            intraOpNumThreads: threads,
+            interOpNumThreads: 1,
+            graphOptimizationLevel: 'all',
+          })
+        : null;
       const weightsPath = path.join(tmp, `${netName}.safetensors`);
       writeFileSync(weightsPath, unet.weightsBytes());
       if (torch.call) {
@@ -284,7 +321,10 @@ export async function main() {
           const ours = engine.read(unet.forwardTensor(x, ts));
           const impls = { 'ddpm-wasm': () => void unet.forwardTensor(x, ts) };
           const checks = {};
-          const feed = (o) => ({ sample: new o.Tensor('float32', input, dims), timestep: new o.Tensor('float32', Float32Array.from(ts), [N]) });
+          const feed = (o) => ({
+            sample: new o.Tensor('float32', input, dims),
+            timestep: new o.Tensor('float32', Float32Array.from(ts), [N]),
+          });
           const webFeeds = feed(ort.web);
           checks['ort-web'] = relL2((await webSession.run(webFeeds)).out.data, ours);
           impls['ort-web'] = () => webSession.run(webFeeds);
@@ -294,35 +334,73 @@ export async function main() {
             impls['ort-node'] = () => nodeSession.run(nodeFeeds);
           }
           if (torch.call) {
-            const inPath = path.join(tmp, 'in.f32'), outPath = path.join(tmp, 'out.f32');
+            const inPath = path.join(tmp, 'in.f32'),
+              outPath = path.join(tmp, 'out.f32');
             writeFileSync(inPath, input);
             await torch.call({ cmd: 'forward', N, input: inPath, timesteps: ts, output: outPath });
             const b = readFileSync(outPath);
             checks.pytorch = relL2(new Float32Array(b.buffer, b.byteOffset, b.length / 4), ours);
             // one call per block on the torch side: it times its own reps
-            impls.pytorch = async () => (await /** @type {(cmd: any) => Promise<any>} */ (torch.call)({ cmd: 'time_forward', N, reps: 1 })).seconds;
+            impls.pytorch = async () =>
+              (await /** @type {(cmd: any) => Promise<any>} */ (torch.call)({ cmd: 'time_forward', N, reps: 1 }))
+                .seconds;
           }
           const r = await interleave(impls, { rounds, blockSeconds });
           for (const [impl, s] of Object.entries(r.median)) {
             const gflops = (N * flops) / s / 1e9;
-            emit({ ...base, op: 'net_forward', net: netName, shape: `${net.label} N${N}`, impl, build: impl === 'ddpm-wasm' ? 'relaxed' : null, us: s * 1e6, gflops, imagesPerSecond: N / s, relErr: checks[impl] ?? 0, rounds, reps: r.reps[impl], otherLoad: r.otherLoad, samples: r.times[impl].map((t) => t * 1e6) });
-            log(`${netName} forward N${N} ${impl}: ${(s * 1e3).toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s${checks[impl] !== undefined ? `, rel err ${checks[impl].toExponential(1)}` : ''}`);
+            emit({
+              ...base,
+              op: 'net_forward',
+              net: netName,
+              shape: `${net.label} N${N}`,
+              impl,
+              build: impl === 'ddpm-wasm' ? 'relaxed' : null,
+              us: s * 1e6,
+              gflops,
+              imagesPerSecond: N / s,
+              relErr: checks[impl] ?? 0,
+              rounds,
+              reps: r.reps[impl],
+              otherLoad: r.otherLoad,
+              samples: r.times[impl].map((t) => t * 1e6),
+            });
+            log(
+              `${netName} forward N${N} ${impl}: ${(s * 1e3).toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s${checks[impl] !== undefined ? `, rel err ${checks[impl].toExponential(1)}` : ''}`,
+            );
           }
           engine.arena.release(mark);
         }
       }
       if (ops.includes('train_step') && !net.noTrain) {
         const B = 32;
-        const trainer = new Trainer(unet, randomF32(4 * B * D, 8), namedSchedule('linear', 1000).alphasCumprod, { batchSize: B, learningRate: 1e-4, seed: 1 });
+        const trainer = new Trainer(unet, randomF32(4 * B * D, 8), namedSchedule('linear', 1000).alphasCumprod, {
+          batchSize: B,
+          learningRate: 1e-4,
+          seed: 1,
+        });
         const impls = { 'ddpm-wasm': () => void trainer.trainStep() };
         if (torch.call) {
           await torch.call({ cmd: 'train_setup', B });
-          impls.pytorch = async () => (await /** @type {(cmd: any) => Promise<any>} */ (torch.call)({ cmd: 'time_train', reps: 1 })).seconds;
+          impls.pytorch = async () =>
+            (await /** @type {(cmd: any) => Promise<any>} */ (torch.call)({ cmd: 'time_train', reps: 1 })).seconds;
         }
         const r = await interleave(impls, { rounds: quick ? 3 : 5, blockSeconds: 0 });
         for (const [impl, s] of Object.entries(r.median)) {
           const gflops = (3 * B * flops) / s / 1e9; // forward + input gradients + weight gradients
-          emit({ ...base, op: 'net_train_step', net: netName, shape: `${net.label} B${B}`, impl, build: impl === 'ddpm-wasm' ? 'relaxed' : null, us: s * 1e6, gflops, imagesPerSecond: B / s, rounds, otherLoad: r.otherLoad, samples: r.times[impl].map((t) => t * 1e6) });
+          emit({
+            ...base,
+            op: 'net_train_step',
+            net: netName,
+            shape: `${net.label} B${B}`,
+            impl,
+            build: impl === 'ddpm-wasm' ? 'relaxed' : null,
+            us: s * 1e6,
+            gflops,
+            imagesPerSecond: B / s,
+            rounds,
+            otherLoad: r.otherLoad,
+            samples: r.times[impl].map((t) => t * 1e6),
+          });
           log(`${netName} train step B${B} ${impl}: ${(s * 1e3).toFixed(1)} ms, ${gflops.toFixed(1)} GFLOP/s`);
         }
       }
@@ -330,7 +408,16 @@ export async function main() {
       if (nodeSession) await nodeSession.release();
     }
     ceilings.push(fmaCeiling(engine));
-    emit({ ...base, op: 'fma_ceiling', net: null, shape: `${threads} thread(s)`, impl: 'ddpm-wasm', us: null, gflops: Math.max(...ceilings), samples: ceilings });
+    emit({
+      ...base,
+      op: 'fma_ceiling',
+      net: null,
+      shape: `${threads} thread(s)`,
+      impl: 'ddpm-wasm',
+      us: null,
+      gflops: Math.max(...ceilings),
+      samples: ceilings,
+    });
     log(`FMA ceiling ${ceilings.map((c) => c.toFixed(1)).join(', ')} GFLOP/s (before, after)`);
   } finally {
     torch.stop?.();

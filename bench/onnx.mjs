@@ -17,9 +17,17 @@ export function convModel({ N, Cin, H, W, Cout, kernel, stride, pad }, weight, b
   const Wo = Math.floor((W + 2 * pad - kernel) / stride) + 1;
   const g = new OnnxGraphBuilder();
   g.input('x', [N, Cin, H, W]);
-  g.op('Conv', ['x', g.constant('W', [Cout, Cin, kernel, kernel], weight), g.constant('b', [Cout], bias)], {
-    kernel_shape: [kernel, kernel], strides: [stride, stride], pads: [pad, pad, pad, pad], dilations: [1, 1],
-  }, 'y');
+  g.op(
+    'Conv',
+    ['x', g.constant('W', [Cout, Cin, kernel, kernel], weight), g.constant('b', [Cout], bias)],
+    {
+      kernel_shape: [kernel, kernel],
+      strides: [stride, stride],
+      pads: [pad, pad, pad, pad],
+      dilations: [1, 1],
+    },
+    'y',
+  );
   g.output('y', [N, Cout, Ho, Wo]);
   return g.finish('bench');
 }

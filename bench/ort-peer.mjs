@@ -43,5 +43,7 @@ const impl = {
 };
 
 await runCases(impl, { opts, emit, base: { impl: 'ort-web', build: null, threads } });
-console.error(`[ort-web t${threads}] onnxruntime-web ${ort.env.versions.web}, numThreads ${ort.env.wasm.numThreads}, wasm from ${dist}`);
+console.error(
+  `[ort-web t${threads}] onnxruntime-web ${ort.env.versions.web}, numThreads ${ort.env.wasm.numThreads}, wasm from ${dist}`,
+);
 process.exit(0);

@@ -9,7 +9,8 @@ const threads = opts.threads ?? 1;
 const build = opts.build ?? 'simd';
 
 const engine = await Engine.create({ threads, simd: build });
-if (engine.threads !== threads) throw new Error(`the engine runs ${engine.threads} thread(s), ${threads} asked: ${engine.info.why.join('; ')}`);
+if (engine.threads !== threads)
+  throw new Error(`the engine runs ${engine.threads} thread(s), ${threads} asked: ${engine.info.why.join('; ')}`);
 
 /** Tensors for one case, freed with the arena mark when the case is done. */
 function scoped(make) {
@@ -37,7 +38,20 @@ const impl = {
       const wt = engine.upload(weight, [s.Cout, s.Cin, s.kernel, s.kernel], 'weight'); // (Cout, Cin, k, k)
       const bt = engine.upload(bias, [s.Cout], 'bias'); // (Cout)
       const y = engine.alloc([s.N, s.Cout, Ho, Wo], 'y'); // (N, Cout, Ho, Wo)
-      const args = { x: xt, weight: wt, bias: bt, y, N: s.N, Cin: s.Cin, H: s.H, W: s.W, Cout: s.Cout, kernel: s.kernel, stride: s.stride, pad: s.pad };
+      const args = {
+        x: xt,
+        weight: wt,
+        bias: bt,
+        y,
+        N: s.N,
+        Cin: s.Cin,
+        H: s.H,
+        W: s.W,
+        Cout: s.Cout,
+        kernel: s.kernel,
+        stride: s.stride,
+        pad: s.pad,
+      };
       return { run: () => kernels.conv2d(engine, args), output: () => engine.read(y) };
     });
   },

@@ -28,7 +28,10 @@ function fill(e, t, seed) {
 function measure(fn, flops, warmMs = 400, runs = 7) {
   const t0 = performance.now();
   let reps = 0;
-  while (performance.now() - t0 < warmMs) { fn(); reps++; }
+  while (performance.now() - t0 < warmMs) {
+    fn();
+    reps++;
+  }
   // each timed run lasts ~80 ms
   const perCall = (performance.now() - t0) / reps;
   const inner = Math.max(1, Math.round(80 / perCall));
@@ -42,8 +45,18 @@ function measure(fn, flops, warmMs = 400, runs = 7) {
   return { median: rates[runs >> 1], max: rates[runs - 1] };
 }
 
-const gemmShapes = [[256, 256, 256], [512, 512, 512], [1024, 576, 64], [256, 1152, 128], [64, 2304, 256]]; // M×K×N
-const convShapes = [[64, 32], [128, 16], [256, 8]]; // C, H=W
+const gemmShapes = [
+  [256, 256, 256],
+  [512, 512, 512],
+  [1024, 576, 64],
+  [256, 1152, 128],
+  [64, 2304, 256],
+]; // M×K×N
+const convShapes = [
+  [64, 32],
+  [128, 16],
+  [256, 8],
+]; // C, H=W
 
 for (const simd of builds) {
   for (const threads of threadList) {
@@ -52,8 +65,11 @@ for (const simd of builds) {
     if (what === 'gemm' || what === 'all') {
       for (const [M, K, N] of gemmShapes) {
         const mark = e.arena.mark();
-        const A = e.alloc([M, K], 'A'), B = e.alloc([K, N], 'B'), C = e.alloc([M, N], 'C');
-        fill(e, A, 1); fill(e, B, 2);
+        const A = e.alloc([M, K], 'A'),
+          B = e.alloc([K, N], 'B'),
+          C = e.alloc([M, N], 'C');
+        fill(e, A, 1);
+        fill(e, B, 2);
         const g = measure(() => kernels.gemm(e, { M, N, K, A, B, C }), 2 * M * N * K);
         console.log(`${tag} gemm ${M}x${K}x${N}: ${g.median.toFixed(1)} GFLOP/s (max ${g.max.toFixed(1)})`);
         e.arena.release(mark);
@@ -63,18 +79,41 @@ for (const simd of builds) {
       for (const N of [1, 8]) {
         for (const [C, H] of convShapes) {
           const mark = e.arena.mark();
-          const x = e.alloc([N, C, H, H], 'x'), w = e.alloc([C, C, 3, 3], 'w'), b = e.alloc(C, 'b');
+          const x = e.alloc([N, C, H, H], 'x'),
+            w = e.alloc([C, C, 3, 3], 'w'),
+            b = e.alloc(C, 'b');
           const y = e.alloc([N, C, H, H], 'y');
-          fill(e, x, 1); fill(e, w, 2); fill(e, b, 3);
-          const args = { x, weight: w, bias: b, y, N, Cin: C, H, W: H, Cout: C, kernel: /** @type {const} */ (3), stride: /** @type {const} */ (1), pad: 1 };
+          fill(e, x, 1);
+          fill(e, w, 2);
+          fill(e, b, 3);
+          const args = {
+            x,
+            weight: w,
+            bias: b,
+            y,
+            N,
+            Cin: C,
+            H,
+            W: H,
+            Cout: C,
+            kernel: /** @type {const} */ (3),
+            stride: /** @type {const} */ (1),
+            pad: 1,
+          };
           const g = measure(() => kernels.conv2d(e, args), 2 * N * C * C * 9 * H * H);
-          console.log(`${tag} conv3x3 N=${N} ${C}ch ${H}x${H}: ${g.median.toFixed(1)} GFLOP/s (max ${g.max.toFixed(1)})`);
+          console.log(
+            `${tag} conv3x3 N=${N} ${C}ch ${H}x${H}: ${g.median.toFixed(1)} GFLOP/s (max ${g.max.toFixed(1)})`,
+          );
           if (what === 'conv' && N === 8) {
             // dx + dweight + dbias: two GEMMs of the forward's size (plus im2col/col2im)
-            const dx = e.alloc([N, C, H, H], 'dx'), dw = e.alloc([C, C, 3, 3], 'dw'), db = e.alloc(C, 'db');
+            const dx = e.alloc([N, C, H, H], 'dx'),
+              dw = e.alloc([C, C, 3, 3], 'dw'),
+              db = e.alloc(C, 'db');
             const bw = { ...args, dy: y, dx, dweight: dw, dbias: db, accumulate: false };
             const gb = measure(() => kernels.conv2dBackward(e, bw), 4 * N * C * C * 9 * H * H);
-            console.log(`${tag} conv3x3 backward N=${N} ${C}ch ${H}x${H}: ${gb.median.toFixed(1)} GFLOP/s (max ${gb.max.toFixed(1)})`);
+            console.log(
+              `${tag} conv3x3 backward N=${N} ${C}ch ${H}x${H}: ${gb.median.toFixed(1)} GFLOP/s (max ${gb.max.toFixed(1)})`,
+            );
           }
           e.arena.release(mark);
         }

@@ -13,7 +13,9 @@ import { BUSY_ELSEWHERE, STARVED, disturbed, parseArgs, parseRows } from './comm
 const here = path.dirname(fileURLToPath(import.meta.url));
 const opts = parseArgs(process.argv.slice(2));
 if (opts.help) {
-  console.log('usage: npm run bench [-- --quick] [-- --only gemm|conv2d|dispatch|unet_forward|train_step|networks] [-- --threads N] [-- --net mnist|cifar-like|ddpm-cifar10] [-- --op forward|train_step]   (details: bench/README.md)');
+  console.log(
+    'usage: npm run bench [-- --quick] [-- --only gemm|conv2d|dispatch|unet_forward|train_step|networks] [-- --threads N] [-- --net mnist|cifar-like|ddpm-cifar10] [-- --op forward|train_step]   (details: bench/README.md)',
+  );
   process.exit(0);
 }
 
@@ -38,7 +40,8 @@ for (const threads of THREADS) {
     }
   }
   // whole-model figures (ours only), on the default build of Node (relaxed SIMD)
-  if (opts.only === null || MODEL_OPS.includes(opts.only)) children.push({ script: 'models.mjs', args: ['--threads', threads, '--build', 'relaxed'] });
+  if (opts.only === null || MODEL_OPS.includes(opts.only))
+    children.push({ script: 'models.mjs', args: ['--threads', threads, '--build', 'relaxed'] });
   // whole networks against onnxruntime-web/-node and PyTorch on our ONNX export (bench/networks.mjs)
   if (opts.only === null) children.push({ script: 'networks.mjs', args: ['--threads', threads], own: true });
 }
@@ -64,7 +67,8 @@ function runChild({ script, args, own }) {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const rows = parseRows(out);
-      if (code !== 0) console.error(`! ${script} ${args.join(' ')} exited with ${signal ?? code}; keeping its ${rows.length} row(s)`);
+      if (code !== 0)
+        console.error(`! ${script} ${args.join(' ')} exited with ${signal ?? code}; keeping its ${rows.length} row(s)`);
       resolve(rows);
     });
   });
@@ -73,8 +77,12 @@ function runChild({ script, args, own }) {
 /** The commit measured (+ '-dirty' with local changes other than results), or null outside git. */
 function gitRevision() {
   try {
-    const git = (...a) => execFileSync('git', a, { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no', '--', ':/', ':(exclude,top)bench/results') ? '-dirty' : '');
+    const git = (...a) =>
+      execFileSync('git', a, { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return (
+      git('rev-parse', '--short', 'HEAD') +
+      (git('status', '--porcelain', '--untracked-files=no', '--', ':/', ':(exclude,top)bench/results') ? '-dirty' : '')
+    );
   } catch {
     return null;
   }
@@ -99,14 +107,22 @@ for (const [key, rs] of byCase) {
   for (const r of checked.slice(1)) {
     const ref = checked[0];
     if (Math.abs(r.check.sum - ref.check.sum) > 1e-4 * ref.check.abs) {
-      warnings.push(`${key}: ${r.impl}${r.build ? ` ${r.build}` : ''} output differs from ${ref.impl}${ref.build ? ` ${ref.build}` : ''} (checksum ${r.check.sum} vs ${ref.check.sum})`);
+      warnings.push(
+        `${key}: ${r.impl}${r.build ? ` ${r.build}` : ''} output differs from ${ref.impl}${ref.build ? ` ${ref.build}` : ''} (checksum ${r.check.sum} vs ${ref.check.sum})`,
+      );
     }
   }
 }
 
 // Results: the agreed record, plus the details (samples, CPU share, machine load, checksums) beside it.
 const results = rows.map(({ op, shape, threads, build, impl, gflops, us, imagesPerSecond, relErr }) => ({
-  op, shape, threads, build, impl, gflops, us,
+  op,
+  shape,
+  threads,
+  build,
+  impl,
+  gflops,
+  us,
   ...(imagesPerSecond === undefined ? {} : { images_per_s: imagesPerSecond }),
   ...(relErr === undefined ? {} : { rel_err: relErr }),
 }));
@@ -158,7 +174,10 @@ for (const rs of byCase.values()) {
     return v.toFixed(1) + (mark ? '*' : '');
   });
   const best = (pred) => {
-    const vs = rs.filter(pred).map(value).filter((v) => typeof v === 'number');
+    const vs = rs
+      .filter(pred)
+      .map(value)
+      .filter((v) => typeof v === 'number');
     return vs.length ? (isTime ? Math.min(...vs) : Math.max(...vs)) : null;
   };
   const ours = best((r) => r.impl === 'ddpm-wasm');
@@ -182,7 +201,19 @@ if (lines.length > 1) printTable(lines);
 const netRows = rows.filter((r) => r.op === 'net_forward' || r.op === 'net_train_step');
 if (netRows.length) {
   const PEERS = ['ort-web', 'ort-node', 'pytorch'];
-  const net = [['network', 'op', 'thr', 'ours ms', ...PEERS.map((p) => `${p} ms`), ...PEERS.map((p) => `${p}/ours`), 'ours GFLOP/s', '% FMA ceiling', 'max rel err']];
+  const net = [
+    [
+      'network',
+      'op',
+      'thr',
+      'ours ms',
+      ...PEERS.map((p) => `${p} ms`),
+      ...PEERS.map((p) => `${p}/ours`),
+      'ours GFLOP/s',
+      '% FMA ceiling',
+      'max rel err',
+    ],
+  ];
   for (const rs of byCase.values()) {
     const r0 = rs[0];
     if (r0.op !== 'net_forward' && r0.op !== 'net_train_step') continue;
@@ -190,21 +221,43 @@ if (netRows.length) {
     const ceiling = rows.find((r) => r.op === 'fma_ceiling' && r.threads === r0.threads)?.gflops;
     const ms = (r) => (r ? (r.us / 1000).toFixed(r.us < 1e4 ? 2 : 1) : '–');
     net.push([
-      r0.shape, r0.op === 'net_forward' ? 'forward' : 'train step', String(r0.threads), ms(ours),
+      r0.shape,
+      r0.op === 'net_forward' ? 'forward' : 'train step',
+      String(r0.threads),
+      ms(ours),
       ...PEERS.map((p) => ms(rs.find((r) => r.impl === p))),
-      ...PEERS.map((p) => { const r = rs.find((x) => x.impl === p); return r && ours ? (r.us / ours.us).toFixed(2) : '–'; }),
-      ours ? ours.gflops.toFixed(1) : '–', ours && ceiling ? `${((100 * ours.gflops) / ceiling).toFixed(0)}%` : '–',
+      ...PEERS.map((p) => {
+        const r = rs.find((x) => x.impl === p);
+        return r && ours ? (r.us / ours.us).toFixed(2) : '–';
+      }),
+      ours ? ours.gflops.toFixed(1) : '–',
+      ours && ceiling ? `${((100 * ours.gflops) / ceiling).toFixed(0)}%` : '–',
       Math.max(...rs.map((r) => r.relErr ?? 0)).toExponential(1),
     ]);
   }
   printTable(net);
-  for (const c of rows.filter((r) => r.op === 'fma_ceiling')) console.log(`FMA ceiling, ${c.shape}: ${c.gflops.toFixed(1)} GFLOP/s (12-accumulator relaxed_madd loop, best of before/after the cases)`);
+  for (const c of rows.filter((r) => r.op === 'fma_ceiling'))
+    console.log(
+      `FMA ceiling, ${c.shape}: ${c.gflops.toFixed(1)} GFLOP/s (12-accumulator relaxed_madd loop, best of before/after the cases)`,
+    );
   const load = netRows.map((r) => r.otherLoad).filter((v) => typeof v === 'number');
-  if (load.length) console.log(`other processes kept ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} cores busy meanwhile (PyTorch's own process counts as other)`);
+  if (load.length)
+    console.log(
+      `other processes kept ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)} cores busy meanwhile (PyTorch's own process counts as other)`,
+    );
 }
-const notes = [...new Set(rows.filter((r) => r.note).map((r) => `${r.impl}${r.build ? ` ${r.build}` : ''}: ${r.note}`))];
+const notes = [
+  ...new Set(rows.filter((r) => r.note).map((r) => `${r.impl}${r.build ? ` ${r.build}` : ''}: ${r.note}`)),
+];
 for (const n of notes) console.log(`n/a  ${n}`);
-if (anyDisturbed) console.log(`*    disturbed: the process got < ${STARVED * 100}% of its threads' CPU time, or other processes kept > ${BUSY_ELSEWHERE} core busy, even on a second try: noisy`);
+if (anyDisturbed)
+  console.log(
+    `*    disturbed: the process got < ${STARVED * 100}% of its threads' CPU time, or other processes kept > ${BUSY_ELSEWHERE} core busy, even on a second try: noisy`,
+  );
 for (const w of warnings) console.log(`!    ${w}`);
-console.log(`ratio: best ddpm-wasm figure / best peer figure (> 1: ours is faster; dispatch, unet_forward and train_step have no peer)`);
-console.log(`${rows.length} rows in ${seconds.toFixed(0)} s → ${path.relative(process.cwd(), path.join(resultsDir, 'latest.json'))}`);
+console.log(
+  `ratio: best ddpm-wasm figure / best peer figure (> 1: ours is faster; dispatch, unet_forward and train_step have no peer)`,
+);
+console.log(
+  `${rows.length} rows in ${seconds.toFixed(0)} s → ${path.relative(process.cwd(), path.join(resultsDir, 'latest.json'))}`,
+);

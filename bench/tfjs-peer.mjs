@@ -31,7 +31,8 @@ if (threads > 1) {
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   const workerFile = fileURLToPath(new URL('./tfjs-pthread-worker.cjs', import.meta.url));
   const createObjectURL = URL.createObjectURL;
-  URL.createObjectURL = (/** @type {Blob} */ blob) => (blob?.type === 'application/javascript' ? workerFile : createObjectURL.call(URL, blob));
+  URL.createObjectURL = (/** @type {Blob} */ blob) =>
+    blob?.type === 'application/javascript' ? workerFile : createObjectURL.call(URL, blob);
 }
 const cpus = os.cpus;
 os.cpus = () => [...cpus(), ...cpus()];
@@ -42,7 +43,9 @@ try {
   os.cpus = cpus;
 }
 const actualThreads = wasmBackend.getThreadsCount();
-const binary = (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) ? 'tfjs-backend-wasm-threaded-simd.wasm' : 'tfjs-backend-wasm-simd.wasm';
+const binary = (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'))
+  ? 'tfjs-backend-wasm-threaded-simd.wasm'
+  : 'tfjs-backend-wasm-simd.wasm';
 if (actualThreads !== threads) throw new Error(`tfjs-backend-wasm runs ${actualThreads} thread(s), ${threads} asked`);
 
 /** One op on constant inputs; each call's output tensor is freed before the next. */
@@ -61,18 +64,24 @@ function op(call, toCanonical) {
 // NCHW ↔ NHWC: XNNPACK convolves channels-last, the layout tfjs-backend-wasm's Conv2D requires.
 function nchwToNhwc(x, N, C, H, W) {
   const out = new Float32Array(x.length);
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) out[(n * H * W + i) * C + c] = x[(n * C + c) * H * W + i];
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < C; c++)
+      for (let i = 0; i < H * W; i++) out[(n * H * W + i) * C + c] = x[(n * C + c) * H * W + i];
   return out;
 }
 function nhwcToNchw(x, N, C, H, W) {
   const out = new Float32Array(x.length);
-  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) out[(n * C + c) * H * W + i] = x[(n * H * W + i) * C + c];
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < C; c++)
+      for (let i = 0; i < H * W; i++) out[(n * C + c) * H * W + i] = x[(n * H * W + i) * C + c];
   return out;
 }
 /** (Cout, Cin, kh, kw) → (kh, kw, Cin, Cout), tfjs's filter layout. */
 function oihwToHwio(w, Cout, Cin, k) {
   const out = new Float32Array(w.length);
-  for (let o = 0; o < Cout; o++) for (let i = 0; i < Cin; i++) for (let r = 0; r < k * k; r++) out[(r * Cin + i) * Cout + o] = w[(o * Cin + i) * k * k + r];
+  for (let o = 0; o < Cout; o++)
+    for (let i = 0; i < Cin; i++)
+      for (let r = 0; r < k * k; r++) out[(r * Cin + i) * Cout + o] = w[(o * Cin + i) * k * k + r];
   return out;
 }
 
@@ -80,7 +89,10 @@ const impl = {
   gemm: (s, { A, B }) => {
     const a = tf.tensor2d(A, [s.M, s.K]);
     const b = tf.tensor2d(B, [s.K, s.N]);
-    const o = op(() => tf.matMul(a, b), (y) => y);
+    const o = op(
+      () => tf.matMul(a, b),
+      (y) => y,
+    );
     return {
       ...o,
       dispose: () => {
@@ -109,5 +121,7 @@ const impl = {
 };
 
 await runCases(impl, { opts, emit, base: { impl: 'tfjs-wasm', build: null, threads } });
-console.error(`[tfjs-wasm t${threads}] tfjs-backend-wasm ${wasmBackend.version_wasm}, XNNPACK threads ${actualThreads}, ${binary} from ${dist}`);
+console.error(
+  `[tfjs-wasm t${threads}] tfjs-backend-wasm ${wasmBackend.version_wasm}, XNNPACK threads ${actualThreads}, ${binary} from ${dist}`,
+);
 process.exit(0);

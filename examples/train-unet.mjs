@@ -9,26 +9,47 @@ const outDir = process.argv[3] ?? 'unet-out';
 const engine = await Engine.create({ threads: 'auto' });
 
 // 1. data: 256 images of one bright Gaussian blob each, at a random place
-const N = 256, S = 16;
+const N = 256,
+  S = 16;
 const images = new Float32Array(N * S * S);
 for (let n = 0; n < N; n++) {
-  const cx = 3 + ((n * 7) % 10), cy = 3 + ((n * 13) % 10);
-  for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) images[n * S * S + y * S + x] = 2 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 6) - 1;
+  const cx = 3 + ((n * 7) % 10),
+    cy = 3 + ((n * 13) % 10);
+  for (let y = 0; y < S; y++)
+    for (let x = 0; x < S; x++) images[n * S * S + y * S + x] = 2 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 6) - 1;
 }
 
 // 2. a small U-Net (diffusers UNet2DModel config keys) and the trainer: L_simple, AdamW, EMA
-const unet = UNet2DModel.create(engine, {
-  sample_size: S, in_channels: 1, out_channels: 1, block_out_channels: [16, 32], layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-  norm_num_groups: 8, attention_head_dim: null,
-}, /* seed */ 0);
+const unet = UNet2DModel.create(
+  engine,
+  {
+    sample_size: S,
+    in_channels: 1,
+    out_channels: 1,
+    block_out_channels: [16, 32],
+    layers_per_block: 1,
+    down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+    up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+    norm_num_groups: 8,
+    attention_head_dim: null,
+  },
+  /* seed */ 0,
+);
 const schedule = namedSchedule('linear', 1000);
 const trainer = new Trainer(unet, images, schedule.alphasCumprod, {
-  batchSize: 16, learningRate: 2e-3, lrWarmupSteps: 20, lrScheduler: 'cosine', maxTrainSteps: steps, ema: { maxDecay: 0.995 }, seed: 1,
+  batchSize: 16,
+  learningRate: 2e-3,
+  lrWarmupSteps: 20,
+  lrScheduler: 'cosine',
+  maxTrainSteps: steps,
+  ema: { maxDecay: 0.995 },
+  seed: 1,
 });
 const result = await trainer.train({
   steps,
-  onProgress: (p) => p.step % 50 === 0 && console.log(`step ${p.step}: loss ${p.loss.toFixed(4)}, ${p.imagesPerSecond.toFixed(0)} images/s`),
+  onProgress: (p) =>
+    p.step % 50 === 0 &&
+    console.log(`step ${p.step}: loss ${p.loss.toFixed(4)}, ${p.imagesPerSecond.toFixed(0)} images/s`),
 });
 console.log(`trained ${result.step} steps, last loss ${result.loss.toFixed(4)}`);
 

@@ -19,8 +19,14 @@ const BASE = {
   unet: {},
   schedule: 'linear',
   trainer: {
-    batchSize: 32, learningRate: 5e-4, lrWarmupSteps: 200, lrScheduler: 'constant', maxGradNorm: 1,
-    predictionType: 'epsilon', snrGamma: null, ema: { maxDecay: 0.9995, useEmaWarmup: true, invGamma: 1, power: 2 / 3 },
+    batchSize: 32,
+    learningRate: 5e-4,
+    lrWarmupSteps: 200,
+    lrScheduler: 'constant',
+    maxGradNorm: 1,
+    predictionType: 'epsilon',
+    snrGamma: null,
+    ema: { maxDecay: 0.9995, useEmaWarmup: true, invGamma: 1, power: 2 / 3 },
     seed: 20261201,
   },
   // relative cost of one step against base (measured once on one thread: see docs/training.md), so that
@@ -34,9 +40,15 @@ const CELLS = {
   'cosine-decay': { trainer: { lrScheduler: 'cosine' } },
   'min-snr-5': { trainer: { snrGamma: 5 } },
   'v-pred': { trainer: { predictionType: 'v_prediction' } },
-  'squaredcos': { schedule: 'squaredcos_cap_v2' },
+  squaredcos: { schedule: 'squaredcos_cap_v2' },
   'ema-0.999': { trainer: { ema: { maxDecay: 0.999, useEmaWarmup: true, invGamma: 1, power: 2 / 3 } } },
-  'no-attn-14': { unet: { down_block_types: ['DownBlock2D', 'DownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'UpBlock2D', 'UpBlock2D'] }, cost: null },
+  'no-attn-14': {
+    unet: {
+      down_block_types: ['DownBlock2D', 'DownBlock2D', 'DownBlock2D'],
+      up_block_types: ['UpBlock2D', 'UpBlock2D', 'UpBlock2D'],
+    },
+    cost: null,
+  },
   'dropout-0.1': { unet: { dropout: 0.1 } },
   'width-32-64-64': { unet: { block_out_channels: [32, 64, 64], norm_num_groups: 8 }, cost: null },
   'blocks-2': { unet: { layers_per_block: 2 }, cost: null },
@@ -44,8 +56,11 @@ const CELLS = {
 
 const { values: a } = parseArgs({
   options: {
-    cell: { type: 'string' }, steps: { type: 'string', default: '1500' }, threads: { type: 'string', default: '1' },
-    n: { type: 'string', default: '500' }, 'run-root': { type: 'string', default: 'runs/ablate' },
+    cell: { type: 'string' },
+    steps: { type: 'string', default: '1500' },
+    threads: { type: 'string', default: '1' },
+    n: { type: 'string', default: '500' },
+    'run-root': { type: 'string', default: 'runs/ablate' },
     'time-only': { type: 'boolean', default: false },
   },
 });
@@ -59,10 +74,17 @@ const schedule = cell.schedule ?? BASE.schedule;
 const trainerOptions = { ...BASE.trainer, ...cell.trainer };
 const threads = Number(a.threads);
 const resultsFile = 'docs/ablations.json';
-const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : { budgetSteps: null, rows: [] };
+const results = existsSync(resultsFile)
+  ? JSON.parse(readFileSync(resultsFile, 'utf8'))
+  : { budgetSteps: null, rows: [] };
 
 const scheduler = new DDPMScheduler({
-  numTrainTimesteps: 1000, betaSchedule: schedule, betaStart: 1e-4, betaEnd: 0.02, clipSample: true, varianceType: 'fixed_small',
+  numTrainTimesteps: 1000,
+  betaSchedule: schedule,
+  betaStart: 1e-4,
+  betaEnd: 0.02,
+  clipSample: true,
+  varianceType: 'fixed_small',
   predictionType: trainerOptions.predictionType,
 });
 const engine = await Engine.create({ threads });
@@ -70,7 +92,10 @@ const data = await loadMnist('train');
 
 // Cost of a step relative to base, measured here on the same thread count (a few steps of each).
 async function secondsPerStep(config) {
-  const t = new Trainer(UNet2DModel.create(engine, config, 0), data.images, scheduler.schedule, { ...trainerOptions, seed: 1 });
+  const t = new Trainer(UNet2DModel.create(engine, config, 0), data.images, scheduler.schedule, {
+    ...trainerOptions,
+    seed: 1,
+  });
   await t.train({ steps: 3 });
   const t0 = performance.now();
   await t.train({ steps: 12 });
@@ -104,19 +129,28 @@ if (run.checkpoint) {
   console.log(`${a.cell}: resuming at step ${run.trainer.step}`);
 } else {
   await run.start(engine, {
-    data: data.images, dataLabel: 'mnist', model: { class: 'UNet2DModel', config: unetConfig }, initSeed: 0,
-    scheduler: scheduler.toConfig(), trainer: trainerOptions,
+    data: data.images,
+    dataLabel: 'mnist',
+    model: { class: 'UNet2DModel', config: unetConfig },
+    initSeed: 0,
+    scheduler: scheduler.toConfig(),
+    trainer: trainerOptions,
   });
 }
 const started = performance.now();
 /** @type {number[]} */
 const last = [];
 const r = await run.train({
-  until: steps, checkpointEvery: 250, keep: 1,
+  until: steps,
+  checkpointEvery: 250,
+  keep: 1,
   onProgress: (p) => {
     last.push(p.loss);
     if (last.length > 100) last.shift();
-    if (p.step % 250 === 0) console.log(`${a.cell}: step ${p.step}/${steps} loss ${(last.reduce((s, v) => s + v, 0) / last.length).toFixed(4)}`);
+    if (p.step % 250 === 0)
+      console.log(
+        `${a.cell}: step ${p.step}/${steps} loss ${(last.reduce((s, v) => s + v, 0) / last.length).toFixed(4)}`,
+      );
   },
 });
 const trainSeconds = (performance.now() - started) / 1000;
@@ -127,17 +161,30 @@ await run.withEmaWeights(async (m) => {
   await m.save(modelDir);
 });
 await run.close();
-await writeFile(join(modelDir, 'scheduler_config.json'), JSON.stringify({ ...scheduler.toConfig(), _diffusers_version: '0.32.2' }, null, 2) + '\n');
+await writeFile(
+  join(modelDir, 'scheduler_config.json'),
+  JSON.stringify({ ...scheduler.toConfig(), _diffusers_version: '0.32.2' }, null, 2) + '\n',
+);
 engine.dispose();
 
 // Score with the same command a user runs (DDIM 50, seed 0), on the same thread count.
 const evalJson = join(dir, 'eval.json');
-execFileSync(process.execPath, ['dist/cli.js', 'eval', '--model', modelDir, '--n', a.n, '--threads', String(threads), '--json', evalJson, '--quiet'], { stdio: 'inherit' });
+execFileSync(
+  process.execPath,
+  ['dist/cli.js', 'eval', '--model', modelDir, '--n', a.n, '--threads', String(threads), '--json', evalJson, '--quiet'],
+  { stdio: 'inherit' },
+);
 const ev = JSON.parse(readFileSync(evalJson, 'utf8'));
 const row = {
-  cell: a.cell, budgetSteps: budget, steps, cost: Number(cost.toFixed(3)), params,
-  finalLoss: Number((last.reduce((s, v) => s + v, 0) / last.length).toFixed(5)), trainSeconds: Math.round(trainSeconds),
-  n: Number(a.n), eval: ev,
+  cell: a.cell,
+  budgetSteps: budget,
+  steps,
+  cost: Number(cost.toFixed(3)),
+  params,
+  finalLoss: Number((last.reduce((s, v) => s + v, 0) / last.length).toFixed(5)),
+  trainSeconds: Math.round(trainSeconds),
+  n: Number(a.n),
+  eval: ev,
   command: `node scripts/ablate-mnist.mjs --cell ${a.cell} --steps ${budget} --threads ${threads} --n ${a.n}`,
 };
 const fresh = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : { rows: [] };

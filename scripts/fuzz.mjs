@@ -10,11 +10,19 @@ import { fuzz } from '../test/fuzz/harness.mjs';
 import { EXTRA_TARGETS, TARGET_NAMES } from '../test/fuzz/targets.mjs';
 
 const { values } = parseArgs({
-  options: { target: { type: 'string', default: 'all' }, seconds: { type: 'string', default: '10' }, seed: { type: 'string', default: '1' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  options: {
+    target: { type: 'string', default: 'all' },
+    seconds: { type: 'string', default: '10' },
+    seed: { type: 'string', default: '1' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
   strict: true,
 });
 if (values.help) {
-  console.log(`usage: npm run fuzz -- --target ${[...TARGET_NAMES, ...EXTRA_TARGETS].join('|')}|all [--seconds S] [--seed K] [--out DIR]`);
+  console.log(
+    `usage: npm run fuzz -- --target ${[...TARGET_NAMES, ...EXTRA_TARGETS].join('|')}|all [--seconds S] [--seed K] [--out DIR]`,
+  );
   process.exit(0);
 }
 const targets = values.target === 'all' ? TARGET_NAMES : values.target.split(',');
@@ -36,6 +44,8 @@ let failed = 0;
 for (const target of targets) {
   const r = await fuzz({ target, seconds, seed, failuresDir, log: (m) => console.error(`  ${m}`) });
   failed += r.failures.length;
-  console.log(`${target}: ${r.inputs} inputs in ${seconds} s (${r.ok} accepted, ${r.typed} typed errors), ${r.failures.length} failure(s)${r.failures.length ? ` → ${failuresDir}/${target}/` : ''}`);
+  console.log(
+    `${target}: ${r.inputs} inputs in ${seconds} s (${r.ok} accepted, ${r.typed} typed errors), ${r.failures.length} failure(s)${r.failures.length ? ` → ${failuresDir}/${target}/` : ''}`,
+  );
 }
 process.exit(failed ? 1 : 0);

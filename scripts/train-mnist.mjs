@@ -15,8 +15,11 @@ import { UNET_PRESETS } from '../dist/nn/presets.js';
 
 const { values: a } = parseArgs({
   options: {
-    minutes: { type: 'string', default: '55' }, steps: { type: 'string', default: String(MNIST_RECIPE.steps) },
-    threads: { type: 'string', default: 'auto' }, run: { type: 'string', default: 'runs/mnist' }, out: { type: 'string', default: 'models/mnist' },
+    minutes: { type: 'string', default: '55' },
+    steps: { type: 'string', default: String(MNIST_RECIPE.steps) },
+    threads: { type: 'string', default: 'auto' },
+    run: { type: 'string', default: 'runs/mnist' },
+    out: { type: 'string', default: 'models/mnist' },
   },
 });
 const maxSteps = Number(a.steps);
@@ -32,7 +35,11 @@ const engine = await Engine.create({ threads: a.threads === 'auto' ? 'auto' : Nu
 const data = await loadMnist('train'); // 8,000 digits; the other 2,000 are held out for evaluation
 // this script's own log (50-step means, speed, wall time) — loss.csv (every step) belongs to the run
 const logFile = join(a.run, 'progress.csv');
-if (!existsSync(logFile) && existsSync(join(a.run, 'loss.csv')) && (await readFile(join(a.run, 'loss.csv'), 'utf8')).startsWith('step,loss,lr,')) {
+if (
+  !existsSync(logFile) &&
+  existsSync(join(a.run, 'loss.csv')) &&
+  (await readFile(join(a.run, 'loss.csv'), 'utf8')).startsWith('step,loss,lr,')
+) {
   await rename(join(a.run, 'loss.csv'), logFile); // a folder from before TrainingRun
 }
 const run = await TrainingRun.open(a.run);
@@ -40,7 +47,14 @@ if (run.checkpoint) {
   await run.resume(engine, { data: data.images, dataLabel: 'mnist', legacyScheduler: scheduler.toConfig() });
   console.log(`resuming at step ${run.trainer.step}`);
 } else {
-  await run.start(engine, { data: data.images, dataLabel: 'mnist', model: { class: 'UNet2DModel', config: MNIST_UNET }, initSeed: MNIST_RECIPE.initSeed, scheduler: scheduler.toConfig(), trainer: trainerOptions });
+  await run.start(engine, {
+    data: data.images,
+    dataLabel: 'mnist',
+    model: { class: 'UNet2DModel', config: MNIST_UNET },
+    initSeed: MNIST_RECIPE.initSeed,
+    scheduler: scheduler.toConfig(),
+    trainer: trainerOptions,
+  });
 }
 const trainer = run.trainer;
 const prior = existsSync(logFile) ? await readFile(logFile, 'utf8') : 'step,loss,lr,images_per_second,seconds\n';
@@ -51,7 +65,10 @@ const timer = setInterval(() => Date.now() > deadline && controller.abort(), 100
 const started = Date.now();
 let window = [];
 const r = await run.train({
-  until: maxSteps, signal: controller.signal, checkpointEvery: MNIST_RECIPE.checkpointEvery, keep: 2,
+  until: maxSteps,
+  signal: controller.signal,
+  checkpointEvery: MNIST_RECIPE.checkpointEvery,
+  keep: 2,
   onProgress: (p) => {
     window.push(p.loss);
     if (p.step % 50 === 0) {
@@ -59,7 +76,9 @@ const r = await run.train({
       window = [];
       const secs = (Date.now() - started) / 1000;
       lines.push(`${p.step},${mean.toFixed(5)},${p.lr},${p.imagesPerSecond.toFixed(1)},${secs.toFixed(0)}`);
-      console.log(`step ${p.step}  loss ${mean.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s  ${secs.toFixed(0)} s`);
+      console.log(
+        `step ${p.step}  loss ${mean.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s  ${secs.toFixed(0)} s`,
+      );
     }
   },
 });
@@ -74,7 +93,10 @@ await run.withEmaWeights(async (m) => {
   await m.save(a.out);
 });
 await run.close();
-await writeFile(join(a.out, 'scheduler_config.json'), JSON.stringify({ ...scheduler.toConfig(), _diffusers_version: '0.32.2' }, null, 2) + '\n');
+await writeFile(
+  join(a.out, 'scheduler_config.json'),
+  JSON.stringify({ ...scheduler.toConfig(), _diffusers_version: '0.32.2' }, null, 2) + '\n',
+);
 const csv = lines.slice(1).map((l) => l.split(',').map(Number));
 // each invocation's clock restarts at 0: the run's wall time is the sum of every segment's last value
 let totalSeconds = 0;
@@ -86,7 +108,9 @@ csv.forEach((c, i) => {
   }
 });
 const lastLosses = csv.slice(-10).map((c) => c[1]);
-await writeFile(join(a.out, 'TRAINING.md'), `# How this model was trained
+await writeFile(
+  join(a.out, 'TRAINING.md'),
+  `# How this model was trained
 
 - Command: \`npm run train:mnist\` (= \`node scripts/train-mnist.mjs\`), resumable and bit-identical when resumed; this run: ${r.step} steps in ${invocations} invocation(s)${r.aborted ? ' (the last stopped by its time budget; running again continues)' : ''}.
 - Data: the first 80% of each class of the \`mnist\` npm package (8,000 digits, 28×28, scaled to [−1, 1]); the other 2,000 are held out for evaluation.
@@ -95,6 +119,7 @@ await writeFile(join(a.out, 'TRAINING.md'), `# How this model was trained
 - Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${engine.info.build} build.
 - Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's progress.csv; the last invocation used ${engine.info.threads} thread(s)).
 - Final loss (mean of the last ${lastLosses.length} logged 50-step means): ${(lastLosses.reduce((s, v) => s + v, 0) / Math.max(1, lastLosses.length)).toFixed(4)}.
-`);
+`,
+);
 console.log(`step ${r.step}${r.aborted ? ' (stopped)' : ''}; exported to ${a.out}`);
 engine.dispose();

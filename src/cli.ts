@@ -60,11 +60,14 @@ function commandNamed(name: string): (argv: string[]) => Promise<void> {
 /** A mistake the user can fix (bad flag, file, number): its message alone, on one line. */
 function isUserError(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
-  return e instanceof DdpmError || (typeof code === 'string' && (code.startsWith('ERR_PARSE_ARGS') || /^E[A-Z]+$/.test(code)));
+  return (
+    e instanceof DdpmError ||
+    (typeof code === 'string' && (code.startsWith('ERR_PARSE_ARGS') || /^E[A-Z]+$/.test(code)))
+  );
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  const msg = isUserError(e) ? (e as Error).message.replace(/\s*\n\s*/g, ' ') : (e as Error)?.stack ?? String(e);
+  const msg = isUserError(e) ? (e as Error).message.replace(/\s*\n\s*/g, ' ') : ((e as Error)?.stack ?? String(e));
   console.error(`ddpm: ${msg}`);
   process.exitCode = 1;
 });

@@ -9,7 +9,14 @@ export { DdpmError, type DdpmErrorCode } from './errors.js';
 export { splitU64, type U64 } from './random.js';
 
 // --- engine: the Wasm build, memory and worker pool ---
-export { Engine, ABI_VERSION, type EngineOptions, type EngineInfo, type BuildName, type SimdLevel } from './engine/engine.js';
+export {
+  Engine,
+  ABI_VERSION,
+  type EngineOptions,
+  type EngineInfo,
+  type BuildName,
+  type SimdLevel,
+} from './engine/engine.js';
 export type { Tensor, Arena } from './engine/memory.js';
 export type { RuntimeName } from './engine/runtime.js';
 
@@ -18,15 +25,27 @@ export * as kernels from './kernels/index.js';
 
 // --- diffusion: schedules, the forward process and posterior ---
 export {
-  BETA_SCHEDULES, betaSchedule, linspace, makeSchedule, namedSchedule, scheduleFromAlphasCumprod,
-  type BetaScheduleName, type BetaScheduleOptions, type NoiseSchedule,
+  BETA_SCHEDULES,
+  betaSchedule,
+  linspace,
+  makeSchedule,
+  namedSchedule,
+  scheduleFromAlphasCumprod,
+  type BetaScheduleName,
+  type BetaScheduleOptions,
+  type NoiseSchedule,
 } from './diffusion/schedule.js';
 export { addNoise, predictStartFromNoise, qPosterior, type AddNoiseOptions } from './diffusion/forward.js';
 export { normalKl, discretizedGaussianLogLikelihood } from './diffusion/gaussian-math.js';
 
 // --- diffusion: schedulers ---
 export {
-  SchedulerBase, type PredictionType, type TimestepSpacing, type SchedulerOptions, type SchedulerOutput, type StepOptions,
+  SchedulerBase,
+  type PredictionType,
+  type TimestepSpacing,
+  type SchedulerOptions,
+  type SchedulerOutput,
+  type StepOptions,
 } from './diffusion/scheduler.js';
 export { DDPMScheduler, type DDPMSchedulerOptions, type VarianceType } from './diffusion/ddpm.js';
 export { DDIMScheduler, type DDIMSchedulerOptions, type DDIMStepOptions } from './diffusion/ddim.js';
@@ -38,19 +57,35 @@ export { UniPCMultistepScheduler } from './diffusion/unipc.js';
 export { EulerDiscreteScheduler, EulerAncestralDiscreteScheduler } from './diffusion/euler.js';
 export { HeunDiscreteScheduler } from './diffusion/heun.js';
 export {
-  SAMPLER_NAMES, SCHEDULER_CLASSES, createSampler, schedulerFromConfig, modelCallsForSteps, stepsForModelCalls,
-  type SamplerName, type AnyScheduler, type CreateSamplerOptions,
+  SAMPLER_NAMES,
+  SCHEDULER_CLASSES,
+  createSampler,
+  schedulerFromConfig,
+  modelCallsForSteps,
+  stepsForModelCalls,
+  type SamplerName,
+  type AnyScheduler,
+  type CreateSamplerOptions,
 } from './diffusion/samplers.js';
 
 // --- diffusion: resumable sampling chains ---
 export {
-  SamplingChain, SAMPLING_STATE_FORMAT, SAMPLING_STATE_VERSION, SAMPLING_STATE_VERSIONS,
-  type SamplingChainOptions, type SamplingModel, type SamplingState,
+  SamplingChain,
+  SAMPLING_STATE_FORMAT,
+  SAMPLING_STATE_VERSION,
+  SAMPLING_STATE_VERSIONS,
+  type SamplingChainOptions,
+  type SamplingModel,
+  type SamplingState,
 } from './diffusion/sampling.js';
 
 // --- diffusion: the variational bound (bits/dim) ---
 export {
-  variationalBound, type BoundModel, type BoundOptions, type BoundResult, type BoundVarianceType,
+  variationalBound,
+  type BoundModel,
+  type BoundOptions,
+  type BoundResult,
+  type BoundVarianceType,
 } from './diffusion/bound.js';
 
 // --- nn: models ---
@@ -66,15 +101,33 @@ export { readSafetensors, writeSafetensors, type SafeTensor, type SafeTensorsFil
 
 // --- train: the trainer ---
 export {
-  Trainer, EMA_DEFAULTS, emaDecay, learningRateAt, parseTrainerConfig,
-  type EmaConfig, type TrainerConfig, type TrainerOptions, type TrainerCounters,
-  type TrainProgress, type TrainResult, type TrainRunOptions,
+  Trainer,
+  EMA_DEFAULTS,
+  emaDecay,
+  learningRateAt,
+  parseTrainerConfig,
+  type EmaConfig,
+  type TrainerConfig,
+  type TrainerOptions,
+  type TrainerCounters,
+  type TrainProgress,
+  type TrainResult,
+  type TrainRunOptions,
 } from './train/trainer.js';
 
 // --- train: checkpoints ---
 export {
-  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpointFiles, checkpointName, loadCheckpoint, modelFromCheckpoint,
-  parseCheckpoint, restoreTrainer, saveCheckpoint, type Checkpoint, type CheckpointManifest,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  checkpointFiles,
+  checkpointName,
+  loadCheckpoint,
+  modelFromCheckpoint,
+  parseCheckpoint,
+  restoreTrainer,
+  saveCheckpoint,
+  type Checkpoint,
+  type CheckpointManifest,
 } from './train/checkpoint.js';
 
 // --- train: toy data ---
@@ -82,17 +135,55 @@ export { twoMoons, swissRoll } from './train/toy-data.js';
 
 // Pipeline and loaders (issue 8): DDPMPipeline, model sources (folder, URL, bytes, shipped name), the
 // model registry by _class_name, and browser-safe images → PNG.
-export { DDPMPipeline, type FromPretrainedOptions, type RunOptions, type StepInfo, type PipelineOutput } from './pipelines/ddpm.js';
+export {
+  DDPMPipeline,
+  type FromPretrainedOptions,
+  type RunOptions,
+  type StepInfo,
+  type PipelineOutput,
+} from './pipelines/ddpm.js';
 export { pipelineScheduler, SCHEDULER_NAMES, type PipelineScheduler } from './pipelines/scheduler-choice.js';
-export { openSource, folderSource, urlSource, bytesSource, subfolder, SHIPPED_MODELS, type FileSource, type FileData, type ModelSource } from './io/sources.js';
+export {
+  openSource,
+  folderSource,
+  urlSource,
+  bytesSource,
+  subfolder,
+  SHIPPED_MODELS,
+  type FileSource,
+  type FileData,
+  type ModelSource,
+} from './io/sources.js';
 export { MODEL_CLASSES, modelClass, loadModel, type ModelClass, type PretrainedModel } from './nn/registry.js';
-export { toPng, imageGrid, scaleImage, tensorToImages, type RgbaImage, type GridOptions, type ToPngOptions } from './io/image.js';
+export {
+  toPng,
+  imageGrid,
+  scaleImage,
+  tensorToImages,
+  type RgbaImage,
+  type GridOptions,
+  type ToPngOptions,
+} from './io/image.js';
 
 // --- train: the run folder (issue 13 item 1, issue 12 item 3): lock, run.json, checkpoints, append-only
 // loss log, sample grids, export; Trainer.state()/restore(); the shipped MNIST recipe ---
 export {
-  TrainingRun, parseRunIdentity, dataHash, RUN_FILE, RUN_FORMAT, RUN_VERSION, LOSS_FILE, CHECKPOINTS_DIR, SAMPLES_DIR, MODEL_DIR,
-  type RunIdentity, type StartOptions, type ResumeOptions, type RunTrainOptions, type RunResult, type TrainData,
+  TrainingRun,
+  parseRunIdentity,
+  dataHash,
+  RUN_FILE,
+  RUN_FORMAT,
+  RUN_VERSION,
+  LOSS_FILE,
+  CHECKPOINTS_DIR,
+  SAMPLES_DIR,
+  MODEL_DIR,
+  type RunIdentity,
+  type StartOptions,
+  type ResumeOptions,
+  type RunTrainOptions,
+  type RunResult,
+  type TrainData,
 } from './train/run.js';
 export { RunLock, LOCK_FILE, type LockHolder } from './train/lock.js';
 export type { TrainerState } from './train/trainer.js';
@@ -101,8 +192,20 @@ export { MNIST_RECIPE } from './nn/presets.js';
 // posterior (issues 13.2, 11.4): the model's Gaussian p_θ(x_{t−1} | x_t) in one place, and the bound's
 // terms with their gradients (training on L_vlb / L_hybrid)
 export {
-  pMeanVariance, qPosteriorCoefficients, stepAlphas, predX0Coefficients, predEpsCoefficients, trainingTargetCoefficients, modelLogVariance,
-  type PMeanVariance, type PMeanVarianceOptions, type ModelVariance, type ModelVarianceType, type StepAlphas, type PosteriorCoefficients, type FinalVariance,
+  pMeanVariance,
+  qPosteriorCoefficients,
+  stepAlphas,
+  predX0Coefficients,
+  predEpsCoefficients,
+  trainingTargetCoefficients,
+  modelLogVariance,
+  type PMeanVariance,
+  type PMeanVarianceOptions,
+  type ModelVariance,
+  type ModelVarianceType,
+  type StepAlphas,
+  type PosteriorCoefficients,
+  type FinalVariance,
 } from './diffusion/posterior.js';
 export { vlbTerm, type VlbGrad } from './diffusion/vlb.js';
 

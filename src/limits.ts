@@ -30,6 +30,9 @@ export const LIMITS = {
  */
 export function checkJsBudget(bytes: number, what: string, budget: number = LIMITS.jsBytes): void {
   if (!(bytes <= budget)) {
-    throw new DdpmError('OUT_OF_MEMORY', `${what} needs ${Number.isFinite(bytes) ? formatBytes(bytes) : 'more than 2^53 bytes'} outside Wasm memory, over the ${formatBytes(budget)} budget`);
+    throw new DdpmError(
+      'OUT_OF_MEMORY',
+      `${what} needs ${Number.isFinite(bytes) ? formatBytes(bytes) : 'more than 2^53 bytes'} outside Wasm memory, over the ${formatBytes(budget)} budget`,
+    );
   }
 }

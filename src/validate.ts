@@ -30,7 +30,10 @@ export function show(v: unknown, max = 80): string {
   else if (typeof v === 'bigint') s = `${v}n`;
   else if (typeof v === 'function' || typeof v === 'symbol') s = typeof v;
   else if (Array.isArray(v) && v.length > 16) {
-    s = `[${v.slice(0, 8).map((x) => show(x, 20)).join(',')},… (${v.length} entries)]`;
+    s = `[${v
+      .slice(0, 8)
+      .map((x) => show(x, 20))
+      .join(',')},… (${v.length} entries)]`;
   } else {
     try {
       s = JSON.stringify(v) ?? String(v);
@@ -46,7 +49,10 @@ export function show(v: unknown, max = 80): string {
  * every failure is `DdpmError(code, "<where>: <key> must be <expected>, found <JSON>")`.
  */
 export class Checker {
-  constructor(readonly where: string, readonly code: DdpmErrorCode = 'FORMAT') {}
+  constructor(
+    readonly where: string,
+    readonly code: DdpmErrorCode = 'FORMAT',
+  ) {}
 
   fail(key: string, expected: string, found: unknown, code = this.code): never {
     throw new DdpmError(code, `${this.where}: ${key} must be ${expected}, found ${show(found)}`);
@@ -60,18 +66,34 @@ export class Checker {
   /** An integer in [min, max]; the range is part of the message (it names the cap). */
   int(key: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER, code = this.code): number {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.fail(key, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`, v, code);
+      this.fail(
+        key,
+        max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`,
+        v,
+        code,
+      );
     }
     return v;
   }
 
   /** A finite number in the range (open ends with minOpen / maxOpen). */
-  number(key: string, v: unknown, o: { min?: number; max?: number; minOpen?: boolean; maxOpen?: boolean } = {}, code = this.code): number {
+  number(
+    key: string,
+    v: unknown,
+    o: { min?: number; max?: number; minOpen?: boolean; maxOpen?: boolean } = {},
+    code = this.code,
+  ): number {
     const { min = -Infinity, max = Infinity } = o;
-    const ok = typeof v === 'number' && Number.isFinite(v) && (o.minOpen ? v > min : v >= min) && (o.maxOpen ? v < max : v <= max);
+    const ok =
+      typeof v === 'number' &&
+      Number.isFinite(v) &&
+      (o.minOpen ? v > min : v >= min) &&
+      (o.maxOpen ? v < max : v <= max);
     if (!ok) {
-      const range = min === -Infinity && max === Infinity ? 'a finite number'
-        : `a finite number in ${o.minOpen ? '(' : '['}${min}, ${max}${o.maxOpen ? ')' : ']'}`;
+      const range =
+        min === -Infinity && max === Infinity
+          ? 'a finite number'
+          : `a finite number in ${o.minOpen ? '(' : '['}${min}, ${max}${o.maxOpen ? ')' : ']'}`;
       this.fail(key, range, v, code);
     }
     return v as number;
@@ -87,15 +109,27 @@ export class Checker {
     return v;
   }
 
-  oneOf<T extends string | number | boolean | null>(key: string, v: unknown, allowed: readonly T[], code = this.code): T {
-    if (!allowed.includes(v as T)) this.fail(key, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, v, code);
+  oneOf<T extends string | number | boolean | null>(
+    key: string,
+    v: unknown,
+    allowed: readonly T[],
+    code = this.code,
+  ): T {
+    if (!allowed.includes(v as T))
+      this.fail(key, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, v, code);
     return v as T;
   }
 
   /** An array of length in [minLength, maxLength] (checked before any element is looked at). */
   array(key: string, v: unknown, minLength: number, maxLength: number): unknown[] {
     if (!Array.isArray(v) || v.length < minLength || v.length > maxLength) {
-      this.fail(key, minLength === maxLength ? `an array of ${minLength} entries` : `an array of ${minLength} to ${maxLength} entries`, v);
+      this.fail(
+        key,
+        minLength === maxLength
+          ? `an array of ${minLength} entries`
+          : `an array of ${minLength} to ${maxLength} entries`,
+        v,
+      );
     }
     return v;
   }
@@ -109,9 +143,17 @@ export class Checker {
 
   /** Refuses keys of obj outside `allowed` (own keys only; keys starting with `ignorePrefix` pass). */
   knownKeys(obj: Record<string, unknown>, allowed: readonly string[], what: string, ignorePrefix?: string): void {
-    const extra = Object.keys(obj).filter((k) => !allowed.includes(k) && !(ignorePrefix !== undefined && k.startsWith(ignorePrefix)));
+    const extra = Object.keys(obj).filter(
+      (k) => !allowed.includes(k) && !(ignorePrefix !== undefined && k.startsWith(ignorePrefix)),
+    );
     if (extra.length) {
-      throw new DdpmError(this.code, `${this.where}: unsupported ${what} key${extra.length > 1 ? 's' : ''} ${extra.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')}${extra.length > 5 ? ` (and ${extra.length - 5} more)` : ''}`);
+      throw new DdpmError(
+        this.code,
+        `${this.where}: unsupported ${what} key${extra.length > 1 ? 's' : ''} ${extra
+          .slice(0, 5)
+          .map((k) => JSON.stringify(k))
+          .join(', ')}${extra.length > 5 ? ` (and ${extra.length - 5} more)` : ''}`,
+      );
     }
   }
 }

@@ -30,20 +30,57 @@ describe('backward kernels accumulate', () => {
     const dy = e.upload(randomF32(n, 2), [n], 'dy');
     check(n, (out, accumulate) => kernels.siluBackward(e, n, x, dy, out, accumulate), 'siluBackward');
     const dyUp = e.upload(randomF32(4 * n, 3), [4 * n], 'dyUp');
-    check(n, (out, accumulate) => kernels.upsampleNearest2xBackward(e, { N, C, H, W, dy: dyUp, dx: out, accumulate }), 'upsampleNearest2xBackward');
-    check(N * C, (out, accumulate) => kernels.addChannelBiasBackward(e, { N, C, H, W, dy, dbias: out, accumulate }), 'addChannelBiasBackward');
+    check(
+      n,
+      (out, accumulate) => kernels.upsampleNearest2xBackward(e, { N, C, H, W, dy: dyUp, dx: out, accumulate }),
+      'upsampleNearest2xBackward',
+    );
+    check(
+      N * C,
+      (out, accumulate) => kernels.addChannelBiasBackward(e, { N, C, H, W, dy, dbias: out, accumulate }),
+      'addChannelBiasBackward',
+    );
     const gamma = e.upload(randomF32(C, 4), [C], 'gamma');
     const beta = e.upload(randomF32(C, 5), [C], 'beta');
-    const y = e.alloc(n, 'y'), mean = e.alloc(N * G, 'mean'), rstd = e.alloc(N * G, 'rstd');
+    const y = e.alloc(n, 'y'),
+      mean = e.alloc(N * G, 'mean'),
+      rstd = e.alloc(N * G, 'rstd');
     kernels.groupNorm(e, { N, C, H, W, groups: G, x, gamma, beta, y, mean, rstd, eps: 1e-5 });
-    const dgamma = e.alloc(C, 'dgamma'), dbeta = e.alloc(C, 'dbeta');
-    check(n, (out, accumulate) => kernels.groupNormBackward(e, { N, C, H, W, groups: G, dy, x, mean, rstd, gamma, dx: out, dgamma, dbeta, accumulate }), 'groupNormBackward');
+    const dgamma = e.alloc(C, 'dgamma'),
+      dbeta = e.alloc(C, 'dbeta');
+    check(
+      n,
+      (out, accumulate) =>
+        kernels.groupNormBackward(e, {
+          N,
+          C,
+          H,
+          W,
+          groups: G,
+          dy,
+          x,
+          mean,
+          rstd,
+          gamma,
+          dx: out,
+          dgamma,
+          dbeta,
+          accumulate,
+        }),
+      'groupNormBackward',
+    );
     // mulAccumulate only accumulates: compare with mul + add
     const z0 = randomF32(n, 6);
     const z = e.upload(z0, [n], 'z');
     kernels.mulAccumulate(e, n, x, dy, z);
-    const xv = e.read(x), dyv = e.read(dy);
-    expect(sameBits(e.read(z), Float32Array.from(z0, (v, i) => v + Math.fround(xv[i] * dyv[i])))).toBe(true);
+    const xv = e.read(x),
+      dyv = e.read(dy);
+    expect(
+      sameBits(
+        e.read(z),
+        Float32Array.from(z0, (v, i) => v + Math.fround(xv[i] * dyv[i])),
+      ),
+    ).toBe(true);
   });
 
   it('refuses an accumulating dx that aliases its input', () => {

@@ -9,7 +9,8 @@ import { rng } from './helpers/rng.js';
 const T = 1000;
 const sched = namedSchedule('linear', T); // β 1e-4 … 0.02 (Ho et al. 2020)
 const s = 0.3; // data std
-const N = 200, D = 8;
+const N = 200,
+  D = 8;
 
 /** x0: N(0, s²) rounded to the 256-level grid of [−1, 1]. */
 function gaussianData(): Float32Array {
@@ -73,7 +74,13 @@ describe('variational bound', () => {
 
   it('for Gaussian data and the exact optimal model, matches the analytic NLL within the discretization', async () => {
     const r = await variationalBound(engine, {
-      schedule: sched, model: optimalModel, x0, D, varianceType: 'learned', clipDenoised: false, seed: 5,
+      schedule: sched,
+      model: optimalModel,
+      x0,
+      D,
+      varianceType: 'learned',
+      clipDenoised: false,
+      seed: 5,
     });
     // Sanity of the parts: the prior term is tiny (ᾱ_T ≈ 4e-5), every KL term is ≥ 0.
     expect(r.priorBpd).toBeLessThan(1e-3);
@@ -91,36 +98,78 @@ describe('variational bound', () => {
 
   it('a worse model gets a clearly worse bound (the test can fail)', async () => {
     const fixed = await variationalBound(engine, {
-      schedule: sched, model: (xt, ts) => optimalModel(xt, ts).filter((_, i) => Math.floor(i / D) % 2 === 0),
-      x0, D, varianceType: 'fixed_large', clipDenoised: false, seed: 5,
+      schedule: sched,
+      model: (xt, ts) => optimalModel(xt, ts).filter((_, i) => Math.floor(i / D) % 2 === 0),
+      x0,
+      D,
+      varianceType: 'fixed_large',
+      clipDenoised: false,
+      seed: 5,
     });
     // β_t instead of the true reverse variance costs ~0.13 bits/dim here
     expect(fixed.bitsPerDim - nllBpd).toBeGreaterThan(0.08);
     const blind = await variationalBound(engine, {
-      schedule: sched, model: (xt) => new Float32Array(xt.length), x0, D, varianceType: 'fixed_small', seed: 5,
+      schedule: sched,
+      model: (xt) => new Float32Array(xt.length),
+      x0,
+      D,
+      varianceType: 'fixed_small',
+      seed: 5,
       timesteps: { stride: 10 },
     });
     expect(blind.bitsPerDim - nllBpd).toBeGreaterThan(1);
   });
 
   it('the sampled estimate is unbiased: within a few standard errors of the exact sum', async () => {
-    const exact = await variationalBound(engine, { schedule: sched, model: optimalModel, x0, D, varianceType: 'learned', clipDenoised: false, seed: 5 });
+    const exact = await variationalBound(engine, {
+      schedule: sched,
+      model: optimalModel,
+      x0,
+      D,
+      varianceType: 'learned',
+      clipDenoised: false,
+      seed: 5,
+    });
     const sampled = await variationalBound(engine, {
-      schedule: sched, model: optimalModel, x0, D, varianceType: 'learned', clipDenoised: false, seed: 9, timesteps: { samples: 20 }, batchSize: 64,
+      schedule: sched,
+      model: optimalModel,
+      x0,
+      D,
+      varianceType: 'learned',
+      clipDenoised: false,
+      seed: 9,
+      timesteps: { samples: 20 },
+      batchSize: 64,
     });
     expect(sampled.stdError).toBeGreaterThan(0);
-    expect(Math.abs(sampled.bitsPerDim - exact.bitsPerDim)).toBeLessThan(4 * Math.hypot(sampled.stdError, exact.stdError));
+    expect(Math.abs(sampled.bitsPerDim - exact.bitsPerDim)).toBeLessThan(
+      4 * Math.hypot(sampled.stdError, exact.stdError),
+    );
     // same seed and options, other batch size → same estimate
     const again = await variationalBound(engine, {
-      schedule: sched, model: optimalModel, x0, D, varianceType: 'learned', clipDenoised: false, seed: 9, timesteps: { samples: 20 }, batchSize: 37,
+      schedule: sched,
+      model: optimalModel,
+      x0,
+      D,
+      varianceType: 'learned',
+      clipDenoised: false,
+      seed: 9,
+      timesteps: { samples: 20 },
+      batchSize: 37,
     });
     expect(again.bitsPerDim).toBe(sampled.bitsPerDim);
   });
 
   it('rejects bad input with typed errors', async () => {
     const base = { schedule: sched, model: optimalModel, D, varianceType: 'learned' as const };
-    await expect(variationalBound(engine, { ...base, x0: new Float32Array(7) })).rejects.toThrow(/x0 has 7 values, not a positive multiple of D = 8/);
-    await expect(variationalBound(engine, { ...base, x0: new Float32Array(8).fill(1.5) })).rejects.toThrow(/x0\[0\] = 1.5 is outside \[-1, 1\]/);
-    await expect(variationalBound(engine, { ...base, x0: new Float32Array(8), varianceType: 'fixed_small' })).rejects.toThrow(/returned 16 values for 1 samples, expected 8/);
+    await expect(variationalBound(engine, { ...base, x0: new Float32Array(7) })).rejects.toThrow(
+      /x0 has 7 values, not a positive multiple of D = 8/,
+    );
+    await expect(variationalBound(engine, { ...base, x0: new Float32Array(8).fill(1.5) })).rejects.toThrow(
+      /x0\[0\] = 1.5 is outside \[-1, 1\]/,
+    );
+    await expect(
+      variationalBound(engine, { ...base, x0: new Float32Array(8), varianceType: 'fixed_small' }),
+    ).rejects.toThrow(/returned 16 values for 1 samples, expected 8/);
   });
 });

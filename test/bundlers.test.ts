@@ -22,7 +22,12 @@ let reference: { sha256: string };
 const servers: { close(): Promise<void> }[] = [];
 
 beforeAll(async () => {
-  reference = JSON.parse(execFileSync(process.execPath, [join(root, 'test/runtimes/digits-node.mjs'), 'simd', '1'], { encoding: 'utf8', timeout: 30_000 }));
+  reference = JSON.parse(
+    execFileSync(process.execPath, [join(root, 'test/runtimes/digits-node.mjs'), 'simd', '1'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    }),
+  );
   browser = await launchChromium();
 });
 afterAll(async () => {
@@ -42,27 +47,48 @@ function project(name: string, files: Record<string, string>): string {
 
 /** Every import esbuild saw whose path starts with node: (the metafile lists each input's imports). */
 function nodeImports(dir: string): string[] {
-  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { inputs: Record<string, { imports: { path: string }[] }> };
-  return Object.entries(meta.inputs).flatMap(([file, i]) => i.imports.filter((m) => m.path.startsWith('node:')).map((m) => `${file}: ${m.path}`));
+  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as {
+    inputs: Record<string, { imports: { path: string }[] }>;
+  };
+  return Object.entries(meta.inputs).flatMap(([file, i]) =>
+    i.imports.filter((m) => m.path.startsWith('node:')).map((m) => `${file}: ${m.path}`),
+  );
 }
 
 function esbuild(dir: string, args: string[]): string {
   try {
-    return execFileSync(join(root, 'node_modules/.bin/esbuild'), ['consumer.mjs', '--bundle', '--format=esm', '--outfile=out/bundle.js', '--metafile=meta.json', '--log-level=warning', ...args], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(
+      join(root, 'node_modules/.bin/esbuild'),
+      [
+        'consumer.mjs',
+        '--bundle',
+        '--format=esm',
+        '--outfile=out/bundle.js',
+        '--metafile=meta.json',
+        '--log-level=warning',
+        ...args,
+      ],
+      { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
   } catch (e) {
     throw new Error(`esbuild ${args.join(' ')} failed:\n${(e as { stderr?: string }).stderr}`);
   }
 }
 
 /** Serves dir (cross-origin isolated off), opens page, waits for window.result. */
-async function runInChromium(dir: string, page: string): Promise<{ sha256?: string; error?: string; build?: string; threads?: number }> {
+async function runInChromium(
+  dir: string,
+  page: string,
+): Promise<{ sha256?: string; error?: string; build?: string; threads?: number }> {
   const server = await serve({ port: 0, isolated: false, dir });
   servers.push(server);
   const tab = await browser.context.newPage();
   const errors: string[] = [];
   tab.on('pageerror', (e) => errors.push(e.message));
   await tab.goto(server.url + page);
-  await tab.waitForFunction(() => (window as unknown as { result?: unknown }).result, null, { timeout: 30_000 }).catch(() => undefined);
+  await tab
+    .waitForFunction(() => (window as unknown as { result?: unknown }).result, null, { timeout: 30_000 })
+    .catch(() => undefined);
   const result = await tab.evaluate(() => (window as unknown as { result?: unknown }).result);
   await tab.close();
   return (result ?? { error: `no result; page errors: ${errors.join('; ')}` }) as { sha256?: string; error?: string };
@@ -80,7 +106,10 @@ describe('esbuild, zero config', () => {
     const log = esbuild(dir, ['--platform=browser']);
     expect(log).not.toMatch(/node:/);
     expect(nodeImports(dir)).toEqual([]);
-    writeFileSync(join(dir, 'out/index.html'), `<!doctype html><script>window.MODEL_BASE = new URL('models/mnist/', location.href).href</script><script type="module" src="bundle.js"></script>`);
+    writeFileSync(
+      join(dir, 'out/index.html'),
+      `<!doctype html><script>window.MODEL_BASE = new URL('models/mnist/', location.href).href</script><script type="module" src="bundle.js"></script>`,
+    );
     const result = await runInChromium(join(dir, 'out'), 'index.html');
     expect(result.error).toBeUndefined();
     expect(result).toMatchObject({ runtime: 'browser', build: 'simd', threads: 1 });
@@ -91,8 +120,14 @@ describe('esbuild, zero config', () => {
     const dir = project('esbuild-worker', consumerFiles);
     esbuild(dir, ['--platform=neutral', '--conditions=worker,workerd']);
     expect(nodeImports(dir)).toEqual([]);
-    writeFileSync(join(dir, 'out/harness.js'), `self.MODEL_BASE = new URL('models/mnist/', location.href).href; await import('./bundle.js'); postMessage(globalThis.result);`);
-    writeFileSync(join(dir, 'out/index.html'), `<!doctype html><script>new Worker('harness.js', { type: 'module' }).onmessage = (e) => { window.result = e.data; };</script>`);
+    writeFileSync(
+      join(dir, 'out/harness.js'),
+      `self.MODEL_BASE = new URL('models/mnist/', location.href).href; await import('./bundle.js'); postMessage(globalThis.result);`,
+    );
+    writeFileSync(
+      join(dir, 'out/index.html'),
+      `<!doctype html><script>new Worker('harness.js', { type: 'module' }).onmessage = (e) => { window.result = e.data; };</script>`,
+    );
     const result = await runInChromium(join(dir, 'out'), 'index.html');
     expect(result.error).toBeUndefined();
     expect(result).toMatchObject({ runtime: 'worker', build: 'simd', threads: 1 });
@@ -102,10 +137,18 @@ describe('esbuild, zero config', () => {
 
 describe('Vite, zero config', () => {
   it("builds examples/vite without node: warnings; the app runs in Chromium with Node's bits", async () => {
-    const dir = project('vite', { 'index.html': join(root, 'examples/vite/index.html'), 'main.js': join(root, 'examples/vite/main.js'), 'package.json': join(root, 'examples/vite/package.json') });
+    const dir = project('vite', {
+      'index.html': join(root, 'examples/vite/index.html'),
+      'main.js': join(root, 'examples/vite/main.js'),
+      'package.json': join(root, 'examples/vite/package.json'),
+    });
     // NODE_ENV as a user's shell has it: under vitest's NODE_ENV=test, Vite stays quiet about node: imports
     const env = { ...process.env, NODE_ENV: 'production' };
-    const out = execFileSync(process.execPath, [join(root, 'test/helpers/vite-build.mjs'), dir], { encoding: 'utf8', timeout: 60_000, env });
+    const out = execFileSync(process.execPath, [join(root, 'test/helpers/vite-build.mjs'), dir], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env,
+    });
     const { warnings } = JSON.parse(out.trim().split('\n').pop()!) as { warnings: string[] };
     expect(warnings.filter((w) => /node:/.test(w))).toEqual([]);
     const result = await runInChromium(join(dir, 'dist'), 'index.html?n=4&steps=10&seed=42&simd=simd');

@@ -21,7 +21,13 @@ const CHILD = join(import.meta.dirname, 'helpers', 'checkpoint-child.mjs');
 const small = { data_dim: 2, hidden_dim: 16, num_blocks: 2, time_proj_dim: 8 };
 // 50 rows in batches of 16: batches straddle epochs; cosine lr with warmup; EMA with warmup
 const options: TrainerOptions = {
-  batchSize: 16, learningRate: 5e-3, lrScheduler: 'cosine', lrWarmupSteps: 5, maxTrainSteps: 60, seed: 21, snrGamma: 5,
+  batchSize: 16,
+  learningRate: 5e-3,
+  lrScheduler: 'cosine',
+  lrWarmupSteps: 5,
+  maxTrainSteps: 60,
+  seed: 21,
+  snrGamma: 5,
   ema: { useEmaWarmup: true, maxDecay: 0.99 },
 };
 const DATA_SEED = 8;
@@ -40,7 +46,12 @@ afterAll(async () => {
 });
 
 function newTrainer(seed = 4): Trainer {
-  return new Trainer(MLPDenoiser.create(engine, small, seed), twoMoons(50, DATA_SEED), namedSchedule('linear', 100).alphasCumprod, options);
+  return new Trainer(
+    MLPDenoiser.create(engine, small, seed),
+    twoMoons(50, DATA_SEED),
+    namedSchedule('linear', 100).alphasCumprod,
+    options,
+  );
 }
 
 const state = (t: Trainer) => [t.model.params, t.ema!, t.m, t.v].map((b) => engine.read(b.all));
@@ -52,12 +63,20 @@ describe('checkpoints', () => {
     await straight.train({ steps: 2 * N });
     const dir = join(root, 'resume');
     const first = newTrainer();
-    await first.train({ steps: N, afterStep: async (s) => void ((s % 7 === 0 || s === N) && (await saveCheckpoint(dir, first))) }); // saves at 7, 14 and 20
+    await first.train({
+      steps: N,
+      afterStep: async (s) => void ((s % 7 === 0 || s === N) && (await saveCheckpoint(dir, first))),
+    }); // saves at 7, 14 and 20
     expect((await readdir(dir)).sort()).toEqual(['ckpt-000007', 'ckpt-000014', 'ckpt-000020', 'latest']);
     await promisify(execFile)(process.execPath, [CHILD, 'resume', dir, String(N), String(DATA_SEED)]);
     const ckpt = await loadCheckpoint(dir);
     expect(ckpt.manifest.step).toBe(2 * N);
-    const resumed = new Trainer(modelFromCheckpoint(engine, ckpt), twoMoons(50, DATA_SEED), namedSchedule('linear', 100).alphasCumprod, options);
+    const resumed = new Trainer(
+      modelFromCheckpoint(engine, ckpt),
+      twoMoons(50, DATA_SEED),
+      namedSchedule('linear', 100).alphasCumprod,
+      options,
+    );
     restoreTrainer(resumed, ckpt);
     const want = state(straight);
     const got = state(resumed);
@@ -78,7 +97,9 @@ describe('checkpoints', () => {
     await writeFile(join(dir, 'latest.tmp'), 'ckpt-0000');
     const ckpt = await loadCheckpoint(dir);
     expect(ckpt.manifest.step).toBe(5);
-    expect(sameBits(engine.read(modelFromCheckpoint(engine, ckpt).params.all), engine.read(t.model.params.all))).toBe(true);
+    expect(sameBits(engine.read(modelFromCheckpoint(engine, ckpt).params.all), engine.read(t.model.params.all))).toBe(
+      true,
+    );
     // `latest` lost (crash between the folder rename and the pointer): the newest complete folder is used
     await unlink(join(dir, 'latest'));
     expect((await loadCheckpoint(dir)).manifest.step).toBe(5);
@@ -86,7 +107,13 @@ describe('checkpoints', () => {
     await saveCheckpoint(dir, t);
     // the leftovers may be another live process's temporaries: only a run folder's lock holder
     // (TrainingRun, test/run.test.ts) removes them; this save's own temporaries are gone
-    expect((await readdir(dir)).sort()).toEqual(['ckpt-000005', 'ckpt-000006', 'ckpt-000006.tmp', 'latest', 'latest.tmp']);
+    expect((await readdir(dir)).sort()).toEqual([
+      'ckpt-000005',
+      'ckpt-000006',
+      'ckpt-000006.tmp',
+      'latest',
+      'latest.tmp',
+    ]);
     expect((await readFile(join(dir, 'latest'), 'utf8')).trim()).toBe('ckpt-000006');
   });
 
@@ -156,7 +183,10 @@ describe('checkpoints', () => {
     await truncate(join(c.dir, 'optimizer.exp_avg.safetensors'), 1000);
     await expectFormat(c.dir, /optimizer\.exp_avg\.safetensors: 1000 bytes, checkpoint\.json records \d+/);
 
-    const editManifest = async (dir: string, f: (m: { format_version: number; files: Record<string, number> }) => void) => {
+    const editManifest = async (
+      dir: string,
+      f: (m: { format_version: number; files: Record<string, number> }) => void,
+    ) => {
       const m = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8'));
       f(m);
       await writeFile(join(dir, 'checkpoint.json'), JSON.stringify(m));
@@ -166,30 +196,51 @@ describe('checkpoints', () => {
     await expectFormat(c.dir, /checkpoint\.json: format_version 2 is not supported/);
 
     // a valid safetensors file with the wrong tensors, and one with a NaN
-    const replaceFile = async (dir: string, tensors: [string, { shape: number[]; data: Float32Array }][], name = 'model.safetensors') => {
+    const replaceFile = async (
+      dir: string,
+      tensors: [string, { shape: number[]; data: Float32Array }][],
+      name = 'model.safetensors',
+    ) => {
       const bytes = writeSafetensors(tensors);
       await writeFile(join(dir, name), bytes);
       await editManifest(dir, (m) => (m.files[name] = bytes.length));
     };
     c = await fresh('v-shapes');
     const other = MLPDenoiser.create(engine, { ...small, hidden_dim: 8 }, 1);
-    await replaceFile(c.dir, other.params.specs.map((s) => [s.name, { shape: s.shape, data: engine.read(other.params.get(s.name)) }]));
+    await replaceFile(
+      c.dir,
+      other.params.specs.map((s) => [s.name, { shape: s.shape, data: engine.read(other.params.get(s.name)) }]),
+    );
     await expectFormat(c.dir, /model\.safetensors: the tensors do not fit .*wrong shape/);
     c = await fresh('v-nan');
-    const tensors = c.t.model.params.specs.map((s) => [s.name, { shape: s.shape, data: engine.read(c.t.model.params.get(s.name)) }] as [string, { shape: number[]; data: Float32Array }]);
+    const tensors = c.t.model.params.specs.map(
+      (s) =>
+        [s.name, { shape: s.shape, data: engine.read(c.t.model.params.get(s.name)) }] as [
+          string,
+          { shape: number[]; data: Float32Array },
+        ],
+    );
     tensors[2][1].data[0] = NaN;
     await replaceFile(c.dir, tensors);
     await expectFormat(c.dir, /model\.safetensors: tensor input_proj\.weight\[0\] = NaN is not finite/);
 
     // a bad optimizer file is found before the (good) weights are written into the trainer
     c = await fresh('v-moments');
-    const moments = c.t.v.specs.map((s) => [s.name, { shape: s.shape, data: engine.read(c.t.v.get(s.name)) }] as [string, { shape: number[]; data: Float32Array }]);
+    const moments = c.t.v.specs.map(
+      (s) =>
+        [s.name, { shape: s.shape, data: engine.read(c.t.v.get(s.name)) }] as [
+          string,
+          { shape: number[]; data: Float32Array },
+        ],
+    );
     moments[5][1].data[1] = -Infinity;
     await replaceFile(c.dir, moments, 'optimizer.exp_avg_sq.safetensors');
     const target = newTrainer(11);
     const untouched = engine.read(target.model.params.all);
     const em = await errorOf(async () => restoreTrainer(target, await loadCheckpoint(c.dir)));
-    expect(em.message).toMatch(/optimizer\.exp_avg_sq\.safetensors: tensor blocks\.0\.linear_1\.bias\[1\] = -Infinity is not finite/);
+    expect(em.message).toMatch(
+      /optimizer\.exp_avg_sq\.safetensors: tensor blocks\.0\.linear_1\.bias\[1\] = -Infinity is not finite/,
+    );
     expect(sameBits(engine.read(target.model.params.all), untouched)).toBe(true);
 
     await writeFile(join(root, 'v-missing', 'latest'), 'garbage');
@@ -202,13 +253,25 @@ describe('checkpoints', () => {
     // resuming with a different trainer config or data is refused before anything is written
     c = await fresh('v-config');
     const ckpt = await loadCheckpoint(c.dir);
-    const t = new Trainer(MLPDenoiser.create(engine, small, 4), twoMoons(50, DATA_SEED), namedSchedule('linear', 100).alphasCumprod, { ...options, learningRate: 1e-3 });
+    const t = new Trainer(
+      MLPDenoiser.create(engine, small, 4),
+      twoMoons(50, DATA_SEED),
+      namedSchedule('linear', 100).alphasCumprod,
+      { ...options, learningRate: 1e-3 },
+    );
     const before = engine.read(t.model.params.all);
     const e = await errorOf(() => restoreTrainer(t, ckpt));
     expect(e.code).toBe('RUN_MISMATCH');
     expect(e.message).toMatch(/trainer config learningRate differs — checkpoint 0\.005, this trainer 0\.001/);
     expect(sameBits(engine.read(t.model.params.all), before)).toBe(true);
-    const t2 = new Trainer(MLPDenoiser.create(engine, small, 4), twoMoons(60, DATA_SEED), namedSchedule('linear', 100).alphasCumprod, options);
-    expect((await errorOf(() => restoreTrainer(t2, ckpt))).message).toMatch(/dataset size differs — checkpoint 50, this trainer 60/);
+    const t2 = new Trainer(
+      MLPDenoiser.create(engine, small, 4),
+      twoMoons(60, DATA_SEED),
+      namedSchedule('linear', 100).alphasCumprod,
+      options,
+    );
+    expect((await errorOf(() => restoreTrainer(t2, ckpt))).message).toMatch(
+      /dataset size differs — checkpoint 50, this trainer 60/,
+    );
   });
 });

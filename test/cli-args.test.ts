@@ -38,10 +38,16 @@ describe('editDistance / closest', () => {
 
 describe('parseCommand', () => {
   it('names an unknown flag with the nearest known one, in one line', () => {
-    expect(describeError(() => parse('--stpes', '5'))).toBe('INVALID_ARGUMENT: unknown option --stpes (did you mean --steps?)');
+    expect(describeError(() => parse('--stpes', '5'))).toBe(
+      'INVALID_ARGUMENT: unknown option --stpes (did you mean --steps?)',
+    );
     expect(describeError(() => parse('--sed=3'))).toBe('INVALID_ARGUMENT: unknown option --sed (did you mean --seed?)');
-    expect(describeError(() => parse('--quite'))).toBe('INVALID_ARGUMENT: unknown option --quite (did you mean --quiet?)');
-    expect(describeError(() => parse('--bogus'))).toBe("INVALID_ARGUMENT: unknown option --bogus (try 'ddpm sample --help')");
+    expect(describeError(() => parse('--quite'))).toBe(
+      'INVALID_ARGUMENT: unknown option --quite (did you mean --quiet?)',
+    );
+    expect(describeError(() => parse('--bogus'))).toBe(
+      "INVALID_ARGUMENT: unknown option --bogus (try 'ddpm sample --help')",
+    );
     expect(describeError(() => parse('-x'))).toBe("INVALID_ARGUMENT: unknown option -x (try 'ddpm sample --help')");
   });
 
@@ -52,9 +58,15 @@ describe('parseCommand', () => {
   });
 
   it('a flag without its value, or a boolean with one, is a one-line error', () => {
-    expect(describeError(() => parse('--steps'))).toBe("INVALID_ARGUMENT: --steps needs a value (try 'ddpm sample --help')");
-    expect(describeError(() => parse('--steps', '--seed', '1'))).toMatch(/^INVALID_ARGUMENT: --steps needs a value, found option '--seed' \(write --steps=VALUE/);
-    expect(describeError(() => parse('--json=yes'))).toBe("INVALID_ARGUMENT: --json takes no value, found '--json=yes'");
+    expect(describeError(() => parse('--steps'))).toBe(
+      "INVALID_ARGUMENT: --steps needs a value (try 'ddpm sample --help')",
+    );
+    expect(describeError(() => parse('--steps', '--seed', '1'))).toMatch(
+      /^INVALID_ARGUMENT: --steps needs a value, found option '--seed' \(write --steps=VALUE/,
+    );
+    expect(describeError(() => parse('--json=yes'))).toBe(
+      "INVALID_ARGUMENT: --json takes no value, found '--json=yes'",
+    );
     expect(describeError(() => parse('-5'))).toMatch(/^INVALID_ARGUMENT: unexpected argument '-5'/);
   });
 

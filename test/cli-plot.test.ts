@@ -14,7 +14,9 @@ function blank(width: number, height: number, gray = 0): RgbaImage {
 const gray = (im: RgbaImage, x: number, y: number) => im.data[4 * (y * im.width + x)];
 /** The w×h block at (x, y) as rows of '#' (lit) and '.'. */
 function block(im: RgbaImage, x: number, y: number, w: number, h: number): string[] {
-  return Array.from({ length: h }, (_, r) => Array.from({ length: w }, (_, c) => (gray(im, x + c, y + r) > 0 ? '#' : '.')).join(''));
+  return Array.from({ length: h }, (_, r) =>
+    Array.from({ length: w }, (_, c) => (gray(im, x + c, y + r) > 0 ? '#' : '.')).join(''),
+  );
 }
 /** Bounding box of the lit pixels inside a region. */
 function litBox(im: RgbaImage, x0: number, y0: number, x1: number, y1: number) {
@@ -61,8 +63,12 @@ describe('scatterImage', () => {
     const im = scatterImage(new Float32Array([0, 0, 2.5, -2.5]), size, 3);
     expect([im.width, im.height]).toEqual([size, size]);
     // find the origin lines: the column and the row that are dim gray along most of the plot
-    const dimCols = [...Array(size).keys()].filter((x) => [100, 150, 250, 300].every((y) => gray(im, x, y) > 0 && gray(im, x, y) < 128));
-    const dimRows = [...Array(size).keys()].filter((y) => [100, 150, 250, 300].every((x) => gray(im, x, y) > 0 && gray(im, x, y) < 128));
+    const dimCols = [...Array(size).keys()].filter((x) =>
+      [100, 150, 250, 300].every((y) => gray(im, x, y) > 0 && gray(im, x, y) < 128),
+    );
+    const dimRows = [...Array(size).keys()].filter((y) =>
+      [100, 150, 250, 300].every((x) => gray(im, x, y) > 0 && gray(im, x, y) < 128),
+    );
     expect(dimCols).toHaveLength(1);
     expect(dimRows).toHaveLength(1);
     const [ox, oy] = [dimCols[0], dimRows[0]];
@@ -88,7 +94,11 @@ describe('scatterImage', () => {
     expect(axisRow).toBeDefined();
     // below the bottom axis: 7 labels; the leftmost reads "-3", the rightmost "3"
     const below = { y0: axisRow! + 2, y1: size };
-    const labelCols = [...Array(size).keys()].filter((x) => [...Array(below.y1 - below.y0).keys()].some((d) => gray(im, x, below.y0 + d) >= 128 && gray(im, x, below.y0 + d - 1) === 0));
+    const labelCols = [...Array(size).keys()].filter((x) =>
+      [...Array(below.y1 - below.y0).keys()].some(
+        (d) => gray(im, x, below.y0 + d) >= 128 && gray(im, x, below.y0 + d - 1) === 0,
+      ),
+    );
     const groups = labelCols.reduce<number[][]>((g, x) => {
       if (g.length && x - g[g.length - 1].at(-1)! <= 2) g[g.length - 1].push(x);
       else g.push([x]);
@@ -99,7 +109,9 @@ describe('scatterImage', () => {
     expect(first.maxX - first.minX + 1).toBe(textWidth('-3'));
     expect(block(im, first.minX, first.minY, 3, 5)).toEqual(MINUS);
     // left of the left axis: labels too, one per tick
-    const leftRows = [...Array(size).keys()].filter((y) => [...Array(axisCol! - 3).keys()].some((x) => gray(im, x, y) >= 128));
+    const leftRows = [...Array(size).keys()].filter((y) =>
+      [...Array(axisCol! - 3).keys()].some((x) => gray(im, x, y) >= 128),
+    );
     expect(leftRows.length).toBe(7 * 5);
   });
 });
@@ -161,7 +173,9 @@ describe('scaleImage (--scale K)', () => {
     expect([up.width, up.height]).toEqual([6, 3]);
     for (let y = 0; y < 3; y++) {
       for (let x = 0; x < 6; x++) {
-        expect([...up.data.subarray(4 * (y * 6 + x), 4 * (y * 6 + x) + 4)]).toEqual(x < 3 ? [1, 2, 3, 4] : [5, 6, 7, 8]);
+        expect([...up.data.subarray(4 * (y * 6 + x), 4 * (y * 6 + x) + 4)]).toEqual(
+          x < 3 ? [1, 2, 3, 4] : [5, 6, 7, 8],
+        );
       }
     }
     expect(upscaleNearest(im, 1).data).toEqual(im.data);

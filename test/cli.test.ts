@@ -22,10 +22,17 @@ describe('ddpm CLI', () => {
 
   it('user mistakes are one line on stderr and exit code 1, no stack trace', () => {
     const cases = [
-      ['info', '--threads', '0'], ['nonsense'], ['info', '--bogus'], ['info', '--simd', 'avx'],
+      ['info', '--threads', '0'],
+      ['nonsense'],
+      ['info', '--bogus'],
+      ['info', '--simd', 'avx'],
       // checked before anything is timed or loaded
-      ['bench', '--seconds', '0'], ['bench', '--threads', 'many'], ['bench', '--simd', 'avx'],
-      ['nll'], ['nll', '--data', 'mnist', '--timesteps', 'samples:0'], ['nll', '--data', 'mnist', '--n', '-'],
+      ['bench', '--seconds', '0'],
+      ['bench', '--threads', 'many'],
+      ['bench', '--simd', 'avx'],
+      ['nll'],
+      ['nll', '--data', 'mnist', '--timesteps', 'samples:0'],
+      ['nll', '--data', 'mnist', '--n', '-'],
     ];
     for (const args of cases) {
       const r = ddpm(...args);
@@ -38,7 +45,13 @@ describe('ddpm CLI', () => {
 
   it('every command has --help', () => {
     expect(ddpm('--help').stdout).toMatch(/sample .*\n.*train .*\n.*nll .*\n.*bench .*\n.*info /);
-    for (const [cmd, flag] of [['sample', '--guidance W'], ['train', '--checkpoint-every N'], ['nll', '--timesteps MODE'], ['bench', '--seconds S'], ['info', '--simd']]) {
+    for (const [cmd, flag] of [
+      ['sample', '--guidance W'],
+      ['train', '--checkpoint-every N'],
+      ['nll', '--timesteps MODE'],
+      ['bench', '--seconds S'],
+      ['info', '--simd'],
+    ]) {
       const r = ddpm(cmd, '--help');
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^usage: ddpm ${cmd}`));
@@ -55,7 +68,7 @@ describe('ddpm CLI', () => {
     }
   });
 
-  it('help <command> prints that command\'s help; help alone the general one', () => {
+  it("help <command> prints that command's help; help alone the general one", () => {
     for (const cmd of ['sample', 'train', 'nll', 'eval', 'bench', 'info']) {
       const r = ddpm('help', cmd);
       expect(r.status).toBe(0);
@@ -77,8 +90,14 @@ describe('ddpm CLI', () => {
   });
 
   it('a negative number is a value, so the range check names it', () => {
-    expectOneLineError(ddpm('nll', '--data', 'mnist', '--seed', '-1'), /^ddpm: --seed must be an integer in \[0, 4294967295\], found '-1'\n$/);
-    expectOneLineError(ddpm('bench', '--seconds', '-2'), /^ddpm: --seconds must be a number in \[0\.1, 60\], found '-2'\n$/);
+    expectOneLineError(
+      ddpm('nll', '--data', 'mnist', '--seed', '-1'),
+      /^ddpm: --seed must be an integer in \[0, 4294967295\], found '-1'\n$/,
+    );
+    expectOneLineError(
+      ddpm('bench', '--seconds', '-2'),
+      /^ddpm: --seconds must be a number in \[0\.1, 60\], found '-2'\n$/,
+    );
     expectOneLineError(ddpm('info', '--threads'), /^ddpm: --threads needs a value/);
   });
 
@@ -87,7 +106,14 @@ describe('ddpm CLI', () => {
     expect(r.status).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
-    expect(info).toMatchObject({ runtime: 'node', build: 'simd-mt', simd: 'simd', threads: 2, fusedMadd: null, version: process.version });
+    expect(info).toMatchObject({
+      runtime: 'node',
+      build: 'simd-mt',
+      simd: 'simd',
+      threads: 2,
+      fusedMadd: null,
+      version: process.version,
+    });
     expect(info.why.some((w: string) => /forced by options\.simd/.test(w))).toBe(true);
     expect(info.memoryLimit).toBeGreaterThan(0);
   });
@@ -97,7 +123,18 @@ describe('ddpm CLI', () => {
     const r = ddpm(...args, '--json');
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(Object.keys(j).sort()).toEqual(['bitsPerDim', 'data', 'decoderBpd', 'images', 'klBpd', 'model', 'priorBpd', 'seed', 'stdError', 'timesteps']);
+    expect(Object.keys(j).sort()).toEqual([
+      'bitsPerDim',
+      'data',
+      'decoderBpd',
+      'images',
+      'klBpd',
+      'model',
+      'priorBpd',
+      'seed',
+      'stdError',
+      'timesteps',
+    ]);
     expect(j).toMatchObject({ images: 2, data: 'mnist', timesteps: 'samples:1', seed: 0 });
     expect(j.bitsPerDim).toBeCloseTo(j.priorBpd + j.klBpd + j.decoderBpd, 10);
     expect(r.stderr).toMatch(/^nll .*2\/2/m);

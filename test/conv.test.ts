@@ -6,8 +6,17 @@ import { useEngines } from './helpers/engines.js';
 
 const make = useEngines();
 type Case = RefConvGeometry & { bias: boolean };
-const geo = (N: number, Cin: number, H: number, W: number, Cout: number, k: number, stride: number, pad: number[], bias = true): Case =>
-  ({ N, Cin, H, W, Cout, k, stride, pad: pad as Case['pad'], bias });
+const geo = (
+  N: number,
+  Cin: number,
+  H: number,
+  W: number,
+  Cout: number,
+  k: number,
+  stride: number,
+  pad: number[],
+  bias = true,
+): Case => ({ N, Cin, H, W, Cout, k, stride, pad: pad as Case['pad'], bias });
 
 // Odd sizes, odd channel counts, batch 1 and 5, symmetric and diffusers' (0, 0, 1, 1) padding; the
 // 16/32-wide ones take the one-output-row packing path, Cin = 33 with 3×3 spans two K blocks.
@@ -32,7 +41,16 @@ const sizes = (c: Case) => {
   const { Ho, Wo } = outSize(c);
   return { Ho, Wo, x: c.N * c.Cin * c.H * c.W, w: c.Cout * c.Cin * c.k * c.k, y: c.N * c.Cout * Ho * Wo };
 };
-const args = (c: Case) => ({ N: c.N, Cin: c.Cin, H: c.H, W: c.W, Cout: c.Cout, kernel: c.k as 1 | 3, stride: c.stride as 1 | 2, pad: c.pad });
+const args = (c: Case) => ({
+  N: c.N,
+  Cin: c.Cin,
+  H: c.H,
+  W: c.W,
+  Cout: c.Cout,
+  kernel: c.k as 1 | 3,
+  stride: c.stride as 1 | 2,
+  pad: c.pad,
+});
 
 /** max over i of |got − want| / scale, which float32 keeps below (terms + 4)·2⁻²⁴. */
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>, scale: ArrayLike<number>): number {
@@ -47,8 +65,12 @@ function relErr(got: ArrayLike<number>, want: ArrayLike<number>, scale: ArrayLik
 function forward(e: Engine, c: Case, seed: number) {
   const s = sizes(c);
   const mark = e.arena.mark();
-  const xv = randomF32(s.x, seed), wv = randomF32(s.w, seed + 1), bv = randomF32(c.Cout, seed + 2);
-  const x = e.upload(xv, s.x, 'x'), weight = e.upload(wv, s.w, 'weight'), bias = e.upload(bv, c.Cout, 'bias');
+  const xv = randomF32(s.x, seed),
+    wv = randomF32(s.w, seed + 1),
+    bv = randomF32(c.Cout, seed + 2);
+  const x = e.upload(xv, s.x, 'x'),
+    weight = e.upload(wv, s.w, 'weight'),
+    bias = e.upload(bv, c.Cout, 'bias');
   const y = e.upload(new Float32Array(s.y).fill(NaN), s.y, 'y');
   kernels.conv2d(e, { ...args(c), x, weight, bias: c.bias ? bias : undefined, y });
   const got = e.read(y);
@@ -59,12 +81,21 @@ function forward(e: Engine, c: Case, seed: number) {
 function backward(e: Engine, c: Case, seed: number, accumulate: boolean, chunkFloats?: number) {
   const s = sizes(c);
   const mark = e.arena.mark();
-  const xv = randomF32(s.x, seed), wv = randomF32(s.w, seed + 1), dyv = randomF32(s.y, seed + 2);
-  const dx0 = randomF32(s.x, seed + 3), dw0 = randomF32(s.w, seed + 4), db0 = randomF32(c.Cout, seed + 5);
-  const x = e.upload(xv, s.x, 'x'), weight = e.upload(wv, s.w, 'weight'), dy = e.upload(dyv, s.y, 'dy');
+  const xv = randomF32(s.x, seed),
+    wv = randomF32(s.w, seed + 1),
+    dyv = randomF32(s.y, seed + 2);
+  const dx0 = randomF32(s.x, seed + 3),
+    dw0 = randomF32(s.w, seed + 4),
+    db0 = randomF32(c.Cout, seed + 5);
+  const x = e.upload(xv, s.x, 'x'),
+    weight = e.upload(wv, s.w, 'weight'),
+    dy = e.upload(dyv, s.y, 'dy');
   // Without accumulation the old contents must not matter: NaN would show.
-  const init = (v: Float32Array, name: string) => e.upload(accumulate ? v : new Float32Array(v.length).fill(NaN), v.length, name);
-  const dx = init(dx0, 'dx'), dweight = init(dw0, 'dweight'), dbias = init(db0, 'dbias');
+  const init = (v: Float32Array, name: string) =>
+    e.upload(accumulate ? v : new Float32Array(v.length).fill(NaN), v.length, name);
+  const dx = init(dx0, 'dx'),
+    dweight = init(dw0, 'dweight'),
+    dbias = init(db0, 'dbias');
   kernels.conv2dBackward(e, { ...args(c), x, weight, dy, dx, dweight, dbias, accumulate, chunkFloats });
   const got = { dx: e.read(dx), dw: e.read(dweight), db: e.read(dbias) };
   e.arena.release(mark);
@@ -78,7 +109,9 @@ describe('conv2d', () => {
       CASES.forEach((c, n) => {
         const { got, xv, wv, bv } = forward(e, c, 100 + 10 * n);
         const ref = conv2dRef(c, xv, wv, c.bias ? bv : undefined);
-        expect(relErr(got, ref.y, ref.scale), JSON.stringify(c)).toBeLessThanOrEqual((c.Cin * c.k * c.k + 4) * 2 ** -24);
+        expect(relErr(got, ref.y, ref.scale), JSON.stringify(c)).toBeLessThanOrEqual(
+          (c.Cin * c.k * c.k + 4) * 2 ** -24,
+        );
       });
     });
 
@@ -94,18 +127,30 @@ describe('conv2d', () => {
         const sc = (s: Float64Array, v0: Float32Array) => (accumulate ? s.map((a, i) => a + Math.abs(v0[i])) : s);
         const tag = `${JSON.stringify(c)} accumulate=${accumulate} chunked=${n % 3 === 1}`;
         // dx sums ≤ Cout·k² terms (col2im adds its k² parts), dW N·Ho·Wo, db N·Ho·Wo.
-        expect(relErr(r.got.dx, plus(ref.dx, r.dx0), sc(ref.dxScale, r.dx0)), `dx ${tag}`).toBeLessThanOrEqual((c.Cout * c.k * c.k + 4) * 2 ** -24);
-        expect(relErr(r.got.dw, plus(ref.dw, r.dw0), sc(ref.dwScale, r.dw0)), `dw ${tag}`).toBeLessThanOrEqual((c.N * Ho * Wo + 4) * 2 ** -24);
-        expect(relErr(r.got.db, plus(ref.db, r.db0), sc(ref.dbScale, r.db0)), `db ${tag}`).toBeLessThanOrEqual((c.N * Ho * Wo + 4) * 2 ** -24);
+        expect(relErr(r.got.dx, plus(ref.dx, r.dx0), sc(ref.dxScale, r.dx0)), `dx ${tag}`).toBeLessThanOrEqual(
+          (c.Cout * c.k * c.k + 4) * 2 ** -24,
+        );
+        expect(relErr(r.got.dw, plus(ref.dw, r.dw0), sc(ref.dwScale, r.dw0)), `dw ${tag}`).toBeLessThanOrEqual(
+          (c.N * Ho * Wo + 4) * 2 ** -24,
+        );
+        expect(relErr(r.got.db, plus(ref.db, r.db0), sc(ref.dbScale, r.db0)), `db ${tag}`).toBeLessThanOrEqual(
+          (c.N * Ho * Wo + 4) * 2 ** -24,
+        );
       });
     });
   }
 
   it('the reference backward matches central finite differences of the reference forward (float64)', () => {
-    for (const c of [geo(2, 2, 5, 4, 3, 3, 2, [0, 0, 1, 1]), geo(1, 3, 4, 3, 2, 3, 1, [1, 1, 1, 1]), geo(2, 3, 3, 2, 2, 1, 2, [0, 0, 0, 0])]) {
+    for (const c of [
+      geo(2, 2, 5, 4, 3, 3, 2, [0, 0, 1, 1]),
+      geo(1, 3, 4, 3, 2, 3, 1, [1, 1, 1, 1]),
+      geo(2, 3, 3, 2, 2, 1, 2, [0, 0, 0, 0]),
+    ]) {
       const s = sizes(c);
-      const x = Float64Array.from(randomF32(s.x, 1)), w = Float64Array.from(randomF32(s.w, 2));
-      const b = Float64Array.from(randomF32(c.Cout, 3)), r = Float64Array.from(randomF32(s.y, 4));
+      const x = Float64Array.from(randomF32(s.x, 1)),
+        w = Float64Array.from(randomF32(s.w, 2));
+      const b = Float64Array.from(randomF32(c.Cout, 3)),
+        r = Float64Array.from(randomF32(s.y, 4));
       // L = Σ y·r, so dL/dy = r
       const loss = () => conv2dRef(c, x, w, b).y.reduce((acc, v, i) => acc + v * r[i], 0);
       const grad = conv2dBackwardRef(c, x, w, r);
@@ -127,7 +172,11 @@ describe('conv2d', () => {
 
   it('forward and backward are bit-identical for 1, 2, 3, 4 threads, simd and relaxed', async () => {
     // threads split the GEMM columns (pixels) in the first two cases, the rows (Cout) in the third
-    const cases = [geo(3, 5, 17, 13, 33, 3, 1, [1, 1, 1, 1]), geo(2, 33, 9, 7, 5, 3, 2, [0, 0, 1, 1]), geo(1, 3, 3, 3, 65, 3, 1, [1, 1, 1, 1])];
+    const cases = [
+      geo(3, 5, 17, 13, 33, 3, 1, [1, 1, 1, 1]),
+      geo(2, 33, 9, 7, 5, 3, 2, [0, 0, 1, 1]),
+      geo(1, 3, 3, 3, 65, 3, 1, [1, 1, 1, 1]),
+    ];
     for (const simd of ['simd', 'relaxed'] as const) {
       const first: Float32Array[][] = [];
       for (const threads of [1, 2, 3, 4]) {
@@ -137,7 +186,10 @@ describe('conv2d', () => {
           const b = backward(e, c, 400 + n, n === 0).got;
           const outs = [f, b.dx, b.dw, b.db];
           if (threads === 1) first[n] = outs;
-          else outs.forEach((o, i) => expect(sameBits(o, first[n][i]), `${simd} ${threads} threads case ${n} output ${i}`).toBe(true));
+          else
+            outs.forEach((o, i) =>
+              expect(sameBits(o, first[n][i]), `${simd} ${threads} threads case ${n} output ${i}`).toBe(true),
+            );
         });
         e.dispose();
       }
@@ -148,8 +200,11 @@ describe('conv2d', () => {
     const e = await make({ threads: 1 });
     const c = geo(2, 3, 5, 5, 4, 3, 1, [1, 1, 1, 1]);
     const s = sizes(c);
-    const x = e.alloc(s.x, 'x'), weight = e.alloc(s.w, 'weight'), y = e.upload(new Float32Array(s.y).fill(7), s.y, 'y');
-    const dy = e.alloc(s.y, 'dy'), dx = e.alloc(s.x, 'dx');
+    const x = e.alloc(s.x, 'x'),
+      weight = e.alloc(s.w, 'weight'),
+      y = e.upload(new Float32Array(s.y).fill(7), s.y, 'y');
+    const dy = e.alloc(s.y, 'dy'),
+      dx = e.alloc(s.x, 'dx');
     const expectError = (f: () => void, code: string, msg: RegExp) => {
       try {
         f();
@@ -161,22 +216,74 @@ describe('conv2d', () => {
       }
     };
     const a = args(c);
-    expectError(() => kernels.conv2d(e, { ...a, kernel: 5 as 3, x, weight, y }), 'INVALID_ARGUMENT', /conv2d: kernel must be 1 or 3, found 5/);
-    expectError(() => kernels.conv2d(e, { ...a, stride: 3 as 2, x, weight, y }), 'INVALID_ARGUMENT', /conv2d: stride must be 1 or 2, found 3/);
-    expectError(() => kernels.conv2d(e, { ...a, pad: [1, 1, 1] as never, x, weight, y }), 'INVALID_ARGUMENT', /pad must be a number or \[top, left, bottom, right\]/);
-    expectError(() => kernels.conv2d(e, { ...a, pad: -1, x, weight, y }), 'INVALID_ARGUMENT', /conv2d: pad top must be an integer in \[0, 3\], found -1/);
-    expectError(() => kernels.conv2d(e, { ...a, N: 0, x, weight, y }), 'INVALID_ARGUMENT', /conv2d: N must be an integer >= 1/);
-    expectError(() => kernels.conv2d(e, { ...a, H: 1, W: 1, pad: 0, x, weight, y }), 'SHAPE_MISMATCH', /a 1×1 input with padding \[0,0,0,0\] is smaller than the 3×3 kernel/);
-    expectError(() => kernels.conv2d(e, { ...a, Cin: 4, x, weight, y }), 'SHAPE_MISMATCH', /conv2d: x \(N, Cin, H, W\) = \(2, 4, 5, 5\) \(tensor x\) must hold at least 200 values, found 150/);
-    expectError(() => kernels.conv2d(e, { ...a, x, weight, y: dx }), 'SHAPE_MISMATCH', /conv2d: y \(N, Cout, Ho, Wo\) = \(2, 4, 5, 5\) \(tensor dx\) must hold at least 200/);
-    expectError(() => kernels.conv2d(e, { ...a, x: y, weight, y }), 'INVALID_ARGUMENT', /conv2d: y \(tensor y\) overlaps x \(tensor y\)/);
-    expectError(() => kernels.conv2dBackward(e, { ...a, x, weight, dy, dx: x }), 'INVALID_ARGUMENT', /conv2dBackward: dx \(tensor x\) overlaps x \(tensor x\)/);
+    expectError(
+      () => kernels.conv2d(e, { ...a, kernel: 5 as 3, x, weight, y }),
+      'INVALID_ARGUMENT',
+      /conv2d: kernel must be 1 or 3, found 5/,
+    );
+    expectError(
+      () => kernels.conv2d(e, { ...a, stride: 3 as 2, x, weight, y }),
+      'INVALID_ARGUMENT',
+      /conv2d: stride must be 1 or 2, found 3/,
+    );
+    expectError(
+      () => kernels.conv2d(e, { ...a, pad: [1, 1, 1] as never, x, weight, y }),
+      'INVALID_ARGUMENT',
+      /pad must be a number or \[top, left, bottom, right\]/,
+    );
+    expectError(
+      () => kernels.conv2d(e, { ...a, pad: -1, x, weight, y }),
+      'INVALID_ARGUMENT',
+      /conv2d: pad top must be an integer in \[0, 3\], found -1/,
+    );
+    expectError(
+      () => kernels.conv2d(e, { ...a, N: 0, x, weight, y }),
+      'INVALID_ARGUMENT',
+      /conv2d: N must be an integer >= 1/,
+    );
+    expectError(
+      () => kernels.conv2d(e, { ...a, H: 1, W: 1, pad: 0, x, weight, y }),
+      'SHAPE_MISMATCH',
+      /a 1×1 input with padding \[0,0,0,0\] is smaller than the 3×3 kernel/,
+    );
+    expectError(
+      () => kernels.conv2d(e, { ...a, Cin: 4, x, weight, y }),
+      'SHAPE_MISMATCH',
+      /conv2d: x \(N, Cin, H, W\) = \(2, 4, 5, 5\) \(tensor x\) must hold at least 200 values, found 150/,
+    );
+    expectError(
+      () => kernels.conv2d(e, { ...a, x, weight, y: dx }),
+      'SHAPE_MISMATCH',
+      /conv2d: y \(N, Cout, Ho, Wo\) = \(2, 4, 5, 5\) \(tensor dx\) must hold at least 200/,
+    );
+    expectError(
+      () => kernels.conv2d(e, { ...a, x: y, weight, y }),
+      'INVALID_ARGUMENT',
+      /conv2d: y \(tensor y\) overlaps x \(tensor y\)/,
+    );
+    expectError(
+      () => kernels.conv2dBackward(e, { ...a, x, weight, dy, dx: x }),
+      'INVALID_ARGUMENT',
+      /conv2dBackward: dx \(tensor x\) overlaps x \(tensor x\)/,
+    );
     const dw100 = e.alloc(100, 'dw100');
-    expectError(() => kernels.conv2dBackward(e, { ...a, x, weight, dy, dweight: dw100 }), 'SHAPE_MISMATCH', /conv2dBackward: dweight \(Cout, Cin, k, k\) = \(4, 3, 3, 3\) \(tensor dw100\) must hold at least 108 values, found 100/);
-    expectError(() => kernels.conv2dBackward(e, { ...a, x, weight, dy, dx, dweight: dx }), 'INVALID_ARGUMENT', /dx \(tensor dx\) overlaps dweight \(tensor dx\)/);
+    expectError(
+      () => kernels.conv2dBackward(e, { ...a, x, weight, dy, dweight: dw100 }),
+      'SHAPE_MISMATCH',
+      /conv2dBackward: dweight \(Cout, Cin, k, k\) = \(4, 3, 3, 3\) \(tensor dw100\) must hold at least 108 values, found 100/,
+    );
+    expectError(
+      () => kernels.conv2dBackward(e, { ...a, x, weight, dy, dx, dweight: dx }),
+      'INVALID_ARGUMENT',
+      /dx \(tensor dx\) overlaps dweight \(tensor dx\)/,
+    );
     expect(Array.from(e.read(y))).toEqual(new Array(s.y).fill(7));
     const small = await make({ threads: 1, scratchPerThread: 64 * 1024 });
     const t = (n: number, name: string) => small.alloc(n, name);
-    expectError(() => kernels.conv2d(small, { ...a, x: t(s.x, 'x'), weight: t(s.w, 'w'), y: t(s.y, 'y') }), 'INVALID_ARGUMENT', /conv2d: the engine's workspace has 65536 bytes per thread/);
+    expectError(
+      () => kernels.conv2d(small, { ...a, x: t(s.x, 'x'), weight: t(s.w, 'w'), y: t(s.y, 'y') }),
+      'INVALID_ARGUMENT',
+      /conv2d: the engine's workspace has 65536 bytes per thread/,
+    );
   });
 });

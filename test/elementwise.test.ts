@@ -86,7 +86,16 @@ describe('silu', () => {
 });
 
 describe('softmax', () => {
-  const shapes: [number, number][] = [[1, 1], [5, 1], [1, 3], [5, 17], [1, 63], [5, 65], [3, 129], [2, 1030]];
+  const shapes: [number, number][] = [
+    [1, 1],
+    [5, 1],
+    [1, 3],
+    [5, 17],
+    [1, 63],
+    [5, 65],
+    [3, 129],
+    [2, 1030],
+  ];
 
   it('forward and backward match float64 on awkward rows, with a scale, in place too', () => {
     for (const [rows, cols] of shapes) {
@@ -241,7 +250,12 @@ describe('addChannelBias', () => {
 });
 
 describe('concatChannels', () => {
-  const shapes: [number, number, number, number, number][] = [[1, 1, 1, 1, 1], [5, 3, 2, 1, 17], [1, 7, 3, 5, 13], [2, 4, 9, 3, 65]];
+  const shapes: [number, number, number, number, number][] = [
+    [1, 1, 1, 1, 1],
+    [5, 3, 2, 1, 17],
+    [1, 7, 3, 5, 13],
+    [2, 4, 9, 3, 65],
+  ];
 
   it('concatenates along C; backward splits, overwriting or accumulating', () => {
     for (const [N, C1, C2, H, W] of shapes) {
@@ -282,8 +296,20 @@ describe('concatChannels', () => {
     const b = f64(randomF32(N * C2 * HW, 25));
     const w = randomF32(N * (C1 + C2) * HW, 26);
     const [da, db] = ref.concatChannelsBackward(w, N, C1, C2, HW);
-    expect(maxRelErr(da, numericGrad((v) => ref.concatChannels(v, b, N, C1, C2, HW), a, w), 1e-6)).toBeLessThan(1e-8);
-    expect(maxRelErr(db, numericGrad((v) => ref.concatChannels(a, v, N, C1, C2, HW), b, w), 1e-6)).toBeLessThan(1e-8);
+    expect(
+      maxRelErr(
+        da,
+        numericGrad((v) => ref.concatChannels(v, b, N, C1, C2, HW), a, w),
+        1e-6,
+      ),
+    ).toBeLessThan(1e-8);
+    expect(
+      maxRelErr(
+        db,
+        numericGrad((v) => ref.concatChannels(a, v, N, C1, C2, HW), b, w),
+        1e-6,
+      ),
+    ).toBeLessThan(1e-8);
   });
 });
 
@@ -305,28 +331,52 @@ describe('bad input', () => {
     const y = e.upload(new Float32Array(64).fill(7), 64, 'y');
     const small = e.upload(new Float32Array(8).fill(7), 8, 'small');
     const forged = { ptr: 1 << 30, size: 64, shape: [64], name: 'forged' };
-    expectError('SHAPE_MISMATCH', /add: z \(tensor small\) must hold at least 64 values, found 8/, () => kernels.add(e, 64, x, y, small));
+    expectError('SHAPE_MISMATCH', /add: z \(tensor small\) must hold at least 64 values, found 8/, () =>
+      kernels.add(e, 64, x, y, small),
+    );
     expectError('OUT_OF_BOUNDS', /mul: y \(tensor forged/, () => kernels.mul(e, 64, x, forged, y));
-    expectError('INVALID_ARGUMENT', /scale: a must be a finite number, found NaN/, () => kernels.scale(e, 64, NaN, x, y));
+    expectError('INVALID_ARGUMENT', /scale: a must be a finite number, found NaN/, () =>
+      kernels.scale(e, 64, NaN, x, y),
+    );
     expectError('INVALID_ARGUMENT', /silu: n must be an integer >= 0, found -1/, () => kernels.silu(e, -1, x, y));
     const shifted = { ...y, ptr: y.ptr + 16, size: 60 };
-    expectError('INVALID_ARGUMENT', /siluBackward: dx \(tensor y\) overlaps dy \(tensor y\)/, () => kernels.siluBackward(e, 60, x, y, shifted));
-    expectError('SHAPE_MISMATCH', /softmax: y \(3×5\) \(tensor small\) must hold at least 15 values/, () => kernels.softmax(e, { rows: 3, cols: 5, x, y: small }));
-    expectError('INVALID_ARGUMENT', /softmaxBackward: cols must be an integer >= 1, found 0/, () => kernels.softmaxBackward(e, { rows: 3, cols: 0, y: x, dy: x, dx: x }));
-    expectError('INVALID_ARGUMENT', /softmax: scale must be a finite number, found Infinity/, () => kernels.softmax(e, { rows: 1, cols: 4, x, y, scale: Infinity }));
-    expectError('SHAPE_MISMATCH', /upsampleNearest2x: y \(N, C, 2H, 2W\) \(tensor y\) must hold at least 128 values, found 64/, () =>
-      kernels.upsampleNearest2x(e, { N: 2, C: 1, H: 4, W: 4, x, y }));
-    expectError('INVALID_ARGUMENT', /upsampleNearest2x: y \(tensor x\) overlaps x/, () => kernels.upsampleNearest2x(e, { N: 1, C: 1, H: 2, W: 2, x, y: x }));
+    expectError('INVALID_ARGUMENT', /siluBackward: dx \(tensor y\) overlaps dy \(tensor y\)/, () =>
+      kernels.siluBackward(e, 60, x, y, shifted),
+    );
+    expectError('SHAPE_MISMATCH', /softmax: y \(3×5\) \(tensor small\) must hold at least 15 values/, () =>
+      kernels.softmax(e, { rows: 3, cols: 5, x, y: small }),
+    );
+    expectError('INVALID_ARGUMENT', /softmaxBackward: cols must be an integer >= 1, found 0/, () =>
+      kernels.softmaxBackward(e, { rows: 3, cols: 0, y: x, dy: x, dx: x }),
+    );
+    expectError('INVALID_ARGUMENT', /softmax: scale must be a finite number, found Infinity/, () =>
+      kernels.softmax(e, { rows: 1, cols: 4, x, y, scale: Infinity }),
+    );
+    expectError(
+      'SHAPE_MISMATCH',
+      /upsampleNearest2x: y \(N, C, 2H, 2W\) \(tensor y\) must hold at least 128 values, found 64/,
+      () => kernels.upsampleNearest2x(e, { N: 2, C: 1, H: 4, W: 4, x, y }),
+    );
+    expectError('INVALID_ARGUMENT', /upsampleNearest2x: y \(tensor x\) overlaps x/, () =>
+      kernels.upsampleNearest2x(e, { N: 1, C: 1, H: 2, W: 2, x, y: x }),
+    );
     expectError('INVALID_ARGUMENT', /upsampleNearest2xBackward: H must be an integer >= 1, found 1.5/, () =>
-      kernels.upsampleNearest2xBackward(e, { N: 1, C: 1, H: 1.5, W: 2, dy: x, dx: y }));
+      kernels.upsampleNearest2xBackward(e, { N: 1, C: 1, H: 1.5, W: 2, dy: x, dx: y }),
+    );
     expectError('SHAPE_MISMATCH', /addChannelBias: bias \(N, C\) \(tensor small\) must hold at least 16 values/, () =>
-      kernels.addChannelBias(e, { N: 4, C: 4, H: 2, W: 2, bias: small, x }));
+      kernels.addChannelBias(e, { N: 4, C: 4, H: 2, W: 2, bias: small, x }),
+    );
     expectError('INVALID_ARGUMENT', /addChannelBiasBackward: N must be an integer >= 1, found 0/, () =>
-      kernels.addChannelBiasBackward(e, { N: 0, C: 4, H: 2, W: 2, dy: x, dbias: y }));
-    expectError('SHAPE_MISMATCH', /concatChannels: y \(N, C1 \+ C2, H, W\) \(tensor y\) must hold at least 72 values, found 64/, () =>
-      kernels.concatChannels(e, { N: 1, C1: 4, C2: 5, H: 2, W: 4, a: x, b: x, y }));
+      kernels.addChannelBiasBackward(e, { N: 0, C: 4, H: 2, W: 2, dy: x, dbias: y }),
+    );
+    expectError(
+      'SHAPE_MISMATCH',
+      /concatChannels: y \(N, C1 \+ C2, H, W\) \(tensor y\) must hold at least 72 values, found 64/,
+      () => kernels.concatChannels(e, { N: 1, C1: 4, C2: 5, H: 2, W: 4, a: x, b: x, y }),
+    );
     expectError('INVALID_ARGUMENT', /concatChannelsBackward: da \(tensor x\) overlaps db \(tensor x\)/, () =>
-      kernels.concatChannelsBackward(e, { N: 1, C1: 2, C2: 2, H: 2, W: 2, dy: y, da: x, db: x }));
+      kernels.concatChannelsBackward(e, { N: 1, C1: 2, C2: 2, H: 2, W: 2, dy: y, da: x, db: x }),
+    );
     expect(Array.from(e.read(y))).toEqual(new Array(64).fill(7));
     expect(Array.from(e.read(small))).toEqual(new Array(8).fill(7));
   });

@@ -17,8 +17,16 @@ const root = join(__dirname, '..');
 const builds = ['simd', 'relaxed', 'simd-mt', 'relaxed-mt'] as const;
 const module = (b: string) => new WebAssembly.Module(readFileSync(join(root, 'build/wasm', `${b}.wasm`)));
 
-function child(mode: string): Record<string, { ok: boolean; code?: string; message?: string; info?: Engine['info']; result?: number[]; compileAttempts: number }> {
-  const out = execFileSync(process.execPath, [join(root, 'test/runtimes/edge-sim.mjs'), mode], { encoding: 'utf8', timeout: 30_000 });
+function child(
+  mode: string,
+): Record<
+  string,
+  { ok: boolean; code?: string; message?: string; info?: Engine['info']; result?: number[]; compileAttempts: number }
+> {
+  const out = execFileSync(process.execPath, [join(root, 'test/runtimes/edge-sim.mjs'), mode], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
@@ -44,11 +52,26 @@ describe('build ids', () => {
 
   it('a module of the wrong build is a DdpmError naming the build found and the one needed', async () => {
     const cases: [Parameters<typeof Engine.create>[0], RegExp][] = [
-      [{ wasm: module('relaxed'), simd: 'simd', threads: 1 }, /options\.wasm is the relaxed build, but simd: 'simd' was asked for: pass the simd build \(wasm\/simd\.wasm\)/],
-      [{ wasm: module('simd'), simd: 'relaxed', threads: 1 }, /options\.wasm is the simd build, but simd: 'relaxed'.*wasm\/relaxed\.wasm/],
-      [{ wasm: module('simd'), threads: 3 }, /options\.wasm is the simd build \(single-threaded\); threads: 3 needs the simd-mt build \(wasm\/simd-mt\.wasm\)/],
-      [{ wasm: module('relaxed'), threads: 2 }, /relaxed build \(single-threaded\); threads: 2 needs the relaxed-mt build/],
-      [{ wasm: module('relaxed-mt'), simd: 'simd', threads: 2 }, /relaxed-mt build, but simd: 'simd'.*wasm\/simd-mt\.wasm/],
+      [
+        { wasm: module('relaxed'), simd: 'simd', threads: 1 },
+        /options\.wasm is the relaxed build, but simd: 'simd' was asked for: pass the simd build \(wasm\/simd\.wasm\)/,
+      ],
+      [
+        { wasm: module('simd'), simd: 'relaxed', threads: 1 },
+        /options\.wasm is the simd build, but simd: 'relaxed'.*wasm\/relaxed\.wasm/,
+      ],
+      [
+        { wasm: module('simd'), threads: 3 },
+        /options\.wasm is the simd build \(single-threaded\); threads: 3 needs the simd-mt build \(wasm\/simd-mt\.wasm\)/,
+      ],
+      [
+        { wasm: module('relaxed'), threads: 2 },
+        /relaxed build \(single-threaded\); threads: 2 needs the relaxed-mt build/,
+      ],
+      [
+        { wasm: module('relaxed-mt'), simd: 'simd', threads: 2 },
+        /relaxed-mt build, but simd: 'simd'.*wasm\/simd-mt\.wasm/,
+      ],
     ];
     for (const [opts, msg] of cases) {
       const err = await Engine.create(opts).catch((x) => x);
@@ -77,7 +100,9 @@ describe('where compiling Wasm at run time is forbidden (simulated)', () => {
   const r = child('nocompile');
   it('Engine.create() without a module is a DdpmError that says to import the .wasm and pass it', () => {
     expect(r['no wasm']).toMatchObject({ ok: false, code: 'UNSUPPORTED' });
-    expect(r['no wasm'].message).toMatch(/does not compile WebAssembly at run time \(CompileError: .*disallowed by embedder\)/);
+    expect(r['no wasm'].message).toMatch(
+      /does not compile WebAssembly at run time \(CompileError: .*disallowed by embedder\)/,
+    );
     expect(r['no wasm'].message).toContain("import wasm from 'ddpm-wasm/wasm/simd.wasm'");
     expect(r['no wasm'].message).toContain('Engine.create({ wasm })');
     expect(r.bytes).toMatchObject({ ok: false, code: 'UNSUPPORTED' });
@@ -98,7 +123,9 @@ describe('where no Worker exists (simulated workerd)', () => {
   const r = child('noworker');
   it('threads > 1 is a DdpmError; threads auto quietly runs 1 thread with the reason in info.why', () => {
     expect(r['threads 2']).toMatchObject({ ok: false, code: 'UNSUPPORTED' });
-    expect(r['threads 2'].message).toBe("threads: 2 needs worker threads, but this runtime has no Worker (workerd); use threads: 1 or 'auto'");
+    expect(r['threads 2'].message).toBe(
+      "threads: 2 needs worker threads, but this runtime has no Worker (workerd); use threads: 1 or 'auto'",
+    );
     expect(r['threads auto'].ok).toBe(true);
     expect(r['threads auto'].info!.runtime).toBe('workerd');
     expect(r['threads auto'].info!.threads).toBe(1);
@@ -107,6 +134,8 @@ describe('where no Worker exists (simulated workerd)', () => {
   it('a Worker without URL.createObjectURL (the workers start from a Blob URL) is no better', () => {
     const b = child('noblob');
     expect(b['threads 2']).toMatchObject({ ok: false, code: 'UNSUPPORTED' });
-    expect(b['threads 2'].message).toBe("threads: 2 needs worker threads, but this runtime has no URL.createObjectURL, which starting a Worker from a Blob URL needs (workerd); use threads: 1 or 'auto'");
+    expect(b['threads 2'].message).toBe(
+      "threads: 2 needs worker threads, but this runtime has no URL.createObjectURL, which starting a Worker from a Blob URL needs (workerd); use threads: 1 or 'auto'",
+    );
   });
 });

@@ -60,7 +60,9 @@ describe('Engine', () => {
   it('plans memory against the limit before allocating', async () => {
     const e = await make({ threads: 1, memoryLimit: 32 * 2 ** 20, initialMemory: 1 << 20 });
     const before = e.memory.buffer.byteLength;
-    expect(() => e.alloc([1024, 1024, 16], 'huge')).toThrowError(/tensor huge \[1024,1024,16\] needs \d+\.\d MiB of Wasm memory \(64\.0 MiB new\), limit 32\.0 MiB/);
+    expect(() => e.alloc([1024, 1024, 16], 'huge')).toThrowError(
+      /tensor huge \[1024,1024,16\] needs \d+\.\d MiB of Wasm memory \(64\.0 MiB new\), limit 32\.0 MiB/,
+    );
     expect(e.memory.buffer.byteLength).toBe(before);
     // growing within the limit works and views are refreshed
     const t = e.alloc(4 * 2 ** 20, 'big');
@@ -81,7 +83,9 @@ describe('Engine', () => {
     } catch (err) {
       expect((err as DdpmError).code).toBe('WORKER_FAILED');
       // worker 1's slice, run by worker 1 — or by the calling thread if it got there first
-      expect((err as Error).message).toMatch(/slice 1 of axpy_f32 failed on (worker 1|the calling thread): .*memory access out of bounds/);
+      expect((err as Error).message).toMatch(
+        /slice 1 of axpy_f32 failed on (worker 1|the calling thread): .*memory access out of bounds/,
+      );
     }
     kernels.axpy(e, n, 2, x, y);
     expect(e.read(y)[40]).toBe(Math.fround(2 * e.read(x)[40]));
@@ -104,7 +108,9 @@ describe('Engine', () => {
     const n = 1 << 16; // large enough to go through the pool (small elementwise calls run on the caller alone)
     const x = e.upload(randomF32(n, 3), n, 'x');
     e.hangSliceForTest(1);
-    expect(() => kernels.axpy(e, n, 1, x, x)).toThrowError(/1 slice\(s\) of axpy_f32 claimed by a worker did not finish within 300 ms/);
+    expect(() => kernels.axpy(e, n, 1, x, x)).toThrowError(
+      /1 slice\(s\) of axpy_f32 claimed by a worker did not finish within 300 ms/,
+    );
     expect(() => kernels.axpy(e, n, 1, x, x)).toThrowError(/pool is unusable/);
   });
 

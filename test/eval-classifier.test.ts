@@ -4,7 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/index.js';
 import type { Tensor } from '../src/engine/memory.js';
 import type { Denoiser } from '../src/nn/denoiser.js';
-import { DigitClassifier, CLASSIFIER_TRAINING, accuracy, softmaxCrossEntropy, trainClassifier } from '../src/eval/classifier.js';
+import {
+  DigitClassifier,
+  CLASSIFIER_TRAINING,
+  accuracy,
+  softmaxCrossEntropy,
+  trainClassifier,
+} from '../src/eval/classifier.js';
 import { loadMnist, type Digits } from '../src/io/mnist.js';
 import { gradCheck } from './helpers/gradcheck.js';
 import { randomF32 } from './helpers/rng.js';
@@ -20,7 +26,10 @@ afterAll(() => engine.dispose());
 /** The classifier seen as gradCheck's Denoiser: the timesteps are ignored, the logits are the output. */
 function asDenoiser(c: DigitClassifier): Denoiser {
   return {
-    engine: c.engine, params: c.params, sampleSize: 784, grads: () => c.grads(),
+    engine: c.engine,
+    params: c.params,
+    sampleSize: 784,
+    grads: () => c.grads(),
     forward: () => Promise.reject(new Error('not used by gradCheck')),
     trainForward: (x: Tensor) => {
       const f = c.trainForward(x);
@@ -31,7 +40,8 @@ function asDenoiser(c: DigitClassifier): Denoiser {
 
 /** n digits spread evenly over a class-ordered split. */
 function spread(d: Digits, n: number): { images: Float32Array; labels: Uint8Array } {
-  const images = new Float32Array(n * 784), labels = new Uint8Array(n);
+  const images = new Float32Array(n * 784),
+    labels = new Uint8Array(n);
   for (let k = 0; k < n; k++) {
     const i = Math.floor((k * d.N) / n);
     images.set(d.images.subarray(i * 784, (i + 1) * 784), k * 784);
@@ -59,7 +69,12 @@ describe('DigitClassifier', () => {
     expect(loss).toBeGreaterThan(0);
     const h = 1e-3;
     for (let i = 0; i < N * 10; i++) {
-      const at = (s: number) => softmaxCrossEntropy(Float32Array.from(logits, (v, j) => (j === i ? v + s : v)), labels, N).loss;
+      const at = (s: number) =>
+        softmaxCrossEntropy(
+          Float32Array.from(logits, (v, j) => (j === i ? v + s : v)),
+          labels,
+          N,
+        ).loss;
       expect(dLogits[i]).toBeCloseTo((at(h) - at(-h)) / (2 * h), 4);
     }
   });
@@ -75,7 +90,12 @@ describe('DigitClassifier', () => {
     const small = spread(train, 128);
     const a = trainClassifier(engine, small.images, small.labels, { ...o, epochs: 1, maxShift: 2 }).toBytes();
     const b = trainClassifier(engine, small.images, small.labels, { ...o, epochs: 1, maxShift: 2 }).toBytes();
-    const other = trainClassifier(engine, small.images, small.labels, { ...o, epochs: 1, maxShift: 2, seed: 1 }).toBytes();
+    const other = trainClassifier(engine, small.images, small.labels, {
+      ...o,
+      epochs: 1,
+      maxShift: 2,
+      seed: 1,
+    }).toBytes();
     expect(Buffer.compare(a, b)).toBe(0);
     expect(Buffer.compare(a, other)).not.toBe(0);
   });
@@ -103,12 +123,15 @@ describe('DigitClassifier', () => {
     expect(Array.from(q.probs)).toEqual(Array.from(p.probs));
     expect(Array.from(q.features)).toEqual(Array.from(p.features));
     expect(p.features.length).toBe(4 * 64);
-    for (let n = 0; n < 4; n++) expect(p.probs.subarray(n * 10, n * 10 + 10).reduce((s, v) => s + v, 0)).toBeCloseTo(1, 5);
+    for (let n = 0; n < 4; n++)
+      expect(p.probs.subarray(n * 10, n * 10 + 10).reduce((s, v) => s + v, 0)).toBeCloseTo(1, 5);
     const bytes = c.toBytes();
     const foreign = new TextEncoder().encode('ddpm-wasm-digit-classifier-1');
     const at = Buffer.from(bytes).indexOf(Buffer.from(foreign));
     bytes[at + foreign.length - 1] = '9'.charCodeAt(0);
-    expect(() => DigitClassifier.fromBytes(engine, bytes, 'old.safetensors')).toThrow(/old\.safetensors: not a digit classifier of this version.*ddpm-wasm-digit-classifier-9/);
+    expect(() => DigitClassifier.fromBytes(engine, bytes, 'old.safetensors')).toThrow(
+      /old\.safetensors: not a digit classifier of this version.*ddpm-wasm-digit-classifier-9/,
+    );
     expect(() => c.classify(new Float32Array(100))).toThrow(/100 values, expected N × 784/);
   });
 });

@@ -15,8 +15,14 @@ const small = join(root, 'small');
 const classifier = join(root, 'clf.safetensors');
 
 const tiny = {
-  sample_size: 28, in_channels: 1, out_channels: 1, block_out_channels: [8, 16], layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'UpBlock2D'], norm_num_groups: 4,
+  sample_size: 28,
+  in_channels: 1,
+  out_channels: 1,
+  block_out_channels: [8, 16],
+  layers_per_block: 1,
+  down_block_types: ['DownBlock2D', 'DownBlock2D'],
+  up_block_types: ['UpBlock2D', 'UpBlock2D'],
+  norm_num_groups: 4,
 };
 
 beforeAll(async () => {
@@ -52,16 +58,53 @@ describe('ddpm eval', () => {
 
   it('mistakes are one line on stderr, exit code 1', () => {
     expect(fails('--model', join(root, 'nowhere'))).toMatch(/^ddpm: --model .*nowhere: no such folder\n$/);
-    expect(fails('--model', model, '--n', '1')).toMatch(/^ddpm: --n must be an integer in \[2, 1000000\], found '1'\n$/);
-    expect(fails('--model', model, '--nll-samples', '1001')).toMatch(/^ddpm: --nll-samples must be an integer in \[0, 1000\], found '1001'\n$/);
-    expect(fails('--model', model, '--sampler', 'ddpm', '--eta', '0.5')).toMatch(/--eta applies to --sampler ddim only/);
+    expect(fails('--model', model, '--n', '1')).toMatch(
+      /^ddpm: --n must be an integer in \[2, 1000000\], found '1'\n$/,
+    );
+    expect(fails('--model', model, '--nll-samples', '1001')).toMatch(
+      /^ddpm: --nll-samples must be an integer in \[0, 1000\], found '1001'\n$/,
+    );
+    expect(fails('--model', model, '--sampler', 'ddpm', '--eta', '0.5')).toMatch(
+      /--eta applies to --sampler ddim only/,
+    );
     expect(fails('--model', model, '--frobnicate')).toMatch(/^ddpm: .*frobnicate/);
-    expect(fails('--model', small, '--classifier', classifier)).toMatch(/eval scores 1×28×28 MNIST digits; this model makes 1×8×8 images\n$/);
-    expect(fails('--model', model, '--n', '2', '--steps', '1', '--nll-samples', '0', '--classifier', join(root, 'bad.safetensors'))).toMatch(/^ddpm: .*bad\.safetensors: /);
+    expect(fails('--model', small, '--classifier', classifier)).toMatch(
+      /eval scores 1×28×28 MNIST digits; this model makes 1×8×8 images\n$/,
+    );
+    expect(
+      fails(
+        '--model',
+        model,
+        '--n',
+        '2',
+        '--steps',
+        '1',
+        '--nll-samples',
+        '0',
+        '--classifier',
+        join(root, 'bad.safetensors'),
+      ),
+    ).toMatch(/^ddpm: .*bad\.safetensors: /);
   });
 
   it('prints the table of samples, training digits and held-out digits, and writes the numbers as JSON', () => {
-    const r = ddpm('eval', '--model', model, '--n', '8', '--steps', '3', '--nll-samples', '1', '--threads', '1', '--classifier', classifier, '--json', 'eval.json');
+    const r = ddpm(
+      'eval',
+      '--model',
+      model,
+      '--n',
+      '8',
+      '--steps',
+      '3',
+      '--nll-samples',
+      '1',
+      '--threads',
+      '1',
+      '--classifier',
+      classifier,
+      '--json',
+      'eval.json',
+    );
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/sampling .*3\/3/); // progress on stderr, not quiet
     const lines = r.stdout.trim().split('\n');
@@ -71,7 +114,13 @@ describe('ddpm eval', () => {
     expect(lines[4]).toMatch(/^\| held-out digits \(2004\) +\| .*\| 0 \(reference\) +\| \d+\.\d{3} ± \d+\.\d{3} \|$/);
     expect(r.stdout).toMatch(/1 random timestep\(s\) per digit/);
     const j = JSON.parse(readFileSync(join(root, 'eval.json'), 'utf8'));
-    expect(j).toMatchObject({ format: 'ddpm-eval-1', sampler: 'ddim', steps: 3, seed: 0, classifier: { file: classifier, features: 64 } });
+    expect(j).toMatchObject({
+      format: 'ddpm-eval-1',
+      sampler: 'ddim',
+      steps: 3,
+      seed: 0,
+      classifier: { file: classifier, features: 64 },
+    });
     expect(j.samples.n).toBe(8);
     expect(j.heldOut.n).toBe(2004);
     for (const row of [j.samples, j.trainingDigits, j.heldOut]) {

@@ -1,22 +1,37 @@
 // The Fréchet distance against closed forms, the Jacobi eigen-decomposition against its definition, and
 // the confidence / histogram counts on crafted probabilities.
 import { describe, expect, it } from 'vitest';
-import { classHistogram, confidentFraction, featureStats, frechetDistance, sqrtPsd, symmetricEigen, type FeatureStats } from '../src/eval/metrics';
+import {
+  classHistogram,
+  confidentFraction,
+  featureStats,
+  frechetDistance,
+  sqrtPsd,
+  symmetricEigen,
+  type FeatureStats,
+} from '../src/eval/metrics';
 import { randomF32 } from './helpers/rng';
 
 /** Stats made directly from μ and Σ (no sampling), for closed forms. */
-const stats = (mu: number[], sigma: number[]): FeatureStats => ({ d: mu.length, mu: Float64Array.from(mu), sigma: Float64Array.from(sigma), N: 0 });
+const stats = (mu: number[], sigma: number[]): FeatureStats => ({
+  d: mu.length,
+  mu: Float64Array.from(mu),
+  sigma: Float64Array.from(sigma),
+  N: 0,
+});
 
 /** A random symmetric PSD (d, d) matrix B·Bᵀ/d + εI from a seed. */
 function randomPsd(d: number, seed: number, rank = d): Float64Array {
   const b = randomF32(d * rank, seed);
   const s = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) for (let k = 0; k < rank; k++) s[i * d + j] += (b[i * rank + k] * b[j * rank + k]) / d;
+  for (let i = 0; i < d; i++)
+    for (let j = 0; j < d; j++) for (let k = 0; k < rank; k++) s[i * d + j] += (b[i * rank + k] * b[j * rank + k]) / d;
   return s;
 }
 
 const diag = (v: number[]) => {
-  const d = v.length, m = new Array<number>(d * d).fill(0);
+  const d = v.length,
+    m = new Array<number>(d * d).fill(0);
   v.forEach((x, i) => (m[i * d + i] = x));
   return m;
 };
@@ -40,7 +55,10 @@ describe('symmetric eigen-decomposition (Jacobi) and the PSD square root', () =>
       }
     }
     expect(worst).toBeLessThan(1e-12);
-    for (const [m, name] of [[A, 'full'], [randomPsd(d, 4, 5), 'rank 5']] as const) {
+    for (const [m, name] of [
+      [A, 'full'],
+      [randomPsd(d, 4, 5), 'rank 5'],
+    ] as const) {
       const r = sqrtPsd(m, d);
       let err = 0;
       for (let i = 0; i < d; i++) {
@@ -63,25 +81,40 @@ describe('Fréchet distance', () => {
     expect(Math.abs(frechetDistance(stats(mu, sigma), stats(mu, sigma)))).toBeLessThan(1e-10);
     const shift = Array.from(randomF32(d, 7));
     const expected = shift.reduce((s, v) => s + v * v, 0);
-    expect(frechetDistance(stats(mu, sigma), stats(mu.map((m, i) => m + shift[i]), sigma))).toBeCloseTo(expected, 10);
+    expect(
+      frechetDistance(
+        stats(mu, sigma),
+        stats(
+          mu.map((m, i) => m + shift[i]),
+          sigma,
+        ),
+      ),
+    ).toBeCloseTo(expected, 10);
   });
 
   it('diagonal covariances → Σ(σ1 − σ2)² + ‖Δμ‖², in either order', () => {
-    const v1 = [1, 4, 0.25, 9, 2], v2 = [4, 1, 1, 0.01, 2];
-    const mu1 = [0, 1, 2, 3, 4], mu2 = [1, 1, 0, 3, 4.5];
-    const expected = v1.reduce((s, v, i) => s + (Math.sqrt(v) - Math.sqrt(v2[i])) ** 2, 0) + mu1.reduce((s, m, i) => s + (m - mu2[i]) ** 2, 0);
+    const v1 = [1, 4, 0.25, 9, 2],
+      v2 = [4, 1, 1, 0.01, 2];
+    const mu1 = [0, 1, 2, 3, 4],
+      mu2 = [1, 1, 0, 3, 4.5];
+    const expected =
+      v1.reduce((s, v, i) => s + (Math.sqrt(v) - Math.sqrt(v2[i])) ** 2, 0) +
+      mu1.reduce((s, m, i) => s + (m - mu2[i]) ** 2, 0);
     expect(expected).toBeCloseTo(1 + 1 + 0.25 + 8.41 + 0 + 1 + 4 + 0.25, 12);
     expect(frechetDistance(stats(mu1, diag(v1)), stats(mu2, diag(v2)))).toBeCloseTo(expected, 10);
     expect(frechetDistance(stats(mu2, diag(v2)), stats(mu1, diag(v1)))).toBeCloseTo(expected, 10);
   });
 
   it('a rotation of both covariances leaves it unchanged (the diagonal case, rotated into full matrices)', () => {
-    const v1 = [1, 4, 0.25], v2 = [4, 1, 1];
-    const c = Math.cos(0.7), s = Math.sin(0.7);
+    const v1 = [1, 4, 0.25],
+      v2 = [4, 1, 1];
+    const c = Math.cos(0.7),
+      s = Math.sin(0.7);
     const R = [c, -s, 0, s, c, 0, 0, 0, 1];
     const rot = (v: number[]) => {
       const m = new Array<number>(9).fill(0);
-      for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) m[i * 3 + j] += R[i * 3 + k] * v[k] * R[j * 3 + k];
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) m[i * 3 + j] += R[i * 3 + k] * v[k] * R[j * 3 + k];
       return m;
     };
     const expected = v1.reduce((acc, v, i) => acc + (Math.sqrt(v) - Math.sqrt(v2[i])) ** 2, 0);

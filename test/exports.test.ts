@@ -20,9 +20,22 @@ describe('public exports', () => {
     // helpers the schedulers share among themselves (the float32 σ tables of sigmas.ts, the σ-space base
     // class of Euler/Heun), deliberately not public
     const internal = [
-      'optionsFromConfig', 'COMMON_CONFIG_KEYS', 'oneOf', 'torchLinspace32', 'betas32', 'alphasCumprod32', 'sigmaTable32',
-      'lambdaTable32', 'interpTable', 'karrasSigmas', 'sigmaToT', 'solverTimesteps', 'discreteTimesteps', 'initNoiseSigmaOf',
-      'sigmaSpaceX0', 'SigmaSpaceScheduler',
+      'optionsFromConfig',
+      'COMMON_CONFIG_KEYS',
+      'oneOf',
+      'torchLinspace32',
+      'betas32',
+      'alphasCumprod32',
+      'sigmaTable32',
+      'lambdaTable32',
+      'interpTable',
+      'karrasSigmas',
+      'sigmaToT',
+      'solverTimesteps',
+      'discreteTimesteps',
+      'initNoiseSigmaOf',
+      'sigmaSpaceX0',
+      'SigmaSpaceScheduler',
     ];
     expect(missing.filter((k) => !internal.includes(k))).toEqual([]);
   });

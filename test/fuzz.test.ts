@@ -9,11 +9,21 @@ import { pathToFileURL } from 'node:url';
 
 // plain ES modules shared with scripts/fuzz.mjs (imported by URL: they have no types)
 type Harness = {
-  fuzz(o: { target: string; seconds: number; seed: number; failuresDir?: string }): Promise<{ inputs: number; failures: Failure[] }>;
-  runInputs(target: string, inputs: { name: string; bytes: Uint8Array }[]): Promise<{ failures: Failure[]; outcomes: { name: string; outcome: string }[] }>;
+  fuzz(o: {
+    target: string;
+    seconds: number;
+    seed: number;
+    failuresDir?: string;
+  }): Promise<{ inputs: number; failures: Failure[] }>;
+  runInputs(
+    target: string,
+    inputs: { name: string; bytes: Uint8Array }[],
+  ): Promise<{ failures: Failure[]; outcomes: { name: string; outcome: string }[] }>;
 };
 const { fuzz, runInputs } = (await import(pathToFileURL(join(__dirname, 'fuzz', 'harness.mjs')).href)) as Harness;
-const { TARGET_NAMES } = (await import(pathToFileURL(join(__dirname, 'fuzz', 'targets.mjs')).href)) as { TARGET_NAMES: string[] };
+const { TARGET_NAMES } = (await import(pathToFileURL(join(__dirname, 'fuzz', 'targets.mjs')).href)) as {
+  TARGET_NAMES: string[];
+};
 
 type Failure = { name?: string; kind: string; message: string; file?: string };
 const REGRESSIONS = join(__dirname, 'fuzz', 'regressions');
@@ -22,7 +32,11 @@ const SECONDS = Number(process.env.DDPM_FUZZ_SECONDS ?? 2);
 describe('fuzz regressions: every input that ever failed is a typed error (or a finite result) now', () => {
   for (const target of TARGET_NAMES) {
     const dir = join(REGRESSIONS, target);
-    const names = existsSync(dir) ? readdirSync(dir).filter((n) => !n.endsWith('.txt')).sort() : [];
+    const names = existsSync(dir)
+      ? readdirSync(dir)
+          .filter((n) => !n.endsWith('.txt'))
+          .sort()
+      : [];
     it.skipIf(names.length === 0)(`${target}: ${names.length} saved input(s)`, async () => {
       const inputs = names.map((name) => ({ name, bytes: new Uint8Array(readFileSync(join(dir, name))) }));
       const { failures, outcomes } = await runInputs(target, inputs);
@@ -31,7 +45,7 @@ describe('fuzz regressions: every input that ever failed is a typed error (or a 
     });
   }
 
-  it('the regressions cover every target that has known failures, and the issue\'s cases', () => {
+  it("the regressions cover every target that has known failures, and the issue's cases", () => {
     for (const t of ['unet-config', 'scheduler-config', 'chain-state', 'safetensors', 'checkpoint']) {
       expect(readdirSync(join(REGRESSIONS, t)).length, t).toBeGreaterThan(0);
     }

@@ -7,8 +7,12 @@ describe('Gaussian math for the bound', () => {
     // KL(N(μ,1) ‖ N(0,1)) = μ²/2
     expect(normalKl(1.5, 0, 0, 0)).toBeCloseTo(1.125, 14);
     // KL(N(0,σ1²) ‖ N(0,σ2²)) = log(σ2/σ1) + σ1²/(2σ2²) − 1/2
-    const s1 = 0.7, s2 = 1.9;
-    expect(normalKl(0, 2 * Math.log(s1), 0, 2 * Math.log(s2))).toBeCloseTo(Math.log(s2 / s1) + s1 ** 2 / (2 * s2 ** 2) - 0.5, 14);
+    const s1 = 0.7,
+      s2 = 1.9;
+    expect(normalKl(0, 2 * Math.log(s1), 0, 2 * Math.log(s2))).toBeCloseTo(
+      Math.log(s2 / s1) + s1 ** 2 / (2 * s2 ** 2) - 0.5,
+      14,
+    );
     // not symmetric, always ≥ 0
     expect(normalKl(0, 0, 1, 1)).not.toBeCloseTo(normalKl(1, 1, 0, 0), 3);
     expect(normalKl(-2, 3, 1, -1)).toBeGreaterThan(0);
@@ -27,7 +31,13 @@ describe('Gaussian math for the bound', () => {
   });
 
   it("the decoder's 256 bin probabilities sum to 1 for any mean and scale", () => {
-    for (const [mean, logScale] of [[0, Math.log(0.01)], [0.4, Math.log(0.3)], [-0.98, Math.log(0.002)], [3, Math.log(2)], [0.0039, Math.log(1e-4)]]) {
+    for (const [mean, logScale] of [
+      [0, Math.log(0.01)],
+      [0.4, Math.log(0.3)],
+      [-0.98, Math.log(0.002)],
+      [3, Math.log(2)],
+      [0.0039, Math.log(1e-4)],
+    ]) {
       let sum = 0;
       for (let k = 0; k < 256; k++) {
         const x = (2 * k) / 255 - 1;

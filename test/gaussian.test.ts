@@ -20,8 +20,16 @@ function ulps(a: number, b: number): number {
 // Random123's published known answers for philox4x32_10 (kat_vectors).
 const KAT: { ctr: number[]; key: number[]; out: number[] }[] = [
   { ctr: [0, 0, 0, 0], key: [0, 0], out: [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8] },
-  { ctr: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], key: [0xffffffff, 0xffffffff], out: [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd] },
-  { ctr: [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], key: [0xa4093822, 0x299f31d0], out: [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1] },
+  {
+    ctr: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+    key: [0xffffffff, 0xffffffff],
+    out: [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+  },
+  {
+    ctr: [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+    key: [0xa4093822, 0x299f31d0],
+    out: [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+  },
 ];
 
 describe('Philox4x32-10', () => {
@@ -78,15 +86,25 @@ describe('randn', () => {
     const out = e.alloc(n, 'z');
     kernels.randn(e, out, n, { seed: 7, stream: 1 });
     const z = e.read(out);
-    let s1 = 0, s2 = 0, s3 = 0, s4 = 0, lag1 = 0, lag2 = 0, big = 0;
+    let s1 = 0,
+      s2 = 0,
+      s3 = 0,
+      s4 = 0,
+      lag1 = 0,
+      lag2 = 0,
+      big = 0;
     for (let i = 0; i < n; i++) {
       const v = z[i];
-      s1 += v; s2 += v * v; s3 += v * v * v; s4 += v * v * v * v;
+      s1 += v;
+      s2 += v * v;
+      s3 += v * v * v;
+      s4 += v * v * v * v;
       if (i + 1 < n) lag1 += v * z[i + 1]; // lanes of one Box–Muller pair, and pairs across lanes
       if (i + 2 < n) lag2 += v * z[i + 2]; // across the two pairs of a block
       if (Math.abs(v) > 4) big++;
     }
-    const mean = s1 / n, m2 = s2 / n;
+    const mean = s1 / n,
+      m2 = s2 / n;
     const variance = m2 - mean * mean;
     // Standard errors of the sample mean, variance, skewness, excess kurtosis for N(0,1): √(1/n), √(2/n),
     // √(6/n), √(24/n); of a correlation: √(1/n).
@@ -137,8 +155,13 @@ describe('qSample', () => {
         const b = Float32Array.from({ length: N }, (_, n) => Math.sqrt(0.1 + 0.17 * n));
         const out = e.alloc(N * D, 'xt');
         kernels.qSample(e, {
-          N, D, x0: e.upload(x0, N * D, 'x0'), noise: e.upload(eps, N * D, 'eps'), out,
-          sqrtAlphasCumprod: e.upload(a, N, 'a'), sqrtOneMinusAlphasCumprod: e.upload(b, N, 'b'),
+          N,
+          D,
+          x0: e.upload(x0, N * D, 'x0'),
+          noise: e.upload(eps, N * D, 'eps'),
+          out,
+          sqrtAlphasCumprod: e.upload(a, N, 'a'),
+          sqrtOneMinusAlphasCumprod: e.upload(b, N, 'b'),
         });
         const want = qSampleRef(N, D, x0, a, b, eps);
         const got = e.read(out);
@@ -154,7 +177,8 @@ describe('qSample', () => {
 
   it('draws ε at element offset + n·D + d, writes it out, and sample n does not depend on the batch', async () => {
     const e = await make({ threads: 2 });
-    const N = 5, D = 63;
+    const N = 5,
+      D = 63;
     const x0 = e.upload(randomF32(N * D, 1), N * D, 'x0');
     const a = e.upload([0.9, 0.8, 0.7, 0.6, 0.5], N, 'a');
     const b = e.upload([0.1, 0.2, 0.3, 0.4, 0.5], N, 'b');
@@ -170,17 +194,42 @@ describe('qSample', () => {
     const x0Tail = { ...x0, ptr: x0.ptr + 3 * D * 4, size: 2 * D };
     const aTail = { ...a, ptr: a.ptr + 12, size: 2 };
     const bTail = { ...b, ptr: b.ptr + 12, size: 2 };
-    kernels.qSample(e, { N: 2, D, x0: x0Tail, sqrtAlphasCumprod: aTail, sqrtOneMinusAlphasCumprod: bTail, out: tail, random: { ...random, offset: 3 * D } });
+    kernels.qSample(e, {
+      N: 2,
+      D,
+      x0: x0Tail,
+      sqrtAlphasCumprod: aTail,
+      sqrtOneMinusAlphasCumprod: bTail,
+      out: tail,
+      random: { ...random, offset: 3 * D },
+    });
     expect(sameBits(e.read(tail), e.read(out).subarray(3 * D))).toBe(true);
   });
 });
 
 function stepCases(): { name: string; coef: StepCoefficients }[] {
   return [
-    { name: 'ddpm eps clip', coef: { ax: 1 / Math.sqrt(0.3), am: -Math.sqrt(0.7 / 0.3), clip: 1, c0: 0.21, c1: 0.77, c2: 0, sigma: 0.12 } },
+    {
+      name: 'ddpm eps clip',
+      coef: { ax: 1 / Math.sqrt(0.3), am: -Math.sqrt(0.7 / 0.3), clip: 1, c0: 0.21, c1: 0.77, c2: 0, sigma: 0.12 },
+    },
     { name: 'ddim no clip', coef: { ax: 1.3, am: -0.4, clip: Infinity, c0: 0.6, c1: 0, c2: 0.5, sigma: 0.05 } },
-    { name: 'learned', coef: { ax: 1.1, am: -0.2, clip: 1.5, c0: 0.3, c1: 0.6, c2: 0.1, sigma: { learned: 'learned' } } },
-    { name: 'learned_range', coef: { ax: 1.1, am: -0.2, clip: 1, c0: 0.3, c1: 0.6, c2: 0, sigma: { learned: 'learned_range', minLog: -9.2, maxLog: -4.1 } } },
+    {
+      name: 'learned',
+      coef: { ax: 1.1, am: -0.2, clip: 1.5, c0: 0.3, c1: 0.6, c2: 0.1, sigma: { learned: 'learned' } },
+    },
+    {
+      name: 'learned_range',
+      coef: {
+        ax: 1.1,
+        am: -0.2,
+        clip: 1,
+        c0: 0.3,
+        c1: 0.6,
+        c2: 0,
+        sigma: { learned: 'learned_range', minLog: -9.2, maxLog: -4.1 },
+      },
+    },
   ];
 }
 
@@ -197,7 +246,8 @@ describe('gaussianStep', () => {
             const m = randomF32(N * stride, D + 3 * N);
             // learned: the variance half must be positive; learned_range: v in [-1, 1] as a model gives
             if (typeof coef.sigma === 'object' && coef.sigma.learned === 'learned') {
-              for (let n = 0; n < N; n++) for (let d = D; d < 2 * D; d++) m[n * stride + d] = 0.01 + Math.abs(m[n * stride + d]);
+              for (let n = 0; n < N; n++)
+                for (let d = D; d < 2 * D; d++) m[n * stride + d] = 0.01 + Math.abs(m[n * stride + d]);
             }
             const x = randomF32(N * D, 5 * D + N).map((v) => 2.5 * v);
             const random = { seed: 123n, stream: 9, offset: 1000 };
@@ -213,20 +263,34 @@ describe('gaussianStep', () => {
             const prev = e.alloc(N * D, 'prev');
             const x0 = e.alloc(N * D, 'x0');
             kernels.gaussianStep(e, {
-              N, D, modelOutput: e.upload(m, N * stride, 'm'), sample: e.upload(x, N * D, 'x'), prevSample: prev,
-              predOriginalSample: x0, coef, noise: noiseKind === 'given' ? zt : undefined, random: noiseKind === 'drawn' ? random : undefined,
+              N,
+              D,
+              modelOutput: e.upload(m, N * stride, 'm'),
+              sample: e.upload(x, N * D, 'x'),
+              prevSample: prev,
+              predOriginalSample: x0,
+              coef,
+              noise: noiseKind === 'given' ? zt : undefined,
+              random: noiseKind === 'drawn' ? random : undefined,
             });
             const ref = gaussianStepRef(N, D, m, x, z, coef);
-            const gp = e.read(prev), g0 = e.read(x0);
+            const gp = e.read(prev),
+              g0 = e.read(x0);
             const f = Math.fround;
             // Bounds: a few float32 roundings of the terms' magnitudes (each op rounds once, 2^-24).
             let bad = '';
             for (let i = 0; i < N * D && !bad; i++) {
-              const n = Math.floor(i / D), mv = m[n * stride + (i % D)];
+              const n = Math.floor(i / D),
+                mv = m[n * stride + (i % D)];
               const t0 = Math.abs(f(coef.ax) * x[i]) + Math.abs(f(coef.am) * mv);
-              const scale = Math.abs(f(coef.c0)) * (Math.abs(ref.x0[i]) + 2 ** -22 * t0) + Math.abs(f(coef.c1) * x[i]) + Math.abs(f(coef.c2) * mv) + Math.abs(ref.prev[i]);
+              const scale =
+                Math.abs(f(coef.c0)) * (Math.abs(ref.x0[i]) + 2 ** -22 * t0) +
+                Math.abs(f(coef.c1) * x[i]) +
+                Math.abs(f(coef.c2) * mv) +
+                Math.abs(ref.prev[i]);
               if (!(Math.abs(g0[i] - ref.x0[i]) <= 2 ** -22 * t0)) bad = `x0 @${i}: ${g0[i]} vs ${ref.x0[i]}`;
-              else if (!(Math.abs(gp[i] - ref.prev[i]) <= 2 ** -21 * scale)) bad = `prev @${i}: ${gp[i]} vs ${ref.prev[i]}`;
+              else if (!(Math.abs(gp[i] - ref.prev[i]) <= 2 ** -21 * scale))
+                bad = `prev @${i}: ${gp[i]} vs ${ref.prev[i]}`;
             }
             expect(bad, `${name} ${N}x${D} noise ${noiseKind}`).toBe('');
             e.arena.release(mk);
@@ -238,7 +302,8 @@ describe('gaussianStep', () => {
 
   it('updates in place (prevSample = sample)', async () => {
     const e = await make({ threads: 2 });
-    const N = 2, D = 17;
+    const N = 2,
+      D = 17;
     const m = e.upload(randomF32(N * D, 1), N * D, 'm');
     const x = e.upload(randomF32(N * D, 2), N * D, 'x');
     const out = e.alloc(N * D, 'out');
@@ -252,8 +317,11 @@ describe('gaussianStep', () => {
 
 describe('determinism', () => {
   it('randn, qSample and gaussianStep are bit-identical for 1–4 threads in both builds', async () => {
-    const N = 3, D = 67;
-    const mData = randomF32(2 * N * D, 3), xData = randomF32(N * D, 4), x0Data = randomF32(N * D, 5);
+    const N = 3,
+      D = 67;
+    const mData = randomF32(2 * N * D, 3),
+      xData = randomF32(N * D, 4),
+      x0Data = randomF32(N * D, 5);
     let first: Float32Array[] | null = null;
     for (const simd of ['simd', 'relaxed'] as const) {
       for (const threads of [1, 2, 3, 4]) {
@@ -263,16 +331,28 @@ describe('determinism', () => {
         const xt = e.alloc(N * D, 'xt');
         const eps = e.alloc(N * D, 'eps');
         kernels.qSample(e, {
-          N, D, x0: e.upload(x0Data, N * D, 'x0'), sqrtAlphasCumprod: e.upload([0.9, 0.5, 0.1], N, 'a'),
-          sqrtOneMinusAlphasCumprod: e.upload([0.43, 0.86, 0.99], N, 'b'), out: xt, noiseOut: eps, random: { seed: 8 },
+          N,
+          D,
+          x0: e.upload(x0Data, N * D, 'x0'),
+          sqrtAlphasCumprod: e.upload([0.9, 0.5, 0.1], N, 'a'),
+          sqrtOneMinusAlphasCumprod: e.upload([0.43, 0.86, 0.99], N, 'b'),
+          out: xt,
+          noiseOut: eps,
+          random: { seed: 8 },
         });
         const prev = e.alloc(N * D, 'prev');
         kernels.gaussianStep(e, {
-          N, D, modelOutput: e.upload(mData, 2 * N * D, 'm'), sample: e.upload(xData, N * D, 'x'), prevSample: prev,
-          coef: stepCases()[3].coef, random: { seed: 8, stream: 1 },
+          N,
+          D,
+          modelOutput: e.upload(mData, 2 * N * D, 'm'),
+          sample: e.upload(xData, N * D, 'x'),
+          prevSample: prev,
+          coef: stepCases()[3].coef,
+          random: { seed: 8, stream: 1 },
         });
         const got = [e.read(z), e.read(xt), e.read(eps), e.read(prev)];
-        if (first) got.forEach((g, i) => expect(sameBits(g, first![i]), `${simd} ${threads} threads, output ${i}`).toBe(true));
+        if (first)
+          got.forEach((g, i) => expect(sameBits(g, first![i]), `${simd} ${threads} threads, output ${i}`).toBe(true));
         else first = got;
         e.dispose();
       }
@@ -287,12 +367,51 @@ describe('argument checks', () => {
     const code = describeError;
     expect(code(() => kernels.randn(e, t, 9, { seed: 1 }))).toMatch(/^SHAPE_MISMATCH: randn: out .* at least 9/);
     expect(code(() => kernels.randn(e, t, 8, { seed: -1 }))).toMatch(/^INVALID_ARGUMENT: randn: seed must be/);
-    expect(code(() => kernels.randn(e, t, 8, { seed: 2n ** 64n }))).toMatch(/^INVALID_ARGUMENT: randn: seed must be in \[0, 2\^64\)/);
+    expect(code(() => kernels.randn(e, t, 8, { seed: 2n ** 64n }))).toMatch(
+      /^INVALID_ARGUMENT: randn: seed must be in \[0, 2\^64\)/,
+    );
     expect(code(() => kernels.randn(e, t, 8, { seed: 1, offset: 0.5 }))).toMatch(/^INVALID_ARGUMENT: randn: offset/);
-    expect(code(() => kernels.philoxFill(e, t, 1, [0, 0, 0, 2 ** 32], [0, 0]))).toMatch(/^INVALID_ARGUMENT: philoxFill: counter\[3\]/);
-    expect(code(() => kernels.qSample(e, { N: 2, D: 4, x0: t, sqrtAlphasCumprod: t, sqrtOneMinusAlphasCumprod: t, out: t }))).toMatch(/^INVALID_ARGUMENT: qSample: give either noise or random/);
-    expect(code(() => kernels.gaussianStep(e, { N: 2, D: 4, modelOutput: t, sample: t, prevSample: t, coef: { ...stepCases()[2].coef } }))).toMatch(/^SHAPE_MISMATCH: gaussianStep: modelOutput .* at least 16/);
-    expect(code(() => kernels.gaussianStep(e, { N: 2, D: 4, modelOutput: t, sample: t, prevSample: t, coef: { ...stepCases()[0].coef, clip: 0 } }))).toMatch(/^INVALID_ARGUMENT: gaussianStep: clip must be > 0/);
-    expect(code(() => kernels.gaussianStep(e, { N: 2, D: 4, modelOutput: t, sample: t, prevSample: t, coef: { ...stepCases()[0].coef, c1: NaN } }))).toMatch(/^INVALID_ARGUMENT: gaussianStep: c1 must be a finite number/);
+    expect(code(() => kernels.philoxFill(e, t, 1, [0, 0, 0, 2 ** 32], [0, 0]))).toMatch(
+      /^INVALID_ARGUMENT: philoxFill: counter\[3\]/,
+    );
+    expect(
+      code(() => kernels.qSample(e, { N: 2, D: 4, x0: t, sqrtAlphasCumprod: t, sqrtOneMinusAlphasCumprod: t, out: t })),
+    ).toMatch(/^INVALID_ARGUMENT: qSample: give either noise or random/);
+    expect(
+      code(() =>
+        kernels.gaussianStep(e, {
+          N: 2,
+          D: 4,
+          modelOutput: t,
+          sample: t,
+          prevSample: t,
+          coef: { ...stepCases()[2].coef },
+        }),
+      ),
+    ).toMatch(/^SHAPE_MISMATCH: gaussianStep: modelOutput .* at least 16/);
+    expect(
+      code(() =>
+        kernels.gaussianStep(e, {
+          N: 2,
+          D: 4,
+          modelOutput: t,
+          sample: t,
+          prevSample: t,
+          coef: { ...stepCases()[0].coef, clip: 0 },
+        }),
+      ),
+    ).toMatch(/^INVALID_ARGUMENT: gaussianStep: clip must be > 0/);
+    expect(
+      code(() =>
+        kernels.gaussianStep(e, {
+          N: 2,
+          D: 4,
+          modelOutput: t,
+          sample: t,
+          prevSample: t,
+          coef: { ...stepCases()[0].coef, c1: NaN },
+        }),
+      ),
+    ).toMatch(/^INVALID_ARGUMENT: gaussianStep: c1 must be a finite number/);
   });
 });

@@ -12,10 +12,19 @@ describe('gemmBatched', () => {
     it(`matches separate gemm calls bit for bit (${threads} thread(s))`, async () => {
       const e = await Engine.create({ threads });
       engines.push(e);
-      for (const [M, N, K, transA, transB] of [[7, 13, 5, false, false], [49, 49, 8, true, false], [8, 196, 196, false, true], [3, 9, 300, true, true]] as const) {
+      for (const [M, N, K, transA, transB] of [
+        [7, 13, 5, false, false],
+        [49, 49, 8, true, false],
+        [8, 196, 196, false, true],
+        [3, 9, 300, true, true],
+      ] as const) {
         const count = 5;
-        const aSize = M * K, bSize = K * N, cSize = M * N;
-        const strideA = aSize + 3, strideB = bSize, strideC = cSize + 1;
+        const aSize = M * K,
+          bSize = K * N,
+          cSize = M * N;
+        const strideA = aSize + 3,
+          strideB = bSize,
+          strideC = cSize + 1;
         const A = e.upload(randomF32(count * strideA, 1), count * strideA, 'A');
         const B = e.upload(randomF32(count * strideB, 2), count * strideB, 'B');
         const c0 = randomF32(count * strideC, 3);
@@ -25,7 +34,12 @@ describe('gemmBatched', () => {
         kernels.gemmBatched(e, { ...shape, count, strideA, strideB, strideC, A, B, C: C1 });
         for (let b = 0; b < count; b++) {
           const sub = (t: typeof A, s: number, n: number) => ({ ...t, ptr: t.ptr + 4 * b * s, size: n, shape: [n] });
-          kernels.gemm(e, { ...shape, A: sub(A, strideA, aSize), B: sub(B, strideB, bSize), C: sub(C2, strideC, cSize) });
+          kernels.gemm(e, {
+            ...shape,
+            A: sub(A, strideA, aSize),
+            B: sub(B, strideB, bSize),
+            C: sub(C2, strideC, cSize),
+          });
         }
         expect(sameBits(e.read(C1), e.read(C2)), `${M}×${N}×${K} ${transA} ${transB}`).toBe(true);
         expect(e.read(C1)[count * strideC - 1]).toBe(c0[count * strideC - 1]); // the gaps are untouched
@@ -38,6 +52,8 @@ describe('gemmBatched', () => {
     engines.push(e);
     const t = e.alloc(100, 't');
     const c = e.alloc(100, 'c');
-    expect(() => kernels.gemmBatched(e, { count: 2, strideA: 4, strideB: 4, strideC: 3, M: 2, N: 2, K: 2, A: t, B: t, C: c })).toThrow(/strideC/);
+    expect(() =>
+      kernels.gemmBatched(e, { count: 2, strideA: 4, strideB: 4, strideC: 3, M: 2, N: 2, K: 2, A: t, B: t, C: c }),
+    ).toThrow(/strideC/);
   });
 });

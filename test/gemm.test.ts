@@ -24,7 +24,9 @@ function runCase(e: Engine, c: Case, seed: number) {
   const { M, N, K, transA = false, transB = false, alpha = 1, beta = 0, pad = [0, 0, 0] } = c;
   const [aRows, aCols] = transA ? [K, M] : [M, K];
   const [bRows, bCols] = transB ? [N, K] : [K, N];
-  const lda = Math.max(1, aCols) + pad[0], ldb = Math.max(1, bCols) + pad[1], ldc = Math.max(1, N) + pad[2];
+  const lda = Math.max(1, aCols) + pad[0],
+    ldb = Math.max(1, bCols) + pad[1],
+    ldc = Math.max(1, N) + pad[2];
   const a = randomF32(Math.max(1, aRows * lda), seed);
   const b = randomF32(Math.max(1, bRows * ldb), seed + 1);
   const c0 = randomF32(Math.max(1, M * ldc), seed + 2);
@@ -37,7 +39,23 @@ function runCase(e: Engine, c: Case, seed: number) {
   kernels.gemm(e, { M, N, K, A, B, C, transA, transB, alpha, beta, bias: tBias, biasOn: c.bias, lda, ldb, ldc });
   const got = e.read(C);
   e.arena.release(mark);
-  const want = gemmRef({ M, N, K, A: a, B: b, C: c0, transA, transB, alpha, beta, bias, biasOn: c.bias, lda, ldb, ldc });
+  const want = gemmRef({
+    M,
+    N,
+    K,
+    A: a,
+    B: b,
+    C: c0,
+    transA,
+    transB,
+    alpha,
+    beta,
+    bias,
+    biasOn: c.bias,
+    lda,
+    ldb,
+    ldc,
+  });
   return { got, want, c0, ldc };
 }
 
@@ -61,8 +79,16 @@ function expectClose(c: Case, r: ReturnType<typeof runCase>): void {
 }
 
 const SIZES: [number, number, number][] = [
-  [1, 1, 1], [3, 17, 65], [17, 3, 129], [63, 65, 17], [65, 129, 3], [129, 63, 1], [17, 129, 63], [1, 65, 3],
-  [129, 1, 17], [3, 3, 63],
+  [1, 1, 1],
+  [3, 17, 65],
+  [17, 3, 129],
+  [63, 65, 17],
+  [65, 129, 3],
+  [129, 63, 1],
+  [17, 129, 63],
+  [1, 65, 3],
+  [129, 1, 17],
+  [3, 3, 63],
 ];
 
 describe('gemm', () => {
@@ -71,12 +97,23 @@ describe('gemm', () => {
       const e = await make({ threads: simd === 'simd' ? 1 : 2, simd });
       let seed = 10;
       const variants: Partial<Case>[] = [
-        {}, { alpha: -0.5, beta: 1 }, { beta: 0.25, bias: 'row' }, { alpha: 2, bias: 'col' }, { beta: -1.5, bias: 'col' },
+        {},
+        { alpha: -0.5, beta: 1 },
+        { beta: 0.25, bias: 'row' },
+        { alpha: 2, bias: 'col' },
+        { beta: -1.5, bias: 'col' },
       ];
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
           SIZES.forEach(([M, N, K], n) => {
-            const c: Case = { M, N, K, transA, transB, ...variants[(n + (transA ? 2 : 0) + (transB ? 1 : 0)) % variants.length] };
+            const c: Case = {
+              M,
+              N,
+              K,
+              transA,
+              transB,
+              ...variants[(n + (transA ? 2 : 0) + (transB ? 1 : 0)) % variants.length],
+            };
             expectClose(c, runCase(e, c, (seed += 5)));
           });
         }
@@ -97,7 +134,10 @@ describe('gemm', () => {
 
   it('K = 0 gives beta·C + bias; M or N = 0 touches nothing', async () => {
     const e = await make({ threads: 2, simd: 'simd' });
-    expectClose({ M: 5, N: 9, K: 0, beta: 0.5, bias: 'col' }, runCase(e, { M: 5, N: 9, K: 0, beta: 0.5, bias: 'col' }, 7));
+    expectClose(
+      { M: 5, N: 9, K: 0, beta: 0.5, bias: 'col' },
+      runCase(e, { M: 5, N: 9, K: 0, beta: 0.5, bias: 'col' }, 7),
+    );
     const C = e.upload([1, 2, 3], 3, 'C');
     const A = e.alloc(12, 'A'); // also serves as B (4×3)
     kernels.gemm(e, { M: 0, N: 3, K: 4, A, B: A, C, beta: 0 });
@@ -144,22 +184,58 @@ describe('gemm', () => {
     const code = expectError;
     code(() => kernels.gemm(e, { M: -1, N: 4, K: 3, A, B, C }), 'INVALID_ARGUMENT', /gemm: M must be an integer/);
     code(() => kernels.gemm(e, { M: 2, N: 4.5, K: 3, A, B, C }), 'INVALID_ARGUMENT', /gemm: N must be an integer/);
-    code(() => kernels.gemm(e, { M: 2, N: 4, K: 4, A, B, C }), 'SHAPE_MISMATCH', /gemm: A \(M×K = 2×4, lda 4\) \(tensor A\) must hold at least 8 values, found 6/);
-    code(() => kernels.gemm(e, { M: 2, N: 5, K: 3, A, B, C, transB: true }), 'SHAPE_MISMATCH', /gemm: B \(N×K = 5×3, ldb 3\) \(tensor B\) must hold at least 15 values, found 12/);
-    code(() => kernels.gemm(e, { M: 2, N: 4, K: 3, A, B, C, ldc: 5 }), 'SHAPE_MISMATCH', /gemm: C \(M×N = 2×4, ldc 5\) \(tensor C\) must hold at least 9 values, found 8/);
-    code(() => kernels.gemm(e, { M: 2, N: 4, K: 3, A, B, C, lda: 2 }), 'INVALID_ARGUMENT', /gemm: lda must be an integer >= 3, found 2/);
-    code(() => kernels.gemm(e, { M: 2, N: 4, K: 3, A, B, C, alpha: Infinity }), 'INVALID_ARGUMENT', /gemm: alpha must be a finite number/);
+    code(
+      () => kernels.gemm(e, { M: 2, N: 4, K: 4, A, B, C }),
+      'SHAPE_MISMATCH',
+      /gemm: A \(M×K = 2×4, lda 4\) \(tensor A\) must hold at least 8 values, found 6/,
+    );
+    code(
+      () => kernels.gemm(e, { M: 2, N: 5, K: 3, A, B, C, transB: true }),
+      'SHAPE_MISMATCH',
+      /gemm: B \(N×K = 5×3, ldb 3\) \(tensor B\) must hold at least 15 values, found 12/,
+    );
+    code(
+      () => kernels.gemm(e, { M: 2, N: 4, K: 3, A, B, C, ldc: 5 }),
+      'SHAPE_MISMATCH',
+      /gemm: C \(M×N = 2×4, ldc 5\) \(tensor C\) must hold at least 9 values, found 8/,
+    );
+    code(
+      () => kernels.gemm(e, { M: 2, N: 4, K: 3, A, B, C, lda: 2 }),
+      'INVALID_ARGUMENT',
+      /gemm: lda must be an integer >= 3, found 2/,
+    );
+    code(
+      () => kernels.gemm(e, { M: 2, N: 4, K: 3, A, B, C, alpha: Infinity }),
+      'INVALID_ARGUMENT',
+      /gemm: alpha must be a finite number/,
+    );
     const b3 = e.alloc(3, 'b3');
-    code(() => kernels.gemm(e, { M: 2, N: 4, K: 3, A, B, C, bias: b3, biasOn: 'col' }), 'SHAPE_MISMATCH', /gemm: bias \(on cols\) \(tensor b3\) must hold at least 4 values, found 3/);
+    code(
+      () => kernels.gemm(e, { M: 2, N: 4, K: 3, A, B, C, bias: b3, biasOn: 'col' }),
+      'SHAPE_MISMATCH',
+      /gemm: bias \(on cols\) \(tensor b3\) must hold at least 4 values, found 3/,
+    );
     code(() => kernels.gemm(e, { M: 2, N: 4, K: 3, A, B: A, C: A }), 'SHAPE_MISMATCH', /gemm: B/);
-    code(() => kernels.gemm(e, { M: 2, N: 3, K: 3, A, B, C: A }), 'INVALID_ARGUMENT', /C \(tensor A\) overlaps A \(tensor A\)/);
+    code(
+      () => kernels.gemm(e, { M: 2, N: 3, K: 3, A, B, C: A }),
+      'INVALID_ARGUMENT',
+      /C \(tensor A\) overlaps A \(tensor A\)/,
+    );
     code(() => kernels.gemm(e, { M: 2, N: 4, K: 3, A, B, C: { ...C, ptr: 1 << 30 } }), 'OUT_OF_BOUNDS', /gemm: C/);
     expect(Array.from(e.read(C))).toEqual(new Array(8).fill(7));
     const small = await make({ threads: 1, scratchPerThread: 64 * 1024 });
-    const a = small.alloc(6, 'A'), b = small.alloc(12, 'B'), c = small.alloc(8, 'C');
-    code(() => kernels.gemm(small, { M: 2, N: 4, K: 3, A: a, B: b, C: c }), 'INVALID_ARGUMENT', /workspace has 65536 bytes per thread, the packed GEMM needs \d+/);
+    const a = small.alloc(6, 'A'),
+      b = small.alloc(12, 'B'),
+      c = small.alloc(8, 'C');
+    code(
+      () => kernels.gemm(small, { M: 2, N: 4, K: 3, A: a, B: b, C: c }),
+      'INVALID_ARGUMENT',
+      /workspace has 65536 bytes per thread, the packed GEMM needs \d+/,
+    );
     // Called unchecked, the kernel itself refuses a workspace that is too small rather than overrun it.
     const { ptr, bytesPerThread } = small.workspace;
-    expect(() => small.run('gemm_f32', [0, 0, 2, 4, 3, 1, a.ptr, 3, b.ptr, 4, 0, c.ptr, 4, 0, 0, ptr, bytesPerThread], false)).toThrowError(/unreachable/);
+    expect(() =>
+      small.run('gemm_f32', [0, 0, 2, 4, 3, 1, a.ptr, 3, b.ptr, 4, 0, c.ptr, 4, 0, 0, ptr, bytesPerThread], false),
+    ).toThrowError(/unreachable/);
   });
 });

@@ -8,7 +8,16 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DDIMScheduler, DDPMScheduler, DdpmError, Engine, MLPDenoiser, SamplingChain, UNet2DModel, kernels } from '../src/index';
+import {
+  DDIMScheduler,
+  DDPMScheduler,
+  DdpmError,
+  Engine,
+  MLPDenoiser,
+  SamplingChain,
+  UNet2DModel,
+  kernels,
+} from '../src/index';
 import { parseCommand } from '../src/cli/args';
 import { checkWritablePath, fsError, readRegularFile } from '../src/io/fs';
 import { parseUNetConfig } from '../src/nn/unet-config';
@@ -17,8 +26,15 @@ import { show } from '../src/validate';
 
 const root = mkdtempSync(join(tmpdir(), 'ddpm-hardening-'));
 const tiny = {
-  sample_size: 8, in_channels: 1, out_channels: 1, block_out_channels: [8, 16], layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'], norm_num_groups: 4, attention_head_dim: null,
+  sample_size: 8,
+  in_channels: 1,
+  out_channels: 1,
+  block_out_channels: [8, 16],
+  layers_per_block: 1,
+  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+  norm_num_groups: 4,
+  attention_head_dim: null,
 };
 
 async function errorOf(f: () => unknown): Promise<DdpmError> {
@@ -33,8 +49,27 @@ async function errorOf(f: () => unknown): Promise<DdpmError> {
 
 describe('hostile configs, states and files (measured in a child process)', () => {
   it('every case is a typed error, within 5 s, with under 64 MB of RSS and heap growth', () => {
-    const out = execFileSync(process.execPath, ['--max-old-space-size=256', '--expose-gc', join(__dirname, 'helpers', 'hostile-child.mjs')], { encoding: 'utf8', timeout: 120_000 });
-    const rows = out.trim().split('\n').map((l) => JSON.parse(l) as { case: string; ok: boolean; name: string; code: string; message: string; ms: number; rssGrowth: number; heapGrowth: number });
+    const out = execFileSync(
+      process.execPath,
+      ['--max-old-space-size=256', '--expose-gc', join(__dirname, 'helpers', 'hostile-child.mjs')],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    const rows = out
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            case: string;
+            ok: boolean;
+            name: string;
+            code: string;
+            message: string;
+            ms: number;
+            rssGrowth: number;
+            heapGrowth: number;
+          },
+      );
     expect(rows.length).toBeGreaterThanOrEqual(26);
     for (const r of rows) {
       const where = `${r.case}: ${r.message}`;
@@ -47,27 +82,48 @@ describe('hostile configs, states and files (measured in a child process)', () =
       expect(r.heapGrowth, where).toBeLessThan(64 * 2 ** 20);
     }
     const byCase = Object.fromEntries(rows.map((r) => [r.case, r]));
-    expect(byCase['scheduler num_train_timesteps 2^31'].message).toMatch(/numTrainTimesteps must be an integer in \[1, 100000\], found 2147483648/);
-    expect(byCase['unet layers_per_block 1e6'].message).toMatch(/layers_per_block must be a positive integer \(at most 32\)/);
+    expect(byCase['scheduler num_train_timesteps 2^31'].message).toMatch(
+      /numTrainTimesteps must be an integer in \[1, 100000\], found 2147483648/,
+    );
+    expect(byCase['unet layers_per_block 1e6'].message).toMatch(
+      /layers_per_block must be a positive integer \(at most 32\)/,
+    );
     expect(byCase['unet attention over 1024² positions'].code).toBe('OUT_OF_MEMORY');
     expect(byCase['unet freq_shift = half the embedding width'].message).toMatch(/freq_shift .* NaN/);
     expect(byCase['unet config key toString'].message).toMatch(/unsupported UNet2DModel key "toString"/);
     expect(byCase['safetensors dtype toString'].message).toMatch(/unknown dtype "toString"/);
     expect(byCase['scheduler prediction_type an object'].message).toMatch(/found \{"a":1\}/);
-    expect(byCase['PNG folder: eight 4096² images over the budget'].message).toMatch(/8 images of 4096×4096 needs .* budget/);
-    expect(byCase['pipeline: 64 samples of a 4096² model'].message).toMatch(/DDPMPipeline\.run: 64 samples of \[1,4096,4096\] needs .* outside Wasm memory/);
-    expect(byCase['pipeline: 1 sample of a 4096² model with attention at 2048²'].message).toMatch(/DDPMPipeline\.run on batches of 1 .* needs .* of Wasm memory/);
+    expect(byCase['PNG folder: eight 4096² images over the budget'].message).toMatch(
+      /8 images of 4096×4096 needs .* budget/,
+    );
+    expect(byCase['pipeline: 64 samples of a 4096² model'].message).toMatch(
+      /DDPMPipeline\.run: 64 samples of \[1,4096,4096\] needs .* outside Wasm memory/,
+    );
+    expect(byCase['pipeline: 1 sample of a 4096² model with attention at 2048²'].message).toMatch(
+      /DDPMPipeline\.run on batches of 1 .* needs .* of Wasm memory/,
+    );
   });
 });
 
 describe('configs that validate give finite outputs, or are refused with the reason', () => {
   it('freq_shift just below half and a mid_block_scale_factor at its limits still give finite outputs', async () => {
     const engine = await Engine.create({ threads: 1 });
-    for (const patch of [{ freq_shift: 3.9 }, { mid_block_scale_factor: 1e-3 }, { mid_block_scale_factor: 1e3 }, { freq_shift: -1000 }]) {
+    for (const patch of [
+      { freq_shift: 3.9 },
+      { mid_block_scale_factor: 1e-3 },
+      { mid_block_scale_factor: 1e3 },
+      { freq_shift: -1000 },
+    ]) {
       const out = await UNet2DModel.create(engine, { ...tiny, ...patch }).forward(new Float32Array(64).fill(0.5), 500);
       expect(out.every(Number.isFinite), JSON.stringify(patch)).toBe(true);
     }
-    for (const [patch, re] of [[{ freq_shift: 5 }, /freq_shift/], [{ mid_block_scale_factor: 1e-46 }, /mid_block_scale_factor/], [{ mid_block_scale_factor: 1e-30 }, /mid_block_scale_factor/], [{ norm_eps: 1e-50 }, /norm_eps/], [{ mid_block_scale_factor: 1e39 }, /mid_block_scale_factor/]] as const) {
+    for (const [patch, re] of [
+      [{ freq_shift: 5 }, /freq_shift/],
+      [{ mid_block_scale_factor: 1e-46 }, /mid_block_scale_factor/],
+      [{ mid_block_scale_factor: 1e-30 }, /mid_block_scale_factor/],
+      [{ norm_eps: 1e-50 }, /norm_eps/],
+      [{ mid_block_scale_factor: 1e39 }, /mid_block_scale_factor/],
+    ] as const) {
       expect((await errorOf(() => parseUNetConfig({ ...tiny, ...patch }))).message).toMatch(re);
     }
     engine.dispose();
@@ -78,8 +134,26 @@ describe('configs that validate give finite outputs, or are refused with the rea
     const configs = [
       tiny,
       { ...tiny, center_input_sample: true, num_class_embeds: 3, attention_head_dim: 4, downsample_padding: 0 },
-      { sample_size: 28, in_channels: 1, out_channels: 1, block_out_channels: [16, 32, 32], layers_per_block: 1, down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'], norm_num_groups: 8, attention_head_dim: null },
-      { ...tiny, in_channels: 3, out_channels: 6, block_out_channels: [8, 16, 24], layers_per_block: 2, down_block_types: ['AttnDownBlock2D', 'DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D', 'AttnUpBlock2D'] },
+      {
+        sample_size: 28,
+        in_channels: 1,
+        out_channels: 1,
+        block_out_channels: [16, 32, 32],
+        layers_per_block: 1,
+        down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'],
+        up_block_types: ['UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
+        norm_num_groups: 8,
+        attention_head_dim: null,
+      },
+      {
+        ...tiny,
+        in_channels: 3,
+        out_channels: 6,
+        block_out_channels: [8, 16, 24],
+        layers_per_block: 2,
+        down_block_types: ['AttnDownBlock2D', 'DownBlock2D', 'AttnDownBlock2D'],
+        up_block_types: ['AttnUpBlock2D', 'UpBlock2D', 'AttnUpBlock2D'],
+      },
     ];
     for (const cfg of configs) {
       const m = UNet2DModel.create(engine, cfg);
@@ -131,7 +205,7 @@ describe('MLP forward memory', () => {
   });
 });
 
-describe('concurrent use: correct or BUSY, never another caller\'s data', () => {
+describe("concurrent use: correct or BUSY, never another caller's data", () => {
   let engine: Engine;
   let unet: UNet2DModel;
   beforeAll(async () => {
@@ -141,7 +215,12 @@ describe('concurrent use: correct or BUSY, never another caller\'s data', () => 
   afterAll(() => engine.dispose());
 
   it('two SamplingChain.run awaited together on one model give the samples of two sequential runs', async () => {
-    const start = (seed: number) => SamplingChain.start(engine, new DDIMScheduler({ numTrainTimesteps: 100 }), { shape: [2, 1, 8, 8], numInferenceSteps: 8, seed });
+    const start = (seed: number) =>
+      SamplingChain.start(engine, new DDIMScheduler({ numTrainTimesteps: 100 }), {
+        shape: [2, 1, 8, 8],
+        numInferenceSteps: 8,
+        seed,
+      });
     const model = (x: Parameters<UNet2DModel['forwardTensor']>[0], t: number) => unet.forwardTensor(x, t);
     const seq = [];
     for (const seed of [1, 2]) seq.push(engine.read(await start(seed).run(model)));
@@ -153,14 +232,20 @@ describe('concurrent use: correct or BUSY, never another caller\'s data', () => 
   });
 
   it('an async model that returns the shared buffer: the overwritten result is BUSY, not used', async () => {
-    const start = (seed: number) => SamplingChain.start(engine, new DDPMScheduler({ numTrainTimesteps: 100 }), { shape: [1, 1, 8, 8], numInferenceSteps: 4, seed });
+    const start = (seed: number) =>
+      SamplingChain.start(engine, new DDPMScheduler({ numTrainTimesteps: 100 }), {
+        shape: [1, 1, 8, 8],
+        numInferenceSteps: 4,
+        seed,
+      });
     const model = async (x: Parameters<UNet2DModel['forwardTensor']>[0], t: number) => unet.forwardTensor(x, t);
     const err = await errorOf(() => Promise.all([start(1).run(model), start(2).run(model)]));
     expect(err.code).toBe('BUSY');
     expect(err.message).toMatch(/overwritten by a later UNet2DModel\.forwardTensor call/);
     // with { out }, each call owns its output: no BUSY, same as sequential
     const outs = [engine.alloc([1, 1, 8, 8], 'out1'), engine.alloc([1, 1, 8, 8], 'out2')];
-    const owned = (i: number) => async (x: Parameters<UNet2DModel['forwardTensor']>[0], t: number) => unet.forwardTensor(x, t, { out: outs[i] });
+    const owned = (i: number) => async (x: Parameters<UNet2DModel['forwardTensor']>[0], t: number) =>
+      unet.forwardTensor(x, t, { out: outs[i] });
     const [r1, r2] = await Promise.all([start(1).run(owned(0)), start(2).run(owned(1))]);
     expect(engine.read(r1)).toEqual(engine.read(await start(1).run(owned(0))));
     expect(engine.read(r2)).toEqual(engine.read(await start(2).run(owned(1))));
@@ -223,20 +308,25 @@ describe('concurrent use: correct or BUSY, never another caller\'s data', () => 
 
 describe('Engine.create failures leave no worker running', () => {
   const threadCount = () => readdirSync('/proc/self/task').length;
-  it.skipIf(!existsSync('/proc/self/task'))('30 failed creates (memory limit, worker start timeout) leave the thread count as it was', async () => {
-    const before = threadCount();
-    for (let i = 0; i < 20; i++) {
-      const e = await errorOf(() => Engine.create({ threads: 2, memoryLimit: 4 * 2 ** 20, scratchPerThread: 4 * 2 ** 20 }));
-      expect(e.code).toBe('OUT_OF_MEMORY');
-    }
-    for (let i = 0; i < 10; i++) {
-      const e = await errorOf(() => Engine.create({ threads: 2, startTimeoutMs: 0 }));
-      expect(e.code).toBe('WORKER_FAILED');
-    }
-    // terminate() is asynchronous: give the threads a moment to go
-    for (let i = 0; i < 50 && threadCount() > before + 1; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(threadCount()).toBeLessThanOrEqual(before + 1);
-  });
+  it.skipIf(!existsSync('/proc/self/task'))(
+    '30 failed creates (memory limit, worker start timeout) leave the thread count as it was',
+    async () => {
+      const before = threadCount();
+      for (let i = 0; i < 20; i++) {
+        const e = await errorOf(() =>
+          Engine.create({ threads: 2, memoryLimit: 4 * 2 ** 20, scratchPerThread: 4 * 2 ** 20 }),
+        );
+        expect(e.code).toBe('OUT_OF_MEMORY');
+      }
+      for (let i = 0; i < 10; i++) {
+        const e = await errorOf(() => Engine.create({ threads: 2, startTimeoutMs: 0 }));
+        expect(e.code).toBe('WORKER_FAILED');
+      }
+      // terminate() is asynchronous: give the threads a moment to go
+      for (let i = 0; i < 50 && threadCount() > before + 1; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(threadCount()).toBeLessThanOrEqual(before + 1);
+    },
+  );
 });
 
 describe('files: regular files only, errors that name the file and say what happened', () => {
@@ -251,24 +341,36 @@ describe('files: regular files only, errors that name the file and say what happ
     const e = await errorOf(() => UNet2DModel.fromPretrained(engine, dir));
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(e.code).toBe('IO');
-    expect(e.message).toMatch(/diffusion_pytorch_model\.safetensors: a FIFO \(named pipe\) where a regular file is expected/);
+    expect(e.message).toMatch(
+      /diffusion_pytorch_model\.safetensors: a FIFO \(named pipe\) where a regular file is expected/,
+    );
     execFileSync('rm', [weights]);
     mkdirSync(weights);
-    expect((await errorOf(() => UNet2DModel.fromPretrained(engine, dir))).message).toMatch(/a directory where a regular file is expected/);
-    if (existsSync('/dev/zero')) expect((await errorOf(() => readRegularFile('/dev/zero'))).message).toMatch(/\/dev\/zero: a character device/);
+    expect((await errorOf(() => UNet2DModel.fromPretrained(engine, dir))).message).toMatch(
+      /a directory where a regular file is expected/,
+    );
+    if (existsSync('/dev/zero'))
+      expect((await errorOf(() => readRegularFile('/dev/zero'))).message).toMatch(/\/dev\/zero: a character device/);
     engine.dispose();
   });
 
   it('disk full, read-only, permission and parent-is-a-file errors name the file (code IO)', async () => {
     if (existsSync('/dev/full')) {
       // a real ENOSPC: /dev/full fails every write
-      const e = await writeFile('/dev/full', 'x').then(() => null, (err) => fsError(err, '/dev/full', 'writing'));
+      const e = await writeFile('/dev/full', 'x').then(
+        () => null,
+        (err) => fsError(err, '/dev/full', 'writing'),
+      );
       expect(e?.code).toBe('IO');
       expect(e?.message).toBe('disk full writing /dev/full (ENOSPC)');
     }
     const errno = (code: string) => Object.assign(new Error(`${code}: something, write`), { code });
-    expect(fsError(errno('EROFS'), '/m/out.png', 'writing').message).toMatch(/\/m\/out\.png: cannot write: the file system is read-only/);
-    expect(fsError(errno('EACCES'), '/m/out.png', 'writing').message).toMatch(/permission denied \(read-only file or folder\)/);
+    expect(fsError(errno('EROFS'), '/m/out.png', 'writing').message).toMatch(
+      /\/m\/out\.png: cannot write: the file system is read-only/,
+    );
+    expect(fsError(errno('EACCES'), '/m/out.png', 'writing').message).toMatch(
+      /permission denied \(read-only file or folder\)/,
+    );
     expect(fsError(errno('ENOTDIR'), '/m/a.png/b.png', 'writing').message).toMatch(/a parent of it is a file/);
     // a real parent-is-a-file
     const file = join(root, 'plain-file');
@@ -276,13 +378,20 @@ describe('files: regular files only, errors that name the file and say what happ
     const e = await errorOf(() => checkWritablePath(join(file, 'out.png'), '--out'));
     expect(e.code).toBe('IO');
     expect(e.message).toMatch(/plain-file\/out\.png: cannot write: a parent of it is a file/);
-    expect((await errorOf(() => checkWritablePath(join(file, 'sub', 'out.png'), '--out'))).message).toMatch(/a parent of it is a file/);
-    expect((await errorOf(() => checkWritablePath(root, '--classifier'))).message).toMatch(/--classifier .*: a directory where a file is expected/);
+    expect((await errorOf(() => checkWritablePath(join(file, 'sub', 'out.png'), '--out'))).message).toMatch(
+      /a parent of it is a file/,
+    );
+    expect((await errorOf(() => checkWritablePath(root, '--classifier'))).message).toMatch(
+      /--classifier .*: a directory where a file is expected/,
+    );
   });
 
   it('ddpm eval --classifier <folder> fails at once, before any training', () => {
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, [join(__dirname, '..', 'dist', 'cli.js'), 'eval', '--classifier', root], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [join(__dirname, '..', 'dist', 'cli.js'), 'eval', '--classifier', root], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/--classifier .*: a directory where a file is expected/);
@@ -291,9 +400,16 @@ describe('files: regular files only, errors that name the file and say what happ
 
 describe('the command line and messages', () => {
   it('negative numbers are values: --seed -1 reaches the seed check instead of parseArgs\' "ambiguous"', async () => {
-    const v = parseCommand(['--seed', '-1', '--eta', '-0.5', '-n', '-3'], { seed: { type: 'string' }, eta: { type: 'string' }, n: { type: 'string', short: 'n' } }, '');
+    const v = parseCommand(
+      ['--seed', '-1', '--eta', '-0.5', '-n', '-3'],
+      { seed: { type: 'string' }, eta: { type: 'string' }, n: { type: 'string', short: 'n' } },
+      '',
+    );
     expect(v).toEqual({ seed: '-1', eta: '-0.5', n: '-3' });
-    const r = spawnSync(process.execPath, [join(__dirname, '..', 'dist', 'cli.js'), 'sample', '--seed', '-1'], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [join(__dirname, '..', 'dist', 'cli.js'), 'sample', '--seed', '-1'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(r.stderr).toMatch(/--seed must be an integer >= 0, found '-1'/);
   });
 

@@ -31,14 +31,19 @@ function folder(files: Record<string, Buffer | string>): string {
 
 describe('loadImageFolder', () => {
   it('reads gray PNGs as (N, 1, H, W) = byte/127.5 − 1, files sorted by name, other files ignored', async () => {
-    const dir = folder({ 'b.png': png(4, 3, grayPixel, 0), 'a.png': png(4, 3, (x, y) => grayPixel(y, x)), 'notes.txt': 'hello' });
+    const dir = folder({
+      'b.png': png(4, 3, grayPixel, 0),
+      'a.png': png(4, 3, (x, y) => grayPixel(y, x)),
+      'notes.txt': 'hello',
+    });
     const f = await loadImageFolder(dir);
     expect([f.N, f.C, f.H, f.W]).toEqual([2, 1, 3, 4]);
     expect(f.files.map((p) => p.slice(dir.length + 1))).toEqual(['a.png', 'b.png']);
-    for (let y = 0; y < 3; y++) for (let x = 0; x < 4; x++) {
-      expect(f.images[y * 4 + x]).toBe(f32(grayPixel(y, x)[0] / 127.5 - 1));
-      expect(f.images[12 + y * 4 + x]).toBe(f32(grayPixel(x, y)[0] / 127.5 - 1));
-    }
+    for (let y = 0; y < 3; y++)
+      for (let x = 0; x < 4; x++) {
+        expect(f.images[y * 4 + x]).toBe(f32(grayPixel(y, x)[0] / 127.5 - 1));
+        expect(f.images[12 + y * 4 + x]).toBe(f32(grayPixel(x, y)[0] / 127.5 - 1));
+      }
     expect(f.skipped).toEqual([]);
   });
 
@@ -47,7 +52,9 @@ describe('loadImageFolder', () => {
     const three = await loadImageFolder(dir);
     expect(three.C).toBe(3);
     // g.png, pixel (1, 0) in R, G, B planes
-    expect([0, 1, 2].map((c) => three.images[12 + c * 4 + 1])).toEqual(Array(3).fill(f32(grayPixel(1, 0)[0] / 127.5 - 1)));
+    expect([0, 1, 2].map((c) => three.images[12 + c * 4 + 1])).toEqual(
+      Array(3).fill(f32(grayPixel(1, 0)[0] / 127.5 - 1)),
+    );
     const one = await loadImageFolder(dir, { channels: 1 });
     const [r, g, b] = colorPixel(1, 1);
     expect(one.images[3]).toBe(f32(Math.round(0.299 * r + 0.587 * g + 0.114 * b) / 127.5 - 1));
@@ -62,7 +69,14 @@ describe('loadImageFolder', () => {
     huge.writeUInt32BE(50_000, 16);
     huge.writeUInt32BE(50_000, 20);
     huge.writeUInt32BE(crc32(huge.subarray(12, 29)), 29);
-    const files = { '0-good.png': good, '1-truncated.png': good.subarray(0, good.length - 30), '2-crc.png': badCrc, '3-text.png': 'not an image', '4-huge.png': huge, '5-good.png': good };
+    const files = {
+      '0-good.png': good,
+      '1-truncated.png': good.subarray(0, good.length - 30),
+      '2-crc.png': badCrc,
+      '3-text.png': 'not an image',
+      '4-huge.png': huge,
+      '5-good.png': good,
+    };
     const dir = folder(files);
     await rejects(loadImageFolder(dir), 'FORMAT', /1-truncated\.png: truncated/);
     const f = await loadImageFolder(dir, { policy: 'skip' });
@@ -74,19 +88,32 @@ describe('loadImageFolder', () => {
       ['4-huge.png', 'declared size'],
     ]);
     // the file size limit is checked before the file is read
-    await rejects(loadImageFolder(folder({ 'a.png': good }), { limits: { maxSide: 4096, maxPixels: 2 ** 24, maxFileBytes: 20 } }), 'FORMAT', /a\.png: \d+ bytes exceeds the limit of 20/);
+    await rejects(
+      loadImageFolder(folder({ 'a.png': good }), { limits: { maxSide: 4096, maxPixels: 2 ** 24, maxFileBytes: 20 } }),
+      'FORMAT',
+      /a\.png: \d+ bytes exceeds the limit of 20/,
+    );
   });
 
   it('a size that differs from the first image or the model is an error naming the file, under either policy', async () => {
     const dir = folder({ 'a.png': png(4, 4, grayPixel), 'b.png': png(4, 5, grayPixel) });
-    for (const policy of ['skip', 'fail'] as const) await rejects(loadImageFolder(dir, { policy }), 'SHAPE_MISMATCH', /b\.png: 4×5, expected 4×4 \(as .*a\.png\)/);
-    await rejects(loadImageFolder(folder({ 'a.png': png(4, 4, grayPixel) }), { size: { width: 28, height: 28 } }), 'SHAPE_MISMATCH', /a\.png: 4×4, expected 28×28 \(the model\)/);
+    for (const policy of ['skip', 'fail'] as const)
+      await rejects(loadImageFolder(dir, { policy }), 'SHAPE_MISMATCH', /b\.png: 4×5, expected 4×4 \(as .*a\.png\)/);
+    await rejects(
+      loadImageFolder(folder({ 'a.png': png(4, 4, grayPixel) }), { size: { width: 28, height: 28 } }),
+      'SHAPE_MISMATCH',
+      /a\.png: 4×4, expected 28×28 \(the model\)/,
+    );
   });
 
   it('an empty folder, a folder without PNGs, a missing folder and a folder of only bad files are errors', async () => {
     await rejects(loadImageFolder(folder({})), 'FORMAT', /holds no \.png files/);
     await rejects(loadImageFolder(folder({ 'x.jpg': 'jpeg?' })), 'FORMAT', /holds no \.png files/);
     await rejects(loadImageFolder(join(root, 'missing')), 'IO', /missing: cannot read the image folder/);
-    await rejects(loadImageFolder(folder({ 'a.png': 'junk', 'b.png': 'junk' }), { policy: 'skip' }), 'FORMAT', /no readable PNG files \(2 skipped; first: .*a\.png: not a PNG file/);
+    await rejects(
+      loadImageFolder(folder({ 'a.png': 'junk', 'b.png': 'junk' }), { policy: 'skip' }),
+      'FORMAT',
+      /no readable PNG files \(2 skipped; first: .*a\.png: not a PNG file/,
+    );
   });
 });

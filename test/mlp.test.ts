@@ -53,7 +53,13 @@ describe('MLPDenoiser', () => {
     await expect(model.forward(new Float32Array(4), 1)).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' });
     await expect(model.forward(new Float32Array([0, NaN, 0]), 1)).rejects.toMatchObject({ code: 'NON_FINITE' });
     const other = MLPDenoiser.create(engine, { ...config, hidden_dim: 8 }, 1);
-    expect(code(() => MLPDenoiser.fromFiles(engine, model.configJson(), other.weightsBytes(), { config: 'c.json', weights: 'w.safetensors' })))
-      .toMatch(/^FORMAT: w\.safetensors: .*wrong shape/);
+    expect(
+      code(() =>
+        MLPDenoiser.fromFiles(engine, model.configJson(), other.weightsBytes(), {
+          config: 'c.json',
+          weights: 'w.safetensors',
+        }),
+      ),
+    ).toMatch(/^FORMAT: w\.safetensors: .*wrong shape/);
   });
 });

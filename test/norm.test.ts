@@ -55,7 +55,21 @@ describe('groupNorm', () => {
           const dgamma = e.upload(dg0, C, 'dgamma');
           const dbeta = e.upload(db0, C, 'dbeta');
           // dx written over dy: the kernel reads each group whole before writing it
-          kernels.groupNormBackward(e, { N, C, H, W, groups: G, dy: dyT, x: t.x, mean: t.mean, rstd: t.rstd, gamma: t.gamma, dx: dyT, dgamma, dbeta });
+          kernels.groupNormBackward(e, {
+            N,
+            C,
+            H,
+            W,
+            groups: G,
+            dy: dyT,
+            x: t.x,
+            mean: t.mean,
+            rstd: t.rstd,
+            gamma: t.gamma,
+            dx: dyT,
+            dgamma,
+            dbeta,
+          });
           return [e.read(t.y), e.read(t.mean), e.read(t.rstd), e.read(dyT), e.read(dgamma), e.read(dbeta)];
         });
         const want = ref.groupNorm(x, gamma, beta, N, C, HW, G, eps);
@@ -66,12 +80,29 @@ describe('groupNorm', () => {
           const where = `${simd} ${[N, C, H, W, G]} offset ${offset}`;
           expect(maxScaledErr(y, want.y, mag.y), `y ${where}`).toBeLessThan(5e-7);
           // the mean to within its float32 rounding plus 1e-7 standard deviations, whatever its size
-          const meanErr = Array.from(mean, (m, g) => (Math.abs(m - want.mean[g]) - 2 ** -24 * Math.abs(want.mean[g])) * want.rstd[g]);
+          const meanErr = Array.from(
+            mean,
+            (m, g) => (Math.abs(m - want.mean[g]) - 2 ** -24 * Math.abs(want.mean[g])) * want.rstd[g],
+          );
           expect(Math.max(...meanErr), `mean ${where}`).toBeLessThan(1e-7);
           expect(maxRelErr(rstd, want.rstd), `rstd ${where}`).toBeLessThan(5e-7);
           expect(maxScaledErr(dx, grads.dx, mag.dx), `dx ${where}`).toBeLessThan(5e-7);
-          expect(maxScaledErr(dgamma, Array.from(grads.dgamma, (v, c) => v + dg0[c]), mag.dgamma), `dgamma ${where}`).toBeLessThan(2e-7);
-          expect(maxScaledErr(dbeta, Array.from(grads.dbeta, (v, c) => v + db0[c]), mag.dbeta), `dbeta ${where}`).toBeLessThan(1e-7);
+          expect(
+            maxScaledErr(
+              dgamma,
+              Array.from(grads.dgamma, (v, c) => v + dg0[c]),
+              mag.dgamma,
+            ),
+            `dgamma ${where}`,
+          ).toBeLessThan(2e-7);
+          expect(
+            maxScaledErr(
+              dbeta,
+              Array.from(grads.dbeta, (v, c) => v + db0[c]),
+              mag.dbeta,
+            ),
+            `dbeta ${where}`,
+          ).toBeLessThan(1e-7);
         }
       }
     }
@@ -84,9 +115,27 @@ describe('groupNorm', () => {
     const [x64, g64, b64] = [f64(x), f64(gamma), f64(beta)];
     const grads = ref.groupNormBackward(w, x, gamma, N, C, HW, G, eps);
     const y = (xv: Float64Array, gv: Float64Array, bv: Float64Array) => ref.groupNorm(xv, gv, bv, N, C, HW, G, eps).y;
-    expect(maxRelErr(grads.dx, numericGrad((v) => y(v, g64, b64), x64, w), 1e-4)).toBeLessThan(1e-7);
-    expect(maxRelErr(grads.dgamma, numericGrad((v) => y(x64, v, b64), g64, w), 1e-4)).toBeLessThan(1e-7);
-    expect(maxRelErr(grads.dbeta, numericGrad((v) => y(x64, g64, v), b64, w), 1e-4)).toBeLessThan(1e-7);
+    expect(
+      maxRelErr(
+        grads.dx,
+        numericGrad((v) => y(v, g64, b64), x64, w),
+        1e-4,
+      ),
+    ).toBeLessThan(1e-7);
+    expect(
+      maxRelErr(
+        grads.dgamma,
+        numericGrad((v) => y(x64, v, b64), g64, w),
+        1e-4,
+      ),
+    ).toBeLessThan(1e-7);
+    expect(
+      maxRelErr(
+        grads.dbeta,
+        numericGrad((v) => y(x64, g64, v), b64, w),
+        1e-4,
+      ),
+    ).toBeLessThan(1e-7);
   });
 
   it('rejects bad shapes and arguments with a DdpmError before any kernel runs', () => {
@@ -107,25 +156,69 @@ describe('groupNorm', () => {
         expect((err as Error).message).toMatch(pattern);
       }
     };
-    expectError('INVALID_ARGUMENT', /groupNorm: num_groups \(7\) must divide num_channels \(32\)/, () => kernels.groupNorm(e, { ...base, groups: 7 }));
-    expectError('INVALID_ARGUMENT', /groupNorm: groups must be an integer >= 1, found 0/, () => kernels.groupNorm(e, { ...base, groups: 0 }));
-    expectError('INVALID_ARGUMENT', /groupNorm: eps must be > 0, found 0/, () => kernels.groupNorm(e, { ...base, eps: 0 }));
-    expectError('SHAPE_MISMATCH', /groupNorm: x \(N, C, H, W\) \(tensor x\) must hold at least 128 values, found 64/, () => kernels.groupNorm(e, { ...base, N: 2 }));
-    expectError('SHAPE_MISMATCH', /groupNorm: mean \(N, G\) \(tensor stats\) must hold at least 16 values, found 8/, () =>
-      kernels.groupNorm(e, { ...base, groups: 16 }));
-    expectError('INVALID_ARGUMENT', /groupNorm: mean \(tensor stats\) overlaps rstd \(tensor stats\)/, () => kernels.groupNorm(e, { ...base, rstd: stats }));
-    const bwd = { N: 1, C: 32, H: 1, W: 2, groups: 8, dy: x, x, mean: stats, rstd: stats2, gamma: c32, dx: y, dgamma: c32, dbeta: stats };
-    expectError('INVALID_ARGUMENT', /groupNormBackward: num_groups \(3\) must divide num_channels \(32\)/, () => kernels.groupNormBackward(e, { ...bwd, groups: 3 }));
-    expectError('SHAPE_MISMATCH', /groupNormBackward: dbeta \(C\) \(tensor stats\) must hold at least 32 values, found 8/, () => kernels.groupNormBackward(e, bwd));
-    expectError('INVALID_ARGUMENT', /groupNormBackward: dgamma \(tensor c32\) overlaps gamma \(tensor c32\)/, () => kernels.groupNormBackward(e, { ...bwd, dbeta: y }));
+    expectError('INVALID_ARGUMENT', /groupNorm: num_groups \(7\) must divide num_channels \(32\)/, () =>
+      kernels.groupNorm(e, { ...base, groups: 7 }),
+    );
+    expectError('INVALID_ARGUMENT', /groupNorm: groups must be an integer >= 1, found 0/, () =>
+      kernels.groupNorm(e, { ...base, groups: 0 }),
+    );
+    expectError('INVALID_ARGUMENT', /groupNorm: eps must be > 0, found 0/, () =>
+      kernels.groupNorm(e, { ...base, eps: 0 }),
+    );
+    expectError(
+      'SHAPE_MISMATCH',
+      /groupNorm: x \(N, C, H, W\) \(tensor x\) must hold at least 128 values, found 64/,
+      () => kernels.groupNorm(e, { ...base, N: 2 }),
+    );
+    expectError(
+      'SHAPE_MISMATCH',
+      /groupNorm: mean \(N, G\) \(tensor stats\) must hold at least 16 values, found 8/,
+      () => kernels.groupNorm(e, { ...base, groups: 16 }),
+    );
+    expectError('INVALID_ARGUMENT', /groupNorm: mean \(tensor stats\) overlaps rstd \(tensor stats\)/, () =>
+      kernels.groupNorm(e, { ...base, rstd: stats }),
+    );
+    const bwd = {
+      N: 1,
+      C: 32,
+      H: 1,
+      W: 2,
+      groups: 8,
+      dy: x,
+      x,
+      mean: stats,
+      rstd: stats2,
+      gamma: c32,
+      dx: y,
+      dgamma: c32,
+      dbeta: stats,
+    };
+    expectError('INVALID_ARGUMENT', /groupNormBackward: num_groups \(3\) must divide num_channels \(32\)/, () =>
+      kernels.groupNormBackward(e, { ...bwd, groups: 3 }),
+    );
+    expectError(
+      'SHAPE_MISMATCH',
+      /groupNormBackward: dbeta \(C\) \(tensor stats\) must hold at least 32 values, found 8/,
+      () => kernels.groupNormBackward(e, bwd),
+    );
+    expectError('INVALID_ARGUMENT', /groupNormBackward: dgamma \(tensor c32\) overlaps gamma \(tensor c32\)/, () =>
+      kernels.groupNormBackward(e, { ...bwd, dbeta: y }),
+    );
     for (const t of [y, c32, stats, stats2]) expect(e.read(t).every((v) => v === 7)).toBe(true);
   });
 });
 
 /** The size of the terms behind each output, so that the error bounds are relative to what was summed. */
 function magnitudes(
-  x: Float32Array, dy: Float32Array, gamma: Float32Array, beta: Float32Array, want: ref.GroupNormOut,
-  N: number, C: number, HW: number, G: number,
+  x: Float32Array,
+  dy: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  want: ref.GroupNormOut,
+  N: number,
+  C: number,
+  HW: number,
+  G: number,
 ) {
   const Cg = C / G;
   const M = Cg * HW;

@@ -20,7 +20,8 @@ ortWeb.env.logLevel = 'error';
 
 /** ‖a − b‖₂ / ‖b‖₂ in float64. */
 function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < b.length; i++) {
     num += (a[i] - b[i]) ** 2;
     den += b[i] ** 2;
@@ -38,14 +39,20 @@ type Feeds = { sample: Float32Array; dims: number[]; timesteps: number[]; labels
 /** Runs the exported bytes in both runtimes; returns their outputs. */
 async function runOnnx(bytes: Uint8Array, f: Feeds): Promise<{ web: Float32Array; node: Float32Array }> {
   const out: Record<string, Float32Array> = {};
-  for (const [name, ort] of [['web', ortWeb], ['node', ortNode]] as const) {
+  for (const [name, ort] of [
+    ['web', ortWeb],
+    ['node', ortNode],
+  ] as const) {
     const opts = name === 'web' ? { executionProviders: ['wasm'] } : { intraOpNumThreads: 1 };
     const s = await (ort as typeof ortWeb).InferenceSession.create(bytes, opts);
     const feeds: Record<string, ortWeb.Tensor> = {
       sample: new ort.Tensor('float32', f.sample, f.dims) as ortWeb.Tensor,
       timestep: new ort.Tensor('float32', Float32Array.from(f.timesteps), [f.timesteps.length]) as ortWeb.Tensor,
     };
-    if (f.labels) feeds.class_labels = new ort.Tensor('int64', BigInt64Array.from(f.labels.map(BigInt)), [f.labels.length]) as ortWeb.Tensor;
+    if (f.labels)
+      feeds.class_labels = new ort.Tensor('int64', BigInt64Array.from(f.labels.map(BigInt)), [
+        f.labels.length,
+      ]) as ortWeb.Tensor;
     const r = await s.run(feeds);
     out[name] = r.out.data as Float32Array;
     await s.release();
@@ -63,9 +70,22 @@ describe('ONNX export', () => {
   const unets = {
     'mnist preset': { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist },
     'tiny, 2 heads, class labels, centred input, pad (0, 1, 0, 1), mid scale 2': {
-      sample_size: 8, in_channels: 3, out_channels: 2, block_out_channels: [8, 16], layers_per_block: 1, norm_num_groups: 4,
-      attention_head_dim: 8, down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-      num_class_embeds: 5, center_input_sample: true, downsample_padding: 0, mid_block_scale_factor: 2, flip_sin_to_cos: false, freq_shift: 1, norm_eps: 1e-6,
+      sample_size: 8,
+      in_channels: 3,
+      out_channels: 2,
+      block_out_channels: [8, 16],
+      layers_per_block: 1,
+      norm_num_groups: 4,
+      attention_head_dim: 8,
+      down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+      up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+      num_class_embeds: 5,
+      center_input_sample: true,
+      downsample_padding: 0,
+      mid_block_scale_factor: 2,
+      flip_sin_to_cos: false,
+      freq_shift: 1,
+      norm_eps: 1e-6,
     },
   };
 
@@ -74,16 +94,27 @@ describe('ONNX export', () => {
       const model = UNet2DModel.create(engine, config, 3);
       // non-trivial norm weights and output conv (a fresh model has ones/zeros there)
       for (const { name } of model.params.specs) {
-        if (/norm.*\.(weight|bias)$/.test(name)) engine.view(model.params.get(name)).set(random(model.params.get(name).size, name.length).map((v) => 1 + 0.5 * v));
+        if (/norm.*\.(weight|bias)$/.test(name))
+          engine
+            .view(model.params.get(name))
+            .set(random(model.params.get(name).size, name.length).map((v) => 1 + 0.5 * v));
       }
       const bytes = model.toOnnx();
       const c = model.config;
       for (const N of [1, 3]) {
         const sample = random(N * model.sampleSize, 11 + N);
         const timesteps = Array.from({ length: N }, (_, i) => 7 + 311 * i);
-        const labels = c.num_class_embeds !== null ? Array.from({ length: N }, (_, i) => (2 * i + 1) % c.num_class_embeds!) : undefined;
+        const labels =
+          c.num_class_embeds !== null
+            ? Array.from({ length: N }, (_, i) => (2 * i + 1) % c.num_class_embeds!)
+            : undefined;
         const ours = await model.forward(sample, timesteps, { classLabels: labels });
-        const { web, node } = await runOnnx(bytes, { sample, dims: [N, c.in_channels, c.sample_size, c.sample_size], timesteps, labels });
+        const { web, node } = await runOnnx(bytes, {
+          sample,
+          dims: [N, c.in_channels, c.sample_size, c.sample_size],
+          timesteps,
+          labels,
+        });
         expect(web.length).toBe(ours.length);
         expect(node.length).toBe(ours.length);
         expect(relL2(web, ours)).toBeLessThanOrEqual(1e-5);
@@ -120,16 +151,25 @@ describe('ONNX export', () => {
     try {
       const out = path.join(dir, 'model.onnx');
       const cli = path.join(__dirname, '../dist/cli.js');
-      const r = spawnSync(process.execPath, [cli, 'export', '--format', 'onnx', '--out', out], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(process.execPath, [cli, 'export', '--format', 'onnx', '--out', out], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       expect(r.stderr).toBe('');
       expect(r.stdout).toMatch(/^wrote .*model\.onnx/);
       const model = await UNet2DModel.fromPretrained(engine, path.join(__dirname, '../models/mnist'));
       const sample = random(2 * model.sampleSize, 9);
       const ours = await model.forward(sample, [5, 900]);
       const s = await ortNode.InferenceSession.create(readFileSync(out), { intraOpNumThreads: 1 });
-      const res = await s.run({ sample: new ortNode.Tensor('float32', sample, [2, 1, 28, 28]), timestep: new ortNode.Tensor('float32', Float32Array.of(5, 900), [2]) });
+      const res = await s.run({
+        sample: new ortNode.Tensor('float32', sample, [2, 1, 28, 28]),
+        timestep: new ortNode.Tensor('float32', Float32Array.of(5, 900), [2]),
+      });
       expect(relL2(res.out.data as Float32Array, ours)).toBeLessThanOrEqual(1e-5);
-      const bad = spawnSync(process.execPath, [cli, 'export', '--format', 'tflite', '--out', out], { encoding: 'utf8', timeout: 60_000 });
+      const bad = spawnSync(process.execPath, [cli, 'export', '--format', 'tflite', '--out', out], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       expect(bad.status).toBe(1);
       expect(bad.stderr).toMatch(/--format/);
     } finally {

@@ -9,7 +9,10 @@ const engines = engineMatrix();
 describe('adamw', () => {
   const cases: [string, ref.AdamwHyper][] = [
     ['torch defaults, weight decay 0.01', { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 }],
-    ['large lr and decay, beta1 < 0.5 (the other lerp branch)', { lr: 0.1, beta1: 0.3, beta2: 0.9, eps: 1e-6, weightDecay: 0.5 }],
+    [
+      'large lr and decay, beta1 < 0.5 (the other lerp branch)',
+      { lr: 0.1, beta1: 0.3, beta2: 0.9, eps: 1e-6, weightDecay: 0.5 },
+    ],
     ['no weight decay, large eps', { lr: 0.05, beta1: 0.95, beta2: 0.99, eps: 0.1, weightDecay: 0 }],
   ];
   const STEPS = 6;
@@ -18,7 +21,9 @@ describe('adamw', () => {
     it(`matches a float64 transcription of torch.optim.AdamW over ${STEPS} steps: ${name}`, () => {
       for (const n of [1, 17, 63, 1037]) {
         const p0 = randomF32(n, 1);
-        const grads = Array.from({ length: STEPS }, (_, t) => randomF32(n, 10 + t).map((g, i) => (i % 7 === 3 ? 0 : g * 2 ** ((i % 5) - 2))));
+        const grads = Array.from({ length: STEPS }, (_, t) =>
+          randomF32(n, 10 + t).map((g, i) => (i % 7 === 3 ? 0 : g * 2 ** ((i % 5) - 2))),
+        );
         const out = onAllEngines(engines, `adamw ${name} n=${n}`, (e) => {
           const params = e.upload(p0, n, 'params');
           const m = e.upload(new Float32Array(n), n, 'm');
@@ -51,7 +56,19 @@ describe('adamw', () => {
   it('rejects bad hyperparameters, sizes and aliasing before any kernel runs', () => {
     const e = engines[engines.length - 1].engine;
     const t = (name: string) => e.upload(new Float32Array(16).fill(7), 16, name);
-    const base = { params: t('params'), grads: t('grads'), m: t('m'), v: t('v'), n: 16, step: 1, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+    const base = {
+      params: t('params'),
+      grads: t('grads'),
+      m: t('m'),
+      v: t('v'),
+      n: 16,
+      step: 1,
+      lr: 1e-3,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0,
+    };
     const bad: [Partial<typeof base>, string, RegExp][] = [
       [{ step: 0 }, 'INVALID_ARGUMENT', /adamw: step must be an integer >= 1, found 0/],
       [{ beta1: 1 }, 'INVALID_ARGUMENT', /adamw: beta1 must be in \[0, 1\), found 1/],
@@ -82,12 +99,14 @@ describe('gradNorm', () => {
       const g = randomF32(n, n + 1).map((v, i) => v * 2 ** ((i % 9) - 4));
       const want = ref.l2norm(g);
       for (const simd of SIMD_LEVELS) {
-        const got = engines.filter((x) => x.simd === simd).map(({ engine: e }) => {
-          const mark = e.arena.mark();
-          const norm = kernels.gradNorm(e, e.upload(g, n, 'grads'), n);
-          e.arena.release(mark);
-          return norm;
-        });
+        const got = engines
+          .filter((x) => x.simd === simd)
+          .map(({ engine: e }) => {
+            const mark = e.arena.mark();
+            const norm = kernels.gradNorm(e, e.upload(g, n, 'grads'), n);
+            e.arena.release(mark);
+            return norm;
+          });
         expect(new Set(got).size, `${simd} n=${n}: ${got}`).toBe(1);
         expect(Math.abs(got[0] - want), `${simd} n=${n}`).toBeLessThanOrEqual(1e-6 * want);
       }
@@ -100,7 +119,9 @@ describe('gradNorm', () => {
     expect(kernels.gradNorm(e, g, 4)).toBe(Infinity);
     e.write(g, [1, NaN, 2, 3]);
     expect(kernels.gradNorm(e, g, 4)).toBeNaN();
-    expect(() => kernels.gradNorm(e, g, 5)).toThrowError(/gradNorm: grads \(n\) \(tensor grads\) must hold at least 5 values, found 4/);
+    expect(() => kernels.gradNorm(e, g, 5)).toThrowError(
+      /gradNorm: grads \(n\) \(tensor grads\) must hold at least 5 values, found 4/,
+    );
     expect(() => kernels.gradNorm(e, g, 2.5)).toThrowError(/gradNorm: n must be an integer >= 0, found 2.5/);
   });
 
@@ -145,7 +166,11 @@ describe('emaUpdate', () => {
     const e = engines[0].engine;
     const ema = e.upload(new Float32Array(8), 8, 'ema');
     const params = e.upload(new Float32Array(8), 8, 'params');
-    expect(() => kernels.emaUpdate(e, { ema, params, n: 8, decay: 1.5 })).toThrowError(/emaUpdate: decay must be in \[0, 1\], found 1.5/);
-    expect(() => kernels.emaUpdate(e, { ema, params: ema, n: 8, decay: 0.9 })).toThrowError(/emaUpdate: ema \(tensor ema\) overlaps params/);
+    expect(() => kernels.emaUpdate(e, { ema, params, n: 8, decay: 1.5 })).toThrowError(
+      /emaUpdate: decay must be in \[0, 1\], found 1.5/,
+    );
+    expect(() => kernels.emaUpdate(e, { ema, params: ema, n: 8, decay: 0.9 })).toThrowError(
+      /emaUpdate: ema \(tensor ema\) overlaps params/,
+    );
   });
 });

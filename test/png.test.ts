@@ -5,7 +5,13 @@ import { crc32, decodePng, encodePng, imageGrid, readPngHeader, tensorToImages, 
 import { codeOf } from './helpers/errors.js';
 
 /** A PNG written by pngjs itself (not by our encoder), RGBA input, the given output color type. */
-function pngjsBytes(width: number, height: number, rgba: Uint8Array, colorType: 0 | 2 | 6 = 6, bitDepth: 8 | 16 = 8): Uint8Array {
+function pngjsBytes(
+  width: number,
+  height: number,
+  rgba: Uint8Array,
+  colorType: 0 | 2 | 6 = 6,
+  bitDepth: 8 | 16 = 8,
+): Uint8Array {
   let data = Buffer.from(rgba);
   if (bitDepth === 16) {
     // pngjs expects 16-bit input for 16-bit output: scale each byte b to b·257
@@ -20,15 +26,33 @@ function pngjsBytes(width: number, height: number, rgba: Uint8Array, colorType: 
  * A PNG written from scratch (filter 0 on every row, zlib deflate): any color type, bit depth and Adam7
  * interlacing, which pngjs cannot write. `value(x, y, c)` gives each sample at the file's bit depth.
  */
-function rawPng(width: number, height: number, colorType: 0 | 2 | 4 | 6, bitDepth: 1 | 2 | 4 | 8 | 16, interlace: 0 | 1, value: (x: number, y: number, c: number) => number): Uint8Array {
+function rawPng(
+  width: number,
+  height: number,
+  colorType: 0 | 2 | 4 | 6,
+  bitDepth: 1 | 2 | 4 | 8 | 16,
+  interlace: 0 | 1,
+  value: (x: number, y: number, c: number) => number,
+): Uint8Array {
   const channels = { 0: 1, 2: 3, 4: 2, 6: 4 }[colorType];
-  const passes = interlace ? [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] : [[0, 0, 1, 1]];
+  const passes = interlace
+    ? [
+        [0, 0, 8, 8],
+        [4, 0, 8, 8],
+        [0, 4, 4, 8],
+        [2, 0, 4, 4],
+        [0, 2, 2, 4],
+        [1, 0, 2, 2],
+        [0, 1, 1, 2],
+      ]
+    : [[0, 0, 1, 1]];
   const rows: number[] = [];
   for (const [xs, ys, dx, dy] of passes) {
     for (let y = ys; y < height; y += dy) {
       if (xs >= width) break;
       rows.push(0); // filter type None
-      let acc = 0, nbits = 0;
+      let acc = 0,
+        nbits = 0;
       for (let x = xs; x < width; x += dx) {
         for (let c = 0; c < channels; c++) {
           const v = value(x, y, c);
@@ -61,7 +85,12 @@ function rawPng(width: number, height: number, colorType: 0 | 2 | 4 | 6, bitDept
   new DataView(ihdr.buffer).setUint32(0, width);
   new DataView(ihdr.buffer).setUint32(4, height);
   ihdr.set([bitDepth, colorType, 0, 0, interlace], 8);
-  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.from(rows))), chunk('IEND', new Uint8Array(0))];
+  const parts = [
+    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.from(rows))),
+    chunk('IEND', new Uint8Array(0)),
+  ];
   return new Uint8Array(Buffer.concat(parts));
 }
 
@@ -98,7 +127,11 @@ describe('tensorToImages', () => {
 });
 
 describe('imageGrid', () => {
-  const solid = (v: number, w = 2, h = 3): RgbaImage => ({ width: w, height: h, data: new Uint8ClampedArray(4 * w * h).fill(v) });
+  const solid = (v: number, w = 2, h = 3): RgbaImage => ({
+    width: w,
+    height: h,
+    data: new Uint8ClampedArray(4 * w * h).fill(v),
+  });
 
   it('places image i at column i % cols, row ⌊i / cols⌋ with padding between and around', () => {
     const g = imageGrid([solid(10), solid(20), solid(30)], 2, 1, 5);
@@ -130,7 +163,10 @@ describe('encodePng / decodePng', () => {
   };
 
   it('round-trips RGB and gray images exactly, choosing the color type', () => {
-    for (const [im, type] of [[rgba(7, 5, 1), 2], [rgba(3, 9, 2, true), 0]] as const) {
+    for (const [im, type] of [
+      [rgba(7, 5, 1), 2],
+      [rgba(3, 9, 2, true), 0],
+    ] as const) {
       const bytes = encodePng(im);
       expect(readPngHeader(bytes, 'x.png').colorType).toBe(type);
       // decoded by pngjs directly, not by our decoder
@@ -164,25 +200,45 @@ describe('encodePng / decodePng', () => {
   });
 
   it('decodes interlaced and low-bit-depth files (written by a plain reference encoder)', () => {
-    for (const [w, h] of [[13, 7], [1, 1], [9, 3], [5, 11]]) {
+    for (const [w, h] of [
+      [13, 7],
+      [1, 1],
+      [9, 3],
+      [5, 11],
+    ]) {
       const rgb = (x: number, y: number, c: number) => (x * 37 + y * 11 + c * 101) % 256;
       for (const interlace of [0, 1] as const) {
         const d = decodePng(rawPng(w, h, 2, 8, interlace, rgb), 'rgb.png');
-        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) expect(d.data[4 * (y * w + x) + c]).toBe(rgb(x, y, c));
-        const wide = decodePng(rawPng(w, h, 6, 16, interlace, (x, y, c) => (c === 3 ? 65535 : 257 * rgb(x, y, c))), 'rgba16.png');
+        for (let y = 0; y < h; y++)
+          for (let x = 0; x < w; x++)
+            for (let c = 0; c < 3; c++) expect(d.data[4 * (y * w + x) + c]).toBe(rgb(x, y, c));
+        const wide = decodePng(
+          rawPng(w, h, 6, 16, interlace, (x, y, c) => (c === 3 ? 65535 : 257 * rgb(x, y, c))),
+          'rgba16.png',
+        );
         expect(wide.data[4 * (w * h - 1) + 2]).toBe(rgb(w - 1, h - 1, 2));
-        const bit = decodePng(rawPng(w, h, 0, 1, interlace, (x, y) => (x + y) % 2), 'bit.png');
-        for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) expect(bit.data[4 * (y * w + x)]).toBe((x + y) % 2 ? 255 : 0);
+        const bit = decodePng(
+          rawPng(w, h, 0, 1, interlace, (x, y) => (x + y) % 2),
+          'bit.png',
+        );
+        for (let y = 0; y < h; y++)
+          for (let x = 0; x < w; x++) expect(bit.data[4 * (y * w + x)]).toBe((x + y) % 2 ? 255 : 0);
       }
     }
   });
 
   it('reports a bad signature, a truncated file, a bad CRC and an unsupported header, naming the file', () => {
     const good = encodePng(rgba(8, 8, 7));
-    expect(() => decodePng(new TextEncoder().encode('hello world, not a png'), 'f.png')).toThrow(/^f\.png: not a PNG file/);
+    expect(() => decodePng(new TextEncoder().encode('hello world, not a png'), 'f.png')).toThrow(
+      /^f\.png: not a PNG file/,
+    );
     expect(() => decodePng(good.slice(0, 20), 'f.png')).toThrow(/^f\.png: truncated \(20 bytes/);
-    expect(() => decodePng(good.slice(0, good.length - 20), 'f.png')).toThrow(/^f\.png: truncated: chunk 'IDAT' at byte 33/);
-    expect(() => decodePng(good.slice(0, good.length - 12), 'f.png')).toThrow(/^f\.png: truncated at byte \d+ \(no IEND/);
+    expect(() => decodePng(good.slice(0, good.length - 20), 'f.png')).toThrow(
+      /^f\.png: truncated: chunk 'IDAT' at byte 33/,
+    );
+    expect(() => decodePng(good.slice(0, good.length - 12), 'f.png')).toThrow(
+      /^f\.png: truncated at byte \d+ \(no IEND/,
+    );
     const crc = good.slice();
     crc[Buffer.from(crc).indexOf('IDAT') + 6] ^= 0xff; // inside the IDAT data
     expect(() => decodePng(crc, 'f.png')).toThrow(/^f\.png: CRC mismatch in chunk 'IDAT' at byte 33/);
@@ -202,7 +258,9 @@ describe('encodePng / decodePng', () => {
     const tall = good.slice();
     new DataView(tall.buffer).setUint32(20, 9);
     new DataView(tall.buffer).setUint32(29, crc32(tall.subarray(12, 29)));
-    expect(() => decodePng(tall, 'f.png')).toThrow(/^f\.png: the image data inflates to 200 bytes, a 8×9 image \(color type 2, 8-bit\) needs 225/);
+    expect(() => decodePng(tall, 'f.png')).toThrow(
+      /^f\.png: the image data inflates to 200 bytes, a 8×9 image \(color type 2, 8-bit\) needs 225/,
+    );
   });
 
   it('checks declared dimensions before decoding', () => {
@@ -211,11 +269,17 @@ describe('encodePng / decodePng', () => {
     dv.setUint32(16, 100_000);
     dv.setUint32(20, 100_000);
     dv.setUint32(29, crc32(huge.subarray(12, 29)));
-    expect(() => decodePng(huge, 'big.png')).toThrow(/^big\.png: declared size 100000×100000 exceeds the limit of 4096/);
+    expect(() => decodePng(huge, 'big.png')).toThrow(
+      /^big\.png: declared size 100000×100000 exceeds the limit of 4096/,
+    );
     dv.setUint32(16, 4096);
     dv.setUint32(20, 4096 + 0);
     dv.setUint32(29, crc32(huge.subarray(12, 29)));
-    expect(() => decodePng(huge, 'big.png', { maxSide: 4096, maxPixels: 2 ** 20, maxFileBytes: 2 ** 26 })).toThrow(/16777216 pixels, limit 1048576/);
-    expect(() => decodePng(huge, 'big.png', { maxSide: 4096, maxPixels: 2 ** 24, maxFileBytes: 10 })).toThrow(/exceeds the limit of 10/);
+    expect(() => decodePng(huge, 'big.png', { maxSide: 4096, maxPixels: 2 ** 20, maxFileBytes: 2 ** 26 })).toThrow(
+      /16777216 pixels, limit 1048576/,
+    );
+    expect(() => decodePng(huge, 'big.png', { maxSide: 4096, maxPixels: 2 ** 24, maxFileBytes: 10 })).toThrow(
+      /exceeds the limit of 10/,
+    );
   });
 });

@@ -3,7 +3,16 @@
 // checkpoint covers, hostile checkpoint.json / run.json are typed errors, the mnist recipe is the default.
 // The CLI runs from dist/ (`npm run build` first).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +28,8 @@ import { trainWarnings } from '../src/cli/train';
 
 const cli = join(__dirname, '..', 'dist', 'cli.js');
 const root = mkdtempSync(join(tmpdir(), 'ddpm-run-'));
-const ddpm = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000, cwd: root });
+const ddpm = (...args: string[]) =>
+  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000, cwd: root });
 let engine: Engine;
 beforeAll(async () => {
   engine = await Engine.create({ threads: 1 });
@@ -42,7 +52,14 @@ async function errorOf(f: () => unknown): Promise<DdpmError> {
 const data = twoMoons(64, 1);
 const scheduler = new DDPMScheduler({ numTrainTimesteps: 100, betaSchedule: 'linear', clipSample: false }).toConfig();
 const start = (run: TrainingRun) =>
-  run.start(engine, { data, dataLabel: 'moons-64', model: { class: 'MLPDenoiser', config: { data_dim: 2, hidden_dim: 16, num_blocks: 1 } }, initSeed: 3, scheduler, trainer: { batchSize: 8, learningRate: 1e-2, seed: 5 } });
+  run.start(engine, {
+    data,
+    dataLabel: 'moons-64',
+    model: { class: 'MLPDenoiser', config: { data_dim: 2, hidden_dim: 16, num_blocks: 1 } },
+    initSeed: 3,
+    scheduler,
+    trainer: { batchSize: 8, learningRate: 1e-2, seed: 5 },
+  });
 
 /** Every file under dir whose name ends in .tmp. */
 function tmpFiles(dir: string): string[] {
@@ -61,11 +78,17 @@ function deadPid(): number {
 }
 
 describe('Trainer.state() / restore()', () => {
-  it('a trainer restored from another\'s state continues bit-identically; a bad state leaves it untouched', async () => {
+  it("a trainer restored from another's state continues bit-identically; a bad state leaves it untouched", async () => {
     const { MLPDenoiser } = await import('../src/nn/mlp');
     const { Trainer } = await import('../src/train/trainer');
     const { namedSchedule } = await import('../src/diffusion/schedule');
-    const make = (seed: number) => new Trainer(MLPDenoiser.create(engine, { data_dim: 2, hidden_dim: 16, num_blocks: 1 }, seed), data, namedSchedule('linear', 50), { batchSize: 8, learningRate: 1e-2, seed: 2 });
+    const make = (seed: number) =>
+      new Trainer(
+        MLPDenoiser.create(engine, { data_dim: 2, hidden_dim: 16, num_blocks: 1 }, seed),
+        data,
+        namedSchedule('linear', 50),
+        { batchSize: 8, learningRate: 1e-2, seed: 2 },
+      );
     const a = make(1);
     await a.train({ steps: 4 });
     const b = make(9);
@@ -74,7 +97,8 @@ describe('Trainer.state() / restore()', () => {
     await b.train({ steps: 3 });
     const [sa, sb] = [a.state(), b.state()];
     expect(sb.counters).toEqual(sa.counters);
-    for (const k of ['params', 'ema', 'expAvg', 'expAvgSq'] as const) expect(Buffer.compare(Buffer.from(sb[k]!.buffer), Buffer.from(sa[k]!.buffer)), k).toBe(0);
+    for (const k of ['params', 'ema', 'expAvg', 'expAvgSq'] as const)
+      expect(Buffer.compare(Buffer.from(sb[k]!.buffer), Buffer.from(sa[k]!.buffer)), k).toBe(0);
     const before = b.state().params;
     const bad = (f: (s: ReturnType<typeof a.state>) => void) => {
       const s = a.state();
@@ -112,14 +136,33 @@ describe('one writer per run folder', () => {
   });
 
   it('two `ddpm train` processes: the second gets LOCKED and writes nothing; the first finishes', async () => {
-    const args = ['train', '--data', 'two-moons', '--preset', 'tiny', '--threads', '1', '--out', 'two', '--sample-every', '0', '--checkpoint-every', '10', '--warmup', '1'];
+    const args = [
+      'train',
+      '--data',
+      'two-moons',
+      '--preset',
+      'tiny',
+      '--threads',
+      '1',
+      '--out',
+      'two',
+      '--sample-every',
+      '0',
+      '--checkpoint-every',
+      '10',
+      '--warmup',
+      '1',
+    ];
     const first = spawn(process.execPath, [cli, ...args, '--steps', '1000000'], { cwd: root });
     let stderr = '';
     first.stderr.on('data', (d) => (stderr += d));
-    for (let i = 0; i < 400 && !existsSync(join(root, 'two', 'checkpoints', 'latest')); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 400 && !existsSync(join(root, 'two', 'checkpoints', 'latest')); i++)
+      await new Promise((r) => setTimeout(r, 25));
     const second = ddpm(...args, '--steps', '5', '--seed', '1', '--quiet');
     expect(second.status).toBe(1);
-    expect(second.stderr).toMatch(new RegExp(`^ddpm: .*two is being written by another run \\(pid ${first.pid} on ${hostname()}, since `));
+    expect(second.stderr).toMatch(
+      new RegExp(`^ddpm: .*two is being written by another run \\(pid ${first.pid} on ${hostname()}, since `),
+    );
     first.kill('SIGINT');
     expect(await new Promise((r) => first.on('exit', r))).toBe(130);
     expect(stderr).toMatch(/interrupted at step \d+/);
@@ -132,16 +175,37 @@ describe('one writer per run folder', () => {
     const dir = join(root, 'stale');
     mkdirSync(dir, { recursive: true });
     const pid = deadPid();
-    writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ format: 'ddpm-wasm.train-lock', pid, host: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'x' }));
+    writeFileSync(
+      join(dir, LOCK_FILE),
+      JSON.stringify({
+        format: 'ddpm-wasm.train-lock',
+        pid,
+        host: hostname(),
+        started: '2026-01-01T00:00:00.000Z',
+        token: 'x',
+      }),
+    );
     const run = await TrainingRun.open(dir);
-    expect(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid, host: hostname() });
+    expect(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({
+      pid: process.pid,
+      host: hostname(),
+    });
     await run.close();
 
     writeFileSync(join(dir, LOCK_FILE), '{"format":"ddpm-wasm.tr'); // a crash while creating the lock
     utimesSync(join(dir, LOCK_FILE), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     await (await TrainingRun.open(dir)).close();
 
-    writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ format: 'ddpm-wasm.train-lock', pid, host: 'elsewhere.example', started: '2026-01-01T00:00:00.000Z', token: 'y' }));
+    writeFileSync(
+      join(dir, LOCK_FILE),
+      JSON.stringify({
+        format: 'ddpm-wasm.train-lock',
+        pid,
+        host: 'elsewhere.example',
+        started: '2026-01-01T00:00:00.000Z',
+        token: 'y',
+      }),
+    );
     const e = await errorOf(() => TrainingRun.open(dir));
     expect(e.code).toBe('LOCKED');
     expect(e.message).toMatch(new RegExp(`pid ${pid} on elsewhere\\.example.*another host.*delete .*train\\.lock`));
@@ -151,7 +215,16 @@ describe('one writer per run folder', () => {
     const dir = join(root, 'stolen');
     const run = await TrainingRun.open(dir);
     await start(run);
-    writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ format: 'ddpm-wasm.train-lock', pid: 1, host: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'other' }));
+    writeFileSync(
+      join(dir, LOCK_FILE),
+      JSON.stringify({
+        format: 'ddpm-wasm.train-lock',
+        pid: 1,
+        host: hostname(),
+        started: '2026-01-01T00:00:00.000Z',
+        token: 'other',
+      }),
+    );
     const e = await errorOf(() => run.train({ until: 4, checkpointEvery: 2 }));
     expect(e.code).toBe('LOCKED');
     expect(e.message).toMatch(/no longer holds the lock \(now held by pid 1 /);
@@ -163,7 +236,24 @@ describe('one writer per run folder', () => {
 
 describe('crash safety', () => {
   it('kill -9 of `ddpm train` at random moments: resume is bit-identical to a straight run, the log loses nothing a checkpoint covers', async () => {
-    const args = ['train', '--data', 'two-moons', '--preset', 'tiny', '--threads', '1', '--steps', '80', '--checkpoint-every', '5', '--sample-every', '20', '--warmup', '5', '--quiet'];
+    const args = [
+      'train',
+      '--data',
+      'two-moons',
+      '--preset',
+      'tiny',
+      '--threads',
+      '1',
+      '--steps',
+      '80',
+      '--checkpoint-every',
+      '5',
+      '--sample-every',
+      '20',
+      '--warmup',
+      '5',
+      '--quiet',
+    ];
     const t0 = performance.now();
     expect(ddpm(...args, '--out', 'straight').status).toBe(0);
     const runMs = performance.now() - t0; // kills fall inside a run however fast this machine is
@@ -172,7 +262,7 @@ describe('crash safety', () => {
 
     // kill times from a fixed generator, spread over 10–90% of a whole run's wall time
     let s = 12345;
-    const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const dir = join(root, 'faulty');
     let kills = 0;
     const killedAt: string[] = [];
@@ -184,19 +274,38 @@ describe('crash safety', () => {
       clearTimeout(timer);
       if (code === 0) break; // finished before its kill
       kills++;
-      killedAt.push(existsSync(join(dir, 'checkpoints', 'latest')) ? readFileSync(join(dir, 'checkpoints', 'latest'), 'utf8').trim() : 'none');
+      killedAt.push(
+        existsSync(join(dir, 'checkpoints', 'latest'))
+          ? readFileSync(join(dir, 'checkpoints', 'latest'), 'utf8').trim()
+          : 'none',
+      );
       // what the latest checkpoint covers is in the log, exactly as in the straight run
       if (existsSync(join(dir, 'checkpoints', 'latest'))) {
         const step = Number(/ckpt-(\d+)/.exec(readFileSync(join(dir, 'checkpoints', 'latest'), 'utf8'))![1]);
-        const lines = straightLog.split('\n').slice(0, step + 1).join('\n') + '\n';
-        expect(readFileSync(join(dir, 'loss.csv'), 'utf8').startsWith(lines), `after kill ${kills}: loss.csv covers step ${step}`).toBe(true);
+        const lines =
+          straightLog
+            .split('\n')
+            .slice(0, step + 1)
+            .join('\n') + '\n';
+        expect(
+          readFileSync(join(dir, 'loss.csv'), 'utf8').startsWith(lines),
+          `after kill ${kills}: loss.csv covers step ${step}`,
+        ).toBe(true);
       }
     }
     const last = ddpm(...args, '--out', 'faulty');
     expect(last.status, last.stderr).toBe(0);
     console.log(`killed ${kills} times; latest checkpoint after each kill: ${killedAt.join(', ')}`);
     expect(kills).toBeGreaterThan(0);
-    for (const f of ['model/model.safetensors', 'checkpoints/ckpt-000080/model.safetensors', 'checkpoints/ckpt-000080/optimizer.exp_avg_sq.safetensors', 'samples/step-20.png', 'samples/step-40.png', 'samples/step-60.png', 'samples/step-80.png']) {
+    for (const f of [
+      'model/model.safetensors',
+      'checkpoints/ckpt-000080/model.safetensors',
+      'checkpoints/ckpt-000080/optimizer.exp_avg_sq.safetensors',
+      'samples/step-20.png',
+      'samples/step-40.png',
+      'samples/step-60.png',
+      'samples/step-80.png',
+    ]) {
       expect(Buffer.compare(readFileSync(join(dir, f)), readFileSync(join(root, 'straight', f))), f).toBe(0);
     }
     expect(readFileSync(join(dir, 'loss.csv'), 'utf8')).toBe(straightLog);
@@ -227,7 +336,11 @@ describe('crash safety', () => {
     expect(r.written).toEqual([join(dir, 'samples', 'step-6.png')]);
     expect(readFileSync(join(dir, 'samples', 'step-6.png'))).toEqual(Buffer.from([1, 2, 3]));
     await run.exportModel();
-    expect(readdirSync(join(dir, 'model')).sort()).toEqual(['config.json', 'model.safetensors', 'scheduler_config.json']);
+    expect(readdirSync(join(dir, 'model')).sort()).toEqual([
+      'config.json',
+      'model.safetensors',
+      'scheduler_config.json',
+    ]);
     expect(tmpFiles(dir)).toEqual([]);
     await run.close();
   });
@@ -268,7 +381,11 @@ describe('typed errors for hostile run folders', () => {
       ['no-order', (j) => delete j.data_order, /data_order must be an object, found nothing/],
       ['config-null', (j) => (j.model.config = null), /model\.config must be an object, found null/],
       ['model-null', (j) => (j.model = null), /model must be an object, found null/],
-      ['files-proto', (j) => (j.files = JSON.parse('{"__proto__": {"model.safetensors": 1}}')), /files does not list model\.safetensors/],
+      [
+        'files-proto',
+        (j) => (j.files = JSON.parse('{"__proto__": {"model.safetensors": 1}}')),
+        /files does not list model\.safetensors/,
+      ],
       ['rng-string', (j) => (j.rng = 'philox'), /rng must be an object, found "philox"/],
       ['step-neg', (j) => (j.step = -1), /step must be an integer ≥ 0, found -1/],
       ['step-lie', (j) => (j.step = 3), /optimizer_step \(2\) \+ skipped_steps \(0\) must equal step \(3\)/],
@@ -298,14 +415,34 @@ describe('typed errors for hostile run folders', () => {
       ['version', (j) => (j.version = 9), 'FORMAT', /run\.json: version 9 is not supported/],
       ['model-null', (j) => (j.model = null), 'FORMAT', /run\.json: model must be an object, found null/],
       ['config-null', (j) => (j.model.config = null), 'FORMAT', /run\.json: model\.config must be an object/],
-      ['tc', (j) => (j.trainer_config.batchSize = 0), 'FORMAT', /run\.json: trainer config: batchSize must be an integer ≥ 1/],
+      [
+        'tc',
+        (j) => (j.trainer_config.batchSize = 0),
+        'FORMAT',
+        /run\.json: trainer config: batchSize must be an integer ≥ 1/,
+      ],
       ['hash', (j) => (j.data_hash = 'zz'), 'FORMAT', /data_hash must be 8 hex digits/],
       ['sched', (j) => (j.scheduler = 'ddpm'), 'FORMAT', /scheduler must be an object/],
       ['proto', (j) => (j.data = undefined), 'FORMAT', /data must be a string, found nothing/],
       ['other-data', (j) => (j.data = 'mnist'), 'RUN_MISMATCH', /trained on mnist, not moons-64; use a new folder/],
-      ['other-hash', (j) => (j.data_hash = '00000000'), 'RUN_MISMATCH', /contents of moons-64 changed since the run started/],
-      ['other-model', (j) => (j.model.config.hidden_dim = 32), 'RUN_MISMATCH', /holds a MLPDenoiser that differs from .*run\.json's model/],
-      ['other-lr', (j) => (j.trainer_config.learningRate = 0.5), 'RUN_MISMATCH', /trainer config differs from .*run\.json's/],
+      [
+        'other-hash',
+        (j) => (j.data_hash = '00000000'),
+        'RUN_MISMATCH',
+        /contents of moons-64 changed since the run started/,
+      ],
+      [
+        'other-model',
+        (j) => (j.model.config.hidden_dim = 32),
+        'RUN_MISMATCH',
+        /holds a MLPDenoiser that differs from .*run\.json's model/,
+      ],
+      [
+        'other-lr',
+        (j) => (j.trainer_config.learningRate = 0.5),
+        'RUN_MISMATCH',
+        /trainer config differs from .*run\.json's/,
+      ],
     ];
     for (const [name, f, code, re] of cases) {
       const { dir } = await runFolder(`rj-${name}`);
@@ -315,7 +452,9 @@ describe('typed errors for hostile run folders', () => {
     const { dir } = await runFolder('rj-garbage');
     writeFileSync(join(dir, 'run.json'), '{"format": ');
     await expectResumeError(dir, 'FORMAT', /run\.json: not valid JSON/);
-    expect(() => parseRunIdentity(JSON.parse('{"__proto__": {"format": "ddpm-wasm.train-run"}}'), 'x.json')).toThrow(/format must be "ddpm-wasm\.train-run", found nothing/);
+    expect(() => parseRunIdentity(JSON.parse('{"__proto__": {"format": "ddpm-wasm.train-run"}}'), 'x.json')).toThrow(
+      /format must be "ddpm-wasm\.train-run", found nothing/,
+    );
   });
 
   it('resume without a checkpoint is NO_CHECKPOINT; start over a checkpoint and flags that differ are RUN_MISMATCH', async () => {
@@ -325,8 +464,18 @@ describe('typed errors for hostile run folders', () => {
     const { dir } = await runFolder('flags');
     const run = await TrainingRun.open(dir);
     expect((await errorOf(() => start(run))).code).toBe('RUN_MISMATCH');
-    const e = await errorOf(() => run.resume(engine, { data, dataLabel: 'moons-64', expect: { learningRate: 0.5 }, labels: { learningRate: '--lr' } }));
-    expect([e.code, e.message]).toEqual(['RUN_MISMATCH', expect.stringMatching(/^--lr 0\.5 differs from the run's 0\.01 .*drop it to resume, or use a new folder/)]);
+    const e = await errorOf(() =>
+      run.resume(engine, {
+        data,
+        dataLabel: 'moons-64',
+        expect: { learningRate: 0.5 },
+        labels: { learningRate: '--lr' },
+      }),
+    );
+    expect([e.code, e.message]).toEqual([
+      'RUN_MISMATCH',
+      expect.stringMatching(/^--lr 0\.5 differs from the run's 0\.01 .*drop it to resume, or use a new folder/),
+    ]);
     await run.close();
   });
 });
@@ -334,24 +483,50 @@ describe('typed errors for hostile run folders', () => {
 describe('ddpm train defaults', () => {
   it("--data mnist trains the shipped model's recipe (models/mnist/TRAINING.md) and warns about too few steps", async () => {
     // killed once step 1's checkpoint exists: the final sample grid of the full U-Net is not needed here
-    const child = spawn(process.execPath, [cli, 'train', '--data', 'mnist', '--out', 'recipe', '--steps', '1', '--threads', '1'], { cwd: root });
+    const child = spawn(
+      process.execPath,
+      [cli, 'train', '--data', 'mnist', '--out', 'recipe', '--steps', '1', '--threads', '1'],
+      { cwd: root },
+    );
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise((r) => child.on('exit', r));
-    for (let i = 0; i < 1200 && !existsSync(join(root, 'recipe', 'checkpoints', 'latest')); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 1200 && !existsSync(join(root, 'recipe', 'checkpoints', 'latest')); i++)
+      await new Promise((r) => setTimeout(r, 25));
     child.kill('SIGKILL');
     await exited;
     const id = JSON.parse(readFileSync(join(root, 'recipe', 'run.json'), 'utf8'));
     expect(id.trainer_config).toEqual(parseTrainerConfig(MNIST_RECIPE.trainer as never));
-    expect(id.trainer_config).toMatchObject({ batchSize: 32, lrWarmupSteps: 200, learningRate: 5e-4, seed: 20261128, ema: { maxDecay: 0.9995, useEmaWarmup: true } });
+    expect(id.trainer_config).toMatchObject({
+      batchSize: 32,
+      lrWarmupSteps: 200,
+      learningRate: 5e-4,
+      seed: 20261128,
+      ema: { maxDecay: 0.9995, useEmaWarmup: true },
+    });
     expect(id.scheduler).toEqual(new DDPMScheduler(MNIST_RECIPE.scheduler).toConfig());
     expect(id.init_seed).toBe(0);
     // the shipped model's config.json is this run's model config
     const shipped = JSON.parse(readFileSync(join(__dirname, '..', 'models', 'mnist', 'config.json'), 'utf8'));
-    for (const k of ['sample_size', 'block_out_channels', 'down_block_types', 'up_block_types', 'layers_per_block', 'norm_num_groups', 'attention_head_dim', 'flip_sin_to_cos', 'freq_shift']) {
+    for (const k of [
+      'sample_size',
+      'block_out_channels',
+      'down_block_types',
+      'up_block_types',
+      'layers_per_block',
+      'norm_num_groups',
+      'attention_head_dim',
+      'flip_sin_to_cos',
+      'freq_shift',
+    ]) {
       expect(id.model.config[k], k).toEqual(shipped[k]);
     }
-    expect(stderr.trim().split('\n').filter((l) => l.startsWith('warning'))).toEqual([
+    expect(
+      stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('warning')),
+    ).toEqual([
       'warning: --warmup 200 ≥ --steps 1: the learning rate never reaches --lr (warmup is usually a few % of the steps)',
       'warning: 1 steps is far too few for digits: below ~2,000 steps samples are blobs; the shipped model trained 13,000 steps of 32',
     ]);

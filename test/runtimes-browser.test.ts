@@ -15,9 +15,20 @@ import { launchChromium } from './helpers/chromium.mjs';
 import { serve } from '../examples/browser/server.mjs';
 
 const root = join(__dirname, '..');
-interface Digits { runtime: string; build: string; threads: number; fusedMadd: boolean | null; sha256: string }
+interface Digits {
+  runtime: string;
+  build: string;
+  threads: number;
+  fusedMadd: boolean | null;
+  sha256: string;
+}
 const node = (simd: string): Digits =>
-  JSON.parse(execFileSync(process.execPath, [join(root, 'test/runtimes/digits-node.mjs'), simd, '1'], { encoding: 'utf8', timeout: 30_000 }).trim());
+  JSON.parse(
+    execFileSync(process.execPath, [join(root, 'test/runtimes/digits-node.mjs'), simd, '1'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    }).trim(),
+  );
 
 let browser: { context: BrowserContext; close(): Promise<void> };
 let plain: { url: string; close(): Promise<void> };
@@ -42,7 +53,9 @@ async function open(base: string): Promise<Page> {
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(base);
   // the sampler menu is filled from the library's SCHEDULER_NAMES
-  await page.waitForFunction(() => (window as unknown as { demo?: { schedulers?: string[] } }).demo?.schedulers !== undefined);
+  await page.waitForFunction(
+    () => (window as unknown as { demo?: { schedulers?: string[] } }).demo?.schedulers !== undefined,
+  );
   expect(errors).toEqual([]);
   return page;
 }
@@ -56,8 +69,12 @@ async function sampleInDemo(page: Page, threads: string, simd: string) {
   await page.selectOption('select[name=threads]', threads);
   await page.selectOption('select[name=simd]', simd);
   await page.click('#sample');
-  await page.waitForFunction(() => (window as unknown as { demo: { last: unknown } }).demo.last, null, { timeout: 30_000 });
-  return page.evaluate(() => (window as unknown as { demo: { last: { info: Digits; sha256: string; error?: string } } }).demo.last);
+  await page.waitForFunction(() => (window as unknown as { demo: { last: unknown } }).demo.last, null, {
+    timeout: 30_000,
+  });
+  return page.evaluate(
+    () => (window as unknown as { demo: { last: { info: Digits; sha256: string; error?: string } } }).demo.last,
+  );
 }
 
 describe('Chromium', () => {
@@ -121,8 +138,14 @@ describe('Chromium', () => {
     const page = await open(plain.url);
     await page.fill('#train-form input[name=steps]', '300');
     await page.click('#train');
-    await page.waitForFunction(() => (window as unknown as { demo: { trained: unknown } }).demo.trained, null, { timeout: 30_000 });
-    const t = await page.evaluate(() => (window as unknown as { demo: { trained: { error?: string; step: number; loss: number[]; points: number[] } } }).demo.trained);
+    await page.waitForFunction(() => (window as unknown as { demo: { trained: unknown } }).demo.trained, null, {
+      timeout: 30_000,
+    });
+    const t = await page.evaluate(
+      () =>
+        (window as unknown as { demo: { trained: { error?: string; step: number; loss: number[]; points: number[] } } })
+          .demo.trained,
+    );
     expect(t.error).toBeUndefined();
     expect(t.step).toBe(300);
     expect(t.loss).toHaveLength(3);

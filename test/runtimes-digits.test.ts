@@ -15,9 +15,21 @@ const runtimes: Record<string, string[]> = {
   deno: [bin('deno'), 'run', '--allow-read', pipeline],
   bun: [bin('bun'), pipeline],
 };
-interface Digits { runtime: string; build: string; threads: number; fusedMadd: boolean | null; sha256: string; png?: number[] }
+interface Digits {
+  runtime: string;
+  build: string;
+  threads: number;
+  fusedMadd: boolean | null;
+  sha256: string;
+  png?: number[];
+}
 function run(cmd: string[], simd: string, threads: number): Digits {
-  const out = execFileSync(cmd[0], [...cmd.slice(1), simd, String(threads)], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
+  const out = execFileSync(cmd[0], [...cmd.slice(1), simd, String(threads)], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
@@ -30,7 +42,11 @@ describe('the shipped model in Node, Deno and Bun', () => {
   });
   for (const [name, cmd] of Object.entries(runtimes)) {
     it(`${name}: the pipeline, both builds, 1 and 2 threads: the loop's bits, and a PNG`, () => {
-      for (const [simd, threads] of [['simd', 1], ['simd', 2], ['relaxed', 2]] as const) {
+      for (const [simd, threads] of [
+        ['simd', 1],
+        ['simd', 2],
+        ['relaxed', 2],
+      ] as const) {
         const got = run(cmd, simd, threads);
         expect(got).toMatchObject({ runtime: name, threads, build: threads > 1 ? `${simd}-mt` : simd });
         const want = simd === 'relaxed' && !got.fusedMadd ? 'simd' : simd;

@@ -25,19 +25,42 @@ const root = join(__dirname, '..');
 // Nothing external: the package's worker/workerd/edge-light conditions reach no node: import.
 const external: string[] = [];
 const nodeSimd = () =>
-  JSON.parse(execFileSync(process.execPath, [join(root, 'test/runtimes/digits-node.mjs'), 'simd', '1'], { encoding: 'utf8', timeout: 30_000 }).trim());
+  JSON.parse(
+    execFileSync(process.execPath, [join(root, 'test/runtimes/digits-node.mjs'), 'simd', '1'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    }).trim(),
+  );
 
-type Check = { ok: boolean; code?: string; message?: string; info?: { runtime: string; build: string; threads: number; fusedMadd: boolean | null }; result?: number[] };
+type Check = {
+  ok: boolean;
+  code?: string;
+  message?: string;
+  info?: { runtime: string; build: string; threads: number; fusedMadd: boolean | null };
+  result?: number[];
+};
 function expectChecks(r: Record<string, Check>, runtime: string) {
   expect(r['no wasm']).toMatchObject({ ok: false, code: 'UNSUPPORTED' });
-  expect(r['no wasm'].message).toMatch(/does not compile WebAssembly at run time \(CompileError: .*disallowed by embedder\).*import wasm from 'ddpm-wasm\/wasm\/simd\.wasm'/);
-  expect(r['relaxed module']).toMatchObject({ ok: true, result: [3, 6, 9, 12], info: { runtime, build: 'relaxed', threads: 1 } });
+  expect(r['no wasm'].message).toMatch(
+    /does not compile WebAssembly at run time \(CompileError: .*disallowed by embedder\).*import wasm from 'ddpm-wasm\/wasm\/simd\.wasm'/,
+  );
+  expect(r['relaxed module']).toMatchObject({
+    ok: true,
+    result: [3, 6, 9, 12],
+    info: { runtime, build: 'relaxed', threads: 1 },
+  });
   // V8 on x86 with FMA fuses; read from the module's madd_probe, nothing compiled
   expect(typeof r['relaxed module'].info!.fusedMadd).toBe('boolean');
   expect(r['relaxed module, simd asked']).toMatchObject({ ok: false, code: 'UNSUPPORTED' });
-  expect(r['relaxed module, simd asked'].message).toContain("options.wasm is the relaxed build, but simd: 'simd' was asked for");
+  expect(r['relaxed module, simd asked'].message).toContain(
+    "options.wasm is the relaxed build, but simd: 'simd' was asked for",
+  );
   for (const k of ['simd module, threads 2', 'simd-mt module, threads 2']) {
-    expect(r[k], k).toMatchObject({ ok: false, code: 'UNSUPPORTED', message: `threads: 2 needs worker threads, but this runtime has no Worker (${runtime}); use threads: 1 or 'auto'` });
+    expect(r[k], k).toMatchObject({
+      ok: false,
+      code: 'UNSUPPORTED',
+      message: `threads: 2 needs worker threads, but this runtime has no Worker (${runtime}); use threads: 1 or 'auto'`,
+    });
   }
 }
 
@@ -76,7 +99,10 @@ describe('workerd (Cloudflare Workers)', () => {
 
   it("examples/edge/cloudflare: wasm as a module, weights as a data module, Node's plain-SIMD bits", async () => {
     const { bundle, server } = await run('examples/edge/cloudflare');
-    expect(bundle.modules).toEqual([{ name: '0-simd.wasm', type: 'wasm' }, { name: '1-diffusion_pytorch_model.safetensors', type: 'data' }]);
+    expect(bundle.modules).toEqual([
+      { name: '0-simd.wasm', type: 'wasm' },
+      { name: '1-diffusion_pytorch_model.safetensors', type: 'data' },
+    ]);
     const res = await fetch(server.url + query);
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(200);
@@ -102,7 +128,11 @@ describe("Vercel's edge-runtime, code generation disabled", () => {
   it("examples/edge/vercel: the module handed in, weights fetched, Node's plain-SIMD bits", async () => {
     const runtime = await loadEdgeFunction(join(root, 'examples/edge/vercel/api/digits.js'), { external });
     // the sandbox really refuses to compile
-    expect(runtime.evaluate('(() => { try { new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])); return "compiled" } catch (e) { return e.message } })()')).toMatch(/disallowed by embedder/);
+    expect(
+      runtime.evaluate(
+        '(() => { try { new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])); return "compiled" } catch (e) { return e.message } })()',
+      ),
+    ).toMatch(/disallowed by embedder/);
     const res = await runtime.dispatchFetch(`${files.url}api/digits${query}`);
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(200);

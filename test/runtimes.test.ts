@@ -15,10 +15,21 @@ const runtimes: Record<string, (threads: number) => string[]> = {
   bun: (t) => [bin('bun'), script, String(t)],
 };
 
-interface Result { build: string; threads: number; runtime: string; fusedMadd: boolean | null; bits: Record<'axpy' | 'gemm' | 'conv' | 'randn', number[]> }
+interface Result {
+  build: string;
+  threads: number;
+  runtime: string;
+  fusedMadd: boolean | null;
+  bits: Record<'axpy' | 'gemm' | 'conv' | 'randn', number[]>;
+}
 
 function run(cmd: string[]): Record<string, Result> {
-  const out = execFileSync(cmd[0], cmd.slice(1), { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
+  const out = execFileSync(cmd[0], cmd.slice(1), {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
@@ -34,9 +45,12 @@ describe('runtimes', () => {
     expect(reference.relaxed.bits.randn).toEqual(reference.simd.bits.randn); // no multiply-add in Philox/Box–Muller's f64 path
   });
 
-  it('a Node process that never calls dispose() still exits (workers are unref\'d)', () => {
+  it("a Node process that never calls dispose() still exits (workers are unref'd)", () => {
     const code = `import('${join(root, 'dist/index.js')}').then(async ({ Engine }) => { await Engine.create({ threads: 3 }); console.log('created'); })`;
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000 });
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(out.trim()).toBe('created');
   });
   for (const [name, cmd] of Object.entries(runtimes)) {
@@ -50,7 +64,8 @@ describe('runtimes', () => {
           // A runtime that does not fuse relaxed_madd (Bun's JavaScriptCore) computes the relaxed build's
           // a·b + c as mul then add: the plain build's bits.
           const want = simd === 'relaxed' && !got.relaxed.fusedMadd ? 'simd' : simd;
-          for (const k of ['axpy', 'gemm', 'conv', 'randn'] as const) expect(got[simd].bits[k], k).toEqual(reference[want].bits[k]);
+          for (const k of ['axpy', 'gemm', 'conv', 'randn'] as const)
+            expect(got[simd].bits[k], k).toEqual(reference[want].bits[k]);
         }
       });
     }

@@ -45,7 +45,13 @@ describe('safetensors', () => {
   it('round-trips through the writer, with metadata, unusual names and 8-byte alignment', () => {
     const a = new Float32Array([1, -2.5, 3e-8, 4, 5, 6]);
     const b = new Float32Array([7]);
-    const bytes = writeSafetensors([['w.0', { shape: [2, 3], data: a }], ['__proto__', { shape: [1], data: b }]], { format: 'pt' });
+    const bytes = writeSafetensors(
+      [
+        ['w.0', { shape: [2, 3], data: a }],
+        ['__proto__', { shape: [1], data: b }],
+      ],
+      { format: 'pt' },
+    );
     expect((Number(new DataView(bytes.buffer).getBigUint64(0, true)) + 8) % 8).toBe(0);
     const back = readSafetensors(bytes);
     expect(back.tensors.get('w.0')).toEqual({ dtype: 'F32', shape: [2, 3], data: a });
@@ -62,18 +68,25 @@ describe('safetensors', () => {
     dv.setUint16(4, 0x3f80, true); // bf16 1.0
     dv.setUint16(6, 0x4049, true); // bf16 3.140625
     dv.setFloat64(8, 0.1, true);
-    const bytes = build({
-      h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] },
-      b: { dtype: 'BF16', shape: [2], data_offsets: [4, 8] },
-      d: { dtype: 'F64', shape: [1], data_offsets: [8, 16] },
-      u: { dtype: 'U8', shape: [1], data_offsets: [16, 17] },
-    }, data);
+    const bytes = build(
+      {
+        h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] },
+        b: { dtype: 'BF16', shape: [2], data_offsets: [4, 8] },
+        d: { dtype: 'F64', shape: [1], data_offsets: [8, 16] },
+        u: { dtype: 'U8', shape: [1], data_offsets: [16, 17] },
+      },
+      data,
+    );
     expect(errorOf(bytes).message).toMatch(/tensor u: dtype U8 is not a floating-point type/);
-    const ok = build({
-      h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] },
-      b: { dtype: 'BF16', shape: [2], data_offsets: [4, 8] },
-      d: { dtype: 'F64', shape: [1], data_offsets: [8, 16] },
-    }, data.subarray(0, 16), '{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]},"d":{"dtype":"F64","shape":[1],"data_offsets":[8,16]}} ');
+    const ok = build(
+      {
+        h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] },
+        b: { dtype: 'BF16', shape: [2], data_offsets: [4, 8] },
+        d: { dtype: 'F64', shape: [1], data_offsets: [8, 16] },
+      },
+      data.subarray(0, 16),
+      '{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]},"d":{"dtype":"F64","shape":[1],"data_offsets":[8,16]}} ',
+    );
     const t = readSafetensors(ok).tensors;
     expect(Array.from(t.get('h')!.data)).toEqual([1, -5]);
     expect(Array.from(t.get('b')!.data)).toEqual([1, 3.140625]);
@@ -84,18 +97,60 @@ describe('safetensors', () => {
     const f32 = (n: number) => new Uint8Array(4 * n);
     const cases: [Uint8Array, RegExp][] = [
       [new Uint8Array(5), /5 bytes is too short/],
-      [(() => { const b = new Uint8Array(16); new DataView(b.buffer).setBigUint64(0, 2n ** 63n, true); return b; })(), /exceeds the 100000000-byte limit/],
-      [(() => { const b = new Uint8Array(16); new DataView(b.buffer).setBigUint64(0, 9n, true); return b; })(), /header length 9 exceeds the file \(8 bytes/],
+      [
+        (() => {
+          const b = new Uint8Array(16);
+          new DataView(b.buffer).setBigUint64(0, 2n ** 63n, true);
+          return b;
+        })(),
+        /exceeds the 100000000-byte limit/,
+      ],
+      [
+        (() => {
+          const b = new Uint8Array(16);
+          new DataView(b.buffer).setBigUint64(0, 9n, true);
+          return b;
+        })(),
+        /header length 9 exceeds the file \(8 bytes/,
+      ],
       [build([1, 2]), /header must be a JSON object/],
       [build(null, undefined, '{"a": '), /header is not valid UTF-8 JSON/],
-      [build(null, f32(2), '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}'), /duplicate key "a"/],
+      [
+        build(
+          null,
+          f32(2),
+          '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}',
+        ),
+        /duplicate key "a"/,
+      ],
       [build({ a: { dtype: 'F31', shape: [1], data_offsets: [0, 4] } }, f32(1)), /tensor a: unknown dtype "F31"/],
-      [build({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, f32(2)), /shape \[3\] × F32 is 12 bytes, data_offsets span 8/],
-      [build({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, f32(1)), /shape must be an array of non-negative integers/],
+      [
+        build({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, f32(2)),
+        /shape \[3\] × F32 is 12 bytes, data_offsets span 8/,
+      ],
+      [
+        build({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, f32(1)),
+        /shape must be an array of non-negative integers/,
+      ],
       [build({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, f32(2)), /gap in the data before tensor a/],
-      [build({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, f32(2)), /tensor b overlaps/],
-      [build({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, f32(2)), /cover 4 bytes of data but the file has 8/],
-      [build({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, f32(2)), /end 16 is past the data \(8 bytes\)/],
+      [
+        build(
+          {
+            a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+            b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
+          },
+          f32(2),
+        ),
+        /tensor b overlaps/,
+      ],
+      [
+        build({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, f32(2)),
+        /cover 4 bytes of data but the file has 8/,
+      ],
+      [
+        build({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, f32(2)),
+        /end 16 is past the data \(8 bytes\)/,
+      ],
       [build({ __metadata__: { format: 1 } }), /__metadata__ value of "format" must be a string/],
     ];
     for (const [bytes, message] of cases) {

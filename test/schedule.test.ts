@@ -2,18 +2,36 @@
 // README: diffusers computes in float32, we in float64).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DDIMScheduler, DDPMScheduler, betaSchedule, makeSchedule, namedSchedule, type BetaScheduleName, type VarianceType } from '../src/diffusion/index.js';
+import {
+  DDIMScheduler,
+  DDPMScheduler,
+  betaSchedule,
+  makeSchedule,
+  namedSchedule,
+  type BetaScheduleName,
+  type VarianceType,
+} from '../src/diffusion/index.js';
 import { errorOf } from './helpers/errors.js';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/diffusers/schedules.json', import.meta.url), 'utf8'));
-const schedules = fixture.schedules as Record<string, {
-  constructor_kwargs: { beta_schedule: BetaScheduleName; beta_start?: number; beta_end?: number };
-  config: Record<string, unknown>;
-  betas: number[]; alphas: number[]; alphas_cumprod: number[];
-  get_variance: Record<string, number[]>;
-  get_variance_after_set_timesteps_10: { timesteps: number[]; prev_timesteps: number[]; fixed_small: number[]; fixed_large: number[] };
-  numpy_float64_crosscheck: { betas: number[]; alphas_cumprod: number[] };
-}>;
+const schedules = fixture.schedules as Record<
+  string,
+  {
+    constructor_kwargs: { beta_schedule: BetaScheduleName; beta_start?: number; beta_end?: number };
+    config: Record<string, unknown>;
+    betas: number[];
+    alphas: number[];
+    alphas_cumprod: number[];
+    get_variance: Record<string, number[]>;
+    get_variance_after_set_timesteps_10: {
+      timesteps: number[];
+      prev_timesteps: number[];
+      fixed_small: number[];
+      fixed_large: number[];
+    };
+    numpy_float64_crosscheck: { betas: number[]; alphas_cumprod: number[] };
+  }
+>;
 const tList: number[] = fixture.t_list;
 
 function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -54,7 +72,13 @@ describe('beta schedules (diffusers parity, T = 1000)', () => {
           // fixed_small_log is a std s = sqrt(v): |Δs| ≈ |Δv|/(2s); fixed_large_log a log: |Δ| ≈ |Δv|/v.
           // At t = 0 β̃ = 0 and diffusers returns its clamp 1e-20 (as a float32), not a difference.
           const clamped = t === 0 && (vt === 'fixed_small' || vt === 'fixed_small_log');
-          const tol = clamped ? 1e-6 * want : vt === 'fixed_small_log' ? 2e-5 * want + 1.2e-7 / (2 * want) : vt === 'fixed_large_log' ? 2e-5 + 1.2e-7 / Math.exp(want) : tolVar(want);
+          const tol = clamped
+            ? 1e-6 * want
+            : vt === 'fixed_small_log'
+              ? 2e-5 * want + 1.2e-7 / (2 * want)
+              : vt === 'fixed_large_log'
+                ? 2e-5 + 1.2e-7 / Math.exp(want)
+                : tolVar(want);
           expect(Math.abs(got - want), `${vt} t=${t}: ${got} vs ${want}`).toBeLessThanOrEqual(tol);
         });
       }
@@ -65,7 +89,9 @@ describe('beta schedules (diffusers parity, T = 1000)', () => {
         expect(sch.previousTimestep(t)).toBe(after.prev_timesteps[i]);
         for (const vt of ['fixed_small', 'fixed_large'] as const) {
           const want = after[vt][i];
-          expect(Math.abs(sch.getVariance(t, { varianceType: vt }) - want), `${vt} t=${t}`).toBeLessThanOrEqual(tolVar(want));
+          expect(Math.abs(sch.getVariance(t, { varianceType: vt }) - want), `${vt} t=${t}`).toBeLessThanOrEqual(
+            tolVar(want),
+          );
         }
       });
     });
@@ -139,9 +165,15 @@ describe('invalid schedules', () => {
       expect(e.code).toBe('INVALID_SCHEDULE');
       expect(e.message).toMatch(msg);
     }
-    expect(errorOf(() => new DDPMScheduler({ numTrainTimesteps: 3, trainedBetas: [0.1, 0.2] })).message).toMatch(/trained_betas has 2 values, num_train_timesteps is 3/);
-    expect(errorOf(() => new DDPMScheduler({ betaSchedule: 'cosine' as BetaScheduleName })).code).toBe('INVALID_SCHEDULE');
-    expect(errorOf(() => new DDPMScheduler({ betaStart: 0, betaEnd: 0.02 })).message).toMatch(/betas\[0\] must be in \(0, 1\), found 0/);
+    expect(errorOf(() => new DDPMScheduler({ numTrainTimesteps: 3, trainedBetas: [0.1, 0.2] })).message).toMatch(
+      /trained_betas has 2 values, num_train_timesteps is 3/,
+    );
+    expect(errorOf(() => new DDPMScheduler({ betaSchedule: 'cosine' as BetaScheduleName })).code).toBe(
+      'INVALID_SCHEDULE',
+    );
+    expect(errorOf(() => new DDPMScheduler({ betaStart: 0, betaEnd: 0.02 })).message).toMatch(
+      /betas\[0\] must be in \(0, 1\), found 0/,
+    );
     expect(errorOf(() => namedSchedule('linear', 0)).code).toBe('INVALID_SCHEDULE');
   });
 
@@ -158,8 +190,18 @@ describe('inference timesteps', () => {
   // Pinned from numpy 2.4 running diffusers' set_timesteps expressions (T = 1000 unless noted).
   const pinned: Record<string, Record<number, number[]>> = {
     leading: { 1: [0], 3: [666, 333, 0], 7: [852, 710, 568, 426, 284, 142, 0] },
-    trailing: { 1: [999], 3: [999, 666, 332], 7: [999, 856, 713, 570, 428, 285, 142], 13: [999, 922, 845, 768, 691, 614, 537, 461, 384, 307, 230, 153, 76] },
-    linspace: { 1: [0], 3: [999, 500, 0], 7: [999, 832, 666, 500, 333, 166, 0], 13: [999, 916, 832, 749, 666, 583, 500, 416, 333, 250, 166, 83, 0] },
+    trailing: {
+      1: [999],
+      3: [999, 666, 332],
+      7: [999, 856, 713, 570, 428, 285, 142],
+      13: [999, 922, 845, 768, 691, 614, 537, 461, 384, 307, 230, 153, 76],
+    },
+    linspace: {
+      1: [0],
+      3: [999, 500, 0],
+      7: [999, 832, 666, 500, 333, 166, 0],
+      13: [999, 916, 832, 749, 666, 583, 500, 416, 333, 250, 166, 83, 0],
+    },
   };
   it('match diffusers for leading, trailing and linspace spacing (both schedulers)', () => {
     for (const [spacing, byN] of Object.entries(pinned)) {
@@ -198,34 +240,66 @@ describe('inference timesteps', () => {
     }
     const off = new DDPMScheduler({ numTrainTimesteps: 100, stepsOffset: 1 });
     expect(errorOf(() => off.setTimesteps(100)).message).toMatch(/gives timestep 100, outside \[0, 100\)/);
-    expect(errorOf(() => s.setTimesteps({ timesteps: [50, 50, 10] })).message).toMatch(/strictly decreasing: timesteps\[2\] = 10 follows 50|strictly decreasing: timesteps\[1\] = 50 follows 50/);
+    expect(errorOf(() => s.setTimesteps({ timesteps: [50, 50, 10] })).message).toMatch(
+      /strictly decreasing: timesteps\[2\] = 10 follows 50|strictly decreasing: timesteps\[1\] = 50 follows 50/,
+    );
     expect(errorOf(() => s.setTimesteps({ timesteps: [100, 10] })).code).toBe('INVALID_TIMESTEP');
     s.setTimesteps({ timesteps: [90, 40, 5] });
     expect(s.previousTimestep(40)).toBe(5);
     expect(s.previousTimestep(5)).toBe(-1);
-    expect(errorOf(() => s.previousTimestep(41)).message).toMatch(/timestep 41 is not one of the 3 inference timesteps/);
+    expect(errorOf(() => s.previousTimestep(41)).message).toMatch(
+      /timestep 41 is not one of the 3 inference timesteps/,
+    );
   });
 });
 
 describe('fromConfig', () => {
-  it('reads diffusers keys, ignores _-keys and other schedulers\' keys, refuses unsupported math', () => {
+  it("reads diffusers keys, ignores _-keys and other schedulers' keys, refuses unsupported math", () => {
     const cfg = {
-      _class_name: 'DDPMScheduler', _diffusers_version: '0.32.2', num_train_timesteps: 500, beta_schedule: 'scaled_linear',
-      beta_start: 0.00085, beta_end: 0.012, variance_type: 'fixed_large', prediction_type: 'v_prediction', clip_sample: false,
-      clip_sample_range: 2, timestep_spacing: 'trailing', steps_offset: 1, thresholding: false, dynamic_thresholding_ratio: 0.995,
-      sample_max_value: 1, rescale_betas_zero_snr: false, set_alpha_to_one: false, trained_betas: null,
+      _class_name: 'DDPMScheduler',
+      _diffusers_version: '0.32.2',
+      num_train_timesteps: 500,
+      beta_schedule: 'scaled_linear',
+      beta_start: 0.00085,
+      beta_end: 0.012,
+      variance_type: 'fixed_large',
+      prediction_type: 'v_prediction',
+      clip_sample: false,
+      clip_sample_range: 2,
+      timestep_spacing: 'trailing',
+      steps_offset: 1,
+      thresholding: false,
+      dynamic_thresholding_ratio: 0.995,
+      sample_max_value: 1,
+      rescale_betas_zero_snr: false,
+      set_alpha_to_one: false,
+      trained_betas: null,
     };
     const s = DDPMScheduler.fromConfig(cfg);
-    expect([s.numTrainTimesteps, s.betaSchedule, s.varianceType, s.predictionType, s.clipSample, s.clipSampleRange, s.timestepSpacing, s.stepsOffset])
-      .toEqual([500, 'scaled_linear', 'fixed_large', 'v_prediction', false, 2, 'trailing', 1]);
+    expect([
+      s.numTrainTimesteps,
+      s.betaSchedule,
+      s.varianceType,
+      s.predictionType,
+      s.clipSample,
+      s.clipSampleRange,
+      s.timestepSpacing,
+      s.stepsOffset,
+    ]).toEqual([500, 'scaled_linear', 'fixed_large', 'v_prediction', false, 2, 'trailing', 1]);
     const back = DDPMScheduler.fromConfig(s.toConfig());
     expect(back.toConfig()).toEqual(s.toConfig());
     const d = DDIMScheduler.fromConfig({ ...cfg, _class_name: 'DDIMScheduler' });
     expect(d.setAlphaToOne).toBe(false);
     expect(d.finalAlphaCumprod).toBe(d.schedule.alphasCumprod[0]);
-    expect(errorOf(() => DDPMScheduler.fromConfig({ ...cfg, thresholding: true })).message).toMatch(/thresholding = true is not supported/);
-    expect(errorOf(() => DDIMScheduler.fromConfig({ rescale_betas_zero_snr: true })).message).toMatch(/rescale_betas_zero_snr/);
-    expect(errorOf(() => DDPMScheduler.fromConfig({ variance_type: 'fixed_medium' })).message).toMatch(/varianceType must be one of .*found "fixed_medium"/);
+    expect(errorOf(() => DDPMScheduler.fromConfig({ ...cfg, thresholding: true })).message).toMatch(
+      /thresholding = true is not supported/,
+    );
+    expect(errorOf(() => DDIMScheduler.fromConfig({ rescale_betas_zero_snr: true })).message).toMatch(
+      /rescale_betas_zero_snr/,
+    );
+    expect(errorOf(() => DDPMScheduler.fromConfig({ variance_type: 'fixed_medium' })).message).toMatch(
+      /varianceType must be one of .*found "fixed_medium"/,
+    );
     expect(errorOf(() => DDPMScheduler.fromConfig({ prediction_type: 'noise' })).code).toBe('INVALID_ARGUMENT');
     expect(errorOf(() => DDPMScheduler.fromConfig('{}')).code).toBe('FORMAT');
   });

@@ -2,7 +2,13 @@
 // build) and get the same bits as an uninterrupted run.
 import { describe, expect, it } from 'vitest';
 import { DdpmError, type Engine, type Tensor } from '../src/index.js';
-import { DDIMScheduler, DDPMScheduler, SamplingChain, type SamplingModel, type SamplingState } from '../src/diffusion/index.js';
+import {
+  DDIMScheduler,
+  DDPMScheduler,
+  SamplingChain,
+  type SamplingModel,
+  type SamplingState,
+} from '../src/diffusion/index.js';
 import { sameBits } from './helpers/rng.js';
 import { useEngines } from './helpers/engines.js';
 
@@ -13,16 +19,28 @@ function dummyModel(engine: Engine): SamplingModel {
   return (x) => {
     out ??= engine.alloc(x.shape, 'eps');
     const k = Math.fround(0.1);
-    engine.write(out, engine.read(x).map((v) => Math.fround(k * v)));
+    engine.write(
+      out,
+      engine.read(x).map((v) => Math.fround(k * v)),
+    );
     return out;
   };
 }
 
 const shape = [2, 3, 4, 4];
 
-async function uninterrupted(newScheduler: () => DDPMScheduler | DDIMScheduler, o: { steps: number; eta?: number; seed: bigint; offset?: number; shape?: number[] }) {
+async function uninterrupted(
+  newScheduler: () => DDPMScheduler | DDIMScheduler,
+  o: { steps: number; eta?: number; seed: bigint; offset?: number; shape?: number[] },
+) {
   const e = await make({ threads: 2, simd: 'simd' });
-  const chain = SamplingChain.start(e, newScheduler(), { shape: o.shape ?? shape, numInferenceSteps: o.steps, seed: o.seed, eta: o.eta, offset: o.offset });
+  const chain = SamplingChain.start(e, newScheduler(), {
+    shape: o.shape ?? shape,
+    numInferenceSteps: o.steps,
+    seed: o.seed,
+    eta: o.eta,
+    offset: o.offset,
+  });
   await chain.run(dummyModel(e));
   expect(chain.done).toBe(true);
   const x = e.read(chain.sample);
@@ -33,7 +51,10 @@ async function uninterrupted(newScheduler: () => DDPMScheduler | DDIMScheduler, 
 describe('SamplingChain', () => {
   for (const kind of ['DDPM', 'DDIM'] as const) {
     it(`${kind}: stop after k steps, JSON round trip, resume elsewhere → bit-identical to an uninterrupted run`, async () => {
-      const mk = () => (kind === 'DDPM' ? DDPMScheduler.fromConfig({ beta_schedule: 'squaredcos_cap_v2', variance_type: 'fixed_small' }) : DDIMScheduler.fromConfig({ timestep_spacing: 'trailing' }));
+      const mk = () =>
+        kind === 'DDPM'
+          ? DDPMScheduler.fromConfig({ beta_schedule: 'squaredcos_cap_v2', variance_type: 'fixed_small' })
+          : DDIMScheduler.fromConfig({ timestep_spacing: 'trailing' });
       const seed = 2n ** 40n + 3n;
       const eta = kind === 'DDIM' ? 0.5 : 0;
       const want = await uninterrupted(mk, { steps: 10, eta, seed });
@@ -72,7 +93,15 @@ describe('SamplingChain', () => {
     const chain = SamplingChain.start(e, new DDPMScheduler(), { shape, numInferenceSteps: 10, seed: 1 });
     const ac = new AbortController();
     const seen: number[] = [];
-    await expect(chain.run(dummyModel(e), { signal: ac.signal, onStep: (i, t) => { seen.push(t); if (i === 3) ac.abort(); } })).rejects.toThrow();
+    await expect(
+      chain.run(dummyModel(e), {
+        signal: ac.signal,
+        onStep: (i, t) => {
+          seen.push(t);
+          if (i === 3) ac.abort();
+        },
+      }),
+    ).rejects.toThrow();
     expect(seen).toEqual([900, 800, 700]);
     expect(chain.stepIndex).toBe(3);
   });
@@ -91,7 +120,9 @@ describe('SamplingChain', () => {
     const err = await chain.run(poisoned).catch((x) => x);
     expect(err).toBeInstanceOf(DdpmError);
     expect((err as DdpmError).code).toBe('NON_FINITE');
-    expect((err as Error).message).toMatch(/at step 2 \(t = 498\) has 1 non-finite values, the first at element 7 \(NaN\); x_t is unchanged/);
+    expect((err as Error).message).toMatch(
+      /at step 2 \(t = 498\) has 1 non-finite values, the first at element 7 \(NaN\); x_t is unchanged/,
+    );
     expect(chain.stepIndex).toBe(2);
     await chain.run(model);
     expect(sameBits(e.read(chain.sample), want)).toBe(true);
@@ -108,7 +139,10 @@ describe('SamplingChain', () => {
       [{ stepIndex: 11 }, /stepIndex must be an integer in \[0, 10\]/],
       [{ timesteps: [1, 2] }, /timesteps \[1,2\] differ/],
       [{ seed: '-1' }, /seed must be a decimal string/],
-      [{ scheduler: { _class_name: 'PNDMScheduler' } }, /_class_name must be one of DDPMScheduler, DDIMScheduler, .* found "PNDMScheduler"/],
+      [
+        { scheduler: { _class_name: 'PNDMScheduler' } },
+        /_class_name must be one of DDPMScheduler, DDIMScheduler, .* found "PNDMScheduler"/,
+      ],
     ];
     for (const [patch, msg] of bad) {
       try {

@@ -4,11 +4,22 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, kernels, type Tensor } from '../src/index.js';
-import { DDIMScheduler, DDPMScheduler, addNoise, predictStartFromNoise, qPosterior, type DDIMSchedulerOptions, type DDPMSchedulerOptions } from '../src/diffusion/index.js';
+import {
+  DDIMScheduler,
+  DDPMScheduler,
+  addNoise,
+  predictStartFromNoise,
+  qPosterior,
+  type DDIMSchedulerOptions,
+  type DDPMSchedulerOptions,
+} from '../src/diffusion/index.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 import { errorOf } from './helpers/errors.js';
 
-interface Json { shape: number[]; data: number[] }
+interface Json {
+  shape: number[];
+  data: number[];
+}
 const fx = JSON.parse(readFileSync(new URL('./fixtures/diffusers/ddpm_step.json', import.meta.url), 'utf8'));
 const f32 = (t: Json) => Float32Array.from(t.data);
 
@@ -39,14 +50,26 @@ function tensor(data: Float32Array, shape: number[], name: string): Tensor {
 
 describe('DDPMScheduler.step vs diffusers (every case of ddpm_step.json)', () => {
   it('single steps: every schedule, prediction type, clip setting, variance type, t ∈ {999, 500, 1, 0}', () => {
-    let worst = 0, worstNearOne = 0;
+    let worst = 0,
+      worstNearOne = 0;
     for (const c of fx.cases) {
       const mark = engine.arena.mark();
       const inp = fx.inputs[c.input];
       const shape = inp.sample.shape;
-      const s = DDPMScheduler.fromConfig({ num_train_timesteps: 1000, ...fx.schedule_kwargs[c.beta_schedule], variance_type: c.variance_type, prediction_type: c.prediction_type, clip_sample: c.clip_sample }, { engine });
+      const s = DDPMScheduler.fromConfig(
+        {
+          num_train_timesteps: 1000,
+          ...fx.schedule_kwargs[c.beta_schedule],
+          variance_type: c.variance_type,
+          prediction_type: c.prediction_type,
+          clip_sample: c.clip_sample,
+        },
+        { engine },
+      );
       expect(s.previousTimestep(c.t)).toBe(c.prev_t);
-      const out = s.step(tensor(f32(inp.model_output), shape, 'm'), c.t, tensor(f32(inp.sample), shape, 'x'), { noise: tensor(f32(inp.noise), shape, 'z') });
+      const out = s.step(tensor(f32(inp.model_output), shape, 'm'), c.t, tensor(f32(inp.sample), shape, 'x'), {
+        noise: tensor(f32(inp.noise), shape, 'z'),
+      });
       const ep = err(engine.read(out.prevSample), c.prev_sample.data);
       const e0 = err(engine.read(out.predOriginalSample), c.pred_original_sample.data);
       const e = Math.max(ep, e0);
@@ -54,7 +77,10 @@ describe('DDPMScheduler.step vs diffusers (every case of ddpm_step.json)', () =>
       else worst = Math.max(worst, e);
       // At t = 1 diffusers' float32 1 − ᾱ_1/ᾱ_0 carries ~6e-8 absolute error against 1 − ᾱ_1 = 2.2e-4
       // (linear), so its x̂_0 coefficient is off by up to ~3e-4 relative; elsewhere the README's ~1e-5.
-      expect(e, `${c.input} ${c.beta_schedule} ${c.variance_type} ${c.prediction_type} clip=${c.clip_sample} t=${c.t}`).toBeLessThan(c.t === 1 ? 4e-4 : 2e-5);
+      expect(
+        e,
+        `${c.input} ${c.beta_schedule} ${c.variance_type} ${c.prediction_type} clip=${c.clip_sample} t=${c.t}`,
+      ).toBeLessThan(c.t === 1 ? 4e-4 : 2e-5);
       engine.arena.release(mark);
     }
     expect(worst).toBeGreaterThan(0); // float64 vs float32: equality would mean we compared the wrong things
@@ -69,16 +95,31 @@ describe('DDPMScheduler.step vs diffusers (every case of ddpm_step.json)', () =>
       const x = tensor(f32(fx.x_T), shape, 'x');
       const eps = engine.alloc(shape, 'eps');
       const noise = engine.alloc(shape, 'noise');
-      loop.steps.forEach((st: { i: number; t: number; prev_t: number; noise_index: number; prev_sample: Json; pred_original_sample: Json }) => {
-        expect(s.timesteps[st.i]).toBe(st.t);
-        expect(s.previousTimestep(st.t)).toBe(st.prev_t);
-        // torch: 0.1 * x with x float32 multiplies in float32
-        engine.write(eps, engine.read(x).map((v) => Math.fround(Math.fround(0.1) * v)));
-        engine.write(noise, f32(fx.loop_noises[st.noise_index]));
-        const out = s.step(eps, st.t, x, { noise, out: { prevSample: x } });
-        const e = Math.max(err(engine.read(out.prevSample), st.prev_sample.data), err(engine.read(out.predOriginalSample), st.pred_original_sample.data));
-        expect(e, `${loop.timestep_spacing} clip=${loop.clip_sample} step ${st.i} t=${st.t}`).toBeLessThan(1e-4);
-      });
+      loop.steps.forEach(
+        (st: {
+          i: number;
+          t: number;
+          prev_t: number;
+          noise_index: number;
+          prev_sample: Json;
+          pred_original_sample: Json;
+        }) => {
+          expect(s.timesteps[st.i]).toBe(st.t);
+          expect(s.previousTimestep(st.t)).toBe(st.prev_t);
+          // torch: 0.1 * x with x float32 multiplies in float32
+          engine.write(
+            eps,
+            engine.read(x).map((v) => Math.fround(Math.fround(0.1) * v)),
+          );
+          engine.write(noise, f32(fx.loop_noises[st.noise_index]));
+          const out = s.step(eps, st.t, x, { noise, out: { prevSample: x } });
+          const e = Math.max(
+            err(engine.read(out.prevSample), st.prev_sample.data),
+            err(engine.read(out.predOriginalSample), st.pred_original_sample.data),
+          );
+          expect(e, `${loop.timestep_spacing} clip=${loop.clip_sample} step ${st.i} t=${st.t}`).toBeLessThan(1e-4);
+        },
+      );
       expect(err(engine.read(x), loop.final_sample.data)).toBeLessThan(1e-4);
     }
   });
@@ -87,14 +128,32 @@ describe('DDPMScheduler.step vs diffusers (every case of ddpm_step.json)', () =>
 // ---- A float64 transliteration of diffusers v0.32 step() (scheduling_ddpm.py / scheduling_ddim.py), per
 // element, as an independent oracle for what the fixtures do not cover. ----
 
-function ddpmRef(o: DDPMSchedulerOptions, acp: Float64Array, prevT: number, t: number, m: Float32Array, x: Float32Array, z: Float32Array) {
+function ddpmRef(
+  o: DDPMSchedulerOptions,
+  acp: Float64Array,
+  prevT: number,
+  t: number,
+  m: Float32Array,
+  x: Float32Array,
+  z: Float32Array,
+) {
   const C = x.length; // one sample, D = C
-  const a = acp[t], ap = prevT >= 0 ? acp[prevT] : 1;
-  const bt = 1 - a, bp = 1 - ap, curA = a / ap, curB = 1 - curA;
-  const prev = new Float64Array(C), x0 = new Float64Array(C);
+  const a = acp[t],
+    ap = prevT >= 0 ? acp[prevT] : 1;
+  const bt = 1 - a,
+    bp = 1 - ap,
+    curA = a / ap,
+    curB = 1 - curA;
+  const prev = new Float64Array(C),
+    x0 = new Float64Array(C);
   for (let i = 0; i < C; i++) {
     const mv = m[i];
-    let p = o.predictionType === 'epsilon' ? (x[i] - Math.sqrt(bt) * mv) / Math.sqrt(a) : o.predictionType === 'sample' ? mv : Math.sqrt(a) * x[i] - Math.sqrt(bt) * mv;
+    let p =
+      o.predictionType === 'epsilon'
+        ? (x[i] - Math.sqrt(bt) * mv) / Math.sqrt(a)
+        : o.predictionType === 'sample'
+          ? mv
+          : Math.sqrt(a) * x[i] - Math.sqrt(bt) * mv;
     if (o.clipSample) p = Math.min(Math.max(p, -(o.clipSampleRange ?? 1)), o.clipSampleRange ?? 1);
     x0[i] = p;
     let y = ((Math.sqrt(ap) * curB) / bt) * p + ((Math.sqrt(curA) * bp) / bt) * x[i];
@@ -102,7 +161,10 @@ function ddpmRef(o: DDPMSchedulerOptions, acp: Float64Array, prevT: number, t: n
       const v = m[C + i]; // predicted variance channel
       const variance = Math.max((bp / bt) * curB, 1e-20);
       const frac = (v + 1) / 2;
-      const std = o.varianceType === 'learned' ? Math.sqrt(v) : Math.exp(0.5 * (frac * Math.log(curB) + (1 - frac) * Math.log(variance)));
+      const std =
+        o.varianceType === 'learned'
+          ? Math.sqrt(v)
+          : Math.exp(0.5 * (frac * Math.log(curB) + (1 - frac) * Math.log(variance)));
       y += std * z[i];
     }
     prev[i] = y;
@@ -110,11 +172,24 @@ function ddpmRef(o: DDPMSchedulerOptions, acp: Float64Array, prevT: number, t: n
   return { prev, x0 };
 }
 
-function ddimRef(o: DDIMSchedulerOptions, acp: Float64Array, T: number, n: number, t: number, m: Float32Array, x: Float32Array, z: Float32Array, eta: number, useClipped: boolean) {
+function ddimRef(
+  o: DDIMSchedulerOptions,
+  acp: Float64Array,
+  T: number,
+  n: number,
+  t: number,
+  m: Float32Array,
+  x: Float32Array,
+  z: Float32Array,
+  eta: number,
+  useClipped: boolean,
+) {
   const prevT = t - Math.floor(T / n);
-  const a = acp[t], ap = prevT >= 0 ? acp[prevT] : o.setAlphaToOne === false ? acp[0] : 1;
+  const a = acp[t],
+    ap = prevT >= 0 ? acp[prevT] : o.setAlphaToOne === false ? acp[0] : 1;
   const bt = 1 - a;
-  const prev = new Float64Array(x.length), x0 = new Float64Array(x.length);
+  const prev = new Float64Array(x.length),
+    x0 = new Float64Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const mv = m[i];
     let p: number, e: number;
@@ -138,15 +213,25 @@ describe('DDPMScheduler learned variances (vs a float64 transliteration of diffu
       for (const predictionType of ['epsilon', 'v_prediction'] as const) {
         for (const t of [999, 500, 3, 0]) {
           const mark = engine.arena.mark();
-          const o: DDPMSchedulerOptions = { varianceType, predictionType, clipSample: true, betaSchedule: 'squaredcos_cap_v2', engine };
+          const o: DDPMSchedulerOptions = {
+            varianceType,
+            predictionType,
+            clipSample: true,
+            betaSchedule: 'squaredcos_cap_v2',
+            engine,
+          };
           const s = new DDPMScheduler(o);
           const m = randomF32(2 * D, t + 1);
           if (varianceType === 'learned') for (let i = D; i < 2 * D; i++) m[i] = 0.001 + 0.01 * Math.abs(m[i]); // a variance
           const x = randomF32(D, t + 2).map((v) => 2 * v);
           const z = randomF32(D, t + 3);
-          const out = s.step(tensor(m, [1, 6, 4, 4], 'm'), t, tensor(x, [1, 3, 4, 4], 'x'), { noise: tensor(z, [1, 3, 4, 4], 'z') });
+          const out = s.step(tensor(m, [1, 6, 4, 4], 'm'), t, tensor(x, [1, 3, 4, 4], 'x'), {
+            noise: tensor(z, [1, 3, 4, 4], 'z'),
+          });
           const ref = ddpmRef(o, s.schedule.alphasCumprod, t - 1, t, m, x, z);
-          expect(err(engine.read(out.prevSample), ref.prev), `${varianceType} ${predictionType} t=${t}`).toBeLessThan(1e-5);
+          expect(err(engine.read(out.prevSample), ref.prev), `${varianceType} ${predictionType} t=${t}`).toBeLessThan(
+            1e-5,
+          );
           expect(err(engine.read(out.predOriginalSample), ref.x0)).toBeLessThan(1e-5);
           engine.arena.release(mark);
         }
@@ -156,24 +241,50 @@ describe('DDPMScheduler learned variances (vs a float64 transliteration of diffu
 
   it('fixed_large_log adds noise with σ = sqrt(β) (diffusers computes log(β)^½, a NaN), like fixed_large', () => {
     const D = 16;
-    const m = tensor(randomF32(D, 1), [1, D], 'm'), x = tensor(randomF32(D, 2), [1, D], 'x'), z = tensor(randomF32(D, 3), [1, D], 'z');
-    const a = engine.read(new DDPMScheduler({ varianceType: 'fixed_large', engine }).step(m, 400, x, { noise: z }).prevSample);
-    const b = engine.read(new DDPMScheduler({ varianceType: 'fixed_large_log', engine }).step(m, 400, x, { noise: z }).prevSample);
+    const m = tensor(randomF32(D, 1), [1, D], 'm'),
+      x = tensor(randomF32(D, 2), [1, D], 'x'),
+      z = tensor(randomF32(D, 3), [1, D], 'z');
+    const a = engine.read(
+      new DDPMScheduler({ varianceType: 'fixed_large', engine }).step(m, 400, x, { noise: z }).prevSample,
+    );
+    const b = engine.read(
+      new DDPMScheduler({ varianceType: 'fixed_large_log', engine }).step(m, 400, x, { noise: z }).prevSample,
+    );
     expect(err(b, a)).toBeLessThan(1e-6);
   });
 });
 
 describe('DDIMScheduler.step', () => {
   it('matches a float64 transliteration of diffusers for η ∈ {0, 0.5, 1}, every prediction type, clipped ε, final ᾱ', () => {
-    const N = 2, D = 27;
+    const N = 2,
+      D = 27;
     for (const predictionType of ['epsilon', 'sample', 'v_prediction'] as const) {
-      for (const [eta, useClipped, setAlphaToOne, spacing] of [[0, false, true, 'leading'], [0.5, true, false, 'trailing'], [1, false, true, 'linspace'], [0, true, false, 'leading']] as const) {
-        const o: DDIMSchedulerOptions = { predictionType, setAlphaToOne, timestepSpacing: spacing, betaSchedule: 'scaled_linear', betaStart: 0.00085, betaEnd: 0.012, engine };
+      for (const [eta, useClipped, setAlphaToOne, spacing] of [
+        [0, false, true, 'leading'],
+        [0.5, true, false, 'trailing'],
+        [1, false, true, 'linspace'],
+        [0, true, false, 'leading'],
+      ] as const) {
+        const o: DDIMSchedulerOptions = {
+          predictionType,
+          setAlphaToOne,
+          timestepSpacing: spacing,
+          betaSchedule: 'scaled_linear',
+          betaStart: 0.00085,
+          betaEnd: 0.012,
+          engine,
+        };
         const s = new DDIMScheduler(o);
         s.setTimesteps(7);
         for (const t of [s.timesteps[0], s.timesteps[3], s.timesteps[6]]) {
-          const m = randomF32(N * D, t), x = randomF32(N * D, t + 1).map((v) => 1.5 * v), z = randomF32(N * D, t + 2);
-          const out = s.step(tensor(m, [N, 3, 3, 3], 'm'), t, tensor(x, [N, 3, 3, 3], 'x'), { noise: tensor(z, [N, 3, 3, 3], 'z'), eta, useClippedModelOutput: useClipped });
+          const m = randomF32(N * D, t),
+            x = randomF32(N * D, t + 1).map((v) => 1.5 * v),
+            z = randomF32(N * D, t + 2);
+          const out = s.step(tensor(m, [N, 3, 3, 3], 'm'), t, tensor(x, [N, 3, 3, 3], 'x'), {
+            noise: tensor(z, [N, 3, 3, 3], 'z'),
+            eta,
+            useClippedModelOutput: useClipped,
+          });
           const ref = ddimRef(o, s.schedule.alphasCumprod, 1000, 7, t, m, x, z, eta, useClipped);
           const what = `${predictionType} eta=${eta} clipped=${useClipped} ${spacing} t=${t}`;
           expect(err(engine.read(out.prevSample), ref.prev), what).toBeLessThan(2e-6);
@@ -190,7 +301,9 @@ describe('DDIMScheduler.step', () => {
     ddim.setTimesteps(10);
     const inp = fx.inputs.A;
     const shape = inp.sample.shape;
-    const m = tensor(f32(inp.model_output), shape, 'm'), x = tensor(f32(inp.sample), shape, 'x'), z = tensor(f32(inp.noise), shape, 'z');
+    const m = tensor(f32(inp.model_output), shape, 'm'),
+      x = tensor(f32(inp.sample), shape, 'x'),
+      z = tensor(f32(inp.noise), shape, 'z');
     for (const t of [900, 500, 100]) {
       const a = engine.read(ddpm.step(m, t, x, { noise: z }).prevSample);
       const b = engine.read(ddim.step(m, t, x, { noise: z, eta: 1 }).prevSample);
@@ -200,13 +313,16 @@ describe('DDIMScheduler.step', () => {
 
   it('with η = 0 needs no noise and is deterministic; refuses η that makes the direction imaginary', () => {
     const s = new DDIMScheduler({ engine });
-    const m = tensor(randomF32(8, 1), [2, 4], 'm'), x = tensor(randomF32(8, 2), [2, 4], 'x');
+    const m = tensor(randomF32(8, 1), [2, 4], 'm'),
+      x = tensor(randomF32(8, 2), [2, 4], 'x');
     expect(errorOf(() => s.step(m, 500, x)).message).toMatch(/call setTimesteps/);
     s.setTimesteps(20);
     const a = engine.read(s.step(m, 500, x).prevSample);
     const b = engine.read(s.step(m, 500, x).prevSample);
     expect(sameBits(a, b)).toBe(true);
-    expect(errorOf(() => s.step(m, 500, x, { eta: 0.5 })).message).toMatch(/adds noise: give \{ seed \} or \{ noise \}/);
+    expect(errorOf(() => s.step(m, 500, x, { eta: 0.5 })).message).toMatch(
+      /adds noise: give \{ seed \} or \{ noise \}/,
+    );
     expect(errorOf(() => s.step(m, 950, x, { eta: 50, seed: 1 })).message).toMatch(/eta 50 is too large at t = 950/);
     expect(errorOf(() => s.step(m, 500, x, { eta: -1 })).message).toMatch(/eta must be a finite number >= 0/);
   });
@@ -215,14 +331,17 @@ describe('DDIMScheduler.step', () => {
 describe('noise, timesteps and shapes', () => {
   it('{ seed } draws z at (seed, stream t, offset + n·D): sample n does not depend on the batch', () => {
     const s = new DDPMScheduler({ engine });
-    const N = 3, D = 21;
-    const m = tensor(randomF32(N * D, 4), [N, D], 'm'), x = tensor(randomF32(N * D, 5), [N, D], 'x');
+    const N = 3,
+      D = 21;
+    const m = tensor(randomF32(N * D, 4), [N, D], 'm'),
+      x = tensor(randomF32(N * D, 5), [N, D], 'x');
     const seeded = engine.read(s.step(m, 700, x, { seed: 42n, offset: 5 }).prevSample);
     const z = engine.alloc([N, D], 'z');
     kernels.randn(engine, z, N * D, { seed: 42n, stream: 700, offset: 5 });
     expect(sameBits(seeded, engine.read(s.step(m, 700, x, { noise: z }).prevSample))).toBe(true);
     // sample 2 alone, offset 5 + 2·D
-    const m2 = { ...m, ptr: m.ptr + 2 * D * 4, size: D, shape: [1, D] }, x2 = { ...x, ptr: x.ptr + 2 * D * 4, size: D, shape: [1, D] };
+    const m2 = { ...m, ptr: m.ptr + 2 * D * 4, size: D, shape: [1, D] },
+      x2 = { ...x, ptr: x.ptr + 2 * D * 4, size: D, shape: [1, D] };
     const one = engine.read(s.step(m2, 700, x2, { seed: 42n, offset: 5 + 2 * D }).prevSample);
     expect(sameBits(one, seeded.subarray(2 * D))).toBe(true);
     // no noise at t = 0: seed not needed
@@ -232,16 +351,21 @@ describe('noise, timesteps and shapes', () => {
 
   it('rejects bad timesteps and shapes before any kernel runs', () => {
     const s = new DDPMScheduler({ engine, numTrainTimesteps: 100 });
-    const m = tensor(randomF32(8, 1), [2, 4], 'm'), x = tensor(randomF32(8, 2), [2, 4], 'x');
+    const m = tensor(randomF32(8, 1), [2, 4], 'm'),
+      x = tensor(randomF32(8, 2), [2, 4], 'x');
     for (const t of [100, -1, 1.5, NaN]) {
       const e = errorOf(() => s.step(m, t, x, { seed: 1 }));
       expect(e.code).toBe('INVALID_TIMESTEP');
       expect(e.message).toMatch(/timestep must be an integer in \[0, 100\)/);
     }
     s.setTimesteps(10);
-    expect(errorOf(() => s.step(m, 95, x, { seed: 1 })).message).toMatch(/timestep 95 is not one of the 10 inference timesteps/);
+    expect(errorOf(() => s.step(m, 95, x, { seed: 1 })).message).toMatch(
+      /timestep 95 is not one of the 10 inference timesteps/,
+    );
     const m3 = tensor(randomF32(9, 1), [9], 'm3');
-    expect(errorOf(() => s.step(m3, 90, x, { seed: 1 })).message).toMatch(/modelOutput \(tensor m3, \[9\]\) must hold as many values as sample \[2,4\]/);
+    expect(errorOf(() => s.step(m3, 90, x, { seed: 1 })).message).toMatch(
+      /modelOutput \(tensor m3, \[9\]\) must hold as many values as sample \[2,4\]/,
+    );
     const learned = new DDPMScheduler({ engine, numTrainTimesteps: 100, varianceType: 'learned_range' });
     expect(errorOf(() => learned.step(m, 50, x, { seed: 1 })).message).toMatch(/twice as many values/);
     expect(errorOf(() => new DDPMScheduler().step(m, 5, x, { seed: 1 })).message).toMatch(/no engine/);
@@ -256,7 +380,10 @@ describe('noise, timesteps and shapes', () => {
     let cur = x;
     let used = 0;
     s.timesteps.forEach((t, i) => {
-      engine.write(m, engine.read(cur).map((v) => 0.1 * v));
+      engine.write(
+        m,
+        engine.read(cur).map((v) => 0.1 * v),
+      );
       cur = s.step(m, t, cur, { seed: 3 }).prevSample;
       if (i === 0) used = engine.arena.used;
       else expect(engine.arena.used).toBe(used);
@@ -268,8 +395,11 @@ describe('noise, timesteps and shapes', () => {
 describe('forward process', () => {
   it('addNoise = sqrt(ᾱ_t)·x_0 + sqrt(1 − ᾱ_t)·ε per sample; drawn ε is written out', () => {
     const s = new DDPMScheduler({ engine, betaSchedule: 'squaredcos_cap_v2' });
-    const N = 4, D = 19, ts = [0, 10, 500, 999];
-    const x0 = randomF32(N * D, 1), eps = randomF32(N * D, 2);
+    const N = 4,
+      D = 19,
+      ts = [0, 10, 500, 999];
+    const x0 = randomF32(N * D, 1),
+      eps = randomF32(N * D, 2);
     const out = engine.alloc([N, D], 'xt');
     s.addNoise(tensor(x0, [N, D], 'x0'), tensor(eps, [N, D], 'eps'), ts, { out });
     const got = engine.read(out);
@@ -280,19 +410,32 @@ describe('forward process', () => {
     }
     const drawn = engine.alloc([N, D], 'drawn');
     const out2 = engine.alloc([N, D], 'xt2');
-    addNoise(engine, s.schedule, tensor(x0, [N, D], 'x0'), null, ts, { out: out2, random: { seed: 9, stream: 1 }, noiseOut: drawn });
+    addNoise(engine, s.schedule, tensor(x0, [N, D], 'x0'), null, ts, {
+      out: out2,
+      random: { seed: 9, stream: 1 },
+      noiseOut: drawn,
+    });
     const z = engine.alloc([N, D], 'z');
     kernels.randn(engine, z, N * D, { seed: 9, stream: 1 });
     expect(sameBits(engine.read(drawn), engine.read(z))).toBe(true);
-    expect(errorOf(() => s.addNoise(tensor(x0, [N, D], 'x0'), null, ts, { out })).message).toMatch(/give noise, or opts.random/);
-    expect(errorOf(() => s.addNoise(tensor(x0, [N, D], 'x0'), null, [0, 1, 2, 1000], { out, random: { seed: 1 } })).code).toBe('INVALID_TIMESTEP');
-    expect(errorOf(() => s.addNoise(tensor(x0, [N, D], 'x0'), null, [0, 1, 2], { out, random: { seed: 1 } })).code).toBe('SHAPE_MISMATCH');
+    expect(errorOf(() => s.addNoise(tensor(x0, [N, D], 'x0'), null, ts, { out })).message).toMatch(
+      /give noise, or opts.random/,
+    );
+    expect(
+      errorOf(() => s.addNoise(tensor(x0, [N, D], 'x0'), null, [0, 1, 2, 1000], { out, random: { seed: 1 } })).code,
+    ).toBe('INVALID_TIMESTEP');
+    expect(
+      errorOf(() => s.addNoise(tensor(x0, [N, D], 'x0'), null, [0, 1, 2], { out, random: { seed: 1 } })).code,
+    ).toBe('SHAPE_MISMATCH');
   });
 
   it('predictStartFromNoise inverts addNoise, and the posterior mean at x_t from the true x_0 is consistent', () => {
     const s = new DDPMScheduler({ engine });
-    const N = 3, D = 33, ts = [1, 200, 900];
-    const x0 = tensor(randomF32(N * D, 3), [N, D], 'x0'), eps = tensor(randomF32(N * D, 4), [N, D], 'eps');
+    const N = 3,
+      D = 33,
+      ts = [1, 200, 900];
+    const x0 = tensor(randomF32(N * D, 3), [N, D], 'x0'),
+      eps = tensor(randomF32(N * D, 4), [N, D], 'eps');
     const xt = engine.alloc([N, D], 'xt');
     s.addNoise(x0, eps, ts, { out: xt });
     const back = engine.alloc([N, D], 'back');
@@ -300,7 +443,9 @@ describe('forward process', () => {
     expect(err(engine.read(back), engine.read(x0))).toBeLessThan(2e-4); // 1/sqrt(ᾱ_900) ≈ 16 amplifies f32 rounding
     const mean = engine.alloc([N, D], 'mean');
     const post = qPosterior(engine, s.schedule, x0, xt, ts, mean);
-    const vx0 = engine.read(x0), vxt = engine.read(xt), got = engine.read(mean);
+    const vx0 = engine.read(x0),
+      vxt = engine.read(xt),
+      got = engine.read(mean);
     for (let i = 0; i < N * D; i++) {
       const t = ts[Math.floor(i / D)];
       const want = s.schedule.posteriorMeanCoef1[t] * vx0[i] + s.schedule.posteriorMeanCoef2[t] * vxt[i];
@@ -309,7 +454,8 @@ describe('forward process', () => {
     expect(Array.from(post.variance)).toEqual(ts.map((t) => s.schedule.posteriorVariance[t]));
     // The DDPM step's noiseless mean with the true ε and no clipping is this posterior mean (DDPM eq. 7 & 15).
     const noClip = new DDPMScheduler({ engine, clipSample: false });
-    const x1 = { ...xt, ptr: xt.ptr + 1 * D * 4, size: D, shape: [1, D] }, e1 = { ...eps, ptr: eps.ptr + D * 4, size: D, shape: [1, D] };
+    const x1 = { ...xt, ptr: xt.ptr + 1 * D * 4, size: D, shape: [1, D] },
+      e1 = { ...eps, ptr: eps.ptr + D * 4, size: D, shape: [1, D] };
     const zero = tensor(new Float32Array(D), [1, D], 'zero');
     const stepMean = engine.read(noClip.step(e1, 200, x1, { noise: zero }).prevSample);
     expect(err(stepMean, got.subarray(D, 2 * D))).toBeLessThan(1e-5);

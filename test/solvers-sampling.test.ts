@@ -4,7 +4,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { DdpmError, Engine, type Tensor } from '../src/index.js';
 import {
-  DDIMScheduler, DDPMScheduler, type EulerDiscreteScheduler, SamplingChain, createSampler, stepsForModelCalls, type SamplerName, type SamplingModel, type SamplingState,
+  DDIMScheduler,
+  DDPMScheduler,
+  type EulerDiscreteScheduler,
+  SamplingChain,
+  createSampler,
+  stepsForModelCalls,
+  type SamplerName,
+  type SamplingModel,
+  type SamplingState,
 } from '../src/diffusion/index.js';
 import { normalAt } from './reference/gaussian.js';
 import { sameBits } from './helpers/rng.js';
@@ -23,17 +31,39 @@ function toyModel(engine: Engine): SamplingModel {
   let out: Tensor | null = null;
   return (x, t) => {
     out ??= engine.alloc(x.shape, 'eps');
-    engine.write(out, engine.read(x).map((v, i) => Math.fround(0.3 * v + 0.1 * Math.sin(v + (i % 16) + t / 100))));
+    engine.write(
+      out,
+      engine.read(x).map((v, i) => Math.fround(0.3 * v + 0.1 * Math.sin(v + (i % 16) + t / 100))),
+    );
     return out;
   };
 }
 
 const shape = [2, 1, 4, 4];
-const modelConfig = { _class_name: 'DDPMScheduler', num_train_timesteps: 1000, beta_schedule: 'linear', beta_start: 0.0001, beta_end: 0.02, prediction_type: 'epsilon', clip_sample: true, timestep_spacing: 'leading', variance_type: 'fixed_small' };
+const modelConfig = {
+  _class_name: 'DDPMScheduler',
+  num_train_timesteps: 1000,
+  beta_schedule: 'linear',
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  prediction_type: 'epsilon',
+  clip_sample: true,
+  timestep_spacing: 'leading',
+  variance_type: 'fixed_small',
+};
 
-async function uninterrupted(name: SamplerName, calls: number, o: { seed: bigint; karras?: boolean; offset?: number; shape?: number[] }) {
+async function uninterrupted(
+  name: SamplerName,
+  calls: number,
+  o: { seed: bigint; karras?: boolean; offset?: number; shape?: number[] },
+) {
   const e = await make({ threads: 2, simd: 'simd' });
-  const chain = SamplingChain.start(e, createSampler(name, modelConfig, { karras: o.karras }), { shape: o.shape ?? shape, numInferenceSteps: stepsForModelCalls(name, calls), seed: o.seed, offset: o.offset });
+  const chain = SamplingChain.start(e, createSampler(name, modelConfig, { karras: o.karras }), {
+    shape: o.shape ?? shape,
+    numInferenceSteps: stepsForModelCalls(name, calls),
+    seed: o.seed,
+    offset: o.offset,
+  });
   await chain.run(toyModel(e));
   expect(chain.done).toBe(true);
   const x = e.read(chain.sample);
@@ -59,7 +89,11 @@ describe('SamplingChain with the few-step solvers', () => {
       expect(want.every(Number.isFinite)).toBe(true);
       for (const k of stops) {
         const a = await make({ threads: 1 });
-        const first = SamplingChain.start(a, createSampler(name, modelConfig, { karras }), { shape, numInferenceSteps: stepsForModelCalls(name, calls), seed });
+        const first = SamplingChain.start(a, createSampler(name, modelConfig, { karras }), {
+          shape,
+          numInferenceSteps: stepsForModelCalls(name, calls),
+          seed,
+        });
         await first.run(toyModel(a), { maxSteps: k });
         expect(first.stepIndex).toBe(k);
         const text = JSON.stringify(first.toJSON());
@@ -84,7 +118,8 @@ describe('SamplingChain with the few-step solvers', () => {
     const f = Math.fround;
     expect(s.initNoiseSigma).toBe(f(Math.sqrt(f(f(s.sigmas[0] ** 2) + 1)))); // leading spacing: sqrt(σ_max² + 1)
     const x = e.read(chain.sample);
-    for (let i = 0; i < x.length; i++) expect(x[i]).toBeCloseTo(Math.fround(normalAt([3, 0], [1000, 0], i)) * s.initNoiseSigma, 3);
+    for (let i = 0; i < x.length; i++)
+      expect(x[i]).toBeCloseTo(Math.fround(normalAt([3, 0], [1000, 0], i)) * s.initNoiseSigma, 3);
   });
 
   it('stochastic solvers: sample n of a batch equals a chain of batch 1 at offset n·D', async () => {
@@ -127,16 +162,25 @@ describe('SamplingChain with the few-step solvers', () => {
     const e = await make({ threads: 1 });
     const bads: unknown[] = [null, undefined, 0, -1, 1.5, 'x', '', [], {}, [1, 'a'], true, { m0: 'AAAA' }];
     for (const name of ['dpm++3m', 'unipc', 'heun'] as const) {
-      const chain = SamplingChain.start(e, createSampler(name, modelConfig), { shape, numInferenceSteps: stepsForModelCalls(name, 7), seed: 1 });
+      const chain = SamplingChain.start(e, createSampler(name, modelConfig), {
+        shape,
+        numInferenceSteps: stepsForModelCalls(name, 7),
+        seed: 1,
+      });
       await chain.run(toyModel(e), { maxSteps: 3 });
       const good = chain.toJSON() as unknown as Record<string, unknown>;
       const solver = good.solver as Record<string, Record<string, unknown>>;
       const variants: unknown[] = [null, 'state', [], 42];
       for (const [k] of Object.entries(good)) for (const b of bads) variants.push({ ...good, [k]: b });
       for (const part of ['values', 'tensors'] as const) {
-        for (const k of Object.keys(solver[part])) for (const b of bads) variants.push({ ...good, solver: { ...solver, [part]: { ...solver[part], [k]: b } } });
+        for (const k of Object.keys(solver[part]))
+          for (const b of bads) variants.push({ ...good, solver: { ...solver, [part]: { ...solver[part], [k]: b } } });
       }
-      for (const b of bads) variants.push({ ...good, solver: { ...solver, stepIndex: b } }, { ...good, scheduler: { ...(good.scheduler as object), solver_order: b } });
+      for (const b of bads)
+        variants.push(
+          { ...good, solver: { ...solver, stepIndex: b } },
+          { ...good, scheduler: { ...(good.scheduler as object), solver_order: b } },
+        );
       let refused = 0;
       for (const v of variants) {
         try {

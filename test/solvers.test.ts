@@ -6,24 +6,60 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DdpmError, Engine, kernels, type Tensor } from '../src/index.js';
 import {
-  DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler, SCHEDULER_CLASSES,
-  SAMPLER_NAMES, UniPCMultistepScheduler, betas32, createSampler, torchLinspace32, modelCallsForSteps, schedulerFromConfig, stepsForModelCalls, type AnyScheduler,
+  DPMSolverMultistepScheduler,
+  EulerAncestralDiscreteScheduler,
+  EulerDiscreteScheduler,
+  HeunDiscreteScheduler,
+  SCHEDULER_CLASSES,
+  SAMPLER_NAMES,
+  UniPCMultistepScheduler,
+  betas32,
+  createSampler,
+  torchLinspace32,
+  modelCallsForSteps,
+  schedulerFromConfig,
+  stepsForModelCalls,
+  type AnyScheduler,
 } from '../src/diffusion/index.js';
 import { normalAt } from './reference/gaussian.js';
 import * as ref from './reference/solvers.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 
-interface Json { shape: number[]; data: number[] }
+interface Json {
+  shape: number[];
+  data: number[];
+}
 interface Step {
-  t: number; model_input?: Json; model_output: Json; x0_pred: Json; prev_sample?: Json; corrected_sample?: Json;
-  order?: number; corrector_order?: number | null; heun_stage?: number; noise_index?: number;
+  t: number;
+  model_input?: Json;
+  model_output: Json;
+  x0_pred: Json;
+  prev_sample?: Json;
+  corrected_sample?: Json;
+  order?: number;
+  corrector_order?: number | null;
+  heun_stage?: number;
+  noise_index?: number;
 }
 interface Loop {
-  id: string; scheduler_class: string; config: Record<string, unknown>; num_inference_steps: number;
-  timesteps: number[]; sigmas: number[]; init_noise_sigma: number; initial_sample?: Json; final_sample: Json;
-  num_model_calls: number; steps?: Step[]; steps_same_as?: string;
+  id: string;
+  scheduler_class: string;
+  config: Record<string, unknown>;
+  num_inference_steps: number;
+  timesteps: number[];
+  sigmas: number[];
+  init_noise_sigma: number;
+  initial_sample?: Json;
+  final_sample: Json;
+  num_model_calls: number;
+  steps?: Step[];
+  steps_same_as?: string;
 }
-const fx = JSON.parse(readFileSync(new URL('./fixtures/diffusers/solvers.json', import.meta.url), 'utf8')) as { x_T: Json; loop_noises: Json[]; loops: Loop[] };
+const fx = JSON.parse(readFileSync(new URL('./fixtures/diffusers/solvers.json', import.meta.url), 'utf8')) as {
+  x_T: Json;
+  loop_noises: Json[];
+  loops: Loop[];
+};
 const f32 = Math.fround;
 const K = f32(0.1);
 
@@ -35,7 +71,8 @@ afterAll(() => engine?.dispose());
 
 /** max |got − want| / max |want|: the error relative to the tensor's scale (values reach |x| ≈ 500). */
 function scaled(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let d = 0, s = 0;
+  let d = 0,
+    s = 0;
   for (let i = 0; i < want.length; i++) {
     d = Math.max(d, Math.abs(got[i] - want[i]));
     s = Math.max(s, Math.abs(want[i]));
@@ -63,7 +100,10 @@ function errorOf(f: () => unknown): DdpmError {
 describe('diffusers parity: solvers.json', () => {
   for (const loop of fx.loops) {
     it(`${loop.id}: timesteps exact, σ, every step within 1e-5 of the tensor's scale`, () => {
-      const sched = schedulerFromConfig({ _class_name: loop.scheduler_class, ...loop.config }, { engine }) as AnyScheduler & { sigmas: number[]; stepIndex: number | null };
+      const sched = schedulerFromConfig(
+        { _class_name: loop.scheduler_class, ...loop.config },
+        { engine },
+      ) as AnyScheduler & { sigmas: number[]; stepIndex: number | null };
       expect(sched.constructor.name).toBe(loop.scheduler_class);
       sched.setTimesteps(loop.num_inference_steps);
       expect(sched.timesteps).toEqual(loop.timesteps);
@@ -75,7 +115,11 @@ describe('diffusers parity: solvers.json', () => {
 
       const mark = engine.arena.mark();
       try {
-        let x: Tensor = engine.upload(Float32Array.from(fx.x_T.data, (v) => f32(v * sched.initNoiseSigma)), fx.x_T.shape, 'x');
+        let x: Tensor = engine.upload(
+          Float32Array.from(fx.x_T.data, (v) => f32(v * sched.initNoiseSigma)),
+          fx.x_T.shape,
+          'x',
+        );
         if (loop.initial_sample) expect(scaled(engine.read(x), loop.initial_sample.data)).toBeLessThan(1e-6);
         const eps = engine.alloc(fx.x_T.shape, 'eps');
         const worst: Record<string, number> = {};
@@ -86,22 +130,33 @@ describe('diffusers parity: solvers.json', () => {
           if (sched instanceof HeunDiscreteScheduler) expect(sched.stateInFirstOrder).toBe(s.heun_stage === 1);
           const inp = sched.scaleModelInput(x, s.t);
           if (s.model_input) note('model_input', scaled(engine.read(inp), s.model_input.data));
-          engine.write(eps, engine.read(inp).map((v) => f32(K * v)));
+          engine.write(
+            eps,
+            engine.read(inp).map((v) => f32(K * v)),
+          );
           note('model_output', scaled(engine.read(eps), s.model_output.data));
-          const noise = s.noise_index !== undefined ? engine.upload(fx.loop_noises[s.noise_index].data, fx.x_T.shape, 'z') : undefined;
+          const noise =
+            s.noise_index !== undefined
+              ? engine.upload(fx.loop_noises[s.noise_index].data, fx.x_T.shape, 'z')
+              : undefined;
           const out = sched.step(eps, s.t, x, { noise });
           note('x0_pred', scaled(engine.read(out.predOriginalSample), s.x0_pred.data));
           if (sched instanceof DPMSolverMultistepScheduler) expect(sched.lastOrder, `order at step ${i}`).toBe(s.order);
           if (sched instanceof UniPCMultistepScheduler) {
             expect(sched.lastOrders).toEqual({ predictor: s.order, corrector: s.corrector_order ?? null });
-            if (s.corrected_sample) note('corrected_sample', scaled(engine.read(sched.correctedSample!), s.corrected_sample.data));
+            if (s.corrected_sample)
+              note('corrected_sample', scaled(engine.read(sched.correctedSample!), s.corrected_sample.data));
           }
           const want = s.prev_sample ?? loop.final_sample;
           note('prev_sample', scaled(engine.read(out.prevSample), want.data));
           x = engine.upload(engine.read(out.prevSample), fx.x_T.shape, 'x');
         });
         note('final_sample', scaled(engine.read(x), loop.final_sample.data));
-        console.log(`${loop.id}: worst scaled error ${Object.entries(worst).map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')}`);
+        console.log(
+          `${loop.id}: worst scaled error ${Object.entries(worst)
+            .map(([k, e]) => `${k} ${e.toExponential(1)}`)
+            .join(', ')}`,
+        );
         for (const [k, e] of Object.entries(worst)) expect(e, `${loop.id}: ${k}`).toBeLessThan(1e-5);
       } finally {
         engine.arena.release(mark);
@@ -110,11 +165,15 @@ describe('diffusers parity: solvers.json', () => {
   }
 
   it("diffusers' float32 betas and ᾱ (schedules.json) bit for bit: torch.linspace emulated, cumprod in double", () => {
-    const sch = JSON.parse(readFileSync(new URL('./fixtures/diffusers/schedules.json', import.meta.url), 'utf8')).schedules;
+    const sch = JSON.parse(
+      readFileSync(new URL('./fixtures/diffusers/schedules.json', import.meta.url), 'utf8'),
+    ).schedules;
     for (const name of ['linear', 'scaled_linear', 'scaled_linear_sd', 'squaredcos_cap_v2']) {
       const kw = sch[name].constructor_kwargs;
       const s = DPMSolverMultistepScheduler.fromConfig(kw);
-      expect(Array.from(betas32(s.schedule, s.betaSchedule, s.betaStart, s.betaEnd)), name).toEqual(sch[name].betas.data ?? sch[name].betas);
+      expect(Array.from(betas32(s.schedule, s.betaSchedule, s.betaStart, s.betaEnd)), name).toEqual(
+        sch[name].betas.data ?? sch[name].betas,
+      );
       expect(Array.from(s.alphasCumprod32), name).toEqual(sch[name].alphas_cumprod.data ?? sch[name].alphas_cumprod);
     }
     expect(Array.from(torchLinspace32(0, 1, 1))).toEqual([0]);
@@ -135,7 +194,11 @@ describe('diffusers parity: solvers.json', () => {
 
 /** Runs a full loop twice: the library (fused kernels, float32 tensors) and the float64 reference twins fed
  * the library's own σ's; returns the worst scaled difference. */
-function againstReference(sched: AnyScheduler & { sigmas: number[] }, n: number, o: { pred: ref.Pred; seedNoise?: boolean }) {
+function againstReference(
+  sched: AnyScheduler & { sigmas: number[] },
+  n: number,
+  o: { pred: ref.Pred; seedNoise?: boolean },
+) {
   sched.engine = engine;
   sched.setTimesteps(n);
   const D = 2 * 16;
@@ -157,7 +220,9 @@ function againstReference(sched: AnyScheduler & { sigmas: number[] }, n: number,
       const inp = engine.read(sched.scaleModelInput(x, t));
       const m = inp.map((v, k) => f32(0.3 * v + 0.2 * Math.sin(3 * v + k)));
       engine.write(eps, m);
-      const z = o.seedNoise ? Float64Array.from({ length: D }, (_, k) => f32(normalAt([7, 0], [sched.numTrainTimesteps + 1 + i, 0], k))) : null;
+      const z = o.seedNoise
+        ? Float64Array.from({ length: D }, (_, k) => f32(normalAt([7, 0], [sched.numTrainTimesteps + 1 + i, 0], k)))
+        : null;
       const out = sched.step(eps, t, x, { seed: 7 });
       // the reference step, on the float32 input the library's model saw
       const xin = Float64Array.from(engine.read(x));
@@ -168,22 +233,54 @@ function againstReference(sched: AnyScheduler & { sigmas: number[] }, n: number,
         const order = sched.lastOrder!;
         // diffusers' order rule: warm-up, then lower orders at the end (see dpm-solver.ts)
         const n = sched.timesteps.length;
-        const lof = i === n - 1 && (sched.eulerAtFinal || (sched.lowerOrderFinal && n < 15) || sched.finalSigmasType === 'zero');
+        const lof =
+          i === n - 1 && (sched.eulerAtFinal || (sched.lowerOrderFinal && n < 15) || sched.finalSigmasType === 'zero');
         const los = i === n - 2 && sched.lowerOrderFinal && n < 15;
-        expect(order).toBe(sched.solverOrder === 1 || i < 1 || lof ? 1 : sched.solverOrder === 2 || i < 2 || los ? 2 : 3);
-        next = ref.dpmUpdate({ order, sde: sched.algorithmType === 'sde-dpmsolver++', solverType: sched.solverType }, sig, i, xin, hist, z);
+        expect(order).toBe(
+          sched.solverOrder === 1 || i < 1 || lof ? 1 : sched.solverOrder === 2 || i < 2 || los ? 2 : 3,
+        );
+        next = ref.dpmUpdate(
+          { order, sde: sched.algorithmType === 'sde-dpmsolver++', solverType: sched.solverType },
+          sig,
+          i,
+          xin,
+          hist,
+          z,
+        );
       } else if (sched instanceof UniPCMultistepScheduler) {
         const predictX0 = sched.predictX0;
-        const mt = Float64Array.from(predictX0 ? ref.dpmX0(o.pred, sig[i], xin, md) : ref.unipcEps(o.pred, sig[i], xin, md), f32);
+        const mt = Float64Array.from(
+          predictX0 ? ref.dpmX0(o.pred, sig[i], xin, md) : ref.unipcEps(o.pred, sig[i], xin, md),
+          f32,
+        );
         let start: ArrayLike<number> = xin;
-        if (i > 0) start = ref.unipcUpdate({ order: lastOrder, bh: sched.solverType, corrector: true, predictX0 }, sig, i, last!, hist, mt);
+        if (i > 0)
+          start = ref.unipcUpdate(
+            { order: lastOrder, bh: sched.solverType, corrector: true, predictX0 },
+            sig,
+            i,
+            last!,
+            hist,
+            mt,
+          );
         hist.unshift(mt);
-        const p = Math.min(sched.lowerOrderFinal ? Math.min(sched.solverOrder, sched.timesteps.length - i) : sched.solverOrder, i + 1);
-        next = ref.unipcUpdate({ order: p, bh: sched.solverType, corrector: false, predictX0 }, sig, i, Float64Array.from(start, f32), hist, null);
+        const p = Math.min(
+          sched.lowerOrderFinal ? Math.min(sched.solverOrder, sched.timesteps.length - i) : sched.solverOrder,
+          i + 1,
+        );
+        next = ref.unipcUpdate(
+          { order: p, bh: sched.solverType, corrector: false, predictX0 },
+          sig,
+          i,
+          Float64Array.from(start, f32),
+          hist,
+          null,
+        );
         last = Float64Array.from(start, f32);
         lastOrder = p;
       } else if (sched instanceof HeunDiscreteScheduler) {
-        const clip = (v: Float64Array) => (sched.clipSample ? v.map((u) => Math.min(Math.max(u, -sched.clipSampleRange), sched.clipSampleRange)) : v);
+        const clip = (v: Float64Array) =>
+          sched.clipSample ? v.map((u) => Math.min(Math.max(u, -sched.clipSampleRange), sched.clipSampleRange)) : v;
         if (!heun) {
           const x0 = clip(ref.sigmaX0(o.pred, sig[i], xin, md));
           const d = Float64Array.from(xin, (v, k) => (v - x0[k]) / sig[i]);
@@ -196,7 +293,9 @@ function againstReference(sched: AnyScheduler & { sigmas: number[] }, n: number,
         }
       } else if (sched instanceof EulerAncestralDiscreteScheduler) {
         const x0 = ref.sigmaX0(o.pred, sig[i], xin, md);
-        const zz = Float64Array.from({ length: D }, (_, k) => f32(normalAt([7, 0], [sched.numTrainTimesteps + 1 + i, 0], k)));
+        const zz = Float64Array.from({ length: D }, (_, k) =>
+          f32(normalAt([7, 0], [sched.numTrainTimesteps + 1 + i, 0], k)),
+        );
         next = ref.eulerAncestralUpdate(sig, i, xin, x0, zz);
       } else {
         next = ref.eulerUpdate(sig, i, xin, ref.sigmaX0(o.pred, sig[i], xin, md));
@@ -217,19 +316,100 @@ function againstReference(sched: AnyScheduler & { sigmas: number[] }, n: number,
 describe('fused-kernel path vs the float64 reference twins', () => {
   const cases: [string, () => AnyScheduler & { sigmas: number[] }, number, ref.Pred, boolean?][] = [
     ['DPM-Solver++ 1', () => new DPMSolverMultistepScheduler({ solverOrder: 1 }), 8, 'epsilon'],
-    ['DPM-Solver++ 2M heun, v_prediction, trailing', () => new DPMSolverMultistepScheduler({ solverType: 'heun', predictionType: 'v_prediction', timestepSpacing: 'trailing' }), 12, 'v_prediction'],
-    ['DPM-Solver++ 3M Karras', () => new DPMSolverMultistepScheduler({ solverOrder: 3, useKarrasSigmas: true }), 16, 'epsilon'],
-    ['DPM-Solver++ 3M, sample prediction, lower_order_final off', () => new DPMSolverMultistepScheduler({ solverOrder: 3, predictionType: 'sample', lowerOrderFinal: false, finalSigmasType: 'sigma_min' }), 9, 'sample'],
-    ['SDE-DPM-Solver++ 2M (Philox noise)', () => new DPMSolverMultistepScheduler({ algorithmType: 'sde-dpmsolver++' }), 10, 'epsilon', true],
-    ['SDE-DPM-Solver++ 3M', () => new DPMSolverMultistepScheduler({ algorithmType: 'sde-dpmsolver++', solverOrder: 3 }), 10, 'epsilon', true],
+    [
+      'DPM-Solver++ 2M heun, v_prediction, trailing',
+      () =>
+        new DPMSolverMultistepScheduler({
+          solverType: 'heun',
+          predictionType: 'v_prediction',
+          timestepSpacing: 'trailing',
+        }),
+      12,
+      'v_prediction',
+    ],
+    [
+      'DPM-Solver++ 3M Karras',
+      () => new DPMSolverMultistepScheduler({ solverOrder: 3, useKarrasSigmas: true }),
+      16,
+      'epsilon',
+    ],
+    [
+      'DPM-Solver++ 3M, sample prediction, lower_order_final off',
+      () =>
+        new DPMSolverMultistepScheduler({
+          solverOrder: 3,
+          predictionType: 'sample',
+          lowerOrderFinal: false,
+          finalSigmasType: 'sigma_min',
+        }),
+      9,
+      'sample',
+    ],
+    [
+      'SDE-DPM-Solver++ 2M (Philox noise)',
+      () => new DPMSolverMultistepScheduler({ algorithmType: 'sde-dpmsolver++' }),
+      10,
+      'epsilon',
+      true,
+    ],
+    [
+      'SDE-DPM-Solver++ 3M',
+      () => new DPMSolverMultistepScheduler({ algorithmType: 'sde-dpmsolver++', solverOrder: 3 }),
+      10,
+      'epsilon',
+      true,
+    ],
     ['UniPC bh1 order 3', () => new UniPCMultistepScheduler({ solverType: 'bh1', solverOrder: 3 }), 10, 'epsilon'],
-    ['UniPC bh2, noise prediction (predict_x0 false), v_prediction', () => new UniPCMultistepScheduler({ predictX0: false, predictionType: 'v_prediction', finalSigmasType: 'sigma_min' }), 10, 'v_prediction'],
-    ['UniPC bh1 order 2, noise prediction, sample prediction', () => new UniPCMultistepScheduler({ predictX0: false, solverType: 'bh1', predictionType: 'sample', finalSigmasType: 'sigma_min' }), 8, 'sample'],
-    ['UniPC bh2 order 3 Karras, leading', () => new UniPCMultistepScheduler({ solverOrder: 3, useKarrasSigmas: true, timestepSpacing: 'leading' }), 12, 'epsilon'],
-    ['Euler Karras, v_prediction', () => new EulerDiscreteScheduler({ useKarrasSigmas: true, predictionType: 'v_prediction' }), 10, 'v_prediction'],
-    ['Euler ancestral, leading (Philox noise)', () => new EulerAncestralDiscreteScheduler({ timestepSpacing: 'leading' }), 10, 'epsilon'],
-    ['Heun Karras', () => new HeunDiscreteScheduler({ useKarrasSigmas: true, betaStart: 1e-4, betaEnd: 0.02 }), 6, 'epsilon'],
-    ['Heun, clip_sample, v_prediction, trailing', () => new HeunDiscreteScheduler({ clipSample: true, predictionType: 'v_prediction', timestepSpacing: 'trailing' }), 5, 'v_prediction'],
+    [
+      'UniPC bh2, noise prediction (predict_x0 false), v_prediction',
+      () =>
+        new UniPCMultistepScheduler({ predictX0: false, predictionType: 'v_prediction', finalSigmasType: 'sigma_min' }),
+      10,
+      'v_prediction',
+    ],
+    [
+      'UniPC bh1 order 2, noise prediction, sample prediction',
+      () =>
+        new UniPCMultistepScheduler({
+          predictX0: false,
+          solverType: 'bh1',
+          predictionType: 'sample',
+          finalSigmasType: 'sigma_min',
+        }),
+      8,
+      'sample',
+    ],
+    [
+      'UniPC bh2 order 3 Karras, leading',
+      () => new UniPCMultistepScheduler({ solverOrder: 3, useKarrasSigmas: true, timestepSpacing: 'leading' }),
+      12,
+      'epsilon',
+    ],
+    [
+      'Euler Karras, v_prediction',
+      () => new EulerDiscreteScheduler({ useKarrasSigmas: true, predictionType: 'v_prediction' }),
+      10,
+      'v_prediction',
+    ],
+    [
+      'Euler ancestral, leading (Philox noise)',
+      () => new EulerAncestralDiscreteScheduler({ timestepSpacing: 'leading' }),
+      10,
+      'epsilon',
+    ],
+    [
+      'Heun Karras',
+      () => new HeunDiscreteScheduler({ useKarrasSigmas: true, betaStart: 1e-4, betaEnd: 0.02 }),
+      6,
+      'epsilon',
+    ],
+    [
+      'Heun, clip_sample, v_prediction, trailing',
+      () =>
+        new HeunDiscreteScheduler({ clipSample: true, predictionType: 'v_prediction', timestepSpacing: 'trailing' }),
+      5,
+      'v_prediction',
+    ],
   ];
   for (const [label, mk, n, pred, noise] of cases) {
     it(`${label}: every step within 2e-6 of the tensor's scale`, () => {
@@ -241,16 +421,29 @@ describe('fused-kernel path vs the float64 reference twins', () => {
 describe('solver_combine_f32', () => {
   const builds: Engine[] = [];
   beforeAll(async () => {
-    for (const simd of ['simd', 'relaxed'] as const) for (const threads of [1, 2, 3]) builds.push(await Engine.create({ simd, threads, spinUs: 20 }));
+    for (const simd of ['simd', 'relaxed'] as const)
+      for (const threads of [1, 2, 3]) builds.push(await Engine.create({ simd, threads, spinUs: 20 }));
   });
   afterAll(() => builds.forEach((e) => e.dispose()));
 
   it('equals its float64 reference (one rounding), bit-identical for 1–3 threads in both builds; Philox noise as randn', () => {
-    const N = 3, D = 37, n = N * D; // awkward sizes: slices end mid-row and mid-vector
-    const x = randomF32(n, 1), y0 = randomF32(2 * n, 2), y1 = randomF32(n, 3), y2 = randomF32(n, 4), y3 = randomF32(n, 5);
+    const N = 3,
+      D = 37,
+      n = N * D; // awkward sizes: slices end mid-row and mid-vector
+    const x = randomF32(n, 1),
+      y0 = randomF32(2 * n, 2),
+      y1 = randomF32(n, 3),
+      y2 = randomF32(n, 4),
+      y3 = randomF32(n, 5);
     const y0rows = Float64Array.from({ length: n }, (_, i) => y0[Math.floor(i / D) * 2 * D + (i % D)]);
     const cases = [
-      { a: 0.75, bs: [-1.25, 0.5, 2 / 3, -1e-3], noise: null as null | 'given' | 'philox', clip: Infinity, stride: 2 * D },
+      {
+        a: 0.75,
+        bs: [-1.25, 0.5, 2 / 3, -1e-3],
+        noise: null as null | 'given' | 'philox',
+        clip: Infinity,
+        stride: 2 * D,
+      },
       { a: 1, bs: [0.1, 0, -3, 7], noise: 'philox' as const, clip: Infinity, stride: 2 * D },
       { a: 2.5, bs: [1, 1, 0, 0], noise: 'given' as const, clip: 0.9, stride: 2 * D },
     ];
@@ -258,24 +451,63 @@ describe('solver_combine_f32', () => {
       let first: Float32Array | null = null;
       for (const e of builds) {
         const mark = e.arena.mark();
-        const tx = e.upload(x, [N, D], 'x'), t0 = e.upload(y0, [N, 2 * D], 'y0'), t1 = e.upload(y1, [N, D], 'y1'), t2 = e.upload(y2, [N, D], 'y2'), t3 = e.upload(y3, [N, D], 'y3');
-        const z = e.upload(y1.map((v) => v * 3), [N, D], 'z');
+        const tx = e.upload(x, [N, D], 'x'),
+          t0 = e.upload(y0, [N, 2 * D], 'y0'),
+          t1 = e.upload(y1, [N, D], 'y1'),
+          t2 = e.upload(y2, [N, D], 'y2'),
+          t3 = e.upload(y3, [N, D], 'y3');
+        const z = e.upload(
+          y1.map((v) => v * 3),
+          [N, D],
+          'z',
+        );
         const out = e.alloc([N, D], 'out');
         kernels.solverCombine(e, {
-          N, D, out, x: { t: tx, coef: c.a }, stride0: c.stride,
-          terms: [{ t: t0, coef: c.bs[0] }, { t: t1, coef: c.bs[1] }, { t: t2, coef: c.bs[2] }, { t: t3, coef: c.bs[3] }],
-          noise: c.noise === 'given' ? { coef: 0.3, z } : c.noise === 'philox' ? { coef: -0.7, random: { seed: 2n ** 33n + 5n, stream: 1001, offset: 2 ** 33 + 1 } } : undefined,
+          N,
+          D,
+          out,
+          x: { t: tx, coef: c.a },
+          stride0: c.stride,
+          terms: [
+            { t: t0, coef: c.bs[0] },
+            { t: t1, coef: c.bs[1] },
+            { t: t2, coef: c.bs[2] },
+            { t: t3, coef: c.bs[3] },
+          ],
+          noise:
+            c.noise === 'given'
+              ? { coef: 0.3, z }
+              : c.noise === 'philox'
+                ? { coef: -0.7, random: { seed: 2n ** 33n + 5n, stream: 1001, offset: 2 ** 33 + 1 } }
+                : undefined,
           clip: c.clip,
         });
         const got = e.read(out);
         e.arena.release(mark);
         if (!first) {
           first = got;
-          const zz = c.noise === 'given' ? Float64Array.from(y1, (v) => f32(v * 3)) : c.noise === 'philox' ? Float64Array.from({ length: n }, (_, i) => f32(normalAt([5, 2], [1001, 0], 2 ** 33 + 1 + i))) : null;
-          const want = ref.combineRef(x, c.a, [y0rows, y1, y2, y3], c.bs, zz, c.noise === 'given' ? 0.3 : -0.7, n, c.clip);
+          const zz =
+            c.noise === 'given'
+              ? Float64Array.from(y1, (v) => f32(v * 3))
+              : c.noise === 'philox'
+                ? Float64Array.from({ length: n }, (_, i) => f32(normalAt([5, 2], [1001, 0], 2 ** 33 + 1 + i)))
+                : null;
+          const want = ref.combineRef(
+            x,
+            c.a,
+            [y0rows, y1, y2, y3],
+            c.bs,
+            zz,
+            c.noise === 'given' ? 0.3 : -0.7,
+            n,
+            c.clip,
+          );
           // Philox normals may differ from Math.log/cos by 1 ulp of z: allow that through |c|.
           const tol = c.noise === 'philox' ? 1e-6 : 0;
-          for (let i = 0; i < n; i++) expect(Math.abs(got[i] - want[i]), `element ${i}`).toBeLessThanOrEqual(tol * Math.abs(want[i]) + (tol ? 1e-7 : 0));
+          for (let i = 0; i < n; i++)
+            expect(Math.abs(got[i] - want[i]), `element ${i}`).toBeLessThanOrEqual(
+              tol * Math.abs(want[i]) + (tol ? 1e-7 : 0),
+            );
         } else expect(sameBits(got, first), `${e.info.simd} ${e.info.threads} threads`).toBe(true);
       }
     }
@@ -284,24 +516,30 @@ describe('solver_combine_f32', () => {
   it('may write in place over x or a term; checks its arguments with typed errors', () => {
     const e = builds[0];
     const mark = e.arena.mark();
-    const x = e.upload([1, 2, 3, 4], [1, 4], 'x'), y = e.upload([10, 20, 30, 40], [1, 4], 'y');
+    const x = e.upload([1, 2, 3, 4], [1, 4], 'x'),
+      y = e.upload([10, 20, 30, 40], [1, 4], 'y');
     kernels.solverCombine(e, { N: 1, D: 4, out: x, x: { t: x, coef: 2 }, terms: [{ t: y, coef: 0.5 }] });
     expect(Array.from(e.read(x))).toEqual([7, 14, 21, 28]);
     kernels.solverCombine(e, { N: 1, D: 4, out: y, x: { t: x, coef: 1 }, terms: [{ t: y, coef: -1 }] });
     expect(Array.from(e.read(y))).toEqual([-3, -6, -9, -12]);
     expect(errorOf(() => kernels.solverCombine(e, { N: 2, D: 4, out: x })).code).toBe('SHAPE_MISMATCH');
-    expect(errorOf(() => kernels.solverCombine(e, { N: 1, D: 4, out: x, x: { t: x, coef: NaN } })).code).toBe('INVALID_ARGUMENT');
-    expect(errorOf(() => kernels.solverCombine(e, { N: 1, D: 4, out: x, noise: { coef: 1 } })).code).toBe('INVALID_ARGUMENT');
+    expect(errorOf(() => kernels.solverCombine(e, { N: 1, D: 4, out: x, x: { t: x, coef: NaN } })).code).toBe(
+      'INVALID_ARGUMENT',
+    );
+    expect(errorOf(() => kernels.solverCombine(e, { N: 1, D: 4, out: x, noise: { coef: 1 } })).code).toBe(
+      'INVALID_ARGUMENT',
+    );
     e.arena.release(mark);
   });
 });
 
 describe('configs and the registries', () => {
-  it('toConfig → fromConfig round-trips, and matches diffusers\' config keys', () => {
+  it("toConfig → fromConfig round-trips, and matches diffusers' config keys", () => {
     for (const loop of fx.loops) {
       const s = schedulerFromConfig({ _class_name: loop.scheduler_class, ...loop.config });
       const c = s.toConfig();
-      for (const [k, v] of Object.entries(c)) if (k in loop.config && k !== 'trained_betas') expect(v, `${loop.id}: ${k}`).toEqual(loop.config[k]);
+      for (const [k, v] of Object.entries(c))
+        if (k in loop.config && k !== 'trained_betas') expect(v, `${loop.id}: ${k}`).toEqual(loop.config[k]);
       const again = schedulerFromConfig(c);
       expect(again.toConfig()).toEqual(c);
     }
@@ -322,21 +560,38 @@ describe('configs and the registries', () => {
       expect(err.message).toContain(word);
     }
     expect(errorOf(() => UniPCMultistepScheduler.fromConfig({ solver_p: {} })).message).toContain('solver_p');
-    expect(errorOf(() => UniPCMultistepScheduler.fromConfig({ predict_x0: false })).message).toContain('final_sigmas_type');
-    expect(errorOf(() => EulerDiscreteScheduler.fromConfig({ interpolation_type: 'log_linear' })).message).toContain('interpolation_type');
-    expect(errorOf(() => EulerAncestralDiscreteScheduler.fromConfig({ prediction_type: 'sample' })).code).toBe('UNSUPPORTED');
-    expect(errorOf(() => schedulerFromConfig({ _class_name: 'LMSDiscreteScheduler' })).message).toContain('DPMSolverMultistepScheduler');
+    expect(errorOf(() => UniPCMultistepScheduler.fromConfig({ predict_x0: false })).message).toContain(
+      'final_sigmas_type',
+    );
+    expect(errorOf(() => EulerDiscreteScheduler.fromConfig({ interpolation_type: 'log_linear' })).message).toContain(
+      'interpolation_type',
+    );
+    expect(errorOf(() => EulerAncestralDiscreteScheduler.fromConfig({ prediction_type: 'sample' })).code).toBe(
+      'UNSUPPORTED',
+    );
+    expect(errorOf(() => schedulerFromConfig({ _class_name: 'LMSDiscreteScheduler' })).message).toContain(
+      'DPMSolverMultistepScheduler',
+    );
   });
 
-  it('createSampler keeps the model\'s schedule and sets the solver keys; unknown names and --karras misuse are typed errors', () => {
+  it("createSampler keeps the model's schedule and sets the solver keys; unknown names and --karras misuse are typed errors", () => {
     const model = JSON.parse(readFileSync(new URL('../models/mnist/scheduler_config.json', import.meta.url), 'utf8'));
     const want: Record<string, string> = {
-      ddpm: 'DDPMScheduler', ddim: 'DDIMScheduler', 'dpm++2m': 'DPMSolverMultistepScheduler', 'dpm++3m': 'DPMSolverMultistepScheduler',
-      'dpm++2m-sde': 'DPMSolverMultistepScheduler', unipc: 'UniPCMultistepScheduler', euler: 'EulerDiscreteScheduler',
-      'euler-a': 'EulerAncestralDiscreteScheduler', heun: 'HeunDiscreteScheduler',
+      ddpm: 'DDPMScheduler',
+      ddim: 'DDIMScheduler',
+      'dpm++2m': 'DPMSolverMultistepScheduler',
+      'dpm++3m': 'DPMSolverMultistepScheduler',
+      'dpm++2m-sde': 'DPMSolverMultistepScheduler',
+      unipc: 'UniPCMultistepScheduler',
+      euler: 'EulerDiscreteScheduler',
+      'euler-a': 'EulerAncestralDiscreteScheduler',
+      heun: 'HeunDiscreteScheduler',
     };
     for (const name of SAMPLER_NAMES) {
-      const s = createSampler(name, JSON.stringify({ ...model, beta_schedule: 'squaredcos_cap_v2', num_train_timesteps: 500 }));
+      const s = createSampler(
+        name,
+        JSON.stringify({ ...model, beta_schedule: 'squaredcos_cap_v2', num_train_timesteps: 500 }),
+      );
       expect(s.constructor.name).toBe(want[name]);
       expect(s.numTrainTimesteps).toBe(500);
       expect(s.betaSchedule).toBe('squaredcos_cap_v2');
@@ -356,8 +611,12 @@ describe('configs and the registries', () => {
       s.setTimesteps(n);
       return s;
     };
-    expect(dpm({ timestep_spacing: 'trailing' }, 10).timesteps).toEqual([999, 899, 799, 699, 599, 499, 399, 299, 199, 99]);
-    expect(dpm({ timestep_spacing: 'leading', steps_offset: 1 }, 10).timesteps).toEqual([901, 811, 721, 631, 541, 451, 361, 271, 181, 91]);
+    expect(dpm({ timestep_spacing: 'trailing' }, 10).timesteps).toEqual([
+      999, 899, 799, 699, 599, 499, 399, 299, 199, 99,
+    ]);
+    expect(dpm({ timestep_spacing: 'leading', steps_offset: 1 }, 10).timesteps).toEqual([
+      901, 811, 721, 631, 541, 451, 361, 271, 181, 91,
+    ]);
     const e = new EulerDiscreteScheduler({ timestepSpacing: 'leading' });
     e.setTimesteps(10);
     expect(e.timesteps).toEqual([900, 800, 700, 600, 500, 400, 300, 200, 100, 0]);
@@ -374,10 +633,11 @@ describe('configs and the registries', () => {
     expect(cos.toConfig().lambda_min_clipped).toBe(-5.1);
   });
 
-  it('variance_type learned_range: the model output\'s variance channels are dropped', () => {
+  it("variance_type learned_range: the model output's variance channels are dropped", () => {
     const mark = engine.arena.mark();
     const shape = [2, 2, 2, 2];
-    const x0 = randomF32(16, 8), m = randomF32(16, 9);
+    const x0 = randomF32(16, 8),
+      m = randomF32(16, 9);
     const wide = new Float32Array(32);
     for (let nIdx = 0; nIdx < 2; nIdx++) {
       wide.set(m.subarray(8 * nIdx, 8 * nIdx + 8), 16 * nIdx);

@@ -15,9 +15,17 @@ afterAll(() => engine?.dispose());
 describe('training memory', () => {
   it('backward adds at most half the forward activations; a second step allocates nothing new', () => {
     const N = 8;
-    const model = UNet2DModel.create(engine, { sample_size: 16, in_channels: 1, out_channels: 1, ...UNET_PRESETS.tiny }, 0);
+    const model = UNet2DModel.create(
+      engine,
+      { sample_size: 16, in_channels: 1, out_channels: 1, ...UNET_PRESETS.tiny },
+      0,
+    );
     model.grads();
-    const x = engine.upload(new Float32Array(N * 256).map((_, i) => Math.sin(i)), [N, 256], 'x');
+    const x = engine.upload(
+      new Float32Array(N * 256).map((_, i) => Math.sin(i)),
+      [N, 256],
+      'x',
+    );
     const dOut = engine.upload(new Float32Array(N * 256).fill(1e-3), [N, 256], 'dOut');
     const ts = Array.from({ length: N }, (_, n) => 10 * n);
     const step = () => {
@@ -28,7 +36,11 @@ describe('training memory', () => {
       fwd.backward(dOut);
       const afterBackward = engine.arena.mark();
       engine.arena.release(mark);
-      return { forward: afterForward - mark, backward: afterBackward - afterForward, grads: engine.read(model.grads().all) };
+      return {
+        forward: afterForward - mark,
+        backward: afterBackward - afterForward,
+        grads: engine.read(model.grads().all),
+      };
     };
     const a = step();
     console.log(`forward ${(a.forward / 2 ** 20).toFixed(2)} MiB, backward +${(a.backward / 2 ** 20).toFixed(2)} MiB`);

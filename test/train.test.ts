@@ -53,39 +53,69 @@ describe('trainer loss', () => {
   // With out = k·x_t and a single data row x_0, the recorded x_t and t give ε = (x_t − √ᾱ·x_0)/√(1−ᾱ), so
   // the loss can be recomputed independently in float64.
   const x0 = [0.3, -0.5, 0.8];
-  const cases: [PredictionType, number | null][] = [['epsilon', null], ['sample', null], ['v_prediction', null], ['epsilon', 5], ['sample', 5], ['v_prediction', 1]];
-  it.each(cases)('%s target, min-SNR γ = %s: loss = mean_n w_n·mean_d (out − target)²', async (predictionType, snrGamma) => {
-    const ac = namedSchedule('squaredcos_cap_v2', 100).alphasCumprod;
-    const model = new ScaledInputDenoiser(engine, 3, 0.7);
-    const trainer = new Trainer(model, Float32Array.from(x0), ac, { batchSize: 6, predictionType, snrGamma, seed: 4, ema: null });
-    for (let step = 0; step < 3; step++) {
-      const { loss } = trainer.trainStep();
-      const { xt, timesteps } = model.calls[step];
-      let want = 0;
-      timesteps.forEach((t, n) => {
-        expect(Number.isInteger(t) && t >= 0 && t < 100).toBe(true);
-        const a = Math.sqrt(ac[t]);
-        const b = Math.sqrt(1 - ac[t]);
-        const snr = ac[t] / (1 - ac[t]);
-        const w = snrGamma === null ? 1 : { epsilon: Math.min(snr, snrGamma) / snr, sample: Math.min(snr, snrGamma), v_prediction: Math.min(snr, snrGamma) / (snr + 1) }[predictionType];
-        for (let d = 0; d < 3; d++) {
-          const x = xt[n * 3 + d];
-          const eps = (x - a * x0[d]) / b;
-          const target = { epsilon: eps, sample: x0[d], v_prediction: a * eps - b * x0[d] }[predictionType];
-          want += (w * (0.7 * x - target) ** 2) / 18;
-        }
+  const cases: [PredictionType, number | null][] = [
+    ['epsilon', null],
+    ['sample', null],
+    ['v_prediction', null],
+    ['epsilon', 5],
+    ['sample', 5],
+    ['v_prediction', 1],
+  ];
+  it.each(cases)(
+    '%s target, min-SNR γ = %s: loss = mean_n w_n·mean_d (out − target)²',
+    async (predictionType, snrGamma) => {
+      const ac = namedSchedule('squaredcos_cap_v2', 100).alphasCumprod;
+      const model = new ScaledInputDenoiser(engine, 3, 0.7);
+      const trainer = new Trainer(model, Float32Array.from(x0), ac, {
+        batchSize: 6,
+        predictionType,
+        snrGamma,
+        seed: 4,
+        ema: null,
       });
-      expect(Math.abs(loss - want)).toBeLessThan(1e-4 * want);
-    }
-    // the timesteps differ between steps and samples (drawn, not fixed)
-    expect(new Set(model.calls.flatMap((c) => c.timesteps)).size).toBeGreaterThan(6);
-  });
+      for (let step = 0; step < 3; step++) {
+        const { loss } = trainer.trainStep();
+        const { xt, timesteps } = model.calls[step];
+        let want = 0;
+        timesteps.forEach((t, n) => {
+          expect(Number.isInteger(t) && t >= 0 && t < 100).toBe(true);
+          const a = Math.sqrt(ac[t]);
+          const b = Math.sqrt(1 - ac[t]);
+          const snr = ac[t] / (1 - ac[t]);
+          const w =
+            snrGamma === null
+              ? 1
+              : {
+                  epsilon: Math.min(snr, snrGamma) / snr,
+                  sample: Math.min(snr, snrGamma),
+                  v_prediction: Math.min(snr, snrGamma) / (snr + 1),
+                }[predictionType];
+          for (let d = 0; d < 3; d++) {
+            const x = xt[n * 3 + d];
+            const eps = (x - a * x0[d]) / b;
+            const target = { epsilon: eps, sample: x0[d], v_prediction: a * eps - b * x0[d] }[predictionType];
+            want += (w * (0.7 * x - target) ** 2) / 18;
+          }
+        });
+        expect(Math.abs(loss - want)).toBeLessThan(1e-4 * want);
+      }
+      // the timesteps differ between steps and samples (drawn, not fixed)
+      expect(new Set(model.calls.flatMap((c) => c.timesteps)).size).toBeGreaterThan(6);
+    },
+  );
 
   it('the gradient it backpropagates is the gradient of that loss (central differences, v target, min-SNR)', () => {
     const model = MLPDenoiser.create(engine, small, 3);
     // lr 0 and no decay: AdamW leaves θ unchanged, so each trainStep evaluates the same step's loss at θ
     const trainer = new Trainer(model, twoMoons(64, 2), namedSchedule('linear', 200).alphasCumprod, {
-      batchSize: 16, learningRate: 0, adamWeightDecay: 0, maxGradNorm: null, predictionType: 'v_prediction', snrGamma: 5, ema: null, seed: 9,
+      batchSize: 16,
+      learningRate: 0,
+      adamWeightDecay: 0,
+      maxGradNorm: null,
+      predictionType: 'v_prediction',
+      snrGamma: 5,
+      ema: null,
+      seed: 9,
     });
     const at = (theta: Float32Array) => {
       engine.view(model.params.all).set(theta);
@@ -110,7 +140,13 @@ describe('trainer loss', () => {
 describe('trainer update', () => {
   it('clips the gradient norm as torch does, then takes an AdamW step with t = 1 (Δθ = −lr·g/(|g| + ε))', () => {
     const model = MLPDenoiser.create(engine, small, 6);
-    const trainer = new Trainer(model, twoMoons(64, 2), namedSchedule('linear', 100).alphasCumprod, { batchSize: 16, learningRate: 1e-3, adamWeightDecay: 0, maxGradNorm: 0.05, ema: null });
+    const trainer = new Trainer(model, twoMoons(64, 2), namedSchedule('linear', 100).alphasCumprod, {
+      batchSize: 16,
+      learningRate: 1e-3,
+      adamWeightDecay: 0,
+      maxGradNorm: 0.05,
+      ema: null,
+    });
     const before = engine.read(model.params.all);
     const r = trainer.trainStep();
     expect(r.gradNorm).toBeGreaterThan(0.5); // so clipping took place
@@ -132,7 +168,10 @@ describe('trainer faults and control', () => {
   it('a non-finite loss or gradient skips that step (no update, counted) and training goes on', async () => {
     const inner = MLPDenoiser.create(engine, small, 1);
     const model = new FaultyDenoiser(inner, new Set([2]), new Set([4]));
-    const trainer = new Trainer(model, twoMoons(64, 1), namedSchedule('linear', 100).alphasCumprod, { batchSize: 8, learningRate: 1e-2 });
+    const trainer = new Trainer(model, twoMoons(64, 1), namedSchedule('linear', 100).alphasCumprod, {
+      batchSize: 8,
+      learningRate: 1e-2,
+    });
     const before: Float32Array[] = [];
     const progress: { loss: number; skipped: boolean }[] = [];
     for (let s = 0; s < 6; s++) {
@@ -151,23 +190,40 @@ describe('trainer faults and control', () => {
   it('K non-finite steps in a row stop training with an error naming the step', async () => {
     const model = MLPDenoiser.create(engine, small, 1);
     engine.view(model.params.get('output_proj.bias'))[1] = NaN;
-    const trainer = new Trainer(model, twoMoons(64, 1), namedSchedule('linear', 100).alphasCumprod, { batchSize: 8, maxNonFiniteInARow: 3 });
+    const trainer = new Trainer(model, twoMoons(64, 1), namedSchedule('linear', 100).alphasCumprod, {
+      batchSize: 8,
+      maxNonFiniteInARow: 3,
+    });
     await trainer.train({ steps: 0 });
     const e = await errorOf(() => trainer.train({ steps: 10 }));
     expect(e.code).toBe('NON_FINITE');
     expect(e.message).toMatch(/training stopped at step 2: 3 steps in a row had a non-finite loss/);
     expect(trainer.getCounters()).toMatchObject({ step: 3, optimizerStep: 0, skippedSteps: 3 });
     // a run with injected faults that never reach K in a row is not stopped
-    const ok = new Trainer(new FaultyDenoiser(MLPDenoiser.create(engine, small, 1), new Set([0, 1, 3, 4, 6, 7])), twoMoons(64, 1), namedSchedule('linear', 100).alphasCumprod, { batchSize: 8, maxNonFiniteInARow: 3 });
+    const ok = new Trainer(
+      new FaultyDenoiser(MLPDenoiser.create(engine, small, 1), new Set([0, 1, 3, 4, 6, 7])),
+      twoMoons(64, 1),
+      namedSchedule('linear', 100).alphasCumprod,
+      { batchSize: 8, maxNonFiniteInARow: 3 },
+    );
     expect((await ok.train({ steps: 9 })).step).toBe(9);
   });
 
   it('same weights, moments and EMA for 1 and 2 threads; abort stops at a step boundary', async () => {
     const run = async (e: Engine, signalAt?: number) => {
       const model = MLPDenoiser.create(e, small, 5);
-      const trainer = new Trainer(model, twoMoons(100, 3), namedSchedule('linear', 100).alphasCumprod, { batchSize: 12, learningRate: 1e-2, seed: 77, lrWarmupSteps: 3 });
+      const trainer = new Trainer(model, twoMoons(100, 3), namedSchedule('linear', 100).alphasCumprod, {
+        batchSize: 12,
+        learningRate: 1e-2,
+        seed: 77,
+        lrWarmupSteps: 3,
+      });
       const ac = new AbortController();
-      const r = await trainer.train({ steps: 40, signal: ac.signal, onProgress: (p) => p.step === signalAt && ac.abort() });
+      const r = await trainer.train({
+        steps: 40,
+        signal: ac.signal,
+        onProgress: (p) => p.step === signalAt && ac.abort(),
+      });
       return { r, w: [model.params, trainer.m, trainer.v, trainer.ema!].map((b) => e.read(b.all)) };
     };
     const one = await run(engine);
@@ -185,14 +241,24 @@ describe('trainer faults and control', () => {
 
   it('trains a UNet2DModel too (dropout masks from the step): repeatable, and its checkpoint round-trips', async () => {
     const unetConfig = {
-      sample_size: 8, in_channels: 1, out_channels: 1, block_out_channels: [8, 8], layers_per_block: 1,
-      down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-      norm_num_groups: 4, attention_head_dim: 8, dropout: 0.1,
+      sample_size: 8,
+      in_channels: 1,
+      out_channels: 1,
+      block_out_channels: [8, 8],
+      layers_per_block: 1,
+      down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+      up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+      norm_num_groups: 4,
+      attention_head_dim: 8,
+      dropout: 0.1,
     };
     const data = randomF32(6 * 64, 3);
     const run = async () => {
       const model = UNet2DModel.create(engine, unetConfig, 2);
-      const trainer = new Trainer(model, data, namedSchedule('linear', 50).alphasCumprod, { batchSize: 2, learningRate: 1e-3 });
+      const trainer = new Trainer(model, data, namedSchedule('linear', 50).alphasCumprod, {
+        batchSize: 2,
+        learningRate: 1e-3,
+      });
       const losses: number[] = [];
       await trainer.train({ steps: 3, onProgress: (p) => losses.push(p.loss) });
       return { trainer, losses };
@@ -216,7 +282,11 @@ describe('trainer faults and control', () => {
     const cases: [() => unknown, string, RegExp][] = [
       [() => new Trainer(model, data, ac, { batchSize: 0 }), 'INVALID_ARGUMENT', /batchSize/],
       [() => new Trainer(model, data, ac, { lrScheduler: 'cosine' }), 'INVALID_ARGUMENT', /maxTrainSteps/],
-      [() => new Trainer(model, data, ac, { predictionType: 'x0' as PredictionType }), 'INVALID_ARGUMENT', /predictionType/],
+      [
+        () => new Trainer(model, data, ac, { predictionType: 'x0' as PredictionType }),
+        'INVALID_ARGUMENT',
+        /predictionType/,
+      ],
       [() => new Trainer(model, data, ac, { ema: { maxDecay: 1.5 } }), 'INVALID_ARGUMENT', /ema\.maxDecay/],
       [() => new Trainer(model, data.subarray(0, 5), ac), 'SHAPE_MISMATCH', /5 values/],
       [() => new Trainer(model, Float32Array.from([0, 1, Infinity, 2]), ac), 'NON_FINITE', /data\[2\] \(sample 1\)/],
@@ -238,7 +308,14 @@ describe('end to end', () => {
     const model = MLPDenoiser.create(engine, { data_dim: 2, hidden_dim: 64, num_blocks: 2, time_proj_dim: 32 }, 1);
     const steps = 3000;
     const trainer = new Trainer(model, twoMoons(4000, 1), ac, {
-      batchSize: 128, learningRate: 3e-3, lrScheduler: 'cosine', lrWarmupSteps: 50, maxTrainSteps: steps, adamWeightDecay: 0, ema: { maxDecay: 0.995 }, seed: 1,
+      batchSize: 128,
+      learningRate: 3e-3,
+      lrScheduler: 'cosine',
+      lrWarmupSteps: 50,
+      maxTrainSteps: steps,
+      adamWeightDecay: 0,
+      ema: { maxDecay: 0.995 },
+      seed: 1,
     });
     const n = 1000;
     const heldOut = twoMoons(n, 99);
@@ -258,7 +335,9 @@ describe('end to end', () => {
     const edNoise = energyDistance(noise, heldOut, 2);
     // the noise floor: two independent data sets of the same size are this far apart by chance alone
     const edFloor = energyDistance(twoMoons(n, 100), heldOut, 2);
-    console.log(`two moons: ${steps} steps in ${seconds.toFixed(1)} s (${(steps / seconds).toFixed(0)} steps/s, batch 128, 1 thread); energy distance samples ${ed.toExponential(2)}, untrained model ${edInit.toExponential(2)}, initial noise ${edNoise.toExponential(2)}, floor ${edFloor.toExponential(2)}`);
+    console.log(
+      `two moons: ${steps} steps in ${seconds.toFixed(1)} s (${(steps / seconds).toFixed(0)} steps/s, batch 128, 1 thread); energy distance samples ${ed.toExponential(2)}, untrained model ${edInit.toExponential(2)}, initial noise ${edNoise.toExponential(2)}, floor ${edFloor.toExponential(2)}`,
+    );
     // Measured (simd build, deterministic): samples 1.6e-3, untrained model 6.0e1 (it diverges), noise 5.3e-2, floor
     // 6.2e-4. The threshold, 1/5 of the noise's distance, leaves 6× margin above the trained value and is
     // still 17× the chance floor, so it separates "learned the moons" from "did not" (the untrained model,

@@ -21,10 +21,16 @@ describe('UNet2DModel config and parameters', () => {
       [{ cross_attention_dim: 8 }, /unsupported UNet2DModel key "cross_attention_dim"/],
       [{ act_fn: 'gelu' }, /act_fn must be "silu", found "gelu"/],
       [{ norm_num_groups: 7 }, /norm_num_groups \(7\) must divide every block_out_channels entry, found 32/],
-      [{ down_block_types: ['DownBlock2D', 'CrossAttnDownBlock2D'] }, /down_block_types\[1\] must be "DownBlock2D" or "AttnDownBlock2D", found "CrossAttnDownBlock2D"/],
+      [
+        { down_block_types: ['DownBlock2D', 'CrossAttnDownBlock2D'] },
+        /down_block_types\[1\] must be "DownBlock2D" or "AttnDownBlock2D", found "CrossAttnDownBlock2D"/,
+      ],
       [{ up_block_types: ['UpBlock2D'] }, /up_block_types must be an array of 2 block types/],
       [{ time_embedding_type: 'fourier' }, /time_embedding_type must be "positional"/],
-      [{ class_embed_type: 'timestep' }, /class_embed_type must be null \(the only value supported\), found "timestep"/],
+      [
+        { class_embed_type: 'timestep' },
+        /class_embed_type must be null \(the only value supported\), found "timestep"/,
+      ],
       [{ attention_head_dim: 48 }, /attention_head_dim \(48\) must divide the attention width 64/],
       [{ layers_per_block: 0 }, /layers_per_block must be a positive integer \(at most 32\), found 0/],
       [{ _class_name: 'UNet2DConditionModel' }, /_class_name must be "UNet2DModel"/],
@@ -35,7 +41,12 @@ describe('UNet2DModel config and parameters', () => {
   });
 
   it('fills diffusers defaults for absent keys', () => {
-    const c = parseUNetConfig({ block_out_channels: [32, 64], down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'], attention_head_dim: null });
+    const c = parseUNetConfig({
+      block_out_channels: [32, 64],
+      down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+      up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+      attention_head_dim: null,
+    });
     expect(c.norm_num_groups).toBe(32);
     expect(c.flip_sin_to_cos).toBe(true);
     expect(c.layers_per_block).toBe(2);

@@ -9,10 +9,21 @@ import { gradCheck } from './helpers/gradcheck.js';
 import { randomF32 } from './helpers/rng.js';
 
 const tinyConfig = {
-  sample_size: 8, in_channels: 2, out_channels: 2, block_out_channels: [8, 16], layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-  norm_num_groups: 4, norm_eps: 1e-5, attention_head_dim: 8, flip_sin_to_cos: true, freq_shift: 0,
-  downsample_padding: 0, mid_block_scale_factor: 2, num_class_embeds: 3,
+  sample_size: 8,
+  in_channels: 2,
+  out_channels: 2,
+  block_out_channels: [8, 16],
+  layers_per_block: 1,
+  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+  norm_num_groups: 4,
+  norm_eps: 1e-5,
+  attention_head_dim: 8,
+  flip_sin_to_cos: true,
+  freq_shift: 0,
+  downsample_padding: 0,
+  mid_block_scale_factor: 2,
+  num_class_embeds: 3,
 };
 
 let engine: Engine;

@@ -10,11 +10,15 @@ import { UNet2DModel } from '../src/nn/unet.js';
 const dir = join(__dirname, 'fixtures/diffusers');
 const meta = JSON.parse(readFileSync(join(dir, 'unet_tiny.json'), 'utf8'));
 const tensor = (j: { data: (number | string)[] }) => Float32Array.from(j.data, (v) => Math.fround(Number(v)));
-const intermediates = readSafetensors(readFileSync(join(dir, 'unet_tiny_intermediates.safetensors')), 'unet_tiny_intermediates.safetensors').tensors;
+const intermediates = readSafetensors(
+  readFileSync(join(dir, 'unet_tiny_intermediates.safetensors')),
+  'unet_tiny_intermediates.safetensors',
+).tensors;
 
 /** ‖a − b‖₂ / ‖b‖₂ in float64. */
 function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < b.length; i++) {
     num += (a[i] - b[i]) ** 2;
     den += b[i] ** 2;
@@ -27,7 +31,11 @@ describe('UNet2DModel parity with diffusers', () => {
   let model: UNet2DModel;
   beforeAll(async () => {
     engine = await Engine.create({ threads: 2 });
-    model = UNet2DModel.fromFiles(engine, readFileSync(join(dir, 'unet_tiny.config.json'), 'utf8'), readFileSync(join(dir, 'unet_tiny.safetensors')));
+    model = UNet2DModel.fromFiles(
+      engine,
+      readFileSync(join(dir, 'unet_tiny.config.json'), 'utf8'),
+      readFileSync(join(dir, 'unet_tiny.safetensors')),
+    );
   });
   afterAll(() => engine.dispose());
 
@@ -77,7 +85,17 @@ describe('UNet2DModel weights in and out', () => {
     for (const [name, t] of original) expect(back.get(name)!.data).toEqual(t.data);
     // rename to the pre-0.14 names (query/key/value/proj_attn) and load again
     const { writeSafetensors } = await import('../src/io/safetensors.js');
-    const legacy = [...original].map(([name, t]) => [name.replace('.to_q.', '.query.').replace('.to_k.', '.key.').replace('.to_v.', '.value.').replace('.to_out.0.', '.proj_attn.'), t] as [string, typeof t]);
+    const legacy = [...original].map(
+      ([name, t]) =>
+        [
+          name
+            .replace('.to_q.', '.query.')
+            .replace('.to_k.', '.key.')
+            .replace('.to_v.', '.value.')
+            .replace('.to_out.0.', '.proj_attn.'),
+          t,
+        ] as [string, typeof t],
+    );
     const b = UNet2DModel.fromFiles(engine, configText, writeSafetensors(legacy));
     const x = tensor(meta.input);
     expect(await b.forward(x, meta.timesteps)).toEqual(await a.forward(x, meta.timesteps));
@@ -85,7 +103,9 @@ describe('UNet2DModel weights in and out', () => {
 
   it('lists missing, unexpected and wrong-shaped tensors together in one error', async () => {
     const { writeSafetensors } = await import('../src/io/safetensors.js');
-    const tensors = [...readSafetensors(weights).tensors].filter(([n]) => n !== 'conv_in.bias' && n !== 'conv_out.bias');
+    const tensors = [...readSafetensors(weights).tensors].filter(
+      ([n]) => n !== 'conv_in.bias' && n !== 'conv_out.bias',
+    );
     tensors.push(['extra.weight', { dtype: 'F32', shape: [1], data: new Float32Array(1) }]);
     const i = tensors.findIndex(([n]) => n === 'conv_in.weight');
     tensors[i] = ['conv_in.weight', { dtype: 'F32', shape: [32, 3, 1, 1], data: new Float32Array(96) }];
@@ -96,7 +116,9 @@ describe('UNet2DModel weights in and out', () => {
 
   it('checks its inputs before running', async () => {
     const m = UNet2DModel.fromFiles(engine, configText, weights);
-    await expect(m.forward(new Float32Array(100), 3)).rejects.toThrow(/sample has 100 values, expected N × 3 × 16 × 16/);
+    await expect(m.forward(new Float32Array(100), 3)).rejects.toThrow(
+      /sample has 100 values, expected N × 3 × 16 × 16/,
+    );
     await expect(m.forward(new Float32Array(768), [1, 2])).rejects.toThrow(/2 timesteps for a batch of 1/);
     await expect(m.forward(new Float32Array(768).fill(NaN), 1)).rejects.toThrow(/sample\[0\] = NaN is not finite/);
   });
@@ -107,7 +129,11 @@ describe('UNet2DModel.save', () => {
     const { mkdtempSync, readdirSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const engine = await Engine.create({ threads: 1 });
-    const a = UNet2DModel.fromFiles(engine, readFileSync(join(dir, 'unet_tiny.config.json'), 'utf8'), readFileSync(join(dir, 'unet_tiny.safetensors')));
+    const a = UNet2DModel.fromFiles(
+      engine,
+      readFileSync(join(dir, 'unet_tiny.config.json'), 'utf8'),
+      readFileSync(join(dir, 'unet_tiny.safetensors')),
+    );
     const out = mkdtempSync(join(tmpdir(), 'unet-'));
     await a.save(out);
     expect(readdirSync(out).sort()).toEqual(['config.json', 'diffusion_pytorch_model.safetensors']);
@@ -118,8 +144,12 @@ describe('UNet2DModel.save', () => {
     const x = tensor(meta.input);
     expect(await b.forward(x, meta.timesteps)).toEqual(await a.forward(x, meta.timesteps));
     engine.view(b.params.get('mid_block.attentions.0.to_v.bias'))[3] = NaN;
-    await expect(b.save(out)).rejects.toThrow(/parameter mid_block\.attentions\.0\.to_v\.bias holds NaN; non-finite weights are never saved/);
-    await expect(UNet2DModel.fromPretrained(engine, join(out, 'nope'))).rejects.toThrow(/nope: not a model folder \(no config\.json/);
+    await expect(b.save(out)).rejects.toThrow(
+      /parameter mid_block\.attentions\.0\.to_v\.bias holds NaN; non-finite weights are never saved/,
+    );
+    await expect(UNet2DModel.fromPretrained(engine, join(out, 'nope'))).rejects.toThrow(
+      /nope: not a model folder \(no config\.json/,
+    );
     engine.dispose();
   });
 });

@@ -4,18 +4,41 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, Trainer, UNet2DModel, loadCheckpoint, modelFromCheckpoint, namedSchedule, saveCheckpoint } from '../src/index.js';
+import {
+  Engine,
+  Trainer,
+  UNet2DModel,
+  loadCheckpoint,
+  modelFromCheckpoint,
+  namedSchedule,
+  saveCheckpoint,
+} from '../src/index.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 
 const config = {
-  sample_size: 8, in_channels: 1, out_channels: 1, block_out_channels: [8, 16], layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-  norm_num_groups: 4, attention_head_dim: 8, dropout: 0.1, num_class_embeds: 3,
+  sample_size: 8,
+  in_channels: 1,
+  out_channels: 1,
+  block_out_channels: [8, 16],
+  layers_per_block: 1,
+  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+  norm_num_groups: 4,
+  attention_head_dim: 8,
+  dropout: 0.1,
+  num_class_embeds: 3,
 };
 const images = randomF32(6 * 64, 21); // 6 images of 1×8×8 in [−1, 1)
 const labels = [0, 1, 2, 0, 1, 2];
 const schedule = namedSchedule('linear', 100);
-const options = { batchSize: 4, learningRate: 3e-3, seed: 5, labelDropout: 0.2, uncondLabel: 2, ema: { maxDecay: 0.99 } };
+const options = {
+  batchSize: 4,
+  learningRate: 3e-3,
+  seed: 5,
+  labelDropout: 0.2,
+  uncondLabel: 2,
+  ema: { maxDecay: 0.99 },
+};
 
 const engines: Engine[] = [];
 afterAll(() => engines.forEach((e) => e.dispose()));

@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DdpmError, Engine, type Tensor } from '../src/index.js';
 import { makeSchedule, namedSchedule } from '../src/diffusion/schedule.js';
 import { DDIMScheduler, DDPMScheduler } from '../src/diffusion/index.js';
-import { modelLogVariance, pMeanVariance, predX0Coefficients, trainingTargetCoefficients, type ModelVarianceType, type PredictionType } from '../src/diffusion/posterior.js';
+import {
+  modelLogVariance,
+  pMeanVariance,
+  predX0Coefficients,
+  trainingTargetCoefficients,
+  type ModelVarianceType,
+  type PredictionType,
+} from '../src/diffusion/posterior.js';
 import { vlbTerm } from '../src/diffusion/vlb.js';
 import type { Denoiser, TrainForward } from '../src/nn/denoiser.js';
 import { ParamBlock } from '../src/nn/params.js';
@@ -38,14 +45,26 @@ describe('pMeanVariance', () => {
 
   it('equals the schedule arrays (DDPM eq. 7) and uses improved-diffusion’s variances at t = 0 when clipped', () => {
     for (const t of [1, 2, 500, 999]) {
-      const p = pMeanVariance(s, t, { predictionType: 'epsilon', varianceType: 'learned_range', finalVariance: 'clipped' });
+      const p = pMeanVariance(s, t, {
+        predictionType: 'epsilon',
+        varianceType: 'learned_range',
+        finalVariance: 'clipped',
+      });
       expect(Math.abs(p.c0 - s.posteriorMeanCoef1[t])).toBeLessThan(1e-12);
       expect(Math.abs(p.c1 - s.posteriorMeanCoef2[t])).toBeLessThan(1e-12);
       expect(p.posterior.logVariance).toBeCloseTo(s.posteriorLogVarianceClipped[t], 10);
-      expect(p.variance).toEqual({ kind: 'learned_range', minLog: p.posterior.logVariance, maxLog: Math.log(p.alphas.betaT) });
+      expect(p.variance).toEqual({
+        kind: 'learned_range',
+        minLog: p.posterior.logVariance,
+        maxLog: Math.log(p.alphas.betaT),
+      });
       expect(p.alphas.betaT).toBeCloseTo(s.betas[t], 14);
     }
-    const p0 = pMeanVariance(s, 0, { predictionType: 'epsilon', varianceType: 'fixed_large', finalVariance: 'clipped' });
+    const p0 = pMeanVariance(s, 0, {
+      predictionType: 'epsilon',
+      varianceType: 'fixed_large',
+      finalVariance: 'clipped',
+    });
     expect(p0.posterior.logVariance).toBeCloseTo(s.posteriorLogVarianceClipped[0], 10); // log β̃_1
     expect(p0.variance.kind === 'fixed' && p0.variance.variance).toBeCloseTo(s.posteriorVariance[1], 15);
     expect(p0.c0).toBeCloseTo(1, 12); // μ̃ at the end is x_0
@@ -61,7 +80,8 @@ describe('pMeanVariance', () => {
     for (const pt of ['epsilon', 'sample', 'v_prediction'] as PredictionType[]) {
       for (const t of [0, 10, 999]) {
         const ac = s.alphasCumprod[t];
-        const x0 = 2 * r() - 1, eps = 2 * r() - 1;
+        const x0 = 2 * r() - 1,
+          eps = 2 * r() - 1;
         const xt = Math.sqrt(ac) * x0 + Math.sqrt(1 - ac) * eps;
         const { cEps, cX0 } = trainingTargetCoefficients(pt, ac);
         const { ax, am } = predX0Coefficients(pt, ac);
@@ -71,16 +91,31 @@ describe('pMeanVariance', () => {
   });
 
   it('rejects bad timesteps with typed errors', () => {
-    expect(() => pMeanVariance(s, 1000, { predictionType: 'epsilon', varianceType: 'fixed_small' })).toThrow(/timestep must be an integer in \[0, 1000\)/);
-    expect(() => pMeanVariance(s, 5, { prev: 5, predictionType: 'epsilon', varianceType: 'fixed_small' })).toThrow(/prev must be an integer below t = 5/);
-    expect(() => pMeanVariance(s, 5, { prev: -1, predictionType: 'epsilon', varianceType: 'fixed_small', finalVariance: 'clipped' })).toThrow(/'clipped' needs prev = t − 1/);
+    expect(() => pMeanVariance(s, 1000, { predictionType: 'epsilon', varianceType: 'fixed_small' })).toThrow(
+      /timestep must be an integer in \[0, 1000\)/,
+    );
+    expect(() => pMeanVariance(s, 5, { prev: 5, predictionType: 'epsilon', varianceType: 'fixed_small' })).toThrow(
+      /prev must be an integer below t = 5/,
+    );
+    expect(() =>
+      pMeanVariance(s, 5, {
+        prev: -1,
+        predictionType: 'epsilon',
+        varianceType: 'fixed_small',
+        finalVariance: 'clipped',
+      }),
+    ).toThrow(/'clipped' needs prev = t − 1/);
   });
 });
 
 describe('schedulers on a learned-variance model (2C output channels)', () => {
   it('DDIM reads the prediction channels and skips the variance ones; DDPM fixed_small refuses them', () => {
-    const N = 2, C = 3, HW = 4, D = C * HW;
-    const m2 = randomF32(N * 2 * D, 1), x = randomF32(N * D, 2);
+    const N = 2,
+      C = 3,
+      HW = 4,
+      D = C * HW;
+    const m2 = randomF32(N * 2 * D, 1),
+      x = randomF32(N * D, 2);
     const m1 = new Float32Array(N * D);
     for (let n = 0; n < N; n++) m1.set(m2.subarray(n * 2 * D, n * 2 * D + D), n * D);
     const mark = engine.arena.mark();
@@ -92,7 +127,9 @@ describe('schedulers on a learned-variance model (2C output channels)', () => {
       const b = engine.read(ddim.step(engine.upload(m1, [N, C, 2, 2], 'm1'), 500, xt).prevSample);
       expect(sameBits(a, b)).toBe(true);
       const ddpm = new DDPMScheduler({ engine });
-      expect(() => ddpm.step(engine.upload(m2, [N, 2 * C, 2, 2], 'm2'), 500, xt, { seed: 1 })).toThrow(/must hold as many values as sample/);
+      expect(() => ddpm.step(engine.upload(m2, [N, 2 * C, 2, 2], 'm2'), 500, xt, { seed: 1 })).toThrow(
+        /must hold as many values as sample/,
+      );
     } finally {
       engine.arena.release(mark);
     }
@@ -128,42 +165,64 @@ describe('the bound’s terms and their gradient (vlb.ts)', () => {
   const D = 12;
   const cases: [PredictionType, ModelVarianceType, number, boolean][] = [];
   for (const t of [0, 1, 40, 99]) {
-    cases.push(['epsilon', 'learned_range', t, false], ['v_prediction', 'learned_range', t, false], ['epsilon', 'fixed_small', t, false], ['sample', 'fixed_large', t, false], ['epsilon', 'learned', t, false]);
+    cases.push(
+      ['epsilon', 'learned_range', t, false],
+      ['v_prediction', 'learned_range', t, false],
+      ['epsilon', 'fixed_small', t, false],
+      ['sample', 'fixed_large', t, false],
+      ['epsilon', 'learned', t, false],
+    );
   }
   cases.push(['epsilon', 'learned_range', 30, true], ['epsilon', 'learned_range', 0, true]);
 
-  it.each(cases)('%s, %s, t = %i, x̂_0 clipped: %s — ∂L_t/∂(prediction, variance) = central differences', (predictionType, varianceType, t, clip) => {
-    const p = pMeanVariance(s, t, { predictionType, varianceType, finalVariance: 'clipped', clip: clip ? 1 : Infinity });
-    const x0 = gridData(D, t + 1);
-    const ac = s.alphasCumprod[t];
-    const eps = Float64Array.from(randomF32(D, t + 2));
-    const xt = x0.map((v, d) => Math.sqrt(ac) * v + Math.sqrt(1 - ac) * eps[d]);
-    const learned = varianceType === 'learned' || varianceType === 'learned_range';
-    const out = new Float64Array(learned ? 2 * D : D);
-    // a prediction near the truth, so every term is in a regime that matters; then the variance channels
-    const { cEps, cX0 } = trainingTargetCoefficients(predictionType, ac);
-    const r = randomF32(2 * D, t + 3);
-    for (let d = 0; d < D; d++) out[d] = cEps * eps[d] + cX0 * x0[d] + 0.3 * r[d];
-    if (varianceType === 'learned_range') for (let d = 0; d < D; d++) out[D + d] = 0.9 * r[D + d];
-    if (varianceType === 'learned') for (let d = 0; d < D; d++) out[D + d] = Math.exp(p.posterior.logVariance) * (1.5 + r[D + d]);
-    const scale = 1.7;
-    const L = (o: Float64Array) => scale * vlbTerm(p, t, D, x0, xt, o);
-    const grad = new Float64Array(out.length);
-    const value = vlbTerm(p, t, D, x0, xt, out, { grad, scale, stopMeanGradient: false });
-    expect(value).toBe(vlbTerm(p, t, D, x0, xt, out));
-    expect(Number.isFinite(value) && value >= (t === 0 ? 0 : -1e-12)).toBe(true);
-    const num = numericGrad(L, out, 1e-6 * (varianceType === 'learned' ? Math.exp(p.posterior.logVariance) : 1));
-    for (let i = 0; i < out.length; i++) {
-      expect(Math.abs(grad[i] - num[i]), `element ${i}: analytic ${grad[i]}, numeric ${num[i]}`).toBeLessThan(1e-5 * Math.abs(num[i]) + 1e-6 * (Math.abs(value) * scale + 1));
-    }
-    // the mean's gradient is stopped on request (L_hybrid), the variance's is not
-    const stopped = new Float64Array(out.length);
-    vlbTerm(p, t, D, x0, xt, out, { grad: stopped, scale, stopMeanGradient: true });
-    for (let i = 0; i < D; i++) expect(stopped[i]).toBe(0);
-    for (let i = D; i < out.length; i++) expect(stopped[i]).toBe(grad[i]);
-    // the check can fail: a gradient off by 10% somewhere is caught
-    if (t > 0 && !clip) expect(grad.some((g, i) => Math.abs(1.1 * g - num[i]) > 1e-5 * Math.abs(num[i]) + 1e-6 * (Math.abs(value) * scale + 1))).toBe(true);
-  });
+  it.each(cases)(
+    '%s, %s, t = %i, x̂_0 clipped: %s — ∂L_t/∂(prediction, variance) = central differences',
+    (predictionType, varianceType, t, clip) => {
+      const p = pMeanVariance(s, t, {
+        predictionType,
+        varianceType,
+        finalVariance: 'clipped',
+        clip: clip ? 1 : Infinity,
+      });
+      const x0 = gridData(D, t + 1);
+      const ac = s.alphasCumprod[t];
+      const eps = Float64Array.from(randomF32(D, t + 2));
+      const xt = x0.map((v, d) => Math.sqrt(ac) * v + Math.sqrt(1 - ac) * eps[d]);
+      const learned = varianceType === 'learned' || varianceType === 'learned_range';
+      const out = new Float64Array(learned ? 2 * D : D);
+      // a prediction near the truth, so every term is in a regime that matters; then the variance channels
+      const { cEps, cX0 } = trainingTargetCoefficients(predictionType, ac);
+      const r = randomF32(2 * D, t + 3);
+      for (let d = 0; d < D; d++) out[d] = cEps * eps[d] + cX0 * x0[d] + 0.3 * r[d];
+      if (varianceType === 'learned_range') for (let d = 0; d < D; d++) out[D + d] = 0.9 * r[D + d];
+      if (varianceType === 'learned')
+        for (let d = 0; d < D; d++) out[D + d] = Math.exp(p.posterior.logVariance) * (1.5 + r[D + d]);
+      const scale = 1.7;
+      const L = (o: Float64Array) => scale * vlbTerm(p, t, D, x0, xt, o);
+      const grad = new Float64Array(out.length);
+      const value = vlbTerm(p, t, D, x0, xt, out, { grad, scale, stopMeanGradient: false });
+      expect(value).toBe(vlbTerm(p, t, D, x0, xt, out));
+      expect(Number.isFinite(value) && value >= (t === 0 ? 0 : -1e-12)).toBe(true);
+      const num = numericGrad(L, out, 1e-6 * (varianceType === 'learned' ? Math.exp(p.posterior.logVariance) : 1));
+      for (let i = 0; i < out.length; i++) {
+        expect(Math.abs(grad[i] - num[i]), `element ${i}: analytic ${grad[i]}, numeric ${num[i]}`).toBeLessThan(
+          1e-5 * Math.abs(num[i]) + 1e-6 * (Math.abs(value) * scale + 1),
+        );
+      }
+      // the mean's gradient is stopped on request (L_hybrid), the variance's is not
+      const stopped = new Float64Array(out.length);
+      vlbTerm(p, t, D, x0, xt, out, { grad: stopped, scale, stopMeanGradient: true });
+      for (let i = 0; i < D; i++) expect(stopped[i]).toBe(0);
+      for (let i = D; i < out.length; i++) expect(stopped[i]).toBe(grad[i]);
+      // the check can fail: a gradient off by 10% somewhere is caught
+      if (t > 0 && !clip)
+        expect(
+          grad.some(
+            (g, i) => Math.abs(1.1 * g - num[i]) > 1e-5 * Math.abs(num[i]) + 1e-6 * (Math.abs(value) * scale + 1),
+          ),
+        ).toBe(true);
+    },
+  );
 
   it('is minimised by the true posterior: KL = 0 at μ = μ̃, Σ = β̃', () => {
     const t = 50;
@@ -171,7 +230,16 @@ describe('the bound’s terms and their gradient (vlb.ts)', () => {
     const x0 = gridData(D, 9);
     const xt = x0.map((v) => 0.5 * v + 0.1);
     expect(Math.abs(vlbTerm(p, t, D, x0, xt, x0))).toBeLessThan(1e-12);
-    expect(vlbTerm(p, t, D, x0, xt, x0.map((v) => v + 0.01))).toBeGreaterThan(1e-6);
+    expect(
+      vlbTerm(
+        p,
+        t,
+        D,
+        x0,
+        xt,
+        x0.map((v) => v + 0.01),
+      ),
+    ).toBeGreaterThan(1e-6);
   });
 });
 
@@ -179,7 +247,12 @@ describe('the bound’s terms and their gradient (vlb.ts)', () => {
 class OutputIsParams implements Denoiser {
   readonly params: ParamBlock;
   private readonly g: ParamBlock;
-  constructor(readonly engine: Engine, readonly sampleSize: number, N: number, outSize: number) {
+  constructor(
+    readonly engine: Engine,
+    readonly sampleSize: number,
+    N: number,
+    outSize: number,
+  ) {
     this.params = new ParamBlock(engine, [{ name: 'out', shape: [N, outSize] }], 'fake.params');
     this.g = new ParamBlock(engine, this.params.specs, 'fake.grads');
   }
@@ -204,10 +277,21 @@ class OutputIsParams implements Denoiser {
 }
 
 /** The loss of a fresh trainer's first step (same seed: same batch, t and noise) and its gradient. */
-function firstStep(model: Denoiser, data: Float32Array, ac: Float64Array, o: TrainerOptions): { loss: number; grad: Float32Array } {
+function firstStep(
+  model: Denoiser,
+  data: Float32Array,
+  ac: Float64Array,
+  o: TrainerOptions,
+): { loss: number; grad: Float32Array } {
   const mark = engine.arena.mark();
   try {
-    const trainer = new Trainer(model, data, ac, { ...o, learningRate: 0, maxGradNorm: null, ema: null, adamWeightDecay: 0 });
+    const trainer = new Trainer(model, data, ac, {
+      ...o,
+      learningRate: 0,
+      maxGradNorm: null,
+      ema: null,
+      adamWeightDecay: 0,
+    });
     const { loss } = trainer.trainStep();
     return { loss, grad: engine.read(model.grads().all) };
   } finally {
@@ -218,7 +302,8 @@ function firstStep(model: Denoiser, data: Float32Array, ac: Float64Array, o: Tra
 describe('trainer: vlb and hybrid losses', () => {
   const T = 20;
   const ac = namedSchedule('linear', T, { betaStart: 0.001, betaEnd: 0.2 }).alphasCumprod;
-  const D = 6, B = 16;
+  const D = 6,
+    B = 16;
   const data = Float32Array.from(gridData(4 * D, 5));
 
   function outputModel(outSize: number, seed: number): OutputIsParams {
@@ -229,7 +314,11 @@ describe('trainer: vlb and hybrid losses', () => {
     return m;
   }
 
-  it.each([['vlb', 'learned_range'], ['vlb', 'fixed_small'], ['vlb', 'fixed_large']] as const)('loss %s (%s): dL/d(model output) = central differences of the whole loss', (loss, varianceType) => {
+  it.each([
+    ['vlb', 'learned_range'],
+    ['vlb', 'fixed_small'],
+    ['vlb', 'fixed_large'],
+  ] as const)('loss %s (%s): dL/d(model output) = central differences of the whole loss', (loss, varianceType) => {
     const outSize = varianceType === 'learned_range' ? 2 * D : D;
     const model = outputModel(outSize, 1);
     const o: TrainerOptions = { batchSize: B, loss, varianceType, seed: 3 };
@@ -246,7 +335,9 @@ describe('trainer: vlb and hybrid losses', () => {
       const down = firstStep(model, data, ac, o).loss;
       p[i] = v;
       const num = (up - down) / (2 * h);
-      expect(Math.abs(grad[i] - num), `output ${i}: analytic ${grad[i]}, numeric ${num}`).toBeLessThan(2e-3 * Math.abs(num) + 1e-4);
+      expect(Math.abs(grad[i] - num), `output ${i}: analytic ${grad[i]}, numeric ${num}`).toBeLessThan(
+        2e-3 * Math.abs(num) + 1e-4,
+      );
       checked++;
     }
     expect(checked).toBeGreaterThan(10);
@@ -258,7 +349,8 @@ describe('trainer: vlb and hybrid losses', () => {
     const vlb = firstStep(model, data, ac, { batchSize: B, loss: 'vlb', seed: 3 });
     // L_simple of the same batch, on the prediction channels alone
     const pred = new OutputIsParams(engine, D, B, D);
-    const pv = engine.view(pred.params.all), full = engine.view(model.params.all);
+    const pv = engine.view(pred.params.all),
+      full = engine.view(model.params.all);
     for (let n = 0; n < B; n++) for (let d = 0; d < D; d++) pv[n * D + d] = full[n * 2 * D + d];
     const simple = firstStep(pred, data, ac, { batchSize: B, loss: 'simple', seed: 3 });
     const lambda = parseTrainerConfig({ loss: 'hybrid' }).vlbWeight;
@@ -277,7 +369,16 @@ describe('trainer: vlb and hybrid losses', () => {
     const model = outputModel(2 * D, 4);
     const mark = engine.arena.mark();
     try {
-      const o: TrainerOptions = { batchSize: B, loss: 'vlb', timestepSampling: 'importance', seed: 8, learningRate: 0, maxGradNorm: null, ema: null, adamWeightDecay: 0 };
+      const o: TrainerOptions = {
+        batchSize: B,
+        loss: 'vlb',
+        timestepSampling: 'importance',
+        seed: 8,
+        learningRate: 0,
+        maxGradNorm: null,
+        ema: null,
+        adamWeightDecay: 0,
+      };
       const trainer = new Trainer(model, data, ac, o);
       const uniform = new Trainer(model, data, ac, { ...o, timestepSampling: 'uniform' });
       expect(trainer.getTimestepHistory()).toBeNull();
@@ -289,19 +390,26 @@ describe('trainer: vlb and hybrid losses', () => {
       }
       expect(steps).toBeGreaterThan(10);
       const h = trainer.getTimestepHistory()!;
-      const rms = Array.from({ length: T }, (_, t) => Math.sqrt(h.losses.subarray(10 * t, 10 * t + 10).reduce((a, l) => a + l * l, 0) / 10));
+      const rms = Array.from({ length: T }, (_, t) =>
+        Math.sqrt(h.losses.subarray(10 * t, 10 * t + 10).reduce((a, l) => a + l * l, 0) / 10),
+      );
       // the model ignores its input and does not learn (lr 0), so L_t's law stays put: compare the draws
       // of the next steps with p(t), and the weighted loss with the uniform one
-      let wImp = 0, wUni = 0;
+      let wImp = 0,
+        wUni = 0;
       const K = 60;
       for (let k = 0; k < K; k++) {
         wImp += trainer.trainStep().loss;
         wUni += uniform.trainStep().loss;
       }
-      const order = rms.map((r, t) => [r, t]).sort((a, b) => b[0] - a[0]).map(([, t]) => t);
+      const order = rms
+        .map((r, t) => [r, t])
+        .sort((a, b) => b[0] - a[0])
+        .map(([, t]) => t);
       const seen2 = trainer.getTimestepHistory()!.seen;
       const drawn = (ts: number[]) => ts.reduce((a, t) => a + seen2[t] - h.seen[t], 0);
-      const top = order.slice(0, 5), bottom = order.slice(-5);
+      const top = order.slice(0, 5),
+        bottom = order.slice(-5);
       const share = (ts: number[]) => ts.reduce((a, t) => a + rms[t], 0) / rms.reduce((a, b) => a + b);
       // the timesteps with the largest losses are drawn about as often as p says, far above uniform's 25%
       expect(drawn(top) / (K * B)).toBeGreaterThan(0.7 * share(top));
@@ -344,7 +452,9 @@ describe('trainer: vlb and hybrid losses', () => {
     const mark = engine.arena.mark();
     try {
       const t = new Trainer(outputModel(D, 1), data, ac, { batchSize: B, loss: 'hybrid' });
-      expect(() => t.trainStep()).toThrow(/outputs 6 values per sample, expected 12 \(2 × 6: the prediction, then the learned_range variance channels\)/);
+      expect(() => t.trainStep()).toThrow(
+        /outputs 6 values per sample, expected 12 \(2 × 6: the prediction, then the learned_range variance channels\)/,
+      );
     } finally {
       engine.arena.release(mark);
     }
@@ -353,49 +463,67 @@ describe('trainer: vlb and hybrid losses', () => {
 
 describe('trainer: hybrid and vlb end to end through a tiny U-Net', () => {
   const tiny = {
-    sample_size: 4, in_channels: 1, out_channels: 2, block_out_channels: [4, 8], layers_per_block: 1,
-    down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-    norm_num_groups: 2, attention_head_dim: 4,
+    sample_size: 4,
+    in_channels: 1,
+    out_channels: 2,
+    block_out_channels: [4, 8],
+    layers_per_block: 1,
+    down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+    up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+    norm_num_groups: 2,
+    attention_head_dim: 4,
   };
   const T = 50;
   const ac = makeSchedule(namedSchedule('linear', T, { betaStart: 1e-3, betaEnd: 0.1 }).betas).alphasCumprod;
   const data = Float32Array.from(gridData(3 * 16, 2));
 
-  it.each(['vlb', 'hybrid'] as const)('loss %s: ⟨∇_θ L, u⟩ = central differences along random directions of every parameter tensor', (loss) => {
-    const model = UNet2DModel.create(engine, tiny, 5);
-    model.grads(); // allocated once, outside firstStep's arena marks
-    const o: TrainerOptions = { batchSize: 4, loss, seed: 1 };
-    const { loss: L0, grad } = firstStep(model, data, ac, o);
-    expect(Number.isFinite(L0)).toBe(true);
-    const all = engine.view(model.params.all);
-    const theta = all.slice();
-    const bad: string[] = [];
-    let k = 0, offset = 0, nonzero = 0;
-    for (const { name, shape } of model.params.specs) {
-      const size = shape.reduce((a, b) => a * b, 1);
-      const u = randomF32(size, 100 + k++);
-      const norm = Math.hypot(...u);
-      let analytic = 0;
-      for (let i = 0; i < size; i++) analytic += grad[offset + i] * (u[i] / norm);
-      const at = (h: number) => {
-        const v = engine.view(model.params.all);
-        for (let i = 0; i < size; i++) v[offset + i] = theta[offset + i] + (h * u[i]) / norm;
-        return firstStep(model, data, ac, o).loss;
-      };
-      const h = 1e-2;
-      const numeric = (at(h) - at(-h)) / (2 * h);
-      engine.view(model.params.all).set(theta);
-      if (!(Math.abs(analytic - numeric) <= 3e-2 * Math.abs(numeric) + 2e-3 * (loss === 'vlb' ? 10 : 1))) bad.push(`${name}: analytic ${analytic}, numeric ${numeric}`);
-      if (Math.abs(numeric) > 1e-3) nonzero++;
-      offset += size;
-    }
-    expect(bad).toEqual([]);
-    expect(nonzero).toBeGreaterThan(model.params.specs.length / 2);
-    expect(all.length).toBe(offset);
-  });
+  it.each(['vlb', 'hybrid'] as const)(
+    'loss %s: ⟨∇_θ L, u⟩ = central differences along random directions of every parameter tensor',
+    (loss) => {
+      const model = UNet2DModel.create(engine, tiny, 5);
+      model.grads(); // allocated once, outside firstStep's arena marks
+      const o: TrainerOptions = { batchSize: 4, loss, seed: 1 };
+      const { loss: L0, grad } = firstStep(model, data, ac, o);
+      expect(Number.isFinite(L0)).toBe(true);
+      const all = engine.view(model.params.all);
+      const theta = all.slice();
+      const bad: string[] = [];
+      let k = 0,
+        offset = 0,
+        nonzero = 0;
+      for (const { name, shape } of model.params.specs) {
+        const size = shape.reduce((a, b) => a * b, 1);
+        const u = randomF32(size, 100 + k++);
+        const norm = Math.hypot(...u);
+        let analytic = 0;
+        for (let i = 0; i < size; i++) analytic += grad[offset + i] * (u[i] / norm);
+        const at = (h: number) => {
+          const v = engine.view(model.params.all);
+          for (let i = 0; i < size; i++) v[offset + i] = theta[offset + i] + (h * u[i]) / norm;
+          return firstStep(model, data, ac, o).loss;
+        };
+        const h = 1e-2;
+        const numeric = (at(h) - at(-h)) / (2 * h);
+        engine.view(model.params.all).set(theta);
+        if (!(Math.abs(analytic - numeric) <= 3e-2 * Math.abs(numeric) + 2e-3 * (loss === 'vlb' ? 10 : 1)))
+          bad.push(`${name}: analytic ${analytic}, numeric ${numeric}`);
+        if (Math.abs(numeric) > 1e-3) nonzero++;
+        offset += size;
+      }
+      expect(bad).toEqual([]);
+      expect(nonzero).toBeGreaterThan(model.params.specs.length / 2);
+      expect(all.length).toBe(offset);
+    },
+  );
 
   it('a checkpoint keeps the importance sampler’s history: N steps, save, restore, K steps = N + K straight', async () => {
-    const o: TrainerOptions = { batchSize: 4, seed: 6, learningRate: 1e-3, loss: 'vlb', timestepSampling: 'importance' };
+    const o: TrainerOptions = {
+      batchSize: 4,
+      seed: 6,
+      learningRate: 1e-3,
+      loss: 'vlb',
+      timestepSampling: 'importance',
+    };
     const mark = engine.arena.mark();
     try {
       const straight = new Trainer(UNet2DModel.create(engine, tiny, 5), data, ac, o);
@@ -410,7 +538,9 @@ describe('trainer: hybrid and vlb end to end through a tiny U-Net', () => {
       restoreTrainer(resumed, ckpt);
       for (let i = 0; i < 5; i++) expect(resumed.trainStep().loss).toBe(losses[i]);
       expect(sameBits(engine.read(resumed.model.params.all), engine.read(straight.model.params.all))).toBe(true);
-      expect(() => resumed.setTimestepHistory({ losses: [1], seen: [1] })).toThrow(/expected 500 losses and 50 counts, found 1 and 1/);
+      expect(() => resumed.setTimestepHistory({ losses: [1], seen: [1] })).toThrow(
+        /expected 500 losses and 50 counts, found 1 and 1/,
+      );
     } finally {
       engine.arena.release(mark);
     }
@@ -427,7 +557,8 @@ describe('trainer: hybrid and vlb end to end through a tiny U-Net', () => {
           const losses: number[] = [];
           // 300 steps of 4: past the importance sampler's warm-up (10 losses at each of the 50 t)
           for (let i = 0; i < 300; i++) losses.push(trainer.trainStep().loss);
-          if (o.timestepSampling === 'importance') expect(trainer.getTimestepHistory()!.seen.every((n) => n >= 10)).toBe(true);
+          if (o.timestepSampling === 'importance')
+            expect(trainer.getTimestepHistory()!.seen.every((n) => n >= 10)).toBe(true);
           expect(losses.every(Number.isFinite)).toBe(true);
           weights.push(e.read(model.params.all));
         } finally {

@@ -20,8 +20,14 @@ function sectionIds(bytes: Uint8Array): number[] {
   let p = 8;
   while (p < bytes.length) {
     const id = bytes[p++];
-    let size = 0, shift = 0, b: number;
-    do { b = bytes[p++]; size |= (b & 0x7f) << shift; shift += 7; } while (b & 0x80);
+    let size = 0,
+      shift = 0,
+      b: number;
+    do {
+      b = bytes[p++];
+      size |= (b & 0x7f) << shift;
+      shift += 7;
+    } while (b & 0x80);
     ids.push(id);
     p += size;
   }
@@ -45,7 +51,9 @@ describe('Wasm builds', () => {
   it('the generated JS modules carry the same bytes as the .wasm files', async () => {
     for (const build of builds) {
       const mod = await import(join(root, 'build/wasm', `${build}.js`));
-      expect(Buffer.from(mod.wasmBase64, 'base64').equals(readFileSync(join(root, 'build/wasm', `${build}.wasm`)))).toBe(true);
+      expect(
+        Buffer.from(mod.wasmBase64, 'base64').equals(readFileSync(join(root, 'build/wasm', `${build}.wasm`))),
+      ).toBe(true);
     }
   });
 });
@@ -64,9 +72,9 @@ describe('Engine.create with a given module', () => {
   it('refuses a module of another ABI version, and a module of the wrong build', async () => {
     // (module (import "env" "memory" (memory 1)) (func (export "abi_version") (result i32) i32.const 99))
     const other = new Uint8Array([
-      0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 5, 1, 0x60, 0, 1, 0x7f, 2, 0x0f, 1, 3, 0x65, 0x6e, 0x76, 6, 0x6d, 0x65,
-      0x6d, 0x6f, 0x72, 0x79, 2, 0, 1, 3, 2, 1, 0, 7, 0x0f, 1, 0x0b, 0x61, 0x62, 0x69, 0x5f, 0x76, 0x65, 0x72,
-      0x73, 0x69, 0x6f, 0x6e, 0, 0, 0x0a, 7, 1, 5, 0, 0x41, 0xe3, 0, 0x0b,
+      0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 5, 1, 0x60, 0, 1, 0x7f, 2, 0x0f, 1, 3, 0x65, 0x6e, 0x76, 6, 0x6d, 0x65, 0x6d,
+      0x6f, 0x72, 0x79, 2, 0, 1, 3, 2, 1, 0, 7, 0x0f, 1, 0x0b, 0x61, 0x62, 0x69, 0x5f, 0x76, 0x65, 0x72, 0x73, 0x69,
+      0x6f, 0x6e, 0, 0, 0x0a, 7, 1, 5, 0, 0x41, 0xe3, 0, 0x0b,
     ]);
     const err = await Engine.create({ threads: 1, simd: 'simd', wasm: other }).catch((e) => e);
     expect(err).toBeInstanceOf(DdpmError);

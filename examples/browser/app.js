@@ -70,7 +70,9 @@ function setStatus(id, text, error = false) {
     probe.terminate();
     const select = document.querySelector('select[name=sampler]');
     const current = select.value;
-    select.replaceChildren(...e.data.schedulers.map((name) => new Option(name.toUpperCase(), name, false, name === current)));
+    select.replaceChildren(
+      ...e.data.schedulers.map((name) => new Option(name.toUpperCase(), name, false, name === current)),
+    );
     window.demo.schedulers = e.data.schedulers;
   };
 }
@@ -78,8 +80,13 @@ $('sample-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const f = new FormData(e.target);
   const opts = {
-    type: 'sample', sampler: f.get('sampler'), steps: Number(f.get('steps')), seed: Number(f.get('seed')),
-    count: Number(f.get('count')), threads: f.get('threads'), simd: f.get('simd'),
+    type: 'sample',
+    sampler: f.get('sampler'),
+    steps: Number(f.get('steps')),
+    seed: Number(f.get('seed')),
+    count: Number(f.get('count')),
+    threads: f.get('threads'),
+    simd: f.get('simd'),
   };
   window.demo.last = null;
   $('sample').disabled = true;
@@ -100,7 +107,10 @@ $('sample-form').addEventListener('submit', (e) => {
       lastPng = m.png; // made by the library's toPng in the worker
       const hash = await sha256(m.x0);
       $('hash').textContent = `sha256(x_0 as float32) = ${hash}`;
-      setStatus('status', `done: ${opts.count} digits, ${opts.steps} ${opts.sampler.toUpperCase()} steps in ${(m.ms / 1000).toFixed(2)} s on ${m.info.threads} thread(s), ${m.info.build} build`);
+      setStatus(
+        'status',
+        `done: ${opts.count} digits, ${opts.steps} ${opts.sampler.toUpperCase()} steps in ${(m.ms / 1000).toFixed(2)} s on ${m.info.threads} thread(s), ${m.info.build} build`,
+      );
       window.demo.last = { ...opts, info: m.info, sha256: hash, first: Array.from(m.x0.subarray(300, 304)) };
       $('sample').disabled = false;
       $('stop').disabled = true;
@@ -169,10 +179,15 @@ function drawLoss() {
 let moonsData = null;
 let moonsBox = { x0: -2.5, x1: 2.5, y0: -2.5, y1: 2.5 };
 function boxOf(xy, margin = 0.35) {
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  let x0 = Infinity,
+    x1 = -Infinity,
+    y0 = Infinity,
+    y1 = -Infinity;
   for (let i = 0; i < xy.length; i += 2) {
-    x0 = Math.min(x0, xy[i]); x1 = Math.max(x1, xy[i]);
-    y0 = Math.min(y0, xy[i + 1]); y1 = Math.max(y1, xy[i + 1]);
+    x0 = Math.min(x0, xy[i]);
+    x1 = Math.max(x1, xy[i]);
+    y0 = Math.min(y0, xy[i + 1]);
+    y1 = Math.max(y1, xy[i + 1]);
   }
   return { x0: x0 - margin, x1: x1 + margin, y0: y0 - margin, y1: y1 + margin };
 }

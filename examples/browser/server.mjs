@@ -14,15 +14,24 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const TYPES = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8', '.json': 'application/json; charset=utf-8', '.wasm': 'application/wasm',
-  '.png': 'image/png', '.map': 'application/json', '.safetensors': 'application/octet-stream', '.md': 'text/plain; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.map': 'application/json',
+  '.safetensors': 'application/octet-stream',
+  '.md': 'text/plain; charset=utf-8',
 };
 
 /** Starts the server; resolves to { url, close() }. port 0 picks a free one; `dir` defaults to the repository. */
 export function serve({ port = 8080, host = '127.0.0.1', isolated = true, dir = root } = {}) {
   const server = createServer((req, res) => {
-    const headers = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
+    const headers = isolated
+      ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' }
+      : {};
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (path === '/' && dir === root) {
       res.writeHead(302, { ...headers, Location: '/examples/browser/' }).end();
@@ -38,7 +47,11 @@ export function serve({ port = 8080, host = '127.0.0.1', isolated = true, dir = 
       res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`not found: ${path}`);
       return;
     }
-    res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-cache' });
+    res.writeHead(200, {
+      ...headers,
+      'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'Cache-Control': 'no-cache',
+    });
     createReadStream(file).pipe(res);
   });
   return new Promise((resolve, reject) => {
@@ -60,5 +73,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === normalize(process.argv
     process.exit(1);
   }
   const { url } = await serve({ port, isolated });
-  console.log(`ddpm-wasm demo: ${url}  (${isolated ? 'cross-origin isolated: threads available' : 'not isolated: one thread'}; Ctrl-C stops)`);
+  console.log(
+    `ddpm-wasm demo: ${url}  (${isolated ? 'cross-origin isolated: threads available' : 'not isolated: one thread'}; Ctrl-C stops)`,
+  );
 }

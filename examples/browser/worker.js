@@ -10,7 +10,10 @@ const MODEL = new URL('../../models/mnist/', import.meta.url);
 const threadsOption = (t) => (t === 'auto' ? 'auto' : Number(t));
 
 // The samplers the pipeline knows, for the page's menu (short names: 'ddpm', 'ddim', …).
-postMessage({ type: 'hello', schedulers: (ddpm.SCHEDULER_NAMES ?? ['ddpm', 'ddim']).filter((n) => n === n.toLowerCase()) });
+postMessage({
+  type: 'hello',
+  schedulers: (ddpm.SCHEDULER_NAMES ?? ['ddpm', 'ddim']).filter((n) => n === n.toLowerCase()),
+});
 
 /** Samples `count` digits; posts x̂₀ after every step, then x_0 and the grid as PNG bytes. */
 async function sample({ sampler, steps, seed, count, threads, simd }) {
@@ -20,7 +23,10 @@ async function sample({ sampler, steps, seed, count, threads, simd }) {
     const pipe = await ddpm.DDPMPipeline.fromPretrained(engine, MODEL, { scheduler: sampler });
     const t0 = performance.now();
     const { images, tensor } = await pipe.run({
-      batchSize: count, maxBatch: count, numInferenceSteps: steps, seed,
+      batchSize: count,
+      maxBatch: count,
+      numInferenceSteps: steps,
+      seed,
       onStep: (i, n, { x0, t }) => postMessage({ type: 'step', i, n, t, x0, ms: performance.now() - t0 }),
     });
     const ms = performance.now() - t0;
@@ -42,7 +48,15 @@ async function train({ steps, every = 100 }) {
     const data = ddpm.twoMoons(4000, 1);
     const schedule = ddpm.namedSchedule('linear', 1000);
     const mlp = ddpm.MLPDenoiser.create(engine, { data_dim: 2, hidden_dim: 64, num_blocks: 2 }, 0);
-    const trainer = new ddpm.Trainer(mlp, data, schedule.alphasCumprod, { batchSize: 128, learningRate: 3e-3, lrScheduler: 'cosine', lrWarmupSteps: 50, maxTrainSteps: steps, ema: null, seed: 1 });
+    const trainer = new ddpm.Trainer(mlp, data, schedule.alphasCumprod, {
+      batchSize: 128,
+      learningRate: 3e-3,
+      lrScheduler: 'cosine',
+      lrWarmupSteps: 50,
+      maxTrainSteps: steps,
+      ema: null,
+      seed: 1,
+    });
     const scheduler = new ddpm.DDPMScheduler({ clipSample: false });
     postMessage({ type: 'train-data', points: data.slice(0, 2000) });
     while (trainer.step < steps) {

@@ -16,11 +16,15 @@ const simd = q.get('simd') ?? 'auto';
 
 async function main() {
   const engine = await Engine.create({ simd }); // the page's main thread: one thread
-  const pipe = await DDPMPipeline.fromPretrained(engine, {
-    'config.json': JSON.stringify(config),
-    'scheduler_config.json': JSON.stringify(schedulerConfig),
-    'diffusion_pytorch_model.safetensors': await fetch(weightsUrl),
-  }, { scheduler: 'ddim' });
+  const pipe = await DDPMPipeline.fromPretrained(
+    engine,
+    {
+      'config.json': JSON.stringify(config),
+      'scheduler_config.json': JSON.stringify(schedulerConfig),
+      'diffusion_pytorch_model.safetensors': await fetch(weightsUrl),
+    },
+    { scheduler: 'ddim' },
+  );
   const { images, tensor } = await pipe.run({ batchSize, numInferenceSteps, seed });
   const png = await toPng(images, { grid: true, scale: 3 });
   document.getElementById('digits').src = URL.createObjectURL(new Blob([png], { type: 'image/png' }));

@@ -24,12 +24,21 @@ export function parseCommand<O extends OptionSpec>(
 ): ({ [K in keyof O]?: O[K]['type'] extends 'boolean' ? boolean : string } & { quiet?: boolean }) | undefined {
   const all: OptionSpec = { ...options, ...COMMON };
   const command = /^usage: ddpm (\S+)/.exec(help)?.[1];
-  const { values, positionals } = parseArgs({ args: normalizeArgs(argv, all, command), options: all, strict: true, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args: normalizeArgs(argv, all, command),
+    options: all,
+    strict: true,
+    allowPositionals: true,
+  });
   if ((values as { help?: boolean }).help) {
     console.log(help);
     return undefined;
   }
-  if (positionals.length) throw new DdpmError('INVALID_ARGUMENT', `unexpected argument '${positionals[0]}' (options start with --; try --help)`);
+  if (positionals.length)
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `unexpected argument '${positionals[0]}' (options start with --; try --help)`,
+    );
   return values as never;
 }
 
@@ -57,7 +66,10 @@ export function normalizeArgs(argv: readonly string[], options: OptionSpec, comm
       shown = `--${name}`;
       if (!Object.hasOwn(options, name)) {
         const near = closest(name, Object.keys(options));
-        throw new DdpmError('INVALID_ARGUMENT', `unknown option ${shown} (${near ? `did you mean --${near}?` : tryHelp})`);
+        throw new DdpmError(
+          'INVALID_ARGUMENT',
+          `unknown option ${shown} (${near ? `did you mean --${near}?` : tryHelp})`,
+        );
       }
     } else if (a.startsWith('-') && a.length > 1 && !NEGATIVE_NUMBER.test(a)) {
       // -h, -q, or several short flags together (-hq); a short string option takes the next value
@@ -73,7 +85,8 @@ export function normalizeArgs(argv: readonly string[], options: OptionSpec, comm
       shown = a;
     } else {
       // parseArgs would take a stray '-5' for a short flag: name it as the stray argument it is
-      if (a.startsWith('-') && a.length > 1) throw new DdpmError('INVALID_ARGUMENT', `unexpected argument '${a}' (options start with --; try --help)`);
+      if (a.startsWith('-') && a.length > 1)
+        throw new DdpmError('INVALID_ARGUMENT', `unexpected argument '${a}' (options start with --; try --help)`);
       out.push(a);
       continue;
     }
@@ -87,7 +100,10 @@ export function normalizeArgs(argv: readonly string[], options: OptionSpec, comm
       const value = argv[i + 1];
       if (value === undefined) throw new DdpmError('INVALID_ARGUMENT', `${shown} needs a value (${tryHelp})`);
       if (value.startsWith('-') && value !== '-' && !NEGATIVE_NUMBER.test(value)) {
-        throw new DdpmError('INVALID_ARGUMENT', `${shown} needs a value, found option '${value}' (write ${shown}=VALUE for a value starting with -)`);
+        throw new DdpmError(
+          'INVALID_ARGUMENT',
+          `${shown} needs a value, found option '${value}' (write ${shown}=VALUE for a value starting with -)`,
+        );
       }
       out.push(`--${name}=${value}`);
       i++;
@@ -101,15 +117,29 @@ function bad(flag: string, want: string, found: string): never {
 }
 
 /** An integer option in [min, max]; `fallback` when absent. */
-export function intOption(flag: string, v: string | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+export function intOption(
+  flag: string,
+  v: string | undefined,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (v === undefined) return fallback;
   const n = /^[+-]?\d+$/.test(v.trim()) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) bad(flag, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`, v);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    bad(flag, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`, v);
   return n;
 }
 
 /** A finite number in [min, max] (open ends with minOpen/maxOpen). */
-export function numberOption(flag: string, v: string | undefined, fallback: number, min: number, max: number, o: { minOpen?: boolean; maxOpen?: boolean } = {}): number {
+export function numberOption(
+  flag: string,
+  v: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+  o: { minOpen?: boolean; maxOpen?: boolean } = {},
+): number {
   if (v === undefined) return fallback;
   const n = v.trim() === '' ? NaN : Number(v);
   const ok = Number.isFinite(n) && (o.minOpen ? n > min : n >= min) && (o.maxOpen ? n < max : n <= max);
@@ -117,7 +147,12 @@ export function numberOption(flag: string, v: string | undefined, fallback: numb
   return n;
 }
 
-export function choiceOption<T extends string>(flag: string, v: string | undefined, fallback: T, allowed: readonly T[]): T {
+export function choiceOption<T extends string>(
+  flag: string,
+  v: string | undefined,
+  fallback: T,
+  allowed: readonly T[],
+): T {
   if (v === undefined) return fallback;
   if (!allowed.includes(v as T)) bad(flag, `one of ${allowed.join(', ')}`, v);
   return v as T;

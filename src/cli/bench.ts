@@ -46,7 +46,9 @@ const gemmCase = (M: number, K: number, N: number): Case => ({
   name: `GEMM ${M}×${K}×${N}`,
   unit: 'GFLOP/s',
   setup: (e) => {
-    const A = randomTensor(e, [M, K], 'A', 1), B = randomTensor(e, [K, N], 'B', 2), C = e.alloc([M, N], 'C');
+    const A = randomTensor(e, [M, K], 'A', 1),
+      B = randomTensor(e, [K, N], 'B', 2),
+      C = e.alloc([M, N], 'C');
     return { run: () => gemm(e, { M, N, K, A, B, C }), work: (2 * M * N * K) / 1e9 };
   },
 });
@@ -59,16 +61,25 @@ const CASES: Case[] = [
     unit: 'GFLOP/s',
     setup: (e) => {
       const [N, Cin, H, W, Cout] = [8, 64, 32, 32, 64];
-      const x = randomTensor(e, [N, Cin, H, W], 'x', 3), weight = randomTensor(e, [Cout, Cin, 3, 3], 'w', 4), bias = randomTensor(e, [Cout], 'b', 5);
+      const x = randomTensor(e, [N, Cin, H, W], 'x', 3),
+        weight = randomTensor(e, [Cout, Cin, 3, 3], 'w', 4),
+        bias = randomTensor(e, [Cout], 'b', 5);
       const y = e.alloc([N, Cout, H, W], 'y');
-      return { run: () => conv2d(e, { N, Cin, H, W, Cout, kernel: 3, stride: 1, pad: 1, x, weight, bias, y }), work: (2 * N * Cout * H * W * Cin * 9) / 1e9 };
+      return {
+        run: () => conv2d(e, { N, Cin, H, W, Cout, kernel: 3, stride: 1, pad: 1, x, weight, bias, y }),
+        work: (2 * N * Cout * H * W * Cin * 9) / 1e9,
+      };
     },
   },
   {
     name: 'U-Net forward, mnist preset, 16×1×28×28',
     unit: 'images/s',
     setup: (e) => {
-      const unet = UNet2DModel.create(e, { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist }, 0);
+      const unet = UNet2DModel.create(
+        e,
+        { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist },
+        0,
+      );
       const x = randomTensor(e, [16, 1, 28, 28], 'x', 6);
       return { run: () => void unet.forwardTensor(x, 500), work: 16 };
     },
@@ -105,30 +116,54 @@ async function profileCommand(threads: number, simd: 'auto' | 'simd' | 'relaxed'
     forward();
     forward();
     const clock = threads === 1 ? 'cpu' : 'wall';
-    console.log(`times: ${clock === 'cpu' ? 'CPU time of this process (1 thread: steady on a busy machine)' : 'wall time'}`);
+    console.log(
+      `times: ${clock === 'cpu' ? 'CPU time of this process (1 thread: steady on a busy machine)' : 'wall time'}`,
+    );
     console.log(formatProfile(`forward, batch ${N}`, profile(e, forward, { clock })));
     const data = new Float32Array(4 * B * 784);
     let s = 7;
     for (let i = 0; i < data.length; i++) data[i] = ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-    const trainer = new Trainer(unet, data, namedSchedule('linear', 1000).alphasCumprod, { batchSize: B, learningRate: 1e-4, seed: 1 });
+    const trainer = new Trainer(unet, data, namedSchedule('linear', 1000).alphasCumprod, {
+      batchSize: B,
+      learningRate: 1e-4,
+      seed: 1,
+    });
     trainer.trainStep();
     trainer.trainStep();
     console.log('');
-    console.log(formatProfile(`training step, batch ${B}`, profile(e, () => void trainer.trainStep(), { clock })));
+    console.log(
+      formatProfile(
+        `training step, batch ${B}`,
+        profile(e, () => void trainer.trainStep(), { clock }),
+      ),
+    );
   } finally {
     e.dispose();
   }
 }
 
 export async function benchCommand(argv: string[]): Promise<void> {
-  const v = parseCommand(argv, {
-    threads: { type: 'string' }, seconds: { type: 'string' }, simd: { type: 'string' },
-    profile: { type: 'boolean' }, batch: { type: 'string' }, 'train-batch': { type: 'string' },
-  }, BENCH_HELP);
+  const v = parseCommand(
+    argv,
+    {
+      threads: { type: 'string' },
+      seconds: { type: 'string' },
+      simd: { type: 'string' },
+      profile: { type: 'boolean' },
+      batch: { type: 'string' },
+      'train-batch': { type: 'string' },
+    },
+    BENCH_HELP,
+  );
   if (!v) return;
   if (v.profile) {
     const simdP = choiceOption('simd', v.simd, 'auto', ['auto', 'simd', 'relaxed'] as const);
-    return profileCommand(intOption('threads', v.threads, 1, 1, 256), simdP, intOption('batch', v.batch, 8, 1, 4096), intOption('train-batch', v['train-batch'], 32, 1, 4096));
+    return profileCommand(
+      intOption('threads', v.threads, 1, 1, 256),
+      simdP,
+      intOption('batch', v.batch, 8, 1, 4096),
+      intOption('train-batch', v['train-batch'], 32, 1, 4096),
+    );
   }
   const nMax = intOption('threads', v.threads, availableParallelism(), 1, 256);
   const seconds = numberOption('seconds', v.seconds, 1, 0.1, 60);

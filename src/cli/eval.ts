@@ -10,7 +10,16 @@ import { DDPMScheduler } from '../diffusion/ddpm.js';
 import { variationalBound, type BoundVarianceType } from '../diffusion/bound.js';
 import { loadMnist, type Digits } from '../io/mnist.js';
 import { tensorToImages } from '../io/png.js';
-import { CLASSIFIER_FORMAT, CLASSIFIER_TRAINING, DigitClassifier, FEATURES, PIXELS, SIDE, accuracy, trainClassifier } from '../eval/classifier.js';
+import {
+  CLASSIFIER_FORMAT,
+  CLASSIFIER_TRAINING,
+  DigitClassifier,
+  FEATURES,
+  PIXELS,
+  SIDE,
+  accuracy,
+  trainClassifier,
+} from '../eval/classifier.js';
 import { classHistogram, confidentFraction, featureStats, frechetDistance } from '../eval/metrics.js';
 import { intOption, parseCommand, seedOption, threadsOption } from './args.js';
 import { SAMPLER_HELP, loadModelFolder, samplerChoice, samplingProgress, writeFileAtomic } from './files.js';
@@ -45,7 +54,12 @@ model is sampled with its unconditional label (num_class_embeds − 1).`;
 
 /** diffusers' variance types as the bound reads them (the _log variants are the same variances). */
 const BOUND_VARIANCE: Record<string, BoundVarianceType> = {
-  fixed_small: 'fixed_small', fixed_small_log: 'fixed_small', fixed_large: 'fixed_large', fixed_large_log: 'fixed_large', learned: 'learned', learned_range: 'learned_range',
+  fixed_small: 'fixed_small',
+  fixed_small_log: 'fixed_small',
+  fixed_large: 'fixed_large',
+  fixed_large_log: 'fixed_large',
+  learned: 'learned',
+  learned_range: 'learned_range',
 };
 
 /** One row of the table. */
@@ -59,11 +73,24 @@ interface RowNumbers {
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {
-  const v = parseCommand(argv, {
-    model: { type: 'string' }, n: { type: 'string' }, sampler: { type: 'string' }, steps: { type: 'string' }, eta: { type: 'string' }, karras: { type: 'boolean' },
-    batch: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, classifier: { type: 'string' },
-    'nll-samples': { type: 'string' }, json: { type: 'string' },
-  }, EVAL_HELP);
+  const v = parseCommand(
+    argv,
+    {
+      model: { type: 'string' },
+      n: { type: 'string' },
+      sampler: { type: 'string' },
+      steps: { type: 'string' },
+      eta: { type: 'string' },
+      karras: { type: 'boolean' },
+      batch: { type: 'string' },
+      seed: { type: 'string' },
+      threads: { type: 'string' },
+      classifier: { type: 'string' },
+      'nll-samples': { type: 'string' },
+      json: { type: 'string' },
+    },
+    EVAL_HELP,
+  );
   if (!v) return;
   const n = intOption('n', v.n, 1000, 2, 1_000_000);
   const batch = intOption('batch', v.batch, 16, 1, 4096);
@@ -75,17 +102,28 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const engine = await Engine.create({ threads: threadsOption(v.threads) });
   try {
     const loaded = await loadModelFolder(engine, v.model);
-    if (loaded.kind !== 'unet') throw new DdpmError('UNSUPPORTED', `${loaded.dir}: eval needs a model of 28×28 digits (UNet2DModel), not 2-D points`);
+    if (loaded.kind !== 'unet')
+      throw new DdpmError(
+        'UNSUPPORTED',
+        `${loaded.dir}: eval needs a model of 28×28 digits (UNet2DModel), not 2-D points`,
+      );
     const unet = loaded.model;
     const c = unet.config;
     if (c.in_channels !== 1 || c.sample_size !== SIDE) {
-      throw new DdpmError('UNSUPPORTED', `${loaded.dir}: eval scores 1×28×28 MNIST digits; this model makes ${c.in_channels}×${c.sample_size}×${c.sample_size} images`);
+      throw new DdpmError(
+        'UNSUPPORTED',
+        `${loaded.dir}: eval scores 1×28×28 MNIST digits; this model makes ${c.in_channels}×${c.sample_size}×${c.sample_size} images`,
+      );
     }
     const { sampler, karras, scheduler, steps, calls, eta } = samplerChoice(v, loaded.scheduler, engine);
     const [train, heldOut] = await Promise.all([loadMnist('train'), loadMnist('test')]);
 
     // 1. the classifier, cached
-    const { classifier, file: classifierFile, trained } = await getClassifier(engine, v.classifier, train, heldOut, v.quiet);
+    const {
+      classifier,
+      file: classifierFile,
+      trained,
+    } = await getClassifier(engine, v.classifier, train, heldOut, v.quiet);
     const heldOutOut = classifier.classify(heldOut.images);
     const reference = featureStats(heldOutOut.features, FEATURES);
     const classifierAccuracy = accuracy(heldOutOut.probs, heldOut.labels);
@@ -94,14 +132,22 @@ export async function evalCommand(argv: string[]): Promise<void> {
     const uncond = c.num_class_embeds === null ? undefined : c.num_class_embeds - 1;
     const { progress, onStep } = samplingProgress(calls, n, batch, v.quiet);
     const r = await new DDPMPipeline(engine, unet, scheduler).run({
-      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta, classLabels: uncond, onStep,
+      batchSize: n,
+      maxBatch: batch,
+      numInferenceSteps: steps,
+      seed,
+      eta,
+      classLabels: uncond,
+      onStep,
     });
     progress.finish();
     const samples = quantize(r.tensor, n);
 
     // 3. the rows: samples, training digits (as many), held-out digits (the reference)
     const row = (images: Float32Array, out = classifier.classify(images)): RowNumbers => ({
-      n: images.length / PIXELS, confident: confidentFraction(out.probs), classHistogram: Array.from(classHistogram(out.probs)),
+      n: images.length / PIXELS,
+      confident: confidentFraction(out.probs),
+      classHistogram: Array.from(classHistogram(out.probs)),
       frechetDistance: frechetDistance(featureStats(out.features, FEATURES), reference),
     });
     const sampleRow = row(samples);
@@ -109,32 +155,74 @@ export async function evalCommand(argv: string[]): Promise<void> {
     const heldOutRow = { ...row(heldOut.images, heldOutOut), frechetDistance: 0 };
 
     // 4. bits/dim on the held-out digits
-    let bound: { bitsPerDim: number; stdError: number; images: number; timesteps: { samples: number }; seed: number } | null = null;
+    let bound: {
+      bitsPerDim: number;
+      stdError: number;
+      images: number;
+      timesteps: { samples: number };
+      seed: number;
+    } | null = null;
     if (nllSamples > 0) {
       const ddpm = DDPMScheduler.fromConfig(loaded.scheduler);
       const p = new Progress('bits/dim', 1 + nllSamples, { quiet: v.quiet, unit: 'rounds' });
       const b = await variationalBound(engine, {
-        schedule: ddpm.schedule, D: PIXELS, x0: heldOut.images, timesteps: { samples: nllSamples }, seed, batchSize: 32,
-        predictionType: ddpm.predictionType, varianceType: BOUND_VARIANCE[ddpm.varianceType], clipDenoised: ddpm.clipSample,
-        model: (xt, ts) => unet.forward(xt, ts, uncond === undefined ? {} : { classLabels: new Int32Array(ts.length).fill(uncond) }),
+        schedule: ddpm.schedule,
+        D: PIXELS,
+        x0: heldOut.images,
+        timesteps: { samples: nllSamples },
+        seed,
+        batchSize: 32,
+        predictionType: ddpm.predictionType,
+        varianceType: BOUND_VARIANCE[ddpm.varianceType],
+        clipDenoised: ddpm.clipSample,
+        model: (xt, ts) =>
+          unet.forward(xt, ts, uncond === undefined ? {} : { classLabels: new Int32Array(ts.length).fill(uncond) }),
         onProgress: (q) => p.update(q.done),
       });
       p.finish();
-      bound = { bitsPerDim: b.bitsPerDim, stdError: b.stdError, images: heldOut.N, timesteps: { samples: nllSamples }, seed };
+      bound = {
+        bitsPerDim: b.bitsPerDim,
+        stdError: b.stdError,
+        images: heldOut.N,
+        timesteps: { samples: nllSamples },
+        seed,
+      };
     }
 
     printTable([
-      [`samples (${n}, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? 'calls' : 'steps'})`, sampleRow, ''],
+      [
+        `samples (${n}, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? 'calls' : 'steps'})`,
+        sampleRow,
+        '',
+      ],
       [`training digits (${trainRow.n})`, trainRow, ''],
-      [`held-out digits (${heldOut.N})`, heldOutRow, bound ? `${bound.bitsPerDim.toFixed(3)} ± ${bound.stdError.toFixed(3)}` : 'not computed'],
+      [
+        `held-out digits (${heldOut.N})`,
+        heldOutRow,
+        bound ? `${bound.bitsPerDim.toFixed(3)} ± ${bound.stdError.toFixed(3)}` : 'not computed',
+      ],
     ]);
-    console.log(`classifier: ${classifierFile}${trained ? ' (trained now)' : ''}, ${(100 * classifierAccuracy).toFixed(1)}% right on the held-out digits`);
-    if (bound) console.log(`bits/dim: variational bound on all ${bound.images} held-out digits, ${nllSamples} random timestep(s) per digit (unbiased; ± one standard error), seed ${seed}`);
+    console.log(
+      `classifier: ${classifierFile}${trained ? ' (trained now)' : ''}, ${(100 * classifierAccuracy).toFixed(1)}% right on the held-out digits`,
+    );
+    if (bound)
+      console.log(
+        `bits/dim: variational bound on all ${bound.images} held-out digits, ${nllSamples} random timestep(s) per digit (unbiased; ± one standard error), seed ${seed}`,
+      );
     if (v.json) {
       const json = {
-        format: 'ddpm-eval-1', model: loaded.dir, sampler, karras, steps, modelCalls: calls, eta: eta ?? null, seed,
+        format: 'ddpm-eval-1',
+        model: loaded.dir,
+        sampler,
+        karras,
+        steps,
+        modelCalls: calls,
+        eta: eta ?? null,
+        seed,
         classifier: { file: classifierFile, heldOutAccuracy: classifierAccuracy, features: FEATURES },
-        samples: sampleRow, trainingDigits: trainRow, heldOut: { ...heldOutRow, bound },
+        samples: sampleRow,
+        trainingDigits: trainRow,
+        heldOut: { ...heldOutRow, bound },
       };
       await writeFileAtomic(v.json, `${JSON.stringify(json, null, 2)}\n`);
     }
@@ -144,9 +232,20 @@ export async function evalCommand(argv: string[]): Promise<void> {
 }
 
 /** The classifier from `file` if it exists, else trained on the training digits and saved there. */
-async function getClassifier(engine: Engine, fileArg: string | undefined, train: Digits, heldOut: Digits, quiet?: boolean): Promise<{ classifier: DigitClassifier; file: string; trained: boolean }> {
+async function getClassifier(
+  engine: Engine,
+  fileArg: string | undefined,
+  train: Digits,
+  heldOut: Digits,
+  quiet?: boolean,
+): Promise<{ classifier: DigitClassifier; file: string; trained: boolean }> {
   const file = fileArg ?? join(tmpdir(), `${CLASSIFIER_FORMAT}.safetensors`);
-  if (await stat(file).then((s) => s.isFile(), () => false)) {
+  if (
+    await stat(file).then(
+      (s) => s.isFile(),
+      () => false,
+    )
+  ) {
     try {
       return { classifier: DigitClassifier.fromBytes(engine, await readRegularFile(file), file), file, trained: false };
     } catch (e) {
@@ -157,7 +256,10 @@ async function getClassifier(engine: Engine, fileArg: string | undefined, train:
   }
   const o = CLASSIFIER_TRAINING;
   const progress = new Progress('classifier', o.epochs * Math.floor(train.N / o.batchSize), { quiet });
-  const classifier = trainClassifier(engine, train.images, train.labels, { ...o, onStep: (s) => progress.update(s.step, `loss ${s.loss.toFixed(3)}`) });
+  const classifier = trainClassifier(engine, train.images, train.labels, {
+    ...o,
+    onStep: (s) => progress.update(s.step, `loss ${s.loss.toFixed(3)}`),
+  });
   progress.finish();
   classifier.metadata.heldout_accuracy = accuracy(classifier.classify(heldOut.images).probs, heldOut.labels).toFixed(4);
   await writeFileAtomic(file, classifier.toBytes());
@@ -188,8 +290,15 @@ function printTable(rows: [string, RowNumbers, string][]): void {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const cells = rows.map(([label, r, bpd], i) => {
     const h = r.classHistogram;
-    const lo = h.indexOf(Math.min(...h)), hi = h.indexOf(Math.max(...h));
-    return [label, pct(r.confident), `${pct(h[lo])} (${lo}) – ${pct(h[hi])} (${hi})`, i === rows.length - 1 ? '0 (reference)' : r.frechetDistance.toFixed(3), bpd];
+    const lo = h.indexOf(Math.min(...h)),
+      hi = h.indexOf(Math.max(...h));
+    return [
+      label,
+      pct(r.confident),
+      `${pct(h[lo])} (${lo}) – ${pct(h[hi])} (${hi})`,
+      i === rows.length - 1 ? '0 (reference)' : r.frechetDistance.toFixed(3),
+      bpd,
+    ];
   });
   const header = ['', 'confident ≥ 0.9', 'classes min–max', 'Fréchet distance', 'bits/dim'];
   const width = header.map((hd, j) => Math.max(hd.length, ...cells.map((r) => r[j].length)));

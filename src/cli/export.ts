@@ -15,7 +15,11 @@ for class-conditional models, class_labels (N) int64; output: out, the model's p
   --out FILE        where to write the .onnx file`;
 
 export async function exportCommand(argv: string[]): Promise<void> {
-  const v = parseCommand(argv, { format: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' } }, EXPORT_HELP);
+  const v = parseCommand(
+    argv,
+    { format: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' } },
+    EXPORT_HELP,
+  );
   if (!v) return;
   choiceOption('format', v.format, 'onnx', ['onnx'] as const);
   if (!v.out) throw new DdpmError('INVALID_ARGUMENT', '--out FILE is required (where to write the .onnx file)');
@@ -24,7 +28,10 @@ export async function exportCommand(argv: string[]): Promise<void> {
     const loaded = await loadModelFolder(engine, v.model);
     const bytes = loaded.model.toOnnx();
     await writeFileAtomic(v.out, bytes);
-    if (!v.quiet) console.log(`wrote ${v.out} (${(bytes.length / 2 ** 20).toFixed(2)} MiB, ONNX opset 17, ${loaded.kind === 'unet' ? 'UNet2DModel' : 'MLPDenoiser'} from ${loaded.dir})`);
+    if (!v.quiet)
+      console.log(
+        `wrote ${v.out} (${(bytes.length / 2 ** 20).toFixed(2)} MiB, ONNX opset 17, ${loaded.kind === 'unet' ? 'UNet2DModel' : 'MLPDenoiser'} from ${loaded.dir})`,
+      );
   } finally {
     engine.dispose();
   }

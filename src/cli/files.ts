@@ -38,7 +38,8 @@ export async function readJson(file: string): Promise<Record<string, unknown>> {
   } catch (e) {
     throw new DdpmError('FORMAT', `${file}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new DdpmError('FORMAT', `${file}: expected a JSON object`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new DdpmError('FORMAT', `${file}: expected a JSON object`);
   return json as Record<string, unknown>;
 }
 
@@ -56,7 +57,11 @@ export type LoadedModel =
 export async function loadModelFolder(engine: Engine, dirArg: string | undefined): Promise<LoadedModel> {
   const dir = resolve(dirArg ?? defaultModelDir());
   if (!(await isDir(dir))) {
-    if (dirArg === undefined) throw new DdpmError('FORMAT', `the default model (${dir}) is not installed; pass --model DIR (a diffusers folder, e.g. one written by 'ddpm train')`);
+    if (dirArg === undefined)
+      throw new DdpmError(
+        'FORMAT',
+        `the default model (${dir}) is not installed; pass --model DIR (a diffusers folder, e.g. one written by 'ddpm train')`,
+      );
     throw new DdpmError('FORMAT', `--model ${dirArg}: no such folder`);
   }
   const layout = await modelLayout(folderSource(dir));
@@ -64,20 +69,30 @@ export async function loadModelFolder(engine: Engine, dirArg: string | undefined
   const notices: string[] = [];
   let scheduler = await readSourceJson(layout.scheduler, SCHEDULER_FILE);
   if (!scheduler) {
-    notices.push(`${join(layout.scheduler.name, SCHEDULER_FILE)} is missing: using diffusers' DDPMScheduler defaults (1000 steps, linear betas 0.0001 … 0.02)`);
+    notices.push(
+      `${join(layout.scheduler.name, SCHEDULER_FILE)} is missing: using diffusers' DDPMScheduler defaults (1000 steps, linear betas 0.0001 … 0.02)`,
+    );
     scheduler = new DDPMScheduler().toConfig();
   }
   try {
     DDPMScheduler.fromConfig(scheduler); // checked now, so the error names the file
   } catch (e) {
-    if (e instanceof DdpmError) throw new DdpmError(e.code, `${join(layout.scheduler.name, SCHEDULER_FILE)}: ${e.message}`, { cause: e });
+    if (e instanceof DdpmError)
+      throw new DdpmError(e.code, `${join(layout.scheduler.name, SCHEDULER_FILE)}: ${e.message}`, { cause: e });
     throw e;
   }
-  return model instanceof MLPDenoiser ? { kind: 'mlp', model, scheduler, dir, notices } : { kind: 'unet', model, scheduler, dir, notices };
+  return model instanceof MLPDenoiser
+    ? { kind: 'mlp', model, scheduler, dir, notices }
+    : { kind: 'unet', model, scheduler, dir, notices };
 }
 
 /** The sampler `name` (SAMPLER_NAMES) configured from the model's scheduler_config.json. */
-export function makeScheduler(name: string, config: Record<string, unknown>, engine: Engine, karras?: boolean): PipelineScheduler {
+export function makeScheduler(
+  name: string,
+  config: Record<string, unknown>,
+  engine: Engine,
+  karras?: boolean,
+): PipelineScheduler {
   return pipelineScheduler(name, config, engine, { karras });
 }
 
@@ -105,18 +120,34 @@ export interface SamplerChoice {
 
 /** --sampler, --karras, --steps (model calls) and --eta, checked, with the scheduler built. */
 export function samplerChoice(
-  v: { sampler?: string; karras?: boolean; steps?: string; eta?: string }, config: Record<string, unknown>, engine: Engine,
+  v: { sampler?: string; karras?: boolean; steps?: string; eta?: string },
+  config: Record<string, unknown>,
+  engine: Engine,
 ): SamplerChoice {
   const sampler = choiceOption('sampler', v.sampler, 'ddim', SAMPLER_NAMES);
-  if (v.eta !== undefined && sampler !== 'ddim') throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
+  if (v.eta !== undefined && sampler !== 'ddim')
+    throw new DdpmError('INVALID_ARGUMENT', '--eta applies to --sampler ddim only');
   const eta = numberOption('eta', v.eta, 0, 0, 1);
   const karras = !!v.karras;
   const scheduler = makeScheduler(sampler, config, engine, karras || undefined);
   const T = scheduler.numTrainTimesteps;
-  const asked = intOption('steps', v.steps, sampler === 'ddpm' ? T : Math.min(50, T), 1, sampler === 'heun' ? 2 * T - 1 : T);
+  const asked = intOption(
+    'steps',
+    v.steps,
+    sampler === 'ddpm' ? T : Math.min(50, T),
+    1,
+    sampler === 'heun' ? 2 * T - 1 : T,
+  );
   const steps = stepsForModelCalls(sampler, asked);
   // an even budget leaves heun one call unused
-  return { sampler, karras, scheduler, steps, calls: modelCallsForSteps(sampler, steps), eta: sampler === 'ddim' ? eta : undefined };
+  return {
+    sampler,
+    karras,
+    scheduler,
+    steps,
+    calls: modelCallsForSteps(sampler, steps),
+    eta: sampler === 'ddim' ? eta : undefined,
+  };
 }
 
 /** `sampling 37/50 batch 2/4`: a progress bar over model calls, restarted per batch, and its onStep. */

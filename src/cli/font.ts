@@ -40,12 +40,14 @@ export function textWidth(text: string, scale = 1): number {
 export function drawText(image: RgbaImage, text: string, x: number, y: number, gray = 255, scale = 1): void {
   for (let k = 0; k < text.length; k++) {
     const glyph = GLYPHS[text[k]];
-    if (!glyph) throw new DdpmError('INVALID_ARGUMENT', `drawText: the font has no glyph for '${text[k]}' (in '${text}')`);
+    if (!glyph)
+      throw new DdpmError('INVALID_ARGUMENT', `drawText: the font has no glyph for '${text[k]}' (in '${text}')`);
     for (let gy = 0; gy < GLYPH_HEIGHT; gy++) {
       for (let gx = 0; gx < GLYPH_WIDTH; gx++) {
         if (glyph[gy][gx] !== '#') continue;
         for (let sy = 0; sy < scale; sy++) {
-          for (let sx = 0; sx < scale; sx++) setGray(image, x + (k * ADVANCE + gx) * scale + sx, y + gy * scale + sy, gray);
+          for (let sx = 0; sx < scale; sx++)
+            setGray(image, x + (k * ADVANCE + gx) * scale + sx, y + gy * scale + sy, gray);
         }
       }
     }

@@ -9,7 +9,11 @@ Creates an engine as a program would and prints what it chose and why.
   --json    one JSON object on stdout (runtime, version, build, simd, threads, fusedMadd, memoryLimit, why)`;
 
 export async function infoCommand(argv: string[]): Promise<void> {
-  const v = parseCommand(argv, { threads: { type: 'string' }, simd: { type: 'string' }, json: { type: 'boolean' } }, INFO_HELP);
+  const v = parseCommand(
+    argv,
+    { threads: { type: 'string' }, simd: { type: 'string' }, json: { type: 'boolean' } },
+    INFO_HELP,
+  );
   if (!v) return;
   const simd = choiceOption('simd', v.simd, 'auto', ['auto', 'simd', 'relaxed'] as const);
   const engine = await Engine.create({ threads: threadsOption(v.threads), simd });
@@ -23,7 +27,9 @@ export async function infoCommand(argv: string[]): Promise<void> {
   console.log(`runtime   ${i.runtime} ${typeof process !== 'undefined' ? process.version : ''}`);
   console.log(`build     ${i.build}`);
   console.log(`threads   ${i.threads}`);
-  console.log(`fma       ${i.fusedMadd === null ? 'n/a (plain SIMD)' : i.fusedMadd ? 'relaxed_madd is fused' : 'relaxed_madd is not fused'}`);
+  console.log(
+    `fma       ${i.fusedMadd === null ? 'n/a (plain SIMD)' : i.fusedMadd ? 'relaxed_madd is fused' : 'relaxed_madd is not fused'}`,
+  );
   console.log(`memory    limit ${(i.memoryLimit / 2 ** 30).toFixed(2)} GiB`);
   for (const w of i.why) console.log(`why       ${w}`);
   engine.dispose();

@@ -34,21 +34,37 @@ function parseTimesteps(v: string | undefined): BoundOptions['timesteps'] {
   if (v === 'all') return 'all';
   const m = /^(stride|samples):(\d+)$/.exec(v);
   const k = m ? Number(m[2]) : NaN;
-  if (!m || !(k >= 1)) throw new DdpmError('INVALID_ARGUMENT', `--timesteps must be all, stride:K or samples:K with K >= 1, found '${v}'`);
+  if (!m || !(k >= 1))
+    throw new DdpmError('INVALID_ARGUMENT', `--timesteps must be all, stride:K or samples:K with K >= 1, found '${v}'`);
   return m[1] === 'stride' ? { stride: k } : { samples: k };
 }
 
 /** diffusers' variance types as the bound reads them (the _log variants are the same variances). */
 const BOUND_VARIANCE: Record<string, BoundVarianceType> = {
-  fixed_small: 'fixed_small', fixed_small_log: 'fixed_small', fixed_large: 'fixed_large', fixed_large_log: 'fixed_large', learned: 'learned', learned_range: 'learned_range',
+  fixed_small: 'fixed_small',
+  fixed_small_log: 'fixed_small',
+  fixed_large: 'fixed_large',
+  fixed_large_log: 'fixed_large',
+  learned: 'learned',
+  learned_range: 'learned_range',
 };
 
 export async function nllCommand(argv: string[]): Promise<void> {
-  const v = parseCommand(argv, {
-    model: { type: 'string' }, data: { type: 'string' }, n: { type: 'string' }, timesteps: { type: 'string' },
-    batch: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, 'bad-files': { type: 'string' },
-    json: { type: 'boolean' },
-  }, NLL_HELP);
+  const v = parseCommand(
+    argv,
+    {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      n: { type: 'string' },
+      timesteps: { type: 'string' },
+      batch: { type: 'string' },
+      seed: { type: 'string' },
+      threads: { type: 'string' },
+      'bad-files': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    NLL_HELP,
+  );
   if (!v) return;
   if (!v.data) throw new DdpmError('INVALID_ARGUMENT', '--data is required (mnist or a folder of PNGs)');
   const timesteps = parseTimesteps(v.timesteps);
@@ -59,7 +75,11 @@ export async function nllCommand(argv: string[]): Promise<void> {
   const engine = await Engine.create({ threads: threadsOption(v.threads) });
   try {
     const loaded = await loadModelFolder(engine, v.model);
-    if (loaded.kind !== 'unet') throw new DdpmError('UNSUPPORTED', `${loaded.dir}: nll needs an image model (UNet2DModel); the bound's decoder is over 8-bit pixels`);
+    if (loaded.kind !== 'unet')
+      throw new DdpmError(
+        'UNSUPPORTED',
+        `${loaded.dir}: nll needs an image model (UNet2DModel); the bound's decoder is over 8-bit pixels`,
+      );
     const unet = loaded.model;
     const c = unet.config;
     const scheduler = DDPMScheduler.fromConfig(loaded.scheduler);
@@ -68,12 +88,22 @@ export async function nllCommand(argv: string[]): Promise<void> {
       const d = await loadMnist('test');
       [x, N, C, H] = [d.images, d.N, 1, 28];
     } else {
-      const f = await loadImageFolder(v.data, { channels: c.in_channels === 1 || c.in_channels === 3 ? c.in_channels : undefined, size: { width: c.sample_size, height: c.sample_size }, policy });
-      if (f.skipped.length && !v.quiet) console.error(`skipped ${f.skipped.length} unreadable file(s), e.g. ${f.skipped[0].file}: ${f.skipped[0].reason}`);
+      const f = await loadImageFolder(v.data, {
+        channels: c.in_channels === 1 || c.in_channels === 3 ? c.in_channels : undefined,
+        size: { width: c.sample_size, height: c.sample_size },
+        policy,
+      });
+      if (f.skipped.length && !v.quiet)
+        console.error(
+          `skipped ${f.skipped.length} unreadable file(s), e.g. ${f.skipped[0].file}: ${f.skipped[0].reason}`,
+        );
       [x, N, C, H] = [f.images, f.N, f.C, f.H];
     }
     if (C !== c.in_channels || H !== c.sample_size) {
-      throw new DdpmError('SHAPE_MISMATCH', `--data ${v.data}: images are ${C}×${H}×${H}, the model takes ${c.in_channels}×${c.sample_size}×${c.sample_size}`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `--data ${v.data}: images are ${C}×${H}×${H}, the model takes ${c.in_channels}×${c.sample_size}×${c.sample_size}`,
+      );
     }
     // n images spread evenly over the set (MNIST's test split is ordered by class)
     const D = C * H * H;
@@ -84,23 +114,43 @@ export async function nllCommand(argv: string[]): Promise<void> {
       x0.set(x.subarray(i * D, (i + 1) * D), k * D);
     }
     const uncond = c.num_class_embeds === null ? undefined : c.num_class_embeds - 1;
-    const rounds = timesteps === 'all' ? scheduler.numTrainTimesteps : 'stride' in timesteps! ? 1 + Math.ceil((scheduler.numTrainTimesteps - 1) / timesteps.stride) : 1 + timesteps!.samples;
+    const rounds =
+      timesteps === 'all'
+        ? scheduler.numTrainTimesteps
+        : 'stride' in timesteps!
+          ? 1 + Math.ceil((scheduler.numTrainTimesteps - 1) / timesteps.stride)
+          : 1 + timesteps!.samples;
     const progress = new Progress('nll', rounds, { quiet: v.quiet, unit: 'rounds' });
     const r = await variationalBound(engine, {
-      schedule: scheduler.schedule, D, x0, timesteps, seed, batchSize: batch,
-      predictionType: scheduler.predictionType, varianceType: BOUND_VARIANCE[scheduler.varianceType], clipDenoised: scheduler.clipSample,
-      model: (xt, ts) => unet.forward(xt, ts, uncond === undefined ? {} : { classLabels: new Int32Array(ts.length).fill(uncond) }),
+      schedule: scheduler.schedule,
+      D,
+      x0,
+      timesteps,
+      seed,
+      batchSize: batch,
+      predictionType: scheduler.predictionType,
+      varianceType: BOUND_VARIANCE[scheduler.varianceType],
+      clipDenoised: scheduler.clipSample,
+      model: (xt, ts) =>
+        unet.forward(xt, ts, uncond === undefined ? {} : { classLabels: new Int32Array(ts.length).fill(uncond) }),
       onProgress: (p) => progress.update(p.done),
     });
     progress.finish();
-    const mode = timesteps === 'all' ? 'all' : 'stride' in timesteps! ? `stride:${timesteps.stride}` : `samples:${timesteps!.samples}`;
+    const mode =
+      timesteps === 'all'
+        ? 'all'
+        : 'stride' in timesteps!
+          ? `stride:${timesteps.stride}`
+          : `samples:${timesteps!.samples}`;
     if (v.json) {
       const { bitsPerDim, stdError, priorBpd, klBpd, decoderBpd } = r;
       const result = { bitsPerDim, stdError: Number.isFinite(stdError) ? stdError : null, priorBpd, klBpd, decoderBpd };
       console.log(JSON.stringify({ ...result, images: n, data: v.data, model: loaded.dir, timesteps: mode, seed }));
       return;
     }
-    console.log(`bits/dim  ${r.bitsPerDim.toFixed(4)} ± ${r.stdError.toFixed(4)}   (${n} images of ${v.data}, timesteps ${mode}, seed ${seed})`);
+    console.log(
+      `bits/dim  ${r.bitsPerDim.toFixed(4)} ± ${r.stdError.toFixed(4)}   (${n} images of ${v.data}, timesteps ${mode}, seed ${seed})`,
+    );
     console.log(`  prior   ${r.priorBpd.toFixed(4)}`);
     console.log(`  KL      ${r.klBpd.toFixed(4)}   (Σ L_{t−1}, t = 2 … T)`);
     console.log(`  decoder ${r.decoderBpd.toFixed(4)}   (L_0)`);

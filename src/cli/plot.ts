@@ -75,7 +75,11 @@ export function trajectoryStrip(frames: readonly TrajectoryFrame[], padding = 2)
   const k = frames.length;
   const grid = imageGrid([...frames.map((f) => f.xt), ...frames.map((f) => f.x0)], k, padding);
   const band = padding + 2 * GLYPH_HEIGHT + 1; // two label lines one pixel apart; the grid's padding follows
-  const out: RgbaImage = { width: grid.width, height: band + grid.height, data: new Uint8ClampedArray(4 * grid.width * (band + grid.height)) };
+  const out: RgbaImage = {
+    width: grid.width,
+    height: band + grid.height,
+    data: new Uint8ClampedArray(4 * grid.width * (band + grid.height)),
+  };
   for (let i = 3; i < out.data.length; i += 4) out.data[i] = 255;
   out.data.set(grid.data, 4 * band * grid.width);
   const w = frames[0].xt.width;
@@ -84,7 +88,9 @@ export function trajectoryStrip(frames: readonly TrajectoryFrame[], padding = 2)
     // 't=' is dropped when it would run into the next column (cells narrower than MNIST's 28 pixels)
     const tLabel = textWidth(`t=${f.t}`) <= w + padding - 1 ? `t=${f.t}` : String(f.t);
     const lines = [String(f.step), tLabel];
-    lines.forEach((text, j) => drawText(out, text, Math.round(centre - textWidth(text) / 2), padding + j * (GLYPH_HEIGHT + 1)));
+    lines.forEach((text, j) =>
+      drawText(out, text, Math.round(centre - textWidth(text) / 2), padding + j * (GLYPH_HEIGHT + 1)),
+    );
   });
   return out;
 }
@@ -101,12 +107,20 @@ export function lossSvg(steps: number[], losses: number[], maxPoints = 600): str
     const bin = finite.slice(i, i + per);
     pts.push([bin.reduce((a, p) => a + p[0], 0) / bin.length, bin.reduce((a, p) => a + p[1], 0) / bin.length]);
   }
-  const W = 640, H = 360, L = 60, R = 20, T = 20, B = 40;
+  const W = 640,
+    H = 360,
+    L = 60,
+    R = 20,
+    T = 20,
+    B = 40;
   const head = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">\n<rect width="${W}" height="${H}" fill="white"/>\n`;
-  if (pts.length === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no loss recorded yet</text>\n</svg>\n`;
-  const x0 = Math.min(...pts.map((p) => p[0])), x1 = Math.max(x0 + 1, ...pts.map((p) => p[0]));
+  if (pts.length === 0)
+    return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no loss recorded yet</text>\n</svg>\n`;
+  const x0 = Math.min(...pts.map((p) => p[0])),
+    x1 = Math.max(x0 + 1, ...pts.map((p) => p[0]));
   const ly = pts.map((p) => Math.log10(p[1]));
-  const y0 = Math.floor(Math.min(...ly)), y1 = Math.max(y0 + 1, Math.ceil(Math.max(...ly)));
+  const y0 = Math.floor(Math.min(...ly)),
+    y1 = Math.max(y0 + 1, Math.ceil(Math.max(...ly)));
   const sx = (x: number) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y: number) => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);
   let svg = head;

@@ -5,7 +5,14 @@ import { Engine } from '../engine/engine.js';
 import { tensorToImages, toPng } from '../io/image.js';
 import { DDPMPipeline } from '../pipelines/ddpm.js';
 import { intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
-import { SAMPLER_HELP, loadModelFolder, samplerChoice, samplingProgress, writeFileAtomic, type LoadedModel } from './files.js';
+import {
+  SAMPLER_HELP,
+  loadModelFolder,
+  samplerChoice,
+  samplingProgress,
+  writeFileAtomic,
+  type LoadedModel,
+} from './files.js';
 import { scatterImage, trajectoryStrip } from './plot.js';
 
 export const SAMPLE_HELP = `usage: ddpm sample [options]
@@ -36,12 +43,27 @@ A sample does not depend on --batch, --n or --threads: sample i's noise is addre
 Models of 2-D points (MLPDenoiser, from 'ddpm train --data two-moons') are drawn as a scatter plot.`;
 
 export async function sampleCommand(argv: string[]): Promise<void> {
-  const v = parseCommand(argv, {
-    model: { type: 'string' }, sampler: { type: 'string' }, steps: { type: 'string' }, eta: { type: 'string' },
-    n: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
-    out: { type: 'string' }, trajectory: { type: 'string' }, class: { type: 'string' }, guidance: { type: 'string' },
-    scale: { type: 'string' }, json: { type: 'boolean' }, karras: { type: 'boolean' },
-  }, SAMPLE_HELP);
+  const v = parseCommand(
+    argv,
+    {
+      model: { type: 'string' },
+      sampler: { type: 'string' },
+      steps: { type: 'string' },
+      eta: { type: 'string' },
+      n: { type: 'string' },
+      batch: { type: 'string' },
+      seed: { type: 'string' },
+      threads: { type: 'string' },
+      out: { type: 'string' },
+      trajectory: { type: 'string' },
+      class: { type: 'string' },
+      guidance: { type: 'string' },
+      scale: { type: 'string' },
+      json: { type: 'boolean' },
+      karras: { type: 'boolean' },
+    },
+    SAMPLE_HELP,
+  );
   if (!v) return;
   const t0 = performance.now();
   const batch = intOption('batch', v.batch, 16, 1, 4096);
@@ -57,19 +79,30 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     const cond = conditioning(loaded, v.class, v.guidance);
     const shape = pipe.sampleShape;
     const n = intOption('n', v.n, shape.length === 1 ? 1000 : 64, 1, 1_000_000);
-    if (v.trajectory && shape.length === 1) throw new DdpmError('INVALID_ARGUMENT', '--trajectory needs an image model');
-    if (shape.length === 1 && shape[0] !== 2) throw new DdpmError('UNSUPPORTED', `${loaded.dir}: samples of ${shape[0]} values cannot be drawn (2-D points or images)`);
+    if (v.trajectory && shape.length === 1)
+      throw new DdpmError('INVALID_ARGUMENT', '--trajectory needs an image model');
+    if (shape.length === 1 && shape[0] !== 2)
+      throw new DdpmError(
+        'UNSUPPORTED',
+        `${loaded.dir}: samples of ${shape[0]} values cannot be drawn (2-D points or images)`,
+      );
     const record = new Set(v.trajectory ? spreadSteps(calls, 8) : []);
     const trajectory: { step: number; t: number; xt: Float32Array; x0: Float32Array }[] = [];
     const D = shape.reduce((a, b) => a * b, 1);
     const { progress, onStep, batches } = samplingProgress(calls, n, batch, v.quiet);
     const tLoad = performance.now();
     const r = await pipe.run({
-      batchSize: n, maxBatch: batch, numInferenceSteps: steps, seed, eta, ...cond,
+      batchSize: n,
+      maxBatch: batch,
+      numInferenceSteps: steps,
+      seed,
+      eta,
+      ...cond,
       onStep: (done, total, info) => {
         onStep(done, total, info);
         // the trajectory is the first sample's: calls 1 … calls of the first batch
-        if (info.batchStart === 0 && record.has(done)) trajectory.push({ step: done, t: info.t, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
+        if (info.batchStart === 0 && record.has(done))
+          trajectory.push({ step: done, t: info.t, xt: info.sample.slice(0, D), x0: info.x0.slice(0, D) });
       },
     });
     progress.finish();
@@ -89,21 +122,44 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     }
     if (v.trajectory) {
       const image = (x: Float32Array) => tensorToImages(x, [1, ...shape]).images[0];
-      const strip = trajectoryStrip(trajectory.map((f) => ({ step: f.step, t: Math.round(f.t * 100) / 100, xt: image(f.xt), x0: image(f.x0) })));
+      const strip = trajectoryStrip(
+        trajectory.map((f) => ({ step: f.step, t: Math.round(f.t * 100) / 100, xt: image(f.xt), x0: image(f.x0) })),
+      );
       await write(v.trajectory, toPng(strip, { scale }), strip.width * scale, strip.height * scale);
     }
     const tEnd = performance.now();
-    if (!v.quiet) console.error(`wrote ${out} (${n} samples, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? `model calls (${steps} steps)` : 'steps'}, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`);
+    if (!v.quiet)
+      console.error(
+        `wrote ${out} (${n} samples, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? `model calls (${steps} steps)` : 'steps'}, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`,
+      );
     if (v.json) {
       const ms = (a: number, b: number) => Math.round(b - a);
-      console.log(JSON.stringify({
-        model: loaded.dir, sampler, karras, steps, modelCalls: calls, n, batch, seed, eta: eta ?? null, scale,
-        ...(cond.classLabels === undefined ? {} : { class: cond.classLabels, guidance: cond.guidanceScale ?? null }),
-        engine: { build: engine.info.build, threads: engine.info.threads },
-        written, trajectorySteps: v.trajectory ? trajectory.map((f) => f.step) : null,
-        notices: loaded.notices,
-        timingsMs: { load: ms(t0, tLoad), sample: ms(tLoad, tSample), write: ms(tSample, tEnd), total: ms(t0, tEnd), perModelCall: Math.round(((tSample - tLoad) / (calls * batches)) * 10) / 10 },
-      }));
+      console.log(
+        JSON.stringify({
+          model: loaded.dir,
+          sampler,
+          karras,
+          steps,
+          modelCalls: calls,
+          n,
+          batch,
+          seed,
+          eta: eta ?? null,
+          scale,
+          ...(cond.classLabels === undefined ? {} : { class: cond.classLabels, guidance: cond.guidanceScale ?? null }),
+          engine: { build: engine.info.build, threads: engine.info.threads },
+          written,
+          trajectorySteps: v.trajectory ? trajectory.map((f) => f.step) : null,
+          notices: loaded.notices,
+          timingsMs: {
+            load: ms(t0, tLoad),
+            sample: ms(tLoad, tSample),
+            write: ms(tSample, tEnd),
+            total: ms(t0, tEnd),
+            perModelCall: Math.round(((tSample - tLoad) / (calls * batches)) * 10) / 10,
+          },
+        }),
+      );
     }
   } finally {
     engine.dispose();
@@ -112,23 +168,42 @@ export async function sampleCommand(argv: string[]): Promise<void> {
 
 /** Width and height of a grid of n images with `cols` columns and 2-pixel padding, enlarged `scale` times. */
 function gridSize(cols: number, n: number, shape: number[], scale: number): [number, number] {
-  const c = Math.min(cols, n), rows = Math.ceil(n / c);
+  const c = Math.min(cols, n),
+    rows = Math.ceil(n / c);
   return [(c * shape[2] + (c + 1) * 2) * scale, (rows * shape[1] + (rows + 1) * 2) * scale];
 }
 
 /** --class / --guidance checked against the model: what the pipeline's run() takes. */
-function conditioning(loaded: LoadedModel, classArg: string | undefined, guidanceArg: string | undefined): { classLabels?: number; guidanceScale?: number } {
+function conditioning(
+  loaded: LoadedModel,
+  classArg: string | undefined,
+  guidanceArg: string | undefined,
+): { classLabels?: number; guidanceScale?: number } {
   const K = loaded.kind === 'unet' ? loaded.model.config.num_class_embeds : null;
   if (K === null) {
     if (classArg !== undefined || guidanceArg !== undefined) {
-      throw new DdpmError('INVALID_ARGUMENT', `--class/--guidance: ${loaded.dir} is not class-conditional${loaded.kind === 'unet' ? ' (its config has no num_class_embeds)' : ''}`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `--class/--guidance: ${loaded.dir} is not class-conditional${loaded.kind === 'unet' ? ' (its config has no num_class_embeds)' : ''}`,
+      );
     }
     return {};
   }
-  if (classArg === undefined) throw new DdpmError('INVALID_ARGUMENT', `${loaded.dir} is class-conditional (num_class_embeds = ${K}): pass --class K`);
+  if (classArg === undefined)
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `${loaded.dir} is class-conditional (num_class_embeds = ${K}): pass --class K`,
+    );
   if (guidanceArg === undefined) return { classLabels: intOption('class', classArg, 0, 0, K - 1) };
-  if (K < 2) throw new DdpmError('INVALID_ARGUMENT', `--guidance needs an unconditional label besides the classes; num_class_embeds is ${K}`);
-  return { classLabels: intOption('class', classArg, 0, 0, K - 2), guidanceScale: numberOption('guidance', guidanceArg, 1, 0, 100) };
+  if (K < 2)
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `--guidance needs an unconditional label besides the classes; num_class_embeds is ${K}`,
+    );
+  return {
+    classLabels: intOption('class', classArg, 0, 0, K - 2),
+    guidanceScale: numberOption('guidance', guidanceArg, 1, 0, 100),
+  };
 }
 
 /** ~k step counts spread over 1 … steps, always including the last. */

@@ -69,46 +69,95 @@ One 'ddpm train' at a time writes DIR (DIR/train.lock names it; a lock left by a
 over). DIR/loss.csv is append-only: a kill at any moment loses no loss a checkpoint covers.`;
 
 type Data =
-  | { kind: 'images'; x: Float32Array; N: number; C: number; H: number; W: number; label: string; labels?: Uint8Array; numClasses?: number }
+  | {
+      kind: 'images';
+      x: Float32Array;
+      N: number;
+      C: number;
+      H: number;
+      W: number;
+      label: string;
+      labels?: Uint8Array;
+      numClasses?: number;
+    }
   | { kind: 'points'; x: Float32Array; N: number; label: string };
 
 const POINTS = 8000;
 /** Fixed data seed: --seed changes the training randomness, not the dataset. */
 const DATA_SEED = 1;
 
-const MLP_PRESETS: Record<string, object> = { tiny: { hidden_dim: 64, num_blocks: 2 }, small: { hidden_dim: 128, num_blocks: 3 } };
+const MLP_PRESETS: Record<string, object> = {
+  tiny: { hidden_dim: 64, num_blocks: 2 },
+  small: { hidden_dim: 128, num_blocks: 3 },
+};
 
-async function loadData(source: string, channels: 1 | 3 | undefined, policy: 'skip' | 'fail', quiet: boolean): Promise<Data> {
+async function loadData(
+  source: string,
+  channels: 1 | 3 | undefined,
+  policy: 'skip' | 'fail',
+  quiet: boolean,
+): Promise<Data> {
   if (source === 'mnist') {
     const d = await loadMnist('train');
-    return { kind: 'images', x: d.images, N: d.N, C: 1, H: 28, W: 28, label: 'mnist', labels: d.labels, numClasses: 10 };
+    return {
+      kind: 'images',
+      x: d.images,
+      N: d.N,
+      C: 1,
+      H: 28,
+      W: 28,
+      label: 'mnist',
+      labels: d.labels,
+      numClasses: 10,
+    };
   }
   if (source === 'two-moons') return { kind: 'points', x: twoMoons(POINTS, DATA_SEED), N: POINTS, label: 'two-moons' };
-  if (source === 'swiss-roll') return { kind: 'points', x: swissRoll(POINTS, DATA_SEED), N: POINTS, label: 'swiss-roll' };
+  if (source === 'swiss-roll')
+    return { kind: 'points', x: swissRoll(POINTS, DATA_SEED), N: POINTS, label: 'swiss-roll' };
   const f = await loadImageFolder(source, { channels, policy });
-  if (f.skipped.length && !quiet) console.error(`skipped ${f.skipped.length} unreadable file(s), e.g. ${f.skipped[0].file}: ${f.skipped[0].reason}`);
+  if (f.skipped.length && !quiet)
+    console.error(`skipped ${f.skipped.length} unreadable file(s), e.g. ${f.skipped[0].file}: ${f.skipped[0].reason}`);
   if (f.H !== f.W) throw new DdpmError('SHAPE_MISMATCH', `${f.files[0]}: ${f.W}×${f.H}; the U-Net needs square images`);
   return { kind: 'images', x: f.images, N: f.N, C: f.C, H: f.H, W: f.W, label: resolve(source) };
 }
 
 /** The model's class and checked config for the data and a preset or config file (nothing allocated). */
-function modelSpec(data: Data, preset: string, configFile: Record<string, unknown> | null, conditional: boolean, learnedVariance = false): { cls: 'UNet2DModel'; config: UNet2DConfig } | { cls: 'MLPDenoiser'; config: MLPConfig } {
+function modelSpec(
+  data: Data,
+  preset: string,
+  configFile: Record<string, unknown> | null,
+  conditional: boolean,
+  learnedVariance = false,
+): { cls: 'UNet2DModel'; config: UNet2DConfig } | { cls: 'MLPDenoiser'; config: MLPConfig } {
   if (data.kind === 'points') {
     if (configFile) throw new DdpmError('INVALID_ARGUMENT', '--model-config is for image data (a UNet2DModel config)');
-    if (!MLP_PRESETS[preset]) throw new DdpmError('INVALID_ARGUMENT', `--preset ${preset} is for images; 2-D data takes tiny or small`);
+    if (!MLP_PRESETS[preset])
+      throw new DdpmError('INVALID_ARGUMENT', `--preset ${preset} is for images; 2-D data takes tiny or small`);
     return { cls: 'MLPDenoiser', config: parseMLPConfig({ data_dim: 2, ...MLP_PRESETS[preset] }, `preset ${preset}`) };
   }
   const base = configFile ?? UNET_PRESETS[preset as UNetPreset];
   // class-conditional: one embedding per class plus the unconditional one, last
-  const want = { sample_size: data.H, in_channels: data.C, out_channels: (learnedVariance ? 2 : 1) * data.C, ...(conditional ? { num_class_embeds: data.numClasses! + 1 } : {}) };
+  const want = {
+    sample_size: data.H,
+    in_channels: data.C,
+    out_channels: (learnedVariance ? 2 : 1) * data.C,
+    ...(conditional ? { num_class_embeds: data.numClasses! + 1 } : {}),
+  };
   for (const k of Object.keys(want) as (keyof typeof want)[]) {
     if (configFile && configFile[k] !== undefined && configFile[k] !== want[k]) {
-      throw new DdpmError('INVALID_ARGUMENT', `--model-config: ${k} is ${JSON.stringify(configFile[k])} but the data needs ${want[k]}`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `--model-config: ${k} is ${JSON.stringify(configFile[k])} but the data needs ${want[k]}`,
+      );
     }
   }
   const config = parseUNetConfig({ ...base, ...want }, configFile ? '--model-config' : `preset ${preset}`);
   const factor = 2 ** (config.block_out_channels.length - 1);
-  if (data.H % factor !== 0) throw new DdpmError('SHAPE_MISMATCH', `images of ${data.H}×${data.W} cannot be halved ${config.block_out_channels.length - 1} times by this U-Net; use a smaller preset or images whose side is a multiple of ${factor}`);
+  if (data.H % factor !== 0)
+    throw new DdpmError(
+      'SHAPE_MISMATCH',
+      `images of ${data.H}×${data.W} cannot be halved ${config.block_out_channels.length - 1} times by this U-Net; use a smaller preset or images whose side is a multiple of ${factor}`,
+    );
   return { cls: 'UNet2DModel', config };
 }
 
@@ -116,7 +165,12 @@ function modelSpec(data: Data, preset: string, configFile: Record<string, unknow
 const SAMPLE_STEPS = 50;
 
 /** A sample grid's PNG bytes: 16 images (4 × 4) or 1,000 points, DDIM 50 steps, seed 0; all sampled memory freed. */
-async function drawSamples(model: Denoiser, scheduler: Record<string, unknown>, label: string, quiet: boolean): Promise<Uint8Array> {
+async function drawSamples(
+  model: Denoiser,
+  scheduler: Record<string, unknown>,
+  label: string,
+  quiet: boolean,
+): Promise<Uint8Array> {
   const e = model.engine;
   const mark = e.arena.mark();
   try {
@@ -124,7 +178,13 @@ async function drawSamples(model: Denoiser, scheduler: Record<string, unknown>, 
     const progress = new Progress(`sampling ${label}`, SAMPLE_STEPS, { quiet });
     const onStep = (d: number) => progress.update(d);
     if (model instanceof MLPDenoiser) {
-      const r = await new DDPMPipeline(e, model, ddim).run({ batchSize: 1000, maxBatch: 1000, numInferenceSteps: SAMPLE_STEPS, seed: 0, onStep });
+      const r = await new DDPMPipeline(e, model, ddim).run({
+        batchSize: 1000,
+        maxBatch: 1000,
+        numInferenceSteps: SAMPLE_STEPS,
+        seed: 0,
+        onStep,
+      });
       progress.finish();
       return encodePng(scatterImage(r.tensor));
     }
@@ -132,7 +192,14 @@ async function drawSamples(model: Denoiser, scheduler: Record<string, unknown>, 
     // a class-conditional model draws classes 0, 1, 2, … in reading order
     const K = unet.config.num_class_embeds;
     const classLabels = K === null ? undefined : Int32Array.from({ length: 16 }, (_, i) => i % (K - 1));
-    const r = await new DDPMPipeline(e, unet, ddim).run({ batchSize: 16, maxBatch: 16, numInferenceSteps: SAMPLE_STEPS, seed: 0, classLabels, onStep });
+    const r = await new DDPMPipeline(e, unet, ddim).run({
+      batchSize: 16,
+      maxBatch: 16,
+      numInferenceSteps: SAMPLE_STEPS,
+      seed: 0,
+      classLabels,
+      onStep,
+    });
     progress.finish();
     return encodePng(imageGrid(r.images, 4));
   } finally {
@@ -143,29 +210,56 @@ async function drawSamples(model: Denoiser, scheduler: Record<string, unknown>, 
 /** One-line warnings about settings that train nothing useful (stderr, before training). */
 export function trainWarnings(o: { warmup: number; steps: number; digits: boolean }): string[] {
   const w: string[] = [];
-  if (o.warmup >= o.steps) w.push(`warning: --warmup ${o.warmup} ≥ --steps ${o.steps}: the learning rate never reaches --lr (warmup is usually a few % of the steps)`);
+  if (o.warmup >= o.steps)
+    w.push(
+      `warning: --warmup ${o.warmup} ≥ --steps ${o.steps}: the learning rate never reaches --lr (warmup is usually a few % of the steps)`,
+    );
   if (o.digits && o.steps < MNIST_RECIPE.minUsefulSteps) {
-    w.push(`warning: ${o.steps} steps is far too few for digits: below ~${MNIST_RECIPE.minUsefulSteps.toLocaleString('en')} steps samples are blobs; the shipped model trained ${MNIST_RECIPE.steps.toLocaleString('en')} steps of ${MNIST_RECIPE.trainer.batchSize}`);
+    w.push(
+      `warning: ${o.steps} steps is far too few for digits: below ~${MNIST_RECIPE.minUsefulSteps.toLocaleString('en')} steps samples are blobs; the shipped model trained ${MNIST_RECIPE.steps.toLocaleString('en')} steps of ${MNIST_RECIPE.trainer.batchSize}`,
+    );
   }
   return w;
 }
 
 export async function trainCommand(argv: string[]): Promise<void> {
-  const v = parseCommand(argv, {
-    data: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, 'model-config': { type: 'string' },
-    'class-conditional': { type: 'boolean' },
-    batch: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' },
-    ema: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, loss: { type: 'string' },
-    'checkpoint-every': { type: 'string' }, 'sample-every': { type: 'string' }, 'bad-files': { type: 'string' },
-  }, TRAIN_HELP);
+  const v = parseCommand(
+    argv,
+    {
+      data: { type: 'string' },
+      out: { type: 'string' },
+      preset: { type: 'string' },
+      'model-config': { type: 'string' },
+      'class-conditional': { type: 'boolean' },
+      batch: { type: 'string' },
+      lr: { type: 'string' },
+      warmup: { type: 'string' },
+      steps: { type: 'string' },
+      epochs: { type: 'string' },
+      ema: { type: 'string' },
+      seed: { type: 'string' },
+      threads: { type: 'string' },
+      loss: { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      'sample-every': { type: 'string' },
+      'bad-files': { type: 'string' },
+    },
+    TRAIN_HELP,
+  );
   if (!v) return;
-  if (!v.data) throw new DdpmError('INVALID_ARGUMENT', '--data is required (mnist, two-moons, swiss-roll or a folder of PNGs)');
+  if (!v.data)
+    throw new DdpmError('INVALID_ARGUMENT', '--data is required (mnist, two-moons, swiss-roll or a folder of PNGs)');
   if (!v.out) throw new DdpmError('INVALID_ARGUMENT', '--out DIR is required');
-  if (v.steps !== undefined && v.epochs !== undefined) throw new DdpmError('INVALID_ARGUMENT', 'give --steps or --epochs, not both');
+  if (v.steps !== undefined && v.epochs !== undefined)
+    throw new DdpmError('INVALID_ARGUMENT', 'give --steps or --epochs, not both');
   const out = v.out;
   const quiet = !!v.quiet;
   const policy = choiceOption('bad-files', v['bad-files'], 'fail', ['skip', 'fail'] as const);
-  const preset = choiceOption('preset', v.preset, v.data === 'mnist' ? 'mnist' : 'small', ['tiny', 'small', 'mnist'] as const);
+  const preset = choiceOption('preset', v.preset, v.data === 'mnist' ? 'mnist' : 'small', [
+    'tiny',
+    'small',
+    'mnist',
+  ] as const);
   const sampleEvery = intOption('sample-every', v['sample-every'], 1000, 0);
   const seed = v.seed === undefined ? undefined : seedOption(v.seed);
   const modelConfig = v['model-config'] ? await readJson(v['model-config']) : null;
@@ -184,60 +278,121 @@ export async function trainCommand(argv: string[]): Promise<void> {
   process.once('SIGINT', onSigint);
   try {
     const ckptModel = run.checkpoint?.manifest.model;
-    const channels = ckptModel?.class === 'UNet2DModel' ? ((ckptModel.config as { in_channels: number }).in_channels as 1 | 3) : undefined;
+    const channels =
+      ckptModel?.class === 'UNet2DModel'
+        ? ((ckptModel.config as { in_channels: number }).in_channels as 1 | 3)
+        : undefined;
     const data = await loadData(v.data, channels, policy, quiet);
     const images = data.kind === 'images';
     // the shipped MNIST model's recipe for the mnist preset; plain image and point defaults otherwise
     const recipe = images && preset === 'mnist' && !modelConfig ? MNIST_RECIPE : null;
-    const savedConditional = ckptModel ? (ckptModel.config as { num_class_embeds?: number | null }).num_class_embeds != null : undefined;
-    if (v['class-conditional'] && (data.kind !== 'images' || !data.labels)) throw new DdpmError('INVALID_ARGUMENT', '--class-conditional needs labelled data (--data mnist)');
-    if (v['class-conditional'] && savedConditional === false) throw new DdpmError('RUN_MISMATCH', `--class-conditional: the run in ${out} is of an unconditional model; use a new --out`);
+    const savedConditional = ckptModel
+      ? (ckptModel.config as { num_class_embeds?: number | null }).num_class_embeds != null
+      : undefined;
+    if (v['class-conditional'] && (data.kind !== 'images' || !data.labels))
+      throw new DdpmError('INVALID_ARGUMENT', '--class-conditional needs labelled data (--data mnist)');
+    if (v['class-conditional'] && savedConditional === false)
+      throw new DdpmError(
+        'RUN_MISMATCH',
+        `--class-conditional: the run in ${out} is of an unconditional model; use a new --out`,
+      );
     const conditional = savedConditional ?? !!v['class-conditional'];
     const trainData = conditional && data.kind === 'images' ? { samples: data.x, labels: data.labels! } : data.x;
     const batch = intOption('batch', v.batch, recipe?.trainer.batchSize ?? (images ? 64 : 256), 1, 65536);
-    const lr = numberOption('lr', v.lr, recipe?.trainer.learningRate ?? (images ? 5e-4 : 3e-3), 0, 1, { minOpen: true });
-    const emaDecay = numberOption('ema', v.ema, recipe?.trainer.ema.maxDecay ?? (images ? 0.999 : 0.995), 0, 1, { maxOpen: true });
+    const lr = numberOption('lr', v.lr, recipe?.trainer.learningRate ?? (images ? 5e-4 : 3e-3), 0, 1, {
+      minOpen: true,
+    });
+    const emaDecay = numberOption('ema', v.ema, recipe?.trainer.ema.maxDecay ?? (images ? 0.999 : 0.995), 0, 1, {
+      maxOpen: true,
+    });
     const warmup = intOption('warmup', v.warmup, recipe?.trainer.lrWarmupSteps ?? (images ? 500 : 100), 0);
     const checkpointEvery = intOption('checkpoint-every', v['checkpoint-every'], recipe?.checkpointEvery ?? 500, 1);
-    const target = v.epochs !== undefined
-      ? Math.ceil((numberOption('epochs', v.epochs, 1, 0, 1e6, { minOpen: true }) * data.N) / batch)
-      : intOption('steps', v.steps, recipe?.steps ?? (images ? 10000 : 3000), 1);
+    const target =
+      v.epochs !== undefined
+        ? Math.ceil((numberOption('epochs', v.epochs, 1, 0, 1e6, { minOpen: true }) * data.N) / batch)
+        : intOption('steps', v.steps, recipe?.steps ?? (images ? 10000 : 3000), 1);
     const loss = choiceOption('loss', v.loss, 'simple', ['simple', 'hybrid', 'vlb'] as const);
-    if (loss !== 'simple' && !images) throw new DdpmError('INVALID_ARGUMENT', `--loss ${loss} is for images (its decoder term models 8-bit pixels)`);
+    if (loss !== 'simple' && !images)
+      throw new DdpmError('INVALID_ARGUMENT', `--loss ${loss} is for images (its decoder term models 8-bit pixels)`);
     // hybrid and vlb learn the variance: a learned_range U-Net (2× the channels) and scheduler
-    const learnedVariance = (run.checkpoint ? run.checkpoint.manifest.trainer_config.loss ?? 'simple' : loss) !== 'simple';
+    const learnedVariance =
+      (run.checkpoint ? (run.checkpoint.manifest.trainer_config.loss ?? 'simple') : loss) !== 'simple';
     const ema = emaDecay === 0 ? null : recipe ? { ...recipe.trainer.ema, maxDecay: emaDecay } : { maxDecay: emaDecay };
     const options: TrainerOptions = {
       // constant after the warmup, and nothing depends on --steps: a run extended later equals a longer run
       ...(recipe?.trainer ?? {}),
-      batchSize: batch, learningRate: lr, lrScheduler: 'constant', lrWarmupSteps: warmup, maxTrainSteps: 0, loss,
-      ema, seed: seed ?? recipe?.trainer.seed ?? 0,
+      batchSize: batch,
+      learningRate: lr,
+      lrScheduler: 'constant',
+      lrWarmupSteps: warmup,
+      maxTrainSteps: 0,
+      loss,
+      ema,
+      seed: seed ?? recipe?.trainer.seed ?? 0,
       // classifier-free guidance (Ho & Salimans 2022): 10% of labels dropped to the unconditional one
       ...(conditional && data.kind === 'images' ? { labelDropout: 0.1, uncondLabel: data.numClasses! } : {}),
     };
     // images live in [−1, 1] (x̂_0 clipped); 2-D points are not bounded
     const variance = learnedVariance ? { varianceType: 'learned_range' as const } : {};
-    const scheduler = new DDPMScheduler({ ...(recipe?.scheduler ?? { numTrainTimesteps: 1000, betaSchedule: 'linear', clipSample: images }), ...variance }).toConfig();
+    const scheduler = new DDPMScheduler({
+      ...(recipe?.scheduler ?? { numTrainTimesteps: 1000, betaSchedule: 'linear', clipSample: images }),
+      ...variance,
+    }).toConfig();
 
     if (run.checkpoint) {
       // flags given explicitly must agree with the run; the rest comes from it
       const given = <T>(flag: string | undefined, value: T) => (flag === undefined ? undefined : value);
       const expect = {
-        batchSize: given(v.batch, batch), learningRate: given(v.lr, lr), lrWarmupSteps: given(v.warmup, warmup), seed: given(v.seed, seed), loss: given(v.loss, loss),
-        ema: v.ema === undefined ? undefined : ((run.checkpoint.manifest.trainer_config.ema && ema) ? { ...run.checkpoint.manifest.trainer_config.ema, maxDecay: emaDecay } : ema),
-        model: v.preset !== undefined || modelConfig ? modelSpec(data, preset, modelConfig, conditional, learnedVariance).config : undefined,
+        batchSize: given(v.batch, batch),
+        learningRate: given(v.lr, lr),
+        lrWarmupSteps: given(v.warmup, warmup),
+        seed: given(v.seed, seed),
+        loss: given(v.loss, loss),
+        ema:
+          v.ema === undefined
+            ? undefined
+            : run.checkpoint.manifest.trainer_config.ema && ema
+              ? { ...run.checkpoint.manifest.trainer_config.ema, maxDecay: emaDecay }
+              : ema,
+        model:
+          v.preset !== undefined || modelConfig
+            ? modelSpec(data, preset, modelConfig, conditional, learnedVariance).config
+            : undefined,
       };
-      const labels = { batchSize: '--batch', learningRate: '--lr', lrWarmupSteps: '--warmup', seed: '--seed', loss: '--loss', ema: '--ema', model: v.preset !== undefined ? `--preset ${v.preset}` : `--model-config ${v['model-config']}` };
-      const trainer = await run.resume(engine, { data: trainData, dataLabel: data.label, expect, labels, legacyScheduler: scheduler });
+      const labels = {
+        batchSize: '--batch',
+        learningRate: '--lr',
+        lrWarmupSteps: '--warmup',
+        seed: '--seed',
+        loss: '--loss',
+        ema: '--ema',
+        model: v.preset !== undefined ? `--preset ${v.preset}` : `--model-config ${v['model-config']}`,
+      };
+      const trainer = await run.resume(engine, {
+        data: trainData,
+        dataLabel: data.label,
+        expect,
+        labels,
+        legacyScheduler: scheduler,
+      });
       if (!quiet) console.error(`resuming ${out} at step ${trainer.step} (${run.checkpoint.source})`);
     } else {
       const spec = modelSpec(data, preset, modelConfig, conditional, learnedVariance);
-      await run.start(engine, { data: trainData, dataLabel: data.label, model: { class: spec.cls, config: spec.config }, initSeed: seed ?? recipe?.initSeed ?? 0, scheduler, trainer: options });
+      await run.start(engine, {
+        data: trainData,
+        dataLabel: data.label,
+        model: { class: spec.cls, config: spec.config },
+        initSeed: seed ?? recipe?.initSeed ?? 0,
+        scheduler,
+        trainer: options,
+      });
     }
     for (const n of run.notices) if (!quiet) console.error(`note: ${n}`);
     const trainer = run.trainer;
     const tc = trainer.config;
-    if (!quiet) for (const w of trainWarnings({ warmup: tc.lrWarmupSteps, steps: target, digits: v.data === 'mnist' })) console.error(w);
+    if (!quiet)
+      for (const w of trainWarnings({ warmup: tc.lrWarmupSteps, steps: target, digits: v.data === 'mnist' }))
+        console.error(w);
 
     const sched = run.identity!.scheduler!;
     const start = trainer.step;
@@ -248,7 +403,10 @@ export async function trainCommand(argv: string[]): Promise<void> {
       await writeFileAtomic(join(out, 'loss.svg'), lossSvg([...h.steps], [...h.losses]));
     };
     const r = await run.train({
-      until: target, checkpointEvery, sampleEvery, signal: ac.signal,
+      until: target,
+      checkpointEvery,
+      sampleEvery,
+      signal: ac.signal,
       sample: async (model, step) => {
         const png = await drawSamples(model, sched, join(out, 'samples', `step-${step}.png`), quiet);
         await writeLossSvg();
@@ -269,9 +427,15 @@ export async function trainCommand(argv: string[]): Promise<void> {
     const model = await run.exportModel();
     const ckptDir = join(out, CHECKPOINTS_DIR);
     if (r.aborted) {
-      if (!quiet) console.error(`interrupted at step ${r.step}: checkpoint saved in ${ckptDir}, model exported to ${model}; run the same command to resume`);
+      if (!quiet)
+        console.error(
+          `interrupted at step ${r.step}: checkpoint saved in ${ckptDir}, model exported to ${model}; run the same command to resume`,
+        );
       process.exitCode = 130;
-    } else if (!quiet) console.error(`trained to step ${r.step}; model in ${model}, samples in ${join(out, 'samples')}, loss curve ${join(out, 'loss.svg')}`);
+    } else if (!quiet)
+      console.error(
+        `trained to step ${r.step}; model in ${model}, samples in ${join(out, 'samples')}, loss curve ${join(out, 'loss.svg')}`,
+      );
   } finally {
     process.removeListener('SIGINT', onSigint);
     engine.dispose();

@@ -75,9 +75,13 @@ export async function variationalBound(engine: Engine, o: BoundOptions): Promise
   const D = o.D;
   checkInt('variationalBound: D', D, 1);
   if (o.x0.length === 0 || o.x0.length % D !== 0) {
-    throw new DdpmError('SHAPE_MISMATCH', `variationalBound: x0 has ${o.x0.length} values, not a positive multiple of D = ${D}`);
+    throw new DdpmError(
+      'SHAPE_MISMATCH',
+      `variationalBound: x0 has ${o.x0.length} values, not a positive multiple of D = ${D}`,
+    );
   }
-  if (T < 2) throw new DdpmError('INVALID_SCHEDULE', `variationalBound: the schedule needs at least 2 timesteps, found ${T}`);
+  if (T < 2)
+    throw new DdpmError('INVALID_SCHEDULE', `variationalBound: the schedule needs at least 2 timesteps, found ${T}`);
   for (let i = 0; i < o.x0.length; i++) {
     if (!(o.x0[i] >= -1 && o.x0[i] <= 1)) {
       throw new DdpmError('INVALID_ARGUMENT', `variationalBound: x0[${i}] = ${o.x0[i]} is outside [-1, 1]`);
@@ -140,30 +144,60 @@ export async function variationalBound(engine: Engine, o: BoundOptions): Promise
     for (let r = 0; r < rounds.length; r++) {
       const { t: ts, weight } = rounds[r];
       for (let n0 = 0; n0 < N; n0 += B) {
-        if (o.signal?.aborted) throw new DdpmError('INVALID_ARGUMENT', `variationalBound: aborted at round ${r} of ${rounds.length}`, { cause: o.signal.reason });
+        if (o.signal?.aborted)
+          throw new DdpmError('INVALID_ARGUMENT', `variationalBound: aborted at round ${r} of ${rounds.length}`, {
+            cause: o.signal.reason,
+          });
         const nb = Math.min(B, N - n0);
         const tb = ts.subarray(n0, n0 + nb);
         const x0b = o.x0.subarray(n0 * D, (n0 + nb) * D);
         engine.view(x0T).set(x0b);
-        const av = engine.view(aT), bv = engine.view(bT);
+        const av = engine.view(aT),
+          bv = engine.view(bT);
         for (let n = 0; n < nb; n++) {
           av[n] = s.sqrtAlphasCumprod[tb[n]];
           bv[n] = s.sqrtOneMinusAlphasCumprod[tb[n]];
         }
-        qSample(engine, { N: nb, D, x0: x0T, sqrtAlphasCumprod: aT, sqrtOneMinusAlphasCumprod: bT, out: xtT, random: { seed, stream: r, offset: n0 * D } });
+        qSample(engine, {
+          N: nb,
+          D,
+          x0: x0T,
+          sqrtAlphasCumprod: aT,
+          sqrtOneMinusAlphasCumprod: bT,
+          out: xtT,
+          random: { seed, stream: r, offset: n0 * D },
+        });
         const xt = engine.read(xtT).subarray(0, nb * D);
         const out = await o.model(xt, tb);
         const stride = learned ? 2 * D : D;
         if (out.length !== nb * stride) {
-          throw new DdpmError('SHAPE_MISMATCH', `variationalBound: the model returned ${out.length} values for ${nb} samples, expected ${nb * stride} (${learned ? '2D: prediction then variance' : 'D'})`);
+          throw new DdpmError(
+            'SHAPE_MISMATCH',
+            `variationalBound: the model returned ${out.length} values for ${nb} samples, expected ${nb * stride} (${learned ? '2D: prediction then variance' : 'D'})`,
+          );
         }
         for (let n = 0; n < nb; n++) {
           const t = tb[n];
           // p_θ(x_{t−1} | x_t) from the model output (posterior.ts), improved-diffusion's variance at t = 0
-          const p = pMeanVariance(s, t, { predictionType, varianceType, clip: clip ? 1 : Infinity, finalVariance: 'clipped' });
-          const nats = vlbTerm(p, t, D, x0b.subarray(n * D, (n + 1) * D), xt.subarray(n * D, (n + 1) * D), out.subarray(n * stride, (n + 1) * stride));
+          const p = pMeanVariance(s, t, {
+            predictionType,
+            varianceType,
+            clip: clip ? 1 : Infinity,
+            finalVariance: 'clipped',
+          });
+          const nats = vlbTerm(
+            p,
+            t,
+            D,
+            x0b.subarray(n * D, (n + 1) * D),
+            xt.subarray(n * D, (n + 1) * D),
+            out.subarray(n * stride, (n + 1) * stride),
+          );
           if (!Number.isFinite(nats)) {
-            throw new DdpmError('NON_FINITE', `variationalBound: the term at timestep ${t} for sample ${n0 + n} is ${nats} (model output non-finite or variance ≤ 0?)`);
+            throw new DdpmError(
+              'NON_FINITE',
+              `variationalBound: the term at timestep ${t} for sample ${n0 + n} is ${nats} (model output non-finite or variance ≤ 0?)`,
+            );
           }
           perSample[n0 + n] += weight * nats;
           termSum[t] += nats;

@@ -4,7 +4,14 @@ import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
 import { predEpsCoefficients, qPosteriorCoefficients, stepAlphas, type StepAlphas } from './posterior.js';
-import { COMMON_CONFIG_KEYS, SchedulerBase, optionsFromConfig, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
+import {
+  COMMON_CONFIG_KEYS,
+  SchedulerBase,
+  optionsFromConfig,
+  type SchedulerOptions,
+  type SchedulerOutput,
+  type StepOptions,
+} from './scheduler.js';
 
 export interface DDIMSchedulerOptions extends SchedulerOptions {
   /** ᾱ used for the step past t = 0: 1 when true, else ᾱ_0. Default true. */
@@ -29,12 +36,19 @@ export class DDIMScheduler extends SchedulerBase {
   constructor(o: DDIMSchedulerOptions = {}) {
     super(o, 'DDIMScheduler');
     this.setAlphaToOne = o.setAlphaToOne ?? true;
-    if (typeof this.setAlphaToOne !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `DDIMScheduler: setAlphaToOne must be true or false, found ${show(this.setAlphaToOne)}`);
+    if (typeof this.setAlphaToOne !== 'boolean')
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `DDIMScheduler: setAlphaToOne must be true or false, found ${show(this.setAlphaToOne)}`,
+      );
     this.finalAlphaCumprod = this.setAlphaToOne ? 1 : this.schedule.alphasCumprod[0];
   }
 
   static fromConfig(json: unknown, extra: Pick<SchedulerOptions, 'engine'> = {}): DDIMScheduler {
-    return new DDIMScheduler({ ...optionsFromConfig<DDIMSchedulerOptions>(json, DDIM_CONFIG_KEYS, 'DDIMScheduler'), ...extra });
+    return new DDIMScheduler({
+      ...optionsFromConfig<DDIMSchedulerOptions>(json, DDIM_CONFIG_KEYS, 'DDIMScheduler'),
+      ...extra,
+    });
   }
 
   toConfig(): Record<string, unknown> {
@@ -72,14 +86,21 @@ export class DDIMScheduler extends SchedulerBase {
   step(modelOutput: Tensor, timestep: number, sample: Tensor, opts: DDIMStepOptions = {}): SchedulerOutput {
     const t = timestep;
     const eta = opts.eta ?? 0;
-    if (typeof eta !== 'number' || !(eta >= 0) || !Number.isFinite(eta)) throw new DdpmError('INVALID_ARGUMENT', `DDIMScheduler.step: eta must be a finite number >= 0, found ${show(eta)}`);
+    if (typeof eta !== 'number' || !(eta >= 0) || !Number.isFinite(eta))
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `DDIMScheduler.step: eta must be a finite number >= 0, found ${show(eta)}`,
+      );
     // 1. get the previous step value and 2. compute alphas, betas
     const { alphaProdT, alphaProdTPrev } = this.alphas(t);
     const betaProdT = 1 - alphaProdT;
-    const sa = Math.sqrt(alphaProdT), sb = Math.sqrt(betaProdT);
+    const sa = Math.sqrt(alphaProdT),
+      sb = Math.sqrt(betaProdT);
     // 3. "predicted x_0" of formula (12), and 4. its clipping — in the kernel; ε̂ = ex·x_t + em·m + e0·x̂_0.
     const { ax, am } = this.predX0Coefficients(alphaProdT);
-    let ex: number, em: number, e0 = 0;
+    let ex: number,
+      em: number,
+      e0 = 0;
     if (opts.useClippedModelOutput) {
       // ε re-derived from the clipped x̂_0 (GLIDE)
       [ex, em, e0] = [1 / sb, 0, -sa / sb];
@@ -89,11 +110,22 @@ export class DDIMScheduler extends SchedulerBase {
     // 6. "direction pointing to x_t" of formula (12)
     const dir2 = 1 - alphaProdTPrev - stdDevT * stdDevT;
     if (!(dir2 >= 0)) {
-      throw new DdpmError('INVALID_ARGUMENT', `DDIMScheduler.step: eta ${eta} is too large at t = ${t}: 1 − ᾱ_prev − σ² = ${dir2} < 0`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `DDIMScheduler.step: eta ${eta} is too large at t = ${t}: 1 − ᾱ_prev − σ² = ${dir2} < 0`,
+      );
     }
     const dir = Math.sqrt(dir2);
     // 7. x_{t−1} without noise, formula (12), plus σ_t·z when η > 0 — in the kernel.
-    const coef = { ax, am, clip: this.clip, c0: Math.sqrt(alphaProdTPrev) + dir * e0, c1: dir * ex, c2: dir * em, sigma: stdDevT };
+    const coef = {
+      ax,
+      am,
+      clip: this.clip,
+      c0: Math.sqrt(alphaProdTPrev) + dir * e0,
+      c1: dir * ex,
+      c2: dir * em,
+      sigma: stdDevT,
+    };
     return this.runStep('DDIMScheduler.step', modelOutput, t, sample, opts, coef, eta > 0);
   }
 }

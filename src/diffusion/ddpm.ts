@@ -4,16 +4,42 @@ import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
 import type { StepCoefficients } from '../kernels/gaussian.js';
 import { modelLogVariance, pMeanVariance, type ModelVarianceType, type PMeanVariance } from './posterior.js';
-import { COMMON_CONFIG_KEYS, SchedulerBase, oneOf, optionsFromConfig, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
+import {
+  COMMON_CONFIG_KEYS,
+  SchedulerBase,
+  oneOf,
+  optionsFromConfig,
+  type SchedulerOptions,
+  type SchedulerOutput,
+  type StepOptions,
+} from './scheduler.js';
 
-export type VarianceType = 'fixed_small' | 'fixed_small_log' | 'fixed_large' | 'fixed_large_log' | 'learned' | 'learned_range';
+export type VarianceType =
+  | 'fixed_small'
+  | 'fixed_small_log'
+  | 'fixed_large'
+  | 'fixed_large_log'
+  | 'learned'
+  | 'learned_range';
 
-const VARIANCE_TYPES: readonly VarianceType[] = ['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log', 'learned', 'learned_range'];
+const VARIANCE_TYPES: readonly VarianceType[] = [
+  'fixed_small',
+  'fixed_small_log',
+  'fixed_large',
+  'fixed_large_log',
+  'learned',
+  'learned_range',
+];
 
 /** The model variance each diffusers variance type stands for (the _log variants differ only in what
  * getVariance returns). */
 const BASE_VARIANCE: Record<VarianceType, ModelVarianceType> = {
-  fixed_small: 'fixed_small', fixed_small_log: 'fixed_small', fixed_large: 'fixed_large', fixed_large_log: 'fixed_large', learned: 'learned', learned_range: 'learned_range',
+  fixed_small: 'fixed_small',
+  fixed_small_log: 'fixed_small',
+  fixed_large: 'fixed_large',
+  fixed_large_log: 'fixed_large',
+  learned: 'learned',
+  learned_range: 'learned_range',
 };
 
 export interface DDPMSchedulerOptions extends SchedulerOptions {
@@ -34,7 +60,10 @@ export class DDPMScheduler extends SchedulerBase {
 
   /** From diffusers' scheduler_config.json keys (num_train_timesteps, beta_schedule, variance_type …). */
   static fromConfig(json: unknown, extra: Pick<SchedulerOptions, 'engine'> = {}): DDPMScheduler {
-    return new DDPMScheduler({ ...optionsFromConfig<DDPMSchedulerOptions>(json, DDPM_CONFIG_KEYS, 'DDPMScheduler'), ...extra });
+    return new DDPMScheduler({
+      ...optionsFromConfig<DDPMSchedulerOptions>(json, DDPM_CONFIG_KEYS, 'DDPMScheduler'),
+      ...extra,
+    });
   }
 
   toConfig(): Record<string, unknown> {
@@ -57,7 +86,10 @@ export class DDPMScheduler extends SchedulerBase {
     ts.forEach((t, i) => {
       this.checkTimestep(t);
       if (i > 0 && !(t < ts[i - 1])) {
-        throw new DdpmError('INVALID_TIMESTEP', `custom timesteps must be strictly decreasing: timesteps[${i}] = ${t} follows ${ts[i - 1]}`);
+        throw new DdpmError(
+          'INVALID_TIMESTEP',
+          `custom timesteps must be strictly decreasing: timesteps[${i}] = ${t} follows ${ts[i - 1]}`,
+        );
       }
     });
     this.timesteps = ts;
@@ -70,14 +102,22 @@ export class DDPMScheduler extends SchedulerBase {
     this.checkTimestep(t);
     if (this.numInferenceSteps === null) return t - 1;
     const i = this.timesteps.indexOf(t);
-    if (i < 0) throw new DdpmError('INVALID_TIMESTEP', `timestep ${t} is not one of the ${this.timesteps.length} inference timesteps set by setTimesteps`);
+    if (i < 0)
+      throw new DdpmError(
+        'INVALID_TIMESTEP',
+        `timestep ${t} is not one of the ${this.timesteps.length} inference timesteps set by setTimesteps`,
+      );
     return i === this.timesteps.length - 1 ? -1 : this.timesteps[i + 1];
   }
 
   /** The model's Gaussian of the step t → previousTimestep(t) (posterior.ts, with diffusers' β̃ ≥ 1e-20). */
   private pMeanVariance(t: number, type: VarianceType = this.varianceType): PMeanVariance {
     return pMeanVariance(this.schedule, t, {
-      prev: this.previousTimestep(t), predictionType: this.predictionType, varianceType: BASE_VARIANCE[type], clip: this.clip, finalVariance: 'clamped',
+      prev: this.previousTimestep(t),
+      predictionType: this.predictionType,
+      varianceType: BASE_VARIANCE[type],
+      clip: this.clip,
+      finalVariance: 'clamped',
     });
   }
 
@@ -91,7 +131,10 @@ export class DDPMScheduler extends SchedulerBase {
     const type = oneOf('getVariance', 'varianceType', o.varianceType ?? this.varianceType, VARIANCE_TYPES);
     const v = o.predictedVariance;
     if ((type === 'learned' || type === 'learned_range') && (typeof v !== 'number' || !Number.isFinite(v))) {
-      throw new DdpmError('INVALID_ARGUMENT', `getVariance: variance type ${type} needs a finite predictedVariance, found ${v}`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `getVariance: variance type ${type} needs a finite predictedVariance, found ${v}`,
+      );
     }
     const { variance } = this.pMeanVariance(t, type);
     if (variance.kind === 'learned') return v!;
@@ -127,9 +170,12 @@ export class DDPMScheduler extends SchedulerBase {
     if (v.kind === 'learned') return { learned: 'learned' };
     if (v.kind === 'learned_range') return { learned: 'learned_range', minLog: v.minLog, maxLog: v.maxLog };
     switch (this.varianceType) {
-      case 'fixed_small_log': return Math.exp(0.5 * Math.log(v.variance));
-      case 'fixed_large_log': return Math.exp(0.5 * v.logVariance);
-      default: return Math.sqrt(v.variance);
+      case 'fixed_small_log':
+        return Math.exp(0.5 * Math.log(v.variance));
+      case 'fixed_large_log':
+        return Math.exp(0.5 * v.logVariance);
+      default:
+        return Math.sqrt(v.variance);
     }
   }
 }

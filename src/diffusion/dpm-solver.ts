@@ -17,9 +17,26 @@
 import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
-import { COMMON_CONFIG_KEYS, oneOf, optionsFromConfig, roundHalfEven, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
+import {
+  COMMON_CONFIG_KEYS,
+  oneOf,
+  optionsFromConfig,
+  roundHalfEven,
+  type SchedulerOptions,
+  type SchedulerOutput,
+  type StepOptions,
+} from './scheduler.js';
 import { karrasSigmas, lambdaTable32, sigmaToT, solverTimesteps } from './sigmas.js';
-import { SolverBase, alphaSigma, combo, dataPrediction, flag, lambdaOf, refuseUnsupported, type Combo } from './solver.js';
+import {
+  SolverBase,
+  alphaSigma,
+  combo,
+  dataPrediction,
+  flag,
+  lambdaOf,
+  refuseUnsupported,
+  type Combo,
+} from './solver.js';
 
 export type DPMAlgorithmType = 'dpmsolver++' | 'sde-dpmsolver++';
 export type DPMSolverType = 'midpoint' | 'heun';
@@ -54,12 +71,22 @@ const DPM_CONFIG_KEYS: Record<string, string> = {
 };
 
 /** Config keys diffusers has and we refuse unless they hold their default. */
-const DPM_UNSUPPORTED = { use_lu_lambdas: false, use_exponential_sigmas: false, use_beta_sigmas: false, use_flow_sigmas: false, use_dynamic_shifting: false };
+const DPM_UNSUPPORTED = {
+  use_lu_lambdas: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+  use_flow_sigmas: false,
+  use_dynamic_shifting: false,
+};
 
 /** lambda_min_clipped as diffusers writes it: a number, or "-inf" / "-Infinity" / null for −∞. */
 function parseLambdaMin(v: unknown): number {
   if (v === undefined || v === null || v === '-inf' || v === '-Infinity') return -Infinity;
-  if (typeof v !== 'number' || Number.isNaN(v)) throw new DdpmError('INVALID_ARGUMENT', `DPMSolverMultistepScheduler: lambdaMinClipped must be a number or "-inf", found ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || Number.isNaN(v))
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `DPMSolverMultistepScheduler: lambdaMinClipped must be a number or "-inf", found ${JSON.stringify(v)}`,
+    );
   return v;
 }
 
@@ -84,10 +111,15 @@ export class DPMSolverMultistepScheduler extends SolverBase {
     const who = 'DPMSolverMultistepScheduler';
     super({ ...o, timestepSpacing: o.timestepSpacing ?? 'linspace', clipSample: false }, who);
     this.solverOrder = o.solverOrder ?? 2;
-    if (![1, 2, 3].includes(this.solverOrder)) throw new DdpmError('UNSUPPORTED', `${who}: solverOrder must be 1, 2 or 3, found ${show(this.solverOrder)}`);
+    if (![1, 2, 3].includes(this.solverOrder))
+      throw new DdpmError('UNSUPPORTED', `${who}: solverOrder must be 1, 2 or 3, found ${show(this.solverOrder)}`);
     // diffusers maps "deis" to dpmsolver++ and UniPC's / DEIS's solver types to midpoint (register_to_config).
     const alg: string = (o.algorithmType as string) === 'deis' ? 'dpmsolver++' : (o.algorithmType ?? 'dpmsolver++');
-    if (alg === 'dpmsolver' || alg === 'sde-dpmsolver') throw new DdpmError('UNSUPPORTED', `${who}: algorithmType ${alg} (noise-prediction DPM-Solver) is not supported: use dpmsolver++ or sde-dpmsolver++`);
+    if (alg === 'dpmsolver' || alg === 'sde-dpmsolver')
+      throw new DdpmError(
+        'UNSUPPORTED',
+        `${who}: algorithmType ${alg} (noise-prediction DPM-Solver) is not supported: use dpmsolver++ or sde-dpmsolver++`,
+      );
     this.algorithmType = oneOf(who, 'algorithmType', alg, ['dpmsolver++', 'sde-dpmsolver++'] as const);
     const st = ['logrho', 'bh1', 'bh2'].includes(o.solverType as string) ? 'midpoint' : (o.solverType ?? 'midpoint');
     this.solverType = oneOf(who, 'solverType', st, ['midpoint', 'heun'] as const);
@@ -97,12 +129,19 @@ export class DPMSolverMultistepScheduler extends SolverBase {
     this.finalSigmasType = oneOf(who, 'finalSigmasType', o.finalSigmasType ?? 'zero', ['zero', 'sigma_min'] as const);
     this.lambdaMinClipped = parseLambdaMin(o.lambdaMinClipped);
     this.varianceType = o.varianceType ?? null;
-    if (this.varianceType !== null && typeof this.varianceType !== 'string') throw new DdpmError('INVALID_ARGUMENT', `${who}: varianceType must be a string or null, found ${show(this.varianceType)}`);
+    if (this.varianceType !== null && typeof this.varianceType !== 'string')
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `${who}: varianceType must be a string or null, found ${show(this.varianceType)}`,
+      );
   }
 
   static fromConfig(json: unknown, extra: Pick<SchedulerOptions, 'engine'> = {}): DPMSolverMultistepScheduler {
     refuseUnsupported('DPMSolverMultistepScheduler', json, DPM_UNSUPPORTED);
-    return new DPMSolverMultistepScheduler({ ...optionsFromConfig<DPMSolverMultistepSchedulerOptions>(json, DPM_CONFIG_KEYS, 'DPMSolverMultistepScheduler'), ...extra });
+    return new DPMSolverMultistepScheduler({
+      ...optionsFromConfig<DPMSolverMultistepSchedulerOptions>(json, DPM_CONFIG_KEYS, 'DPMSolverMultistepScheduler'),
+      ...extra,
+    });
   }
 
   toConfig(): Record<string, unknown> {
@@ -110,13 +149,23 @@ export class DPMSolverMultistepScheduler extends SolverBase {
     delete c.clip_sample;
     delete c.clip_sample_range;
     return {
-      _class_name: 'DPMSolverMultistepScheduler', ...c,
-      solver_order: this.solverOrder, algorithm_type: this.algorithmType, solver_type: this.solverType,
-      lower_order_final: this.lowerOrderFinal, euler_at_final: this.eulerAtFinal, use_karras_sigmas: this.useKarrasSigmas,
+      _class_name: 'DPMSolverMultistepScheduler',
+      ...c,
+      solver_order: this.solverOrder,
+      algorithm_type: this.algorithmType,
+      solver_type: this.solverType,
+      lower_order_final: this.lowerOrderFinal,
+      euler_at_final: this.eulerAtFinal,
+      use_karras_sigmas: this.useKarrasSigmas,
       final_sigmas_type: this.finalSigmasType,
       lambda_min_clipped: this.lambdaMinClipped === -Infinity ? '-inf' : this.lambdaMinClipped,
       variance_type: this.varianceType,
-      thresholding: false, use_lu_lambdas: false, use_exponential_sigmas: false, use_beta_sigmas: false, use_flow_sigmas: false, rescale_betas_zero_snr: false,
+      thresholding: false,
+      use_lu_lambdas: false,
+      use_exponential_sigmas: false,
+      use_beta_sigmas: false,
+      use_flow_sigmas: false,
+      rescale_betas_zero_snr: false,
     };
   }
 
@@ -131,7 +180,11 @@ export class DPMSolverMultistepScheduler extends SolverBase {
       let clipped = 0;
       for (let t = T - 1; t >= 0 && lam[t] < this.lambdaMinClipped; t--) clipped++;
       last = T - clipped;
-      if (last < 1) throw new DdpmError('INVALID_SCHEDULE', `DPMSolverMultistepScheduler: lambdaMinClipped ${this.lambdaMinClipped} clips every timestep`);
+      if (last < 1)
+        throw new DdpmError(
+          'INVALID_SCHEDULE',
+          `DPMSolverMultistepScheduler: lambdaMinClipped ${this.lambdaMinClipped} clips every timestep`,
+        );
     }
     let ts = solverTimesteps(this.timestepSpacing, T, n, this.stepsOffset, last);
     let sig: number[];
@@ -171,7 +224,8 @@ export class DPMSolverMultistepScheduler extends SolverBase {
     const n = this.timesteps.length;
     const size = N * D;
     // "Improve numerical stability for small number of steps" (diffusers): lower orders at the end.
-    const lowerOrderFinal = i === n - 1 && (this.eulerAtFinal || (this.lowerOrderFinal && n < 15) || this.finalSigmasType === 'zero');
+    const lowerOrderFinal =
+      i === n - 1 && (this.eulerAtFinal || (this.lowerOrderFinal && n < 15) || this.finalSigmasType === 'zero');
     const lowerOrderSecond = i === n - 2 && this.lowerOrderFinal && n < 15;
     const sde = this.algorithmType === 'sde-dpmsolver++';
     // Draw-or-read checks come first, so a refused step leaves the history as it was.
@@ -191,8 +245,12 @@ export class DPMSolverMultistepScheduler extends SolverBase {
     if (this.history.length > this.solverOrder) this.history.shift();
 
     // 2. the order of this step
-    const order = this.solverOrder === 1 || this.lowerOrderNums < 1 || lowerOrderFinal ? 1
-      : this.solverOrder === 2 || this.lowerOrderNums < 2 || lowerOrderSecond ? 2 : 3;
+    const order =
+      this.solverOrder === 1 || this.lowerOrderNums < 1 || lowerOrderFinal
+        ? 1
+        : this.solverOrder === 2 || this.lowerOrderNums < 2 || lowerOrderSecond
+          ? 2
+          : 3;
 
     // 3. the update, as coefficients on x_s and on m0, m1, m2 (newest first)
     const k = order;
@@ -216,19 +274,25 @@ export class DPMSolverMultistepScheduler extends SolverBase {
     } else {
       const lambdaS1 = lambdaOf(this.sigmas[i - 1]);
       const lambdaS2 = lambdaOf(this.sigmas[i - 2]);
-      const h0 = lambdaS0 - lambdaS1, h1 = lambdaS1 - lambdaS2;
-      const r0 = h0 / h, r1 = h1 / h;
+      const h0 = lambdaS0 - lambdaS1,
+        h1 = lambdaS1 - lambdaS2;
+      const r0 = h0 / h,
+        r1 = h1 / h;
       const D0 = m(0);
       const D1_0 = combo.scale(combo.sub(m(0), m(1)), 1 / r0);
       const D1_1 = combo.scale(combo.sub(m(1), m(2)), 1 / r1);
       const D1 = combo.add(D1_0, combo.scale(combo.sub(D1_0, D1_1), r0 / (r0 + r1)));
       const D2 = combo.scale(combo.sub(D1_0, D1_1), 1 / (r0 + r1));
       if (sde) {
-        coef = combo.add(combo.add(combo.scale(D0, alphaT * phi), combo.scale(D1, alphaT * (phi / (-2 * h) + 1))),
-          combo.scale(D2, alphaT * ((phi - 2 * h) / (2 * h) ** 2 - 0.5)));
+        coef = combo.add(
+          combo.add(combo.scale(D0, alphaT * phi), combo.scale(D1, alphaT * (phi / (-2 * h) + 1))),
+          combo.scale(D2, alphaT * ((phi - 2 * h) / (2 * h) ** 2 - 0.5)),
+        );
       } else {
-        coef = combo.add(combo.add(combo.scale(D0, -alphaT * phi), combo.scale(D1, alphaT * (phi / h + 1))),
-          combo.scale(D2, -alphaT * ((phi + h) / (h * h) - 0.5)));
+        coef = combo.add(
+          combo.add(combo.scale(D0, -alphaT * phi), combo.scale(D1, alphaT * (phi / h + 1))),
+          combo.scale(D2, -alphaT * ((phi + h) / (h * h) - 0.5)),
+        );
       }
     }
     const hist = this.history;
@@ -256,7 +320,10 @@ export class DPMSolverMultistepScheduler extends SolverBase {
   protected restoreState(values: Record<string, number | null>, tensors: Record<string, Tensor | null>): void {
     const lon = values.lowerOrderNums;
     if (lon === null || !Number.isInteger(lon) || lon < 0 || lon > this.solverOrder) {
-      throw new DdpmError('FORMAT', `DPMSolverMultistepScheduler.loadState: lowerOrderNums must be an integer in [0, ${this.solverOrder}], found ${show(lon)}`);
+      throw new DdpmError(
+        'FORMAT',
+        `DPMSolverMultistepScheduler.loadState: lowerOrderNums must be an integer in [0, ${this.solverOrder}], found ${show(lon)}`,
+      );
     }
     const hist: Tensor[] = [];
     for (let j = 0; j < this.solverOrder; j++) {
@@ -264,7 +331,11 @@ export class DPMSolverMultistepScheduler extends SolverBase {
       if (!t) break;
       hist.unshift(t);
     }
-    if (hist.length < Math.min(lon, this.solverOrder)) throw new DdpmError('FORMAT', `DPMSolverMultistepScheduler.loadState: ${lon} steps taken need ${lon} history tensors m0…, found ${hist.length}`);
+    if (hist.length < Math.min(lon, this.solverOrder))
+      throw new DdpmError(
+        'FORMAT',
+        `DPMSolverMultistepScheduler.loadState: ${lon} steps taken need ${lon} history tensors m0…, found ${hist.length}`,
+      );
     this.history = hist;
     this.lowerOrderNums = lon;
   }

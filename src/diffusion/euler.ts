@@ -11,7 +11,14 @@
 import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
-import { COMMON_CONFIG_KEYS, oneOf, optionsFromConfig, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
+import {
+  COMMON_CONFIG_KEYS,
+  oneOf,
+  optionsFromConfig,
+  type SchedulerOptions,
+  type SchedulerOutput,
+  type StepOptions,
+} from './scheduler.js';
 import { discreteTimesteps, initNoiseSigmaOf, interpTable, karrasSigmas, sigmaToT } from './sigmas.js';
 import { SolverBase, flag, refuseUnsupported } from './solver.js';
 import type { FinalSigmasType } from './dpm-solver.js';
@@ -21,10 +28,13 @@ const f32 = Math.fround;
 /** (ax, am) with x̂_0 = ax·x̃ + am·m at noise level σ, in the σ-space form x̃ = x_0 + σ·ε. */
 export function sigmaSpaceX0(type: 'epsilon' | 'sample' | 'v_prediction', sigma: number): { ax: number; am: number } {
   switch (type) {
-    case 'epsilon': return { ax: 1, am: -sigma };
-    case 'sample': return { ax: 0, am: 1 };
+    case 'epsilon':
+      return { ax: 1, am: -sigma };
+    case 'sample':
+      return { ax: 0, am: 1 };
     // diffusers: denoised = model_output·c_out + input·c_skip, c_out = −σ/sqrt(σ² + 1), c_skip = 1/(σ² + 1)
-    case 'v_prediction': return { ax: 1 / (sigma * sigma + 1), am: -sigma / Math.sqrt(sigma * sigma + 1) };
+    case 'v_prediction':
+      return { ax: 1 / (sigma * sigma + 1), am: -sigma / Math.sqrt(sigma * sigma + 1) };
   }
 }
 
@@ -41,7 +51,12 @@ export abstract class SigmaSpaceScheduler extends SolverBase {
   }
 
   /** Karras σ between the given (or the interpolated schedule's own) ends, and their timesteps. */
-  protected karras(sig: number[], n: number, sigmaMin: number | null, sigmaMax: number | null): { ts: number[]; sig: number[] } {
+  protected karras(
+    sig: number[],
+    n: number,
+    sigmaMin: number | null,
+    sigmaMax: number | null,
+  ): { ts: number[]; sig: number[] } {
     const ks = Array.from(karrasSigmas(sigmaMin ?? sig[sig.length - 1], sigmaMax ?? sig[0], n));
     return { ts: ks.map((s) => sigmaToT(s, this.logSigmaTable)), sig: ks };
   }
@@ -78,7 +93,12 @@ const EULER_CONFIG_KEYS: Record<string, string> = {
   final_sigmas_type: 'finalSigmasType',
 };
 
-const EULER_UNSUPPORTED = { use_exponential_sigmas: false, use_beta_sigmas: false, interpolation_type: 'linear', timestep_type: 'discrete' };
+const EULER_UNSUPPORTED = {
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+  interpolation_type: 'linear',
+  timestep_type: 'discrete',
+};
 
 export class EulerDiscreteScheduler extends SigmaSpaceScheduler {
   readonly useKarrasSigmas: boolean;
@@ -97,7 +117,10 @@ export class EulerDiscreteScheduler extends SigmaSpaceScheduler {
 
   static fromConfig(json: unknown, extra: Pick<SchedulerOptions, 'engine'> = {}): EulerDiscreteScheduler {
     refuseUnsupported('EulerDiscreteScheduler', json, EULER_UNSUPPORTED);
-    return new EulerDiscreteScheduler({ ...optionsFromConfig<EulerDiscreteSchedulerOptions>(json, EULER_CONFIG_KEYS, 'EulerDiscreteScheduler'), ...extra });
+    return new EulerDiscreteScheduler({
+      ...optionsFromConfig<EulerDiscreteSchedulerOptions>(json, EULER_CONFIG_KEYS, 'EulerDiscreteScheduler'),
+      ...extra,
+    });
   }
 
   toConfig(): Record<string, unknown> {
@@ -105,9 +128,17 @@ export class EulerDiscreteScheduler extends SigmaSpaceScheduler {
     delete c.clip_sample;
     delete c.clip_sample_range;
     return {
-      _class_name: 'EulerDiscreteScheduler', ...c,
-      interpolation_type: 'linear', use_karras_sigmas: this.useKarrasSigmas, use_exponential_sigmas: false, use_beta_sigmas: false,
-      sigma_min: this.sigmaMin, sigma_max: this.sigmaMax, timestep_type: 'discrete', final_sigmas_type: this.finalSigmasType, rescale_betas_zero_snr: false,
+      _class_name: 'EulerDiscreteScheduler',
+      ...c,
+      interpolation_type: 'linear',
+      use_karras_sigmas: this.useKarrasSigmas,
+      use_exponential_sigmas: false,
+      use_beta_sigmas: false,
+      sigma_min: this.sigmaMin,
+      sigma_max: this.sigmaMax,
+      timestep_type: 'discrete',
+      final_sigmas_type: this.finalSigmasType,
+      rescale_betas_zero_snr: false,
     };
   }
 
@@ -137,7 +168,9 @@ export class EulerDiscreteScheduler extends SigmaSpaceScheduler {
     const dt = this.sigmas[i + 1] - sigma;
     const k = dt / sigma; // x̃ + dt·(x̃ − x̂_0)/σ = (1 + k − k·ax)·x̃ − k·am·m
     this.combine(engine, N, D, out.predOriginalSample, { t: sample, coef: ax }, [{ t: modelOutput, coef: am }]);
-    this.combine(engine, N, D, out.prevSample, { t: sample, coef: 1 + k - k * ax }, [{ t: modelOutput, coef: -k * am }]);
+    this.combine(engine, N, D, out.prevSample, { t: sample, coef: 1 + k - k * ax }, [
+      { t: modelOutput, coef: -k * am },
+    ]);
     this.stepIndex = i + 1;
     return out;
   }
@@ -157,11 +190,22 @@ export class EulerAncestralDiscreteScheduler extends SigmaSpaceScheduler {
   constructor(o: EulerAncestralDiscreteSchedulerOptions = {}) {
     const who = 'EulerAncestralDiscreteScheduler';
     super({ ...o, clipSample: false }, who);
-    if (this.predictionType === 'sample') throw new DdpmError('UNSUPPORTED', `${who}: predictionType sample is not supported (diffusers v0.32 does not implement it either)`);
+    if (this.predictionType === 'sample')
+      throw new DdpmError(
+        'UNSUPPORTED',
+        `${who}: predictionType sample is not supported (diffusers v0.32 does not implement it either)`,
+      );
   }
 
   static fromConfig(json: unknown, extra: Pick<SchedulerOptions, 'engine'> = {}): EulerAncestralDiscreteScheduler {
-    return new EulerAncestralDiscreteScheduler({ ...optionsFromConfig<EulerAncestralDiscreteSchedulerOptions>(json, COMMON_CONFIG_KEYS, 'EulerAncestralDiscreteScheduler'), ...extra });
+    return new EulerAncestralDiscreteScheduler({
+      ...optionsFromConfig<EulerAncestralDiscreteSchedulerOptions>(
+        json,
+        COMMON_CONFIG_KEYS,
+        'EulerAncestralDiscreteScheduler',
+      ),
+      ...extra,
+    });
   }
 
   toConfig(): Record<string, unknown> {
@@ -202,7 +246,15 @@ export class EulerAncestralDiscreteScheduler extends SigmaSpaceScheduler {
     const { ax, am } = sigmaSpaceX0(this.predictionType, sigmaFrom);
     const k = (sigmaDown - sigmaFrom) / sigmaFrom;
     this.combine(engine, N, D, out.predOriginalSample, { t: sample, coef: ax }, [{ t: modelOutput, coef: am }]);
-    this.combine(engine, N, D, out.prevSample, { t: sample, coef: 1 + k - k * ax }, [{ t: modelOutput, coef: -k * am }], { noise });
+    this.combine(
+      engine,
+      N,
+      D,
+      out.prevSample,
+      { t: sample, coef: 1 + k - k * ax },
+      [{ t: modelOutput, coef: -k * am }],
+      { noise },
+    );
     this.stepIndex = i + 1;
     return out;
   }
@@ -218,6 +270,7 @@ export class EulerAncestralDiscreteScheduler extends SigmaSpaceScheduler {
 
 function positiveOrNull(who: string, what: string, v: unknown): number | null {
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be a finite number > 0 or null, found ${show(v)}`);
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))
+    throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be a finite number > 0 or null, found ${show(v)}`);
   return v;
 }

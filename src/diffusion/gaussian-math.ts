@@ -17,9 +17,17 @@ function logErfcPositive(x: number): number {
   // x ≥ 0
   const t = 1 / (1 + 0.5 * x);
   const poly =
-    -x * x - 1.26551223 +
-    t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 +
-    t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    -x * x -
+    1.26551223 +
+    t *
+      (1.00002368 +
+        t *
+          (0.37409196 +
+            t *
+              (0.09678418 +
+                t *
+                  (-0.18628806 +
+                    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
   return Math.log(t) + poly;
 }
 
@@ -68,7 +76,11 @@ function logStdNormalPdf(z: number): number {
  *   ∂plus/∂mean = −1/σ,          ∂plus/∂logScale = −plus   (the same for minus).
  * The ratios φ/P are taken as exp(log φ − log P), which stays finite deep in the tails.
  */
-export function discretizedGaussianLogLikelihoodGrad(x: number, mean: number, logScale: number): { logLikelihood: number; dMean: number; dLogScale: number } {
+export function discretizedGaussianLogLikelihoodGrad(
+  x: number,
+  mean: number,
+  logScale: number,
+): { logLikelihood: number; dMean: number; dLogScale: number } {
   const invStd = Math.exp(-logScale);
   const centered = x - mean;
   const plus = (centered + 1 / 255) * invStd;

@@ -10,7 +10,13 @@
 // model call: step() alternates predictor and corrector, and keeps d_i, x̃ and dt in between.
 import type { Tensor } from '../engine/memory.js';
 import { DdpmError } from '../errors.js';
-import { COMMON_CONFIG_KEYS, optionsFromConfig, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
+import {
+  COMMON_CONFIG_KEYS,
+  optionsFromConfig,
+  type SchedulerOptions,
+  type SchedulerOutput,
+  type StepOptions,
+} from './scheduler.js';
 import { initNoiseSigmaOf } from './sigmas.js';
 import { flag, refuseUnsupported } from './solver.js';
 import { SigmaSpaceScheduler, sigmaSpaceX0 } from './euler.js';
@@ -35,19 +41,28 @@ export class HeunDiscreteScheduler extends SigmaSpaceScheduler {
   constructor(o: HeunDiscreteSchedulerOptions = {}) {
     const who = 'HeunDiscreteScheduler';
     // diffusers' Heun defaults: β from 0.00085 to 0.012 ("sensible defaults"), no clipping.
-    super({ ...o, betaStart: o.betaStart ?? 0.00085, betaEnd: o.betaEnd ?? 0.012, clipSample: o.clipSample ?? false }, who);
+    super(
+      { ...o, betaStart: o.betaStart ?? 0.00085, betaEnd: o.betaEnd ?? 0.012, clipSample: o.clipSample ?? false },
+      who,
+    );
     this.useKarrasSigmas = flag(who, 'useKarrasSigmas', o.useKarrasSigmas ?? false);
   }
 
   static fromConfig(json: unknown, extra: Pick<SchedulerOptions, 'engine'> = {}): HeunDiscreteScheduler {
     refuseUnsupported('HeunDiscreteScheduler', json, HEUN_UNSUPPORTED);
-    return new HeunDiscreteScheduler({ ...optionsFromConfig<HeunDiscreteSchedulerOptions>(json, HEUN_CONFIG_KEYS, 'HeunDiscreteScheduler'), ...extra });
+    return new HeunDiscreteScheduler({
+      ...optionsFromConfig<HeunDiscreteSchedulerOptions>(json, HEUN_CONFIG_KEYS, 'HeunDiscreteScheduler'),
+      ...extra,
+    });
   }
 
   toConfig(): Record<string, unknown> {
     return {
-      _class_name: 'HeunDiscreteScheduler', ...this.commonConfig(),
-      use_karras_sigmas: this.useKarrasSigmas, use_exponential_sigmas: false, use_beta_sigmas: false,
+      _class_name: 'HeunDiscreteScheduler',
+      ...this.commonConfig(),
+      use_karras_sigmas: this.useKarrasSigmas,
+      use_exponential_sigmas: false,
+      use_beta_sigmas: false,
     };
   }
 
@@ -111,7 +126,9 @@ export class HeunDiscreteScheduler extends SigmaSpaceScheduler {
       const dt = this.dt!;
       const c = dt / (2 * sigmaNext);
       this.combine(engine, N, D, out.prevSample, { t: this.heunSample!, coef: 1 }, [
-        { t: this.derivative!, coef: dt / 2 }, { t: sample, coef: c }, { t: x0, coef: -c },
+        { t: this.derivative!, coef: dt / 2 },
+        { t: sample, coef: c },
+        { t: x0, coef: -c },
       ]);
       this.dt = null;
       this.derivative = null;
@@ -132,7 +149,10 @@ export class HeunDiscreteScheduler extends SigmaSpaceScheduler {
   protected restoreState(values: Record<string, number | null>, tensors: Record<string, Tensor | null>): void {
     const pending = values.dt !== null;
     if (pending !== (tensors.derivative !== null) || pending !== (tensors.sample !== null)) {
-      throw new DdpmError('FORMAT', 'HeunDiscreteScheduler.loadState: dt, derivative and sample must all be present (a corrector call pending) or all null');
+      throw new DdpmError(
+        'FORMAT',
+        'HeunDiscreteScheduler.loadState: dt, derivative and sample must all be present (a corrector call pending) or all null',
+      );
     }
     this.dt = values.dt;
     this.derivative = tensors.derivative;

@@ -2,7 +2,15 @@
 // resumable sampling chains.
 export * from './schedule.js';
 export * from './forward.js';
-export { SchedulerBase, optionsFromConfig, type PredictionType, type TimestepSpacing, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
+export {
+  SchedulerBase,
+  optionsFromConfig,
+  type PredictionType,
+  type TimestepSpacing,
+  type SchedulerOptions,
+  type SchedulerOutput,
+  type StepOptions,
+} from './scheduler.js';
 export * from './ddpm.js';
 export * from './ddim.js';
 export * from './sampling.js';

@@ -79,7 +79,8 @@ export function predX0Coefficients(predictionType: PredictionType, alphaProdT: n
 
 /** ε̂ = ex·x_t + em·m: eq. 4 solved for ε given x̂_0 (sample), or ε = sqrt(ᾱ)·v + sqrt(1 − ᾱ)·x_t (v). */
 export function predEpsCoefficients(predictionType: PredictionType, alphaProdT: number): { ex: number; em: number } {
-  const sa = Math.sqrt(alphaProdT), sb = Math.sqrt(1 - alphaProdT);
+  const sa = Math.sqrt(alphaProdT),
+    sb = Math.sqrt(1 - alphaProdT);
   switch (predictionType) {
     case 'epsilon':
       return { ex: 0, em: 1 };
@@ -95,7 +96,10 @@ export function predEpsCoefficients(predictionType: PredictionType, alphaProdT: 
  * (eq. 14), x_0, or v = sqrt(ᾱ_t)·ε − sqrt(1 − ᾱ_t)·x_0 (Salimans & Ho 2022) — what predX0Coefficients
  * inverts.
  */
-export function trainingTargetCoefficients(predictionType: PredictionType, alphaProdT: number): { cEps: number; cX0: number } {
+export function trainingTargetCoefficients(
+  predictionType: PredictionType,
+  alphaProdT: number,
+): { cEps: number; cX0: number } {
   switch (predictionType) {
     case 'epsilon':
       return { cEps: 1, cX0: 0 };
@@ -148,10 +152,14 @@ export interface PMeanVarianceOptions {
  */
 export function pMeanVariance(schedule: NoiseSchedule, t: number, o: PMeanVarianceOptions): PMeanVariance {
   const T = schedule.T;
-  if (!Number.isInteger(t) || t < 0 || t >= T) throw new DdpmError('INVALID_TIMESTEP', `pMeanVariance: timestep must be an integer in [0, ${T}), found ${t}`);
+  if (!Number.isInteger(t) || t < 0 || t >= T)
+    throw new DdpmError('INVALID_TIMESTEP', `pMeanVariance: timestep must be an integer in [0, ${T}), found ${t}`);
   const prev = o.prev ?? t - 1;
   if (!Number.isInteger(prev) || prev >= t) {
-    throw new DdpmError('INVALID_TIMESTEP', `pMeanVariance: prev must be an integer below t = ${t} (negative: past the last step), found ${prev}`);
+    throw new DdpmError(
+      'INVALID_TIMESTEP',
+      `pMeanVariance: prev must be an integer below t = ${t} (negative: past the last step), found ${prev}`,
+    );
   }
   // 1. alphas and betas of the step
   const alphas = stepAlphas(schedule, t, prev, o.finalAlphaCumprod ?? 1);
@@ -164,7 +172,11 @@ export function pMeanVariance(schedule: NoiseSchedule, t: number, o: PMeanVarian
   let largeVariance = alphas.betaT;
   if ((o.finalVariance ?? 'clamped') === 'clamped') smallVariance = Math.max(smallVariance, 1e-20);
   else if (prev < 0) {
-    if (prev !== t - 1) throw new DdpmError('INVALID_ARGUMENT', `pMeanVariance: finalVariance 'clipped' needs prev = t − 1, found prev ${prev} at t = ${t}`);
+    if (prev !== t - 1)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `pMeanVariance: finalVariance 'clipped' needs prev = t − 1, found prev ${prev} at t = ${t}`,
+      );
     // improved-diffusion: β̃_0 := β̃_1, and fixed_large's β_0 := β̃_1 (T = 1: β_0 for both)
     smallVariance = largeVariance = T > 1 ? qPosteriorCoefficients(stepAlphas(schedule, 1, 0)).variance : alphas.betaT;
   }
@@ -185,11 +197,20 @@ export function pMeanVariance(schedule: NoiseSchedule, t: number, o: PMeanVarian
       variance = { kind: 'learned_range', minLog: logPosteriorVariance, maxLog: Math.log(alphas.betaT) };
       break;
     default:
-      throw new DdpmError('INVALID_ARGUMENT', `pMeanVariance: varianceType must be fixed_small, fixed_large, learned or learned_range, found ${String(o.varianceType)}`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `pMeanVariance: varianceType must be fixed_small, fixed_large, learned or learned_range, found ${String(o.varianceType)}`,
+      );
   }
   return {
-    ax, am, clip: o.clip ?? Infinity, c0: post.coefX0, c1: post.coefXt, variance,
-    posterior: { ...post, logVariance: logPosteriorVariance }, alphas,
+    ax,
+    am,
+    clip: o.clip ?? Infinity,
+    c0: post.coefX0,
+    c1: post.coefXt,
+    variance,
+    posterior: { ...post, logVariance: logPosteriorVariance },
+    alphas,
   };
 }
 

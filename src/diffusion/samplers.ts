@@ -13,12 +13,27 @@ import { EulerAncestralDiscreteScheduler, EulerDiscreteScheduler } from './euler
 import { HeunDiscreteScheduler } from './heun.js';
 import { UniPCMultistepScheduler } from './unipc.js';
 
-export const SAMPLER_NAMES = ['ddpm', 'ddim', 'dpm++2m', 'dpm++3m', 'dpm++2m-sde', 'unipc', 'euler', 'euler-a', 'heun'] as const;
+export const SAMPLER_NAMES = [
+  'ddpm',
+  'ddim',
+  'dpm++2m',
+  'dpm++3m',
+  'dpm++2m-sde',
+  'unipc',
+  'euler',
+  'euler-a',
+  'heun',
+] as const;
 export type SamplerName = (typeof SAMPLER_NAMES)[number];
 
 export type AnyScheduler =
-  | DDPMScheduler | DDIMScheduler | DPMSolverMultistepScheduler | UniPCMultistepScheduler
-  | EulerDiscreteScheduler | EulerAncestralDiscreteScheduler | HeunDiscreteScheduler;
+  | DDPMScheduler
+  | DDIMScheduler
+  | DPMSolverMultistepScheduler
+  | UniPCMultistepScheduler
+  | EulerDiscreteScheduler
+  | EulerAncestralDiscreteScheduler
+  | HeunDiscreteScheduler;
 
 type FromConfig = (json: unknown, extra?: { engine?: Engine }) => AnyScheduler;
 
@@ -37,11 +52,18 @@ export const SCHEDULER_CLASSES: Readonly<Record<string, FromConfig>> = {
  * have, listing those we do). */
 export function schedulerFromConfig(json: unknown, o: { engine?: Engine } = {}): AnyScheduler {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new DdpmError('FORMAT', `scheduler config: must be a JSON object, found ${json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json}`);
+    throw new DdpmError(
+      'FORMAT',
+      `scheduler config: must be a JSON object, found ${json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json}`,
+    );
   }
   const cls = (json as Record<string, unknown>)._class_name;
   const make = typeof cls === 'string' && Object.hasOwn(SCHEDULER_CLASSES, cls) ? SCHEDULER_CLASSES[cls] : undefined;
-  if (!make) throw new DdpmError('FORMAT', `scheduler config: _class_name must be one of ${Object.keys(SCHEDULER_CLASSES).join(', ')}, found ${JSON.stringify(cls)}`);
+  if (!make)
+    throw new DdpmError(
+      'FORMAT',
+      `scheduler config: _class_name must be one of ${Object.keys(SCHEDULER_CLASSES).join(', ')}, found ${JSON.stringify(cls)}`,
+    );
   return make(json, { engine: o.engine });
 }
 
@@ -49,10 +71,26 @@ export function schedulerFromConfig(json: unknown, o: { engine?: Engine } = {}):
 const SAMPLERS: Record<SamplerName, { cls: string; keys: Record<string, unknown>; karras: boolean }> = {
   ddpm: { cls: 'DDPMScheduler', keys: {}, karras: false },
   ddim: { cls: 'DDIMScheduler', keys: {}, karras: false },
-  'dpm++2m': { cls: 'DPMSolverMultistepScheduler', keys: { algorithm_type: 'dpmsolver++', solver_order: 2 }, karras: true },
-  'dpm++3m': { cls: 'DPMSolverMultistepScheduler', keys: { algorithm_type: 'dpmsolver++', solver_order: 3 }, karras: true },
-  'dpm++2m-sde': { cls: 'DPMSolverMultistepScheduler', keys: { algorithm_type: 'sde-dpmsolver++', solver_order: 2 }, karras: true },
-  unipc: { cls: 'UniPCMultistepScheduler', keys: { solver_type: 'bh2', solver_order: 2, predict_x0: true }, karras: true },
+  'dpm++2m': {
+    cls: 'DPMSolverMultistepScheduler',
+    keys: { algorithm_type: 'dpmsolver++', solver_order: 2 },
+    karras: true,
+  },
+  'dpm++3m': {
+    cls: 'DPMSolverMultistepScheduler',
+    keys: { algorithm_type: 'dpmsolver++', solver_order: 3 },
+    karras: true,
+  },
+  'dpm++2m-sde': {
+    cls: 'DPMSolverMultistepScheduler',
+    keys: { algorithm_type: 'sde-dpmsolver++', solver_order: 2 },
+    karras: true,
+  },
+  unipc: {
+    cls: 'UniPCMultistepScheduler',
+    keys: { solver_type: 'bh2', solver_order: 2, predict_x0: true },
+    karras: true,
+  },
   euler: { cls: 'EulerDiscreteScheduler', keys: {}, karras: true },
   'euler-a': { cls: 'EulerAncestralDiscreteScheduler', keys: {}, karras: false },
   heun: { cls: 'HeunDiscreteScheduler', keys: {}, karras: true },
@@ -71,7 +109,11 @@ export interface CreateSamplerOptions {
  */
 export function createSampler(name: string, schedulerConfig: unknown, o: CreateSamplerOptions = {}): AnyScheduler {
   const spec = Object.hasOwn(SAMPLERS, name) ? SAMPLERS[name as SamplerName] : undefined;
-  if (!spec) throw new DdpmError('INVALID_ARGUMENT', `unknown sampler ${JSON.stringify(name)}: choose one of ${SAMPLER_NAMES.join(', ')}`);
+  if (!spec)
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `unknown sampler ${JSON.stringify(name)}: choose one of ${SAMPLER_NAMES.join(', ')}`,
+    );
   let cfg = schedulerConfig;
   if (typeof cfg === 'string') {
     try {
@@ -80,8 +122,13 @@ export function createSampler(name: string, schedulerConfig: unknown, o: CreateS
       throw new DdpmError('FORMAT', `scheduler config: not valid JSON (${(e as Error).message})`);
     }
   }
-  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new DdpmError('FORMAT', 'scheduler config: must be a JSON object');
-  if (o.karras && !spec.karras) throw new DdpmError('UNSUPPORTED', `sampler ${name} has no Karras sigmas (use_karras_sigmas): drop --karras or pick dpm++2m, dpm++3m, dpm++2m-sde, unipc, euler or heun`);
+  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg))
+    throw new DdpmError('FORMAT', 'scheduler config: must be a JSON object');
+  if (o.karras && !spec.karras)
+    throw new DdpmError(
+      'UNSUPPORTED',
+      `sampler ${name} has no Karras sigmas (use_karras_sigmas): drop --karras or pick dpm++2m, dpm++3m, dpm++2m-sde, unipc, euler or heun`,
+    );
   const merged: Record<string, unknown> = { ...(cfg as Record<string, unknown>), ...spec.keys, _class_name: spec.cls };
   if (spec.karras) merged.use_karras_sigmas = o.karras ?? false;
   return schedulerFromConfig(merged, { engine: o.engine });
@@ -98,7 +145,7 @@ export function modelCallsForSteps(name: SamplerName | string, n: number): numbe
  * sampler takes n = calls.
  */
 export function stepsForModelCalls(name: SamplerName | string, calls: number): number {
-  if (!Number.isInteger(calls) || calls < 1) throw new DdpmError('INVALID_ARGUMENT', `model calls must be an integer >= 1, found ${calls}`);
+  if (!Number.isInteger(calls) || calls < 1)
+    throw new DdpmError('INVALID_ARGUMENT', `model calls must be an integer >= 1, found ${calls}`);
   return name === 'heun' || name === 'HeunDiscreteScheduler' ? Math.floor((calls + 1) / 2) : calls;
 }
-

@@ -98,7 +98,8 @@ export class SamplingChain {
     if (x.size === 0) throw new DdpmError('SHAPE_MISMATCH', `SamplingChain: shape [${o.shape}] holds no values`);
     randn(engine, x, x.size, { seed, stream: scheduler.numTrainTimesteps, offset });
     // diffusers: latents · init_noise_sigma in float32 (one rounding of the exact product, as here).
-    if (scheduler.initNoiseSigma !== 1) solverCombine(engine, { N: 1, D: x.size, out: x, x: { t: x, coef: scheduler.initNoiseSigma } });
+    if (scheduler.initNoiseSigma !== 1)
+      solverCombine(engine, { N: 1, D: x.size, out: x, x: { t: x, coef: scheduler.initNoiseSigma } });
     return new SamplingChain(engine, scheduler, x, 0, seed, offset, o.eta ?? 0, o.useClippedModelOutput ?? false);
   }
 
@@ -119,48 +120,91 @@ export class SamplingChain {
   private static resumeChecked(engine: Engine, state: SamplingState): SamplingChain {
     const s = state as unknown as Record<string, unknown>;
     if (s === null || typeof s !== 'object' || Array.isArray(s) || s.format !== SAMPLING_STATE_FORMAT) {
-      throw new DdpmError('FORMAT', `sampling state: format must be "${SAMPLING_STATE_FORMAT}", found ${JSON.stringify(s === null || typeof s !== 'object' ? s : s.format)}`);
+      throw new DdpmError(
+        'FORMAT',
+        `sampling state: format must be "${SAMPLING_STATE_FORMAT}", found ${JSON.stringify(s === null || typeof s !== 'object' ? s : s.format)}`,
+      );
     }
     if (!SAMPLING_STATE_VERSIONS.includes(s.version as number)) {
-      throw new DdpmError('FORMAT', `sampling state: version ${show(s.version)} is not supported (this library reads versions ${SAMPLING_STATE_VERSIONS.join(', ')})`);
+      throw new DdpmError(
+        'FORMAT',
+        `sampling state: version ${show(s.version)} is not supported (this library reads versions ${SAMPLING_STATE_VERSIONS.join(', ')})`,
+      );
     }
     const cfg = s.scheduler;
-    if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new DdpmError('FORMAT', `sampling state: scheduler must be a config object, found ${describe(cfg)}`);
+    if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg))
+      throw new DdpmError('FORMAT', `sampling state: scheduler must be a config object, found ${describe(cfg)}`);
     const cls = (cfg as Record<string, unknown>)._class_name;
     if (s.version === 1 && cls !== 'DDPMScheduler' && cls !== 'DDIMScheduler') {
-      throw new DdpmError('FORMAT', `sampling state: version 1 states hold DDPMScheduler or DDIMScheduler, found ${show(cls)}`);
+      throw new DdpmError(
+        'FORMAT',
+        `sampling state: version 1 states hold DDPMScheduler or DDIMScheduler, found ${show(cls)}`,
+      );
     }
     const ts = s.timesteps;
     // lengths and sizes capped before anything is looked at element by element or allocated
-    if (!Array.isArray(ts) || ts.length > LIMITS.maxTrainTimesteps || !ts.every((t) => typeof t === 'number' && Number.isFinite(t))) {
-      throw new DdpmError('FORMAT', `sampling state: timesteps must be an array of at most ${LIMITS.maxTrainTimesteps} numbers, found ${show(ts)}`);
+    if (
+      !Array.isArray(ts) ||
+      ts.length > LIMITS.maxTrainTimesteps ||
+      !ts.every((t) => typeof t === 'number' && Number.isFinite(t))
+    ) {
+      throw new DdpmError(
+        'FORMAT',
+        `sampling state: timesteps must be an array of at most ${LIMITS.maxTrainTimesteps} numbers, found ${show(ts)}`,
+      );
     }
     const n = s.numInferenceSteps;
-    if (!Number.isInteger(n) || (n as number) < 1) throw new DdpmError('FORMAT', `sampling state: numInferenceSteps must be an integer >= 1, found ${describe(n)}`);
+    if (!Number.isInteger(n) || (n as number) < 1)
+      throw new DdpmError('FORMAT', `sampling state: numInferenceSteps must be an integer >= 1, found ${describe(n)}`);
     const scheduler = schedulerFromConfig(cfg, { engine });
     scheduler.setTimesteps(n as number);
     if (JSON.stringify(scheduler.timesteps) !== JSON.stringify(ts)) {
-      throw new DdpmError('FORMAT', `sampling state: its timesteps ${show(ts)} differ from the scheduler's ${show(scheduler.timesteps)} for ${n} steps`);
+      throw new DdpmError(
+        'FORMAT',
+        `sampling state: its timesteps ${show(ts)} differ from the scheduler's ${show(scheduler.timesteps)} for ${n} steps`,
+      );
     }
     const stepIndex = s.stepIndex;
     if (!Number.isInteger(stepIndex) || (stepIndex as number) < 0 || (stepIndex as number) > ts.length) {
-      throw new DdpmError('FORMAT', `sampling state: stepIndex must be an integer in [0, ${ts.length}], found ${describe(stepIndex)}`);
+      throw new DdpmError(
+        'FORMAT',
+        `sampling state: stepIndex must be an integer in [0, ${ts.length}], found ${describe(stepIndex)}`,
+      );
     }
     const shape = s.shape;
-    if (!Array.isArray(shape) || shape.length < 1 || shape.length > 8 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
-      throw new DdpmError('FORMAT', `sampling state: shape must be an array of 1 to 8 integers >= 1, found ${show(shape)}`);
+    if (
+      !Array.isArray(shape) ||
+      shape.length < 1 ||
+      shape.length > 8 ||
+      !shape.every((d) => Number.isInteger(d) && d >= 1)
+    ) {
+      throw new DdpmError(
+        'FORMAT',
+        `sampling state: shape must be an array of 1 to 8 integers >= 1, found ${show(shape)}`,
+      );
     }
     // x_t and x̂_0 planned against the memory limit, and the sample's length checked, before anything is
     // allocated or decoded
     const size = product(shape as number[], LIMITS.maxTensorElements);
-    if (size > LIMITS.maxTensorElements) throw new DdpmError('OUT_OF_MEMORY', `sampling state: shape ${show(shape)} has more than ${LIMITS.maxTensorElements} elements`);
+    if (size > LIMITS.maxTensorElements)
+      throw new DdpmError(
+        'OUT_OF_MEMORY',
+        `sampling state: shape ${show(shape)} has more than ${LIMITS.maxTensorElements} elements`,
+      );
     engine.arena.plan(2 * (4 * size + 64), `sampling state: x_t of shape [${shape}]`);
     if (typeof s.sample === 'string' && s.sample.length !== 4 * Math.ceil((4 * size) / 3)) {
-      throw new DdpmError('FORMAT', `sampling state: sample has ${Math.floor((s.sample.length * 3) / 4)} bytes, shape [${shape}] needs ${4 * size} (${s.sample.length} base64 characters, ${4 * Math.ceil((4 * size) / 3)} expected)`);
+      throw new DdpmError(
+        'FORMAT',
+        `sampling state: sample has ${Math.floor((s.sample.length * 3) / 4)} bytes, shape [${shape}] needs ${4 * size} (${s.sample.length} base64 characters, ${4 * Math.ceil((4 * size) / 3)} expected)`,
+      );
     }
-    if (typeof s.sample !== 'string') throw new DdpmError('FORMAT', `sampling state: sample must be a base64 string, found ${describe(s.sample)}`);
+    if (typeof s.sample !== 'string')
+      throw new DdpmError('FORMAT', `sampling state: sample must be a base64 string, found ${describe(s.sample)}`);
     if (typeof s.eta !== 'number' || !Number.isFinite(s.eta) || typeof s.useClippedModelOutput !== 'boolean') {
-      throw new DdpmError('FORMAT', `sampling state: eta must be a number and useClippedModelOutput a boolean, found ${describe(s.eta)}, ${describe(s.useClippedModelOutput)}`);
+      throw new DdpmError(
+        'FORMAT',
+        `sampling state: eta must be a number and useClippedModelOutput a boolean, found ${describe(s.eta)}, ${describe(s.useClippedModelOutput)}`,
+      );
     }
     const seed = toU64('sampling state: seed', parseU64('seed', s.seed));
     const offset = toU64('sampling state: offset', parseU64('offset', s.offset));
@@ -170,18 +214,26 @@ export class SamplingChain {
       base64ToTensor(engine, s.sample, x, 'sampling state: sample');
     } catch (e) {
       if (e instanceof DdpmError && /bytes, expected/.test(e.message)) {
-        throw new DdpmError('FORMAT', `sampling state: sample has ${e.message.match(/(\d+) bytes/)?.[1]} bytes, shape [${shape}] needs ${need}`);
+        throw new DdpmError(
+          'FORMAT',
+          `sampling state: sample has ${e.message.match(/(\d+) bytes/)?.[1]} bytes, shape [${shape}] needs ${need}`,
+        );
       }
       throw e;
     }
     const solver = s.solver ?? null;
     if (scheduler instanceof SolverBase) {
       if (solver === null) {
-        if (stepIndex !== 0) throw new DdpmError('FORMAT', `sampling state: a ${String(cls)} chain ${stepIndex} steps in needs its solver state (history), found none`);
+        if (stepIndex !== 0)
+          throw new DdpmError(
+            'FORMAT',
+            `sampling state: a ${String(cls)} chain ${stepIndex} steps in needs its solver state (history), found none`,
+          );
       } else {
         scheduler.loadState(solver, x.size);
         const si = scheduler.stepIndex;
-        if (si !== null && si !== stepIndex) throw new DdpmError('FORMAT', `sampling state: solver.stepIndex ${si} differs from stepIndex ${stepIndex}`);
+        if (si !== null && si !== stepIndex)
+          throw new DdpmError('FORMAT', `sampling state: solver.stepIndex ${si} differs from stepIndex ${stepIndex}`);
       }
     } else if (solver !== null) {
       throw new DdpmError('FORMAT', `sampling state: ${String(cls)} has no solver state, found ${describe(solver)}`);
@@ -218,25 +270,37 @@ export class SamplingChain {
   step(modelOutput: Tensor): void {
     const t = this.timestep;
     const m = this.engine.view(modelOutput);
-    let bad = 0, first = -1;
+    let bad = 0,
+      first = -1;
     for (let i = 0; i < m.length; i++) {
       if (!Number.isFinite(m[i])) {
         if (bad++ === 0) first = i;
       }
     }
     if (bad > 0) {
-      throw new DdpmError('NON_FINITE', `SamplingChain: the model output (tensor ${modelOutput.name}) at step ${this.index} (t = ${t}) has ${bad} non-finite values, the first at element ${first} (${m[first]}); x_t is unchanged`);
+      throw new DdpmError(
+        'NON_FINITE',
+        `SamplingChain: the model output (tensor ${modelOutput.name}) at step ${this.index} (t = ${t}) has ${bad} non-finite values, the first at element ${first} (${m[first]}); x_t is unchanged`,
+      );
     }
     const out = { prevSample: this.sample, predOriginalSample: this.predOriginalSample };
     const opts = { seed: this.seed, offset: this.offset, out };
     const s = this.scheduler;
-    if (s instanceof DDIMScheduler) s.step(modelOutput, t, this.sample, { ...opts, eta: this.eta, useClippedModelOutput: this.useClippedModelOutput });
+    if (s instanceof DDIMScheduler)
+      s.step(modelOutput, t, this.sample, {
+        ...opts,
+        eta: this.eta,
+        useClippedModelOutput: this.useClippedModelOutput,
+      });
     else s.step(modelOutput, t, this.sample, opts);
     this.index++;
   }
 
   /** Runs up to `maxSteps` more model calls (default: to the end), checking `signal` between them. */
-  async run(model: SamplingModel, o: { maxSteps?: number; signal?: AbortSignal; onStep?: (index: number, t: number) => void } = {}): Promise<Tensor> {
+  async run(
+    model: SamplingModel,
+    o: { maxSteps?: number; signal?: AbortSignal; onStep?: (index: number, t: number) => void } = {},
+  ): Promise<Tensor> {
     let left = o.maxSteps ?? Infinity;
     while (!this.done && left-- > 0) {
       o.signal?.throwIfAborted();
@@ -281,6 +345,7 @@ function toU64(what: string, v: U64): bigint {
 }
 
 function parseU64(what: string, s: unknown): bigint {
-  if (typeof s !== 'string' || !/^[0-9]{1,20}$/.test(s)) throw new DdpmError('FORMAT', `sampling state: ${what} must be a decimal string, found ${JSON.stringify(s)}`);
+  if (typeof s !== 'string' || !/^[0-9]{1,20}$/.test(s))
+    throw new DdpmError('FORMAT', `sampling state: ${what} must be a decimal string, found ${JSON.stringify(s)}`);
   return BigInt(s);
 }

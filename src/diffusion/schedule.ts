@@ -32,7 +32,8 @@ export function linspace(start: number, stop: number, n: number): Float64Array {
 
 /** β_t for t ∈ [0, T) of a named schedule (not yet validated: see makeSchedule). */
 export function betaSchedule(name: BetaScheduleName, T: number, o: BetaScheduleOptions = {}): Float64Array {
-  if (!Number.isInteger(T) || T < 1) throw new DdpmError('INVALID_SCHEDULE', `num_train_timesteps must be an integer >= 1, found ${show(T)}`);
+  if (!Number.isInteger(T) || T < 1)
+    throw new DdpmError('INVALID_SCHEDULE', `num_train_timesteps must be an integer >= 1, found ${show(T)}`);
   const b0 = o.betaStart ?? 0.0001;
   const b1 = o.betaEnd ?? 0.02;
   switch (name) {
@@ -46,14 +47,17 @@ export function betaSchedule(name: BetaScheduleName, T: number, o: BetaScheduleO
       // Nichol & Dhariwal 2021, eq. 17: ᾱ(t) = cos²((t/T + s)/(1 + s)·π/2), s = 0.008; β = 1 − ᾱ(t+1)/ᾱ(t),
       // capped at 0.999 to avoid the singularity at t = T.
       const maxBeta = o.maxBeta ?? 0.999;
-      const alphaBar = (x: number) => Math.cos(((x + 0.008) / 1.008) * Math.PI / 2) ** 2;
+      const alphaBar = (x: number) => Math.cos((((x + 0.008) / 1.008) * Math.PI) / 2) ** 2;
       return Float64Array.from({ length: T }, (_, i) => Math.min(1 - alphaBar((i + 1) / T) / alphaBar(i / T), maxBeta));
     }
     case 'sigmoid':
       // GeoDiff (Xu et al. 2022): sigmoid over linspace(−6, 6, T), rescaled to [betaStart, betaEnd].
       return linspace(-6, 6, T).map((x) => (1 / (1 + Math.exp(-x))) * (b1 - b0) + b0);
     default:
-      throw new DdpmError('INVALID_SCHEDULE', `beta_schedule must be one of ${BETA_SCHEDULES.join(', ')}, found ${show(name)}`);
+      throw new DdpmError(
+        'INVALID_SCHEDULE',
+        `beta_schedule must be one of ${BETA_SCHEDULES.join(', ')}, found ${show(name)}`,
+      );
   }
 }
 
@@ -93,19 +97,23 @@ function invalid(msg: string): DdpmError {
 export function makeSchedule(betasIn: ArrayLike<number>, expectedT?: number): NoiseSchedule {
   const T = betasIn.length;
   if (T < 1) throw invalid('a schedule needs at least one beta, found none');
-  if (expectedT !== undefined && T !== expectedT) throw invalid(`trained_betas has ${T} values, num_train_timesteps is ${expectedT}`);
+  if (expectedT !== undefined && T !== expectedT)
+    throw invalid(`trained_betas has ${T} values, num_train_timesteps is ${expectedT}`);
   const betas = Float64Array.from(betasIn);
   const alphas = new Float64Array(T);
   const alphasCumprod = new Float64Array(T);
   let acp = 1;
   for (let t = 0; t < T; t++) {
     const b = betasIn[t];
-    if (typeof b !== 'number' || !Number.isFinite(b)) throw invalid(`betas[${t}] must be a finite number, found ${show(b)}`);
+    if (typeof b !== 'number' || !Number.isFinite(b))
+      throw invalid(`betas[${t}] must be a finite number, found ${show(b)}`);
     if (!(b > 0 && b < 1)) throw invalid(`betas[${t}] must be in (0, 1), found ${b}`);
     alphas[t] = 1 - b;
     const next = acp * alphas[t];
     if (!(next < acp) || !(next > 0)) {
-      throw invalid(`alphas_cumprod must be strictly decreasing and positive: at t = ${t} (beta ${b}) it goes from ${acp} to ${next}`);
+      throw invalid(
+        `alphas_cumprod must be strictly decreasing and positive: at t = ${t} (beta ${b}) it goes from ${acp} to ${next}`,
+      );
     }
     alphasCumprod[t] = acp = next;
   }
@@ -124,7 +132,9 @@ export function makeSchedule(betasIn: ArrayLike<number>, expectedT?: number): No
     sqrtRecipAlphasCumprod: map((t) => Math.sqrt(1 / alphasCumprod[t])),
     sqrtRecipm1AlphasCumprod: map((t) => Math.sqrt(1 / alphasCumprod[t] - 1)),
     posteriorVariance,
-    posteriorLogVarianceClipped: map((t) => Math.log(t > 0 ? posteriorVariance[t] : T > 1 ? posteriorVariance[1] : betas[0])),
+    posteriorLogVarianceClipped: map((t) =>
+      Math.log(t > 0 ? posteriorVariance[t] : T > 1 ? posteriorVariance[1] : betas[0]),
+    ),
     posteriorMeanCoef1: map((t) => (betas[t] * Math.sqrt(alphasCumprodPrev[t])) / (1 - alphasCumprod[t])),
     posteriorMeanCoef2: map((t) => ((1 - alphasCumprodPrev[t]) * Math.sqrt(alphas[t])) / (1 - alphasCumprod[t])),
   };
@@ -144,7 +154,8 @@ export function scheduleFromAlphasCumprod(a: ArrayLike<number>, what = 'alphasCu
   if (a.length < 1) throw invalid(`${what} is empty`);
   for (let t = 0; t < a.length; t++) {
     if (!(a[t] > 0 && a[t] < 1)) throw invalid(`${what}[${t}] = ${a[t]} is not in (0, 1)`);
-    if (t > 0 && !(a[t] < a[t - 1])) throw invalid(`${what} must strictly decrease: [${t - 1}] = ${a[t - 1]}, [${t}] = ${a[t]}`);
+    if (t > 0 && !(a[t] < a[t - 1]))
+      throw invalid(`${what} must strictly decrease: [${t - 1}] = ${a[t - 1]}, [${t}] = ${a[t]}`);
   }
   return makeSchedule(Float64Array.from({ length: a.length }, (_, t) => 1 - a[t] / (t === 0 ? 1 : a[t - 1])));
 }

@@ -14,7 +14,14 @@ import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { gaussianStep, splitU64, type StepCoefficients, type U64 } from '../kernels/gaussian.js';
-import { BETA_SCHEDULES, betaSchedule, linspace, makeSchedule, type BetaScheduleName, type NoiseSchedule } from './schedule.js';
+import {
+  BETA_SCHEDULES,
+  betaSchedule,
+  linspace,
+  makeSchedule,
+  type BetaScheduleName,
+  type NoiseSchedule,
+} from './schedule.js';
 import { addNoise, type AddNoiseOptions } from './forward.js';
 import { LIMITS } from '../limits.js';
 import { show } from '../validate.js';
@@ -135,18 +142,28 @@ export abstract class SchedulerBase {
     const T = o.numTrainTimesteps ?? 1000;
     // capped before anything of size T is built: a schedule is ~15 float64 arrays of T
     if (!Number.isInteger(T) || T < 1 || T > LIMITS.maxTrainTimesteps) {
-      throw new DdpmError('INVALID_SCHEDULE', `${who}: numTrainTimesteps must be an integer in [1, ${LIMITS.maxTrainTimesteps}], found ${show(T)}`);
+      throw new DdpmError(
+        'INVALID_SCHEDULE',
+        `${who}: numTrainTimesteps must be an integer in [1, ${LIMITS.maxTrainTimesteps}], found ${show(T)}`,
+      );
     }
     this.numTrainTimesteps = T;
     this.betaStart = o.betaStart ?? 0.0001;
     this.betaEnd = o.betaEnd ?? 0.02;
-    for (const [k, b] of [['betaStart', this.betaStart], ['betaEnd', this.betaEnd]] as const) {
-      if (typeof b !== 'number' || !Number.isFinite(b)) throw new DdpmError('INVALID_SCHEDULE', `${who}: ${k} must be a finite number, found ${show(b)}`);
+    for (const [k, b] of [
+      ['betaStart', this.betaStart],
+      ['betaEnd', this.betaEnd],
+    ] as const) {
+      if (typeof b !== 'number' || !Number.isFinite(b))
+        throw new DdpmError('INVALID_SCHEDULE', `${who}: ${k} must be a finite number, found ${show(b)}`);
     }
     const tb = o.trainedBetas;
     // an array already in memory (its length is then checked by makeSchedule); not {length: 1e9}
     if (tb != null && !(ArrayBuffer.isView(tb) || Array.isArray(tb))) {
-      throw new DdpmError('INVALID_SCHEDULE', `${who}: trainedBetas must be an array of numTrainTimesteps (${T}) numbers, found ${show(tb)}`);
+      throw new DdpmError(
+        'INVALID_SCHEDULE',
+        `${who}: trainedBetas must be an array of numTrainTimesteps (${T}) numbers, found ${show(tb)}`,
+      );
     }
     if (o.trainedBetas != null) {
       this.betaSchedule = 'trained';
@@ -154,7 +171,10 @@ export abstract class SchedulerBase {
     } else {
       const name = o.betaSchedule ?? 'linear';
       if (!BETA_SCHEDULES.includes(name)) {
-        throw new DdpmError('INVALID_SCHEDULE', `${who}: betaSchedule must be one of ${BETA_SCHEDULES.join(', ')}, found ${show(name)}`);
+        throw new DdpmError(
+          'INVALID_SCHEDULE',
+          `${who}: betaSchedule must be one of ${BETA_SCHEDULES.join(', ')}, found ${show(name)}`,
+        );
       }
       this.betaSchedule = name;
       this.schedule = makeSchedule(betaSchedule(name, T, { betaStart: this.betaStart, betaEnd: this.betaEnd }));
@@ -163,18 +183,31 @@ export abstract class SchedulerBase {
     // float32's range (a valid schedule of large betas, e.g. beta_start 0.5) would give NaN samples.
     const acpMin = this.schedule.alphasCumprod[T - 1];
     if (!(acpMin >= MIN_ALPHA_CUMPROD)) {
-      throw new DdpmError('INVALID_SCHEDULE', `${who}: alphas_cumprod falls to ${acpMin.toExponential(3)} at t = ${T - 1}, below ${MIN_ALPHA_CUMPROD} (1/√ᾱ would overflow the float32 step coefficients); use smaller betas or fewer timesteps`);
+      throw new DdpmError(
+        'INVALID_SCHEDULE',
+        `${who}: alphas_cumprod falls to ${acpMin.toExponential(3)} at t = ${T - 1}, below ${MIN_ALPHA_CUMPROD} (1/√ᾱ would overflow the float32 step coefficients); use smaller betas or fewer timesteps`,
+      );
     }
     this.predictionType = oneOf(who, 'predictionType', o.predictionType ?? 'epsilon', PREDICTION_TYPES);
     this.clipSample = bool(who, 'clipSample', o.clipSample ?? true);
     this.clipSampleRange = o.clipSampleRange ?? 1;
-    if (typeof this.clipSampleRange !== 'number' || !(this.clipSampleRange > 0) || !Number.isFinite(this.clipSampleRange)) {
-      throw new DdpmError('INVALID_ARGUMENT', `${who}: clipSampleRange must be a finite number > 0, found ${show(this.clipSampleRange)}`);
+    if (
+      typeof this.clipSampleRange !== 'number' ||
+      !(this.clipSampleRange > 0) ||
+      !Number.isFinite(this.clipSampleRange)
+    ) {
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `${who}: clipSampleRange must be a finite number > 0, found ${show(this.clipSampleRange)}`,
+      );
     }
     this.timestepSpacing = oneOf(who, 'timestepSpacing', o.timestepSpacing ?? 'leading', SPACINGS);
     this.stepsOffset = o.stepsOffset ?? 0;
     if (!Number.isInteger(this.stepsOffset) || this.stepsOffset < 0) {
-      throw new DdpmError('INVALID_ARGUMENT', `${who}: stepsOffset must be an integer >= 0, found ${show(this.stepsOffset)}`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `${who}: stepsOffset must be an integer >= 0, found ${show(this.stepsOffset)}`,
+      );
     }
     this.engine = o.engine;
     this.timesteps = Array.from({ length: T }, (_, i) => T - 1 - i);
@@ -186,7 +219,11 @@ export abstract class SchedulerBase {
    * e.g. `await DDIMScheduler.fromPretrained('mnist', { engine })`. Any scheduler class reads another's
    * config, as in diffusers.
    */
-  static async fromPretrained<S>(this: { fromConfig(json: unknown, extra?: Pick<SchedulerOptions, 'engine'>): S }, source: ModelSource, extra: Pick<SchedulerOptions, 'engine'> = {}): Promise<S> {
+  static async fromPretrained<S>(
+    this: { fromConfig(json: unknown, extra?: Pick<SchedulerOptions, 'engine'>): S },
+    source: ModelSource,
+    extra: Pick<SchedulerOptions, 'engine'> = {},
+  ): Promise<S> {
     const { scheduler } = await modelLayout(openSource(source));
     const config = await readJsonFile(scheduler, SCHEDULER_CONFIG_FILE);
     if (!config) throw new DdpmError('FORMAT', `${scheduler.name}: ${SCHEDULER_CONFIG_FILE} is missing`);
@@ -227,7 +264,10 @@ export abstract class SchedulerBase {
   protected spacedTimesteps(n: number): number[] {
     const T = this.numTrainTimesteps;
     if (!Number.isInteger(n) || n < 1 || n > T) {
-      throw new DdpmError('INVALID_TIMESTEP', `numInferenceSteps must be an integer in [1, ${T}] (numTrainTimesteps), found ${n}`);
+      throw new DdpmError(
+        'INVALID_TIMESTEP',
+        `numInferenceSteps must be an integer in [1, ${T}] (numTrainTimesteps), found ${n}`,
+      );
     }
     let ts: number[];
     if (this.timestepSpacing === 'leading') {
@@ -242,7 +282,10 @@ export abstract class SchedulerBase {
     }
     const bad = ts.findIndex((t) => t < 0 || t >= T);
     if (bad >= 0) {
-      throw new DdpmError('INVALID_TIMESTEP', `${this.timestepSpacing} spacing of ${n} steps with stepsOffset ${this.stepsOffset} gives timestep ${ts[bad]}, outside [0, ${T})`);
+      throw new DdpmError(
+        'INVALID_TIMESTEP',
+        `${this.timestepSpacing} spacing of ${n} steps with stepsOffset ${this.stepsOffset} gives timestep ${ts[bad]}, outside [0, ${T})`,
+      );
     }
     return ts;
   }
@@ -250,12 +293,19 @@ export abstract class SchedulerBase {
   /** Throws INVALID_TIMESTEP unless t is an integer in [0, T). */
   protected checkTimestep(t: number): void {
     if (!Number.isInteger(t) || t < 0 || t >= this.numTrainTimesteps) {
-      throw new DdpmError('INVALID_TIMESTEP', `timestep must be an integer in [0, ${this.numTrainTimesteps}), found ${t}`);
+      throw new DdpmError(
+        'INVALID_TIMESTEP',
+        `timestep must be an integer in [0, ${this.numTrainTimesteps}), found ${t}`,
+      );
     }
   }
 
   protected requireEngine(who: string): Engine {
-    if (!this.engine) throw new DdpmError('INVALID_ARGUMENT', `${who}: no engine: pass { engine } to the constructor or fromConfig, or set scheduler.engine`);
+    if (!this.engine)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `${who}: no engine: pass { engine } to the constructor or fromConfig, or set scheduler.engine`,
+      );
     return this.engine;
   }
 
@@ -263,18 +313,34 @@ export abstract class SchedulerBase {
    * Checks shapes, picks the output buffers and runs the fused kernel. `noisy`: whether the step adds
    * σ·z (then z comes from opts.noise or Philox at (opts.seed, stream t, opts.offset)).
    */
-  protected runStep(who: string, modelOutput: Tensor, t: number, sample: Tensor, opts: StepOptions, coef: StepCoefficients, noisy: boolean): SchedulerOutput {
+  protected runStep(
+    who: string,
+    modelOutput: Tensor,
+    t: number,
+    sample: Tensor,
+    opts: StepOptions,
+    coef: StepCoefficients,
+    noisy: boolean,
+  ): SchedulerOutput {
     const engine = this.requireEngine(who);
     const N = sample.shape[0] ?? 1;
     if (sample.shape.length < 1 || N < 1 || sample.size % N !== 0 || sample.size === 0) {
-      throw new DdpmError('SHAPE_MISMATCH', `${who}: sample (tensor ${sample.name}) must have shape [N, …] with N >= 1, found [${sample.shape}]`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `${who}: sample (tensor ${sample.name}) must have shape [N, …] with N >= 1, found [${sample.shape}]`,
+      );
     }
     const D = sample.size / N;
     // A model trained with learned variances (2C channels) also drives schedulers that have no variance
     // type (DDIM): they read the prediction channels and skip the variance ones, as improved-diffusion does.
-    const learned = typeof coef.sigma === 'object' || (this.ignoresVarianceChannels && sample.shape.length >= 2 && modelOutput.size === 2 * sample.size);
+    const learned =
+      typeof coef.sigma === 'object' ||
+      (this.ignoresVarianceChannels && sample.shape.length >= 2 && modelOutput.size === 2 * sample.size);
     if (learned && sample.shape.length < 2) {
-      throw new DdpmError('SHAPE_MISMATCH', `${who}: learned variances split the model output's channels (dim 1): sample (tensor ${sample.name}) must be [N, C, …], found [${sample.shape}]`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `${who}: learned variances split the model output's channels (dim 1): sample (tensor ${sample.name}) must be [N, C, …], found [${sample.shape}]`,
+      );
     }
     if (modelOutput.size !== (learned ? 2 : 1) * sample.size) {
       throw new DdpmError(
@@ -288,8 +354,12 @@ export abstract class SchedulerBase {
     if (opts.seed !== undefined) splitU64(`${who}: seed`, opts.seed);
     const out = this.outputs(engine, sample.size, opts.out);
     gaussianStep(engine, {
-      N, D, modelOutput, sample,
-      prevSample: out.prevSample, predOriginalSample: out.predOriginalSample,
+      N,
+      D,
+      modelOutput,
+      sample,
+      prevSample: out.prevSample,
+      predOriginalSample: out.predOriginalSample,
       noise: noisy ? opts.noise : undefined,
       random: noisy && !opts.noise ? { seed: opts.seed!, stream: t, offset: opts.offset ?? 0 } : undefined,
       coef,
@@ -317,7 +387,10 @@ export abstract class SchedulerBase {
       this.buffers = { engine, prev, x0, end: engine.arena.used };
     }
     const view = (t: Tensor) => (t.size === size ? t : { ...t, size, shape: [size] });
-    return { prevSample: out?.prevSample ?? view(this.buffers!.prev), predOriginalSample: out?.predOriginalSample ?? view(this.buffers!.x0) };
+    return {
+      prevSample: out?.prevSample ?? view(this.buffers!.prev),
+      predOriginalSample: out?.predOriginalSample ?? view(this.buffers!.x0),
+    };
   }
 
   /** x̂_0 = (ax, am) · (x_t, m) for the prediction type (DDPM eq. 15 for ε; v: Salimans & Ho 2022): see
@@ -340,11 +413,13 @@ export abstract class SchedulerBase {
 }
 
 export function oneOf<T extends string>(who: string, what: string, v: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(v as T)) throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be one of ${allowed.join(', ')}, found ${show(v)}`);
+  if (!allowed.includes(v as T))
+    throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be one of ${allowed.join(', ')}, found ${show(v)}`);
   return v as T;
 }
 
 function bool(who: string, what: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be true or false, found ${show(v)}`);
+  if (typeof v !== 'boolean')
+    throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be true or false, found ${show(v)}`);
   return v;
 }

@@ -29,7 +29,10 @@ export function torchLinspace32(start: number, end: number, n: number): Float64A
     out[0] = f32(start);
     return out;
   }
-  const s = f32(start), e = f32(end), step = f32(f32(e - s) / (n - 1)), half = Math.floor(n / 2);
+  const s = f32(start),
+    e = f32(end),
+    step = f32(f32(e - s) / (n - 1)),
+    half = Math.floor(n / 2);
   const base = (i: number) => (i < half ? f32(s + step * i) : f32(e - step * (n - i - 1)));
   const V = 8;
   let i = 0;
@@ -45,7 +48,8 @@ export function torchLinspace32(start: number, end: number, n: number): Float64A
  * values rounded for the others (squaredcos_cap_v2 is computed in float64 there too; trained betas). */
 export function betas32(schedule: NoiseSchedule, name: string, betaStart: number, betaEnd: number): Float64Array {
   if (name === 'linear') return torchLinspace32(betaStart, betaEnd, schedule.T);
-  if (name === 'scaled_linear') return torchLinspace32(Math.sqrt(betaStart), Math.sqrt(betaEnd), schedule.T).map((v) => f32(v * v));
+  if (name === 'scaled_linear')
+    return torchLinspace32(Math.sqrt(betaStart), Math.sqrt(betaEnd), schedule.T).map((v) => f32(v * v));
   return schedule.betas.map(f32);
 }
 
@@ -68,7 +72,9 @@ export function sigmaTable32(alphasCumprod: ArrayLike<number>): Float64Array {
 
 /** λ_t = log α_t − log σ_t in float32, as DPM-Solver's lambda_min_clipped compares it.  (T) */
 export function lambdaTable32(alphasCumprod: ArrayLike<number>): Float64Array {
-  return Float64Array.from(alphasCumprod, (a) => f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a)))))));
+  return Float64Array.from(alphasCumprod, (a) =>
+    f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a)))))),
+  );
 }
 
 /** numpy.interp(x, [0, 1, …, T − 1], fp) in float64. */
@@ -104,7 +110,8 @@ export function sigmaToT(sigma: number, logSigmas32: ArrayLike<number>): number 
   for (let i = 0; i < T; i++) if (ls32 >= logSigmas32[i]) lowIdx = i;
   lowIdx = Math.min(lowIdx, T - 2);
   const highIdx = lowIdx + 1;
-  const low = logSigmas32[lowIdx], high = logSigmas32[highIdx];
+  const low = logSigmas32[lowIdx],
+    high = logSigmas32[highIdx];
   let w = (low - logSigma) / f32(low - high);
   w = Math.min(Math.max(w, 0), 1);
   return (1 - w) * lowIdx + w * highIdx;
@@ -124,10 +131,19 @@ function arangeDown(start: number, step: number, n: number): number[] {
  * round(linspace(0, last − 1, n + 1)) reversed without its final 0; leading k·(last // (n + 1)) + offset for
  * k = n … 1; trailing round(last − i·T/n) − 1. `last` is T, or less when DPM-Solver clips λ.
  */
-export function solverTimesteps(spacing: TimestepSpacing, T: number, n: number, stepsOffset: number, last = T): number[] {
+export function solverTimesteps(
+  spacing: TimestepSpacing,
+  T: number,
+  n: number,
+  stepsOffset: number,
+  last = T,
+): number[] {
   checkSteps(n, T);
   let ts: number[];
-  if (spacing === 'linspace') ts = Array.from(linspace(0, last - 1, n + 1), roundHalfEven).reverse().slice(0, n);
+  if (spacing === 'linspace')
+    ts = Array.from(linspace(0, last - 1, n + 1), roundHalfEven)
+      .reverse()
+      .slice(0, n);
   else if (spacing === 'leading') {
     const ratio = Math.floor(last / (n + 1));
     ts = Array.from({ length: n }, (_, i) => (n - i) * ratio + stepsOffset);
@@ -153,13 +169,20 @@ export function discreteTimesteps(spacing: TimestepSpacing, T: number, n: number
 
 function checkSteps(n: number, T: number): void {
   if (!Number.isInteger(n) || n < 1 || n > T) {
-    throw new DdpmError('INVALID_TIMESTEP', `numInferenceSteps must be an integer in [1, ${T}] (numTrainTimesteps), found ${n}`);
+    throw new DdpmError(
+      'INVALID_TIMESTEP',
+      `numInferenceSteps must be an integer in [1, ${T}] (numTrainTimesteps), found ${n}`,
+    );
   }
 }
 
 function checkRange(ts: number[], T: number, spacing: string, n: number): number[] {
   const bad = ts.findIndex((t) => !(t >= 0 && t < T));
-  if (bad >= 0) throw new DdpmError('INVALID_TIMESTEP', `${spacing} spacing of ${n} steps gives timestep ${ts[bad]}, outside [0, ${T})`);
+  if (bad >= 0)
+    throw new DdpmError(
+      'INVALID_TIMESTEP',
+      `${spacing} spacing of ${n} steps gives timestep ${ts[bad]}, outside [0, ${T})`,
+    );
   return ts;
 }
 

@@ -34,7 +34,10 @@ export function refuseUnsupported(who: string, json: unknown, keys: Record<strin
     const v = cfg[k];
     if (v === undefined || v === null || v === dflt) continue;
     if (Array.isArray(dflt) && Array.isArray(v) && v.length === 0) continue;
-    throw new DdpmError('UNSUPPORTED', `${who}.fromConfig: ${k} = ${JSON.stringify(v)} is not supported (only ${JSON.stringify(dflt)})`);
+    throw new DdpmError(
+      'UNSUPPORTED',
+      `${who}.fromConfig: ${k} = ${JSON.stringify(v)} is not supported (only ${JSON.stringify(dflt)})`,
+    );
   }
 }
 
@@ -72,31 +75,54 @@ export abstract class SolverBase extends SchedulerBase {
   /** diffusers' index_for_timestep on the first step (the second match when t repeats, as Heun's do),
    * then one per step; t must be the timestep at that index. */
   protected beginStep(who: string, t: number): number {
-    if (this.numInferenceSteps === null) throw new DdpmError('INVALID_ARGUMENT', `${who}: call setTimesteps(numInferenceSteps) before step`);
+    if (this.numInferenceSteps === null)
+      throw new DdpmError('INVALID_ARGUMENT', `${who}: call setTimesteps(numInferenceSteps) before step`);
     if (this.stepIndex === null) {
       const hits = this.timesteps.flatMap((s, i) => (s === t ? [i] : []));
-      if (hits.length === 0) throw new DdpmError('INVALID_TIMESTEP', `${who}: timestep ${t} is not one of the ${this.timesteps.length} inference timesteps set by setTimesteps`);
+      if (hits.length === 0)
+        throw new DdpmError(
+          'INVALID_TIMESTEP',
+          `${who}: timestep ${t} is not one of the ${this.timesteps.length} inference timesteps set by setTimesteps`,
+        );
       this.stepIndex = hits.length > 1 ? hits[1] : hits[0];
     }
     const i = this.stepIndex;
-    if (i >= this.timesteps.length) throw new DdpmError('INVALID_TIMESTEP', `${who}: all ${this.timesteps.length} steps are done; call setTimesteps to start again`);
+    if (i >= this.timesteps.length)
+      throw new DdpmError(
+        'INVALID_TIMESTEP',
+        `${who}: all ${this.timesteps.length} steps are done; call setTimesteps to start again`,
+      );
     if (this.timesteps[i] !== t) {
-      throw new DdpmError('INVALID_TIMESTEP', `${who}: step ${i} is at timestep ${this.timesteps[i]}, found ${t} (timesteps must be passed in order)`);
+      throw new DdpmError(
+        'INVALID_TIMESTEP',
+        `${who}: step ${i} is at timestep ${this.timesteps[i]}, found ${t} (timesteps must be passed in order)`,
+      );
     }
     return i;
   }
 
   /** Checks sample and model output, returns (N, D) and the model output's row stride. */
-  protected shapes(who: string, modelOutput: Tensor, sample: Tensor, learned = false): { engine: Engine; N: number; D: number; stride: number } {
+  protected shapes(
+    who: string,
+    modelOutput: Tensor,
+    sample: Tensor,
+    learned = false,
+  ): { engine: Engine; N: number; D: number; stride: number } {
     const engine = this.requireEngine(who);
     const N = sample.shape[0] ?? 1;
     if (sample.shape.length < 1 || N < 1 || sample.size === 0 || sample.size % N !== 0) {
-      throw new DdpmError('SHAPE_MISMATCH', `${who}: sample (tensor ${sample.name}) must have shape [N, …] with N >= 1, found [${sample.shape}]`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `${who}: sample (tensor ${sample.name}) must have shape [N, …] with N >= 1, found [${sample.shape}]`,
+      );
     }
     const D = sample.size / N;
     const k = learned ? 2 : 1;
     if (modelOutput.size !== k * sample.size) {
-      throw new DdpmError('SHAPE_MISMATCH', `${who}: modelOutput (tensor ${modelOutput.name}, [${modelOutput.shape}]) must hold ${learned ? 'twice as many values as (prediction and variance channels)' : 'as many values as'} sample [${sample.shape}]`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `${who}: modelOutput (tensor ${modelOutput.name}, [${modelOutput.shape}]) must hold ${learned ? 'twice as many values as (prediction and variance channels)' : 'as many values as'} sample [${sample.shape}]`,
+      );
     }
     return { engine, N, D, stride: k * D };
   }
@@ -107,7 +133,10 @@ export abstract class SolverBase extends SchedulerBase {
     const b = this.owned.get(name);
     if (b && b.engine === engine && b.t.size === size && engine.arena.used >= b.end) return b.t;
     if (b && history && b.run === this.run && this.hasHistory()) {
-      throw new DdpmError('INVALID_ARGUMENT', `${this.constructor.name}: its history buffer ${name} was freed mid-run (arena released below it, or a new engine or sample size); call setTimesteps to start again`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `${this.constructor.name}: its history buffer ${name} was freed mid-run (arena released below it, or a new engine or sample size); call setTimesteps to start again`,
+      );
     }
     const t = engine.alloc(size, `${this.constructor.name}.${name}`);
     this.owned.set(name, { engine, t, end: engine.arena.used, run: this.run });
@@ -115,12 +144,20 @@ export abstract class SolverBase extends SchedulerBase {
   }
 
   /** The first of the buffers `names` that `inUse` does not hold (for history rings). */
-  protected freeBuffer(engine: Engine, size: number, names: readonly string[], inUse: readonly (Tensor | null)[]): Tensor {
+  protected freeBuffer(
+    engine: Engine,
+    size: number,
+    names: readonly string[],
+    inUse: readonly (Tensor | null)[],
+  ): Tensor {
     for (const n of names) {
       const t = this.buffer(engine, size, n, true);
       if (!inUse.some((u) => u !== null && u.ptr === t.ptr)) return t;
     }
-    throw new DdpmError('INVALID_ARGUMENT', `${this.constructor.name}: no free history buffer among ${names.join(', ')}`);
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `${this.constructor.name}: no free history buffer among ${names.join(', ')}`,
+    );
   }
 
   /** True when history tensors hold values needed by the next step. */
@@ -135,7 +172,15 @@ export abstract class SolverBase extends SchedulerBase {
   }
 
   /** out = a·x + Σ b_i·y_i (+ c·z), clamped to ±clip: one pass of the shared kernel. */
-  protected combine(engine: Engine, N: number, D: number, out: Tensor, x: Term | null, terms: readonly (Term | null)[], extra: Pick<CombineArgs, 'stride0' | 'noise' | 'clip'> = {}): void {
+  protected combine(
+    engine: Engine,
+    N: number,
+    D: number,
+    out: Tensor,
+    x: Term | null,
+    terms: readonly (Term | null)[],
+    extra: Pick<CombineArgs, 'stride0' | 'noise' | 'clip'> = {},
+  ): void {
     solverCombine(engine, { N, D, out, x: x ?? undefined, terms, ...extra });
   }
 
@@ -144,16 +189,31 @@ export abstract class SolverBase extends SchedulerBase {
    * at (opts.seed, stream T + 1 + stepIndex, opts.offset + i): T + 1 + i never collides with x_T's stream
    * T nor with another step's, and does not need integer timesteps (Euler's are fractional).
    */
-  protected stepNoise(who: string, opts: StepOptions, coef: number, stepIndex: number, total: number, engine: Engine): CombineArgs['noise'] {
+  protected stepNoise(
+    who: string,
+    opts: StepOptions,
+    coef: number,
+    stepIndex: number,
+    total: number,
+    engine: Engine,
+  ): CombineArgs['noise'] {
     if (coef === 0) return undefined;
     if (opts.noise) {
       engine.check(opts.noise, `${who}: noise`);
-      if (opts.noise.size < total) throw new DdpmError('SHAPE_MISMATCH', `${who}: noise (tensor ${opts.noise.name}) must hold ${total} values, found ${opts.noise.size}`);
+      if (opts.noise.size < total)
+        throw new DdpmError(
+          'SHAPE_MISMATCH',
+          `${who}: noise (tensor ${opts.noise.name}) must hold ${total} values, found ${opts.noise.size}`,
+        );
       return { coef, z: opts.noise };
     }
-    if (opts.seed === undefined) throw new DdpmError('INVALID_ARGUMENT', `${who}: step ${stepIndex} adds noise: give { seed } or { noise }`);
+    if (opts.seed === undefined)
+      throw new DdpmError('INVALID_ARGUMENT', `${who}: step ${stepIndex} adds noise: give { seed } or { noise }`);
     splitU64(`${who}: seed`, opts.seed);
-    return { coef, random: { seed: opts.seed, stream: this.numTrainTimesteps + 1 + stepIndex, offset: opts.offset ?? 0 } };
+    return {
+      coef,
+      random: { seed: opts.seed, stream: this.numTrainTimesteps + 1 + stepIndex, offset: opts.offset ?? 0 },
+    };
   }
 
   /** Scalars and tensors of the state beyond stepIndex (the history); restoreState reads them back. */
@@ -165,7 +225,8 @@ export abstract class SolverBase extends SchedulerBase {
   saveState(): SolverState {
     const engine = this.engine;
     const tensors: Record<string, string | null> = {};
-    for (const [k, t] of Object.entries(this.stateTensors())) tensors[k] = t && engine ? tensorToBase64(engine, t) : null;
+    for (const [k, t] of Object.entries(this.stateTensors()))
+      tensors[k] = t && engine ? tensorToBase64(engine, t) : null;
     return { stepIndex: this.stepIndex, values: this.stateValues(), tensors };
   }
 
@@ -174,15 +235,29 @@ export abstract class SolverBase extends SchedulerBase {
   loadState(state: unknown, size: number): void {
     const who = `${this.constructor.name}.loadState`;
     const s = state as Record<string, unknown> | null;
-    if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new DdpmError('FORMAT', `${who}: the state must be an object, found ${describe(s)}`);
+    if (s === null || typeof s !== 'object' || Array.isArray(s))
+      throw new DdpmError('FORMAT', `${who}: the state must be an object, found ${describe(s)}`);
     const si = s.stepIndex;
     if (si !== null && !(Number.isInteger(si) && (si as number) >= 0 && (si as number) <= this.timesteps.length)) {
-      throw new DdpmError('FORMAT', `${who}: stepIndex must be null or an integer in [0, ${this.timesteps.length}], found ${describe(si)}`);
+      throw new DdpmError(
+        'FORMAT',
+        `${who}: stepIndex must be null or an integer in [0, ${this.timesteps.length}], found ${describe(si)}`,
+      );
     }
     const values = s.values as Record<string, unknown> | undefined;
     const tensors = s.tensors as Record<string, unknown> | undefined;
-    if (!values || typeof values !== 'object' || Array.isArray(values) || !tensors || typeof tensors !== 'object' || Array.isArray(tensors)) {
-      throw new DdpmError('FORMAT', `${who}: values and tensors must be objects, found ${describe(values)} and ${describe(tensors)}`);
+    if (
+      !values ||
+      typeof values !== 'object' ||
+      Array.isArray(values) ||
+      !tensors ||
+      typeof tensors !== 'object' ||
+      Array.isArray(tensors)
+    ) {
+      throw new DdpmError(
+        'FORMAT',
+        `${who}: values and tensors must be objects, found ${describe(values)} and ${describe(tensors)}`,
+      );
     }
     const wantValues = Object.keys(this.stateValues());
     const wantTensors = Object.keys(this.stateTensors());
@@ -190,7 +265,11 @@ export abstract class SolverBase extends SchedulerBase {
     for (const k of wantValues) {
       const v = values[k];
       // finite in float32 too: the values become kernel coefficients (a dt of 1e39 gave NaN samples)
-      if (v !== null && (typeof v !== 'number' || !Number.isFinite(Math.fround(v)))) throw new DdpmError('FORMAT', `${who}: values.${k} must be a finite (float32) number or null, found ${show(v)}`);
+      if (v !== null && (typeof v !== 'number' || !Number.isFinite(Math.fround(v))))
+        throw new DdpmError(
+          'FORMAT',
+          `${who}: values.${k} must be a finite (float32) number or null, found ${show(v)}`,
+        );
       vals[k] = v as number | null;
     }
     const engine = this.requireEngine(who);
@@ -201,7 +280,8 @@ export abstract class SolverBase extends SchedulerBase {
         tens[k] = null;
         continue;
       }
-      if (typeof v !== 'string') throw new DdpmError('FORMAT', `${who}: tensors.${k} must be a base64 string or null, found ${describe(v)}`);
+      if (typeof v !== 'string')
+        throw new DdpmError('FORMAT', `${who}: tensors.${k} must be a base64 string or null, found ${describe(v)}`);
       const t = this.buffer(engine, size, `state.${k}`, false);
       base64ToTensor(engine, v, t, `${who}: tensors.${k}`);
       tens[k] = t;
@@ -237,7 +317,8 @@ export function base64ToTensor(engine: Engine, b64: string, t: Tensor, what: str
   } catch {
     throw new DdpmError('FORMAT', `${what}: not valid base64`);
   }
-  if (bytes.length !== t.size * 4) throw new DdpmError('FORMAT', `${what}: ${bytes.length} bytes, expected ${t.size * 4} (${t.size} float32 values)`);
+  if (bytes.length !== t.size * 4)
+    throw new DdpmError('FORMAT', `${what}: ${bytes.length} bytes, expected ${t.size * 4} (${t.size} float32 values)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const view = engine.view(t);
   for (let i = 0; i < t.size; i++) view[i] = dv.getFloat32(4 * i, true);
@@ -259,19 +340,28 @@ export function lambdaOf(sigma: number): number {
 export function dataPrediction(type: 'epsilon' | 'sample' | 'v_prediction', sigma: number): { ax: number; am: number } {
   const { alpha, sigmaT } = alphaSigma(sigma);
   switch (type) {
-    case 'epsilon': return { ax: 1 / alpha, am: -sigmaT / alpha }; // (x − σ_t·ε)/α_t
-    case 'sample': return { ax: 0, am: 1 };
-    case 'v_prediction': return { ax: alpha, am: -sigmaT }; // α_t·x − σ_t·v (Salimans & Ho 2022)
+    case 'epsilon':
+      return { ax: 1 / alpha, am: -sigmaT / alpha }; // (x − σ_t·ε)/α_t
+    case 'sample':
+      return { ax: 0, am: 1 };
+    case 'v_prediction':
+      return { ax: alpha, am: -sigmaT }; // α_t·x − σ_t·v (Salimans & Ho 2022)
   }
 }
 
 /** (ex, em) with ε̂ = ex·x_t + em·m for the prediction type (UniPC with predict_x0 = false). */
-export function noisePrediction(type: 'epsilon' | 'sample' | 'v_prediction', sigma: number): { ex: number; em: number } {
+export function noisePrediction(
+  type: 'epsilon' | 'sample' | 'v_prediction',
+  sigma: number,
+): { ex: number; em: number } {
   const { alpha, sigmaT } = alphaSigma(sigma);
   switch (type) {
-    case 'epsilon': return { ex: 0, em: 1 };
-    case 'sample': return { ex: 1 / sigmaT, em: -alpha / sigmaT }; // (x − α_t·x̂_0)/σ_t
-    case 'v_prediction': return { ex: sigmaT, em: alpha }; // α_t·v + σ_t·x
+    case 'epsilon':
+      return { ex: 0, em: 1 };
+    case 'sample':
+      return { ex: 1 / sigmaT, em: -alpha / sigmaT }; // (x − α_t·x̂_0)/σ_t
+    case 'v_prediction':
+      return { ex: sigmaT, em: alpha }; // α_t·v + σ_t·x
   }
 }
 
@@ -285,9 +375,9 @@ export const combo = {
   scale: (a: Combo, s: number): Combo => a.map((v) => v * s),
 };
 
-
 /** v if it is a boolean, else INVALID_ARGUMENT naming `what`. */
 export function flag(who: string, what: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be true or false, found ${show(v)}`);
+  if (typeof v !== 'boolean')
+    throw new DdpmError('INVALID_ARGUMENT', `${who}: ${what} must be true or false, found ${show(v)}`);
   return v;
 }

@@ -18,9 +18,27 @@
 import { show } from '../validate.js';
 import { DdpmError } from '../errors.js';
 import type { Tensor } from '../engine/memory.js';
-import { COMMON_CONFIG_KEYS, oneOf, optionsFromConfig, roundHalfEven, type SchedulerOptions, type SchedulerOutput, type StepOptions } from './scheduler.js';
+import {
+  COMMON_CONFIG_KEYS,
+  oneOf,
+  optionsFromConfig,
+  roundHalfEven,
+  type SchedulerOptions,
+  type SchedulerOutput,
+  type StepOptions,
+} from './scheduler.js';
 import { karrasSigmas, sigmaToT, solverTimesteps } from './sigmas.js';
-import { SolverBase, alphaSigma, combo, dataPrediction, lambdaOf, noisePrediction, refuseUnsupported, flag, type Combo } from './solver.js';
+import {
+  SolverBase,
+  alphaSigma,
+  combo,
+  dataPrediction,
+  lambdaOf,
+  noisePrediction,
+  refuseUnsupported,
+  flag,
+  type Combo,
+} from './solver.js';
 import type { FinalSigmasType } from './dpm-solver.js';
 
 export type UniPCSolverType = 'bh1' | 'bh2';
@@ -48,7 +66,12 @@ const UNIPC_CONFIG_KEYS: Record<string, string> = {
   final_sigmas_type: 'finalSigmasType',
 };
 
-const UNIPC_UNSUPPORTED = { use_exponential_sigmas: false, use_beta_sigmas: false, use_flow_sigmas: false, solver_p: null };
+const UNIPC_UNSUPPORTED = {
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+  use_flow_sigmas: false,
+  solver_p: null,
+};
 
 /** Solves A·x = b (k ≤ 3) by Gaussian elimination with partial pivoting, in float64. */
 function solve(A: number[][], b: number[]): number[] {
@@ -94,26 +117,37 @@ export class UniPCMultistepScheduler extends SolverBase {
     const who = 'UniPCMultistepScheduler';
     super({ ...o, timestepSpacing: o.timestepSpacing ?? 'linspace', clipSample: false }, who);
     this.solverOrder = o.solverOrder ?? 2;
-    if (![1, 2, 3].includes(this.solverOrder)) throw new DdpmError('UNSUPPORTED', `${who}: solverOrder must be 1, 2 or 3, found ${show(this.solverOrder)}`);
+    if (![1, 2, 3].includes(this.solverOrder))
+      throw new DdpmError('UNSUPPORTED', `${who}: solverOrder must be 1, 2 or 3, found ${show(this.solverOrder)}`);
     this.predictX0 = flag(who, 'predictX0', o.predictX0 ?? true);
     // diffusers maps DPM-Solver's and DEIS's solver types to bh2 (register_to_config).
     const st = ['midpoint', 'heun', 'logrho'].includes(o.solverType as string) ? 'bh2' : (o.solverType ?? 'bh2');
     this.solverType = oneOf(who, 'solverType', st, ['bh1', 'bh2'] as const);
     this.lowerOrderFinal = flag(who, 'lowerOrderFinal', o.lowerOrderFinal ?? true);
     const dc = o.disableCorrector ?? [];
-    if (!Array.isArray(dc) || !dc.every((v) => Number.isInteger(v) && v >= 0)) throw new DdpmError('INVALID_ARGUMENT', `${who}: disableCorrector must be a list of step indices, found ${JSON.stringify(dc)}`);
+    if (!Array.isArray(dc) || !dc.every((v) => Number.isInteger(v) && v >= 0))
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `${who}: disableCorrector must be a list of step indices, found ${JSON.stringify(dc)}`,
+      );
     this.disableCorrector = [...dc];
     this.useKarrasSigmas = flag(who, 'useKarrasSigmas', o.useKarrasSigmas ?? false);
     this.finalSigmasType = oneOf(who, 'finalSigmasType', o.finalSigmasType ?? 'zero', ['zero', 'sigma_min'] as const);
     if (!this.predictX0 && this.finalSigmasType === 'zero') {
       // The noise-prediction update's last step to σ = 0 is σ_t·(e^h − 1) = 0·∞: NaN in diffusers too.
-      throw new DdpmError('UNSUPPORTED', `${who}: predict_x0 = false needs final_sigmas_type "sigma_min" (with "zero" the last step is 0·∞, NaN in diffusers as well)`);
+      throw new DdpmError(
+        'UNSUPPORTED',
+        `${who}: predict_x0 = false needs final_sigmas_type "sigma_min" (with "zero" the last step is 0·∞, NaN in diffusers as well)`,
+      );
     }
   }
 
   static fromConfig(json: unknown, extra: Pick<SchedulerOptions, 'engine'> = {}): UniPCMultistepScheduler {
     refuseUnsupported('UniPCMultistepScheduler', json, UNIPC_UNSUPPORTED);
-    return new UniPCMultistepScheduler({ ...optionsFromConfig<UniPCMultistepSchedulerOptions>(json, UNIPC_CONFIG_KEYS, 'UniPCMultistepScheduler'), ...extra });
+    return new UniPCMultistepScheduler({
+      ...optionsFromConfig<UniPCMultistepSchedulerOptions>(json, UNIPC_CONFIG_KEYS, 'UniPCMultistepScheduler'),
+      ...extra,
+    });
   }
 
   toConfig(): Record<string, unknown> {
@@ -121,11 +155,21 @@ export class UniPCMultistepScheduler extends SolverBase {
     delete c.clip_sample;
     delete c.clip_sample_range;
     return {
-      _class_name: 'UniPCMultistepScheduler', ...c,
-      solver_order: this.solverOrder, predict_x0: this.predictX0, solver_type: this.solverType,
-      lower_order_final: this.lowerOrderFinal, disable_corrector: [...this.disableCorrector], solver_p: null,
-      use_karras_sigmas: this.useKarrasSigmas, final_sigmas_type: this.finalSigmasType,
-      thresholding: false, use_exponential_sigmas: false, use_beta_sigmas: false, use_flow_sigmas: false, rescale_betas_zero_snr: false,
+      _class_name: 'UniPCMultistepScheduler',
+      ...c,
+      solver_order: this.solverOrder,
+      predict_x0: this.predictX0,
+      solver_type: this.solverType,
+      lower_order_final: this.lowerOrderFinal,
+      disable_corrector: [...this.disableCorrector],
+      solver_p: null,
+      use_karras_sigmas: this.useKarrasSigmas,
+      final_sigmas_type: this.finalSigmasType,
+      thresholding: false,
+      use_exponential_sigmas: false,
+      use_beta_sigmas: false,
+      use_flow_sigmas: false,
+      rescale_betas_zero_snr: false,
     };
   }
 
@@ -173,7 +217,14 @@ export class UniPCMultistepScheduler extends SolverBase {
    * The B(h)-weighted update shared by UniP and UniC, as coefficients: x_t = a·x + Σ c_j·m_j (+ c_t·m_t).
    * `rs` are r_1 … r_{p−1}; `rhos` the ρ's; `withMt`: the corrector's extra term ρ_last·(m_t − m0).
    */
-  private update(sigmaT: number, sigmaS0: number, h: number, rs: number[], rhos: number[], withMt: boolean): { a: number; coef: Combo } {
+  private update(
+    sigmaT: number,
+    sigmaS0: number,
+    h: number,
+    rs: number[],
+    rhos: number[],
+    withMt: boolean,
+  ): { a: number; coef: Combo } {
     const { alpha: alphaT, sigmaT: sT } = alphaSigma(sigmaT);
     const { alpha: alphaS0, sigmaT: sS0 } = alphaSigma(sigmaS0);
     const hh = this.predictX0 ? -h : h;
@@ -216,7 +267,10 @@ export class UniPCMultistepScheduler extends SolverBase {
     if (full) return p === 1 ? [0.5] : solve(R, b);
     if (p === 1) return [];
     if (p === 2) return [0.5];
-    return solve(R.slice(0, p - 1).map((row) => row.slice(0, p - 1)), b.slice(0, p - 1));
+    return solve(
+      R.slice(0, p - 1).map((row) => row.slice(0, p - 1)),
+      b.slice(0, p - 1),
+    );
   }
 
   /**
@@ -280,7 +334,14 @@ export class UniPCMultistepScheduler extends SolverBase {
     const rhos = this.rhos(h, rs, p, false);
     const { a, coef } = this.update(this.sigmas[i + 1], this.sigmas[i], h, rs, rhos, false);
     const hist = this.history;
-    this.combine(engine, N, D, out.prevSample, { t: last, coef: a }, coef.map((cf, j) => ({ t: hist[hist.length - 1 - j], coef: cf })));
+    this.combine(
+      engine,
+      N,
+      D,
+      out.prevSample,
+      { t: last, coef: a },
+      coef.map((cf, j) => ({ t: hist[hist.length - 1 - j], coef: cf })),
+    );
 
     if (this.lowerOrderNums < this.solverOrder) this.lowerOrderNums++;
     this.stepIndex = i + 1;
@@ -303,17 +364,30 @@ export class UniPCMultistepScheduler extends SolverBase {
   protected restoreState(values: Record<string, number | null>, tensors: Record<string, Tensor | null>): void {
     const who = 'UniPCMultistepScheduler.loadState';
     const lon = values.lowerOrderNums;
-    if (lon === null || !Number.isInteger(lon) || lon < 0 || lon > this.solverOrder) throw new DdpmError('FORMAT', `${who}: lowerOrderNums must be an integer in [0, ${this.solverOrder}], found ${show(lon)}`);
+    if (lon === null || !Number.isInteger(lon) || lon < 0 || lon > this.solverOrder)
+      throw new DdpmError(
+        'FORMAT',
+        `${who}: lowerOrderNums must be an integer in [0, ${this.solverOrder}], found ${show(lon)}`,
+      );
     const to = values.thisOrder;
-    if (to !== null && !(Number.isInteger(to) && to >= 1 && to <= this.solverOrder)) throw new DdpmError('FORMAT', `${who}: thisOrder must be null or an integer in [1, ${this.solverOrder}], found ${show(to)}`);
+    if (to !== null && !(Number.isInteger(to) && to >= 1 && to <= this.solverOrder))
+      throw new DdpmError(
+        'FORMAT',
+        `${who}: thisOrder must be null or an integer in [1, ${this.solverOrder}], found ${show(to)}`,
+      );
     const hist: Tensor[] = [];
     for (let j = 0; j < this.solverOrder; j++) {
       const t = tensors[`m${j}`];
       if (!t) break;
       hist.unshift(t);
     }
-    if (hist.length < lon) throw new DdpmError('FORMAT', `${who}: ${lon} steps taken need ${lon} history tensors m0…, found ${hist.length}`);
-    if ((lon > 0) !== (tensors.lastSample !== null) || (lon > 0) !== (to !== null)) throw new DdpmError('FORMAT', `${who}: lastSample and thisOrder must be present exactly when steps were taken (lowerOrderNums ${lon})`);
+    if (hist.length < lon)
+      throw new DdpmError('FORMAT', `${who}: ${lon} steps taken need ${lon} history tensors m0…, found ${hist.length}`);
+    if (lon > 0 !== (tensors.lastSample !== null) || lon > 0 !== (to !== null))
+      throw new DdpmError(
+        'FORMAT',
+        `${who}: lastSample and thisOrder must be present exactly when steps were taken (lowerOrderNums ${lon})`,
+      );
     this.history = hist;
     this.lastSample = tensors.lastSample;
     this.lowerOrderNums = lon;

@@ -30,7 +30,15 @@ export interface VlbGrad {
  * 'clipped', so the decoder's variance is finite). x0, xt: (D); out: (D) or (2D) with the variance channels
  * second (learned variances); grad, when given, has out's layout and receives ∂(scale·L_t)/∂out.
  */
-export function vlbTerm(p: PMeanVariance, t: number, D: number, x0: ArrayLike<number>, xt: ArrayLike<number>, out: ArrayLike<number>, g?: VlbGrad): number {
+export function vlbTerm(
+  p: PMeanVariance,
+  t: number,
+  D: number,
+  x0: ArrayLike<number>,
+  xt: ArrayLike<number>,
+  out: ArrayLike<number>,
+  g?: VlbGrad,
+): number {
   const v = p.variance;
   const learned = v.kind !== 'fixed';
   const trueLogVar = p.posterior.logVariance;
@@ -67,7 +75,7 @@ export function vlbTerm(p: PMeanVariance, t: number, D: number, x0: ArrayLike<nu
     }
     if (!g.stopMeanGradient && Math.abs(raw) <= p.clip) g.grad[d] += k * dMean * p.c0 * p.am;
     if (v.kind === 'learned_range') g.grad[D + d] += k * dLogVar * dsdv;
-    else if (v.kind === 'learned') g.grad[D + d] += k * dLogVar / vOut;
+    else if (v.kind === 'learned') g.grad[D + d] += (k * dLogVar) / vOut;
   }
   return sum / D;
 }

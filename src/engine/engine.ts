@@ -3,7 +3,18 @@ import { DdpmError, checkInt } from '../errors.js';
 import { ARENA_BASE } from './control.js';
 import { Arena, type Tensor, formatBytes } from './memory.js';
 import { Pool } from './pool.js';
-import { base64ToBytes, canCompileWasm, coreCount, hasRelaxedSimd, hasSimd, relaxedMaddIsFused, runtimeName, sharedMemoryStatus, workerStatus, type RuntimeName } from './runtime.js';
+import {
+  base64ToBytes,
+  canCompileWasm,
+  coreCount,
+  hasRelaxedSimd,
+  hasSimd,
+  relaxedMaddIsFused,
+  runtimeName,
+  sharedMemoryStatus,
+  workerStatus,
+  type RuntimeName,
+} from './runtime.js';
 
 /** The ABI this JS expects; assembly/index.ts exports the same number as `abi_version`. */
 export const ABI_VERSION = 2;
@@ -61,23 +72,33 @@ async function loadBuildBytes(build: BuildName): Promise<Uint8Array<ArrayBuffer>
   // One generated module per build, imported on demand so a page only downloads the build it uses.
   let mod: { wasmBase64: string };
   switch (build) {
-    case 'simd': mod = await import('../../build/wasm/simd.js'); break;
-    case 'relaxed': mod = await import('../../build/wasm/relaxed.js'); break;
-    case 'simd-mt': mod = await import('../../build/wasm/simd-mt.js'); break;
-    case 'relaxed-mt': mod = await import('../../build/wasm/relaxed-mt.js'); break;
+    case 'simd':
+      mod = await import('../../build/wasm/simd.js');
+      break;
+    case 'relaxed':
+      mod = await import('../../build/wasm/relaxed.js');
+      break;
+    case 'simd-mt':
+      mod = await import('../../build/wasm/simd-mt.js');
+      break;
+    case 'relaxed-mt':
+      mod = await import('../../build/wasm/relaxed-mt.js');
+      break;
   }
   return base64ToBytes(mod.wasmBase64);
 }
 
 /** The build a module says it is (its `build_id` export: bit 0 relaxed SIMD, bit 1 threads). */
 function buildFromId(id: number): BuildName {
-  return (((id & 1) ? 'relaxed' : 'simd') + ((id & 2) ? '-mt' : '')) as BuildName;
+  return ((id & 1 ? 'relaxed' : 'simd') + (id & 2 ? '-mt' : '')) as BuildName;
 }
 
 /** How to import a build as a module in the edge runtimes, for error messages. */
 function importHint(build: BuildName): string {
-  return `import the .wasm file as a module and pass it: \`import wasm from 'ddpm-wasm/wasm/${build}.wasm'\` ` +
-    `(Cloudflare Workers; add \`?module\` on Vercel Edge), then Engine.create({ wasm })`;
+  return (
+    `import the .wasm file as a module and pass it: \`import wasm from 'ddpm-wasm/wasm/${build}.wasm'\` ` +
+    `(Cloudflare Workers; add \`?module\` on Vercel Edge), then Engine.create({ wasm })`
+  );
 }
 
 /**
@@ -85,11 +106,16 @@ function importHint(build: BuildName): string {
  * `?module` imports compiled outside, so `instanceof` this realm's WebAssembly.Module is false there.
  */
 function isWasmModule(x: unknown): boolean {
-  return (x as object) instanceof WebAssembly.Module || Object.prototype.toString.call(x) === '[object WebAssembly.Module]';
+  return (
+    (x as object) instanceof WebAssembly.Module || Object.prototype.toString.call(x) === '[object WebAssembly.Module]'
+  );
 }
 
 /** options.wasm as a module: a Module is used as it is; bytes and URLs are compiled (where allowed). */
-async function moduleFrom(wasm: Exclude<EngineOptions['wasm'], undefined>, runtime: RuntimeName): Promise<WebAssembly.Module> {
+async function moduleFrom(
+  wasm: Exclude<EngineOptions['wasm'], undefined>,
+  runtime: RuntimeName,
+): Promise<WebAssembly.Module> {
   // (not a type guard: WebAssembly.Module is an empty interface, so narrowing would leave `never`)
   if (isWasmModule(wasm)) return wasm as WebAssembly.Module;
   let bytes: BufferSource;
@@ -100,7 +126,10 @@ async function moduleFrom(wasm: Exclude<EngineOptions['wasm'], undefined>, runti
   } else bytes = wasm as BufferSource;
   const compiles = canCompileWasm();
   if (!compiles.ok) {
-    throw new DdpmError('UNSUPPORTED', `options.wasm: ${compiles.why}, so bytes or a URL cannot be used in ${runtime}; ${importHint('simd')}`);
+    throw new DdpmError(
+      'UNSUPPORTED',
+      `options.wasm: ${compiles.why}, so bytes or a URL cannot be used in ${runtime}; ${importHint('simd')}`,
+    );
   }
   return WebAssembly.compile(bytes);
 }
@@ -121,7 +150,14 @@ export class Engine {
    */
   readonly workspace: { ptr: number; bytesPerThread: number };
 
-  private constructor(info: EngineInfo, memory: WebAssembly.Memory, exports: WebAssembly.Exports, names: string[], pool: Pool | null, scratchPerThread: number) {
+  private constructor(
+    info: EngineInfo,
+    memory: WebAssembly.Memory,
+    exports: WebAssembly.Exports,
+    names: string[],
+    pool: Pool | null,
+    scratchPerThread: number,
+  ) {
     this.info = info;
     this.memory = memory;
     this.arena = new Arena(memory, info.memoryLimit);
@@ -136,7 +172,10 @@ export class Engine {
     const why: string[] = [];
     const runtime = runtimeName();
     if (!hasSimd()) {
-      throw new DdpmError('UNSUPPORTED', `this runtime (${runtime}) does not support WebAssembly SIMD, which ddpm-wasm requires`);
+      throw new DdpmError(
+        'UNSUPPORTED',
+        `this runtime (${runtime}) does not support WebAssembly SIMD, which ddpm-wasm requires`,
+      );
     }
     const wantSimd = options.simd ?? 'auto';
     if (!['auto', 'simd', 'relaxed'].includes(wantSimd)) {
@@ -150,7 +189,11 @@ export class Engine {
     const given = options.wasm === undefined ? null : await moduleFrom(options.wasm, runtime);
     if (!given) {
       const compiles = canCompileWasm();
-      if (!compiles.ok) throw new DdpmError('UNSUPPORTED', `Engine.create: ${compiles.why}; ${importHint(wantSimd === 'relaxed' ? 'relaxed' : 'simd')}`);
+      if (!compiles.ok)
+        throw new DdpmError(
+          'UNSUPPORTED',
+          `Engine.create: ${compiles.why}; ${importHint(wantSimd === 'relaxed' ? 'relaxed' : 'simd')}`,
+        );
     }
 
     // 1. SIMD level (for a given module: read from it after instantiation, step 4)
@@ -164,13 +207,17 @@ export class Engine {
       if (relaxed.ok) fusedMadd = relaxedMaddIsFused();
       if (relaxed.ok && (fusedMadd || wantSimd === 'relaxed')) {
         simd = 'relaxed';
-        why.push(`relaxed SIMD: ${relaxed.why}${wantSimd === 'relaxed' ? ', forced by options.simd' : ''}; relaxed_madd is ${fusedMadd ? 'fused' : 'not fused'}`);
+        why.push(
+          `relaxed SIMD: ${relaxed.why}${wantSimd === 'relaxed' ? ', forced by options.simd' : ''}; relaxed_madd is ${fusedMadd ? 'fused' : 'not fused'}`,
+        );
       } else if (wantSimd === 'relaxed') {
         throw new DdpmError('UNSUPPORTED', `simd 'relaxed' was asked for, but ${relaxed.why}`);
       } else if (relaxed.ok) {
         // An unfused relaxed_madd is the plain build's mul+add: no faster, and the plain build gives the
         // same bits as every other runtime's plain build.
-        why.push('plain SIMD: relaxed SIMD validates but relaxed_madd is not fused here (mul+add), so it would bring no speed');
+        why.push(
+          'plain SIMD: relaxed SIMD validates but relaxed_madd is not fused here (mul+add), so it would bring no speed',
+        );
       } else why.push(`plain SIMD: ${relaxed.why}`);
     }
 
@@ -182,7 +229,10 @@ export class Engine {
     const isBrowserMain = runtime === 'browser';
     if (threads > 1 && !workers.ok) {
       if (wantThreads !== 'auto') {
-        throw new DdpmError('UNSUPPORTED', `threads: ${wantThreads} needs worker threads, but ${workers.why} (${runtime}); use threads: 1 or 'auto'`);
+        throw new DdpmError(
+          'UNSUPPORTED',
+          `threads: ${wantThreads} needs worker threads, but ${workers.why} (${runtime}); use threads: 1 or 'auto'`,
+        );
       }
       why.push(`1 thread: ${workers.why}`);
       threads = 1;
@@ -190,7 +240,9 @@ export class Engine {
       why.push(`1 thread: ${shared.why}`);
       threads = 1;
     } else if (threads > 1 && isBrowserMain) {
-      why.push('1 thread: the browser main thread may not block in Atomics.wait; run the engine in a Worker for threads');
+      why.push(
+        '1 thread: the browser main thread may not block in Atomics.wait; run the engine in a Worker for threads',
+      );
       threads = 1;
     } else {
       why.push(`${threads} thread(s): ${wantThreads === 'auto' ? `${cores} core(s) available` : 'as asked'}`);
@@ -199,7 +251,8 @@ export class Engine {
     // 3. Memory
     const scratch = options.scratchPerThread ?? 4 * 2 ** 20;
     checkInt('scratchPerThread', scratch, 1024);
-    if (scratch % 64 !== 0) throw new DdpmError('INVALID_ARGUMENT', `scratchPerThread must be a multiple of 64 bytes, found ${scratch}`);
+    if (scratch % 64 !== 0)
+      throw new DdpmError('INVALID_ARGUMENT', `scratchPerThread must be a multiple of 64 bytes, found ${scratch}`);
     const limit = options.memoryLimit ?? MAX_PAGES * PAGE;
     if (!Number.isFinite(limit) || limit < 2 * PAGE || limit > MAX_PAGES * PAGE) {
       throw new DdpmError('INVALID_ARGUMENT', `memoryLimit must be between 128 KiB and 4 GiB, found ${limit}`);
@@ -208,9 +261,17 @@ export class Engine {
     const initialPages = Math.min(maxPages, Math.max(2, Math.ceil((options.initialMemory ?? 16 * 2 ** 20) / PAGE)));
     const makeMemory = (isShared: boolean): WebAssembly.Memory => {
       try {
-        return new WebAssembly.Memory({ initial: initialPages, maximum: maxPages, shared: isShared } as WebAssembly.MemoryDescriptor);
+        return new WebAssembly.Memory({
+          initial: initialPages,
+          maximum: maxPages,
+          shared: isShared,
+        } as WebAssembly.MemoryDescriptor);
       } catch (e) {
-        throw new DdpmError('OUT_OF_MEMORY', `could not create a Wasm memory of ${formatBytes(initialPages * PAGE)} (limit ${formatBytes(limit)}): ${(e as Error).message}`, { cause: e });
+        throw new DdpmError(
+          'OUT_OF_MEMORY',
+          `could not create a Wasm memory of ${formatBytes(initialPages * PAGE)} (limit ${formatBytes(limit)}): ${(e as Error).message}`,
+          { cause: e },
+        );
       }
     };
 
@@ -219,7 +280,7 @@ export class Engine {
     // what runtimes without SharedArrayBuffer (edge workers) can give, so 1 thread uses the plain build.
     let mt = threads > 1;
     let build = (simd + (mt ? '-mt' : '')) as BuildName;
-    const module = given ?? await WebAssembly.compile(await loadBuildBytes(build));
+    const module = given ?? (await WebAssembly.compile(await loadBuildBytes(build)));
     let memory = makeMemory(mt);
     let instance: WebAssembly.Instance;
     try {
@@ -228,10 +289,19 @@ export class Engine {
       // A given module of the other threading kind imports the other kind of memory: try that one, so
       // its build_id can be read and the checks below name the mismatch. Instantiating compiles nothing.
       const otherMemory = given && (mt || shared.ok) ? makeMemory(!mt) : null;
-      const other = otherMemory ? await WebAssembly.instantiate(module, { env: { memory: otherMemory } }).catch(() => null) : null;
+      const other = otherMemory
+        ? await WebAssembly.instantiate(module, { env: { memory: otherMemory } }).catch(() => null)
+        : null;
       if (!other || !otherMemory) {
-        const hint = given && !mt && !shared.ok ? ` (if it is a threaded -mt build: ${shared.why}, so pass the single-threaded build)` : '';
-        throw new DdpmError('UNSUPPORTED', `instantiating the ${given ? 'module in options.wasm' : `${build} build`} failed${hint}: ${(e as Error).message}`, { cause: e });
+        const hint =
+          given && !mt && !shared.ok
+            ? ` (if it is a threaded -mt build: ${shared.why}, so pass the single-threaded build)`
+            : '';
+        throw new DdpmError(
+          'UNSUPPORTED',
+          `instantiating the ${given ? 'module in options.wasm' : `${build} build`} failed${hint}: ${(e as Error).message}`,
+          { cause: e },
+        );
       }
       instance = other;
       memory = otherMemory;
@@ -239,31 +309,47 @@ export class Engine {
     }
     const abi = (instance.exports.abi_version as (() => number) | undefined)?.();
     if (abi !== ABI_VERSION) {
-      throw new DdpmError('WASM_VERSION', `the Wasm module has ABI version ${abi ?? 'none'}, this JS expects ${ABI_VERSION}: rebuild or reinstall ddpm-wasm`);
+      throw new DdpmError(
+        'WASM_VERSION',
+        `the Wasm module has ABI version ${abi ?? 'none'}, this JS expects ${ABI_VERSION}: rebuild or reinstall ddpm-wasm`,
+      );
     }
     const id = (instance.exports.build_id as (() => number) | undefined)?.();
     if (id === undefined) {
-      throw new DdpmError('WASM_VERSION', 'the Wasm module has no build_id export (built by an older ddpm-wasm): use the .wasm files of this version');
+      throw new DdpmError(
+        'WASM_VERSION',
+        'the Wasm module has no build_id export (built by an older ddpm-wasm): use the .wasm files of this version',
+      );
     }
     const found = buildFromId(id);
     if (!given) {
-      if (found !== build) throw new DdpmError('WASM_VERSION', `the inlined ${build} build says it is ${found}: rebuild ddpm-wasm`);
+      if (found !== build)
+        throw new DdpmError('WASM_VERSION', `the inlined ${build} build says it is ${found}: rebuild ddpm-wasm`);
     } else {
       const foundSimd: SimdLevel = id & 1 ? 'relaxed' : 'simd';
       const foundMt = (id & 2) !== 0;
       if (wantSimd !== 'auto' && wantSimd !== foundSimd) {
-        throw new DdpmError('UNSUPPORTED', `options.wasm is the ${found} build, but simd: '${wantSimd}' was asked for: pass the ${wantSimd}${foundMt ? '-mt' : ''} build (wasm/${wantSimd}${foundMt ? '-mt' : ''}.wasm) or simd: 'auto'`);
+        throw new DdpmError(
+          'UNSUPPORTED',
+          `options.wasm is the ${found} build, but simd: '${wantSimd}' was asked for: pass the ${wantSimd}${foundMt ? '-mt' : ''} build (wasm/${wantSimd}${foundMt ? '-mt' : ''}.wasm) or simd: 'auto'`,
+        );
       }
       simd = foundSimd;
       if (threads > 1 && !foundMt) {
         if (wantThreads !== 'auto') {
-          throw new DdpmError('UNSUPPORTED', `options.wasm is the ${found} build (single-threaded); threads: ${wantThreads} needs the ${simd}-mt build (wasm/${simd}-mt.wasm)`);
+          throw new DdpmError(
+            'UNSUPPORTED',
+            `options.wasm is the ${found} build (single-threaded); threads: ${wantThreads} needs the ${simd}-mt build (wasm/${simd}-mt.wasm)`,
+          );
         }
         why[why.length - 1] = `1 thread: the module in options.wasm is the single-threaded ${found} build`;
         threads = 1;
       }
       if (foundMt && !shared.ok) {
-        throw new DdpmError('UNSUPPORTED', `options.wasm is the ${found} build, which imports a shared memory, but ${shared.why}: pass the ${simd} build (wasm/${simd}.wasm)`);
+        throw new DdpmError(
+          'UNSUPPORTED',
+          `options.wasm is the ${found} build, which imports a shared memory, but ${shared.why}: pass the ${simd} build (wasm/${simd}.wasm)`,
+        );
       }
       build = found;
       why.unshift(`${found} build: the module in options.wasm (its build_id)`);
@@ -273,25 +359,46 @@ export class Engine {
       const probe = instance.exports.madd_probe as (a: number, b: number, c: number) => number;
       const a = 1 + 2 ** -12;
       fusedMadd = probe(a, a, -1) === 2 ** -11 + 2 ** -24;
-      if (given) why.push(`relaxed_madd is ${fusedMadd ? 'fused' : 'not fused'} here (read from the module's madd_probe)`);
+      if (given)
+        why.push(`relaxed_madd is ${fusedMadd ? 'fused' : 'not fused'} here (read from the module's madd_probe)`);
     }
-    const names = WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name);
+    const names = WebAssembly.Module.exports(module)
+      .filter((e) => e.kind === 'function')
+      .map((e) => e.name);
 
     // The scratch must fit before any worker is started (the constructor allocates it).
     if (ARENA_BASE + threads * scratch > maxPages * PAGE) {
-      throw new DdpmError('OUT_OF_MEMORY', `the per-thread scratch needs ${formatBytes(ARENA_BASE + threads * scratch)} of Wasm memory (${threads} × ${formatBytes(scratch)}), limit ${formatBytes(maxPages * PAGE)}`);
+      throw new DdpmError(
+        'OUT_OF_MEMORY',
+        `the per-thread scratch needs ${formatBytes(ARENA_BASE + threads * scratch)} of Wasm memory (${threads} × ${formatBytes(scratch)}), limit ${formatBytes(maxPages * PAGE)}`,
+      );
     }
 
     // 5. Workers
-    const pool = threads > 1
-      ? await Pool.start(module, memory, names.map((n) => instance.exports[n] as Kernel), names, threads, {
-          spinUs: options.spinUs ?? 200,
-          callTimeoutMs: options.callTimeoutMs ?? 60_000,
-          startTimeoutMs: options.startTimeoutMs ?? 10_000,
-        })
-      : null;
+    const pool =
+      threads > 1
+        ? await Pool.start(
+            module,
+            memory,
+            names.map((n) => instance.exports[n] as Kernel),
+            names,
+            threads,
+            {
+              spinUs: options.spinUs ?? 200,
+              callTimeoutMs: options.callTimeoutMs ?? 60_000,
+              startTimeoutMs: options.startTimeoutMs ?? 10_000,
+            },
+          )
+        : null;
     try {
-      return new Engine({ runtime, build, simd, fusedMadd, threads, memoryLimit: maxPages * PAGE, why }, memory, instance.exports, names, pool, scratch);
+      return new Engine(
+        { runtime, build, simd, fusedMadd, threads, memoryLimit: maxPages * PAGE, why },
+        memory,
+        instance.exports,
+        names,
+        pool,
+        scratch,
+      );
     } catch (e) {
       pool?.dispose(); // a failed create must not leave its workers running
       throw e;
@@ -312,7 +419,10 @@ export class Engine {
   upload(data: ArrayLike<number>, shape: number | readonly number[], name: string): Tensor {
     const t = this.alloc(shape, name);
     if (data.length !== t.size) {
-      throw new DdpmError('SHAPE_MISMATCH', `tensor ${name}: shape [${t.shape}] holds ${t.size} values, data has ${data.length}`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `tensor ${name}: shape [${t.shape}] holds ${t.size} values, data has ${data.length}`,
+      );
     }
     this.write(t, data);
     return t;
@@ -331,7 +441,10 @@ export class Engine {
 
   write(t: Tensor, data: ArrayLike<number>): void {
     if (data.length !== t.size) {
-      throw new DdpmError('SHAPE_MISMATCH', `write to tensor ${t.name}: it holds ${t.size} values, data has ${data.length}`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `write to tensor ${t.name}: it holds ${t.size} values, data has ${data.length}`,
+      );
     }
     this.view(t).set(data);
   }
@@ -349,7 +462,8 @@ export class Engine {
   run(kernel: string, args: ArrayLike<number>, parallel = true): void {
     this.checkLive();
     const op = this.index.get(kernel);
-    if (op === undefined) throw new DdpmError('INVALID_ARGUMENT', `no kernel named ${kernel} in the ${this.info.build} build`);
+    if (op === undefined)
+      throw new DdpmError('INVALID_ARGUMENT', `no kernel named ${kernel} in the ${this.info.build} build`);
     if (parallel && this.pool) {
       this.pool.run(op, args);
       return;
@@ -383,7 +497,8 @@ export class Engine {
   }
 
   private checkLive(): void {
-    if (this.disposed) throw new DdpmError('DISPOSED', 'this engine was disposed; create a new one with Engine.create()');
+    if (this.disposed)
+      throw new DdpmError('DISPOSED', 'this engine was disposed; create a new one with Engine.create()');
   }
 }
 

@@ -134,15 +134,28 @@ export class Arena {
   check(t: Tensor, what: string): void {
     const owner = t?.owner;
     if (owner !== undefined && owner !== this.tag) {
-      if (owner.disposed) throw new DdpmError('DISPOSED', `${what} (tensor ${t.name}) belongs to an engine that was disposed`);
-      throw new DdpmError('INVALID_ARGUMENT', `${what} (tensor ${t.name}) belongs to another engine (arena ${owner.id}, this is arena ${this.tag.id}); tensors cannot be shared between engines`);
+      if (owner.disposed)
+        throw new DdpmError('DISPOSED', `${what} (tensor ${t.name}) belongs to an engine that was disposed`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `${what} (tensor ${t.name}) belongs to another engine (arena ${owner.id}, this is arena ${this.tag.id}); tensors cannot be shared between engines`,
+      );
     }
     if (t?.lease && !t.lease.live()) {
-      throw new DdpmError('BUSY', `${what} (tensor ${t.name}) was overwritten by a later ${t.lease.holder} call before it was used; use each result before the next call, or pass { out }`);
+      throw new DdpmError(
+        'BUSY',
+        `${what} (tensor ${t.name}) was overwritten by a later ${t.lease.holder} call before it was used; use each result before the next call, or pass { out }`,
+      );
     }
     if (
-      t === null || typeof t !== 'object' || !Number.isInteger(t.ptr) || !Number.isInteger(t.size) ||
-      t.ptr % 4 !== 0 || t.ptr < ARENA_BASE || t.size < 0 || t.ptr + t.size * 4 > this.top
+      t === null ||
+      typeof t !== 'object' ||
+      !Number.isInteger(t.ptr) ||
+      !Number.isInteger(t.size) ||
+      t.ptr % 4 !== 0 ||
+      t.ptr < ARENA_BASE ||
+      t.size < 0 ||
+      t.ptr + t.size * 4 > this.top
     ) {
       throw new DdpmError(
         'OUT_OF_BOUNDS',

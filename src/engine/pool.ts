@@ -56,7 +56,8 @@ export class Pool {
     nth: number,
     opts: PoolOptions,
   ): Promise<Pool> {
-    if (nth > C.MAX_THREADS) throw new DdpmError('INVALID_ARGUMENT', `threads must be at most ${C.MAX_THREADS}, found ${nth}`);
+    if (nth > C.MAX_THREADS)
+      throw new DdpmError('INVALID_ARGUMENT', `threads must be at most ${C.MAX_THREADS}, found ${nth}`);
     const pool = new Pool(memory, fns, names, nth, opts);
     Atomics.store(pool.ctl, C.STOP, 0);
     const gen = Atomics.load(pool.ctl, C.GEN);
@@ -136,11 +137,18 @@ export class Pool {
     this.waitForWorkers(op, ownSliceMs);
     const failed = ctl[C.ERR];
     if (own !== null) {
-      throw new DdpmError('WORKER_FAILED', `slice ${ownSlice} of ${this.names[op]} failed on the calling thread: ${String((own as Error)?.message ?? own)}`, { cause: own });
+      throw new DdpmError(
+        'WORKER_FAILED',
+        `slice ${ownSlice} of ${this.names[op]} failed on the calling thread: ${String((own as Error)?.message ?? own)}`,
+        { cause: own },
+      );
     }
     if (failed !== 0) {
       const text = new TextDecoder().decode(this.msg.slice(0, ctl[C.MSG_LEN]));
-      throw new DdpmError('WORKER_FAILED', `slice ${failed - 1} of ${this.names[op]} failed on worker ${failed - 1}: ${text}`);
+      throw new DdpmError(
+        'WORKER_FAILED',
+        `slice ${failed - 1} of ${this.names[op]} failed on worker ${failed - 1}: ${text}`,
+      );
     }
   }
 
@@ -238,11 +246,16 @@ async function startNodeWorker(init: WorkerInit, timeoutMs: number): Promise<Wor
     `(${workerLoop.toString()})(workerData, (m) => parentPort.postMessage(m)));\n`;
   const worker = new Worker(source, { eval: true, workerData: init });
   const handle = { terminate: () => void worker.terminate() };
-  const ready = whenReady(init.index, timeoutMs, (onMessage, onError) => {
-    worker.on('message', onMessage);
-    worker.on('error', (e) => onError(String(e?.message ?? e)));
-    worker.on('exit', (code) => onError(`exited with code ${code}`));
-  }, handle);
+  const ready = whenReady(
+    init.index,
+    timeoutMs,
+    (onMessage, onError) => {
+      worker.on('message', onMessage);
+      worker.on('error', (e) => onError(String(e?.message ?? e)));
+      worker.on('exit', (code) => onError(`exited with code ${code}`));
+    },
+    handle,
+  );
   // A worker parked in Atomics.wait must not keep the process alive when the user forgets dispose().
   // After the listeners: adding a 'message' listener refs the worker's port again.
   worker.unref();
@@ -262,13 +275,18 @@ async function startWebWorker(init: WorkerInit, timeoutMs: number): Promise<Work
       URL.revokeObjectURL(url);
     },
   };
-  const ready = whenReady(init.index, timeoutMs, (onMessage, onError) => {
-    worker.onmessage = (e) => onMessage(e.data);
-    worker.onerror = (e) => {
-      e.preventDefault?.();
-      onError(String(e.message ?? e));
-    };
-  }, handle);
+  const ready = whenReady(
+    init.index,
+    timeoutMs,
+    (onMessage, onError) => {
+      worker.onmessage = (e) => onMessage(e.data);
+      worker.onerror = (e) => {
+        e.preventDefault?.();
+        onError(String(e.message ?? e));
+      };
+    },
+    handle,
+  );
   worker.postMessage(init);
   return ready;
 }

@@ -10,12 +10,27 @@ export interface WorkerInit {
   names: string[]; // kernel export names, indexed by the OP slot
   spinUs: number; // microseconds to spin on the generation counter before sleeping
   gen: number; // generation counter value at start
-  layout: { ctlByte: number; argsByte: number; maxArgs: number; msgByte: number; msgBytes: number; claimsByte: number; maxThreads: number };
+  layout: {
+    ctlByte: number;
+    argsByte: number;
+    maxArgs: number;
+    msgByte: number;
+    msgBytes: number;
+    claimsByte: number;
+    maxThreads: number;
+  };
 }
 
 export function workerLoop(init: WorkerInit, post: (msg: unknown) => void): void {
   // Slots, as in control.ts.
-  const GEN = 0, OP = 1, NARGS = 2, NTH = 3, PENDING = 4, ERR = 5, STOP = 6, MSG_LEN = 7;
+  const GEN = 0,
+    OP = 1,
+    NARGS = 2,
+    NTH = 3,
+    PENDING = 4,
+    ERR = 5,
+    STOP = 6,
+    MSG_LEN = 7;
   let exports: Record<string, unknown>;
   try {
     exports = new WebAssembly.Instance(init.module, { env: { memory: init.memory } }).exports;

@@ -30,11 +30,16 @@ export const CLASSES = 10;
 export const CLASSIFIER_FORMAT = 'ddpm-wasm-digit-classifier-1';
 
 const SPECS: ParamSpec[] = [
-  { name: 'conv1.weight', shape: [16, 1, 3, 3] }, { name: 'conv1.bias', shape: [16] },
-  { name: 'conv2.weight', shape: [32, 16, 3, 3] }, { name: 'conv2.bias', shape: [32] },
-  { name: 'conv3.weight', shape: [32, 32, 3, 3] }, { name: 'conv3.bias', shape: [32] },
-  { name: 'fc1.weight', shape: [FEATURES, 32 * 7 * 7] }, { name: 'fc1.bias', shape: [FEATURES] },
-  { name: 'fc2.weight', shape: [CLASSES, FEATURES] }, { name: 'fc2.bias', shape: [CLASSES] },
+  { name: 'conv1.weight', shape: [16, 1, 3, 3] },
+  { name: 'conv1.bias', shape: [16] },
+  { name: 'conv2.weight', shape: [32, 16, 3, 3] },
+  { name: 'conv2.bias', shape: [32] },
+  { name: 'conv3.weight', shape: [32, 32, 3, 3] },
+  { name: 'conv3.bias', shape: [32] },
+  { name: 'fc1.weight', shape: [FEATURES, 32 * 7 * 7] },
+  { name: 'fc1.bias', shape: [FEATURES] },
+  { name: 'fc2.weight', shape: [CLASSES, FEATURES] },
+  { name: 'fc2.bias', shape: [CLASSES] },
 ];
 
 export interface ClassifierOutput {
@@ -73,7 +78,10 @@ export class DigitClassifier {
     const st = readSafetensors(bytes, file);
     const format = st.metadata.get('format');
     if (format !== CLASSIFIER_FORMAT) {
-      throw new DdpmError('FORMAT', `${file}: not a digit classifier of this version (metadata format ${JSON.stringify(format ?? null)}, expected "${CLASSIFIER_FORMAT}")`);
+      throw new DdpmError(
+        'FORMAT',
+        `${file}: not a digit classifier of this version (metadata format ${JSON.stringify(format ?? null)}, expected "${CLASSIFIER_FORMAT}")`,
+      );
     }
     const c = new DigitClassifier(engine);
     loadBlock(engine, c.params, st.tensors, file, 'the digit classifier', true);
@@ -133,7 +141,11 @@ export class DigitClassifier {
 
 function checkImages(images: Float32Array, what: string): number {
   const N = images.length / PIXELS;
-  if (!Number.isInteger(N) || N < 1) throw new DdpmError('SHAPE_MISMATCH', `DigitClassifier.${what}: ${images.length} values, expected N × 784 (28×28 digits) with N ≥ 1`);
+  if (!Number.isInteger(N) || N < 1)
+    throw new DdpmError(
+      'SHAPE_MISMATCH',
+      `DigitClassifier.${what}: ${images.length} values, expected N × 784 (28×28 digits) with N ≥ 1`,
+    );
   return N;
 }
 
@@ -155,7 +167,11 @@ export function softmaxRows(logits: Float32Array, N: number): Float32Array {
  * Mean softmax cross-entropy of (N, K) logits against labels, and its gradient (softmax − onehot)/N,
  * in float64.
  */
-export function softmaxCrossEntropy(logits: Float32Array, labels: ArrayLike<number>, N: number): { loss: number; dLogits: Float32Array } {
+export function softmaxCrossEntropy(
+  logits: Float32Array,
+  labels: ArrayLike<number>,
+  N: number,
+): { loss: number; dLogits: Float32Array } {
   const dLogits = new Float32Array(N * CLASSES); // (N, K)
   let loss = 0;
   for (let n = 0; n < N; n++) {
@@ -166,7 +182,8 @@ export function softmaxCrossEntropy(logits: Float32Array, labels: ArrayLike<numb
     for (let k = 0; k < CLASSES; k++) sum += Math.exp(logits[o + k] - max);
     const logSum = max + Math.log(sum);
     loss += logSum - logits[o + labels[n]];
-    for (let k = 0; k < CLASSES; k++) dLogits[o + k] = (Math.exp(logits[o + k] - logSum) - (k === labels[n] ? 1 : 0)) / N;
+    for (let k = 0; k < CLASSES; k++)
+      dLogits[o + k] = (Math.exp(logits[o + k] - logSum) - (k === labels[n] ? 1 : 0)) / N;
   }
   return { loss: loss / N, dLogits };
 }
@@ -184,7 +201,14 @@ export interface ClassifierTrainOptions {
   onStep?: (p: { step: number; total: number; loss: number }) => void;
 }
 
-export const CLASSIFIER_TRAINING: ClassifierTrainOptions = { epochs: 6, batchSize: 64, lr: 2e-3, weightDecay: 1e-4, maxShift: 2, seed: 0 };
+export const CLASSIFIER_TRAINING: ClassifierTrainOptions = {
+  epochs: 6,
+  batchSize: 64,
+  lr: 2e-3,
+  weightDecay: 1e-4,
+  maxShift: 2,
+  seed: 0,
+};
 
 /**
  * Trains a classifier on digits (N·784 values in [−1, 1]) with AdamW and softmax cross-entropy. Each digit
@@ -192,11 +216,18 @@ export const CLASSIFIER_TRAINING: ClassifierTrainOptions = { epochs: 6, batchSiz
  * The data order (a Fisher–Yates shuffle per epoch) and the shifts come from splitmix32(seed, epoch):
  * same seed, same weights, for any thread count.
  */
-export function trainClassifier(engine: Engine, images: Float32Array, labels: ArrayLike<number>, o: ClassifierTrainOptions = CLASSIFIER_TRAINING): DigitClassifier {
+export function trainClassifier(
+  engine: Engine,
+  images: Float32Array,
+  labels: ArrayLike<number>,
+  o: ClassifierTrainOptions = CLASSIFIER_TRAINING,
+): DigitClassifier {
   const N = checkImages(images, 'train');
-  if (labels.length !== N) throw new DdpmError('SHAPE_MISMATCH', `trainClassifier: ${labels.length} labels for ${N} digits`);
+  if (labels.length !== N)
+    throw new DdpmError('SHAPE_MISMATCH', `trainClassifier: ${labels.length} labels for ${N} digits`);
   for (let n = 0; n < N; n++) {
-    if (!Number.isInteger(labels[n]) || labels[n] < 0 || labels[n] >= CLASSES) throw new DdpmError('INVALID_ARGUMENT', `trainClassifier: labels[${n}] = ${labels[n]} is not a digit 0…9`);
+    if (!Number.isInteger(labels[n]) || labels[n] < 0 || labels[n] >= CLASSES)
+      throw new DdpmError('INVALID_ARGUMENT', `trainClassifier: labels[${n}] = ${labels[n]} is not a digit 0…9`);
   }
   const e = engine;
   const clf = DigitClassifier.create(e, o.seed);
@@ -221,7 +252,10 @@ export function trainClassifier(engine: Engine, images: Float32Array, labels: Ar
     for (let b = 0; b < perEpoch; b++) {
       for (let k = 0; k < B; k++) {
         const i = order[b * B + k];
-        const [dx, dy] = [Math.floor(next() * (2 * o.maxShift + 1)) - o.maxShift, Math.floor(next() * (2 * o.maxShift + 1)) - o.maxShift];
+        const [dx, dy] = [
+          Math.floor(next() * (2 * o.maxShift + 1)) - o.maxShift,
+          Math.floor(next() * (2 * o.maxShift + 1)) - o.maxShift,
+        ];
         shiftDigit(images.subarray(i * PIXELS, (i + 1) * PIXELS), dx, dy, xb.subarray(k * PIXELS, (k + 1) * PIXELS));
         yb[k] = labels[i];
       }
@@ -239,14 +273,29 @@ export function trainClassifier(engine: Engine, images: Float32Array, labels: Ar
       }
       step++;
       adamw(e, {
-        params: clf.params.all, grads: grads.all, m: m.all, v: v.all, n: clf.params.size, step,
-        lr: o.lr * (1 - (step - 1) / total), beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: o.weightDecay,
+        params: clf.params.all,
+        grads: grads.all,
+        m: m.all,
+        v: v.all,
+        n: clf.params.size,
+        step,
+        lr: o.lr * (1 - (step - 1) / total),
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weightDecay: o.weightDecay,
       });
       o.onStep?.({ step, total, loss });
     }
   }
   clf.metadata = {
-    trained_on: `${N} digits`, epochs: String(o.epochs), batch_size: String(B), lr: String(o.lr), weight_decay: String(o.weightDecay), max_shift: String(o.maxShift), seed: String(o.seed),
+    trained_on: `${N} digits`,
+    epochs: String(o.epochs),
+    batch_size: String(B),
+    lr: String(o.lr),
+    weight_decay: String(o.weightDecay),
+    max_shift: String(o.maxShift),
+    seed: String(o.seed),
   };
   return clf;
 }
@@ -255,7 +304,8 @@ export function trainClassifier(engine: Engine, images: Float32Array, labels: Ar
 function shiftDigit(digit: Float32Array, dx: number, dy: number, out: Float32Array): void {
   for (let y = 0; y < SIDE; y++) {
     for (let x = 0; x < SIDE; x++) {
-      const sy = y - dy, sx = x - dx;
+      const sy = y - dy,
+        sx = x - dx;
       out[y * SIDE + x] = sy >= 0 && sy < SIDE && sx >= 0 && sx < SIDE ? digit[sy * SIDE + sx] : -1;
     }
   }

@@ -34,7 +34,11 @@ export interface FeatureStats {
 /** Mean and covariance of the rows of x (N, d), N ≥ 2. */
 export function featureStats(x: ArrayLike<number>, d: number): FeatureStats {
   const N = x.length / d;
-  if (!Number.isInteger(N) || N < 2) throw new DdpmError('SHAPE_MISMATCH', `featureStats: ${x.length} values are not N ≥ 2 rows of ${d} (a covariance needs two points)`);
+  if (!Number.isInteger(N) || N < 2)
+    throw new DdpmError(
+      'SHAPE_MISMATCH',
+      `featureStats: ${x.length} values are not N ≥ 2 rows of ${d} (a covariance needs two points)`,
+    );
   const mu = new Float64Array(d);
   for (let n = 0; n < N; n++) for (let i = 0; i < d; i++) mu[i] += x[n * d + i];
   for (let i = 0; i < d; i++) mu[i] /= N;
@@ -60,7 +64,8 @@ export function symmetricEigen(A: Float64Array, d: number): { values: Float64Arr
   const V = new Float64Array(d * d); // (d, d)
   for (let i = 0; i < d; i++) V[i * d + i] = 1;
   for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0, total = 0;
+    let off = 0,
+      total = 0;
     for (let i = 0; i < d; i++) {
       for (let j = 0; j < d; j++) {
         total += a[i * d + j] ** 2;
@@ -75,21 +80,25 @@ export function symmetricEigen(A: Float64Array, d: number): { values: Float64Arr
         // the rotation (c, s) that zeroes a_pq: t = tan θ, the smaller root of t² + 2τt − 1 = 0
         const tau = (a[q * d + q] - a[p * d + p]) / (2 * apq);
         const t = Math.sign(tau || 1) / (Math.abs(tau) + Math.sqrt(1 + tau * tau));
-        const c = 1 / Math.sqrt(1 + t * t), s = t * c;
+        const c = 1 / Math.sqrt(1 + t * t),
+          s = t * c;
         for (let k = 0; k < d; k++) {
           // columns p and q: A ← A·J
-          const akp = a[k * d + p], akq = a[k * d + q];
+          const akp = a[k * d + p],
+            akq = a[k * d + q];
           a[k * d + p] = c * akp - s * akq;
           a[k * d + q] = s * akp + c * akq;
         }
         for (let k = 0; k < d; k++) {
           // rows p and q: A ← Jᵀ·A
-          const apk = a[p * d + k], aqk = a[q * d + k];
+          const apk = a[p * d + k],
+            aqk = a[q * d + k];
           a[p * d + k] = c * apk - s * aqk;
           a[q * d + k] = s * apk + c * aqk;
         }
         for (let k = 0; k < d; k++) {
-          const vkp = V[k * d + p], vkq = V[k * d + q];
+          const vkp = V[k * d + p],
+            vkq = V[k * d + q];
           V[k * d + p] = c * vkp - s * vkq;
           V[k * d + q] = s * vkp + c * vkq;
         }
@@ -124,9 +133,11 @@ export function sqrtPsd(A: Float64Array, d: number): Float64Array {
  * Jacobi, not a general (complex) matrix square root as scipy's sqrtm.
  */
 export function frechetDistance(a: FeatureStats, b: FeatureStats): number {
-  if (a.d !== b.d) throw new DdpmError('SHAPE_MISMATCH', `frechetDistance: ${a.d}-dimensional against ${b.d}-dimensional statistics`);
+  if (a.d !== b.d)
+    throw new DdpmError('SHAPE_MISMATCH', `frechetDistance: ${a.d}-dimensional against ${b.d}-dimensional statistics`);
   const d = a.d;
-  let meanTerm = 0, traces = 0;
+  let meanTerm = 0,
+    traces = 0;
   for (let i = 0; i < d; i++) {
     meanTerm += (a.mu[i] - b.mu[i]) ** 2;
     traces += a.sigma[i * d + i] + b.sigma[i * d + i];
@@ -134,7 +145,8 @@ export function frechetDistance(a: FeatureStats, b: FeatureStats): number {
   const s1 = sqrtPsd(a.sigma, d);
   const m = matmul(matmul(s1, b.sigma, d), s1, d);
   // symmetrise away the rounding of the two products before the eigen-decomposition
-  for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) m[i * d + j] = m[j * d + i] = (m[i * d + j] + m[j * d + i]) / 2;
+  for (let i = 0; i < d; i++)
+    for (let j = 0; j < i; j++) m[i * d + j] = m[j * d + i] = (m[i * d + j] + m[j * d + i]) / 2;
   const { values } = symmetricEigen(m, d);
   let traceSqrt = 0;
   for (const v of values) traceSqrt += Math.sqrt(Math.max(v, 0));

@@ -13,19 +13,30 @@ type Errno = NodeJS.ErrnoException;
 /** What a filesystem error code means, in words (for `doing` a file: "reading", "writing" …). */
 function explain(code: string | undefined, doing: string, path: string): string {
   switch (code) {
-    case 'ENOENT': return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'} (no such file or folder)`;
-    case 'ENOSPC': return `disk full ${doing} ${path} (ENOSPC)`;
-    case 'EDQUOT': return `disk quota exceeded ${doing} ${path} (EDQUOT)`;
-    case 'EROFS': return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'}: the file system is read-only (EROFS)`;
+    case 'ENOENT':
+      return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'} (no such file or folder)`;
+    case 'ENOSPC':
+      return `disk full ${doing} ${path} (ENOSPC)`;
+    case 'EDQUOT':
+      return `disk quota exceeded ${doing} ${path} (EDQUOT)`;
+    case 'EROFS':
+      return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'}: the file system is read-only (EROFS)`;
     case 'EACCES':
-    case 'EPERM': return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'}: permission denied${doing === 'reading' ? '' : ' (read-only file or folder)'} (${code})`;
-    case 'ENOTDIR': return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'}: a parent of it is a file, not a folder (ENOTDIR)`;
-    case 'EISDIR': return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'}: it is a folder, not a file (EISDIR)`;
+    case 'EPERM':
+      return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'}: permission denied${doing === 'reading' ? '' : ' (read-only file or folder)'} (${code})`;
+    case 'ENOTDIR':
+      return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'}: a parent of it is a file, not a folder (ENOTDIR)`;
+    case 'EISDIR':
+      return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'}: it is a folder, not a file (EISDIR)`;
     case 'EMFILE':
-    case 'ENFILE': return `${path}: cannot open: too many open files (${code})`;
-    case 'ENAMETOOLONG': return `${path}: the name is too long (ENAMETOOLONG)`;
-    case 'ELOOP': return `${path}: too many symbolic links (ELOOP)`;
-    default: return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'} (${code ?? 'error'})`;
+    case 'ENFILE':
+      return `${path}: cannot open: too many open files (${code})`;
+    case 'ENAMETOOLONG':
+      return `${path}: the name is too long (ENAMETOOLONG)`;
+    case 'ELOOP':
+      return `${path}: too many symbolic links (ELOOP)`;
+    default:
+      return `${path}: cannot ${doing === 'reading' ? 'read' : 'write'} (${code ?? 'error'})`;
   }
 }
 
@@ -38,7 +49,13 @@ export function fsError(e: unknown, path: string, doing: 'reading' | 'writing'):
 }
 
 /** What a stat describes, for messages: "a FIFO", "a directory" … */
-function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean }): string {
+function kindOf(st: {
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+}): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isFIFO()) return 'a FIFO (named pipe)';
   if (st.isCharacterDevice()) return 'a character device';
@@ -68,7 +85,11 @@ export async function readRegularFile(path: string, o: { maxBytes?: number } = {
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new DdpmError('IO', `${path}: ${kindOf(st)} where a regular file is expected`);
-    if (st.size > maxBytes) throw new DdpmError('FORMAT', `${path}: ${formatBytes(st.size)} exceeds the ${formatBytes(maxBytes)} limit for this file`);
+    if (st.size > maxBytes)
+      throw new DdpmError(
+        'FORMAT',
+        `${path}: ${formatBytes(st.size)} exceeds the ${formatBytes(maxBytes)} limit for this file`,
+      );
     const out = new Uint8Array(st.size);
     let at = 0;
     while (at < out.length) {

@@ -42,15 +42,25 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
   const fs = await import('node:fs/promises');
   const { join } = await import('node:path');
   const policy = o.policy ?? 'fail';
-  if (policy !== 'skip' && policy !== 'fail') throw new DdpmError('INVALID_ARGUMENT', `loadImageFolder: policy must be 'skip' or 'fail', found ${String(policy)}`);
-  if (o.channels !== undefined && o.channels !== 1 && o.channels !== 3) throw new DdpmError('INVALID_ARGUMENT', `loadImageFolder: channels must be 1 or 3, found ${o.channels}`);
+  if (policy !== 'skip' && policy !== 'fail')
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `loadImageFolder: policy must be 'skip' or 'fail', found ${String(policy)}`,
+    );
+  if (o.channels !== undefined && o.channels !== 1 && o.channels !== 3)
+    throw new DdpmError('INVALID_ARGUMENT', `loadImageFolder: channels must be 1 or 3, found ${o.channels}`);
   const limits = o.limits ?? PNG_LIMITS;
   let names: string[];
   try {
     names = await fs.readdir(dir);
   } catch (e) {
     const io = fsError(e, dir, 'reading');
-    const why = (e as NodeJS.ErrnoException)?.code === 'ENOTDIR' ? 'it is a file, not a folder' : io.message.startsWith(dir) ? io.message.slice(dir.length + 2) : io.message;
+    const why =
+      (e as NodeJS.ErrnoException)?.code === 'ENOTDIR'
+        ? 'it is a file, not a folder'
+        : io.message.startsWith(dir)
+          ? io.message.slice(dir.length + 2)
+          : io.message;
     throw new DdpmError('IO', `${dir}: cannot read the image folder (${why})`, { cause: e });
   }
   names = names.filter((n) => n.toLowerCase().endsWith('.png')).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -59,7 +69,8 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
   let size = o.size ? { ...o.size } : null;
   const skipped: { file: string; reason: string }[] = [];
   const skip = (file: string, e: unknown) => {
-    if (!(e instanceof DdpmError)) e = new DdpmError('FORMAT', `${file}: cannot read (${(e as Error).message})`, { cause: e });
+    if (!(e instanceof DdpmError))
+      e = new DdpmError('FORMAT', `${file}: cannot read (${(e as Error).message})`, { cause: e });
     if (policy === 'fail') throw e;
     const m = (e as DdpmError).message;
     skipped.push({ file, reason: m.startsWith(`${file}: `) ? m.slice(file.length + 2) : m });
@@ -75,14 +86,18 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
     const file = join(dir, name);
     try {
       const { head, size: bytes } = await readRegularFileHead(file, 33);
-      if (bytes > limits.maxFileBytes) throw new DdpmError('FORMAT', `${file}: ${bytes} bytes exceeds the limit of ${limits.maxFileBytes}`);
+      if (bytes > limits.maxFileBytes)
+        throw new DdpmError('FORMAT', `${file}: ${bytes} bytes exceeds the limit of ${limits.maxFileBytes}`);
       const h = readPngHeader(head, file);
       checkPngLimits(h, file, limits);
       // a size mismatch is the dataset's mistake, not a damaged file: an error under either policy
       size ??= { width: h.width, height: h.height };
       first ??= file;
       if (h.width !== size.width || h.height !== size.height) {
-        throw new DdpmError('SHAPE_MISMATCH', `${file}: ${h.width}×${h.height}, expected ${size.width}×${size.height} (${o.size ? 'the model' : `as ${first}`})`);
+        throw new DdpmError(
+          'SHAPE_MISMATCH',
+          `${file}: ${h.width}×${h.height}, expected ${size.width}×${size.height} (${o.size ? 'the model' : `as ${first}`})`,
+        );
       }
       readable.push(file);
     } catch (e) {
@@ -94,7 +109,11 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
     const HW = size.width * size.height;
     const C = o.channels ?? 3; // 3 until the pixels say gray
     // (3, H, W) bytes per image kept until the end, the (N, C, H, W) float32 result, one RGBA decode
-    checkJsBudget(readable.length * (3 * HW + 4 * C * HW) + 4 * HW, `${dir}: ${readable.length} images of ${size.width}×${size.height}`, o.maxBytes);
+    checkJsBudget(
+      readable.length * (3 * HW + 4 * C * HW) + 4 * HW,
+      `${dir}: ${readable.length} images of ${size.width}×${size.height}`,
+      o.maxBytes,
+    );
   }
 
   // 2. Decode, in name order.
@@ -110,7 +129,8 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
     let img;
     try {
       img = decodePng(await readRegularFile(file, { maxBytes: limits.maxFileBytes }), file, limits);
-      if (img.width !== size!.width || img.height !== size!.height) throw new DdpmError('FORMAT', `${file}: changed while being read`);
+      if (img.width !== size!.width || img.height !== size!.height)
+        throw new DdpmError('FORMAT', `${file}: changed while being read`);
     } catch (e) {
       skip(file, e);
       continue;
@@ -118,7 +138,9 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
     const HW = img.width * img.height;
     const planes = new Uint8Array(3 * HW); // (3, H, W)
     for (let p = 0; p < HW; p++) {
-      const r = img.data[4 * p], g = img.data[4 * p + 1], b = img.data[4 * p + 2];
+      const r = img.data[4 * p],
+        g = img.data[4 * p + 1],
+        b = img.data[4 * p + 2];
       planes[p] = r;
       planes[HW + p] = g;
       planes[2 * HW + p] = b;
@@ -128,7 +150,10 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
     files.push(file);
   }
   if (rgb.length === 0) {
-    throw new DdpmError('FORMAT', `${dir}: no readable PNG files (${skipped.length} skipped; first: ${skipped[0].file}: ${skipped[0].reason})`);
+    throw new DdpmError(
+      'FORMAT',
+      `${dir}: no readable PNG files (${skipped.length} skipped; first: ${skipped[0].file}: ${skipped[0].reason})`,
+    );
   }
   const C = o.channels ?? (allGray ? 1 : 3);
   const { width: W, height: H } = size!;
@@ -138,7 +163,9 @@ export async function loadImageFolder(dir: string, o: ImageFolderOptions = {}): 
   rgb.forEach((planes, n) => {
     const out = images.subarray(n * C * HW, (n + 1) * C * HW);
     if (C === 3) for (let i = 0; i < 3 * HW; i++) out[i] = planes[i] / 127.5 - 1;
-    else for (let p = 0; p < HW; p++) out[p] = Math.round(0.299 * planes[p] + 0.587 * planes[HW + p] + 0.114 * planes[2 * HW + p]) / 127.5 - 1;
+    else
+      for (let p = 0; p < HW; p++)
+        out[p] = Math.round(0.299 * planes[p] + 0.587 * planes[HW + p] + 0.114 * planes[2 * HW + p]) / 127.5 - 1;
   });
   return { images, N, C, H, W, files, skipped };
 }

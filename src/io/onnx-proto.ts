@@ -89,7 +89,8 @@ export type OnnxDim = number | string;
 /** ValueInfoProto for a tensor of element type `elemType` (ONNX_FLOAT, ONNX_INT64). */
 export function valueInfo(name: string, shape: readonly OnnxDim[], elemType = ONNX_FLOAT): ProtoMessage {
   const dims = new ProtoMessage();
-  for (const d of shape) dims.message(1, typeof d === 'number' ? new ProtoMessage().int(1, d) : new ProtoMessage().string(2, d)); // dim_value | dim_param
+  for (const d of shape)
+    dims.message(1, typeof d === 'number' ? new ProtoMessage().int(1, d) : new ProtoMessage().string(2, d)); // dim_value | dim_param
   const tensorType = new ProtoMessage().int(1, elemType).message(2, dims); // TypeProto.Tensor
   return new ProtoMessage().string(1, name).message(2, new ProtoMessage().message(1, tensorType));
 }
@@ -116,7 +117,13 @@ export function attribute(name: string, value: OnnxAttribute): ProtoMessage {
   return m.float(2, value.float).int(20, ATTR_FLOAT);
 }
 
-export function nodeProto(opType: string, inputs: readonly string[], outputs: readonly string[], name: string, attributes: Record<string, OnnxAttribute> = {}): ProtoMessage {
+export function nodeProto(
+  opType: string,
+  inputs: readonly string[],
+  outputs: readonly string[],
+  name: string,
+  attributes: Record<string, OnnxAttribute> = {},
+): ProtoMessage {
   const m = new ProtoMessage();
   for (const i of inputs) m.string(1, i);
   for (const o of outputs) m.string(2, o);
@@ -133,8 +140,12 @@ export interface OnnxValue {
 
 /** ModelProto: nodes in topological order, graph inputs/outputs, initializers (constants). */
 export function modelProto(
-  graphName: string, nodes: readonly ProtoMessage[], inputs: readonly OnnxValue[], outputs: readonly OnnxValue[],
-  inits: readonly ProtoMessage[], producer = 'ddpm-wasm',
+  graphName: string,
+  nodes: readonly ProtoMessage[],
+  inputs: readonly OnnxValue[],
+  outputs: readonly OnnxValue[],
+  inits: readonly ProtoMessage[],
+  producer = 'ddpm-wasm',
 ): Uint8Array {
   const graph = new ProtoMessage();
   for (const n of nodes) graph.message(1, n);
@@ -178,7 +189,11 @@ export class OnnxGraphBuilder {
 
   /** An int64 vector constant (shapes, axes). */
   ints(values: readonly number[]): string {
-    return this.constant(`const_i64_${values.join('_').replace(/-/g, 'm')}`, [values.length], BigInt64Array.from(values.map(BigInt)));
+    return this.constant(
+      `const_i64_${values.join('_').replace(/-/g, 'm')}`,
+      [values.length],
+      BigInt64Array.from(values.map(BigInt)),
+    );
   }
 
   /** A float32 scalar constant (shape []). */

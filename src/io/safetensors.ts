@@ -8,8 +8,21 @@ import { show } from '../validate.js';
 export const MAX_HEADER_BYTES = 100_000_000;
 
 const DTYPE_BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
-  F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 };
 /** Dtypes that load as float32 (F16 and BF16 are converted). */
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
@@ -90,12 +103,19 @@ function decode(dtype: string, bytes: Uint8Array, count: number): Float32Array {
  * BF16 and F64 converted). An ArrayBuffer (what fetch's arrayBuffer() gives) is read as it is.
  */
 export function readSafetensors(input: Uint8Array | ArrayBuffer, file = 'safetensors'): SafeTensorsFile {
-  const bytes = input instanceof Uint8Array ? input : input instanceof ArrayBuffer ? new Uint8Array(input) : fail(file, `expected a Uint8Array or an ArrayBuffer, found ${input === null ? 'null' : typeof input}`);
+  const bytes =
+    input instanceof Uint8Array
+      ? input
+      : input instanceof ArrayBuffer
+        ? new Uint8Array(input)
+        : fail(file, `expected a Uint8Array or an ArrayBuffer, found ${input === null ? 'null' : typeof input}`);
   if (bytes.length < 8) fail(file, `${bytes.length} bytes is too short for a safetensors file (need at least 8)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = dv.getBigUint64(0, true);
-  if (headerLen > BigInt(MAX_HEADER_BYTES)) fail(file, `header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-  if (headerLen > BigInt(bytes.length - 8)) fail(file, `header length ${headerLen} exceeds the file (${bytes.length - 8} bytes after the length)`);
+  if (headerLen > BigInt(MAX_HEADER_BYTES))
+    fail(file, `header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  if (headerLen > BigInt(bytes.length - 8))
+    fail(file, `header length ${headerLen} exceeds the file (${bytes.length - 8} bytes after the length)`);
   const n = Number(headerLen);
   let text: string;
   let header: unknown;
@@ -105,7 +125,8 @@ export function readSafetensors(input: Uint8Array | ArrayBuffer, file = 'safeten
   } catch (e) {
     fail(file, `header is not valid UTF-8 JSON: ${(e as Error).message}`);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) fail(file, 'header must be a JSON object');
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    fail(file, 'header must be a JSON object');
   const keys = topLevelKeys(text);
   const seen = new Set<string>();
   for (const k of keys) {
@@ -119,7 +140,8 @@ export function readSafetensors(input: Uint8Array | ArrayBuffer, file = 'safeten
   const spans: { name: string; begin: number; end: number; dtype: string; shape: number[] }[] = [];
   for (const [name, value] of entries) {
     if (name === '__metadata__') {
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(file, '__metadata__ must be an object of strings');
+      if (value === null || typeof value !== 'object' || Array.isArray(value))
+        fail(file, '__metadata__ must be an object of strings');
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(file, `__metadata__ value of "${k}" must be a string, found ${typeof v}`);
         metadata.set(k, v);
@@ -130,13 +152,19 @@ export function readSafetensors(input: Uint8Array | ArrayBuffer, file = 'safeten
     if (info === null || typeof info !== 'object') fail(file, `tensor ${name}: entry must be an object`);
     const dtype = info.dtype;
     // an own-property lookup: `in` would accept toString, constructor … from Object.prototype
-    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) fail(file, `tensor ${name}: unknown dtype ${show(dtype)}`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype))
+      fail(file, `tensor ${name}: unknown dtype ${show(dtype)}`);
     const shape = info.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(file, `tensor ${name}: shape must be an array of non-negative integers, found ${show(shape)}`);
     }
     const off = info.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[1] < off[0]) {
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      off[1] < off[0]
+    ) {
       fail(file, `tensor ${name}: data_offsets must be [begin, end] with 0 ≤ begin ≤ end, found ${show(off)}`);
     }
     const count = (shape as number[]).reduce((p, d) => p * d, 1);
@@ -144,7 +172,8 @@ export function readSafetensors(input: Uint8Array | ArrayBuffer, file = 'safeten
     if (off[1] - off[0] !== want) {
       fail(file, `tensor ${name}: shape [${shape}] × ${dtype} is ${want} bytes, data_offsets span ${off[1] - off[0]}`);
     }
-    if (off[1] > data.length) fail(file, `tensor ${name}: data_offsets end ${off[1]} is past the data (${data.length} bytes)`);
+    if (off[1] > data.length)
+      fail(file, `tensor ${name}: data_offsets end ${off[1]} is past the data (${data.length} bytes)`);
     spans.push({ name, begin: off[0], end: off[1], dtype, shape: shape as number[] });
   }
 
@@ -153,7 +182,12 @@ export function readSafetensors(input: Uint8Array | ArrayBuffer, file = 'safeten
   let at = 0;
   for (const s of sorted) {
     if (s.begin !== at) {
-      fail(file, s.begin < at ? `tensor ${s.name} overlaps the previous tensor (begins at ${s.begin}, previous ends at ${at})` : `gap in the data before tensor ${s.name} (bytes ${at}…${s.begin})`);
+      fail(
+        file,
+        s.begin < at
+          ? `tensor ${s.name} overlaps the previous tensor (begins at ${s.begin}, previous ends at ${at})`
+          : `gap in the data before tensor ${s.name} (bytes ${at}…${s.begin})`,
+      );
     }
     at = s.end;
   }
@@ -161,9 +195,14 @@ export function readSafetensors(input: Uint8Array | ArrayBuffer, file = 'safeten
 
   const tensors = new Map<string, SafeTensor>();
   for (const s of spans) {
-    if (!FLOAT_DTYPES.has(s.dtype)) fail(file, `tensor ${s.name}: dtype ${s.dtype} is not a floating-point type (F32, F16, BF16, F64)`);
+    if (!FLOAT_DTYPES.has(s.dtype))
+      fail(file, `tensor ${s.name}: dtype ${s.dtype} is not a floating-point type (F32, F16, BF16, F64)`);
     const count = s.shape.reduce((p, d) => p * d, 1);
-    tensors.set(s.name, { dtype: s.dtype, shape: s.shape, data: decode(s.dtype, data.subarray(s.begin, s.end), count) });
+    tensors.set(s.name, {
+      dtype: s.dtype,
+      shape: s.shape,
+      data: decode(s.dtype, data.subarray(s.begin, s.end), count),
+    });
   }
   return { tensors, metadata };
 }
@@ -186,7 +225,10 @@ export function writeSafetensors(
     }
     const count = t.shape.reduce((p, d) => p * d, 1);
     if (count !== t.data.length) {
-      throw new DdpmError('SHAPE_MISMATCH', `writeSafetensors: tensor ${name} has shape [${t.shape}] (${count} values) but ${t.data.length} values`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `writeSafetensors: tensor ${name} has shape [${t.shape}] (${count} values) but ${t.data.length} values`,
+      );
     }
     Object.defineProperty(header, name, {
       value: { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + 4 * count] },

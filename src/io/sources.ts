@@ -31,7 +31,10 @@ export const SHIPPED_MODELS: readonly string[] = ['mnist'];
 /** The folder of a shipped model, relative to this file (dist/io/sources.js → <package>/models/NAME/). */
 export function shippedModelUrl(name: string): URL {
   if (!SHIPPED_MODELS.includes(name)) {
-    throw new DdpmError('INVALID_ARGUMENT', `no shipped model named ${JSON.stringify(name)} (shipped: ${SHIPPED_MODELS.join(', ')})`);
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `no shipped model named ${JSON.stringify(name)} (shipped: ${SHIPPED_MODELS.join(', ')})`,
+    );
   }
   return new URL(`../../models/${name}/`, import.meta.url);
 }
@@ -46,18 +49,33 @@ export function openSource(source: ModelSource): FileSource {
   if (isFileSource(source)) return source;
   if (source instanceof URL) return once(urlSource(source));
   if (typeof source === 'string') {
-    if (SHIPPED_MODELS.includes(source)) return once({ ...urlSource(shippedModelUrl(source)), name: `the shipped model '${source}'` });
+    if (SHIPPED_MODELS.includes(source))
+      return once({ ...urlSource(shippedModelUrl(source)), name: `the shipped model '${source}'` });
     if (URL_SCHEME.test(source)) return once(urlSource(new URL(source)));
-    if (source === '') throw new DdpmError('INVALID_ARGUMENT', 'model source: an empty string is neither a folder, a URL nor a shipped model name');
+    if (source === '')
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        'model source: an empty string is neither a folder, a URL nor a shipped model name',
+      );
     return once(folderSource(source));
   }
   if (source instanceof Map) return bytesSource(source);
-  if (source !== null && typeof source === 'object' && !Array.isArray(source)) return bytesSource(new Map(Object.entries(source)));
-  throw new DdpmError('INVALID_ARGUMENT', `model source: expected a folder path, a URL, a shipped model name, a map of file names to bytes or a FileSource, found ${describe(source)}`);
+  if (source !== null && typeof source === 'object' && !Array.isArray(source))
+    return bytesSource(new Map(Object.entries(source)));
+  throw new DdpmError(
+    'INVALID_ARGUMENT',
+    `model source: expected a folder path, a URL, a shipped model name, a map of file names to bytes or a FileSource, found ${describe(source)}`,
+  );
 }
 
 function isFileSource(s: unknown): s is FileSource {
-  return s !== null && typeof s === 'object' && !(s instanceof Map) && typeof (s as FileSource).get === 'function' && typeof (s as FileSource).name === 'string';
+  return (
+    s !== null &&
+    typeof s === 'object' &&
+    !(s instanceof Map) &&
+    typeof (s as FileSource).get === 'function' &&
+    typeof (s as FileSource).name === 'string'
+  );
 }
 
 function describe(v: unknown): string {
@@ -152,7 +170,10 @@ export async function toBytes(data: FileData, what: string): Promise<Uint8Array>
     if (!data.ok) throw new DdpmError('IO', `${what}: the Response has status ${data.status} ${data.statusText}`);
     return new Uint8Array(await data.arrayBuffer());
   }
-  throw new DdpmError('INVALID_ARGUMENT', `${what}: expected a Uint8Array, ArrayBuffer, Blob, Response or string, found ${describe(data)}`);
+  throw new DdpmError(
+    'INVALID_ARGUMENT',
+    `${what}: expected a Uint8Array, ArrayBuffer, Blob, Response or string, found ${describe(data)}`,
+  );
 }
 
 /** A file that must exist: its bytes, or a FORMAT error naming where it was looked for. */
@@ -172,14 +193,16 @@ export async function readJsonFile(src: FileSource, file: string): Promise<Recor
   } catch (e) {
     throw new DdpmError('FORMAT', `${src.name}/${file}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new DdpmError('FORMAT', `${src.name}/${file}: expected a JSON object`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new DdpmError('FORMAT', `${src.name}/${file}: expected a JSON object`);
   return json as Record<string, unknown>;
 }
 
 /** diffusers' variant file name: diffusion_pytorch_model.safetensors + 'fp16' → diffusion_pytorch_model.fp16.safetensors. */
 export function variantFile(file: string, variant: string | undefined): string {
   if (variant === undefined) return file;
-  if (!/^[A-Za-z0-9_-]+$/.test(variant)) throw new DdpmError('INVALID_ARGUMENT', `variant must be a name such as 'fp16', found ${JSON.stringify(variant)}`);
+  if (!/^[A-Za-z0-9_-]+$/.test(variant))
+    throw new DdpmError('INVALID_ARGUMENT', `variant must be a name such as 'fp16', found ${JSON.stringify(variant)}`);
   const dot = file.lastIndexOf('.');
   return `${file.slice(0, dot)}.${variant}${file.slice(dot)}`;
 }
@@ -207,7 +230,10 @@ export async function modelLayout(src: FileSource): Promise<ModelLayout> {
   if (modelIndex) {
     const unet = modelIndex.unet;
     if (unet !== undefined && !(Array.isArray(unet) && unet.length === 2)) {
-      throw new DdpmError('FORMAT', `${src.name}/${MODEL_INDEX_FILE}: "unet" must be [library, class name], found ${JSON.stringify(unet)}`);
+      throw new DdpmError(
+        'FORMAT',
+        `${src.name}/${MODEL_INDEX_FILE}: "unet" must be [library, class name], found ${JSON.stringify(unet)}`,
+      );
     }
     return { model: subfolder(src, 'unet'), scheduler: subfolder(src, 'scheduler'), modelIndex };
   }
@@ -221,14 +247,23 @@ export async function modelLayout(src: FileSource): Promise<ModelLayout> {
  * A model's config.json (parsed) and weights, from a model folder's source; `variant` as diffusers'.
  * `weightsFile` may depend on the config (the model class it names).
  */
-export async function readModelFiles(src: FileSource, weightsFile: string | ((config: Record<string, unknown>) => string), variant?: string): Promise<{ config: Record<string, unknown>; weights: Uint8Array; names: { config: string; weights: string } }> {
+export async function readModelFiles(
+  src: FileSource,
+  weightsFile: string | ((config: Record<string, unknown>) => string),
+  variant?: string,
+): Promise<{ config: Record<string, unknown>; weights: Uint8Array; names: { config: string; weights: string } }> {
   const config = await readJsonFile(src, 'config.json');
   if (!config) throw new DdpmError('FORMAT', `${src.name}: not a model folder (no config.json, no unet/config.json)`);
   if (typeof weightsFile === 'function') weightsFile = weightsFile(config);
   const file = variantFile(weightsFile, variant);
   const weights = await src.get(file);
   if (!weights) {
-    const other = variant === undefined ? null : (await src.get(weightsFile)) ? ` (${weightsFile} is there: drop variant '${variant}')` : '';
+    const other =
+      variant === undefined
+        ? null
+        : (await src.get(weightsFile))
+          ? ` (${weightsFile} is there: drop variant '${variant}')`
+          : '';
     throw new DdpmError('FORMAT', `${src.name}: ${file} is missing${other ?? ''}`);
   }
   return { config, weights, names: { config: `${src.name}/config.json`, weights: `${src.name}/${file}` } };

@@ -10,7 +10,10 @@ export { checkInt };
 export function checkTensor(engine: Engine, t: Tensor, what: string, need: number): void {
   engine.check(t, what);
   if (t.size < need) {
-    throw new DdpmError('SHAPE_MISMATCH', `${what} (tensor ${t.name}) must hold at least ${need} values, found ${t.size}`);
+    throw new DdpmError(
+      'SHAPE_MISMATCH',
+      `${what} (tensor ${t.name}) must hold at least ${need} values, found ${t.size}`,
+    );
   }
 }
 

@@ -68,22 +68,31 @@ function checkGeometry(what: string, g: Conv2dGeometry): Geometry {
   checkInt(`${what}: H`, g.H, 1);
   checkInt(`${what}: W`, g.W, 1);
   checkInt(`${what}: Cout`, g.Cout, 1);
-  if (g.kernel !== 1 && g.kernel !== 3) throw new DdpmError('INVALID_ARGUMENT', `${what}: kernel must be 1 or 3, found ${g.kernel}`);
-  if (g.stride !== 1 && g.stride !== 2) throw new DdpmError('INVALID_ARGUMENT', `${what}: stride must be 1 or 2, found ${g.stride}`);
+  if (g.kernel !== 1 && g.kernel !== 3)
+    throw new DdpmError('INVALID_ARGUMENT', `${what}: kernel must be 1 or 3, found ${g.kernel}`);
+  if (g.stride !== 1 && g.stride !== 2)
+    throw new DdpmError('INVALID_ARGUMENT', `${what}: stride must be 1 or 2, found ${g.stride}`);
   const pad = typeof g.pad === 'number' ? [g.pad, g.pad, g.pad, g.pad] : g.pad;
   if (!Array.isArray(pad) || pad.length !== 4) {
-    throw new DdpmError('INVALID_ARGUMENT', `${what}: pad must be a number or [top, left, bottom, right], found ${JSON.stringify(g.pad)}`);
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `${what}: pad must be a number or [top, left, bottom, right], found ${JSON.stringify(g.pad)}`,
+    );
   }
   ['top', 'left', 'bottom', 'right'].forEach((side, i) => checkInt(`${what}: pad ${side}`, pad[i], 0, g.kernel));
   const [top, left, bottom, right] = pad;
   const Ho = convOutSize(g.H, top, bottom, g.kernel, g.stride);
   const Wo = convOutSize(g.W, left, right, g.kernel, g.stride);
   if (Ho < 1 || Wo < 1) {
-    throw new DdpmError('SHAPE_MISMATCH', `${what}: a ${g.H}×${g.W} input with padding [${pad}] is smaller than the ${g.kernel}×${g.kernel} kernel`);
+    throw new DdpmError(
+      'SHAPE_MISMATCH',
+      `${what}: a ${g.H}×${g.W} input with padding [${pad}] is smaller than the ${g.kernel}×${g.kernel} kernel`,
+    );
   }
   // Kernels index with i32: keep every tensor's element count below 2^31.
   const biggest = Math.max(g.N * g.Cin * g.H * g.W, g.N * g.Cout * Ho * Wo, g.Cin * g.kernel * g.kernel * Ho * Wo);
-  if (biggest >= 2 ** 31) throw new DdpmError('INVALID_ARGUMENT', `${what}: tensors of ${biggest} elements exceed the 2^31 limit`);
+  if (biggest >= 2 ** 31)
+    throw new DdpmError('INVALID_ARGUMENT', `${what}: tensors of ${biggest} elements exceed the 2^31 limit`);
   return { N: g.N, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, k: g.kernel, stride: g.stride, top, left, Ho, Wo };
 }
 
@@ -92,7 +101,10 @@ function checkDisjoint(what: string, out: [string, Tensor], ins: [string, Tensor
   for (const [iName, t] of ins) {
     if (!t || t.size === 0 || o.size === 0) continue;
     if (o.ptr < t.ptr + 4 * t.size && t.ptr < o.ptr + 4 * o.size) {
-      throw new DdpmError('INVALID_ARGUMENT', `${what}: ${oName} (tensor ${o.name}) overlaps ${iName} (tensor ${t.name}); outputs must not alias other tensors`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `${what}: ${oName} (tensor ${o.name}) overlaps ${iName} (tensor ${t.name}); outputs must not alias other tensors`,
+      );
     }
   }
 }
@@ -102,14 +114,48 @@ export function conv2d(engine: Engine, args: Conv2dArgs): void {
   const g = checkGeometry('conv2d', args);
   const { x, weight, bias, y } = args;
   checkTensor(engine, x, `conv2d: x (N, Cin, H, W) = (${g.N}, ${g.Cin}, ${g.H}, ${g.W})`, g.N * g.Cin * g.H * g.W);
-  checkTensor(engine, weight, `conv2d: weight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`, g.Cout * g.Cin * g.k * g.k);
+  checkTensor(
+    engine,
+    weight,
+    `conv2d: weight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`,
+    g.Cout * g.Cin * g.k * g.k,
+  );
   if (bias) checkTensor(engine, bias, `conv2d: bias (Cout) = (${g.Cout})`, g.Cout);
-  checkTensor(engine, y, `conv2d: y (N, Cout, Ho, Wo) = (${g.N}, ${g.Cout}, ${g.Ho}, ${g.Wo})`, g.N * g.Cout * g.Ho * g.Wo);
-  checkDisjoint('conv2d', ['y', y], [['x', x], ['weight', weight], ['bias', bias]]);
+  checkTensor(
+    engine,
+    y,
+    `conv2d: y (N, Cout, Ho, Wo) = (${g.N}, ${g.Cout}, ${g.Ho}, ${g.Wo})`,
+    g.N * g.Cout * g.Ho * g.Wo,
+  );
+  checkDisjoint(
+    'conv2d',
+    ['y', y],
+    [
+      ['x', x],
+      ['weight', weight],
+      ['bias', bias],
+    ],
+  );
   checkGemmWorkspace(engine, 'conv2d');
   engine.run('conv2d_f32', [
-    g.N, g.Cin, g.H, g.W, g.Cout, g.k, g.stride, g.top, g.left, g.Ho, g.Wo,
-    x.ptr, weight.ptr, bias ? bias.ptr : 0, y.ptr, engine.workspace.ptr, engine.workspace.bytesPerThread, args.accumulate ? 1 : 0,
+    g.N,
+    g.Cin,
+    g.H,
+    g.W,
+    g.Cout,
+    g.k,
+    g.stride,
+    g.top,
+    g.left,
+    g.Ho,
+    g.Wo,
+    x.ptr,
+    weight.ptr,
+    bias ? bias.ptr : 0,
+    y.ptr,
+    engine.workspace.ptr,
+    engine.workspace.bytesPerThread,
+    args.accumulate ? 1 : 0,
   ]);
 }
 
@@ -127,14 +173,42 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
   const P = g.Ho * g.Wo; // output pixels per image
   const Kw = g.Cin * g.k * g.k; // rows of col(x)
   checkTensor(engine, x, `conv2dBackward: x (N, Cin, H, W) = (${g.N}, ${g.Cin}, ${g.H}, ${g.W})`, xSize);
-  checkTensor(engine, weight, `conv2dBackward: weight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`, wSize);
-  checkTensor(engine, dy, `conv2dBackward: dy (N, Cout, Ho, Wo) = (${g.N}, ${g.Cout}, ${g.Ho}, ${g.Wo})`, g.N * g.Cout * P);
+  checkTensor(
+    engine,
+    weight,
+    `conv2dBackward: weight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`,
+    wSize,
+  );
+  checkTensor(
+    engine,
+    dy,
+    `conv2dBackward: dy (N, Cout, Ho, Wo) = (${g.N}, ${g.Cout}, ${g.Ho}, ${g.Wo})`,
+    g.N * g.Cout * P,
+  );
   if (dx) checkTensor(engine, dx, `conv2dBackward: dx (N, Cin, H, W) = (${g.N}, ${g.Cin}, ${g.H}, ${g.W})`, xSize);
-  if (dweight) checkTensor(engine, dweight, `conv2dBackward: dweight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`, wSize);
+  if (dweight)
+    checkTensor(
+      engine,
+      dweight,
+      `conv2dBackward: dweight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`,
+      wSize,
+    );
   if (dbias) checkTensor(engine, dbias, `conv2dBackward: dbias (Cout) = (${g.Cout})`, g.Cout);
-  if (typeof accumulate !== 'boolean') throw new DdpmError('INVALID_ARGUMENT', `conv2dBackward: accumulate must be a boolean, found ${String(accumulate)}`);
-  const inputs: [string, Tensor | undefined][] = [['x', x], ['weight', weight], ['dy', dy]];
-  const outputs: [string, Tensor | undefined][] = [['dx', dx], ['dweight', dweight], ['dbias', dbias]];
+  if (typeof accumulate !== 'boolean')
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `conv2dBackward: accumulate must be a boolean, found ${String(accumulate)}`,
+    );
+  const inputs: [string, Tensor | undefined][] = [
+    ['x', x],
+    ['weight', weight],
+    ['dy', dy],
+  ];
+  const outputs: [string, Tensor | undefined][] = [
+    ['dx', dx],
+    ['dweight', dweight],
+    ['dbias', dbias],
+  ];
   for (const [name, t] of outputs) {
     if (t) checkDisjoint('conv2dBackward', [name, t], [...inputs, ...outputs.filter(([n]) => n !== name)]);
   }
@@ -156,8 +230,24 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
       const wt = engine.alloc([g.Cin, g.Cout, g.k, g.k], 'conv2dBackward flipped weights');
       engine.run('conv2d_flip_weights_f32', [g.Cout, g.Cin, g.k, weight.ptr, wt.ptr]);
       engine.run('conv2d_f32', [
-        g.N, g.Cout, g.Ho, g.Wo, g.Cin, g.k, 1, g.k - 1 - g.top, g.k - 1 - g.left, g.H, g.W,
-        dy.ptr, wt.ptr, 0, dx.ptr, engine.workspace.ptr, engine.workspace.bytesPerThread, beta,
+        g.N,
+        g.Cout,
+        g.Ho,
+        g.Wo,
+        g.Cin,
+        g.k,
+        1,
+        g.k - 1 - g.top,
+        g.k - 1 - g.left,
+        g.H,
+        g.W,
+        dy.ptr,
+        wt.ptr,
+        0,
+        dx.ptr,
+        engine.workspace.ptr,
+        engine.workspace.bytesPerThread,
+        beta,
       ]);
     }
     const dcol = dx !== undefined && !transposed;
@@ -176,7 +266,24 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
       if (dweight) {
         // dW (Cout, Kw) (+)= dyᵀ (Cout, L) · col(x)ᵀ (L, Kw); chunks summed in order.
         engine.run('conv2d_im2col_batch_f32', [m, ...geo, xn, col.ptr]);
-        gemmRaw(engine, false, true, g.Cout, Kw, L, 1, dyT.ptr, L, col.ptr, L, n0 > 0 ? 1 : beta, dweight.ptr, Kw, 0, 0);
+        gemmRaw(
+          engine,
+          false,
+          true,
+          g.Cout,
+          Kw,
+          L,
+          1,
+          dyT.ptr,
+          L,
+          col.ptr,
+          L,
+          n0 > 0 ? 1 : beta,
+          dweight.ptr,
+          Kw,
+          0,
+          0,
+        );
       }
       if (dcol) {
         // dcol (Kw, L) = Wᵀ (Kw, Cout) · dyᵀ (Cout, L), then scattered back onto dx[n0 : n0+m].

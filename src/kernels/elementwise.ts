@@ -38,7 +38,15 @@ function binary(engine: Engine, op: string, kernel: string, n: number, x: Tensor
   checkTensor(engine, x, `${op}: x`, n);
   checkTensor(engine, y, `${op}: y`, n);
   checkTensor(engine, z, `${op}: z`, n);
-  checkNoOverlap(op, ['z', z, n], [['x', x, n], ['y', y, n]], true);
+  checkNoOverlap(
+    op,
+    ['z', z, n],
+    [
+      ['x', x, n],
+      ['y', y, n],
+    ],
+    true,
+  );
   engine.run(kernel, [n, x.ptr, y.ptr, z.ptr], n >= SERIAL_BELOW);
 }
 
@@ -70,7 +78,15 @@ export function siluBackward(engine: Engine, n: number, x: Tensor, dy: Tensor, d
   checkTensor(engine, x, 'siluBackward: x', n);
   checkTensor(engine, dy, 'siluBackward: dy', n);
   checkTensor(engine, dx, 'siluBackward: dx', n);
-  checkNoOverlap('siluBackward', ['dx', dx, n], [['x', x, n], ['dy', dy, n]], !accumulate);
+  checkNoOverlap(
+    'siluBackward',
+    ['dx', dx, n],
+    [
+      ['x', x, n],
+      ['dy', dy, n],
+    ],
+    !accumulate,
+  );
   engine.run('silu_backward_f32', [n, x.ptr, dy.ptr, dx.ptr, accumulate ? 1 : 0], n >= SERIAL_BELOW_EXP);
 }
 
@@ -80,7 +96,15 @@ export function mulAccumulate(engine: Engine, n: number, x: Tensor, y: Tensor, z
   checkTensor(engine, x, 'mulAccumulate: x', n);
   checkTensor(engine, y, 'mulAccumulate: y', n);
   checkTensor(engine, z, 'mulAccumulate: z', n);
-  checkNoOverlap('mulAccumulate', ['z', z, n], [['x', x, n], ['y', y, n]], false);
+  checkNoOverlap(
+    'mulAccumulate',
+    ['z', z, n],
+    [
+      ['x', x, n],
+      ['y', y, n],
+    ],
+    false,
+  );
   engine.run('mul_acc_f32', [n, x.ptr, y.ptr, z.ptr], n >= SERIAL_BELOW);
 }
 
@@ -99,7 +123,10 @@ export interface SoftmaxArgs {
 /** y[r] = softmax(scale · x[r]) per row, the row max subtracted first. */
 export function softmax(engine: Engine, a: SoftmaxArgs): void {
   const scale = a.scale ?? 1;
-  const n = checkRows(engine, 'softmax', a.rows, a.cols, scale, [['x', a.x], ['y', a.y]]);
+  const n = checkRows(engine, 'softmax', a.rows, a.cols, scale, [
+    ['x', a.x],
+    ['y', a.y],
+  ]);
   checkNoOverlap('softmax', ['y', a.y, n], [['x', a.x, n]], true);
   engine.run('softmax_f32', [a.rows, a.cols, scale, a.x.ptr, a.y.ptr]);
 }
@@ -120,12 +147,31 @@ export interface SoftmaxBackwardArgs {
 /** dx[r] = scale · y[r] ⊙ (dy[r] − Σ_j dy[r,j]·y[r,j]) per row. */
 export function softmaxBackward(engine: Engine, a: SoftmaxBackwardArgs): void {
   const scale = a.scale ?? 1;
-  const n = checkRows(engine, 'softmaxBackward', a.rows, a.cols, scale, [['y', a.y], ['dy', a.dy], ['dx', a.dx]]);
-  checkNoOverlap('softmaxBackward', ['dx', a.dx, n], [['y', a.y, n], ['dy', a.dy, n]], true);
+  const n = checkRows(engine, 'softmaxBackward', a.rows, a.cols, scale, [
+    ['y', a.y],
+    ['dy', a.dy],
+    ['dx', a.dx],
+  ]);
+  checkNoOverlap(
+    'softmaxBackward',
+    ['dx', a.dx, n],
+    [
+      ['y', a.y, n],
+      ['dy', a.dy, n],
+    ],
+    true,
+  );
   engine.run('softmax_backward_f32', [a.rows, a.cols, scale, a.y.ptr, a.dy.ptr, a.dx.ptr]);
 }
 
-function checkRows(engine: Engine, op: string, rows: number, cols: number, scale: number, ts: [string, Tensor][]): number {
+function checkRows(
+  engine: Engine,
+  op: string,
+  rows: number,
+  cols: number,
+  scale: number,
+  ts: [string, Tensor][],
+): number {
   checkInt(`${op}: rows`, rows, 0);
   checkInt(`${op}: cols`, cols, 1);
   checkScalar(`${op}: scale`, scale);
@@ -164,7 +210,11 @@ export function upsampleNearest2xBackward(engine: Engine, a: UpsampleBackwardArg
   checkTensor(engine, a.dy, 'upsampleNearest2xBackward: dy (N, C, 2H, 2W)', 4 * n);
   checkTensor(engine, a.dx, 'upsampleNearest2xBackward: dx (N, C, H, W)', n);
   checkNoOverlap('upsampleNearest2xBackward', ['dx', a.dx, n], [['dy', a.dy, 4 * n]], false);
-  engine.run('upsample_nearest2x_backward_f32', [a.N * a.C, a.H, a.W, a.dy.ptr, a.dx.ptr, a.accumulate ? 1 : 0], n >= SERIAL_BELOW);
+  engine.run(
+    'upsample_nearest2x_backward_f32',
+    [a.N * a.C, a.H, a.W, a.dy.ptr, a.dx.ptr, a.accumulate ? 1 : 0],
+    n >= SERIAL_BELOW,
+  );
 }
 
 export interface ChannelBiasArgs extends NCHW {
@@ -197,7 +247,11 @@ export function addChannelBiasBackward(engine: Engine, a: ChannelBiasBackwardArg
   checkTensor(engine, a.dy, 'addChannelBiasBackward: dy (N, C, H, W)', n);
   checkTensor(engine, a.dbias, 'addChannelBiasBackward: dbias (N, C)', a.N * a.C);
   checkNoOverlap('addChannelBiasBackward', ['dbias', a.dbias, a.N * a.C], [['dy', a.dy, n]], false);
-  engine.run('add_channel_bias_backward_f32', [a.N * a.C, a.H * a.W, a.dy.ptr, a.dbias.ptr, a.accumulate ? 1 : 0], n >= SERIAL_BELOW);
+  engine.run(
+    'add_channel_bias_backward_f32',
+    [a.N * a.C, a.H * a.W, a.dy.ptr, a.dbias.ptr, a.accumulate ? 1 : 0],
+    n >= SERIAL_BELOW,
+  );
 }
 
 /** Shapes of a channel concatenation (N, C1, H, W) ‖ (N, C2, H, W) → (N, C1 + C2, H, W). */
@@ -234,7 +288,15 @@ export function concatChannels(engine: Engine, s: ConcatArgs): void {
   checkTensor(engine, s.a, 'concatChannels: a (N, C1, H, W)', n1);
   checkTensor(engine, s.b, 'concatChannels: b (N, C2, H, W)', n2);
   checkTensor(engine, s.y, 'concatChannels: y (N, C1 + C2, H, W)', n1 + n2);
-  checkNoOverlap('concatChannels', ['y', s.y, n1 + n2], [['a', s.a, n1], ['b', s.b, n2]], false);
+  checkNoOverlap(
+    'concatChannels',
+    ['y', s.y, n1 + n2],
+    [
+      ['a', s.a, n1],
+      ['b', s.b, n2],
+    ],
+    false,
+  );
   engine.run('concat_channels_f32', [s.N, s.C1, s.C2, s.H * s.W, s.a.ptr, s.b.ptr, s.y.ptr], n1 + n2 >= SERIAL_BELOW);
 }
 
@@ -255,7 +317,19 @@ export function concatChannelsBackward(engine: Engine, s: ConcatBackwardArgs): v
   checkTensor(engine, s.dy, 'concatChannelsBackward: dy (N, C1 + C2, H, W)', n1 + n2);
   checkTensor(engine, s.da, 'concatChannelsBackward: da (N, C1, H, W)', n1);
   checkTensor(engine, s.db, 'concatChannelsBackward: db (N, C2, H, W)', n2);
-  checkNoOverlap('concatChannelsBackward', ['da', s.da, n1], [['dy', s.dy, n1 + n2], ['db', s.db, n2]], false);
+  checkNoOverlap(
+    'concatChannelsBackward',
+    ['da', s.da, n1],
+    [
+      ['dy', s.dy, n1 + n2],
+      ['db', s.db, n2],
+    ],
+    false,
+  );
   checkNoOverlap('concatChannelsBackward', ['db', s.db, n2], [['dy', s.dy, n1 + n2]], false);
-  engine.run('concat_channels_backward_f32', [s.N, s.C1, s.C2, s.H * s.W, s.dy.ptr, s.da.ptr, s.db.ptr, s.accumulate ? 1 : 0], n1 + n2 >= SERIAL_BELOW);
+  engine.run(
+    'concat_channels_backward_f32',
+    [s.N, s.C1, s.C2, s.H * s.W, s.dy.ptr, s.da.ptr, s.db.ptr, s.accumulate ? 1 : 0],
+    n1 + n2 >= SERIAL_BELOW,
+  );
 }

@@ -20,17 +20,32 @@ export interface RandomAddress {
 
 /** The six kernel arguments (seedLo, seedHi, streamLo, streamHi, offLo, offHi) of a RandomAddress. */
 function addressArgs(what: string, r: RandomAddress): number[] {
-  return [...splitU64(`${what}: seed`, r.seed), ...splitU64(`${what}: stream`, r.stream ?? 0), ...splitU64(`${what}: offset`, r.offset ?? 0)];
+  return [
+    ...splitU64(`${what}: seed`, r.seed),
+    ...splitU64(`${what}: stream`, r.stream ?? 0),
+    ...splitU64(`${what}: offset`, r.offset ?? 0),
+  ];
 }
 
 /** Raw Philox4x32-10 blocks: out (viewed as u32) [4b … 4b+3] = philox(counter + b, key), b < nBlocks. */
-export function philoxFill(engine: Engine, out: Tensor, nBlocks: number, counter: readonly number[], key: readonly number[]): void {
+export function philoxFill(
+  engine: Engine,
+  out: Tensor,
+  nBlocks: number,
+  counter: readonly number[],
+  key: readonly number[],
+): void {
   checkInt('philoxFill: nBlocks', nBlocks, 0);
   checkTensor(engine, out, 'philoxFill: out', 4 * nBlocks);
   if (counter.length !== 4 || key.length !== 2) {
-    throw new DdpmError('INVALID_ARGUMENT', `philoxFill: counter must have 4 words and key 2, found ${counter.length} and ${key.length}`);
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `philoxFill: counter must have 4 words and key 2, found ${counter.length} and ${key.length}`,
+    );
   }
-  [...counter, ...key].forEach((w, i) => checkInt(`philoxFill: ${i < 4 ? `counter[${i}]` : `key[${i - 4}]`}`, w, 0, 0xffffffff));
+  [...counter, ...key].forEach((w, i) =>
+    checkInt(`philoxFill: ${i < 4 ? `counter[${i}]` : `key[${i - 4}]`}`, w, 0, 0xffffffff),
+  );
   engine.run('philox4x32_fill', [out.ptr, nBlocks, ...counter, ...key]);
 }
 
@@ -68,15 +83,27 @@ export function qSample(engine: Engine, a: QSampleArgs): void {
   checkTensor(engine, a.sqrtOneMinusAlphasCumprod, 'qSample: sqrtOneMinusAlphasCumprod', a.N);
   checkTensor(engine, a.out, 'qSample: out', total);
   if (a.noise) checkTensor(engine, a.noise, 'qSample: noise', total);
-  else if (!a.random) throw new DdpmError('INVALID_ARGUMENT', 'qSample: give either noise or random (seed, stream, offset)');
+  else if (!a.random)
+    throw new DdpmError('INVALID_ARGUMENT', 'qSample: give either noise or random (seed, stream, offset)');
   if (a.noiseOut) {
-    if (a.noise) throw new DdpmError('INVALID_ARGUMENT', 'qSample: noiseOut is only written when the noise is drawn (noise absent)');
+    if (a.noise)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        'qSample: noiseOut is only written when the noise is drawn (noise absent)',
+      );
     checkTensor(engine, a.noiseOut, 'qSample: noiseOut', total);
   }
   const rand = a.noise ? [0, 0, 0, 0, 0, 0] : addressArgs('qSample', a.random!);
   engine.run('q_sample_f32', [
-    a.N, a.D, a.x0.ptr, a.sqrtAlphasCumprod.ptr, a.sqrtOneMinusAlphasCumprod.ptr,
-    a.noise?.ptr ?? 0, a.noiseOut?.ptr ?? 0, a.out.ptr, ...rand,
+    a.N,
+    a.D,
+    a.x0.ptr,
+    a.sqrtAlphasCumprod.ptr,
+    a.sqrtOneMinusAlphasCumprod.ptr,
+    a.noise?.ptr ?? 0,
+    a.noiseOut?.ptr ?? 0,
+    a.out.ptr,
+    ...rand,
   ]);
 }
 
@@ -121,7 +148,10 @@ export function gaussianStep(engine: Engine, a: GaussianStepArgs): void {
   const learned = typeof c.sigma === 'object';
   const mStride = a.mStride ?? (learned ? 2 * a.D : a.D);
   if (mStride !== 2 * a.D && (learned || mStride !== a.D)) {
-    throw new DdpmError('INVALID_ARGUMENT', `gaussianStep: mStride must be ${learned ? `2D = ${2 * a.D} for a learned sigma` : `D = ${a.D} or 2D = ${2 * a.D}`}, found ${mStride}`);
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `gaussianStep: mStride must be ${learned ? `2D = ${2 * a.D} for a learned sigma` : `D = ${a.D} or 2D = ${2 * a.D}`}, found ${mStride}`,
+    );
   }
   checkTensor(engine, a.modelOutput, 'gaussianStep: modelOutput', a.N * mStride);
   checkTensor(engine, a.sample, 'gaussianStep: sample', total);
@@ -129,8 +159,12 @@ export function gaussianStep(engine: Engine, a: GaussianStepArgs): void {
   if (a.predOriginalSample) checkTensor(engine, a.predOriginalSample, 'gaussianStep: predOriginalSample', total);
   if (a.noise) checkTensor(engine, a.noise, 'gaussianStep: noise', total);
   for (const k of ['ax', 'am', 'c0', 'c1', 'c2'] as const) checkScalar(`gaussianStep: ${k}`, c[k]);
-  if (!(c.clip > 0)) throw new DdpmError('INVALID_ARGUMENT', `gaussianStep: clip must be > 0 (Infinity for none), found ${c.clip}`);
-  let varMode = 0, sigma = 0, minLog = 0, maxLog = 0;
+  if (!(c.clip > 0))
+    throw new DdpmError('INVALID_ARGUMENT', `gaussianStep: clip must be > 0 (Infinity for none), found ${c.clip}`);
+  let varMode = 0,
+    sigma = 0,
+    minLog = 0,
+    maxLog = 0;
   if (typeof c.sigma === 'number') {
     checkScalar('gaussianStep: sigma', c.sigma);
     sigma = c.sigma;
@@ -145,7 +179,25 @@ export function gaussianStep(engine: Engine, a: GaussianStepArgs): void {
   const draw = !a.noise && a.random ? 1 : 0;
   const rand = draw ? addressArgs('gaussianStep', a.random!) : [0, 0, 0, 0, 0, 0];
   engine.run('gaussian_step_f32', [
-    a.N, a.D, mStride, a.modelOutput.ptr, a.sample.ptr, a.noise?.ptr ?? 0, a.prevSample.ptr, a.predOriginalSample?.ptr ?? 0,
-    c.ax, c.am, c.clip, c.c0, c.c1, c.c2, sigma, varMode, minLog, maxLog, draw, ...rand,
+    a.N,
+    a.D,
+    mStride,
+    a.modelOutput.ptr,
+    a.sample.ptr,
+    a.noise?.ptr ?? 0,
+    a.prevSample.ptr,
+    a.predOriginalSample?.ptr ?? 0,
+    c.ax,
+    c.am,
+    c.clip,
+    c.c0,
+    c.c1,
+    c.c2,
+    sigma,
+    varMode,
+    minLog,
+    maxLog,
+    draw,
+    ...rand,
   ]);
 }

@@ -62,9 +62,15 @@ export function checkGemmWorkspace(engine: Engine, what: string): void {
 /** Throws unless the byte ranges of `out` and `inp` (as far as the operation touches them) are disjoint. */
 function checkNoOverlap(what: string, out: Tensor, outSpan: number, inp: Tensor, inSpan: number, inName: string): void {
   if (outSpan === 0 || inSpan === 0) return;
-  const a0 = out.ptr, a1 = out.ptr + 4 * outSpan, b0 = inp.ptr, b1 = inp.ptr + 4 * inSpan;
+  const a0 = out.ptr,
+    a1 = out.ptr + 4 * outSpan,
+    b0 = inp.ptr,
+    b1 = inp.ptr + 4 * inSpan;
   if (a0 < b1 && b0 < a1) {
-    throw new DdpmError('INVALID_ARGUMENT', `${what}: C (tensor ${out.name}) overlaps ${inName} (tensor ${inp.name}); the output must not alias an input`);
+    throw new DdpmError(
+      'INVALID_ARGUMENT',
+      `${what}: C (tensor ${out.name}) overlaps ${inName} (tensor ${inp.name}); the output must not alias an input`,
+    );
   }
 }
 
@@ -82,7 +88,9 @@ export function gemm(engine: Engine, args: GemmArgs): void {
   const lda = checkStride('gemm: lda', args.lda, aCols);
   const ldb = checkStride('gemm: ldb', args.ldb, bCols);
   const ldc = checkStride('gemm: ldc', args.ldc, N);
-  const aSpan = span(aRows, aCols, lda), bSpan = span(bRows, bCols, ldb), cSpan = span(M, N, ldc);
+  const aSpan = span(aRows, aCols, lda),
+    bSpan = span(bRows, bCols, ldb),
+    cSpan = span(M, N, ldc);
   checkTensor(engine, A, `gemm: A (${transA ? 'K×M' : 'M×K'} = ${aRows}×${aCols}, lda ${lda})`, aSpan);
   checkTensor(engine, B, `gemm: B (${transB ? 'N×K' : 'K×N'} = ${bRows}×${bCols}, ldb ${ldb})`, bSpan);
   checkTensor(engine, C, `gemm: C (M×N = ${M}×${N}, ldc ${ldc})`, cSpan);
@@ -94,7 +102,24 @@ export function gemm(engine: Engine, args: GemmArgs): void {
   checkNoOverlap('gemm', C, cSpan, B, bSpan, 'B');
   if (bias) checkNoOverlap('gemm', C, cSpan, bias, biasOn === 'row' ? M : N, 'bias');
   checkGemmWorkspace(engine, 'gemm');
-  gemmRaw(engine, transA, transB, M, N, K, alpha, A.ptr, lda, B.ptr, ldb, beta, C.ptr, ldc, bias ? bias.ptr : 0, bias ? BIAS_MODE[biasOn] : 0);
+  gemmRaw(
+    engine,
+    transA,
+    transB,
+    M,
+    N,
+    K,
+    alpha,
+    A.ptr,
+    lda,
+    B.ptr,
+    ldb,
+    beta,
+    C.ptr,
+    ldc,
+    bias ? bias.ptr : 0,
+    bias ? BIAS_MODE[biasOn] : 0,
+  );
 }
 
 export interface GemmBatchedArgs extends Omit<GemmArgs, 'bias' | 'biasOn'> {
@@ -110,7 +135,22 @@ export interface GemmBatchedArgs extends Omit<GemmArgs, 'bias' | 'biasOn'> {
  * The C_b must not overlap each other or any A_b, B_b.
  */
 export function gemmBatched(engine: Engine, args: GemmBatchedArgs): void {
-  const { count, strideA, strideB, strideC, M, N, K, A, B, C, transA = false, transB = false, alpha = 1, beta = 0 } = args;
+  const {
+    count,
+    strideA,
+    strideB,
+    strideC,
+    M,
+    N,
+    K,
+    A,
+    B,
+    C,
+    transA = false,
+    transB = false,
+    alpha = 1,
+    beta = 0,
+  } = args;
   checkInt('gemmBatched: count', count, 1, 2 ** 31 - 1);
   checkInt('gemmBatched: M', M, 0, 2 ** 31 - 1);
   checkInt('gemmBatched: N', N, 0, 2 ** 31 - 1);
@@ -122,30 +162,88 @@ export function gemmBatched(engine: Engine, args: GemmBatchedArgs): void {
   const lda = checkStride('gemmBatched: lda', args.lda, aCols);
   const ldb = checkStride('gemmBatched: ldb', args.ldb, bCols);
   const ldc = checkStride('gemmBatched: ldc', args.ldc, N);
-  const aSpan = span(aRows, aCols, lda), bSpan = span(bRows, bCols, ldb), cSpan = span(M, N, ldc);
+  const aSpan = span(aRows, aCols, lda),
+    bSpan = span(bRows, bCols, ldb),
+    cSpan = span(M, N, ldc);
   checkInt('gemmBatched: strideA', strideA, 0);
   checkInt('gemmBatched: strideB', strideB, 0);
   checkInt('gemmBatched: strideC', strideC, cSpan); // the C_b do not overlap
   const all = (s: number, one: number) => (one === 0 ? 0 : (count - 1) * s + one);
-  checkTensor(engine, A, `gemmBatched: A (${count} × ${transA ? 'K×M' : 'M×K'} = ${aRows}×${aCols}, stride ${strideA})`, all(strideA, aSpan));
-  checkTensor(engine, B, `gemmBatched: B (${count} × ${transB ? 'N×K' : 'K×N'} = ${bRows}×${bCols}, stride ${strideB})`, all(strideB, bSpan));
+  checkTensor(
+    engine,
+    A,
+    `gemmBatched: A (${count} × ${transA ? 'K×M' : 'M×K'} = ${aRows}×${aCols}, stride ${strideA})`,
+    all(strideA, aSpan),
+  );
+  checkTensor(
+    engine,
+    B,
+    `gemmBatched: B (${count} × ${transB ? 'N×K' : 'K×N'} = ${bRows}×${bCols}, stride ${strideB})`,
+    all(strideB, bSpan),
+  );
   checkTensor(engine, C, `gemmBatched: C (${count} × M×N = ${M}×${N}, stride ${strideC})`, all(strideC, cSpan));
   checkNoOverlap('gemmBatched', C, all(strideC, cSpan), A, all(strideA, aSpan), 'A');
   checkNoOverlap('gemmBatched', C, all(strideC, cSpan), B, all(strideB, bSpan), 'B');
   checkGemmWorkspace(engine, 'gemmBatched');
   engine.run('gemm_batched_f32', [
-    count, strideA, strideB, strideC, transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, A.ptr, lda, B.ptr, ldb, beta, C.ptr, ldc,
-    engine.workspace.ptr, engine.workspace.bytesPerThread,
+    count,
+    strideA,
+    strideB,
+    strideC,
+    transA ? 1 : 0,
+    transB ? 1 : 0,
+    M,
+    N,
+    K,
+    alpha,
+    A.ptr,
+    lda,
+    B.ptr,
+    ldb,
+    beta,
+    C.ptr,
+    ldc,
+    engine.workspace.ptr,
+    engine.workspace.bytesPerThread,
   ]);
 }
 
 /** The kernel call without checks, for wrappers (conv) that have checked their own arguments. @internal */
 export function gemmRaw(
-  engine: Engine, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-  A: number, lda: number, B: number, ldb: number, beta: number, C: number, ldc: number, bias: number, biasMode: number,
+  engine: Engine,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: number,
+  lda: number,
+  B: number,
+  ldb: number,
+  beta: number,
+  C: number,
+  ldc: number,
+  bias: number,
+  biasMode: number,
 ): void {
   engine.run('gemm_f32', [
-    transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, biasMode,
-    engine.workspace.ptr, engine.workspace.bytesPerThread,
+    transA ? 1 : 0,
+    transB ? 1 : 0,
+    M,
+    N,
+    K,
+    alpha,
+    A,
+    lda,
+    B,
+    ldb,
+    beta,
+    C,
+    ldc,
+    bias,
+    biasMode,
+    engine.workspace.ptr,
+    engine.workspace.bytesPerThread,
   ]);
 }

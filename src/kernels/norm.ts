@@ -71,15 +71,38 @@ export function groupNorm(engine: Engine, a: GroupNormArgs): void {
   checkTensor(engine, a.y, `${op}: y (N, C, H, W)`, n);
   checkTensor(engine, a.mean, `${op}: mean (N, G)`, NG);
   checkTensor(engine, a.rstd, `${op}: rstd (N, G)`, NG);
-  const params: [string, Tensor, number][] = [['gamma', a.gamma, a.C], ['beta', a.beta, a.C]];
+  const params: [string, Tensor, number][] = [
+    ['gamma', a.gamma, a.C],
+    ['beta', a.beta, a.C],
+  ];
   checkNoOverlap(op, ['y', a.y, n], [['x', a.x, n]], true);
   checkNoOverlap(op, ['y', a.y, n], params, false);
-  for (const out of [['mean', a.mean, NG], ['rstd', a.rstd, NG]] as const) {
+  for (const out of [
+    ['mean', a.mean, NG],
+    ['rstd', a.rstd, NG],
+  ] as const) {
     checkNoOverlap(op, out, [['x', a.x, n], ['y', a.y, n], ...params], false);
   }
   checkNoOverlap(op, ['mean', a.mean, NG], [['rstd', a.rstd, NG]], false);
   // small activations on the calling thread alone (see SERIAL_BELOW in elementwise.ts; same bits)
-  engine.run('group_norm_f32', [a.N, a.C, a.H * a.W, a.groups, eps, a.x.ptr, a.gamma.ptr, a.beta.ptr, a.y.ptr, a.mean.ptr, a.rstd.ptr, a.silu ? 1 : 0], n >= 1 << 14);
+  engine.run(
+    'group_norm_f32',
+    [
+      a.N,
+      a.C,
+      a.H * a.W,
+      a.groups,
+      eps,
+      a.x.ptr,
+      a.gamma.ptr,
+      a.beta.ptr,
+      a.y.ptr,
+      a.mean.ptr,
+      a.rstd.ptr,
+      a.silu ? 1 : 0,
+    ],
+    n >= 1 << 14,
+  );
 }
 
 /**
@@ -99,10 +122,25 @@ export function groupNormBackward(engine: Engine, a: GroupNormBackwardArgs): voi
   checkTensor(engine, a.dx, `${op}: dx (N, C, H, W)`, n);
   checkTensor(engine, a.dgamma, `${op}: dgamma (C)`, a.C);
   checkTensor(engine, a.dbeta, `${op}: dbeta (C)`, a.C);
-  const stats: [string, Tensor, number][] = [['mean', a.mean, NG], ['rstd', a.rstd, NG], ['gamma', a.gamma, a.C]];
-  checkNoOverlap(op, ['dx', a.dx, n], [['dy', a.dy, n], ['x', a.x, n]], !a.accumulate);
+  const stats: [string, Tensor, number][] = [
+    ['mean', a.mean, NG],
+    ['rstd', a.rstd, NG],
+    ['gamma', a.gamma, a.C],
+  ];
+  checkNoOverlap(
+    op,
+    ['dx', a.dx, n],
+    [
+      ['dy', a.dy, n],
+      ['x', a.x, n],
+    ],
+    !a.accumulate,
+  );
   checkNoOverlap(op, ['dx', a.dx, n], stats, false);
-  for (const out of [['dgamma', a.dgamma, a.C], ['dbeta', a.dbeta, a.C]] as const) {
+  for (const out of [
+    ['dgamma', a.dgamma, a.C],
+    ['dbeta', a.dbeta, a.C],
+  ] as const) {
     checkNoOverlap(op, out, [['dy', a.dy, n], ['x', a.x, n], ['dx', a.dx, n], ...stats], false);
   }
   checkNoOverlap(op, ['dgamma', a.dgamma, a.C], [['dbeta', a.dbeta, a.C]], false);
@@ -110,7 +148,20 @@ export function groupNormBackward(engine: Engine, a: GroupNormBackwardArgs): voi
   try {
     const sums = engine.alloc([a.N, a.C, 2], 'groupNormBackward sums'); // (N, C, 2)
     const HW = a.H * a.W;
-    engine.run('group_norm_backward_f32', [a.N, a.C, HW, a.groups, a.dy.ptr, a.x.ptr, a.mean.ptr, a.rstd.ptr, a.gamma.ptr, a.dx.ptr, sums.ptr, a.accumulate ? 1 : 0]);
+    engine.run('group_norm_backward_f32', [
+      a.N,
+      a.C,
+      HW,
+      a.groups,
+      a.dy.ptr,
+      a.x.ptr,
+      a.mean.ptr,
+      a.rstd.ptr,
+      a.gamma.ptr,
+      a.dx.ptr,
+      sums.ptr,
+      a.accumulate ? 1 : 0,
+    ]);
     engine.run('group_norm_backward_params_f32', [a.N, a.C, a.groups, sums.ptr, a.rstd.ptr, a.dgamma.ptr, a.dbeta.ptr]);
   } finally {
     engine.arena.release(mark);

@@ -43,7 +43,12 @@ export function adamw(engine: Engine, a: AdamwArgs): void {
   checkRange(`${op}: beta2`, a.beta2, 0, 1, true);
   checkRange(`${op}: eps`, a.eps, 0, Infinity, false);
   checkRange(`${op}: weightDecay`, a.weightDecay, 0, Infinity, false);
-  const spans: [string, Tensor, number][] = [['params', a.params, a.n], ['grads', a.grads, a.n], ['m', a.m, a.n], ['v', a.v, a.n]];
+  const spans: [string, Tensor, number][] = [
+    ['params', a.params, a.n],
+    ['grads', a.grads, a.n],
+    ['m', a.m, a.n],
+    ['v', a.v, a.n],
+  ];
   for (const [what, t] of spans) checkTensor(engine, t, `${op}: ${what} (n)`, a.n);
   spans.forEach((s, i) => checkNoOverlap(op, s, spans.slice(i + 1), false));
   // Scalars in float64, as torch computes them in Python; the kernel receives them rounded to float32.
@@ -52,7 +57,20 @@ export function adamw(engine: Engine, a: AdamwArgs): void {
   const stepSize = a.lr / biasCorrection1;
   const bc2Sqrt = Math.sqrt(biasCorrection2);
   const decay = 1 - a.lr * a.weightDecay;
-  engine.run('adamw_f32', [a.n, decay, 1 - a.beta1, a.beta2, 1 - a.beta2, stepSize, bc2Sqrt, a.eps, a.params.ptr, a.grads.ptr, a.m.ptr, a.v.ptr]);
+  engine.run('adamw_f32', [
+    a.n,
+    decay,
+    1 - a.beta1,
+    a.beta2,
+    1 - a.beta2,
+    stepSize,
+    bc2Sqrt,
+    a.eps,
+    a.params.ptr,
+    a.grads.ptr,
+    a.m.ptr,
+    a.v.ptr,
+  ]);
 }
 
 /** Elements per partial sum in sum_squares_blocks_f32 (its NORM_BLOCK). */

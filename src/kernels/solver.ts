@@ -39,7 +39,8 @@ export function solverCombine(engine: Engine, a: CombineArgs): void {
   checkInt('solverCombine: stride0', stride0, a.D);
   checkTensor(engine, a.out, 'solverCombine: out', total);
   const terms = a.terms ?? [];
-  if (terms.length > 4) throw new DdpmError('INVALID_ARGUMENT', `solverCombine: at most 4 terms, found ${terms.length}`);
+  if (terms.length > 4)
+    throw new DdpmError('INVALID_ARGUMENT', `solverCombine: at most 4 terms, found ${terms.length}`);
   const args: number[] = [a.N, a.D, a.out.ptr];
   if (a.x) {
     checkTensor(engine, a.x.t, 'solverCombine: x', total);
@@ -65,12 +66,17 @@ export function solverCombine(engine: Engine, a: CombineArgs): void {
     else if (nz.random) {
       draw = 1;
       const r = nz.random;
-      rand = [...splitU64('solverCombine: seed', r.seed), ...splitU64('solverCombine: stream', r.stream ?? 0), ...splitU64('solverCombine: offset', r.offset ?? 0)];
+      rand = [
+        ...splitU64('solverCombine: seed', r.seed),
+        ...splitU64('solverCombine: stream', r.stream ?? 0),
+        ...splitU64('solverCombine: offset', r.offset ?? 0),
+      ];
     } else throw new DdpmError('INVALID_ARGUMENT', 'solverCombine: noise needs z or random (seed, stream, offset)');
     args.push(nz.z?.ptr ?? 0, nz.coef);
   } else args.push(0, 0);
   const clip = a.clip ?? Infinity;
-  if (!(clip > 0)) throw new DdpmError('INVALID_ARGUMENT', `solverCombine: clip must be > 0 (Infinity for none), found ${clip}`);
+  if (!(clip > 0))
+    throw new DdpmError('INVALID_ARGUMENT', `solverCombine: clip must be > 0 (Infinity for none), found ${clip}`);
   args.push(clip);
   engine.run('solver_combine_f32', [...args, draw, ...rand]);
 }

@@ -28,7 +28,11 @@ export interface Denoiser {
   /** Gradients, same layout as params; allocated on first call. */
   grads(): ParamBlock;
   /** Inference: output for x (N·sampleSize values), one timestep per sample or one for all. */
-  forward(x: Float32Array, timesteps: number | ArrayLike<number>, opts?: { classLabels?: ArrayLike<number> }): Promise<Float32Array>;
+  forward(
+    x: Float32Array,
+    timesteps: number | ArrayLike<number>,
+    opts?: { classLabels?: ArrayLike<number> },
+  ): Promise<Float32Array>;
   /**
    * Training forward on x (N, sampleSize) in engine memory. Activations are allocated from the arena:
    * the caller marks the arena before and releases it after backward.

@@ -13,8 +13,21 @@ import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { conv2d, conv2dBackward } from '../kernels/conv.js';
 import {
-  add, addChannelBias, addChannelBiasBackward, axpy, concatChannels, concatChannelsBackward, mul, mulAccumulate, scale, silu,
-  siluBackward, softmax, softmaxBackward, upsampleNearest2x, upsampleNearest2xBackward,
+  add,
+  addChannelBias,
+  addChannelBiasBackward,
+  axpy,
+  concatChannels,
+  concatChannelsBackward,
+  mul,
+  mulAccumulate,
+  scale,
+  silu,
+  siluBackward,
+  softmax,
+  softmaxBackward,
+  upsampleNearest2x,
+  upsampleNearest2xBackward,
 } from '../kernels/elementwise.js';
 import { gemm, gemmBatched } from '../kernels/gemm.js';
 import { groupNorm, groupNormBackward } from '../kernels/norm.js';
@@ -76,7 +89,11 @@ export class Ctx {
   private readonly backing = new WeakMap<Tensor, Tensor>();
   private entryTmps: Tensor[] = [];
 
-  constructor(readonly engine: Engine, readonly params: ParamBlock, readonly paramGrads: ParamBlock | null = null) {
+  constructor(
+    readonly engine: Engine,
+    readonly params: ParamBlock,
+    readonly paramGrads: ParamBlock | null = null,
+  ) {
     this.tape = paramGrads ? [] : null;
     this.lastTop = engine.arena.mark();
   }
@@ -84,7 +101,8 @@ export class Ctx {
   /** n elements: the front of the smallest recycled buffer that holds them (best fit), else a new arena tensor. */
   private take(n: number, name: string): Tensor {
     let best = -1;
-    for (let i = 0; i < this.free.length; i++) if (this.free[i].size >= n && (best < 0 || this.free[i].size < this.free[best].size)) best = i;
+    for (let i = 0; i < this.free.length; i++)
+      if (this.free[i].size >= n && (best < 0 || this.free[i].size < this.free[best].size)) best = i;
     const buf = best >= 0 ? this.free.splice(best, 1)[0] : this.engine.alloc(n, name);
     const t: Tensor = { ptr: buf.ptr, size: n, shape: [n], name };
     this.backing.set(t, buf);
@@ -145,7 +163,10 @@ export class Ctx {
       this.engine.view(g).fill(0);
       this.grads.set(t, g);
     } else if (g.size !== t.size) {
-      throw new DdpmError('SHAPE_MISMATCH', `Ctx.grad: the gradient of ${t.name} holds ${g.size} values, the tensor ${t.size}`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `Ctx.grad: the gradient of ${t.name} holds ${g.size} values, the tensor ${t.size}`,
+      );
     }
     return g;
   }
@@ -219,7 +240,15 @@ export function siluAct(ctx: Ctx, x: Act, name: string): Act {
   return { ...x, t: siluT(ctx, x.t, name) };
 }
 
-export function conv(ctx: Ctx, prefix: string, x: Act, Cout: number, kernel: 1 | 3, stride: 1 | 2 = 1, pad: number | [number, number, number, number] = kernel === 3 ? 1 : 0): Act {
+export function conv(
+  ctx: Ctx,
+  prefix: string,
+  x: Act,
+  Cout: number,
+  kernel: 1 | 3,
+  stride: 1 | 2 = 1,
+  pad: number | [number, number, number, number] = kernel === 3 ? 1 : 0,
+): Act {
   return span(`conv ${kernel}x${kernel}${stride === 2 ? ' stride 2' : ''}`, () => {
     const [pt, pl, pb, pr] = typeof pad === 'number' ? [pad, pad, pad, pad] : pad;
     const Ho = Math.floor((x.H + pt + pb - kernel) / stride) + 1;
@@ -230,8 +259,14 @@ export function conv(ctx: Ctx, prefix: string, x: Act, Cout: number, kernel: 1 |
     conv2d(ctx.engine, { ...geometry, x: x.t, weight, bias: ctx.p(`${prefix}.bias`), y: y.t });
     ctx.record(() => {
       conv2dBackward(ctx.engine, {
-        ...geometry, x: x.t, weight, dy: ctx.grad(y.t), accumulate: true,
-        dx: ctx.needsGrad(x.t) ? ctx.grad(x.t) : undefined, dweight: ctx.g(`${prefix}.weight`), dbias: ctx.g(`${prefix}.bias`),
+        ...geometry,
+        x: x.t,
+        weight,
+        dy: ctx.grad(y.t),
+        accumulate: true,
+        dx: ctx.needsGrad(x.t) ? ctx.grad(x.t) : undefined,
+        dweight: ctx.g(`${prefix}.weight`),
+        dbias: ctx.g(`${prefix}.bias`),
       });
     });
     return y;
@@ -249,8 +284,16 @@ export function groupNormLayer(ctx: Ctx, prefix: string, x: Act, groups: number,
     groupNorm(e, { ...shape, x: x.t, eps, gamma, beta: ctx.p(`${prefix}.bias`), y: y.t, mean, rstd });
     ctx.record(() => {
       groupNormBackward(e, {
-        ...shape, dy: ctx.grad(y.t), x: x.t, mean, rstd, gamma, dx: ctx.grad(x.t), accumulate: true,
-        dgamma: ctx.g(`${prefix}.weight`), dbeta: ctx.g(`${prefix}.bias`),
+        ...shape,
+        dy: ctx.grad(y.t),
+        x: x.t,
+        mean,
+        rstd,
+        gamma,
+        dx: ctx.grad(x.t),
+        accumulate: true,
+        dgamma: ctx.g(`${prefix}.weight`),
+        dbeta: ctx.g(`${prefix}.bias`),
       });
     });
     return y;
@@ -268,7 +311,21 @@ export function groupNormSilu(ctx: Ctx, prefix: string, x: Act, groups: number, 
     const y = ctx.act(x.N, x.C, x.H, x.W, name);
     const mean = e.alloc([x.N, groups], `${prefix}.mean`);
     const rstd = e.alloc([x.N, groups], `${prefix}.rstd`);
-    groupNorm(e, { N: x.N, C: x.C, H: x.H, W: x.W, groups, x: x.t, eps, gamma: ctx.p(`${prefix}.weight`), beta: ctx.p(`${prefix}.bias`), y: y.t, mean, rstd, silu: true });
+    groupNorm(e, {
+      N: x.N,
+      C: x.C,
+      H: x.H,
+      W: x.W,
+      groups,
+      x: x.t,
+      eps,
+      gamma: ctx.p(`${prefix}.weight`),
+      beta: ctx.p(`${prefix}.bias`),
+      y: y.t,
+      mean,
+      rstd,
+      silu: true,
+    });
     return y;
   });
 }
@@ -312,10 +369,21 @@ export function resnet(ctx: Ctx, prefix: string, x: Act, Cout: number, o: BlockO
   const hb = h;
   span('time-embedding add', () => {
     addChannelBias(e, { N: hb.N, C: hb.C, H: hb.H, W: hb.W, bias: proj, x: hb.t });
-    ctx.record(() => addChannelBiasBackward(e, { N: hb.N, C: hb.C, H: hb.H, W: hb.W, dy: ctx.grad(hb.t), dbias: ctx.grad(proj), accumulate: true }));
+    ctx.record(() =>
+      addChannelBiasBackward(e, {
+        N: hb.N,
+        C: hb.C,
+        H: hb.H,
+        W: hb.W,
+        dy: ctx.grad(hb.t),
+        dbias: ctx.grad(proj),
+        accumulate: true,
+      }),
+    );
   });
   h = groupNormSilu(ctx, `${prefix}.norm2`, h, o.groups, o.eps, `${prefix}.act2`);
-  if (ctx.training && o.dropout && o.dropout.p > 0) h = dropout(ctx, h, o.dropout.mask(h.t.size, `${prefix}.dropout`), `${prefix}.dropout`);
+  if (ctx.training && o.dropout && o.dropout.p > 0)
+    h = dropout(ctx, h, o.dropout.mask(h.t.size, `${prefix}.dropout`), `${prefix}.dropout`);
   h = conv(ctx, `${prefix}.conv2`, h, Cout, 3);
   const shortcut = x.C !== Cout ? conv(ctx, `${prefix}.conv_shortcut`, x, Cout, 1) : x;
   return residual(ctx, shortcut, h, outputScale, prefix);
@@ -366,14 +434,37 @@ function attentionCore(ctx: Ctx, prefix: string, h: Act, headDim: number): Act {
   const batched = { count: items, strideA: dP, strideB: dP };
   gemmBatched(e, { ...batched, strideC: P * P, M: P, N: P, K: headDim, A: q.t, transA: true, B: k.t, C: probs }); // S = Q_h·K_hᵀ
   softmax(e, { rows: items * P, cols: P, x: probs, y: probs, scale: sc });
-  gemmBatched(e, { ...batched, strideB: P * P, strideC: dP, M: headDim, N: P, K: P, A: v.t, B: probs, transB: true, C: ao.t }); // O_hᵀ = V_hᵀ·Sᵀ
+  gemmBatched(e, {
+    ...batched,
+    strideB: P * P,
+    strideC: dP,
+    M: headDim,
+    N: P,
+    K: P,
+    A: v.t,
+    B: probs,
+    transB: true,
+    C: ao.t,
+  }); // O_hᵀ = V_hᵀ·Sᵀ
   ctx.record(() => {
     const dAo = ctx.grad(ao.t);
     const [dq, dk, dv] = [ctx.grad(q.t), ctx.grad(k.t), ctx.grad(v.t)];
     const dS = ctx.tmp(items * P * P, `${prefix}.dscores`); // (N·heads, P, P)
     const sS = { count: items, strideA: dP, strideB: P * P, strideC: dP };
     gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: dAo, B: probs, C: dv, beta: 1 }); // dVᵀ += dOᵀ·S
-    gemmBatched(e, { count: items, strideA: dP, strideB: dP, strideC: P * P, M: P, N: P, K: headDim, A: dAo, transA: true, B: v.t, C: dS }); // dS = dO·Vᵀ
+    gemmBatched(e, {
+      count: items,
+      strideA: dP,
+      strideB: dP,
+      strideC: P * P,
+      M: P,
+      N: P,
+      K: headDim,
+      A: dAo,
+      transA: true,
+      B: v.t,
+      C: dS,
+    }); // dS = dO·Vᵀ
     softmaxBackward(e, { rows: items * P, cols: P, y: probs, dy: dS, dx: dS, scale: sc }); // dZ (scale included)
     gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: k.t, B: dS, transB: true, C: dq, beta: 1 }); // dQᵀ += Kᵀ·dZᵀ
     gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: q.t, B: dS, C: dk, beta: 1 }); // dKᵀ += Qᵀ·dZ
@@ -393,7 +484,9 @@ export function upsample(ctx: Ctx, prefix: string, x: Act): Act {
     const y = ctx.act(x.N, x.C, 2 * x.H, 2 * x.W, `${prefix}.nearest`);
     const shape = { N: x.N, C: x.C, H: x.H, W: x.W };
     upsampleNearest2x(e, { ...shape, x: x.t, y: y.t });
-    ctx.record(() => upsampleNearest2xBackward(e, { ...shape, dy: ctx.grad(y.t), dx: ctx.grad(x.t), accumulate: true }));
+    ctx.record(() =>
+      upsampleNearest2xBackward(e, { ...shape, dy: ctx.grad(y.t), dx: ctx.grad(x.t), accumulate: true }),
+    );
     return y;
   });
   return conv(ctx, `${prefix}.conv`, up, x.C, 3);
@@ -405,7 +498,15 @@ export function concat(ctx: Ctx, a: Act, b: Act, name: string): Act {
     const y = ctx.act(a.N, a.C + b.C, a.H, a.W, name);
     const shape = { N: a.N, C1: a.C, C2: b.C, H: a.H, W: a.W };
     concatChannels(ctx.engine, { ...shape, a: a.t, b: b.t, y: y.t });
-    ctx.record(() => concatChannelsBackward(ctx.engine, { ...shape, dy: ctx.grad(y.t), da: ctx.grad(a.t), db: ctx.grad(b.t), accumulate: true }));
+    ctx.record(() =>
+      concatChannelsBackward(ctx.engine, {
+        ...shape,
+        dy: ctx.grad(y.t),
+        da: ctx.grad(a.t),
+        db: ctx.grad(b.t),
+        accumulate: true,
+      }),
+    );
     return y;
   });
 }

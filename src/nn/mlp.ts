@@ -51,29 +51,44 @@ const DEFAULTS: MLPConfig = {
 
 /** Fills defaults and checks every value before anything is allocated; `file` names the source in errors. */
 export function parseMLPConfig(json: unknown, file = 'config.json'): MLPConfig {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new DdpmError('FORMAT', `${file}: the MLP config must be a JSON object`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new DdpmError('FORMAT', `${file}: the MLP config must be a JSON object`);
   const raw = json as Record<string, unknown>;
   const c: MLPConfig = { ...DEFAULTS };
   const known = new Set(Object.keys(DEFAULTS));
   const extra = Object.keys(raw).filter((k) => !known.has(k));
   if (extra.length) throw new DdpmError('FORMAT', `${file}: unknown MLPDenoiser config keys: ${extra.join(', ')}`);
-  for (const k of Object.keys(DEFAULTS) as (keyof MLPConfig)[]) if (Object.hasOwn(raw, k)) (c as unknown as Record<string, unknown>)[k] = raw[k];
-  if (c._class_name !== 'MLPDenoiser') throw new DdpmError('FORMAT', `${file}: _class_name must be "MLPDenoiser", found ${JSON.stringify(c._class_name)}`);
+  for (const k of Object.keys(DEFAULTS) as (keyof MLPConfig)[])
+    if (Object.hasOwn(raw, k)) (c as unknown as Record<string, unknown>)[k] = raw[k];
+  if (c._class_name !== 'MLPDenoiser')
+    throw new DdpmError('FORMAT', `${file}: _class_name must be "MLPDenoiser", found ${JSON.stringify(c._class_name)}`);
   if (c.format_version !== MLP_CONFIG_VERSION) {
-    throw new DdpmError('FORMAT', `${file}: format_version ${JSON.stringify(c.format_version)} is not supported (this build reads ${MLP_CONFIG_VERSION})`);
+    throw new DdpmError(
+      'FORMAT',
+      `${file}: format_version ${JSON.stringify(c.format_version)} is not supported (this build reads ${MLP_CONFIG_VERSION})`,
+    );
   }
   const positive = (k: 'data_dim' | 'hidden_dim' | 'num_blocks' | 'time_proj_dim', max: number) => {
     const v = c[k];
-    if (!Number.isInteger(v) || v < 1 || v > max) throw new DdpmError('FORMAT', `${file}: ${k} must be an integer in [1, ${max}], found ${JSON.stringify(v)}`);
+    if (!Number.isInteger(v) || v < 1 || v > max)
+      throw new DdpmError('FORMAT', `${file}: ${k} must be an integer in [1, ${max}], found ${JSON.stringify(v)}`);
   };
   positive('data_dim', 1 << 20);
   positive('hidden_dim', 1 << 14);
   positive('num_blocks', 256);
   positive('time_proj_dim', 1 << 14);
-  if (c.time_proj_dim % 2 !== 0) throw new DdpmError('FORMAT', `${file}: time_proj_dim must be even, found ${c.time_proj_dim}`);
-  if (typeof c.flip_sin_to_cos !== 'boolean') throw new DdpmError('FORMAT', `${file}: flip_sin_to_cos must be a boolean, found ${JSON.stringify(c.flip_sin_to_cos)}`);
+  if (c.time_proj_dim % 2 !== 0)
+    throw new DdpmError('FORMAT', `${file}: time_proj_dim must be even, found ${c.time_proj_dim}`);
+  if (typeof c.flip_sin_to_cos !== 'boolean')
+    throw new DdpmError(
+      'FORMAT',
+      `${file}: flip_sin_to_cos must be a boolean, found ${JSON.stringify(c.flip_sin_to_cos)}`,
+    );
   if (typeof c.freq_shift !== 'number' || !Number.isFinite(c.freq_shift) || c.freq_shift >= c.time_proj_dim / 2) {
-    throw new DdpmError('FORMAT', `${file}: freq_shift must be a finite number below time_proj_dim/2 = ${c.time_proj_dim / 2}, found ${JSON.stringify(c.freq_shift)}`);
+    throw new DdpmError(
+      'FORMAT',
+      `${file}: freq_shift must be a finite number below time_proj_dim/2 = ${c.time_proj_dim / 2}, found ${JSON.stringify(c.freq_shift)}`,
+    );
   }
   return c;
 }
@@ -106,7 +121,10 @@ export class MLPDenoiser implements Denoiser {
   readonly params: ParamBlock;
   private gradBlock: ParamBlock | null = null;
 
-  constructor(readonly engine: Engine, config: MLPConfig) {
+  constructor(
+    readonly engine: Engine,
+    config: MLPConfig,
+  ) {
     this.config = config;
     // one allocation for the whole block: the arena checks it against the memory limit first
     this.params = new ParamBlock(engine, mlpParamSpecs(config), 'mlp.params');
@@ -120,7 +138,12 @@ export class MLPDenoiser implements Denoiser {
   }
 
   /** Builds the model from its config (JSON text or object) and safetensors weights. */
-  static fromFiles(engine: Engine, configJson: unknown, weights: Uint8Array | ArrayBuffer, names = { config: 'config.json', weights: MLP_WEIGHTS_FILE }): MLPDenoiser {
+  static fromFiles(
+    engine: Engine,
+    configJson: unknown,
+    weights: Uint8Array | ArrayBuffer,
+    names = { config: 'config.json', weights: MLP_WEIGHTS_FILE },
+  ): MLPDenoiser {
     let json = configJson;
     if (typeof json === 'string') {
       try {
@@ -130,7 +153,13 @@ export class MLPDenoiser implements Denoiser {
       }
     }
     const model = new MLPDenoiser(engine, parseMLPConfig(json, names.config));
-    loadBlock(engine, model.params, readSafetensors(weights, names.weights).tensors, names.weights, 'this MLPDenoiser config');
+    loadBlock(
+      engine,
+      model.params,
+      readSafetensors(weights, names.weights).tensors,
+      names.weights,
+      'this MLPDenoiser config',
+    );
     return model;
   }
 
@@ -153,7 +182,10 @@ export class MLPDenoiser implements Denoiser {
 
   /** The model as ONNX bytes (inputs sample (N, D), timestep (N); output out). See src/nn/onnx.ts. */
   toOnnx(): Uint8Array {
-    return mlpToOnnx(this.config, (name) => ({ data: this.engine.read(this.params.get(name)), shape: this.params.get(name).shape }));
+    return mlpToOnnx(this.config, (name) => ({
+      data: this.engine.read(this.params.get(name)),
+      shape: this.params.get(name).shape,
+    }));
   }
 
   get sampleSize(): number {
@@ -168,11 +200,17 @@ export class MLPDenoiser implements Denoiser {
   private checkInputs(length: number, timesteps: number | ArrayLike<number>): { N: number; ts: number[] } {
     const D = this.config.data_dim;
     const N = length / D;
-    if (!Number.isInteger(N) || N < 1) throw new DdpmError('SHAPE_MISMATCH', `MLPDenoiser: sample has ${length} values, expected N × ${D} (data_dim) with N ≥ 1`);
+    if (!Number.isInteger(N) || N < 1)
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `MLPDenoiser: sample has ${length} values, expected N × ${D} (data_dim) with N ≥ 1`,
+      );
     const ts = typeof timesteps === 'number' ? new Array<number>(N).fill(timesteps) : Array.from(timesteps);
-    if (ts.length !== N) throw new DdpmError('SHAPE_MISMATCH', `MLPDenoiser: ${ts.length} timesteps for a batch of ${N}`);
+    if (ts.length !== N)
+      throw new DdpmError('SHAPE_MISMATCH', `MLPDenoiser: ${ts.length} timesteps for a batch of ${N}`);
     ts.forEach((t, i) => {
-      if (!Number.isFinite(t)) throw new DdpmError('INVALID_TIMESTEP', `MLPDenoiser: timesteps[${i}] = ${t} is not finite`);
+      if (!Number.isFinite(t))
+        throw new DdpmError('INVALID_TIMESTEP', `MLPDenoiser: timesteps[${i}] = ${t} is not finite`);
     });
     return { N, ts };
   }
@@ -209,7 +247,11 @@ export class MLPDenoiser implements Denoiser {
     const e = this.engine;
     e.check(x, 'MLPDenoiser.forwardTensor: x');
     const D = this.config.data_dim;
-    if (opts.out && opts.out.size < N * D) throw new DdpmError('SHAPE_MISMATCH', `MLPDenoiser.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output needs ${N * D}`);
+    if (opts.out && opts.out.size < N * D)
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `MLPDenoiser.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output needs ${N * D}`,
+      );
     const out: Tensor = opts.out ? { ...opts.out, size: N * D, shape: [N, D] } : e.alloc([N, D], 'mlp.out');
     const mark = e.arena.mark();
     try {
@@ -240,7 +282,14 @@ export class MLPDenoiser implements Denoiser {
     let h = linear(ctx, 'input_proj', x, N, D, H); // (N, H)
     for (let b = 0; b < c.num_blocks; b++) {
       const p = `blocks.${b}`;
-      const u = sum(ctx, linear(ctx, `${p}.linear_1`, h, N, H, H), linear(ctx, `${p}.time_emb_proj`, temb, N, H, H), N, H, `${p}.pre_act`); // (N, H)
+      const u = sum(
+        ctx,
+        linear(ctx, `${p}.linear_1`, h, N, H, H),
+        linear(ctx, `${p}.time_emb_proj`, temb, N, H, H),
+        N,
+        H,
+        `${p}.pre_act`,
+      ); // (N, H)
       const r = linear(ctx, `${p}.linear_2`, siluT(ctx, u, `${p}.act`), N, H, H); // (N, H)
       h = sum(ctx, h, r, N, H, p);
     }

@@ -53,9 +53,18 @@ class Writer {
     return this.g.op('Mul', [x, this.g.op('Sigmoid', [x])]);
   }
 
-  conv(prefix: string, x: string, kernel: number, stride = 1, pads: number[] = kernel === 3 ? [1, 1, 1, 1] : [0, 0, 0, 0]): string {
+  conv(
+    prefix: string,
+    x: string,
+    kernel: number,
+    stride = 1,
+    pads: number[] = kernel === 3 ? [1, 1, 1, 1] : [0, 0, 0, 0],
+  ): string {
     return this.g.op('Conv', [x, this.param(`${prefix}.weight`), this.param(`${prefix}.bias`)], {
-      kernel_shape: [kernel, kernel], strides: [stride, stride], pads, dilations: [1, 1],
+      kernel_shape: [kernel, kernel],
+      strides: [stride, stride],
+      pads,
+      dilations: [1, 1],
     });
   }
 
@@ -99,10 +108,16 @@ export function unetToOnnx(c: UNet2DConfig, weight: WeightSource): Uint8Array {
   if (c.center_input_sample) x = g.op('Sub', [g.op('Mul', [x, g.scalar(2)]), g.scalar(1)]);
 
   // time embedding [+ class embedding], then SiLU shared by every ResNet block
-  let emb = w.linear('time_embedding.linear_2', w.silu(w.linear('time_embedding.linear_1', w.timeProj(t, C0, c.flip_sin_to_cos, c.freq_shift))));
+  let emb = w.linear(
+    'time_embedding.linear_2',
+    w.silu(w.linear('time_embedding.linear_1', w.timeProj(t, C0, c.flip_sin_to_cos, c.freq_shift))),
+  );
   if (c.num_class_embeds !== null) {
     const labels = g.input('class_labels', ['N'], ONNX_INT64);
-    emb = g.op('Add', [emb, g.op('Gather', [w.param('class_embedding.weight', [c.num_class_embeds, E]), labels], { axis: 0 })]);
+    emb = g.op('Add', [
+      emb,
+      g.op('Gather', [w.param('class_embedding.weight', [c.num_class_embeds, E]), labels], { axis: 0 }),
+    ]);
   }
   const tembAct = w.silu(emb); // (N, E)
 
@@ -121,7 +136,8 @@ export function unetToOnnx(c: UNet2DConfig, weight: WeightSource): Uint8Array {
     const heads = C / d;
     const normed = w.groupNorm(`${p}.group_norm`, h, C, groups, eps);
     const flat = g.op('Reshape', [normed, g.ints([0, C, -1])]); // (N, C, P)
-    const project = (name: string, v: string) => g.op('Add', [g.op('MatMul', [w.param(`${p}.${name}.weight`, [C, C]), v]), w.param(`${p}.${name}.bias`, [C, 1])]);
+    const project = (name: string, v: string) =>
+      g.op('Add', [g.op('MatMul', [w.param(`${p}.${name}.weight`, [C, C]), v]), w.param(`${p}.${name}.bias`, [C, 1])]);
     const split = (v: string) => g.op('Reshape', [v, g.ints([0, heads, d, -1])]); // (N, heads, d, P)
     const q = split(project('to_q', flat));
     const k = split(project('to_k', flat));
@@ -173,7 +189,9 @@ export function unetToOnnx(c: UNet2DConfig, weight: WeightSource): Uint8Array {
     }
     if (i !== boc.length - 1) {
       const up = g.op('Resize', [h, '', g.constant('resize.scales', [4], Float32Array.of(1, 1, 2, 2))], {
-        mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor',
+        mode: 'nearest',
+        coordinate_transformation_mode: 'asymmetric',
+        nearest_mode: 'floor',
       });
       h = w.conv(`${p}.upsamplers.0.conv`, up, 3);
       shape = { C: shape.C, H: shape.H * 2 };
@@ -182,7 +200,12 @@ export function unetToOnnx(c: UNet2DConfig, weight: WeightSource): Uint8Array {
 
   // out
   h = w.silu(w.groupNorm('conv_norm_out', h, shape.C, groups, eps));
-  g.op('Conv', [h, w.param('conv_out.weight'), w.param('conv_out.bias')], { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] }, 'out');
+  g.op(
+    'Conv',
+    [h, w.param('conv_out.weight'), w.param('conv_out.bias')],
+    { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+    'out',
+  );
   g.output('out', ['N', c.out_channels, side, side]);
   return g.finish('UNet2DModel');
 }
@@ -193,7 +216,9 @@ export function mlpToOnnx(c: MLPConfig, weight: WeightSource): Uint8Array {
   const g = w.g;
   const x = g.input('sample', ['N', c.data_dim]);
   const t = g.input('timestep', ['N']);
-  const temb = w.silu(w.linear('time_embedding.linear_1', w.timeProj(t, c.time_proj_dim, c.flip_sin_to_cos, c.freq_shift)));
+  const temb = w.silu(
+    w.linear('time_embedding.linear_1', w.timeProj(t, c.time_proj_dim, c.flip_sin_to_cos, c.freq_shift)),
+  );
   let h = w.linear('input_proj', x);
   for (let b = 0; b < c.num_blocks; b++) {
     const p = `blocks.${b}`;

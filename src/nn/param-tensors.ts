@@ -31,7 +31,13 @@ export function paramAt(block: ParamBlock, i: number): string {
  * Checks that `tensors` fit `block`: missing, unexpected and wrong-shaped tensors are all listed in one
  * FORMAT error naming `file`; with `requireFinite`, a NaN or infinite value is one too.
  */
-export function checkBlockTensors(block: ParamBlock, tensors: Map<string, SafeTensor>, file: string, what: string, requireFinite = false): void {
+export function checkBlockTensors(
+  block: ParamBlock,
+  tensors: Map<string, SafeTensor>,
+  file: string,
+  what: string,
+  requireFinite = false,
+): void {
   const missing: string[] = [];
   const unexpected: string[] = [];
   const wrong: string[] = [];
@@ -60,7 +66,14 @@ export function checkBlockTensors(block: ParamBlock, tensors: Map<string, SafeTe
 }
 
 /** Copies `tensors` into `block` after checkBlockTensors; nothing is written unless everything fits. */
-export function loadBlock(engine: Engine, block: ParamBlock, tensors: Map<string, SafeTensor>, file: string, what: string, requireFinite = false): void {
+export function loadBlock(
+  engine: Engine,
+  block: ParamBlock,
+  tensors: Map<string, SafeTensor>,
+  file: string,
+  what: string,
+  requireFinite = false,
+): void {
   checkBlockTensors(block, tensors, file, what, requireFinite);
   for (const spec of block.specs) engine.write(block.get(spec.name), tensors.get(spec.name)!.data);
 }

@@ -22,7 +22,8 @@ export class ParamBlock {
     this.specs = specs;
     let ptr = this.all.ptr;
     for (const p of specs) {
-      if (this.views.has(p.name)) throw new DdpmError('INVALID_ARGUMENT', `${label}: parameter ${p.name} is declared twice`);
+      if (this.views.has(p.name))
+        throw new DdpmError('INVALID_ARGUMENT', `${label}: parameter ${p.name} is declared twice`);
       const n = p.shape.reduce((a, b) => a * b, 1);
       this.views.set(p.name, { ptr, size: n, shape: p.shape, name: p.name, owner: this.all.owner });
       ptr += 4 * n;
@@ -51,7 +52,12 @@ export class ParamBlock {
  * U(−1/√fan_in, 1/√fan_in) (kaiming_uniform with a = √5), norm weights 1 and biases 0, embeddings N(0, 1).
  * `zeroOut` names parameters to start at zero (e.g. a final conv, so the untrained model predicts 0).
  */
-export function initializeParams(engine: Engine, block: ParamBlock, seed: number, zeroOut: (name: string) => boolean = () => false): void {
+export function initializeParams(
+  engine: Engine,
+  block: ParamBlock,
+  seed: number,
+  zeroOut: (name: string) => boolean = () => false,
+): void {
   const next = splitmix32(seed);
   for (const { name } of block.specs) {
     const v = engine.view(block.get(name));

@@ -2,18 +2,32 @@
 // `mnist` is the configuration of the model shipped in models/mnist/ (see its TRAINING.md).
 export const UNET_PRESETS = {
   tiny: {
-    block_out_channels: [16, 32], layers_per_block: 1, norm_num_groups: 8, attention_head_dim: null,
-    down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+    block_out_channels: [16, 32],
+    layers_per_block: 1,
+    norm_num_groups: 8,
+    attention_head_dim: null,
+    down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+    up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
   },
   small: {
-    block_out_channels: [32, 64], layers_per_block: 1, norm_num_groups: 8, attention_head_dim: null,
-    down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
+    block_out_channels: [32, 64],
+    layers_per_block: 1,
+    norm_num_groups: 8,
+    attention_head_dim: null,
+    down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
+    up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
   },
   // 28 → 14 → 7: attention at 14×14 and in the mid block (7×7)
   mnist: {
-    block_out_channels: [16, 32, 32], layers_per_block: 1, norm_num_groups: 8, attention_head_dim: null,
-    down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
-    flip_sin_to_cos: true, freq_shift: 0, downsample_padding: 1,
+    block_out_channels: [16, 32, 32],
+    layers_per_block: 1,
+    norm_num_groups: 8,
+    attention_head_dim: null,
+    down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'],
+    up_block_types: ['UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
+    flip_sin_to_cos: true,
+    freq_shift: 0,
+    downsample_padding: 1,
   },
 } as const satisfies Record<string, Record<string, unknown>>;
 
@@ -27,11 +41,24 @@ export type UNetPreset = keyof typeof UNET_PRESETS;
 export const MNIST_RECIPE = {
   preset: 'mnist',
   /** DDPMScheduler options: linear β 1e-4 … 0.02, T = 1000, x̂_0 clipped to [−1, 1]. */
-  scheduler: { numTrainTimesteps: 1000, betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, clipSample: true, varianceType: 'fixed_small' },
+  scheduler: {
+    numTrainTimesteps: 1000,
+    betaSchedule: 'linear',
+    betaStart: 1e-4,
+    betaEnd: 0.02,
+    clipSample: true,
+    varianceType: 'fixed_small',
+  },
   /** Trainer options: ε-prediction, L_simple, AdamW with a 200-step warmup then constant; EMA with diffusers' warmup. */
   trainer: {
-    batchSize: 32, learningRate: 5e-4, lrWarmupSteps: 200, lrScheduler: 'constant', maxTrainSteps: 0, maxGradNorm: 1,
-    ema: { maxDecay: 0.9995, useEmaWarmup: true, invGamma: 1, power: 2 / 3 }, seed: 20261128,
+    batchSize: 32,
+    learningRate: 5e-4,
+    lrWarmupSteps: 200,
+    lrScheduler: 'constant',
+    maxTrainSteps: 0,
+    maxGradNorm: 1,
+    ema: { maxDecay: 0.9995, useEmaWarmup: true, invGamma: 1, power: 2 / 3 },
+    seed: 20261128,
   },
   /** Seed of the initial weights (the shipped run used 0 with the trainer seed above). */
   initSeed: 0,

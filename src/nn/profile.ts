@@ -34,8 +34,15 @@ export interface Profile {
 export function profile(engine: Engine, fn: () => void, opts: { clock?: 'wall' | 'cpu' } = {}): Profile {
   // 'cpu': this process's CPU time (Node), steadier than wall time on a machine shared with other work;
   // it counts every thread of the process, so it is meant for 1-thread profiles.
-  const cpuUsage = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process?.cpuUsage;
-  const now = opts.clock === 'cpu' && cpuUsage ? () => { const u = cpuUsage(); return (u.user + u.system) / 1000; } : () => performance.now();
+  const cpuUsage = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process
+    ?.cpuUsage;
+  const now =
+    opts.clock === 'cpu' && cpuUsage
+      ? () => {
+          const u = cpuUsage();
+          return (u.user + u.system) / 1000;
+        }
+      : () => performance.now();
   const layers = new Map<string, ProfileRow>();
   const kernels = new Map<string, ProfileRow>();
   const row = (m: Map<string, ProfileRow>, name: string) => {
@@ -92,9 +99,13 @@ export function formatProfile(title: string, p: Profile, topKernels = 12): strin
   const lines = [`${title}: ${p.totalMs.toFixed(1)} ms, ${p.dispatches} kernel dispatches`];
   const table = (head: string, rows: ProfileRow[]) => {
     const w = Math.max(head.length, ...rows.map((r) => r.name.length));
-    lines.push(`  ${head.padEnd(w)}  ${'calls'.padStart(6)}  ${'dispatches'.padStart(10)}  ${'ms'.padStart(8)}  ${'ms/call'.padStart(8)}  ${'share'.padStart(6)}`);
+    lines.push(
+      `  ${head.padEnd(w)}  ${'calls'.padStart(6)}  ${'dispatches'.padStart(10)}  ${'ms'.padStart(8)}  ${'ms/call'.padStart(8)}  ${'share'.padStart(6)}`,
+    );
     for (const r of rows) {
-      lines.push(`  ${r.name.padEnd(w)}  ${String(r.calls).padStart(6)}  ${String(r.dispatches).padStart(10)}  ${r.ms.toFixed(2).padStart(8)}  ${(r.ms / Math.max(1, r.calls)).toFixed(3).padStart(8)}  ${((100 * r.ms) / p.totalMs).toFixed(1).padStart(5)}%`);
+      lines.push(
+        `  ${r.name.padEnd(w)}  ${String(r.calls).padStart(6)}  ${String(r.dispatches).padStart(10)}  ${r.ms.toFixed(2).padStart(8)}  ${(r.ms / Math.max(1, r.calls)).toFixed(3).padStart(8)}  ${((100 * r.ms) / p.totalMs).toFixed(1).padStart(5)}%`,
+      );
     }
   };
   table('layer kind', p.layers);

@@ -19,7 +19,12 @@ export interface ModelClass<M extends PretrainedModel = PretrainedModel, C = unk
   parseConfig(json: unknown, file: string): C;
   /** A freshly initialised model. */
   create(engine: Engine, config: unknown, seed?: number): M;
-  fromFiles(engine: Engine, config: unknown, weights: Uint8Array | ArrayBuffer, names: { config: string; weights: string }): M;
+  fromFiles(
+    engine: Engine,
+    config: unknown,
+    weights: Uint8Array | ArrayBuffer,
+    names: { config: string; weights: string },
+  ): M;
   /** One sample's shape: (C, H, W) for images, (D) for points. */
   sampleShape(config: C): number[];
   /** One line for messages and `ddpm info`. */
@@ -35,7 +40,8 @@ const unet: ModelClass<UNet2DModel, UNet2DConfig> = {
   create: (engine, config, seed) => UNet2DModel.create(engine, config, seed),
   fromFiles: (engine, config, weights, names) => UNet2DModel.fromFiles(engine, config, weights, names),
   sampleShape: (c) => [c.in_channels, c.sample_size, c.sample_size],
-  describe: (c) => `UNet2DModel ${c.in_channels}×${c.sample_size}×${c.sample_size}, block_out_channels [${c.block_out_channels}]${c.num_class_embeds === null ? '' : `, ${c.num_class_embeds} class embeddings`}`,
+  describe: (c) =>
+    `UNet2DModel ${c.in_channels}×${c.sample_size}×${c.sample_size}, block_out_channels [${c.block_out_channels}]${c.num_class_embeds === null ? '' : `, ${c.num_class_embeds} class embeddings`}`,
   is: (m): m is UNet2DModel => m instanceof UNet2DModel,
 };
 
@@ -59,7 +65,11 @@ export const MODEL_CLASSES: ReadonlyMap<string, ModelClass> = new Map<string, Mo
 export function modelClass(config: Record<string, unknown>, file = 'config.json'): ModelClass {
   const name = config._class_name ?? 'UNet2DModel';
   const cls = typeof name === 'string' ? MODEL_CLASSES.get(name) : undefined;
-  if (!cls) throw new DdpmError('FORMAT', `${file}: _class_name ${JSON.stringify(name)} is not supported (${[...MODEL_CLASSES.keys()].join(' or ')})`);
+  if (!cls)
+    throw new DdpmError(
+      'FORMAT',
+      `${file}: _class_name ${JSON.stringify(name)} is not supported (${[...MODEL_CLASSES.keys()].join(' or ')})`,
+    );
   return cls;
 }
 
@@ -70,8 +80,16 @@ export function classOf(model: PretrainedModel): ModelClass {
 }
 
 /** Loads the model of a model folder's source, whichever registered class its config.json names. */
-export async function loadModel(engine: Engine, src: FileSource, o: { variant?: string } = {}): Promise<{ model: PretrainedModel; cls: ModelClass }> {
+export async function loadModel(
+  engine: Engine,
+  src: FileSource,
+  o: { variant?: string } = {},
+): Promise<{ model: PretrainedModel; cls: ModelClass }> {
   let cls: ModelClass | undefined;
-  const f = await readModelFiles(src, (config) => (cls = modelClass(config, `${src.name}/config.json`)).weightsFile, o.variant);
+  const f = await readModelFiles(
+    src,
+    (config) => (cls = modelClass(config, `${src.name}/config.json`)).weightsFile,
+    o.variant,
+  );
   return { model: cls!.fromFiles(engine, f.config, f.weights, f.names), cls: cls! };
 }

@@ -17,7 +17,12 @@ export function unetParamCount(c: UNet2DConfig): number {
   const E = 4 * boc[0];
   const convP = (cout: number, cin: number, k: number) => cout * cin * k * k + cout;
   const resnetP = (cin: number, cout: number) =>
-    2 * cin + convP(cout, cin, 3) + (cout * E + cout) + 2 * cout + convP(cout, cout, 3) + (cin !== cout ? convP(cout, cin, 1) : 0);
+    2 * cin +
+    convP(cout, cin, 3) +
+    (cout * E + cout) +
+    2 * cout +
+    convP(cout, cout, 3) +
+    (cin !== cout ? convP(cout, cin, 1) : 0);
   const attnP = (ch: number) => 2 * ch + 4 * (ch * ch + ch);
   let n = convP(boc[0], c.in_channels, 3) + (E * boc[0] + E) + (E * E + E);
   if (c.num_class_embeds !== null) n += c.num_class_embeds * E;
@@ -52,11 +57,18 @@ export function unetForwardBytes(c: UNet2DConfig, N: number): number {
   const E = 4 * C0;
   let total = 0;
   const alloc = (n: number) => (total += bytesOf(n));
-  const norm = (C: number, HW: number) => { alloc(N * C * HW); alloc(N * G); alloc(N * G); };
+  const norm = (C: number, HW: number) => {
+    alloc(N * C * HW);
+    alloc(N * G);
+    alloc(N * G);
+  };
   const resnet = (cin: number, cout: number, HW: number) => {
-    norm(cin, HW); alloc(N * cin * HW); // norm1, act1
-    alloc(N * cout * HW); alloc(N * cout); // conv1, time_emb_proj
-    norm(cout, HW); alloc(N * cout * HW); // norm2, act2
+    norm(cin, HW);
+    alloc(N * cin * HW); // norm1, act1
+    alloc(N * cout * HW);
+    alloc(N * cout); // conv1, time_emb_proj
+    norm(cout, HW);
+    alloc(N * cout * HW); // norm2, act2
     alloc(N * cout * HW); // conv2
     if (cin !== cout) alloc(N * cout * HW); // conv_shortcut
     alloc(N * cout * HW); // residual
@@ -71,7 +83,10 @@ export function unetForwardBytes(c: UNet2DConfig, N: number): number {
   let side = c.sample_size;
   if (c.center_input_sample) alloc(N * c.in_channels * side * side);
   alloc(N * C0); // time_proj
-  alloc(N * E); alloc(N * E); alloc(N * E); alloc(N * E); // linear_1, act, linear_2, temb_act
+  alloc(N * E);
+  alloc(N * E);
+  alloc(N * E);
+  alloc(N * E); // linear_1, act, linear_2, temb_act
   alloc(N * C0 * side * side); // conv_in
   const skipChannels: { C: number; side: number }[] = [{ C: C0, side }];
   let C = C0;

@@ -5,7 +5,21 @@ import type { Tensor } from '../engine/memory.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import { modelLayout, openSource, readModelFiles, type ModelSource } from '../io/sources.js';
 import { writeFilesAtomic } from '#platform';
-import { Ctx, attention, concat, conv, downsample, groupNormLayer, linear, resnet, siluAct, siluT, upsample, type Act, type BlockOpts } from './layers.js';
+import {
+  Ctx,
+  attention,
+  concat,
+  conv,
+  downsample,
+  groupNormLayer,
+  linear,
+  resnet,
+  siluAct,
+  siluT,
+  upsample,
+  type Act,
+  type BlockOpts,
+} from './layers.js';
 import { dropoutMaskFn, type Denoiser, type TrainForward, type TrainForwardOptions } from './denoiser.js';
 import { ParamBlock, initializeParams } from './params.js';
 import { loadBlock } from './param-tensors.js';
@@ -37,7 +51,12 @@ export interface ForwardOptions {
  * Sinusoidal timestep embedding as diffusers' get_timestep_embedding computes it in float32:
  * freq_i = exp(−ln(10000)·i/(half − freq_shift)), emb = [sin(t·freq), cos(t·freq)] ([cos, sin] if flipped).
  */
-export function timestepEmbedding(timesteps: ArrayLike<number>, dim: number, flipSinToCos: boolean, freqShift: number): Float32Array {
+export function timestepEmbedding(
+  timesteps: ArrayLike<number>,
+  dim: number,
+  flipSinToCos: boolean,
+  freqShift: number,
+): Float32Array {
   const f = Math.fround;
   const half = Math.floor(dim / 2);
   const out = new Float32Array(timesteps.length * dim);
@@ -61,7 +80,10 @@ export class UNet2DModel implements Denoiser {
   /** Bumped by every forwardTensor into outBuf: a result with an older number was overwritten. */
   private outGen = 0;
 
-  constructor(readonly engine: Engine, config: UNet2DConfig) {
+  constructor(
+    readonly engine: Engine,
+    config: UNet2DConfig,
+  ) {
     this.config = config;
     // the size from arithmetic first: a config asking for more than the memory limit fails here, before
     // the parameter list is built
@@ -78,8 +100,16 @@ export class UNet2DModel implements Denoiser {
   }
 
   /** Builds the model from a diffusers folder's config.json text/object and safetensors bytes. */
-  static fromFiles(engine: Engine, configJson: unknown, weights: Uint8Array | ArrayBuffer, names = { config: 'config.json', weights: WEIGHTS_FILE }): UNet2DModel {
-    const config = parseUNetConfig(typeof configJson === 'string' ? parseJson(configJson, names.config) : configJson, names.config);
+  static fromFiles(
+    engine: Engine,
+    configJson: unknown,
+    weights: Uint8Array | ArrayBuffer,
+    names = { config: 'config.json', weights: WEIGHTS_FILE },
+  ): UNet2DModel {
+    const config = parseUNetConfig(
+      typeof configJson === 'string' ? parseJson(configJson, names.config) : configJson,
+      names.config,
+    );
     const model = new UNet2DModel(engine, config);
     model.loadStateDict(readSafetensors(weights, names.weights).tensors, names.weights);
     return model;
@@ -131,7 +161,10 @@ export class UNet2DModel implements Denoiser {
    */
   async save(dir: string): Promise<void> {
     const weights = this.weightsBytes();
-    await writeFilesAtomic(dir, [[WEIGHTS_FILE, weights], ['config.json', JSON.stringify(this.configJson(), null, 2) + '\n']]);
+    await writeFilesAtomic(dir, [
+      [WEIGHTS_FILE, weights],
+      ['config.json', JSON.stringify(this.configJson(), null, 2) + '\n'],
+    ]);
   }
 
   /**
@@ -139,14 +172,21 @@ export class UNet2DModel implements Denoiser {
    * for class-conditional models, class_labels (N) int64; output out). See src/nn/onnx.ts.
    */
   toOnnx(): Uint8Array {
-    return unetToOnnx(this.config, (name) => ({ data: this.engine.read(this.params.get(name)), shape: this.params.get(name).shape }));
+    return unetToOnnx(this.config, (name) => ({
+      data: this.engine.read(this.params.get(name)),
+      shape: this.params.get(name).shape,
+    }));
   }
 
   /** safetensors bytes of the weights, as diffusers writes them (metadata format: pt). */
   weightsBytes(): Uint8Array {
     for (const { name } of this.params.specs) {
       const bad = this.engine.view(this.params.get(name)).find((v) => !Number.isFinite(v));
-      if (bad !== undefined) throw new DdpmError('NON_FINITE', `UNet2DModel: parameter ${name} holds ${bad}; non-finite weights are never saved`);
+      if (bad !== undefined)
+        throw new DdpmError(
+          'NON_FINITE',
+          `UNet2DModel: parameter ${name} holds ${bad}; non-finite weights are never saved`,
+        );
     }
     return writeSafetensors(this.stateDict(), { format: 'pt' });
   }
@@ -172,28 +212,52 @@ export class UNet2DModel implements Denoiser {
 
   /** Checks that a forward pass on N samples (plus `extra` bytes) fits the memory limit, before it runs. */
   private planForward(N: number, extra: number, who: string): void {
-    this.engine.arena.plan(unetForwardBytes(this.config, N) + extra, `${who} on a batch of ${N} (${describe(this.config)})`);
+    this.engine.arena.plan(
+      unetForwardBytes(this.config, N) + extra,
+      `${who} on a batch of ${N} (${describe(this.config)})`,
+    );
   }
 
   /** Checks a batch before anything runs; returns N and the per-sample timesteps. */
-  private checkInputs(sampleLength: number, timesteps: number | ArrayLike<number>, classLabels?: ArrayLike<number>): { N: number; ts: number[] } {
+  private checkInputs(
+    sampleLength: number,
+    timesteps: number | ArrayLike<number>,
+    classLabels?: ArrayLike<number>,
+  ): { N: number; ts: number[] } {
     const c = this.config;
     const side = c.sample_size;
     const factor = 2 ** (c.block_out_channels.length - 1);
     const N = sampleLength / this.sampleSize;
     if (!Number.isInteger(N) || N < 1) {
-      throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: sample has ${sampleLength} values, expected N × ${c.in_channels} × ${side} × ${side} (in_channels × sample_size²) with N ≥ 1`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `UNet2DModel.forward: sample has ${sampleLength} values, expected N × ${c.in_channels} × ${side} × ${side} (in_channels × sample_size²) with N ≥ 1`,
+      );
     }
-    if (side % factor !== 0) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: sample_size ${side} is not divisible by the down-sampling factor ${factor}`);
+    if (side % factor !== 0)
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `UNet2DModel.forward: sample_size ${side} is not divisible by the down-sampling factor ${factor}`,
+      );
     const ts = typeof timesteps === 'number' ? new Array<number>(N).fill(timesteps) : Array.from(timesteps);
-    if (ts.length !== N) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: ${ts.length} timesteps for a batch of ${N}`);
+    if (ts.length !== N)
+      throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forward: ${ts.length} timesteps for a batch of ${N}`);
     ts.forEach((t, i) => {
-      if (!Number.isFinite(t)) throw new DdpmError('INVALID_TIMESTEP', `UNet2DModel.forward: timesteps[${i}] = ${t} is not finite`);
+      if (!Number.isFinite(t))
+        throw new DdpmError('INVALID_TIMESTEP', `UNet2DModel.forward: timesteps[${i}] = ${t} is not finite`);
     });
     if (c.num_class_embeds !== null) {
-      if (!classLabels || classLabels.length !== N) throw new DdpmError('INVALID_ARGUMENT', `UNet2DModel.forward: a class-conditional model needs classLabels for each of the ${N} samples`);
+      if (!classLabels || classLabels.length !== N)
+        throw new DdpmError(
+          'INVALID_ARGUMENT',
+          `UNet2DModel.forward: a class-conditional model needs classLabels for each of the ${N} samples`,
+        );
       Array.from(classLabels).forEach((l, i) => {
-        if (!Number.isInteger(l) || l < 0 || l >= c.num_class_embeds!) throw new DdpmError('INVALID_ARGUMENT', `UNet2DModel.forward: classLabels[${i}] = ${l} is not in [0, ${c.num_class_embeds})`);
+        if (!Number.isInteger(l) || l < 0 || l >= c.num_class_embeds!)
+          throw new DdpmError(
+            'INVALID_ARGUMENT',
+            `UNet2DModel.forward: classLabels[${i}] = ${l} is not in [0, ${c.num_class_embeds})`,
+          );
       });
     }
     return { N, ts };
@@ -203,10 +267,15 @@ export class UNet2DModel implements Denoiser {
    * ε_θ(x_t, t): sample (N, C, H, W) as a Float32Array, timesteps one per sample or one for all.
    * Returns a new (N, out_channels, H, W) array; activations are freed before returning.
    */
-  async forward(sample: Float32Array, timesteps: number | ArrayLike<number>, opts: ForwardOptions = {}): Promise<Float32Array> {
+  async forward(
+    sample: Float32Array,
+    timesteps: number | ArrayLike<number>,
+    opts: ForwardOptions = {},
+  ): Promise<Float32Array> {
     const { N, ts } = this.checkInputs(sample.length, timesteps, opts.classLabels);
     for (let i = 0; i < sample.length; i++) {
-      if (!Number.isFinite(sample[i])) throw new DdpmError('NON_FINITE', `UNet2DModel.forward: sample[${i}] = ${sample[i]} is not finite`);
+      if (!Number.isFinite(sample[i]))
+        throw new DdpmError('NON_FINITE', `UNet2DModel.forward: sample[${i}] = ${sample[i]} is not finite`);
     }
     const e = this.engine;
     this.planForward(N, 4 * sample.length, 'UNet2DModel.forward');
@@ -215,10 +284,12 @@ export class UNet2DModel implements Denoiser {
       const ctx = new Ctx(e, this.params);
       const x = e.upload(sample, [N, this.sampleSize], 'sample');
       const hook = opts.hook;
-      const emit = hook ? (name: string, a: Act | Tensor, shape?: number[]) => {
-        if ('t' in a) hook(name, e.read(a.t), [a.N, a.C, a.H, a.W]);
-        else hook(name, e.read(a), shape!);
-      } : undefined;
+      const emit = hook
+        ? (name: string, a: Act | Tensor, shape?: number[]) => {
+            if ('t' in a) hook(name, e.read(a.t), [a.N, a.C, a.H, a.W]);
+            else hook(name, e.read(a), shape!);
+          }
+        : undefined;
       return e.read(this.forwardActs(ctx, x, N, ts, opts.classLabels, emit).t);
     } finally {
       e.arena.release(mark);
@@ -232,7 +303,11 @@ export class UNet2DModel implements Denoiser {
    * overwrote it (two sampling loops interleaved on one model) is a BUSY error, never another loop's
    * output. Activations are freed before returning.
    */
-  forwardTensor(x: Tensor, timesteps: number | ArrayLike<number>, opts: { classLabels?: ArrayLike<number>; out?: Tensor } = {}): Tensor {
+  forwardTensor(
+    x: Tensor,
+    timesteps: number | ArrayLike<number>,
+    opts: { classLabels?: ArrayLike<number>; out?: Tensor } = {},
+  ): Tensor {
     const { N, ts } = this.checkInputs(x.size, timesteps, opts.classLabels);
     this.engine.check(x, 'UNet2DModel.forwardTensor: x');
     const outSize = N * this.config.out_channels * this.config.sample_size ** 2;
@@ -241,7 +316,11 @@ export class UNet2DModel implements Denoiser {
     if (opts.out) {
       // the caller's buffer (a sampling loop that plans its own memory)
       this.engine.check(opts.out, 'UNet2DModel.forwardTensor: out');
-      if (opts.out.size < outSize) throw new DdpmError('SHAPE_MISMATCH', `UNet2DModel.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output [${shape}] needs ${outSize}`);
+      if (opts.out.size < outSize)
+        throw new DdpmError(
+          'SHAPE_MISMATCH',
+          `UNet2DModel.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output [${shape}] needs ${outSize}`,
+        );
       out = { ...opts.out, size: outSize, shape };
       this.planForward(N, 0, 'UNet2DModel.forwardTensor');
     } else {
@@ -267,16 +346,22 @@ export class UNet2DModel implements Denoiser {
     const { N, ts } = this.checkInputs(x.size, timesteps, opts.classLabels);
     const ctx = new Ctx(this.engine, this.params, this.grads());
     ctx.noGrad(x);
-    const dropout = this.config.dropout > 0 && opts.dropoutSeed !== undefined
-      ? { p: this.config.dropout, mask: dropoutMaskFn(this.engine, this.config.dropout, opts.dropoutSeed) }
-      : undefined;
+    const dropout =
+      this.config.dropout > 0 && opts.dropoutSeed !== undefined
+        ? { p: this.config.dropout, mask: dropoutMaskFn(this.engine, this.config.dropout, opts.dropoutSeed) }
+        : undefined;
     const out = this.forwardActs(ctx, x, N, ts, opts.classLabels, undefined, dropout);
     return { out: out.t, backward: (dOut: Tensor) => ctx.backward(out.t, dOut) };
   }
 
   private forwardActs(
-    ctx: Ctx, sample: Tensor, N: number, ts: number[], classLabels: ArrayLike<number> | undefined,
-    emit: ((name: string, a: Act | Tensor, shape?: number[]) => void) | undefined, dropout?: BlockOpts['dropout'],
+    ctx: Ctx,
+    sample: Tensor,
+    N: number,
+    ts: number[],
+    classLabels: ArrayLike<number> | undefined,
+    emit: ((name: string, a: Act | Tensor, shape?: number[]) => void) | undefined,
+    dropout?: BlockOpts['dropout'],
   ): Act {
     const c = this.config;
     const e = this.engine;
@@ -305,10 +390,11 @@ export class UNet2DModel implements Denoiser {
       // + class_embedding(labels), in place: the gradient reaches emb unchanged and the table's rows
       const labels = Array.from(classLabels);
       const addRows = (dst: Float32Array, src: Float32Array, fromTable: boolean) => {
-        for (let n = 0; n < N; n++) for (let j = 0; j < E; j++) {
-          if (fromTable) dst[n * E + j] += src[labels[n] * E + j];
-          else dst[labels[n] * E + j] += src[n * E + j];
-        }
+        for (let n = 0; n < N; n++)
+          for (let j = 0; j < E; j++) {
+            if (fromTable) dst[n * E + j] += src[labels[n] * E + j];
+            else dst[labels[n] * E + j] += src[n * E + j];
+          }
       };
       addRows(e.view(emb), e.view(this.params.get('class_embedding.weight')), true);
       ctx.record(() => addRows(e.view(ctx.g('class_embedding.weight')), e.view(ctx.grad(emb)), false));

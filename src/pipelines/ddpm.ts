@@ -16,7 +16,14 @@ import type { U64 } from '../kernels/gaussian.js';
 import { SamplingChain } from '../diffusion/sampling.js';
 import { DDPMScheduler } from '../diffusion/ddpm.js';
 import { tensorToImages, type RgbaImage } from '../io/image.js';
-import { MODEL_INDEX_FILE, SCHEDULER_CONFIG_FILE, modelLayout, openSource, readJsonFile, type ModelSource } from '../io/sources.js';
+import {
+  MODEL_INDEX_FILE,
+  SCHEDULER_CONFIG_FILE,
+  modelLayout,
+  openSource,
+  readJsonFile,
+  type ModelSource,
+} from '../io/sources.js';
 import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { writeFilesAtomic } from '#platform';
@@ -90,7 +97,12 @@ export class DDPMPipeline {
   /** Things the loader assumed (a missing scheduler_config.json …); the CLI prints them. */
   readonly notices: string[];
 
-  constructor(readonly engine: Engine, readonly unet: PretrainedModel, readonly scheduler: PipelineScheduler, notices: string[] = []) {
+  constructor(
+    readonly engine: Engine,
+    readonly unet: PretrainedModel,
+    readonly scheduler: PipelineScheduler,
+    notices: string[] = [],
+  ) {
     this.notices = notices;
     scheduler.engine = engine;
   }
@@ -101,7 +113,11 @@ export class DDPMPipeline {
    * of file names to bytes / ArrayBuffer / Blob / Response, or a shipped model's name ('mnist').
    * Without a scheduler_config.json, diffusers' DDPMScheduler defaults are used and a notice says so.
    */
-  static async fromPretrained(engine: Engine, source: ModelSource, o: FromPretrainedOptions = {}): Promise<DDPMPipeline> {
+  static async fromPretrained(
+    engine: Engine,
+    source: ModelSource,
+    o: FromPretrainedOptions = {},
+  ): Promise<DDPMPipeline> {
     const src = openSource(source);
     const layout = await modelLayout(src);
     const notices: string[] = [];
@@ -111,10 +127,15 @@ export class DDPMPipeline {
     else {
       let config = await readJsonFile(layout.scheduler, SCHEDULER_CONFIG_FILE);
       if (!config) {
-        notices.push(`${layout.scheduler.name}: no ${SCHEDULER_CONFIG_FILE}; using diffusers' DDPMScheduler defaults (1000 steps, linear betas 0.0001 … 0.02)`);
+        notices.push(
+          `${layout.scheduler.name}: no ${SCHEDULER_CONFIG_FILE}; using diffusers' DDPMScheduler defaults (1000 steps, linear betas 0.0001 … 0.02)`,
+        );
         config = new DDPMScheduler().toConfig();
       }
-      scheduler = pipelineScheduler(o.scheduler, config, engine, { file: `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`, karras: o.karras });
+      scheduler = pipelineScheduler(o.scheduler, config, engine, {
+        file: `${layout.scheduler.name}/${SCHEDULER_CONFIG_FILE}`,
+        karras: o.karras,
+      });
     }
     return new DDPMPipeline(engine, model, scheduler, notices);
   }
@@ -122,7 +143,9 @@ export class DDPMPipeline {
   /** One sample's shape: (C, H, W) for images, (D) for points. */
   get sampleShape(): number[] {
     const u = this.unet;
-    return u instanceof UNet2DModel ? [u.config.in_channels, u.config.sample_size, u.config.sample_size] : [u.config.data_dim];
+    return u instanceof UNet2DModel
+      ? [u.config.in_channels, u.config.sample_size, u.config.sample_size]
+      : [u.config.data_dim];
   }
 
   /** Samples `batchSize` images (or points); see RunOptions. */
@@ -132,7 +155,11 @@ export class DDPMPipeline {
     const B = Math.min(positiveInt('maxBatch', o.maxBatch ?? 16, 4096), n);
     const T = this.scheduler.numTrainTimesteps;
     const steps = o.numInferenceSteps ?? (this.scheduler instanceof DDPMScheduler ? T : Math.min(50, T));
-    if (o.eta !== undefined && !takesEta(this.scheduler)) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: eta applies to DDIMScheduler only, this pipeline's scheduler is ${this.scheduler.constructor.name}`);
+    if (o.eta !== undefined && !takesEta(this.scheduler))
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `DDPMPipeline.run: eta applies to DDIMScheduler only, this pipeline's scheduler is ${this.scheduler.constructor.name}`,
+      );
     const shape = this.sampleShape;
     const D = shape.reduce((a, b) => a * b, 1);
     const call = this.modelCall(n, o.classLabels, o.guidanceScale);
@@ -144,11 +171,20 @@ export class DDPMPipeline {
     // Planned from arithmetic before anything is drawn (a 4096² model used to stall 17 s and take 2 GB
     // before its first forward failed): the result outside Wasm memory (floats and RGBA images), and in it
     // the model output buffers, one batch's chain (x_t, x̂_0, solver history: ≤ 6 × B·D) and a forward.
-    checkJsBudget(4 * n * D + 4 * n * (shape.length === 3 ? shape[1] * shape[2] : 0), `DDPMPipeline.run: ${n} samples of [${shape}]`);
-    e.arena.plan(4 * B * this.outputSize * (call.guided ? 2 : 1) + 4 * 6 * B * D + this.unet.forwardBytes(B), `DDPMPipeline.run on batches of ${B} samples of [${shape}]`);
+    checkJsBudget(
+      4 * n * D + 4 * n * (shape.length === 3 ? shape[1] * shape[2] : 0),
+      `DDPMPipeline.run: ${n} samples of [${shape}]`,
+    );
+    e.arena.plan(
+      4 * B * this.outputSize * (call.guided ? 2 : 1) + 4 * 6 * B * D + this.unet.forwardBytes(B),
+      `DDPMPipeline.run on batches of ${B} samples of [${shape}]`,
+    );
     const tensor = new Float32Array(n * D);
     let done = 0;
-    const aborted = () => new DdpmError('ABORTED', `DDPMPipeline.run: aborted after ${done} of ${total} steps`, { cause: o.signal?.reason });
+    const aborted = () =>
+      new DdpmError('ABORTED', `DDPMPipeline.run: aborted after ${done} of ${total} steps`, {
+        cause: o.signal?.reason,
+      });
     if (o.signal?.aborted) throw aborted();
 
     const mark = e.arena.mark();
@@ -160,7 +196,13 @@ export class DDPMPipeline {
       const batchMark = e.arena.mark();
       for (let i0 = 0; i0 < n; i0 += B) {
         const nb = Math.min(B, n - i0);
-        const chain = SamplingChain.start(e, this.scheduler, { shape: [nb, ...shape], numInferenceSteps: steps, seed: o.seed ?? 0, offset: i0 * D, eta: o.eta });
+        const chain = SamplingChain.start(e, this.scheduler, {
+          shape: [nb, ...shape],
+          numInferenceSteps: steps,
+          seed: o.seed ?? 0,
+          offset: i0 * D,
+          eta: o.eta,
+        });
         const out = (buf: Tensor): Tensor => ({ ...buf, size: nb * per, shape: [nb, per] });
         const check = () => {
           if (o.signal?.aborted) throw aborted();
@@ -170,9 +212,17 @@ export class DDPMPipeline {
             done++; // counted without onStep too: the ABORTED message says how far the run got
             if (!o.onStep) return;
             const info: StepInfo = {
-              t, batchStart: i0, batch: i0 / B, batchStep: done - (i0 / B) * perChain, batchSteps: perChain,
-              get x0() { return e.read(chain.predOriginalSample); },
-              get sample() { return e.read(chain.sample); },
+              t,
+              batchStart: i0,
+              batch: i0 / B,
+              batchStep: done - (i0 / B) * perChain,
+              batchSteps: perChain,
+              get x0() {
+                return e.read(chain.predOriginalSample);
+              },
+              get sample() {
+                return e.read(chain.sample);
+              },
             };
             o.onStep(done, total, info);
           },
@@ -183,7 +233,8 @@ export class DDPMPipeline {
     } finally {
       e.arena.release(mark);
     }
-    const images = shape.length === 3 && (shape[0] === 1 || shape[0] === 3) ? tensorToImages(tensor, [n, ...shape]).images : [];
+    const images =
+      shape.length === 3 && (shape[0] === 1 || shape[0] === 3) ? tensorToImages(tensor, [n, ...shape]).images : [];
     return { images, tensor, shape: [n, ...shape] };
   }
 
@@ -198,25 +249,54 @@ export class DDPMPipeline {
     const u = this.unet;
     const K = u instanceof UNet2DModel ? u.config.num_class_embeds : null;
     if (K === null) {
-      if (classLabels !== undefined || guidanceScale !== undefined) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: classLabels/guidanceScale given, but the model is not class-conditional (its config has no num_class_embeds)`);
+      if (classLabels !== undefined || guidanceScale !== undefined)
+        throw new DdpmError(
+          'INVALID_ARGUMENT',
+          `DDPMPipeline.run: classLabels/guidanceScale given, but the model is not class-conditional (its config has no num_class_embeds)`,
+        );
       return {
         guided: false,
-        forward: (x: Tensor, t: number, _i0: number, _nb: number, out: Tensor, _u: Tensor | null, check: () => void) => {
+        forward: (
+          x: Tensor,
+          t: number,
+          _i0: number,
+          _nb: number,
+          out: Tensor,
+          _u: Tensor | null,
+          check: () => void,
+        ) => {
           check();
           return u.forwardTensor(x, t, { out });
         },
       };
     }
     const unet = u as UNet2DModel;
-    if (classLabels === undefined) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: the model is class-conditional (num_class_embeds = ${K}): pass classLabels`);
+    if (classLabels === undefined)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `DDPMPipeline.run: the model is class-conditional (num_class_embeds = ${K}): pass classLabels`,
+      );
     const guided = guidanceScale !== undefined;
-    if (guided && (!Number.isFinite(guidanceScale) || guidanceScale < 0)) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: guidanceScale must be a finite number >= 0, found ${guidanceScale}`);
-    if (guided && K < 2) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: guidance needs an unconditional label besides the classes; num_class_embeds is ${K}`);
+    if (guided && (!Number.isFinite(guidanceScale) || guidanceScale < 0))
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `DDPMPipeline.run: guidanceScale must be a finite number >= 0, found ${guidanceScale}`,
+      );
+    if (guided && K < 2)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `DDPMPipeline.run: guidance needs an unconditional label besides the classes; num_class_embeds is ${K}`,
+      );
     const maxLabel = guided ? K - 2 : K - 1; // with guidance, K − 1 is the unconditional label
     const raw = typeof classLabels === 'number' ? new Array<number>(n).fill(classLabels) : Array.from(classLabels);
-    if (raw.length !== n) throw new DdpmError('SHAPE_MISMATCH', `DDPMPipeline.run: ${raw.length} classLabels for batchSize ${n}`);
+    if (raw.length !== n)
+      throw new DdpmError('SHAPE_MISMATCH', `DDPMPipeline.run: ${raw.length} classLabels for batchSize ${n}`);
     raw.forEach((l, i) => {
-      if (!Number.isInteger(l) || l < 0 || l > maxLabel) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: classLabels[${i}] = ${l} is not an integer in [0, ${maxLabel}]${guided ? ` (${K - 1} is the unconditional label)` : ''}`);
+      if (!Number.isInteger(l) || l < 0 || l > maxLabel)
+        throw new DdpmError(
+          'INVALID_ARGUMENT',
+          `DDPMPipeline.run: classLabels[${i}] = ${l} is not an integer in [0, ${maxLabel}]${guided ? ` (${K - 1} is the unconditional label)` : ''}`,
+        );
     });
     const labels = Int32Array.from(raw);
     const uncond = new Int32Array(n).fill(K - 1);
@@ -224,14 +304,23 @@ export class DDPMPipeline {
     const Cin = unet.config.in_channels * unet.config.sample_size ** 2;
     return {
       guided,
-      forward: (x: Tensor, t: number, i0: number, nb: number, out: Tensor, outUncond: Tensor | null, check: () => void) => {
+      forward: (
+        x: Tensor,
+        t: number,
+        i0: number,
+        nb: number,
+        out: Tensor,
+        outUncond: Tensor | null,
+        check: () => void,
+      ) => {
         check();
         const cond = unet.forwardTensor(x, t, { classLabels: labels.subarray(i0, i0 + nb), out });
         if (!outUncond) return cond;
         check();
         unet.forwardTensor(x, t, { classLabels: uncond.subarray(i0, i0 + nb), out: outUncond });
         // guidance on the prediction (the first in_channels channels); a learned variance stays conditional
-        const ec = this.engine.view(cond), eu = this.engine.view(outUncond);
+        const ec = this.engine.view(cond),
+          eu = this.engine.view(outUncond);
         const per = ec.length / nb;
         for (let i = 0; i < ec.length; i++) if (i % per < Cin) ec[i] = eu[i] + w * (ec[i] - eu[i]);
         return cond;
@@ -247,10 +336,19 @@ export class DDPMPipeline {
     const u = this.unet;
     const cls = classOf(u);
     const sep = dir.endsWith('/') ? '' : '/';
-    const configText = u instanceof UNet2DModel ? JSON.stringify(u.configJson(), null, 2) + '\n' : u.configJson() + '\n';
-    const schedulerConfig: Record<string, unknown> = { ...this.scheduler.toConfig(), _diffusers_version: DIFFUSERS_VERSION };
-    await writeFilesAtomic(`${dir}${sep}unet`, [[cls.weightsFile, u.weightsBytes()], ['config.json', configText]]);
-    await writeFilesAtomic(`${dir}${sep}scheduler`, [[SCHEDULER_CONFIG_FILE, JSON.stringify(schedulerConfig, null, 2) + '\n']]);
+    const configText =
+      u instanceof UNet2DModel ? JSON.stringify(u.configJson(), null, 2) + '\n' : u.configJson() + '\n';
+    const schedulerConfig: Record<string, unknown> = {
+      ...this.scheduler.toConfig(),
+      _diffusers_version: DIFFUSERS_VERSION,
+    };
+    await writeFilesAtomic(`${dir}${sep}unet`, [
+      [cls.weightsFile, u.weightsBytes()],
+      ['config.json', configText],
+    ]);
+    await writeFilesAtomic(`${dir}${sep}scheduler`, [
+      [SCHEDULER_CONFIG_FILE, JSON.stringify(schedulerConfig, null, 2) + '\n'],
+    ]);
     const index = {
       _class_name: 'DDPMPipeline',
       _diffusers_version: DIFFUSERS_VERSION,
@@ -262,6 +360,7 @@ export class DDPMPipeline {
 }
 
 function positiveInt(what: string, v: number, max: number): number {
-  if (!Number.isInteger(v) || v < 1 || v > max) throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: ${what} must be an integer in [1, ${max}], found ${v}`);
+  if (!Number.isInteger(v) || v < 1 || v > max)
+    throw new DdpmError('INVALID_ARGUMENT', `DDPMPipeline.run: ${what} must be an integer in [1, ${max}], found ${v}`);
   return v;
 }

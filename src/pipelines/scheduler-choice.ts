@@ -4,7 +4,13 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { DDIMScheduler } from '../diffusion/ddim.js';
-import { createSampler, SAMPLER_NAMES, SCHEDULER_CLASSES, schedulerFromConfig, type AnyScheduler } from '../diffusion/samplers.js';
+import {
+  createSampler,
+  SAMPLER_NAMES,
+  SCHEDULER_CLASSES,
+  schedulerFromConfig,
+  type AnyScheduler,
+} from '../diffusion/samplers.js';
 
 export type PipelineScheduler = AnyScheduler;
 
@@ -16,14 +22,20 @@ export const SCHEDULER_NAMES: readonly string[] = [...SAMPLER_NAMES, ...Object.k
  * DDPMScheduler) configured from a scheduler_config.json object; `karras` sets use_karras_sigmas.
  */
 export function pipelineScheduler(
-  name: string | undefined, config: Record<string, unknown>, engine: Engine,
+  name: string | undefined,
+  config: Record<string, unknown>,
+  engine: Engine,
   o: { file?: string; karras?: boolean } = {},
 ): PipelineScheduler {
   const file = o.file ?? 'scheduler_config.json';
-  if (name !== undefined && (SAMPLER_NAMES as readonly string[]).includes(name)) return createSampler(name, config, { engine, karras: o.karras });
+  if (name !== undefined && (SAMPLER_NAMES as readonly string[]).includes(name))
+    return createSampler(name, config, { engine, karras: o.karras });
   const cls = name ?? (typeof config._class_name === 'string' ? config._class_name : 'DDPMScheduler');
   if (!Object.hasOwn(SCHEDULER_CLASSES, cls)) {
-    throw new DdpmError(name === undefined ? 'FORMAT' : 'INVALID_ARGUMENT', `${name === undefined ? `${file}: _class_name` : 'scheduler'} ${JSON.stringify(cls)} is not a known scheduler (${SCHEDULER_NAMES.join(', ')})`);
+    throw new DdpmError(
+      name === undefined ? 'FORMAT' : 'INVALID_ARGUMENT',
+      `${name === undefined ? `${file}: _class_name` : 'scheduler'} ${JSON.stringify(cls)} is not a known scheduler (${SCHEDULER_NAMES.join(', ')})`,
+    );
   }
   const merged: Record<string, unknown> = { ...config, _class_name: cls };
   if (o.karras !== undefined) merged.use_karras_sigmas = o.karras;

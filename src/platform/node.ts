@@ -52,13 +52,21 @@ export async function readFileOrNull(path: string): Promise<Uint8Array | null> {
   try {
     const st = await fh.stat();
     if (!st.isFile()) {
-      const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isCharacterDevice() ? 'a character device' : 'not a regular file';
+      const kind = st.isDirectory()
+        ? 'a directory'
+        : st.isFIFO()
+          ? 'a FIFO (named pipe)'
+          : st.isCharacterDevice()
+            ? 'a character device'
+            : 'not a regular file';
       throw new DdpmError('IO', `${path}: ${kind} where a regular file is expected`);
     }
     return new Uint8Array(await fh.readFile());
   } catch (e) {
     if (e instanceof DdpmError) throw e;
-    throw new DdpmError('IO', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+    throw new DdpmError('IO', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
+      cause: e,
+    });
   } finally {
     await fh.close().catch(() => {});
   }
@@ -78,7 +86,16 @@ export async function writeFilesAtomic(dir: string, files: [string, Uint8Array |
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     // what happened, in words (the errno stays in the message and as `cause`)
-    const why = code === 'ENOSPC' ? 'disk full' : code === 'EROFS' ? 'the file system is read-only' : code === 'EACCES' || code === 'EPERM' ? 'permission denied (read-only folder?)' : code === 'ENOTDIR' ? 'a parent of it is a file, not a folder' : 'error';
+    const why =
+      code === 'ENOSPC'
+        ? 'disk full'
+        : code === 'EROFS'
+          ? 'the file system is read-only'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied (read-only folder?)'
+            : code === 'ENOTDIR'
+              ? 'a parent of it is a file, not a folder'
+              : 'error';
     throw new DdpmError('IO', `${dir}: cannot write: ${why} (${code ?? (e as Error).message})`, { cause: e });
   }
 }

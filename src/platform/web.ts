@@ -7,11 +7,17 @@ import { DdpmError } from '../errors.js';
 export const PLATFORM = 'web' as const;
 
 function unsupported(what: string): never {
-  throw new DdpmError('UNSUPPORTED', `${what} needs Node, Deno or Bun (a file system); in browsers and edge workers pass bytes or a URL instead`);
+  throw new DdpmError(
+    'UNSUPPORTED',
+    `${what} needs Node, Deno or Bun (a file system); in browsers and edge workers pass bytes or a URL instead`,
+  );
 }
 
 function noModule(name: string): never {
-  throw new DdpmError('UNSUPPORTED', `${name} is not available in the web build of ddpm-wasm (Node, Deno and Bun get the node build through the package's export conditions)`);
+  throw new DdpmError(
+    'UNSUPPORTED',
+    `${name} is not available in the web build of ddpm-wasm (Node, Deno and Bun get the node build through the package's export conditions)`,
+  );
 }
 
 export async function fsPromises(): Promise<typeof import('node:fs/promises')> {

@@ -88,16 +88,25 @@ export function describeModel(model: Denoiser): CheckpointManifest['model'] {
 /** The checkpoint's files, in memory. Throws NON_FINITE (and writes nothing) if any state is not finite. */
 export function checkpointFiles(trainer: Trainer): { manifest: CheckpointManifest; files: Map<string, Uint8Array> } {
   const e = trainer.engine;
-  const blocks: [BlockKey, ParamBlock | null][] = [['model', trainer.model.params], ['ema', trainer.ema], ['exp_avg', trainer.m], ['exp_avg_sq', trainer.v]];
+  const blocks: [BlockKey, ParamBlock | null][] = [
+    ['model', trainer.model.params],
+    ['ema', trainer.ema],
+    ['exp_avg', trainer.m],
+    ['exp_avg_sq', trainer.v],
+  ];
   const c = trainer.getCounters();
   for (const [key, block] of blocks) {
     const i = block ? firstNonFinite(e, block) : -1;
     if (block && i >= 0) {
-      throw new DdpmError('NON_FINITE', `checkpoint at step ${c.step}: ${key} ${paramAt(block, i)} = ${e.view(block.all)[i]} is not finite; not saved`);
+      throw new DdpmError(
+        'NON_FINITE',
+        `checkpoint at step ${c.step}: ${key} ${paramAt(block, i)} = ${e.view(block.all)[i]} is not finite; not saved`,
+      );
     }
   }
   const files = new Map<string, Uint8Array>();
-  for (const [key, block] of blocks) if (block) files.set(BLOCK_FILES[key], writeSafetensors(blockTensors(e, block), { format: 'pt' }));
+  for (const [key, block] of blocks)
+    if (block) files.set(BLOCK_FILES[key], writeSafetensors(blockTensors(e, block), { format: 'pt' }));
   const B = trainer.config.batchSize;
   const M = trainer.datasetSize;
   const manifest: CheckpointManifest = {
@@ -140,20 +149,29 @@ function checkManifest(json: unknown, file: string): CheckpointManifest {
   };
   const int = (o: Record<string, unknown>, k: string, where = k, min = 0): number => {
     const v = own(o, k);
-    if (!Number.isSafeInteger(v) || (v as number) < min) fail(file, `${where} must be an integer ≥ ${min}, found ${show(v)}`);
+    if (!Number.isSafeInteger(v) || (v as number) < min)
+      fail(file, `${where} must be an integer ≥ ${min}, found ${show(v)}`);
     return v as number;
   };
-  if (own(m, 'format') !== CHECKPOINT_FORMAT) fail(file, `format must be "${CHECKPOINT_FORMAT}", found ${show(own(m, 'format'))}`);
-  if (own(m, 'format_version') !== CHECKPOINT_VERSION) fail(file, `format_version ${show(own(m, 'format_version'))} is not supported (this build reads ${CHECKPOINT_VERSION})`);
+  if (own(m, 'format') !== CHECKPOINT_FORMAT)
+    fail(file, `format must be "${CHECKPOINT_FORMAT}", found ${show(own(m, 'format'))}`);
+  if (own(m, 'format_version') !== CHECKPOINT_VERSION)
+    fail(
+      file,
+      `format_version ${show(own(m, 'format_version'))} is not supported (this build reads ${CHECKPOINT_VERSION})`,
+    );
   const step = int(m, 'step');
   const optimizerStep = int(m, 'optimizer_step');
   const skipped = int(m, 'skipped_steps');
   int(m, 'non_finite_in_a_row');
-  if (optimizerStep + skipped !== step) fail(file, `optimizer_step (${optimizerStep}) + skipped_steps (${skipped}) must equal step (${step})`);
+  if (optimizerStep + skipped !== step)
+    fail(file, `optimizer_step (${optimizerStep}) + skipped_steps (${skipped}) must equal step (${step})`);
   const rng = obj(m, 'rng');
-  if (own(rng, 'generator') !== 'philox4x32-10') fail(file, `rng.generator must be "philox4x32-10", found ${show(own(rng, 'generator'))}`);
+  if (own(rng, 'generator') !== 'philox4x32-10')
+    fail(file, `rng.generator must be "philox4x32-10", found ${show(own(rng, 'generator'))}`);
   int(rng, 'seed', 'rng.seed');
-  if (int(rng, 'step', 'rng.step') !== step) fail(file, `rng.step (${show(own(rng, 'step'))}) must equal step (${step})`);
+  if (int(rng, 'step', 'rng.step') !== step)
+    fail(file, `rng.step (${show(own(rng, 'step'))}) must equal step (${step})`);
   const order = obj(m, 'data_order');
   const M = int(order, 'dataset_size', 'data_order.dataset_size', 1);
   const B = int(order, 'batch_size', 'data_order.batch_size', 1);
@@ -161,29 +179,38 @@ function checkManifest(json: unknown, file: string): CheckpointManifest {
   int(order, 'position', 'data_order.position');
   // trainer_config's values are checked by the Trainer that is built from it (parseTrainerConfig)
   const tc = obj(m, 'trainer_config');
-  if (own(tc, 'batchSize') !== B) fail(file, `trainer_config.batchSize (${show(own(tc, 'batchSize'))}) must equal data_order.batch_size (${B})`);
-  if (own(tc, 'seed') !== own(rng, 'seed')) fail(file, `trainer_config.seed (${show(own(tc, 'seed'))}) must equal rng.seed (${show(own(rng, 'seed'))})`);
-  if (own(order, 'epoch') !== Math.floor((step * B) / M) || own(order, 'position') !== (step * B) % M) fail(file, `data_order ${show(order)} does not follow from step ${step}, batch ${B}, dataset ${M}`);
+  if (own(tc, 'batchSize') !== B)
+    fail(file, `trainer_config.batchSize (${show(own(tc, 'batchSize'))}) must equal data_order.batch_size (${B})`);
+  if (own(tc, 'seed') !== own(rng, 'seed'))
+    fail(file, `trainer_config.seed (${show(own(tc, 'seed'))}) must equal rng.seed (${show(own(rng, 'seed'))})`);
+  if (own(order, 'epoch') !== Math.floor((step * B) / M) || own(order, 'position') !== (step * B) % M)
+    fail(file, `data_order ${show(order)} does not follow from step ${step}, batch ${B}, dataset ${M}`);
   const ac = own(m, 'alphas_cumprod');
-  if (!Array.isArray(ac) || ac.length < 1 || !ac.every((a) => typeof a === 'number' && Number.isFinite(a))) fail(file, 'alphas_cumprod must be a non-empty array of finite numbers');
+  if (!Array.isArray(ac) || ac.length < 1 || !ac.every((a) => typeof a === 'number' && Number.isFinite(a)))
+    fail(file, 'alphas_cumprod must be a non-empty array of finite numbers');
   const model = obj(m, 'model');
   const cls = own(model, 'class');
-  if (cls !== 'MLPDenoiser' && cls !== 'UNet2DModel') fail(file, `model.class must be "MLPDenoiser" or "UNet2DModel", found ${show(cls)}`);
+  if (cls !== 'MLPDenoiser' && cls !== 'UNet2DModel')
+    fail(file, `model.class must be "MLPDenoiser" or "UNet2DModel", found ${show(cls)}`);
   obj(model, 'config', 'model.config');
   const history = own(m, 'timestep_history');
   if (history !== undefined && history !== null) {
     if (!isObject(history)) fail(file, `timestep_history must be an object or null, found ${show(history)}`);
     for (const k of ['losses', 'seen']) {
       const v = own(history, k);
-      if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) fail(file, `timestep_history.${k} must be an array of numbers`);
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'number'))
+        fail(file, `timestep_history.${k} must be an array of numbers`);
     }
   }
   const engine = obj(m, 'engine');
-  for (const k of ['build', 'runtime']) if (typeof own(engine, k) !== 'string') fail(file, `engine.${k} must be a string, found ${show(own(engine, k))}`);
+  for (const k of ['build', 'runtime'])
+    if (typeof own(engine, k) !== 'string') fail(file, `engine.${k} must be a string, found ${show(own(engine, k))}`);
   const files = obj(m, 'files');
-  for (const key of ['model', 'exp_avg', 'exp_avg_sq'] as const) if (own(files, BLOCK_FILES[key]) === undefined) fail(file, `files does not list ${BLOCK_FILES[key]}`);
+  for (const key of ['model', 'exp_avg', 'exp_avg_sq'] as const)
+    if (own(files, BLOCK_FILES[key]) === undefined) fail(file, `files does not list ${BLOCK_FILES[key]}`);
   for (const name of Object.keys(files)) {
-    if (!(Object.values(BLOCK_FILES) as string[]).includes(name)) fail(file, `files lists an unknown file ${JSON.stringify(name)}`);
+    if (!(Object.values(BLOCK_FILES) as string[]).includes(name))
+      fail(file, `files lists an unknown file ${JSON.stringify(name)}`);
     int(files, name, `files["${name}"]`);
   }
   return m as unknown as CheckpointManifest;
@@ -193,7 +220,10 @@ function checkManifest(json: unknown, file: string): CheckpointManifest {
  * Parses a checkpoint from a file reader (`read(name)` resolves to the bytes, or undefined when the file
  * does not exist); `source` names the folder in errors.
  */
-export async function parseCheckpoint(source: string, read: (name: string) => Promise<Uint8Array | undefined>): Promise<Checkpoint> {
+export async function parseCheckpoint(
+  source: string,
+  read: (name: string) => Promise<Uint8Array | undefined>,
+): Promise<Checkpoint> {
   const path = (name: string) => `${source}/${name}`;
   const mbytes = await read(MANIFEST_FILE);
   if (!mbytes) fail(path(MANIFEST_FILE), 'missing');
@@ -221,8 +251,18 @@ export async function parseCheckpoint(source: string, read: (name: string) => Pr
 export function modelFromCheckpoint(engine: Engine, ckpt: Checkpoint): MLPDenoiser | UNet2DModel {
   const { class: cls, config } = ckpt.manifest.model;
   const where = `${ckpt.source}/${MANIFEST_FILE}`;
-  const model = cls === 'MLPDenoiser' ? new MLPDenoiser(engine, parseMLPConfig(config, where)) : new UNet2DModel(engine, parseUNetConfig(config, where));
-  loadBlock(engine, model.params, ckpt.blocks.model!, `${ckpt.source}/${BLOCK_FILES.model}`, `this ${cls} config`, true);
+  const model =
+    cls === 'MLPDenoiser'
+      ? new MLPDenoiser(engine, parseMLPConfig(config, where))
+      : new UNet2DModel(engine, parseUNetConfig(config, where));
+  loadBlock(
+    engine,
+    model.params,
+    ckpt.blocks.model!,
+    `${ckpt.source}/${BLOCK_FILES.model}`,
+    `this ${cls} config`,
+    true,
+  );
   return model;
 }
 
@@ -241,17 +281,29 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
   const m = ckpt.manifest;
   const where = `${ckpt.source}/${MANIFEST_FILE}`;
   const mismatch = (what: string, saved: unknown, now: unknown) => {
-    throw new DdpmError('RUN_MISMATCH', `resume from ${ckpt.source}: ${what} differs — checkpoint ${JSON.stringify(saved)}, this trainer ${JSON.stringify(now)}`);
+    throw new DdpmError(
+      'RUN_MISMATCH',
+      `resume from ${ckpt.source}: ${what} differs — checkpoint ${JSON.stringify(saved)}, this trainer ${JSON.stringify(now)}`,
+    );
   };
   const described = describeModel(trainer.model);
-  if (described.class !== m.model.class || JSON.stringify(described.config) !== JSON.stringify(m.model.config)) mismatch('the model', m.model, described);
+  if (described.class !== m.model.class || JSON.stringify(described.config) !== JSON.stringify(m.model.config))
+    mismatch('the model', m.model, described);
   // read through the trainer's parser, so keys added since the checkpoint was written compare as their defaults
   const differs = trainer.configDiffers(m.trainer_config);
   if (differs) mismatch(`trainer config ${differs.key}`, differs.saved, differs.now);
   const ac = trainer.getAlphasCumprod();
-  if (ac.length !== m.alphas_cumprod.length || ac.some((a, t) => a !== m.alphas_cumprod[t])) mismatch('the schedule (alphas_cumprod)', `${m.alphas_cumprod.length} values`, `${ac.length} values`);
-  if (m.data_order.dataset_size !== trainer.datasetSize) mismatch('the dataset size', m.data_order.dataset_size, trainer.datasetSize);
-  if (!!trainer.ema !== !!ckpt.blocks.ema) fail(where, trainer.ema ? `has no ${BLOCK_FILES.ema} but the trainer keeps an EMA` : `has ${BLOCK_FILES.ema} but the trainer keeps no EMA`);
+  if (ac.length !== m.alphas_cumprod.length || ac.some((a, t) => a !== m.alphas_cumprod[t]))
+    mismatch('the schedule (alphas_cumprod)', `${m.alphas_cumprod.length} values`, `${ac.length} values`);
+  if (m.data_order.dataset_size !== trainer.datasetSize)
+    mismatch('the dataset size', m.data_order.dataset_size, trainer.datasetSize);
+  if (!!trainer.ema !== !!ckpt.blocks.ema)
+    fail(
+      where,
+      trainer.ema
+        ? `has no ${BLOCK_FILES.ema} but the trainer keeps an EMA`
+        : `has ${BLOCK_FILES.ema} but the trainer keeps no EMA`,
+    );
   // check every block before writing any (Trainer.restore checks again), so a bad file leaves the trainer untouched
   const file = (key: BlockKey) => `${ckpt.source}/${BLOCK_FILES[key]}`;
   const flat = (key: BlockKey): Float32Array => {
@@ -268,12 +320,19 @@ export function restoreTrainer(trainer: Trainer, ckpt: Checkpoint): void {
     return out;
   };
   const state: TrainerState = {
-    counters: { step: m.step, optimizerStep: m.optimizer_step, skippedSteps: m.skipped_steps, nonFiniteInARow: m.non_finite_in_a_row },
+    counters: {
+      step: m.step,
+      optimizerStep: m.optimizer_step,
+      skippedSteps: m.skipped_steps,
+      nonFiniteInARow: m.non_finite_in_a_row,
+    },
     params: flat('model'),
     ema: trainer.ema ? flat('ema') : null,
     expAvg: flat('exp_avg'),
     expAvgSq: flat('exp_avg_sq'),
-    timestepHistory: m.timestep_history ? { losses: Float64Array.from(m.timestep_history.losses), seen: Uint32Array.from(m.timestep_history.seen) } : null,
+    timestepHistory: m.timestep_history
+      ? { losses: Float64Array.from(m.timestep_history.losses), seen: Uint32Array.from(m.timestep_history.seen) }
+      : null,
   };
   trainer.restore(state);
 }
@@ -290,7 +349,8 @@ export function checkpointName(step: number): string {
 /** Node, Deno, Bun: writes the trainer's checkpoint under root (see the header); returns its folder. */
 export async function saveCheckpoint(root: string, trainer: Trainer, o: { keep?: number } = {}): Promise<string> {
   const keep = o.keep ?? 3;
-  if (!Number.isInteger(keep) || keep < 1) throw new DdpmError('INVALID_ARGUMENT', `saveCheckpoint: keep must be an integer ≥ 1, found ${keep}`);
+  if (!Number.isInteger(keep) || keep < 1)
+    throw new DdpmError('INVALID_ARGUMENT', `saveCheckpoint: keep must be an integer ≥ 1, found ${keep}`);
   const { files } = checkpointFiles(trainer);
   const fs = await fsPromises(); // '#platform': UNSUPPORTED in browsers and edge workers
   const { join } = await pathModule();
@@ -323,7 +383,10 @@ export async function saveCheckpoint(root: string, trainer: Trainer, o: { keep?:
   // prune only now that the new checkpoint is complete and pointed to
   const entries = await fs.readdir(root);
   const complete = entries.filter((n) => CKPT_RE.test(n)).sort((a, b) => stepOf(b) - stepOf(a));
-  const doomed = [...complete.filter((n) => n !== name).slice(keep - 1), ...entries.filter((n) => n.endsWith(`.${TMP_TOKEN}.tmp`))];
+  const doomed = [
+    ...complete.filter((n) => n !== name).slice(keep - 1),
+    ...entries.filter((n) => n.endsWith(`.${TMP_TOKEN}.tmp`)),
+  ];
   for (const n of doomed) await fs.rm(join(root, n), { recursive: true, force: true });
   return final;
 }
@@ -340,7 +403,8 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
     let name: string | undefined;
     if (await exists(fs, join(path, LATEST_FILE))) {
       const text = (await fs.readFile(join(path, LATEST_FILE), 'utf8')).trim();
-      if (!CKPT_RE.test(text)) fail(join(path, LATEST_FILE), `must name a ckpt-<step> folder, found ${JSON.stringify(text.slice(0, 80))}`);
+      if (!CKPT_RE.test(text))
+        fail(join(path, LATEST_FILE), `must name a ckpt-<step> folder, found ${JSON.stringify(text.slice(0, 80))}`);
       if (await exists(fs, join(path, text))) name = text;
     }
     if (!name) {
@@ -349,11 +413,20 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
         entries = await fs.readdir(path);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') throw new DdpmError('NO_CHECKPOINT', `${path}: no checkpoint found (the folder does not exist)`, { cause: e });
-        throw new DdpmError('IO', `${path}: cannot read the checkpoint folder (${code ?? (e as Error).message})`, { cause: e });
+        if (code === 'ENOENT')
+          throw new DdpmError('NO_CHECKPOINT', `${path}: no checkpoint found (the folder does not exist)`, {
+            cause: e,
+          });
+        throw new DdpmError('IO', `${path}: cannot read the checkpoint folder (${code ?? (e as Error).message})`, {
+          cause: e,
+        });
       }
       const complete = entries.filter((n) => CKPT_RE.test(n)).sort((a, b) => stepOf(b) - stepOf(a));
-      if (!complete.length) throw new DdpmError('NO_CHECKPOINT', `${path}: no checkpoint found (no ${MANIFEST_FILE}, no ${LATEST_FILE}, no ckpt-<step> folder)`);
+      if (!complete.length)
+        throw new DdpmError(
+          'NO_CHECKPOINT',
+          `${path}: no checkpoint found (no ${MANIFEST_FILE}, no ${LATEST_FILE}, no ckpt-<step> folder)`,
+        );
       name = complete[0];
     }
     dir = join(path, name);
@@ -363,7 +436,11 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
       return new Uint8Array(await fs.readFile(join(dir, file)));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new DdpmError('IO', `${join(dir, file)}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+      throw new DdpmError(
+        'IO',
+        `${join(dir, file)}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        { cause: e },
+      );
     }
   });
 }

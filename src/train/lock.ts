@@ -42,8 +42,18 @@ function parseHolder(text: string): LockHolder | null {
   const o = j as Record<string, unknown>;
   const own = (k: string) => (Object.hasOwn(o, k) ? o[k] : undefined);
   if (own('format') !== LOCK_FORMAT) return null;
-  const pid = own('pid'), host = own('host'), started = own('started'), token = own('token');
-  if (!Number.isSafeInteger(pid) || (pid as number) < 1 || typeof host !== 'string' || typeof started !== 'string' || typeof token !== 'string') return null;
+  const pid = own('pid'),
+    host = own('host'),
+    started = own('started'),
+    token = own('token');
+  if (
+    !Number.isSafeInteger(pid) ||
+    (pid as number) < 1 ||
+    typeof host !== 'string' ||
+    typeof started !== 'string' ||
+    typeof token !== 'string'
+  )
+    return null;
   return { pid: pid as number, host, started, token };
 }
 
@@ -65,7 +75,10 @@ export function describeHolder(h: LockHolder): string {
 export class RunLock {
   private released = false;
 
-  private constructor(readonly file: string, readonly holder: LockHolder) {}
+  private constructor(
+    readonly file: string,
+    readonly holder: LockHolder,
+  ) {}
 
   /**
    * Takes <dir>/train.lock (creating dir). A live holder → LOCKED naming it; a dead holder on this host
@@ -85,13 +98,19 @@ export class RunLock {
       if (found === null) continue; // released between our two calls: try again
       const holder = parseHolder(found);
       if (holder && !(holder.host === me.host && !pidAlive(holder.pid))) {
-        throw new DdpmError('LOCKED', `${dir} is being written by another run (${describeHolder(holder)}; lock file ${file}). Wait for it to finish, or use another folder; if that run is gone${holder.host === me.host ? '' : ' (it holds the lock from another host, which cannot be checked from here)'}, delete ${file}.`);
+        throw new DdpmError(
+          'LOCKED',
+          `${dir} is being written by another run (${describeHolder(holder)}; lock file ${file}). Wait for it to finish, or use another folder; if that run is gone${holder.host === me.host ? '' : ' (it holds the lock from another host, which cannot be checked from here)'}, delete ${file}.`,
+        );
       }
       if (!holder) {
         // a half-written lock of a writer that died while creating it — or one being written right now
         const st = await fs.stat(file).catch(() => null);
         if (st && Date.now() - st.mtimeMs < 5000) {
-          throw new DdpmError('LOCKED', `${dir}: ${file} is being created by another process (unreadable, ${Math.round(Date.now() - st.mtimeMs)} ms old); try again`);
+          throw new DdpmError(
+            'LOCKED',
+            `${dir}: ${file} is being created by another process (unreadable, ${Math.round(Date.now() - st.mtimeMs)} ms old); try again`,
+          );
         }
       }
       await takeOver(fs, file, found, text);
@@ -115,7 +134,10 @@ export class RunLock {
     const found = await readText(fs, this.file);
     const h = found === null ? null : parseHolder(found);
     if (this.released || h?.token !== this.holder.token) {
-      throw new DdpmError('LOCKED', `${this.file}: this run no longer holds the lock (${h ? `now held by ${describeHolder(h)}` : 'it was removed'}); stopping before writing`);
+      throw new DdpmError(
+        'LOCKED',
+        `${this.file}: this run no longer holds the lock (${h ? `now held by ${describeHolder(h)}` : 'it was removed'}); stopping before writing`,
+      );
     }
   }
 }
@@ -126,7 +148,11 @@ async function createExclusive(fs: Fs, file: string, text: string): Promise<bool
     fh = await fs.open(file, 'wx');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new DdpmError('IO', `${file}: cannot create the lock file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+    throw new DdpmError(
+      'IO',
+      `${file}: cannot create the lock file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      { cause: e },
+    );
   }
   try {
     await fh.writeFile(text);
@@ -142,7 +168,11 @@ async function readText(fs: Fs, file: string): Promise<string | null> {
     return await fs.readFile(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new DdpmError('IO', `${file}: cannot read the lock file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+    throw new DdpmError(
+      'IO',
+      `${file}: cannot read the lock file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      { cause: e },
+    );
   }
 }
 

@@ -24,7 +24,16 @@ import type { Denoiser } from '../nn/denoiser.js';
 import { MLPDenoiser, MLP_WEIGHTS_FILE, parseMLPConfig } from '../nn/mlp.js';
 import { UNet2DModel, WEIGHTS_FILE } from '../nn/unet.js';
 import { parseUNetConfig } from '../nn/unet-config.js';
-import { TMP_TOKEN, checkpointName, describeModel, loadCheckpoint, modelFromCheckpoint, restoreTrainer, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import {
+  TMP_TOKEN,
+  checkpointName,
+  describeModel,
+  loadCheckpoint,
+  modelFromCheckpoint,
+  restoreTrainer,
+  saveCheckpoint,
+  type Checkpoint,
+} from './checkpoint.js';
 import { RunLock } from './lock.js';
 import { fsPromises, pathModule } from '#platform';
 import { Trainer, parseTrainerConfig, type TrainProgress, type TrainerConfig, type TrainerOptions } from './trainer.js';
@@ -115,7 +124,16 @@ async function node(): Promise<{ fs: Fs; path: Path }> {
 function ioError(file: string, what: string, e: unknown): DdpmError {
   if (e instanceof DdpmError) return e;
   const code = (e as NodeJS.ErrnoException).code;
-  const why = code === 'ENOSPC' ? 'disk full' : code === 'EROFS' ? 'read-only file system' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOTDIR' ? 'a parent is not a folder' : (code ?? (e as Error).message);
+  const why =
+    code === 'ENOSPC'
+      ? 'disk full'
+      : code === 'EROFS'
+        ? 'read-only file system'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : code === 'ENOTDIR'
+            ? 'a parent is not a folder'
+            : (code ?? (e as Error).message);
   return new DdpmError('IO', `${file}: cannot ${what} (${why})`, { cause: e });
 }
 
@@ -141,7 +159,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Checks run.json (version 1 or 2) with own-property, typed checks; FORMAT naming the file and the key. */
-export function parseRunIdentity(json: unknown, file: string): Partial<RunIdentity> & Pick<RunIdentity, 'format' | 'version' | 'data' | 'dataset_size' | 'scheduler'> {
+export function parseRunIdentity(
+  json: unknown,
+  file: string,
+): Partial<RunIdentity> & Pick<RunIdentity, 'format' | 'version' | 'data' | 'dataset_size' | 'scheduler'> {
   const fail = (what: string): never => {
     throw new DdpmError('FORMAT', `${file}: ${what}`);
   };
@@ -150,21 +171,28 @@ export function parseRunIdentity(json: unknown, file: string): Partial<RunIdenti
   const o = json as Record<string, unknown>;
   if (own(o, 'format') !== RUN_FORMAT) fail(`format must be "${RUN_FORMAT}", found ${show(own(o, 'format'))}`);
   const version = own(o, 'version');
-  if (version !== 1 && version !== RUN_VERSION) fail(`version ${show(version)} is not supported (this build reads 1 and ${RUN_VERSION})`);
+  if (version !== 1 && version !== RUN_VERSION)
+    fail(`version ${show(version)} is not supported (this build reads 1 and ${RUN_VERSION})`);
   if (typeof own(o, 'data') !== 'string') fail(`data must be a string, found ${show(own(o, 'data'))}`);
   const M = own(o, 'dataset_size');
   if (!Number.isSafeInteger(M) || (M as number) < 1) fail(`dataset_size must be an integer ≥ 1, found ${show(M)}`);
-  if (!isObject(own(o, 'scheduler'))) fail(`scheduler must be an object (a scheduler_config.json), found ${show(own(o, 'scheduler'))}`);
+  if (!isObject(own(o, 'scheduler')))
+    fail(`scheduler must be an object (a scheduler_config.json), found ${show(own(o, 'scheduler'))}`);
   if (version === RUN_VERSION) {
-    if (typeof own(o, 'data_hash') !== 'string' || !/^[0-9a-f]{8}$/.test(own(o, 'data_hash') as string)) fail(`data_hash must be 8 hex digits, found ${show(own(o, 'data_hash'))}`);
+    if (typeof own(o, 'data_hash') !== 'string' || !/^[0-9a-f]{8}$/.test(own(o, 'data_hash') as string))
+      fail(`data_hash must be 8 hex digits, found ${show(own(o, 'data_hash'))}`);
     const model = own(o, 'model');
     if (!isObject(model)) fail(`model must be an object, found ${show(model)}`);
     const cls = own(model as Record<string, unknown>, 'class');
-    if (cls !== 'MLPDenoiser' && cls !== 'UNet2DModel') fail(`model.class must be "MLPDenoiser" or "UNet2DModel", found ${show(cls)}`);
-    if (!isObject(own(model as Record<string, unknown>, 'config'))) fail(`model.config must be an object, found ${show(own(model as Record<string, unknown>, 'config'))}`);
+    if (cls !== 'MLPDenoiser' && cls !== 'UNet2DModel')
+      fail(`model.class must be "MLPDenoiser" or "UNet2DModel", found ${show(cls)}`);
+    if (!isObject(own(model as Record<string, unknown>, 'config')))
+      fail(`model.config must be an object, found ${show(own(model as Record<string, unknown>, 'config'))}`);
     const seed = own(o, 'init_seed');
-    if (seed !== null && (!Number.isSafeInteger(seed) || (seed as number) < 0)) fail(`init_seed must be an integer ≥ 0 or null, found ${show(seed)}`);
-    if (!isObject(own(o, 'trainer_config'))) fail(`trainer_config must be an object, found ${show(own(o, 'trainer_config'))}`);
+    if (seed !== null && (!Number.isSafeInteger(seed) || (seed as number) < 0))
+      fail(`init_seed must be an integer ≥ 0 or null, found ${show(seed)}`);
+    if (!isObject(own(o, 'trainer_config')))
+      fail(`trainer_config must be an object, found ${show(own(o, 'trainer_config'))}`);
     try {
       parseTrainerConfig(own(o, 'trainer_config') as TrainerOptions);
     } catch (e) {
@@ -234,7 +262,8 @@ export class TrainingRun {
   }
 
   get trainer(): Trainer {
-    if (!this.trainerRef) throw new DdpmError('INVALID_ARGUMENT', `TrainingRun ${this.dir}: call start() or resume() first`);
+    if (!this.trainerRef)
+      throw new DdpmError('INVALID_ARGUMENT', `TrainingRun ${this.dir}: call start() or resume() first`);
     return this.trainerRef;
   }
 
@@ -246,15 +275,32 @@ export class TrainingRun {
   /** A new run: refuses a folder that holds a checkpoint (resume it, or use another folder). */
   async start(engine: Engine, o: StartOptions): Promise<Trainer> {
     const { path } = await node();
-    if (this.checkpoint) throw new DdpmError('RUN_MISMATCH', `${this.dir} already holds a run at step ${this.checkpoint.manifest.step} (${this.checkpoint.source}); resume it, or use a new folder`);
-    const spec = o.model.class === 'MLPDenoiser' ? parseMLPConfig(o.model.config, 'model config') : parseUNetConfig(o.model.config, 'model config');
+    if (this.checkpoint)
+      throw new DdpmError(
+        'RUN_MISMATCH',
+        `${this.dir} already holds a run at step ${this.checkpoint.manifest.step} (${this.checkpoint.source}); resume it, or use a new folder`,
+      );
+    const spec =
+      o.model.class === 'MLPDenoiser'
+        ? parseMLPConfig(o.model.config, 'model config')
+        : parseUNetConfig(o.model.config, 'model config');
     const schedule = TrainingRun.schedule(o.scheduler);
-    const model = o.model.class === 'MLPDenoiser' ? MLPDenoiser.create(engine, spec, o.initSeed) : UNet2DModel.create(engine, spec, o.initSeed);
+    const model =
+      o.model.class === 'MLPDenoiser'
+        ? MLPDenoiser.create(engine, spec, o.initSeed)
+        : UNet2DModel.create(engine, spec, o.initSeed);
     const trainer = new Trainer(model, o.data, schedule, o.trainer);
     const x = samplesOf(o.data);
     const identity: RunIdentity = {
-      format: RUN_FORMAT, version: RUN_VERSION, data: o.dataLabel, dataset_size: trainer.datasetSize, data_hash: dataHash(x),
-      model: describeModel(model), init_seed: o.initSeed, scheduler: o.scheduler, trainer_config: trainer.config,
+      format: RUN_FORMAT,
+      version: RUN_VERSION,
+      data: o.dataLabel,
+      dataset_size: trainer.datasetSize,
+      data_hash: dataHash(x),
+      model: describeModel(model),
+      init_seed: o.initSeed,
+      scheduler: o.scheduler,
+      trainer_config: trainer.config,
     };
     await this.lock.check();
     await writeAtomic(path.join(this.dir, RUN_FILE), JSON.stringify(identity, null, 2) + '\n');
@@ -269,27 +315,47 @@ export class TrainingRun {
     const { path } = await node();
     const ckpt = this.checkpoint;
     const runFile = path.join(this.dir, RUN_FILE);
-    if (!ckpt) throw new DdpmError('NO_CHECKPOINT', `${path.join(this.dir, CHECKPOINTS_DIR)}: no checkpoint to resume from`);
+    if (!ckpt)
+      throw new DdpmError('NO_CHECKPOINT', `${path.join(this.dir, CHECKPOINTS_DIR)}: no checkpoint to resume from`);
     const m = ckpt.manifest;
     let id = this.identityRef;
     if (!id) {
-      if (!o.legacyScheduler) throw new DdpmError('RUN_MISMATCH', `${runFile}: missing, and no scheduler given to adopt the folder's checkpoints`);
+      if (!o.legacyScheduler)
+        throw new DdpmError(
+          'RUN_MISMATCH',
+          `${runFile}: missing, and no scheduler given to adopt the folder's checkpoints`,
+        );
       this.notices.push(`${runFile} was missing: written from ${ckpt.source}`);
-      id = { format: RUN_FORMAT, version: 1, data: o.dataLabel, dataset_size: m.data_order.dataset_size, scheduler: o.legacyScheduler };
+      id = {
+        format: RUN_FORMAT,
+        version: 1,
+        data: o.dataLabel,
+        dataset_size: m.data_order.dataset_size,
+        scheduler: o.legacyScheduler,
+      };
     }
     const mismatch = (what: string) => new DdpmError('RUN_MISMATCH', `${this.dir}: ${what}; use a new folder`);
     const x = samplesOf(o.data);
     if (id.data !== o.dataLabel) throw mismatch(`the run was trained on ${id.data}, not ${o.dataLabel}`);
-    if (id.dataset_size !== m.data_order.dataset_size) throw mismatch(`${runFile} records ${id.dataset_size} samples, ${ckpt.source} ${m.data_order.dataset_size}`);
-    if (id.data_hash !== undefined && id.data_hash !== dataHash(x)) throw mismatch(`the contents of ${id.data} changed since the run started (data hash ${dataHash(x)}, run.json ${id.data_hash})`);
-    if (id.model && !same(id.model, m.model)) throw mismatch(`${ckpt.source} holds a ${m.model.class} that differs from ${runFile}'s model`);
-    if (id.trainer_config && !same(id.trainer_config, m.trainer_config)) throw mismatch(`${ckpt.source}'s trainer config differs from ${runFile}'s`);
+    if (id.dataset_size !== m.data_order.dataset_size)
+      throw mismatch(`${runFile} records ${id.dataset_size} samples, ${ckpt.source} ${m.data_order.dataset_size}`);
+    if (id.data_hash !== undefined && id.data_hash !== dataHash(x))
+      throw mismatch(
+        `the contents of ${id.data} changed since the run started (data hash ${dataHash(x)}, run.json ${id.data_hash})`,
+      );
+    if (id.model && !same(id.model, m.model))
+      throw mismatch(`${ckpt.source} holds a ${m.model.class} that differs from ${runFile}'s model`);
+    if (id.trainer_config && !same(id.trainer_config, m.trainer_config))
+      throw mismatch(`${ckpt.source}'s trainer config differs from ${runFile}'s`);
     const saved: Record<string, unknown> = { ...m.trainer_config, model: m.model.config };
     for (const [k, want] of Object.entries(o.expect ?? {})) {
       if (want === undefined || !Object.hasOwn(saved, k)) continue;
       if (!same(want, saved[k])) {
         const label = (o.labels as Record<string, string> | undefined)?.[k] ?? k;
-        throw new DdpmError('RUN_MISMATCH', `${label} ${k === 'model' ? '' : `${typeof want === 'string' ? want : JSON.stringify(want)} `}differs from the run's ${k === 'model' ? 'model' : JSON.stringify(saved[k])} (${runFile}, ${ckpt.source}); drop it to resume, or use a new folder`);
+        throw new DdpmError(
+          'RUN_MISMATCH',
+          `${label} ${k === 'model' ? '' : `${typeof want === 'string' ? want : JSON.stringify(want)} `}differs from the run's ${k === 'model' ? 'model' : JSON.stringify(saved[k])} (${runFile}, ${ckpt.source}); drop it to resume, or use a new folder`,
+        );
       }
     }
     // the trainer's config: a checkpoint's values are checked by parseTrainerConfig, named as its file's
@@ -298,15 +364,23 @@ export class TrainingRun {
     try {
       trainer = new Trainer(model, o.data, TrainingRun.schedule(id.scheduler), m.trainer_config);
     } catch (e) {
-      if (e instanceof DdpmError && e.code === 'INVALID_ARGUMENT' && /^trainer config/.test(e.message)) throw new DdpmError('FORMAT', `${ckpt.source}/checkpoint.json: ${e.message}`);
+      if (e instanceof DdpmError && e.code === 'INVALID_ARGUMENT' && /^trainer config/.test(e.message))
+        throw new DdpmError('FORMAT', `${ckpt.source}/checkpoint.json: ${e.message}`);
       throw e;
     }
     restoreTrainer(trainer, ckpt);
     if (id.version !== RUN_VERSION) {
       // upgrade run.json from version 1 (or write it for an adopted folder)
       const full: RunIdentity = {
-        format: RUN_FORMAT, version: RUN_VERSION, data: id.data, dataset_size: id.dataset_size, data_hash: dataHash(x),
-        model: m.model as RunIdentity['model'], init_seed: null, scheduler: id.scheduler, trainer_config: trainer.config,
+        format: RUN_FORMAT,
+        version: RUN_VERSION,
+        data: id.data,
+        dataset_size: id.dataset_size,
+        data_hash: dataHash(x),
+        model: m.model as RunIdentity['model'],
+        init_seed: null,
+        scheduler: id.scheduler,
+        trainer_config: trainer.config,
       };
       await this.lock.check();
       await writeAtomic(runFile, JSON.stringify(full, null, 2) + '\n');
@@ -358,7 +432,10 @@ export class TrainingRun {
 
   private async gridMissing(step: number): Promise<boolean> {
     const { fs, path } = await node();
-    return fs.stat(path.join(this.dir, SAMPLES_DIR, `step-${step}.png`)).then(() => false, () => true);
+    return fs.stat(path.join(this.dir, SAMPLES_DIR, `step-${step}.png`)).then(
+      () => false,
+      () => true,
+    );
   }
 
   /**
@@ -370,12 +447,22 @@ export class TrainingRun {
     const t = this.trainer;
     const every = o.checkpointEvery;
     const sampleEvery = o.sample ? (o.sampleEvery ?? 0) : 0;
-    if (!Number.isInteger(every) || every < 1) throw new DdpmError('INVALID_ARGUMENT', `TrainingRun.train: checkpointEvery must be an integer ≥ 1, found ${every}`);
-    if (!Number.isInteger(sampleEvery) || sampleEvery < 0) throw new DdpmError('INVALID_ARGUMENT', `TrainingRun.train: sampleEvery must be an integer ≥ 0, found ${sampleEvery}`);
-    if (!Number.isInteger(o.until) || o.until < 0) throw new DdpmError('INVALID_ARGUMENT', `TrainingRun.train: until must be an integer ≥ 0, found ${o.until}`);
+    if (!Number.isInteger(every) || every < 1)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `TrainingRun.train: checkpointEvery must be an integer ≥ 1, found ${every}`,
+      );
+    if (!Number.isInteger(sampleEvery) || sampleEvery < 0)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `TrainingRun.train: sampleEvery must be an integer ≥ 0, found ${sampleEvery}`,
+      );
+    if (!Number.isInteger(o.until) || o.until < 0)
+      throw new DdpmError('INVALID_ARGUMENT', `TrainingRun.train: until must be an integer ≥ 0, found ${o.until}`);
     const written: string[] = [];
     const gridDue = (s: number) => !!o.sample && s > 0 && (s === o.until || (sampleEvery > 0 && s % sampleEvery === 0));
-    if (t.step > 0 && t.step <= o.until && gridDue(t.step) && (await this.gridMissing(t.step))) await this.sampleGrid(o, written);
+    if (t.step > 0 && t.step <= o.until && gridDue(t.step) && (await this.gridMissing(t.step)))
+      await this.sampleGrid(o, written);
     const r = await t.train({
       steps: Math.max(0, o.until - t.step),
       signal: o.signal,
@@ -406,16 +493,27 @@ export class TrainingRun {
     const tmp = `${final}.${TMP_TOKEN}.tmp`;
     const old = `${final}.old.${TMP_TOKEN}.tmp`;
     const files = await this.withEmaWeights((model) => {
-      if (model instanceof UNet2DModel) return [[WEIGHTS_FILE, model.weightsBytes()], ['config.json', JSON.stringify(model.configJson(), null, 2) + '\n']] as const;
+      if (model instanceof UNet2DModel)
+        return [
+          [WEIGHTS_FILE, model.weightsBytes()],
+          ['config.json', JSON.stringify(model.configJson(), null, 2) + '\n'],
+        ] as const;
       const mlp = model as MLPDenoiser;
-      return [[MLP_WEIGHTS_FILE, mlp.weightsBytes()], ['config.json', mlp.configJson() + '\n']] as const;
+      return [
+        [MLP_WEIGHTS_FILE, mlp.weightsBytes()],
+        ['config.json', mlp.configJson() + '\n'],
+      ] as const;
     });
     await this.lock.check();
     try {
       await fs.rm(tmp, { recursive: true, force: true });
       await fs.mkdir(tmp, { recursive: true });
-      for (const [name, data] of [...files, [SCHEDULER_FILE, JSON.stringify(id.scheduler, null, 2) + '\n'] as const]) await fs.writeFile(path.join(tmp, name), data);
-      const hadOld = await fs.stat(final).then(() => true, () => false);
+      for (const [name, data] of [...files, [SCHEDULER_FILE, JSON.stringify(id.scheduler, null, 2) + '\n'] as const])
+        await fs.writeFile(path.join(tmp, name), data);
+      const hadOld = await fs.stat(final).then(
+        () => true,
+        () => false,
+      );
       if (hadOld) await fs.rename(final, old);
       await fs.rename(tmp, final);
       if (hadOld) await fs.rm(old, { recursive: true, force: true });
@@ -476,15 +574,23 @@ async function writeAtomic(file: string, data: Uint8Array | string): Promise<voi
  */
 class LossLog {
   private pending = '';
-  private constructor(private readonly file: string, private fh: import('node:fs/promises').FileHandle, readonly steps: number[], readonly losses: number[]) {}
+  private constructor(
+    private readonly file: string,
+    private fh: import('node:fs/promises').FileHandle,
+    readonly steps: number[],
+    readonly losses: number[],
+  ) {}
 
   static async open(file: string, step: number, notices: string[]): Promise<LossLog> {
     const { fs } = await node();
     // bytes, not text: the cut is a byte offset
-    const bytes = await fs.readFile(file).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength), (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return new Uint8Array(0);
-      throw ioError(file, 'read', e);
-    });
+    const bytes = await fs.readFile(file).then(
+      (b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
+      (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return new Uint8Array(0);
+        throw ioError(file, 'read', e);
+      },
+    );
     const header = new TextEncoder().encode(LOSS_HEADER);
     const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, Math.min(to, from + 200)));
     const steps: number[] = [];
@@ -493,7 +599,10 @@ class LossLog {
     if (bytes.length > 0) {
       if (bytes.length < header.length || header.some((c, i) => bytes[i] !== c)) {
         const nl = bytes.indexOf(0x0a);
-        throw new DdpmError('FORMAT', `${file}: not a loss log (its first line is ${JSON.stringify(ascii(0, nl < 0 ? 40 : nl))}, expected "step,loss"); move it away to continue the run`);
+        throw new DdpmError(
+          'FORMAT',
+          `${file}: not a loss log (its first line is ${JSON.stringify(ascii(0, nl < 0 ? 40 : nl))}, expected "step,loss"); move it away to continue the run`,
+        );
       }
       keep = header.length;
       let at = keep;
@@ -502,7 +611,13 @@ class LossLog {
         if (nl < 0) break; // a partial last line (a crash mid-write): beyond any checkpoint
         const [s, l] = ascii(at, nl).split(',');
         const sn = Number(s);
-        if (!Number.isSafeInteger(sn) || sn > step || sn !== (steps.length ? steps[steps.length - 1] + 1 : 1) || l === undefined) break;
+        if (
+          !Number.isSafeInteger(sn) ||
+          sn > step ||
+          sn !== (steps.length ? steps[steps.length - 1] + 1 : 1) ||
+          l === undefined
+        )
+          break;
         steps.push(sn);
         losses.push(Number(l));
         at = nl + 1;
@@ -510,7 +625,10 @@ class LossLog {
       }
     }
     const last = steps.length ? steps[steps.length - 1] : 0;
-    if (step > 0 && last !== step) notices.push(`${file} holds steps up to ${last}; the checkpoint is at step ${step}: the losses of the steps between were not recorded (a folder written by an older version?)`);
+    if (step > 0 && last !== step)
+      notices.push(
+        `${file} holds steps up to ${last}; the checkpoint is at step ${step}: the losses of the steps between were not recorded (a folder written by an older version?)`,
+      );
     try {
       if (keep === 0) await fs.writeFile(file, LOSS_HEADER);
       else if (keep < bytes.length) await fs.truncate(file, keep);

@@ -26,7 +26,6 @@ import { vlbTerm } from '../diffusion/vlb.js';
 import { ParamBlock } from '../nn/params.js';
 import { splitmix32 } from '../random.js';
 
-
 /**
  * diffusers' EMAModel: after optimisation step k (1-based), with s = k − updateAfterStep − 1,
  *   decay = 0                                           if s ≤ 0 (the EMA copies the weights)
@@ -102,7 +101,14 @@ export interface TrainerConfig {
 export const TRAINER_CONFIG_VERSION = 1;
 
 /** EMAModel's defaults. */
-export const EMA_DEFAULTS: EmaConfig = { maxDecay: 0.9999, minDecay: 0, updateAfterStep: 0, useEmaWarmup: false, invGamma: 1, power: 2 / 3 };
+export const EMA_DEFAULTS: EmaConfig = {
+  maxDecay: 0.9999,
+  minDecay: 0,
+  updateAfterStep: 0,
+  useEmaWarmup: false,
+  invGamma: 1,
+  power: 2 / 3,
+};
 
 const DEFAULTS: TrainerConfig = {
   formatVersion: TRAINER_CONFIG_VERSION,
@@ -138,41 +144,69 @@ function bad(what: string, want: string, v: unknown): never {
 
 /** Fills defaults and checks every value. */
 export function parseTrainerConfig(o: TrainerOptions = {}): TrainerConfig {
-  const varianceType = o.varianceType ?? (o.loss === 'hybrid' || o.loss === 'vlb' ? 'learned_range' : DEFAULTS.varianceType);
-  const c: TrainerConfig = { ...DEFAULTS, ...o, varianceType, ema: o.ema === null ? null : { ...EMA_DEFAULTS, ...(o.ema ?? {}) } };
+  const varianceType =
+    o.varianceType ?? (o.loss === 'hybrid' || o.loss === 'vlb' ? 'learned_range' : DEFAULTS.varianceType);
+  const c: TrainerConfig = {
+    ...DEFAULTS,
+    ...o,
+    varianceType,
+    ema: o.ema === null ? null : { ...EMA_DEFAULTS, ...(o.ema ?? {}) },
+  };
   const num = (v: unknown, lo: number, hi: number, loOpen: boolean, hiOpen: boolean) =>
     typeof v === 'number' && Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
   const int = (v: unknown, lo: number) => Number.isSafeInteger(v) && (v as number) >= lo;
   if (c.formatVersion !== TRAINER_CONFIG_VERSION) bad('formatVersion', `${TRAINER_CONFIG_VERSION}`, c.formatVersion);
   if (!int(c.batchSize, 1)) bad('batchSize', 'an integer ≥ 1', c.batchSize);
   if (!num(c.learningRate, 0, Infinity, false, true)) bad('learningRate', 'a finite number ≥ 0', c.learningRate);
-  if (c.lrScheduler !== 'constant' && c.lrScheduler !== 'cosine') bad('lrScheduler', "'constant' or 'cosine'", c.lrScheduler);
+  if (c.lrScheduler !== 'constant' && c.lrScheduler !== 'cosine')
+    bad('lrScheduler', "'constant' or 'cosine'", c.lrScheduler);
   if (!int(c.lrWarmupSteps, 0)) bad('lrWarmupSteps', 'an integer ≥ 0', c.lrWarmupSteps);
   if (!int(c.maxTrainSteps, 0)) bad('maxTrainSteps', 'an integer ≥ 0', c.maxTrainSteps);
-  if (c.lrScheduler === 'cosine' && c.maxTrainSteps <= c.lrWarmupSteps) bad('maxTrainSteps', `> lrWarmupSteps (${c.lrWarmupSteps}) for the cosine schedule`, c.maxTrainSteps);
+  if (c.lrScheduler === 'cosine' && c.maxTrainSteps <= c.lrWarmupSteps)
+    bad('maxTrainSteps', `> lrWarmupSteps (${c.lrWarmupSteps}) for the cosine schedule`, c.maxTrainSteps);
   if (!num(c.adamBeta1, 0, 1, false, true)) bad('adamBeta1', 'in [0, 1)', c.adamBeta1);
   if (!num(c.adamBeta2, 0, 1, false, true)) bad('adamBeta2', 'in [0, 1)', c.adamBeta2);
   if (!num(c.adamEpsilon, 0, Infinity, false, true)) bad('adamEpsilon', 'a finite number ≥ 0', c.adamEpsilon);
-  if (!num(c.adamWeightDecay, 0, Infinity, false, true)) bad('adamWeightDecay', 'a finite number ≥ 0', c.adamWeightDecay);
-  if (c.maxGradNorm !== null && !num(c.maxGradNorm, 0, Infinity, true, true)) bad('maxGradNorm', 'a finite number > 0 or null', c.maxGradNorm);
-  if (!['epsilon', 'sample', 'v_prediction'].includes(c.predictionType)) bad('predictionType', "'epsilon', 'sample' or 'v_prediction'", c.predictionType);
-  if (c.snrGamma !== null && !num(c.snrGamma, 0, Infinity, true, true)) bad('snrGamma', 'a finite number > 0 or null', c.snrGamma);
+  if (!num(c.adamWeightDecay, 0, Infinity, false, true))
+    bad('adamWeightDecay', 'a finite number ≥ 0', c.adamWeightDecay);
+  if (c.maxGradNorm !== null && !num(c.maxGradNorm, 0, Infinity, true, true))
+    bad('maxGradNorm', 'a finite number > 0 or null', c.maxGradNorm);
+  if (!['epsilon', 'sample', 'v_prediction'].includes(c.predictionType))
+    bad('predictionType', "'epsilon', 'sample' or 'v_prediction'", c.predictionType);
+  if (c.snrGamma !== null && !num(c.snrGamma, 0, Infinity, true, true))
+    bad('snrGamma', 'a finite number > 0 or null', c.snrGamma);
   if (!['simple', 'hybrid', 'vlb'].includes(c.loss)) bad('loss', "'simple', 'hybrid' or 'vlb'", c.loss);
-  if (!['fixed_small', 'fixed_large', 'learned_range'].includes(c.varianceType)) bad('varianceType', "'fixed_small', 'fixed_large' or 'learned_range'", c.varianceType);
-  if (c.loss === 'simple' && c.varianceType === 'learned_range') bad('varianceType', "fixed_small or fixed_large with loss 'simple' (L_simple trains no variance; use loss 'hybrid')", c.varianceType);
-  if (c.loss === 'hybrid' && c.varianceType !== 'learned_range') bad('varianceType', "learned_range with loss 'hybrid' (its L_vlb trains only the variance)", c.varianceType);
-  if (c.loss === 'vlb' && c.snrGamma !== null) bad('snrGamma', "null with loss 'vlb' (it weights L_simple's terms)", c.snrGamma);
+  if (!['fixed_small', 'fixed_large', 'learned_range'].includes(c.varianceType))
+    bad('varianceType', "'fixed_small', 'fixed_large' or 'learned_range'", c.varianceType);
+  if (c.loss === 'simple' && c.varianceType === 'learned_range')
+    bad(
+      'varianceType',
+      "fixed_small or fixed_large with loss 'simple' (L_simple trains no variance; use loss 'hybrid')",
+      c.varianceType,
+    );
+  if (c.loss === 'hybrid' && c.varianceType !== 'learned_range')
+    bad('varianceType', "learned_range with loss 'hybrid' (its L_vlb trains only the variance)", c.varianceType);
+  if (c.loss === 'vlb' && c.snrGamma !== null)
+    bad('snrGamma', "null with loss 'vlb' (it weights L_simple's terms)", c.snrGamma);
   if (!num(c.vlbWeight, 0, Infinity, true, true)) bad('vlbWeight', 'a finite number > 0', c.vlbWeight);
-  if (c.timestepSampling !== 'uniform' && c.timestepSampling !== 'importance') bad('timestepSampling', "'uniform' or 'importance'", c.timestepSampling);
-  if (c.timestepSampling === 'importance' && c.loss === 'simple') bad('timestepSampling', "'uniform' with loss 'simple' (importance sampling weights the bound's terms)", c.timestepSampling);
+  if (c.timestepSampling !== 'uniform' && c.timestepSampling !== 'importance')
+    bad('timestepSampling', "'uniform' or 'importance'", c.timestepSampling);
+  if (c.timestepSampling === 'importance' && c.loss === 'simple')
+    bad(
+      'timestepSampling',
+      "'uniform' with loss 'simple' (importance sampling weights the bound's terms)",
+      c.timestepSampling,
+    );
   if (!int(c.seed, 0)) bad('seed', 'a safe integer ≥ 0', c.seed);
   if (!int(c.maxNonFiniteInARow, 1)) bad('maxNonFiniteInARow', 'an integer ≥ 1', c.maxNonFiniteInARow);
-  if (c.labelDropout !== null && !num(c.labelDropout, 0, 1, false, false)) bad('labelDropout', 'in [0, 1] or null', c.labelDropout);
+  if (c.labelDropout !== null && !num(c.labelDropout, 0, 1, false, false))
+    bad('labelDropout', 'in [0, 1] or null', c.labelDropout);
   if (!int(c.uncondLabel, 0)) bad('uncondLabel', 'an integer ≥ 0', c.uncondLabel);
   const e = c.ema;
   if (e) {
     if (!num(e.maxDecay, 0, 1, false, false)) bad('ema.maxDecay', 'in [0, 1]', e.maxDecay);
-    if (!num(e.minDecay, 0, e.maxDecay, false, false)) bad('ema.minDecay', `in [0, maxDecay = ${e.maxDecay}]`, e.minDecay);
+    if (!num(e.minDecay, 0, e.maxDecay, false, false))
+      bad('ema.minDecay', `in [0, maxDecay = ${e.maxDecay}]`, e.minDecay);
     if (!int(e.updateAfterStep, 0)) bad('ema.updateAfterStep', 'an integer ≥ 0', e.updateAfterStep);
     if (typeof e.useEmaWarmup !== 'boolean') bad('ema.useEmaWarmup', 'a boolean', e.useEmaWarmup);
     if (!num(e.invGamma, 0, Infinity, true, true)) bad('ema.invGamma', 'a finite number > 0', e.invGamma);
@@ -198,13 +232,27 @@ export function learningRateAt(c: TrainerConfig, s: number): number {
 }
 
 function isNoiseSchedule(s: NoiseSchedule | ArrayLike<number>): s is NoiseSchedule {
-  return typeof s === 'object' && s !== null && !ArrayBuffer.isView(s) && !Array.isArray(s) && (s as NoiseSchedule).alphasCumprod instanceof Float64Array && (s as NoiseSchedule).betas instanceof Float64Array;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    !ArrayBuffer.isView(s) &&
+    !Array.isArray(s) &&
+    (s as NoiseSchedule).alphasCumprod instanceof Float64Array &&
+    (s as NoiseSchedule).betas instanceof Float64Array
+  );
 }
 
 /** A 32-bit hash of (seed, i, salt) for seeding the small JS generators (shuffles, dropout keys). */
 function mix(seed: number, i: number, salt: number): number {
   const [lo, hi] = splitU64('seed', seed);
-  const r = splitmix32((lo ^ Math.imul(hi, 0x85ebca6b) ^ Math.imul(i, 0x9e3779b9) ^ Math.imul(Math.floor(i / 2 ** 32), 0xc2b2ae35) ^ salt) >>> 0);
+  const r = splitmix32(
+    (lo ^
+      Math.imul(hi, 0x85ebca6b) ^
+      Math.imul(i, 0x9e3779b9) ^
+      Math.imul(Math.floor(i / 2 ** 32), 0xc2b2ae35) ^
+      salt) >>>
+      0,
+  );
   r();
   return Math.floor(r() * 2 ** 32);
 }
@@ -317,7 +365,12 @@ export class Trainer {
    * @param schedule the NoiseSchedule (makeSchedule / namedSchedule / a scheduler's `.schedule`, already
    *   validated); or, as before, ᾱ_t for t = 0 … T−1 alone (float64), checked here.
    */
-  constructor(readonly model: Denoiser, dataIn: Float32Array | { samples: Float32Array; labels: ArrayLike<number> }, schedule: NoiseSchedule | ArrayLike<number>, options: TrainerOptions = {}) {
+  constructor(
+    readonly model: Denoiser,
+    dataIn: Float32Array | { samples: Float32Array; labels: ArrayLike<number> },
+    schedule: NoiseSchedule | ArrayLike<number>,
+    options: TrainerOptions = {},
+  ) {
     const data = dataIn instanceof Float32Array ? dataIn : dataIn.samples;
     this.config = parseTrainerConfig(options);
     const e = (this.engine = model.engine);
@@ -328,16 +381,24 @@ export class Trainer {
     this.alphasCumprod = Float64Array.from(alphasCumprod);
     this.numTrainTimesteps = alphasCumprod.length;
     const M = data.length / D;
-    if (!Number.isInteger(M) || M < 1) throw new DdpmError('SHAPE_MISMATCH', `Trainer: data has ${data.length} values, expected M × ${D} (the model's sample size) with M ≥ 1`);
+    if (!Number.isInteger(M) || M < 1)
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `Trainer: data has ${data.length} values, expected M × ${D} (the model's sample size) with M ≥ 1`,
+      );
     const i = data.findIndex((x) => !Number.isFinite(x));
-    if (i >= 0) throw new DdpmError('NON_FINITE', `Trainer: data[${i}] (sample ${Math.floor(i / D)}) = ${data[i]} is not finite`);
+    if (i >= 0)
+      throw new DdpmError('NON_FINITE', `Trainer: data[${i}] (sample ${Math.floor(i / D)}) = ${data[i]} is not finite`);
     if (M > 2 ** 32) throw new DdpmError('INVALID_ARGUMENT', `Trainer: ${M} samples is more than 2^32`);
     this.data = data;
     this.datasetSize = M;
     this.labels = dataIn instanceof Float32Array ? null : Int32Array.from(dataIn.labels);
     if (this.labels) {
-      if (this.labels.length !== M) throw new DdpmError('SHAPE_MISMATCH', `Trainer: ${this.labels.length} labels for ${M} samples`);
-      const j = Array.from(dataIn instanceof Float32Array ? [] : dataIn.labels).findIndex((l) => !Number.isInteger(l) || l < 0);
+      if (this.labels.length !== M)
+        throw new DdpmError('SHAPE_MISMATCH', `Trainer: ${this.labels.length} labels for ${M} samples`);
+      const j = Array.from(dataIn instanceof Float32Array ? [] : dataIn.labels).findIndex(
+        (l) => !Number.isInteger(l) || l < 0,
+      );
       if (j >= 0) throw new DdpmError('INVALID_ARGUMENT', `Trainer: labels[${j}] must be an integer ≥ 0`);
     }
     this.batchLabels = new Int32Array(this.config.batchSize);
@@ -345,7 +406,10 @@ export class Trainer {
     const P = model.params.size;
     const blocks = this.config.ema ? 3 : 2;
     const outSize = this.config.varianceType === 'learned_range' ? 2 * D : D; // values per sample of the model's output
-    e.arena.plan(4 * (blocks * P + (3 * D + outSize) * B + 3 * B + 64 * 8), `Trainer state (${blocks} × ${P} parameters, batch ${B} × ${D})`);
+    e.arena.plan(
+      4 * (blocks * P + (3 * D + outSize) * B + 3 * B + 64 * 8),
+      `Trainer state (${blocks} × ${P} parameters, batch ${B} × ${D})`,
+    );
     model.grads();
     this.m = new ParamBlock(e, model.params.specs, 'adam.exp_avg');
     this.v = new ParamBlock(e, model.params.specs, 'adam.exp_avg_sq');
@@ -376,7 +440,8 @@ export class Trainer {
 
   /** Sets the counters alone (tests; resuming goes through `restore()`). */
   setCounters(c: TrainerCounters): void {
-    for (const k of ['step', 'optimizerStep', 'skippedSteps', 'nonFiniteInARow'] as const) checkInt(`Trainer.setCounters: ${k}`, c[k], 0);
+    for (const k of ['step', 'optimizerStep', 'skippedSteps', 'nonFiniteInARow'] as const)
+      checkInt(`Trainer.setCounters: ${k}`, c[k], 0);
     this.counters = { ...c };
   }
 
@@ -413,15 +478,32 @@ export class Trainer {
    */
   restore(s: TrainerState): void {
     const P = this.model.params.size;
-    for (const k of ['step', 'optimizerStep', 'skippedSteps', 'nonFiniteInARow'] as const) checkInt(`Trainer.restore: counters.${k}`, s.counters?.[k], 0);
+    for (const k of ['step', 'optimizerStep', 'skippedSteps', 'nonFiniteInARow'] as const)
+      checkInt(`Trainer.restore: counters.${k}`, s.counters?.[k], 0);
     if (s.counters.optimizerStep + s.counters.skippedSteps !== s.counters.step) {
-      throw new DdpmError('INVALID_ARGUMENT', `Trainer.restore: optimizerStep (${s.counters.optimizerStep}) + skippedSteps (${s.counters.skippedSteps}) must equal step (${s.counters.step})`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `Trainer.restore: optimizerStep (${s.counters.optimizerStep}) + skippedSteps (${s.counters.skippedSteps}) must equal step (${s.counters.step})`,
+      );
     }
-    if (!!s.ema !== !!this.ema) throw new DdpmError('INVALID_ARGUMENT', `Trainer.restore: the state ${s.ema ? 'has' : 'has no'} EMA weights but this trainer ${this.ema ? 'keeps' : 'keeps no'} EMA`);
-    const blocks: [string, Float32Array | null, ParamBlock | null][] = [['params', s.params, this.model.params], ['ema', s.ema, this.ema], ['expAvg', s.expAvg, this.m], ['expAvgSq', s.expAvgSq, this.v]];
+    if (!!s.ema !== !!this.ema)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `Trainer.restore: the state ${s.ema ? 'has' : 'has no'} EMA weights but this trainer ${this.ema ? 'keeps' : 'keeps no'} EMA`,
+      );
+    const blocks: [string, Float32Array | null, ParamBlock | null][] = [
+      ['params', s.params, this.model.params],
+      ['ema', s.ema, this.ema],
+      ['expAvg', s.expAvg, this.m],
+      ['expAvgSq', s.expAvgSq, this.v],
+    ];
     for (const [name, src] of blocks) {
       if (src === null) continue;
-      if (!(src instanceof Float32Array) || src.length !== P) throw new DdpmError('SHAPE_MISMATCH', `Trainer.restore: ${name} must be a Float32Array of ${P} values (the model's parameters), found ${src instanceof Float32Array ? src.length : typeof src}`);
+      if (!(src instanceof Float32Array) || src.length !== P)
+        throw new DdpmError(
+          'SHAPE_MISMATCH',
+          `Trainer.restore: ${name} must be a Float32Array of ${P} values (the model's parameters), found ${src instanceof Float32Array ? src.length : typeof src}`,
+        );
       const i = src.findIndex((x) => !Number.isFinite(x));
       if (i >= 0) throw new DdpmError('NON_FINITE', `Trainer.restore: ${name}[${i}] = ${src[i]} is not finite`);
     }
@@ -450,12 +532,21 @@ export class Trainer {
       return;
     }
     if (h.losses.length !== T * HISTORY_PER_T || h.seen.length !== T) {
-      throw new DdpmError('SHAPE_MISMATCH', `Trainer.setTimestepHistory: expected ${T * HISTORY_PER_T} losses and ${T} counts, found ${h.losses.length} and ${h.seen.length}`);
+      throw new DdpmError(
+        'SHAPE_MISMATCH',
+        `Trainer.setTimestepHistory: expected ${T * HISTORY_PER_T} losses and ${T} counts, found ${h.losses.length} and ${h.seen.length}`,
+      );
     }
     const i = Array.prototype.findIndex.call(h.losses, (l: unknown) => typeof l !== 'number' || !Number.isFinite(l));
-    const j = Array.prototype.findIndex.call(h.seen, (n: unknown) => !Number.isInteger(n) || (n as number) < 0 || (n as number) >= 2 ** 32);
+    const j = Array.prototype.findIndex.call(
+      h.seen,
+      (n: unknown) => !Number.isInteger(n) || (n as number) < 0 || (n as number) >= 2 ** 32,
+    );
     if (i >= 0 || j >= 0) {
-      throw new DdpmError('INVALID_ARGUMENT', `Trainer.setTimestepHistory: ${i >= 0 ? `losses[${i}] must be a finite number` : `seen[${j}] must be an integer in [0, 2^32)`}`);
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `Trainer.setTimestepHistory: ${i >= 0 ? `losses[${i}] must be a finite number` : `seen[${j}] must be an integer in [0, 2^32)`}`,
+      );
     }
     this.history = { losses: Float64Array.from(h.losses), seen: Uint32Array.from(h.seen) };
   }
@@ -527,7 +618,8 @@ export class Trainer {
     }
     // classifier-free guidance: drop labels to the unconditional one, from (seed, step, sample)
     if (this.labels && c.labelDropout !== null) {
-      for (let n = 0; n < B; n++) if (mix(c.seed, s * B + n, 0xcf9) / 2 ** 32 < c.labelDropout) this.batchLabels[n] = c.uncondLabel;
+      for (let n = 0; n < B; n++)
+        if (mix(c.seed, s * B + n, 0xcf9) / 2 ** 32 < c.labelDropout) this.batchLabels[n] = c.uncondLabel;
     }
 
     // 2. t per sample — U{0, …, T−1}, or from the importance sampler's p(t) — and its coefficients
@@ -538,7 +630,8 @@ export class Trainer {
     const bits = new Uint32Array(bitsView.buffer, bitsView.byteOffset, B);
     const sa = e.view(this.sqrtAc);
     const sb = e.view(this.sqrtOneMinusAc);
-    if (c.timestepSampling === 'importance' && !this.history) this.history = { losses: new Float64Array(T * HISTORY_PER_T), seen: new Uint32Array(T) };
+    if (c.timestepSampling === 'importance' && !this.history)
+      this.history = { losses: new Float64Array(T * HISTORY_PER_T), seen: new Uint32Array(T) };
     const imp = c.timestepSampling === 'importance' ? this.importanceCdf() : null;
     const tWeight = new Float64Array(B).fill(1); // 1/(T·p(t)): 1 for uniform t
     for (let n = 0; n < B; n++) {
@@ -546,7 +639,8 @@ export class Trainer {
       if (imp) {
         // inverse CDF at u = bits/2^32: the first t with cdf[t] > u (the last one if rounding leaves none)
         const u = bits[n] / 2 ** 32;
-        let lo = 0, hi = T - 1;
+        let lo = 0,
+          hi = T - 1;
         while (lo < hi) {
           const mid = (lo + hi) >> 1;
           if (imp.cdf[mid] > u) hi = mid;
@@ -562,11 +656,27 @@ export class Trainer {
       // min-SNR-γ (Hang et al. 2023, §3.4): min(SNR, γ) for x_0; divided by SNR for ε, by SNR + 1 for v
       const snr = ac / (1 - ac);
       const w = c.snrGamma === null ? 1 : Math.min(snr, c.snrGamma);
-      this.weights[n] = c.snrGamma === null ? 1 : c.predictionType === 'epsilon' ? w / snr : c.predictionType === 'v_prediction' ? w / (snr + 1) : w;
+      this.weights[n] =
+        c.snrGamma === null
+          ? 1
+          : c.predictionType === 'epsilon'
+            ? w / snr
+            : c.predictionType === 'v_prediction'
+              ? w / (snr + 1)
+              : w;
     }
 
     // 3. x_t = sqrt(ᾱ_t)·x_0 + sqrt(1 − ᾱ_t)·ε (eq. 4), ε kept as the target
-    qSample(e, { N: B, D, x0: this.x0, sqrtAlphasCumprod: this.sqrtAc, sqrtOneMinusAlphasCumprod: this.sqrtOneMinusAc, out: this.xt, random: { seed: c.seed, stream: 2 * s }, noiseOut: this.noise });
+    qSample(e, {
+      N: B,
+      D,
+      x0: this.x0,
+      sqrtAlphasCumprod: this.sqrtAc,
+      sqrtOneMinusAlphasCumprod: this.sqrtOneMinusAc,
+      out: this.xt,
+      random: { seed: c.seed, stream: 2 * s },
+      noiseOut: this.noise,
+    });
 
     // 4. forward, loss L = mean_n w_n·mean_d (out − target)², dL/dout, backward
     const mark = e.arena.mark();
@@ -576,10 +686,16 @@ export class Trainer {
     try {
       // a 53-bit dropout key per step, distinct from `seed` so its Philox streams never meet the noise's
       const dropoutSeed = mix(c.seed, s, 0xd409) + 2 ** 32 * (mix(c.seed, s, 0xd40a) >>> 11);
-      const fwd = this.model.trainForward(this.xt, this.timesteps, { dropoutSeed, classLabels: this.labels ? this.batchLabels : undefined });
+      const fwd = this.model.trainForward(this.xt, this.timesteps, {
+        dropoutSeed,
+        classLabels: this.labels ? this.batchLabels : undefined,
+      });
       const stride = c.varianceType === 'learned_range' ? 2 * D : D;
       if (fwd.out.size !== B * stride) {
-        throw new DdpmError('SHAPE_MISMATCH', `Trainer: the model outputs ${fwd.out.size / B} values per sample, expected ${stride} (${stride === D ? `varianceType ${c.varianceType}` : `2 × ${D}: the prediction, then the learned_range variance channels`})`);
+        throw new DdpmError(
+          'SHAPE_MISMATCH',
+          `Trainer: the model outputs ${fwd.out.size / B} values per sample, expected ${stride} (${stride === D ? `varianceType ${c.varianceType}` : `2 × ${D}: the prediction, then the learned_range variance channels`})`,
+        );
       }
       const out = e.view(fwd.out);
       const eps = e.view(this.noise);
@@ -613,10 +729,21 @@ export class Trainer {
         let vlb = 0;
         for (let n = 0; n < B; n++) {
           const t = this.timesteps[n];
-          const p = pMeanVariance(this.schedule, t, { predictionType: c.predictionType, varianceType: c.varianceType, finalVariance: 'clipped' });
+          const p = pMeanVariance(this.schedule, t, {
+            predictionType: c.predictionType,
+            varianceType: c.varianceType,
+            finalVariance: 'clipped',
+          });
           const scale = (lambda * T * tWeight[n]) / (Math.LN2 * B);
-          const nats = vlbTerm(p, t, D, x.subarray(n * D, (n + 1) * D), xtv.subarray(n * D, (n + 1) * D), out.subarray(n * stride, (n + 1) * stride),
-            { grad: g.subarray(n * stride, (n + 1) * stride), scale, stopMeanGradient: c.loss === 'hybrid' });
+          const nats = vlbTerm(
+            p,
+            t,
+            D,
+            x.subarray(n * D, (n + 1) * D),
+            xtv.subarray(n * D, (n + 1) * D),
+            out.subarray(n * stride, (n + 1) * stride),
+            { grad: g.subarray(n * stride, (n + 1) * stride), scale, stopMeanGradient: c.loss === 'hybrid' },
+          );
           const term = (lambda * T * nats) / Math.LN2;
           perSample[n] += term;
           vlb += tWeight[n] * term;
@@ -641,7 +768,10 @@ export class Trainer {
       cnt.skippedSteps++;
       cnt.nonFiniteInARow++;
       if (cnt.nonFiniteInARow >= c.maxNonFiniteInARow) {
-        throw new DdpmError('NON_FINITE', `training stopped at step ${s}: ${cnt.nonFiniteInARow} steps in a row had a non-finite ${Number.isFinite(loss) ? 'gradient' : 'loss'} (${Number.isFinite(loss) ? `gradient norm ${norm}` : `loss ${loss}`}); the weights are those before step ${s - cnt.nonFiniteInARow + 1}`);
+        throw new DdpmError(
+          'NON_FINITE',
+          `training stopped at step ${s}: ${cnt.nonFiniteInARow} steps in a row had a non-finite ${Number.isFinite(loss) ? 'gradient' : 'loss'} (${Number.isFinite(loss) ? `gradient norm ${norm}` : `loss ${loss}`}); the weights are those before step ${s - cnt.nonFiniteInARow + 1}`,
+        );
       }
       return { loss, gradNorm: norm, lr, skipped: true };
     }
@@ -661,10 +791,25 @@ export class Trainer {
     }
     cnt.optimizerStep++;
     adamw(e, {
-      params: this.model.params.all, grads: grads.all, m: this.m.all, v: this.v.all, n: P, step: cnt.optimizerStep, lr,
-      beta1: c.adamBeta1, beta2: c.adamBeta2, eps: c.adamEpsilon, weightDecay: c.adamWeightDecay,
+      params: this.model.params.all,
+      grads: grads.all,
+      m: this.m.all,
+      v: this.v.all,
+      n: P,
+      step: cnt.optimizerStep,
+      lr,
+      beta1: c.adamBeta1,
+      beta2: c.adamBeta2,
+      eps: c.adamEpsilon,
+      weightDecay: c.adamWeightDecay,
     });
-    if (this.ema && c.ema) emaUpdate(e, { ema: this.ema.all, params: this.model.params.all, n: P, decay: emaDecay(c.ema, cnt.optimizerStep) });
+    if (this.ema && c.ema)
+      emaUpdate(e, {
+        ema: this.ema.all,
+        params: this.model.params.all,
+        n: P,
+        decay: emaDecay(c.ema, cnt.optimizerStep),
+      });
     return { loss, gradNorm: norm, lr, skipped: false };
   }
 
@@ -683,7 +828,14 @@ export class Trainer {
       const r = this.trainStep();
       const t1 = performance.now();
       loss = r.loss;
-      o.onProgress?.({ step: this.counters.step, loss: r.loss, imagesPerSecond: (1000 * this.config.batchSize) / Math.max(t1 - t0, 1e-3), lr: r.lr, gradNorm: r.gradNorm, skipped: r.skipped });
+      o.onProgress?.({
+        step: this.counters.step,
+        loss: r.loss,
+        imagesPerSecond: (1000 * this.config.batchSize) / Math.max(t1 - t0, 1e-3),
+        lr: r.lr,
+        gradNorm: r.gradNorm,
+        skipped: r.skipped,
+      });
       if (o.afterStep) await o.afterStep(this.counters.step);
       if (t1 - lastYield > YIELD_MS) {
         await new Promise((resolve) => setTimeout(resolve, 0));

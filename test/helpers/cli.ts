@@ -10,7 +10,11 @@ export type CliResult = SpawnSyncReturns<string>;
 
 /** `ddpm ...args`, synchronously; stdout and stderr as text. */
 export function ddpm(args: string[], o: { timeout?: number; cwd?: string } = {}): CliResult {
-  return spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: o.timeout ?? 60_000, cwd: o.cwd ?? root });
+  return spawnSync(process.execPath, [cliPath, ...args], {
+    encoding: 'utf8',
+    timeout: o.timeout ?? 60_000,
+    cwd: o.cwd ?? root,
+  });
 }
 
 /** A user mistake: exit code 1, nothing on stdout, exactly one line on stderr, matching `re`. */

@@ -9,7 +9,11 @@ export class ScaledInputDenoiser implements Denoiser {
   readonly params: ParamBlock;
   private readonly g: ParamBlock;
   readonly calls: { xt: Float32Array; timesteps: number[] }[] = [];
-  constructor(readonly engine: Engine, readonly sampleSize: number, readonly k: number) {
+  constructor(
+    readonly engine: Engine,
+    readonly sampleSize: number,
+    readonly k: number,
+  ) {
     this.params = new ParamBlock(engine, [{ name: 'unused', shape: [1] }], 'fake.params');
     this.g = new ParamBlock(engine, this.params.specs, 'fake.grads');
     engine.view(this.params.all).fill(0);
@@ -23,7 +27,11 @@ export class ScaledInputDenoiser implements Denoiser {
   trainForward(x: Tensor, timesteps: ArrayLike<number>): TrainForward {
     const xt = this.engine.read(x);
     this.calls.push({ xt, timesteps: Array.from(timesteps) });
-    const out = this.engine.upload(xt.map((v) => this.k * v), x.size, 'out');
+    const out = this.engine.upload(
+      xt.map((v) => this.k * v),
+      x.size,
+      'out',
+    );
     return { out, backward: () => {} };
   }
 }
@@ -31,7 +39,11 @@ export class ScaledInputDenoiser implements Denoiser {
 /** Delegates to `inner`, but on trainForward call i ∈ nanOut the output gets a NaN, and i ∈ infGrad a gradient gets +∞. */
 export class FaultyDenoiser implements Denoiser {
   calls = 0;
-  constructor(readonly inner: Denoiser, readonly nanOut: Set<number>, readonly infGrad: Set<number> = new Set()) {}
+  constructor(
+    readonly inner: Denoiser,
+    readonly nanOut: Set<number>,
+    readonly infGrad: Set<number> = new Set(),
+  ) {}
   get engine(): Engine {
     return this.inner.engine;
   }

@@ -8,11 +8,22 @@ import type { Denoiser } from '../../src/nn/denoiser.js';
  * DDPM ancestral sampling (DDPMScheduler, linear schedule over T, `fixed_small`, no clipping: toy data is
  * not confined to [−1, 1]) of N samples from a Denoiser, respaced to numSteps with 'leading' spacing.
  */
-export async function ddpmSample(engine: Engine, model: Denoiser, T: number, N: number, seed: number, numSteps = T): Promise<Float32Array> {
+export async function ddpmSample(
+  engine: Engine,
+  model: Denoiser,
+  T: number,
+  N: number,
+  seed: number,
+  numSteps = T,
+): Promise<Float32Array> {
   const mark = engine.arena.mark();
   try {
     const scheduler = new DDPMScheduler({ numTrainTimesteps: T, betaSchedule: 'linear', clipSample: false });
-    const chain = SamplingChain.start(engine, scheduler, { shape: [N, model.sampleSize], numInferenceSteps: numSteps, seed });
+    const chain = SamplingChain.start(engine, scheduler, {
+      shape: [N, model.sampleSize],
+      numInferenceSteps: numSteps,
+      seed,
+    });
     const eps = engine.alloc([N, model.sampleSize], 'eps');
     const x0 = await chain.run(async (x, t) => {
       engine.write(eps, await model.forward(engine.read(x), t));

@@ -15,13 +15,20 @@ export async function loadEdgeFunction(entry, { external = [] } = {}) {
     name: 'vercel-wasm-module',
     setup(b) {
       b.onResolve({ filter: /\.wasm\?module$/ }, async (args) => {
-        const r = await b.resolve(args.path.slice(0, -'?module'.length), { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer });
+        const r = await b.resolve(args.path.slice(0, -'?module'.length), {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+        });
         if (r.errors.length) return { errors: r.errors };
         const name = `wasm_${Object.keys(wasm).length}`;
         wasm[name] = new WebAssembly.Module(readFileSync(r.path));
         return { path: name, namespace: 'vercel-wasm' };
       });
-      b.onLoad({ filter: /.*/, namespace: 'vercel-wasm' }, (args) => ({ contents: `export default globalThis.${args.path};`, loader: 'js' }));
+      b.onLoad({ filter: /.*/, namespace: 'vercel-wasm' }, (args) => ({
+        contents: `export default globalThis.${args.path};`,
+        loader: 'js',
+      }));
     },
   };
   const out = await build({

@@ -47,7 +47,11 @@ export function expectError(f: () => unknown, code: string, message: RegExp): vo
 }
 
 /** Asserts that `p` rejects with a DdpmError with `code` and a message matching `message`. */
-export async function expectRejection(p: Promise<unknown> | (() => unknown), code: string, message: RegExp): Promise<void> {
+export async function expectRejection(
+  p: Promise<unknown> | (() => unknown),
+  code: string,
+  message: RegExp,
+): Promise<void> {
   const e = await rejectionOf(typeof p === 'function' ? p : () => p);
   expect(e.code).toBe(code);
   expect(e.message).toMatch(message);

@@ -12,7 +12,13 @@ export interface GradCheckRow {
   numeric: number;
 }
 
-export function gradCheck(engine: Engine, model: Denoiser, x: Float32Array, timesteps: number[], opts: { h?: number; seed?: number; classLabels?: number[] } = {}): GradCheckRow[] {
+export function gradCheck(
+  engine: Engine,
+  model: Denoiser,
+  x: Float32Array,
+  timesteps: number[],
+  opts: { h?: number; seed?: number; classLabels?: number[] } = {},
+): GradCheckRow[] {
   const h = opts.h ?? 1e-2;
   const N = timesteps.length;
   const loss = (w: Float32Array): number => {

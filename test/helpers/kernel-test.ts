@@ -34,7 +34,11 @@ export function engineMatrix(): MatrixEntry[] {
  * it allocated; asserts that within each SIMD build all thread counts give the same bits; returns the
  * outputs per build.
  */
-export function onAllEngines(list: MatrixEntry[], label: string, fn: (e: Engine) => Float32Array[]): Record<SimdLevel, Float32Array[]> {
+export function onAllEngines(
+  list: MatrixEntry[],
+  label: string,
+  fn: (e: Engine) => Float32Array[],
+): Record<SimdLevel, Float32Array[]> {
   const first = {} as Record<SimdLevel, Float32Array[]>;
   for (const { simd, threads, engine } of list) {
     const mark = engine.arena.mark();
@@ -46,7 +50,12 @@ export function onAllEngines(list: MatrixEntry[], label: string, fn: (e: Engine)
     }
     const ref = first[simd];
     if (!ref) first[simd] = out;
-    else out.forEach((o, k) => expect(sameBits(o, ref[k]), `${label}: ${simd}, ${threads} threads, output ${k} differs from 1 thread`).toBe(true));
+    else
+      out.forEach((o, k) =>
+        expect(sameBits(o, ref[k]), `${label}: ${simd}, ${threads} threads, output ${k} differs from 1 thread`).toBe(
+          true,
+        ),
+      );
   }
   return first;
 }
@@ -55,7 +64,12 @@ export function onAllEngines(list: MatrixEntry[], label: string, fn: (e: Engine)
  * ∂(Σ w ⊙ f(x))/∂x by central differences in float64, for every element of x (keep x small).
  * f must not keep x; x is restored after each probe.
  */
-export function numericGrad(f: (x: Float64Array) => ArrayLike<number>, x: Float64Array, w: ArrayLike<number>, h = 1e-5): Float64Array {
+export function numericGrad(
+  f: (x: Float64Array) => ArrayLike<number>,
+  x: Float64Array,
+  w: ArrayLike<number>,
+  h = 1e-5,
+): Float64Array {
   const loss = () => {
     const y = f(x);
     let s = 0;
@@ -76,7 +90,12 @@ export function numericGrad(f: (x: Float64Array) => ArrayLike<number>, x: Float6
 }
 
 /** max |a − b| / mag over the elements: mag is the size of the terms that produced b (so cancellation is fair). */
-export function maxScaledErr(a: ArrayLike<number>, b: ArrayLike<number>, mag: ArrayLike<number>, floor = 1e-30): number {
+export function maxScaledErr(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  mag: ArrayLike<number>,
+  floor = 1e-30,
+): number {
   expect(a.length).toBe(b.length);
   let worst = 0;
   for (let i = 0; i < a.length; i++) {

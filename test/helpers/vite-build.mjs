@@ -6,5 +6,10 @@ import { build, createLogger } from 'vite';
 const warnings = [];
 const logger = createLogger('warn');
 const collect = (msg) => warnings.push(msg);
-await build({ root: process.argv[2], configFile: false, logLevel: 'warn', customLogger: { ...logger, warn: collect, warnOnce: collect, error: collect } });
+await build({
+  root: process.argv[2],
+  configFile: false,
+  logLevel: 'warn',
+  customLogger: { ...logger, warn: collect, warnOnce: collect, error: collect },
+});
 console.log(JSON.stringify({ warnings }));

@@ -23,8 +23,13 @@ function freePort() {
 
 export async function startWorkerd(dir, { main, modules, compatibilityDate }, { timeoutMs = 45_000 } = {}) {
   const port = await freePort();
-  const mods = [`(name = "${main}", esModule = embed "${main}")`, ...modules.map((m) => `(name = "${m.name}", ${m.type} = embed "${m.name}")`)];
-  writeFileSync(join(dir, 'config.capnp'), `using Workerd = import "/workerd/workerd.capnp";
+  const mods = [
+    `(name = "${main}", esModule = embed "${main}")`,
+    ...modules.map((m) => `(name = "${m.name}", ${m.type} = embed "${m.name}")`),
+  ];
+  writeFileSync(
+    join(dir, 'config.capnp'),
+    `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [(name = "main", worker = .worker)],
   sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
@@ -33,7 +38,8 @@ const worker :Workerd.Worker = (
   modules = [${mods.join(', ')}],
   compatibilityDate = "${compatibilityDate}",
 );
-`);
+`,
+  );
   const proc = spawn(WORKERD, ['serve', join(dir, 'config.capnp')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   // workerd drains on SIGTERM; a test server has nothing to drain. Never outlive the test process.
   const kill = () => proc.exitCode === null && proc.signalCode === null && proc.kill('SIGKILL');
@@ -44,7 +50,8 @@ const worker :Workerd.Worker = (
   const url = `http://127.0.0.1:${port}/`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`workerd exited (${proc.exitCode ?? proc.signalCode}):\n${log}`);
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`workerd exited (${proc.exitCode ?? proc.signalCode}):\n${log}`);
     try {
       await fetch(url + '__ready');
       break;
@@ -59,11 +66,12 @@ const worker :Workerd.Worker = (
   return {
     url,
     log: () => log,
-    close: () => new Promise((resolve) => {
-      process.off('exit', kill);
-      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      kill();
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        process.off('exit', kill);
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        kill();
+      }),
   };
 }

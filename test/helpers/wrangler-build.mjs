@@ -13,7 +13,10 @@ const MODULE_TYPES = { CompiledWasm: 'wasm', Data: 'data', Text: 'text' };
 /** Returns { main: 'worker.js', modules: [{ name, type }] } with the files in outdir. */
 export async function bundleWorker(projectDir, outdir, { external = [] } = {}) {
   const cfg = parse(readFileSync(join(projectDir, 'wrangler.toml'), 'utf8'));
-  const rules = (cfg.rules ?? []).map((r) => ({ type: r.type, match: picomatch(r.globs, { dot: true, basename: false, contains: true }) }));
+  const rules = (cfg.rules ?? []).map((r) => ({
+    type: r.type,
+    match: picomatch(r.globs, { dot: true, basename: false, contains: true }),
+  }));
   mkdirSync(outdir, { recursive: true });
   const modules = [];
   const rulesPlugin = {
@@ -21,7 +24,12 @@ export async function bundleWorker(projectDir, outdir, { external = [] } = {}) {
     setup(b) {
       b.onResolve({ filter: /.*/ }, async (args) => {
         if (args.pluginData?.inner || args.kind === 'entry-point') return undefined;
-        const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { inner: true } });
+        const r = await b.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+          pluginData: { inner: true },
+        });
         if (r.errors.length || r.external) return undefined; // esbuild reports it
         const rule = rules.find((x) => x.match(r.path));
         if (!rule) return undefined;

@@ -21,10 +21,7 @@ export function outSize(g: RefConvGeometry): { Ho: number; Wo: number } {
 
 /** Calls f(x index, w index, y index) for every term x·w of the convolution sums whose input pixel
  * lies inside the image (padding contributes zeros). */
-function forEachTerm(
-  g: RefConvGeometry,
-  f: (xi: number, wi: number, yi: number) => void,
-): void {
+function forEachTerm(g: RefConvGeometry, f: (xi: number, wi: number, yi: number) => void): void {
   const { N, Cin, H, W, Cout, k, stride } = g;
   const [top, left] = g.pad;
   const { Ho, Wo } = outSize(g);
@@ -38,7 +35,11 @@ function forEachTerm(
                 const iy = oy * stride - top + ky;
                 const ix = ox * stride - left + kx;
                 if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                f(((n * Cin + ci) * H + iy) * W + ix, ((co * Cin + ci) * k + ky) * k + kx, ((n * Cout + co) * Ho + oy) * Wo + ox);
+                f(
+                  ((n * Cin + ci) * H + iy) * W + ix,
+                  ((co * Cin + ci) * k + ky) * k + kx,
+                  ((n * Cout + co) * Ho + oy) * Wo + ox,
+                );
               }
 }
 
@@ -64,10 +65,18 @@ export function conv2dRef(g: RefConvGeometry, x: ArrayLike<number>, w: ArrayLike
 }
 
 /** Gradients of conv2dRef given dy (each with its error scale Σ|terms|). */
-export function conv2dBackwardRef(g: RefConvGeometry, x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>) {
-  const dx = new Float64Array(x.length), dxScale = new Float64Array(x.length);
-  const dw = new Float64Array(w.length), dwScale = new Float64Array(w.length);
-  const db = new Float64Array(g.Cout), dbScale = new Float64Array(g.Cout);
+export function conv2dBackwardRef(
+  g: RefConvGeometry,
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  dy: ArrayLike<number>,
+) {
+  const dx = new Float64Array(x.length),
+    dxScale = new Float64Array(x.length);
+  const dw = new Float64Array(w.length),
+    dwScale = new Float64Array(w.length);
+  const db = new Float64Array(g.Cout),
+    dbScale = new Float64Array(g.Cout);
   forEachTerm(g, (xi, wi, yi) => {
     dx[xi] += w[wi] * dy[yi];
     dxScale[xi] += Math.abs(w[wi] * dy[yi]);

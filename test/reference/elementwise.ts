@@ -77,12 +77,19 @@ export function concatChannels(a: Arr, b: Arr, N: number, C1: number, C2: number
   const y = new Float64Array(N * C * HW);
   for (let n = 0; n < N; n++)
     for (let c = 0; c < C; c++)
-      for (let i = 0; i < HW; i++) y[(n * C + c) * HW + i] = c < C1 ? a[(n * C1 + c) * HW + i] : b[(n * C2 + c - C1) * HW + i];
+      for (let i = 0; i < HW; i++)
+        y[(n * C + c) * HW + i] = c < C1 ? a[(n * C1 + c) * HW + i] : b[(n * C2 + c - C1) * HW + i];
   return y;
 }
 
 /** The split of dy into the parts of a and b   dy: (N, C1 + C2, HW) → (N, C1, HW), (N, C2, HW) */
-export function concatChannelsBackward(dy: Arr, N: number, C1: number, C2: number, HW: number): [Float64Array, Float64Array] {
+export function concatChannelsBackward(
+  dy: Arr,
+  N: number,
+  C1: number,
+  C2: number,
+  HW: number,
+): [Float64Array, Float64Array] {
   const C = C1 + C2;
   const da = new Float64Array(N * C1 * HW);
   const db = new Float64Array(N * C2 * HW);

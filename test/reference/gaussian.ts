@@ -1,12 +1,21 @@
 // Plain-JS twins of assembly/gaussian.ts, used as test oracles: Philox4x32-10 with 16-bit-limb products,
 // Box–Muller with Math.log/Math.cos/Math.sin in float64, q_sample and the reverse step in float64.
 
-const M0 = 0xd2511f53, M1 = 0xcd9e8d57, W0 = 0x9e3779b9, W1 = 0xbb67ae85;
+const M0 = 0xd2511f53,
+  M1 = 0xcd9e8d57,
+  W0 = 0x9e3779b9,
+  W1 = 0xbb67ae85;
 
 /** [hi, lo] of the 64-bit product of two u32. */
 function mulhilo(a: number, b: number): [number, number] {
-  const aL = a & 0xffff, aH = a >>> 16, bL = b & 0xffff, bH = b >>> 16;
-  const ll = aL * bL, lh = aL * bH, hl = aH * bL, hh = aH * bH;
+  const aL = a & 0xffff,
+    aH = a >>> 16,
+    bL = b & 0xffff,
+    bH = b >>> 16;
+  const ll = aL * bL,
+    lh = aL * bH,
+    hl = aH * bL,
+    hh = aH * bH;
   const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
   const hi = (hh + Math.floor(lh / 65536) + Math.floor(hl / 65536) + Math.floor(mid / 65536)) >>> 0;
   return [hi, Math.imul(a, b) >>> 0];
@@ -40,20 +49,39 @@ export function normalAt(seed: [number, number], stream: [number, number], e: nu
 }
 
 /** x_t = a[n]·x0 + b[n]·ε in float64.  x0, eps: (N, D)   a, b: (N) */
-export function qSampleRef(N: number, D: number, x0: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>, eps: ArrayLike<number>): Float64Array {
+export function qSampleRef(
+  N: number,
+  D: number,
+  x0: ArrayLike<number>,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  eps: ArrayLike<number>,
+): Float64Array {
   const out = new Float64Array(N * D);
   for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) out[n * D + d] = a[n] * x0[n * D + d] + b[n] * eps[n * D + d];
   return out;
 }
 
 export interface StepRefCoef {
-  ax: number; am: number; clip: number; c0: number; c1: number; c2: number;
+  ax: number;
+  am: number;
+  clip: number;
+  c0: number;
+  c1: number;
+  c2: number;
   sigma: number | { learned: 'learned' } | { learned: 'learned_range'; minLog: number; maxLog: number };
 }
 
 /** The reverse step of gaussian_step_f32 in float64, with the coefficients taken as f32 (as the kernel
  * receives them).  m: (N, mStride)   x, z: (N, D) (z null: no noise) */
-export function gaussianStepRef(N: number, D: number, m: ArrayLike<number>, x: ArrayLike<number>, z: ArrayLike<number> | null, c: StepRefCoef) {
+export function gaussianStepRef(
+  N: number,
+  D: number,
+  m: ArrayLike<number>,
+  x: ArrayLike<number>,
+  z: ArrayLike<number> | null,
+  c: StepRefCoef,
+) {
   const f = Math.fround;
   const learned = typeof c.sigma === 'object';
   const stride = learned ? 2 * D : D;

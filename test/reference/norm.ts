@@ -8,7 +8,16 @@ export interface GroupNormOut {
   rstd: Float64Array; // (N, G)
 }
 
-export function groupNorm(x: Arr, gamma: Arr, beta: Arr, N: number, C: number, HW: number, G: number, eps: number): GroupNormOut {
+export function groupNorm(
+  x: Arr,
+  gamma: Arr,
+  beta: Arr,
+  N: number,
+  C: number,
+  HW: number,
+  G: number,
+  eps: number,
+): GroupNormOut {
   const Cg = C / G;
   const M = Cg * HW;
   const y = new Float64Array(N * C * HW);
@@ -42,7 +51,16 @@ export interface GroupNormGrads {
  * Gradients of Σ dy ⊙ groupNorm(x) by the chain rule through x̂ = (x − μ)·rstd:
  * dx = rstd/M · (M·dx̂ − Σ dx̂ − x̂·Σ dx̂·x̂),  dx̂ = dy·γ;  dγ = Σ_{n,hw} dy·x̂;  dβ = Σ_{n,hw} dy.
  */
-export function groupNormBackward(dy: Arr, x: Arr, gamma: Arr, N: number, C: number, HW: number, G: number, eps: number): GroupNormGrads {
+export function groupNormBackward(
+  dy: Arr,
+  x: Arr,
+  gamma: Arr,
+  N: number,
+  C: number,
+  HW: number,
+  G: number,
+  eps: number,
+): GroupNormGrads {
   const Cg = C / G;
   const M = Cg * HW;
   const { mean, rstd } = groupNorm(x, gamma, new Float64Array(C), N, C, HW, G, eps);

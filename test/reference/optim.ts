@@ -10,7 +10,14 @@ export interface AdamwHyper {
 }
 
 /** One AdamW step at step number t (1-based), updating p, m, v in place. */
-export function adamwStep(p: Float64Array, g: ArrayLike<number>, m: Float64Array, v: Float64Array, t: number, h: AdamwHyper): void {
+export function adamwStep(
+  p: Float64Array,
+  g: ArrayLike<number>,
+  m: Float64Array,
+  v: Float64Array,
+  t: number,
+  h: AdamwHyper,
+): void {
   const biasCorrection1 = 1 - h.beta1 ** t;
   const biasCorrection2 = 1 - h.beta2 ** t;
   const stepSize = h.lr / biasCorrection1;

@@ -12,5 +12,14 @@ const digest = await crypto.subtle.digest('SHA-256', tensor);
 const sha256 = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 const png = await toPng(images, { grid: true });
 const { runtime, build, fusedMadd } = engine.info;
-console.log(JSON.stringify({ runtime, build, threads: engine.info.threads, fusedMadd, sha256, png: Array.from(png.subarray(0, 8)) }));
+console.log(
+  JSON.stringify({
+    runtime,
+    build,
+    threads: engine.info.threads,
+    fusedMadd,
+    sha256,
+    png: Array.from(png.subarray(0, 8)),
+  }),
+);
 engine.dispose();

@@ -9,7 +9,9 @@ import { setFlagsFromString } from 'node:v8';
 setFlagsFromString('--experimental-wasm-relaxed-simd'); // Node 20: see runtime.ts
 const root = new URL('../../', import.meta.url);
 const bytes = (b) => readFileSync(new URL(`build/wasm/${b}.wasm`, root));
-const modules = Object.fromEntries(['simd', 'relaxed', 'simd-mt', 'relaxed-mt'].map((b) => [b, new WebAssembly.Module(bytes(b))]));
+const modules = Object.fromEntries(
+  ['simd', 'relaxed', 'simd-mt', 'relaxed-mt'].map((b) => [b, new WebAssembly.Module(bytes(b))]),
+);
 
 const mode = process.argv[2];
 let compiles = 0;
@@ -26,7 +28,10 @@ if (mode === 'nocompile') {
   const instantiate = WebAssembly.instantiate;
   WebAssembly.instantiate = async (m, imports) => (m instanceof Real ? instantiate(m, imports) : refuse());
 } else if (mode === 'noworker' || mode === 'noblob') {
-  Object.defineProperty(globalThis, 'navigator', { value: { userAgent: 'Cloudflare-Workers', hardwareConcurrency: 4 }, configurable: true });
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { userAgent: 'Cloudflare-Workers', hardwareConcurrency: 4 },
+    configurable: true,
+  });
   delete globalThis.Worker;
   if (mode === 'noblob') {
     // a Worker, but no Blob URLs to start it from
@@ -42,7 +47,7 @@ const scenarios = {
     'relaxed module': () => Engine.create({ threads: 1, wasm: modules.relaxed }),
     'simd module': () => Engine.create({ threads: 1, wasm: modules.simd }),
     'simd-mt module, 2 threads': () => Engine.create({ threads: 2, wasm: modules['simd-mt'] }),
-    'bytes': () => Engine.create({ threads: 1, wasm: bytes('simd') }),
+    bytes: () => Engine.create({ threads: 1, wasm: bytes('simd') }),
   },
   noworker: {
     'threads 2': () => Engine.create({ threads: 2, wasm: modules['simd-mt'] }),

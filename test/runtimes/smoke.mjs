@@ -22,12 +22,33 @@ for (const simd of ['simd', 'relaxed']) {
   const w = engine.upload(data(7 * 5 * 9, 0.5), [7, 5, 3, 3], 'w');
   const b = engine.upload(data(7, 2), 7, 'b');
   const cy = engine.alloc([2, 7, 5, 5], 'cy');
-  kernels.conv2d(engine, { x: cx, weight: w, bias: b, y: cy, N: 2, Cin: 5, H: 9, W: 9, Cout: 7, kernel: 3, stride: 2, pad: 1 });
+  kernels.conv2d(engine, {
+    x: cx,
+    weight: w,
+    bias: b,
+    y: cy,
+    N: 2,
+    Cin: 5,
+    H: 9,
+    W: 9,
+    Cout: 7,
+    kernel: 3,
+    stride: 2,
+    pad: 1,
+  });
   const z = engine.alloc(999, 'z');
   kernels.randn(engine, z, 999, { seed: 42, stream: 3 });
   out[simd] = {
-    build: engine.info.build, threads: engine.info.threads, runtime: engine.info.runtime, fusedMadd: engine.info.fusedMadd,
-    bits: { axpy: bits(engine.read(y)), gemm: bits(engine.read(C)), conv: bits(engine.read(cy)), randn: bits(engine.read(z)) },
+    build: engine.info.build,
+    threads: engine.info.threads,
+    runtime: engine.info.runtime,
+    fusedMadd: engine.info.fusedMadd,
+    bits: {
+      axpy: bits(engine.read(y)),
+      gemm: bits(engine.read(C)),
+      conv: bits(engine.read(cy)),
+      randn: bits(engine.read(z)),
+    },
   };
   engine.dispose();
 }
