@@ -171,7 +171,23 @@ engine.dispose();
 const evalJson = join(dir, 'eval.json');
 execFileSync(
   process.execPath,
-  ['dist/cli.js', 'eval', '--model', modelDir, '--n', a.n, '--threads', String(threads), '--json', evalJson, '--quiet'],
+  [
+    'dist/cli.js',
+    'eval',
+    '--model',
+    modelDir,
+    '--sampler',
+    'ddim',
+    '--steps',
+    '50',
+    '--n',
+    a.n,
+    '--threads',
+    String(threads),
+    '--json',
+    evalJson,
+    '--quiet',
+  ],
   { stdio: 'inherit' },
 );
 const ev = JSON.parse(readFileSync(evalJson, 'utf8'));
