@@ -105,6 +105,8 @@ describe('ddpm sample', () => {
       model,
       '--out',
       'g.png',
+      '--sampler',
+      'ddim',
       '--steps',
       '5',
       '--n',
@@ -216,7 +218,7 @@ describe('ddpm sample', () => {
       [['--model', model, '--sampler', 'eulr'], /--sampler must be one of ddpm, ddim, dpm\+\+2m, .*heun, found 'eulr'/],
       [['--model', model, '--sampler', 'ddim', '--karras'], /sampler ddim has no Karras sigmas/],
       [['--model', model, '--sampler', 'ddpm', '--eta', '0.5'], /--eta applies to --sampler ddim only/],
-      [['--model', model, '--eta', 'x'], /--eta must be a number in \[0, 1\], found 'x'/],
+      [['--model', model, '--sampler', 'ddim', '--eta', 'x'], /--eta must be a number in \[0, 1\], found 'x'/],
       [['--model', model, '--threads', '0'], /--threads must be an integer in \[1, 256\]/],
       [['--model', model, '--bogus'], /unknown option --bogus/],
       [['--model', model, 'extra'], /unexpected argument 'extra'/],
@@ -264,6 +266,27 @@ describe('ddpm sample', () => {
     expect(Buffer.compare(a, read('pipe3.png'))).toBe(0);
   });
 
+  it('the default sampler is the one the quality sweep chose: dpm++2m-sde, 10 model calls', () => {
+    const r = ddpm('sample', '--model', model, '--out', 'd.png', '--n', '1', '--json', '--quiet');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ sampler: 'dpm++2m-sde', steps: 10, modelCalls: 10 });
+    // another sampler without --steps keeps 50 calls
+    const d = ddpm(
+      'sample',
+      '--model',
+      model,
+      '--out',
+      'd2.png',
+      '--n',
+      '1',
+      '--sampler',
+      'unipc',
+      '--json',
+      '--quiet',
+    );
+    expect(JSON.parse(d.stdout)).toMatchObject({ sampler: 'unipc', steps: 50 });
+  });
+
   it('--json prints what was written and timings; --scale enlarges', () => {
     const r = ddpm(
       'sample',
@@ -285,7 +308,7 @@ describe('ddpm sample', () => {
     const g = decodePng(new Uint8Array(read('j.png')), 'j.png');
     expect(j.written).toEqual([{ file: 'j.png', width: g.width, height: g.height, bytes: read('j.png').length }]);
     expect([g.width, g.height]).toEqual([3 * (2 * S + 3 * 2), 3 * (2 * S + 3 * 2)]);
-    expect(j).toMatchObject({ sampler: 'ddim', steps: 2, n: 3, seed: 0, scale: 3 });
+    expect(j).toMatchObject({ sampler: 'dpm++2m-sde', steps: 2, n: 3, seed: 0, scale: 3 });
     expect(j.timingsMs.total).toBeGreaterThan(0);
     // the enlarged grid is the small one, each pixel repeated 3 × 3
     sample('j1.png', '--steps', '2', '--n', '3');

@@ -109,14 +109,14 @@ describe('ddpm eval', () => {
     expect(r.stderr).toMatch(/sampling .*3\/3/); // progress on stderr, not quiet
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^\| +\| confident ≥ 0\.9 \| classes min–max +\| Fréchet distance \| bits\/dim +\|$/);
-    expect(lines[2]).toMatch(/^\| samples \(8, ddim 3 steps\) +\| \d+\.\d% +\| /);
+    expect(lines[2]).toMatch(/^\| samples \(8, dpm\+\+2m-sde 3 steps\) +\| \d+\.\d% +\| /);
     expect(lines[3]).toMatch(/^\| training digits \(8\) +\| /);
     expect(lines[4]).toMatch(/^\| held-out digits \(2004\) +\| .*\| 0 \(reference\) +\| \d+\.\d{3} ± \d+\.\d{3} \|$/);
     expect(r.stdout).toMatch(/1 random timestep\(s\) per digit/);
     const j = JSON.parse(readFileSync(join(root, 'eval.json'), 'utf8'));
     expect(j).toMatchObject({
       format: 'ddpm-eval-1',
-      sampler: 'ddim',
+      sampler: 'dpm++2m-sde',
       steps: 3,
       seed: 0,
       classifier: { file: classifier, features: 64 },
