@@ -206,7 +206,10 @@ function markdown(res) {
       '',
     );
   }
-  lines.push('Reproduce: `npm run build && node scripts/sampler-sweep.mjs` (resumable; see docs/samplers.md).', '');
+  lines.push(
+    `Reproduce: \`npm run build && node scripts/sampler-sweep.mjs --n ${res.settings.n}${res.settings.karras ? ' --karras' : ''}\` (resumable; see docs/samplers.md).`,
+    '',
+  );
   return lines.join('\n');
 }
 
