@@ -26,6 +26,7 @@ import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safete
 import type { Denoiser } from '../nn/denoiser.js';
 import { MLPDenoiser, parseMLPConfig } from '../nn/mlp.js';
 import type { ParamBlock } from '../nn/params.js';
+import { MODEL_CLASSES, type PretrainedModel } from '../nn/registry.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { parseUNetConfig } from '../nn/unet-config.js';
 import type { Trainer, TrainerConfig, TrainerState } from './trainer.js';
@@ -80,9 +81,13 @@ function fail(file: string, what: string): never {
 
 /** A model's class and config as checkpoints (and run.json) record them. */
 export function describeModel(model: Denoiser): CheckpointManifest['model'] {
-  if (model instanceof MLPDenoiser) return { class: 'MLPDenoiser', config: model.config };
-  if (model instanceof UNet2DModel) return { class: 'UNet2DModel', config: model.config };
-  throw new DdpmError('UNSUPPORTED', 'checkpoint: only MLPDenoiser and UNet2DModel models can be saved');
+  const cls = [...MODEL_CLASSES.values()].find((c) => c.is(model as PretrainedModel));
+  if (!cls)
+    throw new DdpmError(
+      'UNSUPPORTED',
+      `checkpoint: only models of a registered class (${[...MODEL_CLASSES.keys()].join(', ')}) can be saved`,
+    );
+  return { class: cls.className as CheckpointManifest['model']['class'], config: (model as PretrainedModel).config };
 }
 
 /** The checkpoint's files, in memory. Throws NON_FINITE (and writes nothing) if any state is not finite. */
