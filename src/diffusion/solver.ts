@@ -320,6 +320,13 @@ export function base64ToTensor(engine: Engine, b64: string, t: Tensor, what: str
   if (bytes.length !== t.size * 4)
     throw new DdpmError('FORMAT', `${what}: ${bytes.length} bytes, expected ${t.size * 4} (${t.size} float32 values)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  // a saved chain never holds NaN or ±Inf (a step that produced one is refused): such a state is malformed,
+  // and would turn every later sample into NaN (found by the chain-state fuzzer in a solver history tensor)
+  for (let i = 0; i < t.size; i++) {
+    const v = dv.getFloat32(4 * i, true);
+    if (!Number.isFinite(v))
+      throw new DdpmError('FORMAT', `${what}: element ${i} is ${v}; a saved state holds finite values only`);
+  }
   const view = engine.view(t);
   for (let i = 0; i < t.size; i++) view[i] = dv.getFloat32(4 * i, true);
 }
