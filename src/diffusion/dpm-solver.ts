@@ -145,9 +145,7 @@ export class DPMSolverMultistepScheduler extends SolverBase {
   }
 
   toConfig(): Record<string, unknown> {
-    const c = this.commonConfig();
-    delete c.clip_sample;
-    delete c.clip_sample_range;
+    const c = this.commonConfigWithoutClip();
     return {
       _class_name: 'DPMSolverMultistepScheduler',
       ...c,

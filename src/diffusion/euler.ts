@@ -124,9 +124,7 @@ export class EulerDiscreteScheduler extends SigmaSpaceScheduler {
   }
 
   toConfig(): Record<string, unknown> {
-    const c = this.commonConfig();
-    delete c.clip_sample;
-    delete c.clip_sample_range;
+    const c = this.commonConfigWithoutClip();
     return {
       _class_name: 'EulerDiscreteScheduler',
       ...c,
@@ -209,9 +207,7 @@ export class EulerAncestralDiscreteScheduler extends SigmaSpaceScheduler {
   }
 
   toConfig(): Record<string, unknown> {
-    const c = this.commonConfig();
-    delete c.clip_sample;
-    delete c.clip_sample_range;
+    const c = this.commonConfigWithoutClip();
     return { _class_name: 'EulerAncestralDiscreteScheduler', ...c, rescale_betas_zero_snr: false };
   }
 

@@ -48,6 +48,15 @@ export abstract class SolverBase extends SchedulerBase {
   readonly sigmaTable: Float64Array;
   /** log σ_t in float32 (what diffusers' _sigma_to_t interpolates over).  (T) */
   readonly logSigmaTable: Float64Array;
+
+  /** The shared scheduler_config.json keys, less clip_sample(_range), which the DPM-Solver, UniPC and
+   * Euler configs of diffusers do not have. */
+  protected commonConfigWithoutClip(): Record<string, unknown> {
+    const c = this.commonConfig();
+    delete c.clip_sample;
+    delete c.clip_sample_range;
+    return c;
+  }
   /** σ of each inference timestep, then the final σ (0): timesteps.length + 1 values, float32. */
   sigmas: number[] = [];
   /** diffusers' step_index: the index into `timesteps` of the next step; null before the first. */

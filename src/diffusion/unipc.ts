@@ -151,9 +151,7 @@ export class UniPCMultistepScheduler extends SolverBase {
   }
 
   toConfig(): Record<string, unknown> {
-    const c = this.commonConfig();
-    delete c.clip_sample;
-    delete c.clip_sample_range;
+    const c = this.commonConfigWithoutClip();
     return {
       _class_name: 'UniPCMultistepScheduler',
       ...c,
