@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bindKernels, checkConstants } from '../src/engine/bind.js';
+import { MAX_ARGS } from '../src/engine/control.js';
 import { QUERIES } from '../src/engine/wasm-interface.generated.js';
 import { DdpmError, Engine, KERNEL, KERNELS, WASM_CONSTANTS } from '../src/index.js';
 
@@ -42,6 +43,10 @@ describe('the generated interface', () => {
       expect(() => checkConstants(exports, build, build)).not.toThrow();
     });
   }
+
+  it('every kernel fits the control block (the pool copies at most MAX_ARGS arguments)', () => {
+    for (const k of KERNELS) expect(k.params.length, k.name).toBeLessThanOrEqual(MAX_ARGS);
+  });
 
   it('ids are positions in KERNELS', () => {
     expect(Object.keys(KERNEL)).toEqual(KERNELS.map((k) => k.name));

@@ -1,7 +1,7 @@
 // The engine: picks a Wasm build for this runtime, owns the memory and the worker pool, and runs kernels.
 import { DdpmError, checkInt } from '../errors.js';
 import { KERNEL_ARITY, KERNEL_NAMES, bindKernels, bindQueries, checkConstants, type Kernel } from './bind.js';
-import { ARENA_BASE, MAX_ARGS } from './control.js';
+import { ARENA_BASE } from './control.js';
 import { Arena, type Tensor, formatBytes } from './memory.js';
 import { Pool } from './pool.js';
 import {
@@ -370,14 +370,6 @@ export class Engine {
       if (given)
         why.push(`relaxed_madd is ${fusedMadd ? 'fused' : 'not fused'} here (read from the module's madd_probe)`);
     }
-    const widest = Math.max(...KERNEL_ARITY);
-    if (widest > MAX_ARGS) {
-      throw new DdpmError(
-        'UNSUPPORTED',
-        `a kernel takes ${widest} arguments, the control block holds ${MAX_ARGS} (src/engine/control.ts MAX_ARGS)`,
-      );
-    }
-
     // The scratch must fit before any worker is started (the constructor allocates it).
     if (ARENA_BASE + threads * scratch > maxPages * PAGE) {
       throw new DdpmError(
