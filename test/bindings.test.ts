@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { bindKernels, checkConstants } from '../src/engine/bind.js';
 import { MAX_ARGS } from '../src/engine/control.js';
 import { QUERIES } from '../src/engine/wasm-interface.generated.js';
-import { DdpmError, Engine, KERNEL, KERNELS, WASM_CONSTANTS } from '../src/index.js';
+import { ABI_VERSION, DdpmError, Engine, KERNEL, KERNELS, WASM_CONSTANTS } from '../src/index.js';
 
 setFlagsFromString('--experimental-wasm-relaxed-simd'); // Node 20 (the engine does the same)
 
@@ -108,6 +108,7 @@ describe('the generated interface', () => {
       expect(call).toThrowError(/axpy_f32 takes 4 arguments \(without ith, nth\), found 3/);
       // @ts-expect-error: not an id
       expect(() => e.run(99999, [])).toThrowError(/no kernel with id 99999/);
+      expect(e.queries.abi_version()).toBe(ABI_VERSION);
     } finally {
       e.dispose();
     }

@@ -22,6 +22,7 @@ import {
   BUILD_THREADS,
   type KernelArgs,
   type KernelId,
+  type Queries,
 } from './wasm-interface.generated.js';
 
 /** The ABI this JS expects (generated from assembly/index.ts, whose `abi_version` returns the same number). */
@@ -146,6 +147,8 @@ export class Engine {
   readonly arena: Arena;
   /** Every kernel of the generated interface, bound once, by id. */
   private readonly fns: Kernel[];
+  /** The module's exports that are not kernels (abi_version, build_id, madd_probe …), bound once. @internal */
+  readonly queries: Queries;
   private pool: Pool | null;
   private disposed = false;
   private readonly scratch: number[] = [];
@@ -160,6 +163,7 @@ export class Engine {
     info: EngineInfo,
     memory: WebAssembly.Memory,
     fns: Kernel[],
+    queries: Queries,
     pool: Pool | null,
     scratchPerThread: number,
   ) {
@@ -169,6 +173,7 @@ export class Engine {
     const ws = this.arena.alloc(info.threads * (scratchPerThread / 4), 'workspace');
     this.workspace = { ptr: ws.ptr, bytesPerThread: scratchPerThread };
     this.fns = fns;
+    this.queries = queries;
     this.pool = pool;
   }
 
@@ -392,6 +397,7 @@ export class Engine {
         { runtime, build, simd, fusedMadd, threads, memoryLimit: maxPages * PAGE, why },
         memory,
         fns,
+        queries,
         pool,
         scratch,
       );
