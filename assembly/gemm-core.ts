@@ -28,7 +28,7 @@ const COLUMNS_BYTES: usize = 128; // i32 (image, iy0, ix0) of each of the NR col
 const TILE_BYTES: usize = 256; // MR×NR floats; with the above, keeps the panels 64-byte aligned
 const A_PACK_BYTES: usize = <usize>(MC * KC) << 2;
 const B_PACK_BYTES: usize = <usize>(KC * NC) << 2;
-/** Bytes of workspace one thread needs (src/kernels/gemm.ts mirrors this for the largest MR). */
+/** Bytes of workspace one thread needs (exported by index.ts: the TS side gets each build's value generated). */
 export const WORKSPACE_BYTES: usize = GEOMETRY_BYTES + COLUMNS_BYTES + TILE_BYTES + A_PACK_BYTES + B_PACK_BYTES;
 
 /** Where op(B) comes from. */

@@ -20,6 +20,18 @@ export {
 export type { Tensor, Arena } from './engine/memory.js';
 export type { RuntimeName } from './engine/runtime.js';
 
+// --- the generated Wasm interface (scripts/gen-bindings.mjs, docs/wasm-interface.md): kernel ids for
+// engine.run(KERNEL.name, [...]), their signatures, and the ABI constants of assembly/index.ts ---
+export {
+  KERNEL,
+  KERNELS,
+  CONSTANTS as WASM_CONSTANTS,
+  type KernelArgs,
+  type KernelId,
+  type KernelSignature,
+  type WasmType,
+} from './engine/wasm-interface.generated.js';
+
 // --- kernels: typed calls on engine tensors (`kernels.gemm(engine, …)`); the list is src/kernels/index.ts ---
 export * as kernels from './kernels/index.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Engine, kernels, type Tensor } from '../src/index.js';
+import { type Engine, KERNEL, kernels, type Tensor } from '../src/index.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 import { gemmRef } from './reference/gemm.js';
 import { useEngines } from './helpers/engines.js';
@@ -235,7 +235,7 @@ describe('gemm', () => {
     // Called unchecked, the kernel itself refuses a workspace that is too small rather than overrun it.
     const { ptr, bytesPerThread } = small.workspace;
     expect(() =>
-      small.run('gemm_f32', [0, 0, 2, 4, 3, 1, a.ptr, 3, b.ptr, 4, 0, c.ptr, 4, 0, 0, ptr, bytesPerThread], false),
+      small.run(KERNEL.gemm_f32, [0, 0, 2, 4, 3, 1, a.ptr, 3, b.ptr, 4, 0, c.ptr, 4, 0, 0, ptr, bytesPerThread], false),
     ).toThrowError(/unreachable/);
   });
 });

@@ -2,6 +2,7 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { KERNEL } from '../engine/wasm-interface.generated.js';
 import { checkInt, checkTensor } from './check.js';
 import { checkGemmWorkspace, gemmRaw } from './gemm.js';
 
@@ -137,7 +138,7 @@ export function conv2d(engine: Engine, args: Conv2dArgs): void {
     ],
   );
   checkGemmWorkspace(engine, 'conv2d');
-  engine.run('conv2d_f32', [
+  engine.run(KERNEL.conv2d_f32, [
     g.N,
     g.Cin,
     g.H,
@@ -215,8 +216,8 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
   checkGemmWorkspace(engine, 'conv2dBackward');
 
   const beta = accumulate ? 1 : 0;
-  const geo = [g.Cin, g.H, g.W, g.k, g.stride, g.top, g.left, g.Ho, g.Wo];
-  if (dbias) engine.run('conv2d_bias_grad_f32', [g.N, g.Cout, P, dy.ptr, dbias.ptr, beta]);
+  const geo = [g.Cin, g.H, g.W, g.k, g.stride, g.top, g.left, g.Ho, g.Wo] as const;
+  if (dbias) engine.run(KERNEL.conv2d_bias_grad_f32, [g.N, g.Cout, P, dy.ptr, dbias.ptr, beta]);
   if (!dx && !dweight) return;
   // The batch is folded into the GEMMs' K (dW) and N (dcol) dimensions, nb images at a time: a chunk's
   // dyᵀ (Cout, nb·P) and col(x) (Kw, nb·P) are laid out once, then each gradient is one GEMM. nb depends
@@ -228,8 +229,8 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
     const transposed = dx !== undefined && g.stride === 1;
     if (transposed) {
       const wt = engine.alloc([g.Cin, g.Cout, g.k, g.k], 'conv2dBackward flipped weights');
-      engine.run('conv2d_flip_weights_f32', [g.Cout, g.Cin, g.k, weight.ptr, wt.ptr]);
-      engine.run('conv2d_f32', [
+      engine.run(KERNEL.conv2d_flip_weights_f32, [g.Cout, g.Cin, g.k, weight.ptr, wt.ptr]);
+      engine.run(KERNEL.conv2d_f32, [
         g.N,
         g.Cout,
         g.Ho,
@@ -262,10 +263,10 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
       const m = Math.min(nb, g.N - n0);
       const L = m * P; // columns of this chunk
       const xn = x.ptr + 4 * n0 * g.Cin * g.H * g.W; // (m, Cin, H, W)
-      engine.run('batch_to_rows_f32', [m, g.Cout, P, dy.ptr + 4 * n0 * g.Cout * P, dyT.ptr]);
+      engine.run(KERNEL.batch_to_rows_f32, [m, g.Cout, P, dy.ptr + 4 * n0 * g.Cout * P, dyT.ptr]);
       if (dweight) {
         // dW (Cout, Kw) (+)= dyᵀ (Cout, L) · col(x)ᵀ (L, Kw); chunks summed in order.
-        engine.run('conv2d_im2col_batch_f32', [m, ...geo, xn, col.ptr]);
+        engine.run(KERNEL.conv2d_im2col_batch_f32, [m, ...geo, xn, col.ptr]);
         gemmRaw(
           engine,
           false,
@@ -288,7 +289,7 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
       if (dcol) {
         // dcol (Kw, L) = Wᵀ (Kw, Cout) · dyᵀ (Cout, L), then scattered back onto dx[n0 : n0+m].
         gemmRaw(engine, true, false, Kw, L, g.Cout, 1, weight.ptr, Kw, dyT.ptr, L, 0, col.ptr, L, 0, 0);
-        engine.run('conv2d_col2im_batch_f32', [m, ...geo, col.ptr, dx!.ptr + 4 * n0 * g.Cin * g.H * g.W, beta]);
+        engine.run(KERNEL.conv2d_col2im_batch_f32, [m, ...geo, col.ptr, dx!.ptr + 4 * n0 * g.Cin * g.H * g.W, beta]);
       }
     }
   } finally {
