@@ -215,6 +215,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     if (nllSamples > 0) {
       const ddpm = DDPMScheduler.fromConfig(loaded.scheduler);
       const p = new Progress('bits/dim', 1 + nllSamples, { quiet: v.quiet, unit: 'rounds' });
+      let lastYield = performance.now();
       const b = await variationalBound(engine, {
         schedule: ddpm.schedule,
         D: PIXELS,
@@ -225,9 +226,19 @@ export async function evalCommand(argv: string[]): Promise<void> {
         predictionType: ddpm.predictionType,
         varianceType: BOUND_VARIANCE[ddpm.varianceType],
         clipDenoised: ddpm.clipSample,
-        signal: ac.signal,
-        model: (xt, ts) =>
-          unet.forward(xt, ts, uncond === undefined ? {} : { classLabels: new Int32Array(ts.length).fill(uncond) }),
+        // the model is synchronous: yield now and then so that Ctrl-C is seen between its calls
+        model: async (xt, ts) => {
+          if (performance.now() - lastYield > 20) {
+            await new Promise((resolve) => setTimeout(resolve, 0));
+            lastYield = performance.now();
+          }
+          if (ac.signal.aborted) throw new DdpmError('ABORTED', 'bits/dim: aborted between model calls');
+          return unet.forward(
+            xt,
+            ts,
+            uncond === undefined ? {} : { classLabels: new Int32Array(ts.length).fill(uncond) },
+          );
+        },
         onProgress: (q) => p.update(q.done),
       });
       p.finish();
@@ -240,6 +251,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
       };
     }
 
+    if (ac.signal.aborted) throw new DdpmError('ABORTED', 'eval: interrupted');
     printTable([
       [
         `samples (${n}, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? 'calls' : 'steps'}${perClass ? `, per class, guidance ${perClass.guidanceScale}` : ''})`,

@@ -102,6 +102,9 @@ export interface PipelineOutput {
 
 const DIFFUSERS_VERSION = '0.32.2';
 
+/** With a signal, wall time between yields to the event loop (as the trainer's). */
+const YIELD_MS = 20;
+
 export class DDPMPipeline {
   /** Things the loader assumed (a missing scheduler_config.json …); the CLI prints them. */
   readonly notices: string[];
@@ -217,6 +220,7 @@ export class DDPMPipeline {
       });
     if (o.signal?.aborted) throw aborted();
 
+    let lastYield = performance.now();
     const mark = e.arena.mark();
     try {
       // planned once per run: the model's output (and the unconditional one for guidance), (B, out)
@@ -237,26 +241,39 @@ export class DDPMPipeline {
         const check = () => {
           if (o.signal?.aborted) throw aborted();
         };
-        await chain.run((x, t) => call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond), check), {
-          onStep: (_, t) => {
-            done++; // counted without onStep too: the ABORTED message says how far the run got
-            if (!o.onStep) return;
-            const info: StepInfo = {
-              t,
-              batchStart: i0,
-              batch: i0 / B,
-              batchStep: done - (i0 / B) * perChain,
-              batchSteps: perChain,
-              get x0() {
-                return e.read(chain.predOriginalSample);
-              },
-              get sample() {
-                return e.read(chain.sample);
-              },
-            };
-            o.onStep(done, total, info);
-          },
-        });
+        const model = (x: Tensor, t: number) =>
+          call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond), check);
+        const onStep = (_: number, t: number) => {
+          done++; // counted without onStep too: the ABORTED message says how far the run got
+          if (!o.onStep) return;
+          const info: StepInfo = {
+            t,
+            batchStart: i0,
+            batch: i0 / B,
+            batchStep: done - (i0 / B) * perChain,
+            batchSteps: perChain,
+            get x0() {
+              return e.read(chain.predOriginalSample);
+            },
+            get sample() {
+              return e.read(chain.sample);
+            },
+          };
+          o.onStep(done, total, info);
+        };
+        if (!o.signal) await chain.run(model, { onStep });
+        else {
+          // The chain yields only microtasks between steps, and the model runs synchronously: a signal fired
+          // by a timer, a message or Ctrl-C (macrotasks) would not be seen before the run ends. Step by step,
+          // with a macrotask yield every YIELD_MS.
+          while (!chain.done) {
+            await chain.run(model, { maxSteps: 1, onStep });
+            if (performance.now() - lastYield > YIELD_MS) {
+              await new Promise((resolve) => setTimeout(resolve, 0));
+              lastYield = performance.now();
+            }
+          }
+        }
         tensor.set(e.read(chain.sample), i0 * D);
         e.arena.release(batchMark);
       }
