@@ -85,7 +85,10 @@ export interface RunOptions {
    * sampling_defaults.json) when it has one, else none; null: no guidance, whatever the default.
    */
   guidanceScale?: number | null;
-  /** Checked before every model call: an aborted signal stops the run with DdpmError 'ABORTED'. */
+  /**
+   * Checked before every model call: an aborted signal stops the run with DdpmError 'ABORTED'. With a
+   * signal the run yields to the event loop every 20 ms, so a timer, a message or Ctrl-C can fire it.
+   */
   signal?: AbortSignal;
   /** After every step: `step` of `total` (steps × batches) done. */
   onStep?: (step: number, total: number, info: StepInfo) => void;
