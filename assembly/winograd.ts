@@ -1,0 +1,304 @@
+// Winograd convolution F(m×m, 3×3) for 3×3, stride 1, padding 1 convs (Lavin & Gray 2016, "Fast Algorithms
+// for Convolutional Neural Networks"), m = 2 (α = 4) or m = 4 (α = 6), α = m + 2 the input tile size.
+// Output tile (ty, tx) of image n covers pixels [m·ty, m·ty + m) × [m·tx, m·tx + m) and reads the α×α
+// input patch d whose corner is (m·ty − 1, m·tx − 1) (zero outside the image). Per output tile:
+//   Y = Aᵀ [ Σ_ci (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+// The sum over input channels at each of the α² tile positions ξ is a GEMM, so a conv is four steps:
+//   winograd_filter_f32   U[ξ] = G g Gᵀ          U: (α², Cout, Cin)   once per weights (cacheable)
+//   winograd_input_f32    V[ξ] = Bᵀ d B          V: (α², Cin, T)      T = N·tilesY·tilesX tiles
+//   gemm_batched_f32      M[ξ] = U[ξ] · V[ξ]     M: (α², Cout, T)     α² GEMMs, the packed core of gemm-core.ts
+//   winograd_output_f32   y = Aᵀ M A + bias (+ y)                      y: (N, Cout, H, W)
+// The transforms run on four horizontally adjacent tiles at once, one tile per SIMD lane: the input rows
+// are first split into m phase arrays (Q_p[i] = row[m·i + p − 1]), so the j-th patch column of tiles
+// tx … tx+3 is one unaligned vector load. Matrices (Lavin's):
+//   F(2,3): Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+//           Aᵀ = [1 1 1 0; 0 1 −1 −1]
+//   F(4,3): Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
+//           G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1],
+//           Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
+// Determinism: every element of U, V and y is computed by one thread in a fixed order (units are whole
+// rows of tiles), and the GEMM is bit-identical for any thread count, so the conv is too. The transforms
+// use plain mul and add (no relaxed_madd), so only the GEMM differs between the plain and relaxed builds.
+import { sliceStart, sliceEnd } from './shared';
+
+/** Bytes of workspace per thread the transforms need for an image W pixels wide (mirrored in
+ * src/kernels/winograd.ts): phase arrays for α rows × m phases (input) or m × m (output), plus tiles. */
+// @ts-ignore: decorator
+@inline
+function phaseLength(m: i32, W: i32): i32 {
+  const tilesX = (W + m - 1) / m;
+  return ((tilesX + 3) & ~3) + 4; // a multiple of 4 tiles, plus the one-tile overlap of the next patch
+}
+
+/** G[r][k] of F(m, 3), in float64. */
+// @ts-ignore: decorator
+@inline
+function gCoef(m: i32, r: i32, k: i32): f64 {
+  if (m == 2) {
+    if (r == 0) return k == 0 ? 1 : 0;
+    if (r == 3) return k == 2 ? 1 : 0;
+    return r == 2 && k == 1 ? -0.5 : 0.5;
+  }
+  if (r == 0) return k == 0 ? 0.25 : 0;
+  if (r == 5) return k == 2 ? 1 : 0;
+  if (r == 1) return -1.0 / 6.0;
+  if (r == 2) return k == 1 ? 1.0 / 6.0 : -1.0 / 6.0;
+  // rows 3 and 4: (1/24, ±1/12, 1/6)
+  if (k == 0) return 1.0 / 24.0;
+  if (k == 2) return 1.0 / 6.0;
+  return r == 3 ? 1.0 / 12.0 : -1.0 / 12.0;
+}
+
+/**
+ * U[(i·α + j), co, ci] = (G g Gᵀ)[i][j] with g = w[co, ci] (3×3)    w: (Cout, Cin, 3, 3)   U: (α², Cout, Cin)
+ * Computed in float64 and rounded once. Threads split Cout.
+ */
+export function winograd_filter_f32(m: i32, Cout: i32, Cin: i32, w: usize, U: usize, ith: i32, nth: i32): void {
+  if (m != 2 && m != 4) unreachable();
+  const a = m + 2;
+  const plane = <usize>Cout * <usize>Cin; // floats per ξ
+  const c1 = sliceEnd(Cout, ith, nth, 1);
+  for (let co = sliceStart(Cout, ith, nth, 1); co < c1; co++) {
+    for (let ci = 0; ci < Cin; ci++) {
+      const g = w + (<usize>(co * Cin + ci) * 9 << 2);
+      const dst = U + ((<usize>co * <usize>Cin + <usize>ci) << 2);
+      for (let i = 0; i < a; i++) {
+        // (G g)[i][kx] for kx = 0, 1, 2
+        let h0: f64 = 0, h1: f64 = 0, h2: f64 = 0;
+        for (let ky = 0; ky < 3; ky++) {
+          const c = gCoef(m, i, ky);
+          h0 += c * <f64>load<f32>(g + (<usize>(ky * 3) << 2));
+          h1 += c * <f64>load<f32>(g + (<usize>(ky * 3 + 1) << 2));
+          h2 += c * <f64>load<f32>(g + (<usize>(ky * 3 + 2) << 2));
+        }
+        for (let j = 0; j < a; j++) {
+          const u = h0 * gCoef(m, j, 0) + h1 * gCoef(m, j, 1) + h2 * gCoef(m, j, 2);
+          store<f32>(dst + ((<usize>(i * a + j) * plane) << 2), <f32>u);
+        }
+      }
+    }
+  }
+}
+
+/** d[k·step] ← (Bᵀ s)[k] for the α vectors s[j·step] (k, j < α): the input transform of one patch line. */
+// @ts-ignore: decorator
+@inline
+function inputLine(m: i32, s: usize, d: usize, step: usize): void {
+  const d0 = v128.load(s), d1 = v128.load(s + step), d2 = v128.load(s + 2 * step), d3 = v128.load(s + 3 * step);
+  if (m == 2) {
+    v128.store(d, f32x4.sub(d0, d2));
+    v128.store(d + step, f32x4.add(d1, d2));
+    v128.store(d + 2 * step, f32x4.sub(d2, d1));
+    v128.store(d + 3 * step, f32x4.sub(d1, d3));
+    return;
+  }
+  const d4 = v128.load(s + 4 * step), d5 = v128.load(s + 5 * step);
+  const four = f32x4.splat(4), five = f32x4.splat(5), two = f32x4.splat(2);
+  const a = f32x4.sub(d4, f32x4.mul(four, d2)); // d4 − 4d2
+  const b = f32x4.sub(f32x4.mul(four, d1), d3); // 4d1 − d3
+  const c = f32x4.sub(d4, d2); // d4 − d2
+  const e = f32x4.mul(two, f32x4.sub(d3, d1)); // 2(d3 − d1)
+  v128.store(d, f32x4.add(f32x4.sub(f32x4.mul(four, d0), f32x4.mul(five, d2)), d4));
+  v128.store(d + step, f32x4.sub(a, b));
+  v128.store(d + 2 * step, f32x4.add(a, b));
+  v128.store(d + 3 * step, f32x4.add(c, e));
+  v128.store(d + 4 * step, f32x4.sub(c, e));
+  v128.store(d + 5 * step, f32x4.add(f32x4.sub(f32x4.mul(four, d1), f32x4.mul(five, d3)), d5));
+}
+
+/** d[k·step] ← (Aᵀ s)[k] for the α vectors s[j·step] (k < m): the output transform of one tile line. */
+// @ts-ignore: decorator
+@inline
+function outputLine(m: i32, s: usize, d: usize, step: usize): void {
+  const d0 = v128.load(s), d1 = v128.load(s + step), d2 = v128.load(s + 2 * step), d3 = v128.load(s + 3 * step);
+  if (m == 2) {
+    v128.store(d, f32x4.add(f32x4.add(d0, d1), d2));
+    v128.store(d + step, f32x4.sub(f32x4.sub(d1, d2), d3));
+    return;
+  }
+  const d4 = v128.load(s + 4 * step), d5 = v128.load(s + 5 * step);
+  const p = f32x4.add(d1, d2), q = f32x4.sub(d1, d2);
+  const r = f32x4.add(d3, d4), t = f32x4.sub(d3, d4);
+  v128.store(d, f32x4.add(f32x4.add(d0, p), r));
+  v128.store(d + step, f32x4.add(q, f32x4.mul(f32x4.splat(2), t)));
+  v128.store(d + 2 * step, f32x4.add(p, f32x4.mul(f32x4.splat(4), r)));
+  v128.store(d + 3 * step, f32x4.add(f32x4.add(q, f32x4.mul(f32x4.splat(8), t)), d5));
+}
+
+/** Stores lanes [0, n) of v at p (n < 4: the last tiles of a row, whose neighbours belong to other units). */
+// @ts-ignore: decorator
+@inline
+function storeLanes(p: usize, v: v128, n: i32): void {
+  if (n >= 4) {
+    v128.store(p, v);
+    return;
+  }
+  v128.store32_lane(p, v, 0);
+  if (n > 1) v128.store32_lane(p, v, 1, 4);
+  if (n > 2) v128.store32_lane(p, v, 2, 8);
+}
+
+/**
+ * V[ξ, ci, t] = (Bᵀ d B)[ξ] for every tile t = (n·tilesY + ty)·tilesX + tx   x: (N, Cin, H, W)   V: (α², Cin, T)
+ * tilesY = ⌈H/m⌉, tilesX = ⌈W/m⌉, T = N·tilesY·tilesX; d is the tile's α×α input patch (zero outside
+ * the image). Threads split the rows of tiles (n, ci, ty). ws/wsBytes: the engine's workspace.
+ */
+export function winograd_input_f32(
+  m: i32, N: i32, Cin: i32, H: i32, W: i32, x: usize, V: usize, ws: usize, wsBytes: i32, ith: i32, nth: i32,
+): void {
+  if (m != 2 && m != 4) unreachable();
+  const a = m + 2;
+  const tilesY = (H + m - 1) / m, tilesX = (W + m - 1) / m;
+  const T = N * tilesY * tilesX;
+  const L = phaseLength(m, W);
+  // workspace: Q[r][p][0:L] (α·m phase arrays), then line[α] and tile[α·α] (v128 each)
+  const own = ws + <usize>ith * <usize>wsBytes;
+  const Q = own;
+  const line = Q + (<usize>(a * m * L) << 2);
+  const tile = line + (<usize>a << 4);
+  if ((<usize>(a * m * L) << 2) + (<usize>(a + a * a) << 4) > <usize>wsBytes) unreachable();
+  const plane = <usize>Cin * <usize>T; // floats per ξ
+  const units = N * Cin * tilesY;
+  const u1 = sliceEnd(units, ith, nth, 1);
+  for (let u = sliceStart(units, ith, nth, 1); u < u1; u++) {
+    const ty = u % tilesY;
+    const nc = u / tilesY; // n·Cin + ci
+    const n = nc / Cin;
+    const ci = nc - n * Cin;
+    const src = x + (<usize>nc * <usize>(H * W) << 2);
+    // Q[r][p][i] = x[ci, m·ty − 1 + r, m·i + p − 1], 0 outside the image
+    for (let r = 0; r < a; r++) {
+      const iy = m * ty - 1 + r;
+      const rowOk = <u32>iy < <u32>H;
+      const row = src + (<usize>(iy * W) << 2);
+      for (let p = 0; p < m; p++) {
+        const q = Q + (<usize>((r * m + p) * L) << 2);
+        for (let i = 0; i < L; i++) {
+          const ix = m * i + p - 1;
+          store<f32>(q + (<usize>i << 2), rowOk && <u32>ix < <u32>W ? load<f32>(row + (<usize>ix << 2)) : 0);
+        }
+      }
+    }
+    const dstRow = V + ((<usize>ci * <usize>T + <usize>((n * tilesY + ty) * tilesX)) << 2);
+    for (let tx = 0; tx < tilesX; tx += 4) {
+      // rows: tile[r][k] = Σ_j Bᵀ[k][j]·d[r][j], where d[r][j] for tiles tx … tx+3 is Q[r][j mod m][tx + j/m …]
+      for (let r = 0; r < a; r++) {
+        for (let j = 0; j < a; j++) {
+          const p = j < m ? j : j - m;
+          const off = j < m ? tx : tx + 1;
+          v128.store(line + (<usize>j << 4), v128.load(Q + (<usize>((r * m + p) * L + off) << 2)));
+        }
+        inputLine(m, line, tile + (<usize>(r * a) << 4), 16);
+      }
+      // columns: V[i·α + k] = Σ_r Bᵀ[i][r]·tile[r][k], transformed in place
+      for (let k = 0; k < a; k++) inputLine(m, tile + (<usize>k << 4), tile + (<usize>k << 4), <usize>a << 4);
+      const count = tilesX - tx;
+      const dst = dstRow + (<usize>tx << 2);
+      for (let xi = 0; xi < a * a; xi++) storeLanes(dst + ((<usize>xi * plane) << 2), v128.load(tile + (<usize>xi << 4)), count);
+    }
+  }
+}
+
+/**
+ * y[n, co, oy, ox] = (Aᵀ M A)[oy mod m][ox mod m] of tile (n, ⌊oy/m⌋, ⌊ox/m⌋) + bias[co] (+ y if beta = 1)
+ *   Mt: (α², Cout, T) as V of winograd_input_f32, read up to 3 floats past its end (the TS side pads it)
+ *   y: (N, Cout, H, W)   bias: (Cout) or 0   beta: 0 (y not read) or 1 (accumulate)
+ * Threads split the rows of tiles (n, co, ty).
+ */
+export function winograd_output_f32(
+  m: i32, N: i32, Cout: i32, H: i32, W: i32, Mt: usize, bias: usize, y: usize, beta: f32,
+  ws: usize, wsBytes: i32, ith: i32, nth: i32,
+): void {
+  if (m != 2 && m != 4) unreachable();
+  const a = m + 2;
+  const tilesY = (H + m - 1) / m, tilesX = (W + m - 1) / m;
+  const T = N * tilesY * tilesX;
+  const L = phaseLength(m, W);
+  // workspace: O[i][c][0:L] (m·m phase arrays of output rows), then tile[α·α] (v128)
+  const own = ws + <usize>ith * <usize>wsBytes;
+  const O = own;
+  const tile = O + (<usize>(m * m * L) << 2);
+  if ((<usize>(m * m * L) << 2) + (<usize>(a * a) << 4) > <usize>wsBytes) unreachable();
+  const plane = <usize>Cout * <usize>T;
+  const units = N * Cout * tilesY;
+  const u1 = sliceEnd(units, ith, nth, 1);
+  for (let u = sliceStart(units, ith, nth, 1); u < u1; u++) {
+    const ty = u % tilesY;
+    const nc = u / tilesY; // n·Cout + co
+    const n = nc / Cout;
+    const co = nc - n * Cout;
+    const b = f32x4.splat(bias ? load<f32>(bias + (<usize>co << 2)) : 0);
+    const srcRow = Mt + ((<usize>co * <usize>T + <usize>((n * tilesY + ty) * tilesX)) << 2);
+    for (let tx = 0; tx < tilesX; tx += 4) {
+      const src = srcRow + (<usize>tx << 2);
+      for (let xi = 0; xi < a * a; xi++) v128.store(tile + (<usize>xi << 4), v128.load(src + ((<usize>xi * plane) << 2)));
+      // rows: tile[r][c] = Σ_j Aᵀ[c][j]·M[r][j] (c < m), then columns: Y[i][c] = Σ_r Aᵀ[i][r]·tile[r][c]
+      for (let r = 0; r < a; r++) outputLine(m, tile + (<usize>(r * a) << 4), tile + (<usize>(r * a) << 4), 16);
+      for (let c = 0; c < m; c++) outputLine(m, tile + (<usize>c << 4), tile + (<usize>c << 4), <usize>a << 4);
+      for (let i = 0; i < m; i++) {
+        for (let c = 0; c < m; c++) {
+          const v = f32x4.add(v128.load(tile + (<usize>(i * a + c) << 4)), b);
+          v128.store(O + (<usize>((i * m + c) * L + tx) << 2), v);
+        }
+      }
+    }
+    // interleave the phases into the image rows: y[oy, ox] = O[i][ox mod m][ox / m]
+    const dstPlane = y + (<usize>nc * <usize>(H * W) << 2);
+    for (let i = 0; i < m; i++) {
+      const oy = m * ty + i;
+      if (oy >= H) break;
+      const dst = dstPlane + (<usize>(oy * W) << 2);
+      const o = O + (<usize>(i * m * L) << 2);
+      let ox = 0;
+      if (m == 2) {
+        // 8 outputs from 4 tiles of each phase: zip the two phase vectors
+        for (; ox + 8 <= W; ox += 8) {
+          const e = v128.load(o + (<usize>(ox >> 1) << 2));
+          const f = v128.load(o + (<usize>(L + (ox >> 1)) << 2));
+          let lo = f32x4.shuffle(e, f, 0, 4, 1, 5);
+          let hi = f32x4.shuffle(e, f, 2, 6, 3, 7);
+          if (beta != 0) {
+            lo = f32x4.add(v128.load(dst + (<usize>ox << 2)), lo);
+            hi = f32x4.add(v128.load(dst + (<usize>ox << 2), 16), hi);
+          }
+          v128.store(dst + (<usize>ox << 2), lo);
+          v128.store(dst + (<usize>ox << 2), hi, 16);
+        }
+      } else {
+        // 16 outputs from 4 tiles of each of the 4 phases: a 4×4 transpose
+        for (; ox + 16 <= W; ox += 16) {
+          const t = ox >> 2;
+          const p0 = v128.load(o + (<usize>t << 2));
+          const p1 = v128.load(o + (<usize>(L + t) << 2));
+          const p2 = v128.load(o + (<usize>(2 * L + t) << 2));
+          const p3 = v128.load(o + (<usize>(3 * L + t) << 2));
+          const t0 = f32x4.shuffle(p0, p1, 0, 4, 1, 5);
+          const t1 = f32x4.shuffle(p0, p1, 2, 6, 3, 7);
+          const t2 = f32x4.shuffle(p2, p3, 0, 4, 1, 5);
+          const t3 = f32x4.shuffle(p2, p3, 2, 6, 3, 7);
+          let r0 = f32x4.shuffle(t0, t2, 0, 1, 4, 5);
+          let r1 = f32x4.shuffle(t0, t2, 2, 3, 6, 7);
+          let r2 = f32x4.shuffle(t1, t3, 0, 1, 4, 5);
+          let r3 = f32x4.shuffle(t1, t3, 2, 3, 6, 7);
+          const d = dst + (<usize>ox << 2);
+          if (beta != 0) {
+            r0 = f32x4.add(v128.load(d), r0);
+            r1 = f32x4.add(v128.load(d, 16), r1);
+            r2 = f32x4.add(v128.load(d, 32), r2);
+            r3 = f32x4.add(v128.load(d, 48), r3);
+          }
+          v128.store(d, r0);
+          v128.store(d, r1, 16);
+          v128.store(d, r2, 32);
+          v128.store(d, r3, 48);
+        }
+      }
+      for (; ox < W; ox++) {
+        const q = ox / m;
+        let v = load<f32>(o + (<usize>((ox - q * m) * L + q) << 2));
+        if (beta != 0) v = load<f32>(dst + (<usize>ox << 2)) + v;
+        store<f32>(dst + (<usize>ox << 2), v);
+      }
+    }
+  }
+}
