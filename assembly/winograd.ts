@@ -30,51 +30,69 @@ function phaseLength(m: i32, W: i32): i32 {
   return ((tilesX + 3) & ~3) + 4; // a multiple of 4 tiles, plus the one-tile overlap of the next patch
 }
 
-/** G[r][k] of F(m, 3), in float64. */
+/** d[k·step] ← (G s)[k] for the 3 vectors s = (a0, a1, a2) (k < α), two filters per f64x2: one line of the
+ * filter transform, in float64. */
 // @ts-ignore: decorator
 @inline
-function gCoef(m: i32, r: i32, k: i32): f64 {
+function filterLine(m: i32, a0: v128, a1: v128, a2: v128, d: usize, step: usize): void {
+  const even = f64x2.add(a0, a2);
   if (m == 2) {
-    if (r == 0) return k == 0 ? 1 : 0;
-    if (r == 3) return k == 2 ? 1 : 0;
-    return r == 2 && k == 1 ? -0.5 : 0.5;
+    const half = f64x2.splat(0.5);
+    v128.store(d, a0);
+    v128.store(d + step, f64x2.mul(half, f64x2.add(even, a1)));
+    v128.store(d + 2 * step, f64x2.mul(half, f64x2.sub(even, a1)));
+    v128.store(d + 3 * step, a2);
+    return;
   }
-  if (r == 0) return k == 0 ? 0.25 : 0;
-  if (r == 5) return k == 2 ? 1 : 0;
-  if (r == 1) return -1.0 / 6.0;
-  if (r == 2) return k == 1 ? 1.0 / 6.0 : -1.0 / 6.0;
-  // rows 3 and 4: (1/24, ±1/12, 1/6)
-  if (k == 0) return 1.0 / 24.0;
-  if (k == 2) return 1.0 / 6.0;
-  return r == 3 ? 1.0 / 12.0 : -1.0 / 12.0;
+  const sixth = f64x2.splat(-1.0 / 6.0);
+  const p = f64x2.add(f64x2.mul(f64x2.splat(1.0 / 24.0), a0), f64x2.mul(f64x2.splat(1.0 / 6.0), a2));
+  const q = f64x2.mul(f64x2.splat(1.0 / 12.0), a1);
+  v128.store(d, f64x2.mul(f64x2.splat(0.25), a0));
+  v128.store(d + step, f64x2.mul(sixth, f64x2.add(even, a1)));
+  v128.store(d + 2 * step, f64x2.mul(sixth, f64x2.sub(even, a1)));
+  v128.store(d + 3 * step, f64x2.add(p, q));
+  v128.store(d + 4 * step, f64x2.sub(p, q));
+  v128.store(d + 5 * step, a2);
 }
 
 /**
  * U[(i·α + j), co, ci] = (G g Gᵀ)[i][j] with g = w[co, ci] (3×3)    w: (Cout, Cin, 3, 3)   U: (α², Cout, Cin)
- * Computed in float64 and rounded once. Threads split Cout.
+ * Computed in float64 (two filters per f64x2) and rounded once. Threads split Cout; ws/wsBytes: the
+ * engine's workspace (3α + α² f64x2 per thread).
  */
-export function winograd_filter_f32(m: i32, Cout: i32, Cin: i32, w: usize, U: usize, ith: i32, nth: i32): void {
+export function winograd_filter_f32(
+  m: i32, Cout: i32, Cin: i32, w: usize, U: usize, ws: usize, wsBytes: i32, ith: i32, nth: i32,
+): void {
   if (m != 2 && m != 4) unreachable();
   const a = m + 2;
+  const own = ws + <usize>ith * <usize>wsBytes;
+  const h = own; // (G g)ᵀ: h[kx][i], 3·α f64x2
+  const u = own + (<usize>(3 * a) << 4); // G g Gᵀ: u[i][j], α² f64x2
   const plane = <usize>Cout * <usize>Cin; // floats per ξ
   const c1 = sliceEnd(Cout, ith, nth, 1);
   for (let co = sliceStart(Cout, ith, nth, 1); co < c1; co++) {
-    for (let ci = 0; ci < Cin; ci++) {
-      const g = w + (<usize>(co * Cin + ci) * 9 << 2);
-      const dst = U + ((<usize>co * <usize>Cin + <usize>ci) << 2);
+    for (let ci = 0; ci < Cin; ci += 2) {
+      const two = ci + 1 < Cin;
+      const g0 = w + (<usize>(co * Cin + ci) * 9 << 2);
+      const g1 = two ? g0 + 36 : g0; // an odd last channel is paired with itself; lane 1 not stored
+      // column kx of g (rows ky = 0, 1, 2) → column kx of G g
+      for (let kx = 0; kx < 3; kx++) {
+        const a0 = f64x2.replace_lane(f64x2.splat(<f64>load<f32>(g0 + (<usize>kx << 2))), 1, <f64>load<f32>(g1 + (<usize>kx << 2)));
+        const a1 = f64x2.replace_lane(f64x2.splat(<f64>load<f32>(g0 + (<usize>(3 + kx) << 2))), 1, <f64>load<f32>(g1 + (<usize>(3 + kx) << 2)));
+        const a2 = f64x2.replace_lane(f64x2.splat(<f64>load<f32>(g0 + (<usize>(6 + kx) << 2))), 1, <f64>load<f32>(g1 + (<usize>(6 + kx) << 2)));
+        filterLine(m, a0, a1, a2, h + (<usize>(kx * a) << 4), 16);
+      }
+      // row i of G g → row i of G g Gᵀ
       for (let i = 0; i < a; i++) {
-        // (G g)[i][kx] for kx = 0, 1, 2
-        let h0: f64 = 0, h1: f64 = 0, h2: f64 = 0;
-        for (let ky = 0; ky < 3; ky++) {
-          const c = gCoef(m, i, ky);
-          h0 += c * <f64>load<f32>(g + (<usize>(ky * 3) << 2));
-          h1 += c * <f64>load<f32>(g + (<usize>(ky * 3 + 1) << 2));
-          h2 += c * <f64>load<f32>(g + (<usize>(ky * 3 + 2) << 2));
-        }
-        for (let j = 0; j < a; j++) {
-          const u = h0 * gCoef(m, j, 0) + h1 * gCoef(m, j, 1) + h2 * gCoef(m, j, 2);
-          store<f32>(dst + ((<usize>(i * a + j) * plane) << 2), <f32>u);
-        }
+        const s = h + (<usize>i << 4);
+        filterLine(m, v128.load(s), v128.load(s + (<usize>a << 4)), v128.load(s + (<usize>(2 * a) << 4)), u + (<usize>(i * a) << 4), 16);
+      }
+      const dst = U + ((<usize>co * <usize>Cin + <usize>ci) << 2);
+      for (let xi = 0; xi < a * a; xi++) {
+        const v = f32x4.demote_f64x2_zero(v128.load(u + (<usize>xi << 4)));
+        const p = dst + ((<usize>xi * plane) << 2);
+        if (two) v128.store64_lane(p, v, 0);
+        else v128.store32_lane(p, v, 0);
       }
     }
   }
@@ -139,6 +157,50 @@ function storeLanes(p: usize, v: v128, n: i32): void {
 }
 
 /**
+ * Splits one input row into m phase arrays: q[p·L + i] = row[m·i + p − 1] for i < L, 0 outside [0, W).
+ * The interior, four tiles at a time, is a de-interleave (m = 2: even/odd lanes of two vectors; m = 4: a
+ * 4×4 transpose); the edges (the left padding column, the right end) go lane by lane.
+ */
+function fillPhases(m: i32, row: usize, W: i32, q: usize, L: i32): void {
+  // vector blocks cover i ∈ [i0, i1): their reads row[m·i − 1 … m·(i + 4) − 2] must lie in [0, W)
+  const i0 = 4; // keeps the block starts on multiples of 4 (and m·4 − 1 ≥ 0)
+  const i1 = (W + 1) / m;
+  for (let i = 0; i < min(i0, L); i++) phaseScalar(m, row, W, q, L, i);
+  let i = i0;
+  const qb = <usize>L << 2;
+  for (; i + 4 <= i1; i += 4) {
+    const s = row + (<usize>(m * i - 1) << 2);
+    const d = q + (<usize>i << 2);
+    if (m == 2) {
+      const v0 = v128.load(s), v1 = v128.load(s, 16);
+      v128.store(d, f32x4.shuffle(v0, v1, 0, 2, 4, 6));
+      v128.store(d + qb, f32x4.shuffle(v0, v1, 1, 3, 5, 7));
+    } else {
+      const v0 = v128.load(s), v1 = v128.load(s, 16), v2 = v128.load(s, 32), v3 = v128.load(s, 48);
+      const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5);
+      const t1 = f32x4.shuffle(v0, v1, 2, 6, 3, 7);
+      const t2 = f32x4.shuffle(v2, v3, 0, 4, 1, 5);
+      const t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7);
+      v128.store(d, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+      v128.store(d + qb, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+      v128.store(d + 2 * qb, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+      v128.store(d + 3 * qb, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+    }
+  }
+  for (; i < L; i++) phaseScalar(m, row, W, q, L, i);
+}
+
+/** Element i of every phase array of one row (see fillPhases). */
+// @ts-ignore: decorator
+@inline
+function phaseScalar(m: i32, row: usize, W: i32, q: usize, L: i32, i: i32): void {
+  for (let p = 0; p < m; p++) {
+    const ix = m * i + p - 1;
+    store<f32>(q + (<usize>(p * L + i) << 2), <u32>ix < <u32>W ? load<f32>(row + (<usize>ix << 2)) : 0);
+  }
+}
+
+/**
  * V[ξ, ci, t] = (Bᵀ d B)[ξ] for every tile t = (n·tilesY + ty)·tilesX + tx   x: (N, Cin, H, W)   V: (α², Cin, T)
  * tilesY = ⌈H/m⌉, tilesX = ⌈W/m⌉, T = N·tilesY·tilesX; d is the tile's α×α input patch (zero outside
  * the image). Threads split the rows of tiles (n, ci, ty). ws/wsBytes: the engine's workspace.
@@ -171,13 +233,12 @@ export function winograd_input_f32(
       const iy = m * ty - 1 + r;
       const rowOk = <u32>iy < <u32>H;
       const row = src + (<usize>(iy * W) << 2);
-      for (let p = 0; p < m; p++) {
-        const q = Q + (<usize>((r * m + p) * L) << 2);
-        for (let i = 0; i < L; i++) {
-          const ix = m * i + p - 1;
-          store<f32>(q + (<usize>i << 2), rowOk && <u32>ix < <u32>W ? load<f32>(row + (<usize>ix << 2)) : 0);
-        }
+      const q0 = Q + (<usize>(r * m * L) << 2); // Q[r][p] = q0 + p·L floats
+      if (!rowOk) {
+        for (let i = 0; i < m * L; i += 4) v128.store(q0 + (<usize>i << 2), f32x4.splat(0));
+        continue;
       }
+      fillPhases(m, row, W, q0, L);
     }
     const dstRow = V + ((<usize>ci * <usize>T + <usize>((n * tilesY + ty) * tilesX)) << 2);
     for (let tx = 0; tx < tilesX; tx += 4) {

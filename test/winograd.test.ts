@@ -19,7 +19,7 @@ const geo = (N: number, Cin: number, H: number, W: number, Cout: number, bias = 
 
 // Odd sizes (partial tiles on the right and bottom for m = 2 and 4, tails of 1–3 tiles per row of four),
 // 1×1 and 1×W images, batch 1 and 3, channels not multiples of 4, Cin = 260 spans two GEMM K blocks,
-// W = 16, 21, 33 take the vector interleave of the output rows.
+// W = 16, 21, 33, 47 take the vector de-interleave of the input rows and interleave of the output rows.
 const CASES: Case[] = [
   geo(1, 3, 7, 9, 5),
   geo(3, 5, 13, 11, 7, false),
@@ -29,6 +29,7 @@ const CASES: Case[] = [
   geo(3, 17, 6, 33, 5),
   geo(1, 260, 5, 6, 3),
   geo(2, 9, 14, 14, 33, false),
+  geo(1, 3, 5, 47, 4),
 ];
 
 const refGeo = (c: Case) => ({ ...c, k: 3, stride: 1, pad: [1, 1, 1, 1] as [number, number, number, number] });

@@ -76,7 +76,15 @@ export function winogradFilter(engine: Engine, args: WinogradFilterArgs): void {
       'INVALID_ARGUMENT',
       `winogradFilter: filter (tensor ${filter.name}) overlaps weight (tensor ${weight.name})`,
     );
-  engine.run('winograd_filter_f32', [tile, Cout, Cin, weight.ptr, filter.ptr]);
+  engine.run('winograd_filter_f32', [
+    tile,
+    Cout,
+    Cin,
+    weight.ptr,
+    filter.ptr,
+    engine.workspace.ptr,
+    engine.workspace.bytesPerThread,
+  ]);
 }
 
 /**
@@ -134,7 +142,7 @@ export function conv2dWinograd(engine: Engine, args: Conv2dWinogradArgs): void {
     let U = filter;
     if (!U) {
       U = engine.alloc([a * a, Cout, Cin], 'conv2dWinograd filter');
-      engine.run('winograd_filter_f32', [m, Cout, Cin, weight!.ptr, U.ptr]);
+      engine.run('winograd_filter_f32', [m, Cout, Cin, weight!.ptr, U.ptr, ws, wsBytes]);
     }
     const V = engine.alloc([a * a * Cin * T], 'conv2dWinograd V'); // (α², Cin, T)
     const M = engine.alloc([a * a * Cout * T + 4], 'conv2dWinograd M'); // (α², Cout, T); read 3 past the end
