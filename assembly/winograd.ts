@@ -16,6 +16,10 @@
 //   F(4,3): Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
 //           G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1],
 //           Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
+// Planes: U, V and M hold α² matrices one after the other, `plane` floats apart. The TS side pads plane to
+// an odd multiple of 16 floats: with Cin·T a multiple of 1024 (power-of-two sizes), the α² values of one tile
+// would otherwise sit at the same offset modulo 4 KiB and evict each other from one L1 set (measured: the
+// F(4,3) filter transform of 256×256 weights went from 8 ms to …; see docs/winograd.md).
 // Determinism: every element of U, V and y is computed by one thread in a fixed order (units are whole
 // rows of tiles), and the GEMM is bit-identical for any thread count, so the conv is too. The transforms
 // use plain mul and add (no relaxed_madd), so only the GEMM differs between the plain and relaxed builds.
@@ -57,18 +61,18 @@ function filterLine(m: i32, a0: v128, a1: v128, a2: v128, d: usize, step: usize)
 
 /**
  * U[(i·α + j), co, ci] = (G g Gᵀ)[i][j] with g = w[co, ci] (3×3)    w: (Cout, Cin, 3, 3)   U: (α², Cout, Cin)
+ * with `plane` (≥ Cout·Cin) floats from one ξ to the next (see PLANES below).
  * Computed in float64 (two filters per f64x2) and rounded once. Threads split Cout; ws/wsBytes: the
  * engine's workspace (3α + α² f64x2 per thread).
  */
 export function winograd_filter_f32(
-  m: i32, Cout: i32, Cin: i32, w: usize, U: usize, ws: usize, wsBytes: i32, ith: i32, nth: i32,
+  m: i32, Cout: i32, Cin: i32, w: usize, U: usize, plane: i32, ws: usize, wsBytes: i32, ith: i32, nth: i32,
 ): void {
-  if (m != 2 && m != 4) unreachable();
+  if ((m != 2 && m != 4) || plane < Cout * Cin) unreachable();
   const a = m + 2;
   const own = ws + <usize>ith * <usize>wsBytes;
   const h = own; // (G g)ᵀ: h[kx][i], 3·α f64x2
   const u = own + (<usize>(3 * a) << 4); // G g Gᵀ: u[i][j], α² f64x2
-  const plane = <usize>Cout * <usize>Cin; // floats per ξ
   const c1 = sliceEnd(Cout, ith, nth, 1);
   for (let co = sliceStart(Cout, ith, nth, 1); co < c1; co++) {
     for (let ci = 0; ci < Cin; ci += 2) {
@@ -90,7 +94,7 @@ export function winograd_filter_f32(
       const dst = U + ((<usize>co * <usize>Cin + <usize>ci) << 2);
       for (let xi = 0; xi < a * a; xi++) {
         const v = f32x4.demote_f64x2_zero(v128.load(u + (<usize>xi << 4)));
-        const p = dst + ((<usize>xi * plane) << 2);
+        const p = dst + ((<usize>xi * <usize>plane) << 2);
         if (two) v128.store64_lane(p, v, 0);
         else v128.store32_lane(p, v, 0);
       }
@@ -202,16 +206,17 @@ function phaseScalar(m: i32, row: usize, W: i32, q: usize, L: i32, i: i32): void
 
 /**
  * V[ξ, ci, t] = (Bᵀ d B)[ξ] for every tile t = (n·tilesY + ty)·tilesX + tx   x: (N, Cin, H, W)   V: (α², Cin, T)
- * tilesY = ⌈H/m⌉, tilesX = ⌈W/m⌉, T = N·tilesY·tilesX; d is the tile's α×α input patch (zero outside
+ * with `plane` (≥ Cin·T) floats from one ξ to the next; tilesY = ⌈H/m⌉, tilesX = ⌈W/m⌉, T = N·tilesY·tilesX; d is the tile's α×α input patch (zero outside
  * the image). Threads split the rows of tiles (n, ci, ty). ws/wsBytes: the engine's workspace.
  */
 export function winograd_input_f32(
-  m: i32, N: i32, Cin: i32, H: i32, W: i32, x: usize, V: usize, ws: usize, wsBytes: i32, ith: i32, nth: i32,
+  m: i32, N: i32, Cin: i32, H: i32, W: i32, x: usize, V: usize, plane: i32, ws: usize, wsBytes: i32, ith: i32, nth: i32,
 ): void {
   if (m != 2 && m != 4) unreachable();
   const a = m + 2;
   const tilesY = (H + m - 1) / m, tilesX = (W + m - 1) / m;
   const T = N * tilesY * tilesX;
+  if (plane < Cin * T) unreachable();
   const L = phaseLength(m, W);
   // workspace: Q[r][p][0:L] (α·m phase arrays), then line[α] and tile[α·α] (v128 each)
   const own = ws + <usize>ith * <usize>wsBytes;
@@ -219,7 +224,6 @@ export function winograd_input_f32(
   const line = Q + (<usize>(a * m * L) << 2);
   const tile = line + (<usize>a << 4);
   if ((<usize>(a * m * L) << 2) + (<usize>(a + a * a) << 4) > <usize>wsBytes) unreachable();
-  const plane = <usize>Cin * <usize>T; // floats per ξ
   const units = N * Cin * tilesY;
   const u1 = sliceEnd(units, ith, nth, 1);
   for (let u = sliceStart(units, ith, nth, 1); u < u1; u++) {
@@ -255,32 +259,32 @@ export function winograd_input_f32(
       for (let k = 0; k < a; k++) inputLine(m, tile + (<usize>k << 4), tile + (<usize>k << 4), <usize>a << 4);
       const count = tilesX - tx;
       const dst = dstRow + (<usize>tx << 2);
-      for (let xi = 0; xi < a * a; xi++) storeLanes(dst + ((<usize>xi * plane) << 2), v128.load(tile + (<usize>xi << 4)), count);
+      for (let xi = 0; xi < a * a; xi++) storeLanes(dst + ((<usize>xi * <usize>plane) << 2), v128.load(tile + (<usize>xi << 4)), count);
     }
   }
 }
 
 /**
  * y[n, co, oy, ox] = (Aᵀ M A)[oy mod m][ox mod m] of tile (n, ⌊oy/m⌋, ⌊ox/m⌋) + bias[co] (+ y if beta = 1)
- *   Mt: (α², Cout, T) as V of winograd_input_f32, read up to 3 floats past its end (the TS side pads it)
+ *   Mt: (α², Cout, T) with `plane` (≥ Cout·T) floats per ξ, read up to 3 floats past its end (the TS side pads it)
  *   y: (N, Cout, H, W)   bias: (Cout) or 0   beta: 0 (y not read) or 1 (accumulate)
  * Threads split the rows of tiles (n, co, ty).
  */
 export function winograd_output_f32(
-  m: i32, N: i32, Cout: i32, H: i32, W: i32, Mt: usize, bias: usize, y: usize, beta: f32,
+  m: i32, N: i32, Cout: i32, H: i32, W: i32, Mt: usize, plane: i32, bias: usize, y: usize, beta: f32,
   ws: usize, wsBytes: i32, ith: i32, nth: i32,
 ): void {
   if (m != 2 && m != 4) unreachable();
   const a = m + 2;
   const tilesY = (H + m - 1) / m, tilesX = (W + m - 1) / m;
   const T = N * tilesY * tilesX;
+  if (plane < Cout * T) unreachable();
   const L = phaseLength(m, W);
   // workspace: O[i][c][0:L] (m·m phase arrays of output rows), then tile[α·α] (v128)
   const own = ws + <usize>ith * <usize>wsBytes;
   const O = own;
   const tile = O + (<usize>(m * m * L) << 2);
   if ((<usize>(m * m * L) << 2) + (<usize>(a * a) << 4) > <usize>wsBytes) unreachable();
-  const plane = <usize>Cout * <usize>T;
   const units = N * Cout * tilesY;
   const u1 = sliceEnd(units, ith, nth, 1);
   for (let u = sliceStart(units, ith, nth, 1); u < u1; u++) {
@@ -292,7 +296,7 @@ export function winograd_output_f32(
     const srcRow = Mt + ((<usize>co * <usize>T + <usize>((n * tilesY + ty) * tilesX)) << 2);
     for (let tx = 0; tx < tilesX; tx += 4) {
       const src = srcRow + (<usize>tx << 2);
-      for (let xi = 0; xi < a * a; xi++) v128.store(tile + (<usize>xi << 4), v128.load(src + ((<usize>xi * plane) << 2)));
+      for (let xi = 0; xi < a * a; xi++) v128.store(tile + (<usize>xi << 4), v128.load(src + ((<usize>xi * <usize>plane) << 2)));
       // rows: tile[r][c] = Σ_j Aᵀ[c][j]·M[r][j] (c < m), then columns: Y[i][c] = Σ_r Aᵀ[i][r]·tile[r][c]
       for (let r = 0; r < a; r++) outputLine(m, tile + (<usize>(r * a) << 4), tile + (<usize>(r * a) << 4), 16);
       for (let c = 0; c < m; c++) outputLine(m, tile + (<usize>c << 4), tile + (<usize>c << 4), <usize>a << 4);

@@ -36,9 +36,19 @@ export interface Conv2dWinogradArgs {
   accumulate?: boolean;
 }
 
-/** Elements of the transformed filter of a (Cout, Cin, 3, 3) weight. */
+/**
+ * Floats from one of the α² matrices of U, V, M to the next: n + 4 rounded up to an odd multiple of 16, so
+ * the α² values of one tile fall in different L1 sets (assembly/winograd.ts, "Planes"), and the output
+ * transform's overread of up to 3 floats past a matrix stays inside the buffer.
+ */
+function planeStride(n: number): number {
+  const k = Math.ceil((n + 4) / 16);
+  return 16 * (k % 2 === 1 ? k : k + 1);
+}
+
+/** Elements of the transformed filter of a (Cout, Cin, 3, 3) weight: α² matrices (Cout, Cin), padded. */
 export function winogradFilterSize(tile: WinogradTile, Cout: number, Cin: number): number {
-  return (tile + 2) ** 2 * Cout * Cin;
+  return (tile + 2) ** 2 * planeStride(Cout * Cin);
 }
 
 /** Workspace bytes per thread the transforms need for images W pixels wide (assembly/winograd.ts). */
@@ -68,8 +78,8 @@ export function winogradFilter(engine: Engine, args: WinogradFilterArgs): void {
   checkTensor(
     engine,
     filter,
-    `winogradFilter: filter (α², Cout, Cin) = (${a * a}, ${Cout}, ${Cin})`,
-    a * a * Cout * Cin,
+    `winogradFilter: filter (α², Cout, Cin) = (${a * a}, ${Cout}, ${Cin}), padded`,
+    winogradFilterSize(tile, Cout, Cin),
   );
   if (overlaps(filter, weight))
     throw new DdpmError(
@@ -82,6 +92,7 @@ export function winogradFilter(engine: Engine, args: WinogradFilterArgs): void {
     Cin,
     weight.ptr,
     filter.ptr,
+    planeStride(Cout * Cin),
     engine.workspace.ptr,
     engine.workspace.bytesPerThread,
   ]);
@@ -109,7 +120,12 @@ export function conv2dWinograd(engine: Engine, args: Conv2dWinogradArgs): void {
   checkTensor(engine, y, `${what}: y (N, Cout, H, W) = (${N}, ${Cout}, ${H}, ${W})`, N * Cout * H * W);
   if (bias) checkTensor(engine, bias, `${what}: bias (Cout) = (${Cout})`, Cout);
   if (filter) {
-    checkTensor(engine, filter, `${what}: filter (α², Cout, Cin) = (${a * a}, ${Cout}, ${Cin})`, a * a * Cout * Cin);
+    checkTensor(
+      engine,
+      filter,
+      `${what}: filter (α², Cout, Cin) = (${a * a}, ${Cout}, ${Cin}), padded`,
+      winogradFilterSize(m, Cout, Cin),
+    );
   } else if (weight) {
     checkTensor(engine, weight, `${what}: weight (Cout, Cin, 3, 3) = (${Cout}, ${Cin}, 3, 3)`, Cout * Cin * 9);
   } else {
@@ -139,20 +155,21 @@ export function conv2dWinograd(engine: Engine, args: Conv2dWinogradArgs): void {
     wsBytes = engine.workspace.bytesPerThread;
   const mark = engine.arena.mark();
   try {
+    const [pU, pV, pM] = [planeStride(Cout * Cin), planeStride(Cin * T), planeStride(Cout * T)];
     let U = filter;
     if (!U) {
-      U = engine.alloc([a * a, Cout, Cin], 'conv2dWinograd filter');
-      engine.run('winograd_filter_f32', [m, Cout, Cin, weight!.ptr, U.ptr, ws, wsBytes]);
+      U = engine.alloc(winogradFilterSize(m, Cout, Cin), 'conv2dWinograd filter'); // (α², Cout, Cin)
+      engine.run('winograd_filter_f32', [m, Cout, Cin, weight!.ptr, U.ptr, pU, ws, wsBytes]);
     }
-    const V = engine.alloc([a * a * Cin * T], 'conv2dWinograd V'); // (α², Cin, T)
-    const M = engine.alloc([a * a * Cout * T + 4], 'conv2dWinograd M'); // (α², Cout, T); read 3 past the end
-    engine.run('winograd_input_f32', [m, N, Cin, H, W, x.ptr, V.ptr, ws, wsBytes]);
+    const V = engine.alloc(a * a * pV, 'conv2dWinograd V'); // (α², Cin, T)
+    const M = engine.alloc(a * a * pM, 'conv2dWinograd M'); // (α², Cout, T); the padding covers the 3-float overread
+    engine.run('winograd_input_f32', [m, N, Cin, H, W, x.ptr, V.ptr, pV, ws, wsBytes]);
     // M[ξ] (Cout, T) = U[ξ] (Cout, Cin) · V[ξ] (Cin, T), ξ < α²
     engine.run('gemm_batched_f32', [
       a * a,
-      Cout * Cin,
-      Cin * T,
-      Cout * T,
+      pU,
+      pV,
+      pM,
       0,
       0,
       Cout,
@@ -176,6 +193,7 @@ export function conv2dWinograd(engine: Engine, args: Conv2dWinogradArgs): void {
       H,
       W,
       M.ptr,
+      pM,
       bias ? bias.ptr : 0,
       y.ptr,
       args.accumulate ? 1 : 0,
