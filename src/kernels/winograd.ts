@@ -204,3 +204,38 @@ export function conv2dWinograd(engine: Engine, args: Conv2dWinogradArgs): void {
     engine.arena.release(mark);
   }
 }
+
+/** Which convs the layers run by Winograd: 'measured' (the rule below), 'always' (every eligible conv, for
+ * tests), 'never' (the direct conv only). @internal */
+export type WinogradPolicy = 'measured' | 'always' | 'never';
+let policy: WinogradPolicy = 'measured';
+
+/** Sets the policy; returns the previous one. @internal (tests and bench/) */
+export function setWinogradPolicy(p: WinogradPolicy): WinogradPolicy {
+  const old = policy;
+  policy = p;
+  return old;
+}
+
+/**
+ * The Winograd tile to use for an inference conv with this geometry, or 0 for the direct conv. Only 3×3,
+ * stride 1, padding 1. The rule is measured (bench/winograd.mjs, docs/winograd.md: 1 thread, relaxed,
+ * interleaved medians), with the filter transformed per call: F(4×4) beats the direct conv 1.5–2.7× from
+ * 64 input channels when the batch has ≥ 512 output pixels per channel (the filter transform, ∝ Cout·Cin,
+ * is then amortised) and images are ≥ 8 wide (a 7×7 image wastes 23 of 64 tile pixels); below that, and
+ * for 16/32 channels, the gain is within noise or a loss. F(2×2) never won over F(4×4) where either won.
+ */
+export function winogradTileFor(g: {
+  N: number;
+  Cin: number;
+  H: number;
+  W: number;
+  kernel: number;
+  stride: number;
+  pad: number | readonly number[];
+}): 0 | WinogradTile {
+  const pad1 = typeof g.pad === 'number' ? g.pad === 1 : g.pad.every((p) => p === 1);
+  if (policy === 'never' || g.kernel !== 3 || g.stride !== 1 || !pad1) return 0;
+  if (policy === 'always') return 4;
+  return g.Cin >= 64 && Math.min(g.H, g.W) >= 8 && g.N * g.H * g.W >= 512 ? 4 : 0;
+}
