@@ -4,8 +4,13 @@
 // float64 direct convolution, on PyTorch-initialised weights and SiLU(N(0,1)) inputs (what a ResNet conv sees
 // after GroupNorm + SiLU). docs/winograd.md has the results.
 //   node bench/winograd.mjs [--threads T] [--rounds R] [--only mnist|cifar] [--errors-only | --no-errors]
-import { Engine, kernels } from '../dist/index.js';
-import { conv2dWinograd, winogradFilter, winogradFilterSize } from '../dist/kernels/winograd.js';
+//   node bench/winograd.mjs --net mnist|ddpm-cifar10 [--N 8] [--threads T] [--rounds R]
+//     whole-network forward with the hook's rule ('measured') against the direct conv only ('never'),
+//     interleaved in one process, and the relative L2 difference of their outputs.
+import { Engine, kernels, UNet2DModel } from '../dist/index.js';
+import { conv2dWinograd, setWinogradPolicy, winogradFilter, winogradFilterSize } from '../dist/kernels/winograd.js';
+import { UNET_PRESETS } from '../dist/nn/presets.js';
+import { NETWORKS } from './networks.mjs';
 
 const argv = process.argv.slice(2);
 const get = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
@@ -79,6 +84,60 @@ function directF64(N, Cin, Cout, H, x, w, b) {
 const engine = await Engine.create({ threads, simd: 'relaxed' });
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
+const netName = get('--net', null);
+if (netName) {
+  const config =
+    netName === 'mnist'
+      ? { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist }
+      : NETWORKS[netName].config;
+  const unet = UNet2DModel.create(engine, config, 1);
+  const N = Number(get('--N', 8));
+  const D = config.in_channels * config.sample_size ** 2;
+  const r = rng(7);
+  const x = engine.upload(
+    Float32Array.from({ length: N * D }, () => 2 * r() - 1),
+    [N, D],
+    'x',
+  );
+  const ts = Array.from({ length: N }, (_, i) => 17 + 113 * i);
+  const policies = ['never', 'measured'];
+  const outs = {};
+  for (const p of policies) {
+    setWinogradPolicy(p);
+    outs[p] = engine.read(unet.forwardTensor(x, ts)); // also the warm-up
+  }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < outs.never.length; i++) {
+    num += (outs.measured[i] - outs.never[i]) ** 2;
+    den += outs.never[i] ** 2;
+  }
+  // a block of calls per policy and round; CPU time (this process, all threads) beside wall time: on a
+  // shared machine it is the steadier of the two with 1 thread
+  const t1 = performance.now();
+  unet.forwardTensor(x, ts);
+  const reps = Math.max(1, Math.round(150 / (performance.now() - t1)));
+  const wall = { never: [], measured: [] };
+  const cpu = { never: [], measured: [] };
+  for (let k = 0; k < rounds; k++) {
+    for (const p of k % 2 ? [...policies].reverse() : policies) {
+      setWinogradPolicy(p);
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) unet.forwardTensor(x, ts);
+      wall[p].push((performance.now() - t0) / reps);
+      const c = process.cpuUsage(c0);
+      cpu[p].push((c.user + c.system) / 1000 / reps);
+    }
+  }
+  const [a, b, ca, cb] = [median(wall.never), median(wall.measured), median(cpu.never), median(cpu.measured)];
+  console.log(
+    `${netName} forward N=${N} threads ${threads}: wall direct ${a.toFixed(1)} ms, with Winograd ${b.toFixed(1)} ms, ${(a / b).toFixed(2)}×; CPU ${ca.toFixed(1)} / ${cb.toFixed(1)} ms, ${(ca / cb).toFixed(2)}× (medians of ${rounds} interleaved rounds of ${reps} calls); outputs differ by relative L2 ${Math.sqrt(num / den).toExponential(2)}`,
+  );
+  engine.dispose();
+  process.exit(0);
+}
+
 function variants(N, Cin, Cout, H, t) {
   const g = { N, Cin, H, W: H, Cout };
   const f = {};
@@ -87,7 +146,8 @@ function variants(N, Cin, Cout, H, t) {
     winogradFilter(engine, { tile: m, Cout, Cin, weight: t.w, filter: f[m] });
   }
   return {
-    direct: () => kernels.conv2d(engine, { ...g, kernel: 3, stride: 1, pad: 1, x: t.x, weight: t.w, bias: t.b, y: t.y }),
+    direct: () =>
+      kernels.conv2d(engine, { ...g, kernel: 3, stride: 1, pad: 1, x: t.x, weight: t.w, bias: t.b, y: t.y }),
     'F2 cached': () => conv2dWinograd(engine, { tile: 2, ...g, x: t.x, filter: f[2], bias: t.b, y: t.y }),
     'F2 per call': () => conv2dWinograd(engine, { tile: 2, ...g, x: t.x, weight: t.w, bias: t.b, y: t.y }),
     'F4 cached': () => conv2dWinograd(engine, { tile: 4, ...g, x: t.x, filter: f[4], bias: t.b, y: t.y }),
@@ -137,7 +197,9 @@ if (!argv.includes('--no-errors')) {
 }
 
 if (!argv.includes('--errors-only')) {
-  console.log(`\nthreads ${threads}, relaxed build, medians of ${rounds} interleaved rounds (ms per call; ratio = direct / variant)`);
+  console.log(
+    `\nthreads ${threads}, relaxed build, medians of ${rounds} interleaved rounds (ms per call; ratio = direct / variant)`,
+  );
   console.log('| net | N | Cin→Cout | H×W | direct ms | F2 cached | F2 per call | F4 cached | F4 per call |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const [net, N, Cin, Cout, H] of SHAPES) {
@@ -168,7 +230,9 @@ if (!argv.includes('--errors-only')) {
     }
     const d = median(times.direct);
     const cell = (n) => `${median(times[n]).toFixed(3)} (${(d / median(times[n])).toFixed(2)}×)`;
-    console.log(`| ${net} | ${N} | ${Cin}→${Cout} | ${H}×${H} | ${d.toFixed(3)} | ${names.slice(1).map(cell).join(' | ')} |`);
+    console.log(
+      `| ${net} | ${N} | ${Cin}→${Cout} | ${H}×${H} | ${d.toFixed(3)} | ${names.slice(1).map(cell).join(' | ')} |`,
+    );
     engine.arena.release(mark);
   }
 }

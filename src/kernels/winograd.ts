@@ -219,14 +219,14 @@ export function setWinogradPolicy(p: WinogradPolicy): WinogradPolicy {
 
 /**
  * The Winograd tile to use for an inference conv with this geometry, or 0 for the direct conv. Only 3×3,
- * stride 1, padding 1. The rule is measured (bench/winograd.mjs, docs/winograd.md: 1 thread, relaxed,
- * interleaved medians), with the filter transformed per call: F(4×4) beats the direct conv 1.5–2.7× from
- * 64 input channels when the batch has ≥ 512 output pixels per channel (the filter transform, ∝ Cout·Cin,
- * is then amortised) and images are ≥ 8 wide (a 7×7 image wastes 23 of 64 tile pixels); below that, and
- * for 16/32 channels, the gain is within noise or a loss. F(2×2) never won over F(4×4) where either won.
+ * stride 1, padding 1. The rule never looks at the batch size, so image i's result does not depend on
+ * the batch (RELIABILITY.md). It is measured (bench/winograd.mjs, docs/winograd.md: 1 thread, relaxed,
+ * interleaved medians) with the filter transformed per call: F(4×4) beats the direct conv 2.5–2.7× from
+ * 64 input channels on images ≥ 16×16, where even one image has enough tiles to amortise the filter
+ * transform (∝ Cout·Cin); at 8×8 it wins only for batches (1.5–1.8× at N = 8, 0.4× at N = 1), and for
+ * 16/32 channels, or 64 at 14×14, the gain is within noise. F(2×2) never beat F(4×4) where either won.
  */
 export function winogradTileFor(g: {
-  N: number;
   Cin: number;
   H: number;
   W: number;
@@ -237,5 +237,5 @@ export function winogradTileFor(g: {
   const pad1 = typeof g.pad === 'number' ? g.pad === 1 : g.pad.every((p) => p === 1);
   if (policy === 'never' || g.kernel !== 3 || g.stride !== 1 || !pad1) return 0;
   if (policy === 'always') return 4;
-  return g.Cin >= 64 && Math.min(g.H, g.W) >= 8 && g.N * g.H * g.W >= 512 ? 4 : 0;
+  return g.Cin >= 64 && Math.min(g.H, g.W) >= 16 ? 4 : 0;
 }
