@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { setWinogradPolicy } from '../src/kernels/winograd.js';
 import { UNet2DModel } from '../src/nn/unet.js';
+import { unetForwardBytes } from '../src/nn/unet-plan.js';
 import { useEngines } from './helpers/engines.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 
@@ -78,5 +79,38 @@ describe('Winograd in the U-Net forward', () => {
     const direct = await load(await make({ threads: 1, simd: 'relaxed' })).forward(x, 17);
     expect(sameBits(direct, outs[0])).toBe(false);
     expect(relL2(outs[0], direct)).toBeLessThan(1e-5);
+  });
+
+  it("the forward's memory plan covers the Winograd buffers", async () => {
+    const e = await make({ threads: 1 });
+    // wide and small: the per-call filter transform (∝ Cout·Cin) outweighs the activations (∝ N·C·H·W)
+    const m = UNet2DModel.create(e, {
+      sample_size: 16,
+      in_channels: 1,
+      out_channels: 1,
+      block_out_channels: [128, 128],
+      layers_per_block: 1,
+      norm_num_groups: 8,
+      down_block_types: ['DownBlock2D', 'DownBlock2D'],
+      up_block_types: ['UpBlock2D', 'UpBlock2D'],
+    });
+    for (const p of ['measured', 'always'] as const) {
+      setWinogradPolicy(p);
+      for (const N of [1, 3]) {
+        const x = e.alloc([N, m.sampleSize], 'x');
+        m.forwardTensor(x, 10); // first call: allocates unet.out
+        const start = e.arena.used;
+        let peak = start;
+        const alloc = e.arena.alloc.bind(e.arena);
+        e.arena.alloc = (shape, name) => {
+          const t = alloc(shape, name);
+          peak = Math.max(peak, e.arena.used);
+          return t;
+        };
+        m.forwardTensor(x, 10);
+        e.arena.alloc = alloc;
+        expect(unetForwardBytes(m.config, N), `${p} N=${N}`).toBeGreaterThanOrEqual(peak - start);
+      }
+    }
   });
 });

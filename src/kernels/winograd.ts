@@ -51,6 +51,25 @@ export function winogradFilterSize(tile: WinogradTile, Cout: number, Cin: number
   return (tile + 2) ** 2 * planeStride(Cout * Cin);
 }
 
+/**
+ * Arena bytes conv2dWinograd allocates for the duration of one call (released when it returns): the
+ * filter (unless given), V and M, each rounded up to the arena's 64-byte alignment. For memory plans.
+ */
+export function winogradTempBytes(
+  tile: WinogradTile,
+  g: { N: number; Cin: number; H: number; W: number; Cout: number },
+  withFilter = true,
+): number {
+  const a2 = (tile + 2) ** 2;
+  const T = g.N * Math.ceil(g.H / tile) * Math.ceil(g.W / tile);
+  const bytes = (n: number) => Math.ceil((4 * n) / 64) * 64;
+  return (
+    (withFilter ? bytes(winogradFilterSize(tile, g.Cout, g.Cin)) : 0) +
+    bytes(a2 * planeStride(g.Cin * T)) +
+    bytes(a2 * planeStride(g.Cout * T))
+  );
+}
+
 /** Workspace bytes per thread the transforms need for images W pixels wide (assembly/winograd.ts). */
 function transformWorkspaceBytes(m: number, W: number): number {
   const a = m + 2;
