@@ -40,7 +40,7 @@ const refGeo = (c: Case) => ({ ...c, k: 3, stride: 1, pad: [1, 1, 1, 1] as [numb
  * rounding is at most 2⁻²⁴ of the magnitude it rounds, and a value passes ≤ Cin − 1 additions in the
  * channel sum plus a fixed number of operations in the transforms (input ≤ 2·3 adds and 2 multiplies,
  * output ≤ 2·5 adds and 2 multiplies, filter rounding, bias): 24 covers them with margin. S is larger than
- * the direct conv's Σ|x·w| — by the transforms' growth, ~4× for F(2,3), ~40–100× for F(4,3).
+ * the direct conv's Σ|x·w| — by the transforms' growth, 6–14× for F(2,3), 27–630× for F(4,3).
  */
 function check(
   c: Case,
