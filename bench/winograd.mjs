@@ -225,7 +225,7 @@ if (!argv.includes('--errors-only')) {
     const names = Object.keys(v);
     // block size: about 40 ms of the direct conv
     for (const n of names) v[n]();
-    let t0 = performance.now();
+    const t0 = performance.now();
     v.direct();
     const reps = Math.max(1, Math.round(40 / Math.max(performance.now() - t0, 0.01)));
     // CPU time of this process per call (1 thread: the work itself, steadier than wall time on a shared machine)
