@@ -19,6 +19,7 @@ const rounds = Number(get('--rounds', 7));
 const only = get('--only', null);
 
 /** [label, N, Cin, Cout, H] — the mnist preset (16/32 ch at 28/14/7) at N = 1 and 8, ddpm-cifar10-32 (128/256 at 32/16/8) at N = 8. */
+/** @type {[string, number, number, number, number][]} */
 const SHAPES = [];
 for (const N of [1, 8]) {
   SHAPES.push(
@@ -109,7 +110,7 @@ if (netName) {
     'x',
   );
   const ts = Array.from({ length: N }, (_, i) => 17 + 113 * i);
-  const policies = ['never', 'measured'];
+  const policies = /** @type {('never' | 'measured')[]} */ (['never', 'measured']);
   const outs = {};
   for (const p of policies) {
     setWinogradPolicy(p);
@@ -126,7 +127,9 @@ if (netName) {
   const t1 = performance.now();
   unet.forwardTensor(x, ts);
   const reps = Math.max(1, Math.round(150 / (performance.now() - t1)));
+  /** @type {Record<string, number[]>} */
   const wall = { never: [], measured: [] };
+  /** @type {Record<string, number[]>} */
   const cpu = { never: [], measured: [] };
   for (let k = 0; k < rounds; k++) {
     for (const p of k % 2 ? [...policies].reverse() : policies) {
@@ -150,7 +153,7 @@ if (netName) {
 function variants(N, Cin, Cout, H, t) {
   const g = { N, Cin, H, W: H, Cout };
   const f = {};
-  for (const m of [2, 4]) {
+  for (const m of /** @type {(2 | 4)[]} */ ([2, 4])) {
     f[m] = engine.alloc(winogradFilterSize(m, Cout, Cin), `filter${m}`);
     winogradFilter(engine, { tile: m, Cout, Cin, weight: t.w, filter: f[m] });
   }
@@ -229,6 +232,7 @@ if (!argv.includes('--errors-only')) {
     v.direct();
     const reps = Math.max(1, Math.round(40 / Math.max(performance.now() - t0, 0.01)));
     // CPU time of this process per call (1 thread: the work itself, steadier than wall time on a shared machine)
+    /** @type {Record<string, number[]>} */
     const times = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < names.length; k++) {

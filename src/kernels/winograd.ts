@@ -225,11 +225,11 @@ export function conv2dWinograd(engine: Engine, args: Conv2dWinogradArgs): void {
 }
 
 /** Which convs the layers run by Winograd: 'measured' (the rule below), 'always' (every eligible conv, for
- * tests), 'never' (the direct conv only). @internal */
+ * tests), 'never' (the direct conv only). Not in the public `kernels` namespace. */
 export type WinogradPolicy = 'measured' | 'always' | 'never';
 let policy: WinogradPolicy = 'measured';
 
-/** Sets the policy; returns the previous one. @internal (tests and bench/) */
+/** Sets the policy; returns the previous one. For tests and bench/ (not in the public `kernels` namespace). */
 export function setWinogradPolicy(p: WinogradPolicy): WinogradPolicy {
   const old = policy;
   policy = p;
