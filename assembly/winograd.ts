@@ -25,8 +25,8 @@
 // use plain mul and add (no relaxed_madd), so only the GEMM differs between the plain and relaxed builds.
 import { sliceStart, sliceEnd } from './shared';
 
-/** Bytes of workspace per thread the transforms need for an image W pixels wide (mirrored in
- * src/kernels/winograd.ts): phase arrays for α rows × m phases (input) or m × m (output), plus tiles. */
+/** Floats of one phase array for images W pixels wide. The transforms' workspace per thread is α·m (input)
+ * or m·m (output) of them plus a few tiles (mirrored in src/kernels/winograd.ts transformWorkspaceBytes). */
 // @ts-ignore: decorator
 @inline
 function phaseLength(m: i32, W: i32): i32 {
@@ -213,8 +213,8 @@ function phaseScalar(m: i32, row: usize, W: i32, q: usize, L: i32, i: i32): void
 
 /**
  * V[ξ, ci, t] = (Bᵀ d B)[ξ] for every tile t = (n·tilesY + ty)·tilesX + tx   x: (N, Cin, H, W)   V: (α², Cin, T)
- * with `plane` (≥ Cin·T) floats from one ξ to the next; tilesY = ⌈H/m⌉, tilesX = ⌈W/m⌉, T = N·tilesY·tilesX; d is the tile's α×α input patch (zero outside
- * the image). Threads split the rows of tiles (n, ci, ty). ws/wsBytes: the engine's workspace.
+ * with `plane` (≥ Cin·T) floats from one ξ to the next; tilesY = ⌈H/m⌉, tilesX = ⌈W/m⌉, T = N·tilesY·tilesX;
+ * d is the tile's α×α input patch (zero outside the image). Threads split the rows of tiles (n, ci, ty). ws/wsBytes: the engine's workspace.
  */
 export function winograd_input_f32(
   m: i32, N: i32, Cin: i32, H: i32, W: i32, x: usize, V: usize, plane: i32, ws: usize, wsBytes: i32, ith: i32, nth: i32,
