@@ -12,6 +12,7 @@ import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { conv2d, conv2dBackward } from '../kernels/conv.js';
+import { conv2dWinograd, winogradTileFor } from '../kernels/winograd.js';
 import {
   add,
   addChannelBias,
@@ -256,7 +257,10 @@ export function conv(
     const y = ctx.act(x.N, Cout, Ho, Wo, prefix);
     const geometry = { N: x.N, Cin: x.C, H: x.H, W: x.W, Cout, kernel, stride, pad };
     const weight = ctx.p(`${prefix}.weight`);
-    conv2d(ctx.engine, { ...geometry, x: x.t, weight, bias: ctx.p(`${prefix}.bias`), y: y.t });
+    // Winograd where it measured faster (inference only: training keeps the direct forward its backward mirrors)
+    const tile = ctx.training ? 0 : winogradTileFor(geometry);
+    if (tile) conv2dWinograd(ctx.engine, { ...geometry, tile, x: x.t, weight, bias: ctx.p(`${prefix}.bias`), y: y.t });
+    else conv2d(ctx.engine, { ...geometry, x: x.t, weight, bias: ctx.p(`${prefix}.bias`), y: y.t });
     ctx.record(() => {
       conv2dBackward(ctx.engine, {
         ...geometry,
