@@ -5,6 +5,7 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { KERNEL } from '../engine/wasm-interface.generated.js';
 import { checkInt, checkTensor } from './check.js';
 import { checkGemmWorkspace } from './gemm.js';
 
@@ -105,7 +106,7 @@ export function winogradFilter(engine: Engine, args: WinogradFilterArgs): void {
       'INVALID_ARGUMENT',
       `winogradFilter: filter (tensor ${filter.name}) overlaps weight (tensor ${weight.name})`,
     );
-  engine.run('winograd_filter_f32', [
+  engine.run(KERNEL.winograd_filter_f32, [
     tile,
     Cout,
     Cin,
@@ -178,13 +179,13 @@ export function conv2dWinograd(engine: Engine, args: Conv2dWinogradArgs): void {
     let U = filter;
     if (!U) {
       U = engine.alloc(winogradFilterSize(m, Cout, Cin), 'conv2dWinograd filter'); // (α², Cout, Cin)
-      engine.run('winograd_filter_f32', [m, Cout, Cin, weight!.ptr, U.ptr, pU, ws, wsBytes]);
+      engine.run(KERNEL.winograd_filter_f32, [m, Cout, Cin, weight!.ptr, U.ptr, pU, ws, wsBytes]);
     }
     const V = engine.alloc(a * a * pV, 'conv2dWinograd V'); // (α², Cin, T)
     const M = engine.alloc(a * a * pM, 'conv2dWinograd M'); // (α², Cout, T); the padding covers the 3-float overread
-    engine.run('winograd_input_f32', [m, N, Cin, H, W, x.ptr, V.ptr, pV, ws, wsBytes]);
+    engine.run(KERNEL.winograd_input_f32, [m, N, Cin, H, W, x.ptr, V.ptr, pV, ws, wsBytes]);
     // M[ξ] (Cout, T) = U[ξ] (Cout, Cin) · V[ξ] (Cin, T), ξ < α²
-    engine.run('gemm_batched_f32', [
+    engine.run(KERNEL.gemm_batched_f32, [
       a * a,
       pU,
       pV,
@@ -205,7 +206,7 @@ export function conv2dWinograd(engine: Engine, args: Conv2dWinogradArgs): void {
       ws,
       wsBytes,
     ]);
-    engine.run('winograd_output_f32', [
+    engine.run(KERNEL.winograd_output_f32, [
       m,
       N,
       Cout,
