@@ -126,6 +126,64 @@ function microKernel(kc: i32, pa: usize, pb: usize, t: usize): void {
 }
 
 /**
+ * Rows 0–3 of microKernel (pa keeps its MR-row panel layout): the leftover tile when ≤ 4 rows are left
+ * (Cout = 16 is 6 + 6 + 4 rows). Each accumulator sums its k in the same order as in microKernel, so a
+ * row gets the same bits whichever kernel computes it.
+ */
+function microKernel4(kc: i32, pa: usize, pb: usize, t: usize): void {
+  const zero = f32x4.splat(0);
+  let c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero, c30 = zero, c31 = zero;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pa += <usize>MR << 2;
+    pb += <usize>NR << 2;
+  }
+  v128.store(t, c00, 0);
+  v128.store(t, c01, 16);
+  v128.store(t, c10, 32);
+  v128.store(t, c11, 48);
+  v128.store(t, c20, 64);
+  v128.store(t, c21, 80);
+  v128.store(t, c30, 96);
+  v128.store(t, c31, 112);
+}
+
+/** Rows 0–1 of microKernel, as microKernel4 (Cout = 32 is 5·6 + 2 rows; Cout = 1, the output conv). */
+function microKernel2(kc: i32, pa: usize, pb: usize, t: usize): void {
+  const zero = f32x4.splat(0);
+  let c00 = zero, c01 = zero, c10 = zero, c11 = zero;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    pa += <usize>MR << 2;
+    pb += <usize>NR << 2;
+  }
+  v128.store(t, c00, 0);
+  v128.store(t, c01, 16);
+  v128.store(t, c10, 32);
+  v128.store(t, c11, 48);
+}
+
+/**
  * C[0:mr, 0:nr] ← alpha·t + beta·C + bias on the first K block (C is not read when beta = 0, as in BLAS),
  * C ← C + alpha·t on later ones. (i0, j0): the tile's place in C, to index the bias.
  */
@@ -355,7 +413,8 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
   // the width (Wo = W: 3×3 pad 1, 1×1): input pixel (oy + ky − padTop, ox + kx − padLeft) is then at
   // flat offset j − n·P + (ky − padTop)·W + (kx − padLeft), the same shift for all 8 columns, so each k
   // is two vector loads masked by which columns fall inside the image (small images: 14×14, 7×7).
-  const flat = !oneRow && nr == NR && s == 1 && Wo == W && (j0 + NR - 1) / P == n0;
+  // Taken for one-row panels too: its inner loop is cheaper than packRow's edge cases.
+  const flat = nr == NR && s == 1 && Wo == W && (j0 + NR - 1) / P == n0;
   const imageBytes = <usize>(g.Cin * HW) << 2;
   if (flat) {
     for (let c = 0; c < NR; c++) {
@@ -416,42 +475,54 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
   }
 }
 
-/** The `flat` case of packPanelConv: xn is the image, cols holds the panel's 8 oy then 8 ox. */
+/**
+ * The `flat` case of packPanelConv: xn is the image, cols holds the panel's 8 oy then 8 ox.
+ * k = (ci, ky, kx) is walked with the kernel tap t = (ky, kx) outside and ci inside: the lane masks, the
+ * flat offset and the edge test depend on t only, so the inner loop is two masked loads and two stores
+ * per k (the panel's rows are written with a stride of ks² rows, all inside one 8 KiB panel).
+ */
 function packPanelFlat(xn: usize, g: ConvGeometry, cols: usize, p0: i32, k0: i32, kc: i32, d: usize): void {
   const H = g.H, W = g.W, ks = g.ksize;
   const HW = H * W;
+  const kk = ks * ks;
   const oyA = v128.load(cols), oyB = v128.load(cols, 16);
   const oxA = v128.load(cols, 32), oxB = v128.load(cols, 48);
   const vH = i32x4.splat(H), vW = i32x4.splat(W);
-  let ci = k0 / (ks * ks);
-  let ky = (k0 - ci * ks * ks) / ks;
-  let kx = k0 - ci * ks * ks - ky * ks;
-  for (let k = 0; k < kc; k++) {
-    const dk = d + (<usize>(k * NR) << 2);
+  const planeBytes = <usize>HW << 2;
+  const rowStep = <usize>(kk * NR) << 2; // from (ci, t) to (ci + 1, t) in the panel
+  const kEnd = k0 + kc;
+  for (let tap = 0; tap < kk; tap++) {
+    // channels whose k = ci·kk + tap falls in [k0, kEnd)
+    const ciLo = k0 > tap ? (k0 - tap + kk - 1) / kk : 0;
+    const ciHi = kEnd > tap ? (kEnd - 1 - tap) / kk + 1 : 0;
+    if (ciLo >= ciHi) continue;
+    const ky = tap / ks;
+    const kx = tap - ky * ks;
     const dy = ky - g.padTop, dx = kx - g.padLeft;
     const vdy = i32x4.splat(dy), vdx = i32x4.splat(dx);
     // lanes whose input pixel lies inside the image (unsigned compare: negative → huge)
     const mA = v128.and(i32x4.lt_u(i32x4.add(oyA, vdy), vH), i32x4.lt_u(i32x4.add(oxA, vdx), vW));
     const mB = v128.and(i32x4.lt_u(i32x4.add(oyB, vdy), vH), i32x4.lt_u(i32x4.add(oxB, vdx), vW));
-    const off = p0 + dy * W + dx; // flat offset of column 0's input pixel in the channel plane
-    const plane = xn + (<usize>(ci * HW) << 2);
+    const off = p0 + dy * W + dx; // flat offset of column 0's input pixel in a channel plane
+    let dk = d + (<usize>((ciLo * kk + tap - k0) * NR) << 2);
+    let src = xn + <usize>ciLo * planeBytes + (<usize>off << 2); // wraps when off < 0: not read then
     if (off >= 0 && off + NR <= HW) {
-      const src = plane + (<usize>off << 2);
-      v128.store(dk, v128.and(v128.load(src), mA));
-      v128.store(dk, v128.and(v128.load(src, 16), mB), 16);
+      for (let ci = ciLo; ci < ciHi; ci++) {
+        v128.store(dk, v128.and(v128.load(src), mA));
+        v128.store(dk, v128.and(v128.load(src, 16), mB), 16);
+        dk += rowStep;
+        src += planeBytes;
+      }
     } else {
       // near the plane's first or last row the 8 values may run past it: only valid lanes are read
-      for (let c = 0; c < NR; c++) {
-        const iy = load<i32>(cols + (<usize>c << 2)) + dy;
-        const ix = load<i32>(cols + (<usize>(NR + c) << 2)) + dx;
-        store<f32>(dk + (<usize>c << 2), <u32>iy < <u32>H && <u32>ix < <u32>W ? load<f32>(plane + (<usize>(off + c) << 2)) : 0);
-      }
-    }
-    if (++kx == ks) {
-      kx = 0;
-      if (++ky == ks) {
-        ky = 0;
-        ci++;
+      for (let ci = ciLo; ci < ciHi; ci++) {
+        const plane = xn + <usize>ci * planeBytes;
+        for (let c = 0; c < NR; c++) {
+          const iy = load<i32>(cols + (<usize>c << 2)) + dy;
+          const ix = load<i32>(cols + (<usize>(NR + c) << 2)) + dx;
+          store<f32>(dk + (<usize>c << 2), <u32>iy < <u32>H && <u32>ix < <u32>W ? load<f32>(plane + (<usize>(off + c) << 2)) : 0);
+        }
+        dk += rowStep;
       }
     }
   }
@@ -558,8 +629,13 @@ export function gemmDriver(
             storeTiles(t, MR, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
           }
           if (ir < mc) {
-            microKernel(kc, pa + (<usize>(ir * kc) << 2), panelB, t);
-            storeTiles(t, mc - ir, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
+            // leftover rows (only at the end of M, so which kernel runs a row never depends on nth)
+            const mr = mc - ir;
+            const panelA = pa + (<usize>(ir * kc) << 2);
+            if (mr <= 2) microKernel2(kc, panelA, panelB, t);
+            else if (mr <= 4) microKernel4(kc, panelA, panelB, t);
+            else microKernel(kc, panelA, panelB, t);
+            storeTiles(t, mr, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
           }
         }
       }
