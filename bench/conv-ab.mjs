@@ -70,7 +70,9 @@ const cpuMs = () => {
 const clock = threads === 1 ? cpuMs : () => performance.now();
 let totalA = 0;
 let totalB = 0;
-console.log(`conv2d A/B, mnist preset forward N=${N}, ${threads} thread(s), ${threads === 1 ? 'CPU' : 'wall'} ms per call, medians of ${rounds} rounds`);
+console.log(
+  `conv2d A/B, mnist preset forward N=${N}, ${threads} thread(s), ${threads === 1 ? 'CPU' : 'wall'} ms per call, medians of ${rounds} rounds`,
+);
 for (let i = 0; i < shapes.length; i++) {
   const s = shapes[i];
   const flops = 2 * s.n * s.Cout * s.Ho * s.Wo * s.Cin * s.k * s.k;
@@ -95,7 +97,9 @@ for (let i = 0; i < shapes.length; i++) {
     `${name} x${String(s.count).padStart(2)}  before ${a.toFixed(4)} (${(flops / a / 1e6).toFixed(1)} GFLOP/s)  after ${b.toFixed(4)} (${(flops / b / 1e6).toFixed(1)})  ${(a / b).toFixed(2)}×`,
   );
 }
-console.log(`all convs of one forward: before ${totalA.toFixed(2)} ms, after ${totalB.toFixed(2)} ms, ${(totalA / totalB).toFixed(2)}×`);
+console.log(
+  `all convs of one forward: before ${totalA.toFixed(2)} ms, after ${totalB.toFixed(2)} ms, ${(totalA / totalB).toFixed(2)}×`,
+);
 A.engine.dispose();
 B.engine.dispose();
 process.exit(0);
