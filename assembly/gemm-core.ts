@@ -73,12 +73,35 @@ export function convGeometry(ws: usize): ConvGeometry {
 }
 
 /**
- * t (MR×NR, row-major) = Σ_k pa[k, 0:MR] ⊗ pb[k, 0:NR] over kc steps.
+ * Stores one row of a tile, two v128: d[0:8] = c (the tile buffer, or C's first K block without bias),
+ * c + bias (C's first block with a row bias), or d + c (C's later K blocks). These are storeTile's
+ * operations for alpha = 1, beta = 0 in the same order, so storing from the registers gives the same bits.
+ */
+// @ts-ignore: decorator
+@inline
+function storeRow(d: usize, c0: v128, c1: v128, bias: usize, acc: bool): void {
+  if (acc) {
+    v128.store(d, f32x4.add(v128.load(d), c0));
+    v128.store(d, f32x4.add(v128.load(d, 16), c1), 16);
+  } else if (bias) {
+    const b = v128.load32_splat(bias);
+    v128.store(d, f32x4.add(c0, b));
+    v128.store(d, f32x4.add(c1, b), 16);
+  } else {
+    v128.store(d, c0);
+    v128.store(d, c1, 16);
+  }
+}
+
+/**
+ * d (MR rows of NR, row stride ldd floats) = Σ_k pa[k, 0:MR] ⊗ pb[k, 0:NR] over kc steps, stored as
+ * storeRow says: into the tile buffer (ldd = NR, no bias), or straight into C for a full tile when
+ * alpha = 1 and beta = 0 (bias: row 0's bias or 0; acc: a later K block, added to C).
  * Kept out of the driver on purpose: inlined there, V8 runs out of registers and spills accumulators.
  * The k loop is not unrolled in source either (V8 then hoists loads and spills). Rows ≥ 5 vanish at
  * compile time when MR = 5.
  */
-function microKernel(kc: i32, pa: usize, pb: usize, t: usize): void {
+function microKernel(kc: i32, pa: usize, pb: usize, d: usize, ldd: i32, bias: usize, acc: bool): void {
   const zero = f32x4.splat(0);
   let c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero;
   let c30 = zero, c31 = zero, c40 = zero, c41 = zero, c50 = zero, c51 = zero;
@@ -109,20 +132,14 @@ function microKernel(kc: i32, pa: usize, pb: usize, t: usize): void {
     pa += <usize>MR << 2;
     pb += <usize>NR << 2;
   }
-  v128.store(t, c00, 0);
-  v128.store(t, c01, 16);
-  v128.store(t, c10, 32);
-  v128.store(t, c11, 48);
-  v128.store(t, c20, 64);
-  v128.store(t, c21, 80);
-  v128.store(t, c30, 96);
-  v128.store(t, c31, 112);
-  v128.store(t, c40, 128);
-  v128.store(t, c41, 144);
-  if (MR > 5) {
-    v128.store(t, c50, 160);
-    v128.store(t, c51, 176);
-  }
+  const step = <usize>ldd << 2;
+  const bstep: usize = bias ? 4 : 0;
+  storeRow(d, c00, c01, bias, acc);
+  storeRow(d + step, c10, c11, bias + bstep, acc);
+  storeRow(d + 2 * step, c20, c21, bias + 2 * bstep, acc);
+  storeRow(d + 3 * step, c30, c31, bias + 3 * bstep, acc);
+  storeRow(d + 4 * step, c40, c41, bias + 4 * bstep, acc);
+  if (MR > 5) storeRow(d + 5 * step, c50, c51, bias + 5 * bstep, acc);
 }
 
 /**
@@ -130,7 +147,7 @@ function microKernel(kc: i32, pa: usize, pb: usize, t: usize): void {
  * (Cout = 16 is 6 + 6 + 4 rows). Each accumulator sums its k in the same order as in microKernel, so a
  * row gets the same bits whichever kernel computes it.
  */
-function microKernel4(kc: i32, pa: usize, pb: usize, t: usize): void {
+function microKernel4(kc: i32, pa: usize, pb: usize, d: usize, ldd: i32, bias: usize, acc: bool): void {
   const zero = f32x4.splat(0);
   let c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero, c30 = zero, c31 = zero;
   for (let k = 0; k < kc; k++) {
@@ -151,18 +168,16 @@ function microKernel4(kc: i32, pa: usize, pb: usize, t: usize): void {
     pa += <usize>MR << 2;
     pb += <usize>NR << 2;
   }
-  v128.store(t, c00, 0);
-  v128.store(t, c01, 16);
-  v128.store(t, c10, 32);
-  v128.store(t, c11, 48);
-  v128.store(t, c20, 64);
-  v128.store(t, c21, 80);
-  v128.store(t, c30, 96);
-  v128.store(t, c31, 112);
+  const step = <usize>ldd << 2;
+  const bstep: usize = bias ? 4 : 0;
+  storeRow(d, c00, c01, bias, acc);
+  storeRow(d + step, c10, c11, bias + bstep, acc);
+  storeRow(d + 2 * step, c20, c21, bias + 2 * bstep, acc);
+  storeRow(d + 3 * step, c30, c31, bias + 3 * bstep, acc);
 }
 
 /** Rows 0–1 of microKernel, as microKernel4 (Cout = 32 is 5·6 + 2 rows; Cout = 1, the output conv). */
-function microKernel2(kc: i32, pa: usize, pb: usize, t: usize): void {
+function microKernel2(kc: i32, pa: usize, pb: usize, d: usize, ldd: i32, bias: usize, acc: bool): void {
   const zero = f32x4.splat(0);
   let c00 = zero, c01 = zero, c10 = zero, c11 = zero;
   for (let k = 0; k < kc; k++) {
@@ -177,10 +192,9 @@ function microKernel2(kc: i32, pa: usize, pb: usize, t: usize): void {
     pa += <usize>MR << 2;
     pb += <usize>NR << 2;
   }
-  v128.store(t, c00, 0);
-  v128.store(t, c01, 16);
-  v128.store(t, c10, 32);
-  v128.store(t, c11, 48);
+  const step = <usize>ldd << 2;
+  storeRow(d, c00, c01, bias, acc);
+  storeRow(d + step, c10, c11, bias ? bias + 4 : 0, acc);
 }
 
 /**
@@ -606,6 +620,14 @@ export function gemmDriver(
   const t = ws + GEOMETRY_BYTES + COLUMNS_BYTES;
   const pa = t + TILE_BYTES;
   const pb = pa + A_PACK_BYTES;
+  // When this thread's rows of op(A), all K blocks of them, fit the A workspace (the weights of every conv
+  // of a small network), they are packed once, on the first column block, and reused by the others:
+  // block pc at pa + pc·mpad (each earlier block is KC deep).
+  const mpad = (m1 - m0 + MR - 1) / MR * MR;
+  const resident = m1 - m0 <= MC && mpad * K <= MC * KC;
+  // Full tiles go from the registers straight into C where that is the same arithmetic (alpha = 1, and
+  // beta = 0 or a later K block; a column bias is added by storeTile).
+  const direct = alpha == 1 && beta == 0 && biasMode != BIAS_COL;
   for (let jc = n0; jc < n1; jc += NC) {
     const nc = min(NC, n1 - jc);
     // K = 0 still makes one (empty) block, so that C ← beta·C + bias happens.
@@ -616,26 +638,45 @@ export function gemmDriver(
       packB(bMode, B, ldb, g, pc, kc, jc, nc, pb);
       for (let ic = m0; ic < m1; ic += MC) {
         const mc = min(MC, m1 - ic);
-        packA(transA, A, lda, ic, mc, pc, kc, pa);
+        const paBlock = resident ? pa + (<usize>(pc * mpad) << 2) : pa;
+        if (!resident || jc == n0) packA(transA, A, lda, ic, mc, pc, kc, paBlock);
+        const rowBias = first && biasMode == BIAS_ROW ? bias : 0;
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const j = jc + jr;
           const panelB = pb + (<usize>(jr * kc) << 2);
+          // a full panel inside one image of C can be stored from the registers
+          const n = j / P;
+          const p = j - n * P;
+          const inC = (direct || !first) && alpha == 1 && nr == NR && p + NR <= P;
+          const cAt = C + ((<usize>n * <usize>M * <usize>ldc + <usize>p) << 2);
           // Full row tiles, then the leftover rows (only at the end of M). Two call sites also keep
           // binaryen from inlining the micro-kernel here (it inlines any function with one caller).
           let ir = 0;
           for (; ir + MR <= mc; ir += MR) {
-            microKernel(kc, pa + (<usize>(ir * kc) << 2), panelB, t);
-            storeTiles(t, MR, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
+            const i = ic + ir;
+            const panelA = paBlock + (<usize>(ir * kc) << 2);
+            if (inC) microKernel(kc, panelA, panelB, cAt + (<usize>(i * ldc) << 2), ldc, rowBias ? rowBias + (<usize>i << 2) : 0, !first);
+            else {
+              microKernel(kc, panelA, panelB, t, NR, 0, false);
+              storeTiles(t, MR, nr, i, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
+            }
           }
           if (ir < mc) {
             // leftover rows (only at the end of M, so which kernel runs a row never depends on nth)
             const mr = mc - ir;
-            const panelA = pa + (<usize>(ir * kc) << 2);
-            if (mr <= 2) microKernel2(kc, panelA, panelB, t);
-            else if (mr <= 4) microKernel4(kc, panelA, panelB, t);
-            else microKernel(kc, panelA, panelB, t);
-            storeTiles(t, mr, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
+            const i = ic + ir;
+            const panelA = paBlock + (<usize>(ir * kc) << 2);
+            const rows = mr <= 2 ? 2 : mr <= 4 ? 4 : MR;
+            const here = inC && mr == rows;
+            const d = here ? cAt + (<usize>(i * ldc) << 2) : t;
+            const ld = here ? ldc : NR;
+            const rb: usize = here && rowBias ? rowBias + (<usize>i << 2) : 0;
+            const acc = here && !first;
+            if (rows == 2) microKernel2(kc, panelA, panelB, d, ld, rb, acc);
+            else if (rows == 4) microKernel4(kc, panelA, panelB, d, ld, rb, acc);
+            else microKernel(kc, panelA, panelB, d, ld, rb, acc);
+            if (!here) storeTiles(t, mr, nr, i, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
           }
         }
       }
