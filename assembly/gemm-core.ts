@@ -24,7 +24,9 @@ export const NC: i32 = 512;
 // Layout of one thread's workspace: [ConvGeometry | conv column offsets | tile MR×NR | A panels MC×KC |
 // B panels KC×NC].
 const GEOMETRY_BYTES: usize = 64;
-const COLUMNS_BYTES: usize = 128; // i32 (image, iy0, ix0) of each of the NR columns of a conv panel
+// i32 (image, iy0, ix0) of each of the NR columns of a conv panel, then packPanelGather's NR lane masks
+// and NR byte offsets
+const COLUMNS_BYTES: usize = 192;
 const TILE_BYTES: usize = 256; // MR×NR floats; with the above, keeps the panels 64-byte aligned
 const A_PACK_BYTES: usize = <usize>(MC * KC) << 2;
 const B_PACK_BYTES: usize = <usize>(KC * NC) << 2;
@@ -442,14 +444,17 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
   if (!oneRow) {
     // Columns may straddle rows and images: look each one up once, not once per k.
     for (let c = 0; c < NR; c++) {
-      const j = min(j0 + c, j0 + nr - 1); // columns past nr repeat the last one and are zeroed below
+      const j = min(j0 + c, j0 + nr - 1);
       const n = j / P;
       const p = j - n * P;
       const oy = p / Wo;
       store<i32>(cols + (<usize>c << 2), n);
-      store<i32>(cols + (<usize>(NR + c) << 2), oy * s - g.padTop);
+      // columns past nr get a row that no tap reaches, so they read as zero
+      store<i32>(cols + (<usize>(NR + c) << 2), c < nr ? oy * s - g.padTop : -(1 << 20));
       store<i32>(cols + (<usize>(2 * NR + c) << 2), (p - oy * Wo) * s - g.padLeft);
     }
+    packPanelGather(x, g, cols, k0, kc, d);
+    return;
   }
   const xn = x + <usize>n0 * imageBytes;
   const iyRow = oy0 * s - g.padTop;
@@ -460,23 +465,13 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
   for (let k = 0; k < kc; k++) {
     const dk = d + (<usize>(k * NR) << 2);
     const planeOff = <usize>(ci * HW) << 2;
-    if (oneRow) {
+    {
       const iy = iyRow + ky;
       if (<u32>iy >= <u32>H) {
         v128.store(dk, f32x4.splat(0));
         v128.store(dk, f32x4.splat(0), 16);
       } else {
         packRow(xn + planeOff + (<usize>(iy * W) << 2), ixRow + kx, s, W, dk);
-      }
-    } else {
-      for (let c = 0; c < NR; c++) {
-        const iy = load<i32>(cols + (<usize>(NR + c) << 2)) + ky;
-        const ix = load<i32>(cols + (<usize>(2 * NR + c) << 2)) + kx;
-        let v: f32 = 0;
-        if (c < nr && <u32>iy < <u32>H && <u32>ix < <u32>W) {
-          v = load<f32>(x + <usize>load<i32>(cols + (<usize>c << 2)) * imageBytes + planeOff + (<usize>(iy * W + ix) << 2));
-        }
-        store<f32>(dk + (<usize>c << 2), v);
       }
     }
     if (++kx == ks) {
@@ -485,6 +480,58 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
         ky = 0;
         ci++;
       }
+    }
+  }
+}
+
+/**
+ * The general case of packPanelConv: columns that straddle output rows or images, or a strided conv.
+ * cols holds each column's image, first input row and column (a row no tap reaches past nr). As in
+ * packPanelFlat, taps are outside and channels inside: per tap, each column's byte offset in its image
+ * (0 where it falls outside, then masked) and the lane masks are worked out once; per channel, the 8
+ * values are loaded lane by lane into two vectors.
+ */
+function packPanelGather(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32, d: usize): void {
+  const H = g.H, W = g.W, ks = g.ksize;
+  const HW = H * W;
+  const kk = ks * ks;
+  const planeBytes = <usize>HW << 2;
+  const imageBytes = <usize>g.Cin * planeBytes;
+  const rowStep = <usize>(kk * NR) << 2;
+  const kEnd = k0 + kc;
+  const valid = cols + (<usize>(3 * NR) << 2); // NR lane masks, then NR byte offsets
+  for (let tap = 0; tap < kk; tap++) {
+    const ciLo = k0 > tap ? (k0 - tap + kk - 1) / kk : 0;
+    const ciHi = kEnd > tap ? (kEnd - 1 - tap) / kk + 1 : 0;
+    if (ciLo >= ciHi) continue;
+    const ky = tap / ks;
+    const kx = tap - ky * ks;
+    for (let c = 0; c < NR; c++) {
+      const iy = load<i32>(cols + (<usize>(NR + c) << 2)) + ky;
+      const ix = load<i32>(cols + (<usize>(2 * NR + c) << 2)) + kx;
+      const inside = <u32>iy < <u32>H && <u32>ix < <u32>W;
+      store<i32>(valid + (<usize>c << 2), inside ? -1 : 0);
+      store<i32>(valid + (<usize>(NR + c) << 2), inside ? <i32>(<usize>load<i32>(cols + (<usize>c << 2)) * imageBytes + (<usize>(iy * W + ix) << 2)) : 0);
+    }
+    const mA = v128.load(valid), mB = v128.load(valid, 16);
+    const offs = valid + (<usize>NR << 2);
+    const o0 = <usize>load<i32>(offs), o1 = <usize>load<i32>(offs, 4), o2 = <usize>load<i32>(offs, 8), o3 = <usize>load<i32>(offs, 12);
+    const o4 = <usize>load<i32>(offs, 16), o5 = <usize>load<i32>(offs, 20), o6 = <usize>load<i32>(offs, 24), o7 = <usize>load<i32>(offs, 28);
+    let dk = d + (<usize>((ciLo * kk + tap - k0) * NR) << 2);
+    let src = x + <usize>ciLo * planeBytes;
+    for (let ci = ciLo; ci < ciHi; ci++) {
+      let a = v128.load32_zero(src + o0);
+      a = v128.load32_lane(src + o1, a, 1);
+      a = v128.load32_lane(src + o2, a, 2);
+      a = v128.load32_lane(src + o3, a, 3);
+      let b = v128.load32_zero(src + o4);
+      b = v128.load32_lane(src + o5, b, 1);
+      b = v128.load32_lane(src + o6, b, 2);
+      b = v128.load32_lane(src + o7, b, 3);
+      v128.store(dk, v128.and(a, mA));
+      v128.store(dk, v128.and(b, mB), 16);
+      dk += rowStep;
+      src += planeBytes;
     }
   }
 }

@@ -6,10 +6,10 @@ import { checkInt, checkScalar, checkTensor } from './check.js';
 
 /**
  * Workspace one thread needs for the packed GEMM (assembly/gemm-core.ts WORKSPACE_BYTES, taken for the
- * larger tile MR = 6): conv geometry 64 B + conv column offsets 128 B + tile 256 B + A panels MC×KC +
+ * larger tile MR = 6): conv geometry 64 B + conv column offsets and masks 192 B + tile 256 B + A panels MC×KC +
  * B panels KC×NC floats, with MC = 96, KC = 256, NC = 512.
  */
-export const GEMM_WORKSPACE_BYTES = 64 + 128 + 256 + 96 * 256 * 4 + 256 * 512 * 4;
+export const GEMM_WORKSPACE_BYTES = 64 + 192 + 256 + 96 * 256 * 4 + 256 * 512 * 4;
 
 const BIAS_MODE = { none: 0, row: 1, col: 2 } as const;
 
