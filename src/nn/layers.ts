@@ -216,12 +216,13 @@ export function linear(ctx: Ctx, prefix: string, x: Tensor, N: number, inF: numb
     const y = e.alloc([N, outF], prefix); // (N, out)
     const W = ctx.p(`${prefix}.weight`);
     gemm(e, { M: N, N: outF, K: inF, A: x, B: W, transB: true, C: y, bias: ctx.p(`${prefix}.bias`), biasOn: 'col' });
-    ctx.record(() => {
-      const dy = ctx.grad(y); // (N, out)
-      gemm(e, { M: outF, N: inF, K: N, A: dy, transA: true, B: x, C: ctx.g(`${prefix}.weight`), beta: 1 }); // dW += dyᵀ·x
-      gemm(e, { M: 1, N: outF, K: N, A: ctx.ones(N), B: dy, C: ctx.g(`${prefix}.bias`), beta: 1 }); // db += 1ᵀ·dy
-      if (ctx.needsGrad(x)) gemm(e, { M: N, N: inF, K: outF, A: dy, B: W, C: ctx.grad(x), beta: 1 }); // dx += dy·W
-    });
+    if (ctx.training)
+      ctx.record(() => {
+        const dy = ctx.grad(y); // (N, out)
+        gemm(e, { M: outF, N: inF, K: N, A: dy, transA: true, B: x, C: ctx.g(`${prefix}.weight`), beta: 1 }); // dW += dyᵀ·x
+        gemm(e, { M: 1, N: outF, K: N, A: ctx.ones(N), B: dy, C: ctx.g(`${prefix}.bias`), beta: 1 }); // db += 1ᵀ·dy
+        if (ctx.needsGrad(x)) gemm(e, { M: N, N: inF, K: outF, A: dy, B: W, C: ctx.grad(x), beta: 1 }); // dx += dy·W
+      });
     return y;
   });
 }
@@ -231,7 +232,7 @@ export function siluT(ctx: Ctx, x: Tensor, name: string): Tensor {
   return span('silu', () => {
     const y = ctx.engine.alloc(x.size, name);
     silu(ctx.engine, x.size, x, y);
-    ctx.record(() => siluBackward(ctx.engine, x.size, x, ctx.grad(y), ctx.grad(x), true));
+    if (ctx.training) ctx.record(() => siluBackward(ctx.engine, x.size, x, ctx.grad(y), ctx.grad(x), true));
     return y;
   });
 }
@@ -239,6 +240,12 @@ export function siluT(ctx: Ctx, x: Tensor, name: string): Tensor {
 export function siluAct(ctx: Ctx, x: Act, name: string): Act {
   return { ...x, t: siluT(ctx, x.t, name) };
 }
+
+/** Profile kinds by [kernel 1 | 3][stride 1 | 2]. */
+const CONV_KIND = [
+  ['conv 1x1', 'conv 1x1 stride 2'],
+  ['conv 3x3', 'conv 3x3 stride 2'],
+];
 
 export function conv(
   ctx: Ctx,
@@ -249,26 +256,28 @@ export function conv(
   stride: 1 | 2 = 1,
   pad: number | [number, number, number, number] = kernel === 3 ? 1 : 0,
 ): Act {
-  return span(`conv ${kernel}x${kernel}${stride === 2 ? ' stride 2' : ''}`, () => {
-    const [pt, pl, pb, pr] = typeof pad === 'number' ? [pad, pad, pad, pad] : pad;
-    const Ho = Math.floor((x.H + pt + pb - kernel) / stride) + 1;
-    const Wo = Math.floor((x.W + pl + pr - kernel) / stride) + 1;
+  return span(CONV_KIND[kernel === 3 ? 1 : 0][stride === 2 ? 1 : 0], () => {
+    const padV = typeof pad === 'number' ? pad : 0; // (no arrays per call: this runs ~50 times a forward)
+    const Ho = Math.floor((x.H + (typeof pad === 'number' ? 2 * padV : pad[0] + pad[2]) - kernel) / stride) + 1;
+    const Wo = Math.floor((x.W + (typeof pad === 'number' ? 2 * padV : pad[1] + pad[3]) - kernel) / stride) + 1;
     const y = ctx.act(x.N, Cout, Ho, Wo, prefix);
-    const geometry = { N: x.N, Cin: x.C, H: x.H, W: x.W, Cout, kernel, stride, pad };
     const weight = ctx.p(`${prefix}.weight`);
-    conv2d(ctx.engine, { ...geometry, x: x.t, weight, bias: ctx.p(`${prefix}.bias`), y: y.t });
-    ctx.record(() => {
-      conv2dBackward(ctx.engine, {
-        ...geometry,
-        x: x.t,
-        weight,
-        dy: ctx.grad(y.t),
-        accumulate: true,
-        dx: ctx.needsGrad(x.t) ? ctx.grad(x.t) : undefined,
-        dweight: ctx.g(`${prefix}.weight`),
-        dbias: ctx.g(`${prefix}.bias`),
+    const bias = ctx.p(`${prefix}.bias`);
+    conv2d(ctx.engine, { N: x.N, Cin: x.C, H: x.H, W: x.W, Cout, kernel, stride, pad, x: x.t, weight, bias, y: y.t });
+    const geometry = { N: x.N, Cin: x.C, H: x.H, W: x.W, Cout, kernel, stride, pad };
+    if (ctx.training)
+      ctx.record(() => {
+        conv2dBackward(ctx.engine, {
+          ...geometry,
+          x: x.t,
+          weight,
+          dy: ctx.grad(y.t),
+          accumulate: true,
+          dx: ctx.needsGrad(x.t) ? ctx.grad(x.t) : undefined,
+          dweight: ctx.g(`${prefix}.weight`),
+          dbias: ctx.g(`${prefix}.bias`),
+        });
       });
-    });
     return y;
   });
 }
@@ -282,20 +291,21 @@ export function groupNormLayer(ctx: Ctx, prefix: string, x: Act, groups: number,
     const gamma = ctx.p(`${prefix}.weight`);
     const shape = { N: x.N, C: x.C, H: x.H, W: x.W, groups };
     groupNorm(e, { ...shape, x: x.t, eps, gamma, beta: ctx.p(`${prefix}.bias`), y: y.t, mean, rstd });
-    ctx.record(() => {
-      groupNormBackward(e, {
-        ...shape,
-        dy: ctx.grad(y.t),
-        x: x.t,
-        mean,
-        rstd,
-        gamma,
-        dx: ctx.grad(x.t),
-        accumulate: true,
-        dgamma: ctx.g(`${prefix}.weight`),
-        dbeta: ctx.g(`${prefix}.bias`),
+    if (ctx.training)
+      ctx.record(() => {
+        groupNormBackward(e, {
+          ...shape,
+          dy: ctx.grad(y.t),
+          x: x.t,
+          mean,
+          rstd,
+          gamma,
+          dx: ctx.grad(x.t),
+          accumulate: true,
+          dgamma: ctx.g(`${prefix}.weight`),
+          dbeta: ctx.g(`${prefix}.bias`),
+        });
       });
-    });
     return y;
   });
 }
@@ -337,14 +347,15 @@ export function residual(ctx: Ctx, a: Act, b: Act, s: number, name: string): Act
     const out = ctx.act(a.N, a.C, a.H, a.W, name);
     add(e, out.t.size, a.t, b.t, out.t);
     if (s !== 1) scale(e, out.t.size, 1 / s, out.t, out.t);
-    ctx.record(() => {
-      const g = ctx.grad(out.t);
-      for (const x of [a.t, b.t]) {
-        const gx = ctx.grad(x);
-        if (s === 1) add(e, x.size, gx, g, gx);
-        else axpy(e, x.size, 1 / s, g, gx); // gx += g·(1/s)
-      }
-    });
+    if (ctx.training)
+      ctx.record(() => {
+        const g = ctx.grad(out.t);
+        for (const x of [a.t, b.t]) {
+          const gx = ctx.grad(x);
+          if (s === 1) add(e, x.size, gx, g, gx);
+          else axpy(e, x.size, 1 / s, g, gx); // gx += g·(1/s)
+        }
+      });
     return out;
   });
 }
@@ -369,17 +380,18 @@ export function resnet(ctx: Ctx, prefix: string, x: Act, Cout: number, o: BlockO
   const hb = h;
   span('time-embedding add', () => {
     addChannelBias(e, { N: hb.N, C: hb.C, H: hb.H, W: hb.W, bias: proj, x: hb.t });
-    ctx.record(() =>
-      addChannelBiasBackward(e, {
-        N: hb.N,
-        C: hb.C,
-        H: hb.H,
-        W: hb.W,
-        dy: ctx.grad(hb.t),
-        dbias: ctx.grad(proj),
-        accumulate: true,
-      }),
-    );
+    if (ctx.training)
+      ctx.record(() =>
+        addChannelBiasBackward(e, {
+          N: hb.N,
+          C: hb.C,
+          H: hb.H,
+          W: hb.W,
+          dy: ctx.grad(hb.t),
+          dbias: ctx.grad(proj),
+          accumulate: true,
+        }),
+      );
   });
   h = groupNormSilu(ctx, `${prefix}.norm2`, h, o.groups, o.eps, `${prefix}.act2`);
   if (ctx.training && o.dropout && o.dropout.p > 0)
@@ -395,7 +407,7 @@ function dropout(ctx: Ctx, x: Act, mask: Tensor, name: string): Act {
     const e = ctx.engine;
     const y = ctx.act(x.N, x.C, x.H, x.W, name);
     mul(e, x.t.size, x.t, mask, y.t);
-    ctx.record(() => mulAccumulate(e, x.t.size, ctx.grad(y.t), mask, ctx.grad(x.t)));
+    if (ctx.training) ctx.record(() => mulAccumulate(e, x.t.size, ctx.grad(y.t), mask, ctx.grad(x.t)));
     return y;
   });
 }
@@ -446,29 +458,30 @@ function attentionCore(ctx: Ctx, prefix: string, h: Act, headDim: number): Act {
     transB: true,
     C: ao.t,
   }); // O_hᵀ = V_hᵀ·Sᵀ
-  ctx.record(() => {
-    const dAo = ctx.grad(ao.t);
-    const [dq, dk, dv] = [ctx.grad(q.t), ctx.grad(k.t), ctx.grad(v.t)];
-    const dS = ctx.tmp(items * P * P, `${prefix}.dscores`); // (N·heads, P, P)
-    const sS = { count: items, strideA: dP, strideB: P * P, strideC: dP };
-    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: dAo, B: probs, C: dv, beta: 1 }); // dVᵀ += dOᵀ·S
-    gemmBatched(e, {
-      count: items,
-      strideA: dP,
-      strideB: dP,
-      strideC: P * P,
-      M: P,
-      N: P,
-      K: headDim,
-      A: dAo,
-      transA: true,
-      B: v.t,
-      C: dS,
-    }); // dS = dO·Vᵀ
-    softmaxBackward(e, { rows: items * P, cols: P, y: probs, dy: dS, dx: dS, scale: sc }); // dZ (scale included)
-    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: k.t, B: dS, transB: true, C: dq, beta: 1 }); // dQᵀ += Kᵀ·dZᵀ
-    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: q.t, B: dS, C: dk, beta: 1 }); // dKᵀ += Qᵀ·dZ
-  });
+  if (ctx.training)
+    ctx.record(() => {
+      const dAo = ctx.grad(ao.t);
+      const [dq, dk, dv] = [ctx.grad(q.t), ctx.grad(k.t), ctx.grad(v.t)];
+      const dS = ctx.tmp(items * P * P, `${prefix}.dscores`); // (N·heads, P, P)
+      const sS = { count: items, strideA: dP, strideB: P * P, strideC: dP };
+      gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: dAo, B: probs, C: dv, beta: 1 }); // dVᵀ += dOᵀ·S
+      gemmBatched(e, {
+        count: items,
+        strideA: dP,
+        strideB: dP,
+        strideC: P * P,
+        M: P,
+        N: P,
+        K: headDim,
+        A: dAo,
+        transA: true,
+        B: v.t,
+        C: dS,
+      }); // dS = dO·Vᵀ
+      softmaxBackward(e, { rows: items * P, cols: P, y: probs, dy: dS, dx: dS, scale: sc }); // dZ (scale included)
+      gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: k.t, B: dS, transB: true, C: dq, beta: 1 }); // dQᵀ += Kᵀ·dZᵀ
+      gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: q.t, B: dS, C: dk, beta: 1 }); // dKᵀ += Qᵀ·dZ
+    });
   return conv(ctx, `${prefix}.to_out.0`, ao, C, 1);
 }
 
@@ -484,9 +497,10 @@ export function upsample(ctx: Ctx, prefix: string, x: Act): Act {
     const y = ctx.act(x.N, x.C, 2 * x.H, 2 * x.W, `${prefix}.nearest`);
     const shape = { N: x.N, C: x.C, H: x.H, W: x.W };
     upsampleNearest2x(e, { ...shape, x: x.t, y: y.t });
-    ctx.record(() =>
-      upsampleNearest2xBackward(e, { ...shape, dy: ctx.grad(y.t), dx: ctx.grad(x.t), accumulate: true }),
-    );
+    if (ctx.training)
+      ctx.record(() =>
+        upsampleNearest2xBackward(e, { ...shape, dy: ctx.grad(y.t), dx: ctx.grad(x.t), accumulate: true }),
+      );
     return y;
   });
   return conv(ctx, `${prefix}.conv`, up, x.C, 3);
@@ -498,15 +512,16 @@ export function concat(ctx: Ctx, a: Act, b: Act, name: string): Act {
     const y = ctx.act(a.N, a.C + b.C, a.H, a.W, name);
     const shape = { N: a.N, C1: a.C, C2: b.C, H: a.H, W: a.W };
     concatChannels(ctx.engine, { ...shape, a: a.t, b: b.t, y: y.t });
-    ctx.record(() =>
-      concatChannelsBackward(ctx.engine, {
-        ...shape,
-        dy: ctx.grad(y.t),
-        da: ctx.grad(a.t),
-        db: ctx.grad(b.t),
-        accumulate: true,
-      }),
-    );
+    if (ctx.training)
+      ctx.record(() =>
+        concatChannelsBackward(ctx.engine, {
+          ...shape,
+          dy: ctx.grad(y.t),
+          da: ctx.grad(a.t),
+          db: ctx.grad(b.t),
+          accumulate: true,
+        }),
+      );
     return y;
   });
 }
