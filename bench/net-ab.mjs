@@ -69,6 +69,7 @@ for (const N of batches) {
     'ort-web': () => session.run(feeds),
   };
   const names = Object.keys(impls);
+  /** @type {Record<string, number>} */
   const reps = {};
   for (const n of names) {
     for (let w = 0; w < 10; w++) await impls[n]();
@@ -76,6 +77,7 @@ for (const N of batches) {
     await impls[n]();
     reps[n] = Math.max(1, Math.round(200 / (performance.now() - t0)));
   }
+  /** @type {Record<string, number[]>} */
   const times = Object.fromEntries(names.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < names.length; i++) {
