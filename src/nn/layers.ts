@@ -216,13 +216,12 @@ export function linear(ctx: Ctx, prefix: string, x: Tensor, N: number, inF: numb
     const y = e.alloc([N, outF], prefix); // (N, out)
     const W = ctx.p(`${prefix}.weight`);
     gemm(e, { M: N, N: outF, K: inF, A: x, B: W, transB: true, C: y, bias: ctx.p(`${prefix}.bias`), biasOn: 'col' });
-    if (ctx.training)
-      ctx.record(() => {
-        const dy = ctx.grad(y); // (N, out)
-        gemm(e, { M: outF, N: inF, K: N, A: dy, transA: true, B: x, C: ctx.g(`${prefix}.weight`), beta: 1 }); // dW += dyᵀ·x
-        gemm(e, { M: 1, N: outF, K: N, A: ctx.ones(N), B: dy, C: ctx.g(`${prefix}.bias`), beta: 1 }); // db += 1ᵀ·dy
-        if (ctx.needsGrad(x)) gemm(e, { M: N, N: inF, K: outF, A: dy, B: W, C: ctx.grad(x), beta: 1 }); // dx += dy·W
-      });
+    ctx.record(() => {
+      const dy = ctx.grad(y); // (N, out)
+      gemm(e, { M: outF, N: inF, K: N, A: dy, transA: true, B: x, C: ctx.g(`${prefix}.weight`), beta: 1 }); // dW += dyᵀ·x
+      gemm(e, { M: 1, N: outF, K: N, A: ctx.ones(N), B: dy, C: ctx.g(`${prefix}.bias`), beta: 1 }); // db += 1ᵀ·dy
+      if (ctx.needsGrad(x)) gemm(e, { M: N, N: inF, K: outF, A: dy, B: W, C: ctx.grad(x), beta: 1 }); // dx += dy·W
+    });
     return y;
   });
 }
@@ -232,7 +231,7 @@ export function siluT(ctx: Ctx, x: Tensor, name: string): Tensor {
   return span('silu', () => {
     const y = ctx.engine.alloc(x.size, name);
     silu(ctx.engine, x.size, x, y);
-    if (ctx.training) ctx.record(() => siluBackward(ctx.engine, x.size, x, ctx.grad(y), ctx.grad(x), true));
+    ctx.record(() => siluBackward(ctx.engine, x.size, x, ctx.grad(y), ctx.grad(x), true));
     return y;
   });
 }
@@ -265,19 +264,18 @@ export function conv(
     const bias = ctx.p(`${prefix}.bias`);
     conv2d(ctx.engine, { N: x.N, Cin: x.C, H: x.H, W: x.W, Cout, kernel, stride, pad, x: x.t, weight, bias, y: y.t });
     const geometry = { N: x.N, Cin: x.C, H: x.H, W: x.W, Cout, kernel, stride, pad };
-    if (ctx.training)
-      ctx.record(() => {
-        conv2dBackward(ctx.engine, {
-          ...geometry,
-          x: x.t,
-          weight,
-          dy: ctx.grad(y.t),
-          accumulate: true,
-          dx: ctx.needsGrad(x.t) ? ctx.grad(x.t) : undefined,
-          dweight: ctx.g(`${prefix}.weight`),
-          dbias: ctx.g(`${prefix}.bias`),
-        });
+    ctx.record(() => {
+      conv2dBackward(ctx.engine, {
+        ...geometry,
+        x: x.t,
+        weight,
+        dy: ctx.grad(y.t),
+        accumulate: true,
+        dx: ctx.needsGrad(x.t) ? ctx.grad(x.t) : undefined,
+        dweight: ctx.g(`${prefix}.weight`),
+        dbias: ctx.g(`${prefix}.bias`),
       });
+    });
     return y;
   });
 }
@@ -291,21 +289,20 @@ export function groupNormLayer(ctx: Ctx, prefix: string, x: Act, groups: number,
     const gamma = ctx.p(`${prefix}.weight`);
     const shape = { N: x.N, C: x.C, H: x.H, W: x.W, groups };
     groupNorm(e, { ...shape, x: x.t, eps, gamma, beta: ctx.p(`${prefix}.bias`), y: y.t, mean, rstd });
-    if (ctx.training)
-      ctx.record(() => {
-        groupNormBackward(e, {
-          ...shape,
-          dy: ctx.grad(y.t),
-          x: x.t,
-          mean,
-          rstd,
-          gamma,
-          dx: ctx.grad(x.t),
-          accumulate: true,
-          dgamma: ctx.g(`${prefix}.weight`),
-          dbeta: ctx.g(`${prefix}.bias`),
-        });
+    ctx.record(() => {
+      groupNormBackward(e, {
+        ...shape,
+        dy: ctx.grad(y.t),
+        x: x.t,
+        mean,
+        rstd,
+        gamma,
+        dx: ctx.grad(x.t),
+        accumulate: true,
+        dgamma: ctx.g(`${prefix}.weight`),
+        dbeta: ctx.g(`${prefix}.bias`),
       });
+    });
     return y;
   });
 }
@@ -347,15 +344,14 @@ export function residual(ctx: Ctx, a: Act, b: Act, s: number, name: string): Act
     const out = ctx.act(a.N, a.C, a.H, a.W, name);
     add(e, out.t.size, a.t, b.t, out.t);
     if (s !== 1) scale(e, out.t.size, 1 / s, out.t, out.t);
-    if (ctx.training)
-      ctx.record(() => {
-        const g = ctx.grad(out.t);
-        for (const x of [a.t, b.t]) {
-          const gx = ctx.grad(x);
-          if (s === 1) add(e, x.size, gx, g, gx);
-          else axpy(e, x.size, 1 / s, g, gx); // gx += g·(1/s)
-        }
-      });
+    ctx.record(() => {
+      const g = ctx.grad(out.t);
+      for (const x of [a.t, b.t]) {
+        const gx = ctx.grad(x);
+        if (s === 1) add(e, x.size, gx, g, gx);
+        else axpy(e, x.size, 1 / s, g, gx); // gx += g·(1/s)
+      }
+    });
     return out;
   });
 }
@@ -380,18 +376,17 @@ export function resnet(ctx: Ctx, prefix: string, x: Act, Cout: number, o: BlockO
   const hb = h;
   span('time-embedding add', () => {
     addChannelBias(e, { N: hb.N, C: hb.C, H: hb.H, W: hb.W, bias: proj, x: hb.t });
-    if (ctx.training)
-      ctx.record(() =>
-        addChannelBiasBackward(e, {
-          N: hb.N,
-          C: hb.C,
-          H: hb.H,
-          W: hb.W,
-          dy: ctx.grad(hb.t),
-          dbias: ctx.grad(proj),
-          accumulate: true,
-        }),
-      );
+    ctx.record(() =>
+      addChannelBiasBackward(e, {
+        N: hb.N,
+        C: hb.C,
+        H: hb.H,
+        W: hb.W,
+        dy: ctx.grad(hb.t),
+        dbias: ctx.grad(proj),
+        accumulate: true,
+      }),
+    );
   });
   h = groupNormSilu(ctx, `${prefix}.norm2`, h, o.groups, o.eps, `${prefix}.act2`);
   if (ctx.training && o.dropout && o.dropout.p > 0)
@@ -407,7 +402,7 @@ function dropout(ctx: Ctx, x: Act, mask: Tensor, name: string): Act {
     const e = ctx.engine;
     const y = ctx.act(x.N, x.C, x.H, x.W, name);
     mul(e, x.t.size, x.t, mask, y.t);
-    if (ctx.training) ctx.record(() => mulAccumulate(e, x.t.size, ctx.grad(y.t), mask, ctx.grad(x.t)));
+    ctx.record(() => mulAccumulate(e, x.t.size, ctx.grad(y.t), mask, ctx.grad(x.t)));
     return y;
   });
 }
@@ -458,30 +453,29 @@ function attentionCore(ctx: Ctx, prefix: string, h: Act, headDim: number): Act {
     transB: true,
     C: ao.t,
   }); // O_hᵀ = V_hᵀ·Sᵀ
-  if (ctx.training)
-    ctx.record(() => {
-      const dAo = ctx.grad(ao.t);
-      const [dq, dk, dv] = [ctx.grad(q.t), ctx.grad(k.t), ctx.grad(v.t)];
-      const dS = ctx.tmp(items * P * P, `${prefix}.dscores`); // (N·heads, P, P)
-      const sS = { count: items, strideA: dP, strideB: P * P, strideC: dP };
-      gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: dAo, B: probs, C: dv, beta: 1 }); // dVᵀ += dOᵀ·S
-      gemmBatched(e, {
-        count: items,
-        strideA: dP,
-        strideB: dP,
-        strideC: P * P,
-        M: P,
-        N: P,
-        K: headDim,
-        A: dAo,
-        transA: true,
-        B: v.t,
-        C: dS,
-      }); // dS = dO·Vᵀ
-      softmaxBackward(e, { rows: items * P, cols: P, y: probs, dy: dS, dx: dS, scale: sc }); // dZ (scale included)
-      gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: k.t, B: dS, transB: true, C: dq, beta: 1 }); // dQᵀ += Kᵀ·dZᵀ
-      gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: q.t, B: dS, C: dk, beta: 1 }); // dKᵀ += Qᵀ·dZ
-    });
+  ctx.record(() => {
+    const dAo = ctx.grad(ao.t);
+    const [dq, dk, dv] = [ctx.grad(q.t), ctx.grad(k.t), ctx.grad(v.t)];
+    const dS = ctx.tmp(items * P * P, `${prefix}.dscores`); // (N·heads, P, P)
+    const sS = { count: items, strideA: dP, strideB: P * P, strideC: dP };
+    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: dAo, B: probs, C: dv, beta: 1 }); // dVᵀ += dOᵀ·S
+    gemmBatched(e, {
+      count: items,
+      strideA: dP,
+      strideB: dP,
+      strideC: P * P,
+      M: P,
+      N: P,
+      K: headDim,
+      A: dAo,
+      transA: true,
+      B: v.t,
+      C: dS,
+    }); // dS = dO·Vᵀ
+    softmaxBackward(e, { rows: items * P, cols: P, y: probs, dy: dS, dx: dS, scale: sc }); // dZ (scale included)
+    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: k.t, B: dS, transB: true, C: dq, beta: 1 }); // dQᵀ += Kᵀ·dZᵀ
+    gemmBatched(e, { ...sS, M: headDim, N: P, K: P, A: q.t, B: dS, C: dk, beta: 1 }); // dKᵀ += Qᵀ·dZ
+  });
   return conv(ctx, `${prefix}.to_out.0`, ao, C, 1);
 }
 
@@ -497,10 +491,9 @@ export function upsample(ctx: Ctx, prefix: string, x: Act): Act {
     const y = ctx.act(x.N, x.C, 2 * x.H, 2 * x.W, `${prefix}.nearest`);
     const shape = { N: x.N, C: x.C, H: x.H, W: x.W };
     upsampleNearest2x(e, { ...shape, x: x.t, y: y.t });
-    if (ctx.training)
-      ctx.record(() =>
-        upsampleNearest2xBackward(e, { ...shape, dy: ctx.grad(y.t), dx: ctx.grad(x.t), accumulate: true }),
-      );
+    ctx.record(() =>
+      upsampleNearest2xBackward(e, { ...shape, dy: ctx.grad(y.t), dx: ctx.grad(x.t), accumulate: true }),
+    );
     return y;
   });
   return conv(ctx, `${prefix}.conv`, up, x.C, 3);
@@ -512,16 +505,15 @@ export function concat(ctx: Ctx, a: Act, b: Act, name: string): Act {
     const y = ctx.act(a.N, a.C + b.C, a.H, a.W, name);
     const shape = { N: a.N, C1: a.C, C2: b.C, H: a.H, W: a.W };
     concatChannels(ctx.engine, { ...shape, a: a.t, b: b.t, y: y.t });
-    if (ctx.training)
-      ctx.record(() =>
-        concatChannelsBackward(ctx.engine, {
-          ...shape,
-          dy: ctx.grad(y.t),
-          da: ctx.grad(a.t),
-          db: ctx.grad(b.t),
-          accumulate: true,
-        }),
-      );
+    ctx.record(() =>
+      concatChannelsBackward(ctx.engine, {
+        ...shape,
+        dy: ctx.grad(y.t),
+        da: ctx.grad(a.t),
+        db: ctx.grad(b.t),
+        accumulate: true,
+      }),
+    );
     return y;
   });
 }
