@@ -63,6 +63,8 @@ interface Geometry {
   Wo: number;
 }
 
+const SIDES = ['top', 'left', 'bottom', 'right'];
+
 function checkGeometry(what: string, g: Conv2dGeometry): Geometry {
   checkInt(`${what}: N`, g.N, 1);
   checkInt(`${what}: Cin`, g.Cin, 1);
@@ -80,7 +82,10 @@ function checkGeometry(what: string, g: Conv2dGeometry): Geometry {
       `${what}: pad must be a number or [top, left, bottom, right], found ${JSON.stringify(g.pad)}`,
     );
   }
-  ['top', 'left', 'bottom', 'right'].forEach((side, i) => checkInt(`${what}: pad ${side}`, pad[i], 0, g.kernel));
+  for (let i = 0; i < 4; i++) {
+    const v = pad[i];
+    if (!Number.isInteger(v) || v < 0 || v > g.kernel) checkInt(`${what}: pad ${SIDES[i]}`, v, 0, g.kernel);
+  }
   const [top, left, bottom, right] = pad;
   const Ho = convOutSize(g.H, top, bottom, g.kernel, g.stride);
   const Wo = convOutSize(g.W, left, right, g.kernel, g.stride);
@@ -110,22 +115,35 @@ function checkDisjoint(what: string, out: [string, Tensor], ins: [string, Tensor
   }
 }
 
+/**
+ * checkTensor, with the message (which names the shape) built only when a check fails: conv2d runs ~50
+ * times per U-Net forward, and four eagerly built strings per call showed in small-batch profiles.
+ */
+function checkLazy(engine: Engine, t: Tensor, what: () => string, need: number): void {
+  try {
+    engine.check(t, 'conv2d');
+  } catch {
+    checkTensor(engine, t, what(), need); // throws the same error, named
+  }
+  if (t.size < need) checkTensor(engine, t, what(), need);
+}
+
 /** y = conv2d(x, weight) + bias, NCHW; bit-identical for any thread count. */
 export function conv2d(engine: Engine, args: Conv2dArgs): void {
   const g = checkGeometry('conv2d', args);
   const { x, weight, bias, y } = args;
-  checkTensor(engine, x, `conv2d: x (N, Cin, H, W) = (${g.N}, ${g.Cin}, ${g.H}, ${g.W})`, g.N * g.Cin * g.H * g.W);
-  checkTensor(
+  checkLazy(engine, x, () => `conv2d: x (N, Cin, H, W) = (${g.N}, ${g.Cin}, ${g.H}, ${g.W})`, g.N * g.Cin * g.H * g.W);
+  checkLazy(
     engine,
     weight,
-    `conv2d: weight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`,
+    () => `conv2d: weight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`,
     g.Cout * g.Cin * g.k * g.k,
   );
-  if (bias) checkTensor(engine, bias, `conv2d: bias (Cout) = (${g.Cout})`, g.Cout);
-  checkTensor(
+  if (bias) checkLazy(engine, bias, () => `conv2d: bias (Cout) = (${g.Cout})`, g.Cout);
+  checkLazy(
     engine,
     y,
-    `conv2d: y (N, Cout, Ho, Wo) = (${g.N}, ${g.Cout}, ${g.Ho}, ${g.Wo})`,
+    () => `conv2d: y (N, Cout, Ho, Wo) = (${g.N}, ${g.Cout}, ${g.Ho}, ${g.Wo})`,
     g.N * g.Cout * g.Ho * g.Wo,
   );
   checkDisjoint(
