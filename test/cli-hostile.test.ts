@@ -10,21 +10,12 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DDPMScheduler, Engine, UNet2DModel } from '../src/index';
 import { encodePng } from '../src/io/png';
+import { TINY_UNET } from './helpers/configs.js';
 
 const cli = join(__dirname, '..', 'dist', 'cli.js');
 const measure = pathToFileURL(join(__dirname, 'helpers', 'measure-exit.mjs')).href;
 const root = mkdtempSync(join(tmpdir(), 'ddpm-cli-hostile-'));
-const tiny = {
-  sample_size: 8,
-  in_channels: 1,
-  out_channels: 1,
-  block_out_channels: [8, 16],
-  layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
-  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-  norm_num_groups: 4,
-  attention_head_dim: null,
-};
+const tiny = TINY_UNET;
 const dir = (name: string) => join(root, name);
 
 /** A copy of the good model folder with one file replaced (or made a FIFO / folder). */

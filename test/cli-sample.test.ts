@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DDPMPipeline, DDPMScheduler, Engine, UNet2DModel } from '../src/index';
 import { decodePng } from '../src/io/png';
+import { TINY_UNET } from './helpers/configs.js';
 
 const cli = join(__dirname, '..', 'dist', 'cli.js');
 const root = mkdtempSync(join(tmpdir(), 'ddpm-cli-sample-'));
@@ -15,17 +16,7 @@ const S = 8; // sample_size
 const model = join(root, 'model');
 const conditional = join(root, 'conditional');
 
-const tiny = {
-  sample_size: S,
-  in_channels: 1,
-  out_channels: 1,
-  block_out_channels: [8, 16],
-  layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
-  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-  norm_num_groups: 4,
-  attention_head_dim: null,
-};
+const tiny = TINY_UNET;
 
 beforeAll(async () => {
   const engine = await Engine.create({ threads: 1 });

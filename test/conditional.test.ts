@@ -23,6 +23,7 @@ import { featureStats, frechetDistance } from '../src/eval/metrics';
 import { perClassScores, requestedLabels } from '../src/eval/per-class';
 import { loadMnist } from '../src/io/mnist';
 import { cliPath, ddpm as runCli, expectOneLineError, root as repo } from './helpers/cli.js';
+import { TINY_UNET } from './helpers/configs.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ddpm-conditional-'));
 const ddpm = (...args: string[]) => runCli(args, { cwd: root });
@@ -30,17 +31,7 @@ const shippedCond = join(repo, 'models', 'mnist-cond');
 const condInstalled = existsSync(join(shippedCond, 'config.json'));
 
 // 8×8 models for the pipeline and `ddpm sample`; 28×28 digits models (10 classes + unconditional) for eval
-const small = {
-  sample_size: 8,
-  in_channels: 1,
-  out_channels: 1,
-  block_out_channels: [8, 16],
-  layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
-  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-  norm_num_groups: 4,
-  attention_head_dim: null,
-};
+const small = TINY_UNET;
 const digits = {
   sample_size: 28,
   in_channels: 1,

@@ -23,19 +23,10 @@ import { checkWritablePath, fsError, readRegularFile } from '../src/io/fs';
 import { parseUNetConfig } from '../src/nn/unet-config';
 import { unetForwardBytes, unetParamCount } from '../src/nn/unet-plan';
 import { show } from '../src/validate';
+import { TINY_UNET } from './helpers/configs.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ddpm-hardening-'));
-const tiny = {
-  sample_size: 8,
-  in_channels: 1,
-  out_channels: 1,
-  block_out_channels: [8, 16],
-  layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
-  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-  norm_num_groups: 4,
-  attention_head_dim: null,
-};
+const tiny = TINY_UNET;
 
 async function errorOf(f: () => unknown): Promise<DdpmError> {
   try {

@@ -22,19 +22,10 @@ import {
   toPng,
   type RgbaImage,
 } from '../src/index';
+import { TINY_UNET } from './helpers/configs.js';
 
 const S = 8;
-const tiny = {
-  sample_size: S,
-  in_channels: 1,
-  out_channels: 1,
-  block_out_channels: [8, 16],
-  layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
-  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-  norm_num_groups: 4,
-  attention_head_dim: null,
-};
+const tiny = TINY_UNET;
 const D = S * S;
 const root = mkdtempSync(join(tmpdir(), 'ddpm-pipeline-'));
 const modelDir = join(root, 'model');

@@ -13,21 +13,10 @@ import {
   namedSchedule,
   saveCheckpoint,
 } from '../src/index.js';
+import { TINY_UNET } from './helpers/configs.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 
-const config = {
-  sample_size: 8,
-  in_channels: 1,
-  out_channels: 1,
-  block_out_channels: [8, 16],
-  layers_per_block: 1,
-  down_block_types: ['DownBlock2D', 'AttnDownBlock2D'],
-  up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
-  norm_num_groups: 4,
-  attention_head_dim: 8,
-  dropout: 0.1,
-  num_class_embeds: 3,
-};
+const config = { ...TINY_UNET, attention_head_dim: 8, dropout: 0.1, num_class_embeds: 3 };
 const images = randomF32(6 * 64, 21); // 6 images of 1×8×8 in [−1, 1)
 const labels = [0, 1, 2, 0, 1, 2];
 const schedule = namedSchedule('linear', 100);
