@@ -1,6 +1,8 @@
 // Trains the MNIST model shipped in models/mnist/ with this project's code: `npm run train:mnist`.
 //   node scripts/train-mnist.mjs [--minutes M] [--steps S] [--threads N] [--run DIR] [--out DIR]
-//     [--class-conditional] [--preset P]
+//     [--class-conditional] [--preset P] [--recipe shipped|next]
+// --recipe next trains the recipe the ablation chose (MNIST_RECIPE_NEXT, docs/training.md) — the successor of
+// the shipped model, trained in training/mnist-next (committed in steps) until it replaces models/mnist.
 // --class-conditional trains models/mnist-cond (run folder runs/mnist-cond): the same recipe, conditioned on
 // the digit for classifier-free guidance as `ddpm train --class-conditional` is (src/train/class-conditional.ts:
 // num_class_embeds 11, the unconditional label 10, labels dropped to it with probability 0.1). --preset
@@ -14,25 +16,39 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DDPMScheduler, Engine, MNIST_RECIPE, TrainingRun, UNet2DModel, classConditional } from '../dist/index.js';
+import {
+  DDPMScheduler,
+  Engine,
+  MNIST_RECIPE,
+  MNIST_RECIPE_NEXT,
+  TrainingRun,
+  UNet2DModel,
+  classConditional,
+} from '../dist/index.js';
 import { loadMnist } from '../dist/io/mnist.js';
 import { UNET_PRESETS } from '../dist/nn/presets.js';
 
+const RECIPES = { shipped: MNIST_RECIPE, next: MNIST_RECIPE_NEXT };
+const recipeName = process.argv.includes('--recipe') ? process.argv[process.argv.indexOf('--recipe') + 1] : 'shipped';
+if (!Object.hasOwn(RECIPES, recipeName))
+  throw new Error(`--recipe must be one of ${Object.keys(RECIPES).join(', ')}, found ${recipeName}`);
+const recipe = RECIPES[recipeName];
 const { values: a } = parseArgs({
   options: {
+    recipe: { type: 'string', default: 'shipped' },
     minutes: { type: 'string', default: '55' },
-    steps: { type: 'string', default: String(MNIST_RECIPE.steps) },
+    steps: { type: 'string', default: String(recipe.steps) },
     threads: { type: 'string', default: 'auto' },
     run: { type: 'string' },
     out: { type: 'string' },
     'class-conditional': { type: 'boolean', default: false },
-    preset: { type: 'string', default: MNIST_RECIPE.preset },
+    preset: { type: 'string', default: recipe.preset },
   },
 });
 const conditional = a['class-conditional'];
 const name = conditional ? 'mnist-cond' : 'mnist';
-a.run ??= `runs/${name}`;
-a.out ??= `models/${name}`;
+a.run ??= recipeName === 'next' ? `training/${name}-next` : `runs/${name}`;
+a.out ??= recipeName === 'next' ? join(a.run, 'model') : `models/${name}`;
 if (!Object.hasOwn(UNET_PRESETS, a.preset))
   throw new Error(`--preset must be one of ${Object.keys(UNET_PRESETS).join(', ')}, found ${a.preset}`);
 // the digits 0–9 and the unconditional label 10
@@ -41,10 +57,15 @@ const maxSteps = Number(a.steps);
 const deadline = Date.now() + Number(a.minutes) * 60_000;
 
 // The recipe (src/nn/presets.ts MNIST_RECIPE) is also `ddpm train --data mnist`'s defaults: one source.
-// The `mnist` preset: 28 → 14 → 7, attention at 14×14 and in the mid block.
+// The `mnist` presets: 28 → 14 → 7, attention at 14×14 and in the mid block.
 const MNIST_UNET = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS[a.preset], ...cfg?.model };
-const scheduler = new DDPMScheduler(MNIST_RECIPE.scheduler);
-const trainerOptions = { ...MNIST_RECIPE.trainer, ...cfg?.trainer };
+const scheduler = new DDPMScheduler(recipe.scheduler);
+// a cosine learning rate decays to 0 at the run's last step: --steps is part of the run (resume checks it)
+const trainerOptions = {
+  ...recipe.trainer,
+  ...(recipe.trainer.lrScheduler === 'cosine' ? { maxTrainSteps: maxSteps } : {}),
+  ...cfg?.trainer,
+};
 
 const engine = await Engine.create({ threads: a.threads === 'auto' ? 'auto' : Number(a.threads) });
 const data = await loadMnist('train'); // 8,000 digits; the other 2,000 are held out for evaluation
@@ -74,7 +95,7 @@ if (run.checkpoint) {
     data: trainData,
     dataLabel: 'mnist',
     model: { class: 'UNet2DModel', config: MNIST_UNET },
-    initSeed: MNIST_RECIPE.initSeed,
+    initSeed: recipe.initSeed,
     scheduler: scheduler.toConfig(),
     trainer: trainerOptions,
   });
@@ -90,8 +111,8 @@ let window = [];
 const r = await run.train({
   until: maxSteps,
   signal: controller.signal,
-  checkpointEvery: MNIST_RECIPE.checkpointEvery,
-  keep: 2,
+  checkpointEvery: recipe.checkpointEvery,
+  keep: recipeName === 'next' ? 1 : 2, // training/… is committed: one checkpoint
   onProgress: (p) => {
     window.push(p.loss);
     if (p.step % 50 === 0) {
@@ -132,15 +153,27 @@ csv.forEach((c, i) => {
   }
 });
 const lastLosses = csv.slice(-10).map((c) => c[1]);
-const presetFlag = a.preset === MNIST_RECIPE.preset ? '' : ` --preset ${a.preset}`;
+/** The schedule, the target and the loss, in words, from the recipe. */
+function describeObjective() {
+  const sc = recipe.scheduler;
+  const beta = sc.betaSchedule === 'linear' ? `linear β ${sc.betaStart}…${sc.betaEnd}` : `${sc.betaSchedule} β`;
+  const target = { epsilon: 'ε-prediction', v_prediction: 'v-prediction', sample: 'x₀-prediction' }[
+    trainerOptions.predictionType ?? 'epsilon'
+  ];
+  const loss = trainerOptions.snrGamma
+    ? `L_simple with min-SNR-γ weighting (γ = ${trainerOptions.snrGamma})`
+    : 'L_simple';
+  return `DDPM ${beta}, T = ${sc.numTrainTimesteps}, ${target}, ${loss}`;
+}
+const presetFlag = `${a.preset === recipe.preset ? '' : ` --preset ${a.preset}`}${recipeName === 'shipped' ? '' : ` --recipe ${recipeName}`}`;
 await writeFile(
   join(a.out, 'TRAINING.md'),
   `# How this model was trained
 
 - Command: ${conditional ? `\`node scripts/train-mnist.mjs --class-conditional${presetFlag}\`` : `\`npm run train:mnist${presetFlag ? ` --${presetFlag}` : ''}\` (= \`node scripts/train-mnist.mjs${presetFlag}\`)`}, resumable and bit-identical when resumed; this run: ${r.step} steps in ${invocations} invocation(s)${r.aborted ? ' (the last stopped by its time budget; running again continues)' : ''}.
 - Data: the first 80% of each class of the \`mnist\` npm package (8,000 digits, 28×28, scaled to [−1, 1]); the other 2,000 are held out for evaluation.
-- Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; DDPM linear β 1e-4…0.02, T = 1000, ε-prediction, L_simple.${cfg ? `\n- Class-conditional (classifier-free guidance, Ho & Salimans 2022): num_class_embeds ${cfg.model.num_class_embeds}, the digits 0–9 and the unconditional label ${cfg.trainer.uncondLabel}, to which each training label is dropped with probability ${cfg.trainer.labelDropout}. Sample with \`ddpm sample --model ${name} --class K\` (the guidance scale: sampling_defaults.json, from \`scripts/guidance-sweep.mjs --write-default\`; see docs/conditional.md).` : ''}
-- Optimizer: AdamW lr ${trainerOptions.learningRate} (warmup ${trainerOptions.lrWarmupSteps} steps, then constant), batch ${trainerOptions.batchSize}, gradient clipping 1, weight decay 0.01; EMA with diffusers' warmup (power 2/3, max decay ${trainerOptions.ema.maxDecay}); the EMA weights are exported.
+- Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; ${describeObjective()}.${cfg ? `\n- Class-conditional (classifier-free guidance, Ho & Salimans 2022): num_class_embeds ${cfg.model.num_class_embeds}, the digits 0–9 and the unconditional label ${cfg.trainer.uncondLabel}, to which each training label is dropped with probability ${cfg.trainer.labelDropout}. Sample with \`ddpm sample --model ${name} --class K\` (the guidance scale: sampling_defaults.json, from \`scripts/guidance-sweep.mjs --write-default\`; see docs/conditional.md).` : ''}
+- Optimizer: AdamW lr ${trainerOptions.learningRate} (warmup ${trainerOptions.lrWarmupSteps} steps, then ${trainerOptions.lrScheduler === 'cosine' ? `a cosine decay to 0 at step ${trainerOptions.maxTrainSteps}` : 'constant'}), batch ${trainerOptions.batchSize}, gradient clipping 1, weight decay 0.01; EMA with diffusers' warmup (power 2/3, max decay ${trainerOptions.ema.maxDecay}); the EMA weights are exported.
 - Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${engine.info.build} build.
 - Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's progress.csv; the last invocation used ${engine.info.threads} thread(s)).
 - Final loss (mean of the last ${lastLosses.length} logged 50-step means): ${(lastLosses.reduce((s, v) => s + v, 0) / Math.max(1, lastLosses.length)).toFixed(4)}.

@@ -71,3 +71,23 @@ export const MNIST_RECIPE = {
    */
   minUsefulSteps: 2000,
 } as const;
+
+/**
+ * The recipe chosen by the ablation (docs/training.md, docs/ablations.json): MNIST_RECIPE with
+ * v-prediction, min-SNR-5 weighting and a larger learning rate decaying by a cosine to 0. Trained by
+ * `node scripts/train-mnist.mjs --recipe next` in training/mnist-next (committed in steps); it becomes
+ * MNIST_RECIPE when its model replaces models/mnist.
+ */
+export const MNIST_RECIPE_NEXT = {
+  ...MNIST_RECIPE,
+  scheduler: { ...MNIST_RECIPE.scheduler, predictionType: 'v_prediction' },
+  trainer: {
+    ...MNIST_RECIPE.trainer,
+    predictionType: 'v_prediction',
+    snrGamma: 5,
+    learningRate: 1e-3,
+    lrScheduler: 'cosine',
+    seed: 20261201,
+  },
+  steps: 40000,
+} as const;
