@@ -41,6 +41,9 @@ const CASES: Case[] = [
   geo(3, 32, 7, 7, 16, 3, 1, [1, 1, 1, 1]),
   geo(2, 4, 7, 7, 8, 3, 1, [1, 1, 1, 1], false),
   geo(2, 16, 12, 10, 1, 3, 1, [1, 1, 1, 1]),
+  // the weight gradient packs dy 256 output channels at a time: more than one group, a partial last one
+  geo(2, 3, 5, 4, 260, 3, 1, [1, 1, 1, 1]),
+  geo(1, 7, 3, 3, 300, 1, 1, [0, 0, 0, 0], false),
 ];
 
 const sizes = (c: Case) => {
@@ -184,6 +187,8 @@ describe('conv2d', () => {
       geo(1, 3, 3, 3, 65, 3, 1, [1, 1, 1, 1]),
       geo(1, 16, 2, 2, 32, 3, 1, [1, 1, 1, 1]), // rows split, the 2-row leftover tile on the last thread
       geo(2, 16, 14, 14, 16, 3, 1, [1, 1, 1, 1]), // columns split, the 4-row leftover tile
+      geo(2, 7, 5, 6, 260, 3, 1, [1, 1, 1, 1]), // weight gradient: two groups of output channels
+      geo(3, 32, 7, 7, 32, 1, 1, [0, 0, 0, 0]), // weight gradient of a 1×1 conv (channels-last x)
     ];
     for (const simd of ['simd', 'relaxed'] as const) {
       const first: Float32Array[][] = [];
