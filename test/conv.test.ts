@@ -44,6 +44,9 @@ const CASES: Case[] = [
   // the weight gradient packs dy 256 output channels at a time: more than one group, a partial last one
   geo(2, 3, 5, 4, 260, 3, 1, [1, 1, 1, 1]),
   geo(1, 7, 3, 3, 300, 1, 1, [0, 0, 0, 0], false),
+  // a padded 1×1 conv: the weight gradient's channels-last copy of x with zero borders
+  geo(2, 5, 4, 3, 7, 1, 1, [1, 1, 1, 1]),
+  geo(3, 4, 5, 5, 9, 1, 2, [0, 1, 1, 0], false),
 ];
 
 const sizes = (c: Case) => {
@@ -189,6 +192,7 @@ describe('conv2d', () => {
       geo(2, 16, 14, 14, 16, 3, 1, [1, 1, 1, 1]), // columns split, the 4-row leftover tile
       geo(2, 7, 5, 6, 260, 3, 1, [1, 1, 1, 1]), // weight gradient: two groups of output channels
       geo(3, 32, 7, 7, 32, 1, 1, [0, 0, 0, 0]), // weight gradient of a 1×1 conv (channels-last x)
+      geo(2, 5, 4, 3, 7, 1, 1, [1, 1, 1, 1]), // … padded
     ];
     for (const simd of ['simd', 'relaxed'] as const) {
       const first: Float32Array[][] = [];
