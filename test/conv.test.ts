@@ -193,6 +193,7 @@ describe('conv2d', () => {
       geo(2, 7, 5, 6, 260, 3, 1, [1, 1, 1, 1]), // weight gradient: two groups of output channels
       geo(3, 32, 7, 7, 32, 1, 1, [0, 0, 0, 0]), // weight gradient of a 1×1 conv (channels-last x)
       geo(2, 5, 4, 3, 7, 1, 1, [1, 1, 1, 1]), // … padded
+      geo(2, 1, 6, 5, 4, 3, 1, [1, 1, 1, 1]), // weight gradient: 2 row tiles (the second half used), < 3 or 4 threads
     ];
     for (const simd of ['simd', 'relaxed'] as const) {
       const first: Float32Array[][] = [];
