@@ -54,10 +54,17 @@ async function setup(dir, shapes) {
     const dweight = engine.alloc([s.Cout, s.Cin, s.k, s.k], 'dw');
     const dbias = engine.alloc([s.Cout], 'db');
     const args = { N: s.n, Cin: s.Cin, H: s.H, W: s.W, Cout: s.Cout, kernel: s.k, stride: s.stride };
-    const call = { ...args, pad: [s.top, s.left, bottom, right], x, weight, dy, accumulate: false };
-    if (part !== 'dw' && s.Cin > 1) call.dx = dx;
-    if (part !== 'dx') call.dweight = dweight;
-    if (part === 'all') call.dbias = dbias;
+    const call = {
+      ...args,
+      pad: [s.top, s.left, bottom, right],
+      x,
+      weight,
+      dy,
+      accumulate: false,
+      dx: part !== 'dw' && s.Cin > 1 ? dx : undefined,
+      dweight: part !== 'dx' ? dweight : undefined,
+      dbias: part === 'all' ? dbias : undefined,
+    };
     const fn = () => lib.kernels.conv2dBackward(engine, call);
     fn.outs = () => [call.dx, call.dweight, call.dbias].map((t) => (t ? new Uint32Array(engine.read(t).buffer) : null));
     return fn;
