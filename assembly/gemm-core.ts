@@ -675,6 +675,9 @@ export function gemmDriver(
   // Full tiles go from the registers straight into C where that is the same arithmetic (alpha = 1, and
   // beta = 0 or a later K block; a column bias is added by storeTile).
   const direct = alpha == 1 && beta == 0 && biasMode != BIAS_COL;
+  // Accumulating into C (beta = 1: the backward passes' dx += …) without a bias: the first K block's
+  // C ← t + 1·C is storeRow's C + t, so those tiles go from the registers too.
+  const accFirst = alpha == 1 && beta == 1 && biasMode == BIAS_NONE;
   for (let jc = n0; jc < n1; jc += NC) {
     const nc = min(NC, n1 - jc);
     // K = 0 still makes one (empty) block, so that C ← beta·C + bias happens.
@@ -695,7 +698,8 @@ export function gemmDriver(
           // a full panel inside one image of C can be stored from the registers
           const n = j / P;
           const p = j - n * P;
-          const inC = (direct || !first) && alpha == 1 && nr == NR && p + NR <= P;
+          const inC = (direct || accFirst || !first) && alpha == 1 && nr == NR && p + NR <= P;
+          const addC = !first || accFirst;
           const cAt = C + ((<usize>n * <usize>M * <usize>ldc + <usize>p) << 2);
           // Full row tiles, then the leftover rows (only at the end of M). Two call sites also keep
           // binaryen from inlining the micro-kernel here (it inlines any function with one caller).
@@ -703,7 +707,7 @@ export function gemmDriver(
           for (; ir + MR <= mc; ir += MR) {
             const i = ic + ir;
             const panelA = paBlock + (<usize>(ir * kc) << 2);
-            if (inC) microKernel(kc, panelA, panelB, cAt + (<usize>(i * ldc) << 2), ldc, rowBias ? rowBias + (<usize>i << 2) : 0, !first);
+            if (inC) microKernel(kc, panelA, panelB, cAt + (<usize>(i * ldc) << 2), ldc, rowBias ? rowBias + (<usize>i << 2) : 0, addC);
             else {
               microKernel(kc, panelA, panelB, t, NR, 0, false);
               storeTiles(t, MR, nr, i, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
@@ -719,7 +723,7 @@ export function gemmDriver(
             const d = here ? cAt + (<usize>(i * ldc) << 2) : t;
             const ld = here ? ldc : NR;
             const rb: usize = here && rowBias ? rowBias + (<usize>i << 2) : 0;
-            const acc = here && !first;
+            const acc = here && addC;
             if (rows == 2) microKernel2(kc, panelA, panelB, d, ld, rb, acc);
             else if (rows == 4) microKernel4(kc, panelA, panelB, d, ld, rb, acc);
             else microKernel(kc, panelA, panelB, d, ld, rb, acc);

@@ -44,8 +44,10 @@ export function madd_probe(a: f32, b: f32, c: f32): f32 {
 export * from './elementwise';
 export * from './gemm';
 export * from './conv';
+export * from './conv-weight-grad'; // conv2d weight gradient without an explicit im2col (trainspeed)
 export * from './winograd'; // Winograd F(2×2,3×3) / F(4×4,3×3) transforms
 export * from './norm';
+export * from './norm-silu'; // SiLU(GroupNorm) backward in one pass (trainspeed)
 export * from './gaussian';
 export * from './optim';
 export * from './bench';

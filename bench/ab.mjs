@@ -31,7 +31,8 @@ async function setup(dir) {
     seed: 1,
   });
   fns.train32 = () => void trainer.trainStep();
-  return { engine, fns };
+  const params = () => new Uint32Array(engine.read(unet.params.all).buffer);
+  return { engine, fns, params };
 }
 
 const A = await setup(base);
@@ -71,6 +72,14 @@ for (const c of cases) {
   console.log(
     `${c} threads ${threads}: wall before ${b.toFixed(2)} ms, after ${a.toFixed(2)} ms, ${(b / a).toFixed(2)}×; CPU before ${cb.toFixed(2)} ms, after ${ca.toFixed(2)} ms, ${(cb / ca).toFixed(2)}× (medians of ${rounds} interleaved rounds)`,
   );
+}
+// Both builds ran the same steps from the same seed: a training step that keeps its bits leaves the
+// same parameters.
+if (cases.includes('train32')) {
+  const pa = A.params();
+  const pb = B.params();
+  const same = pa.length === pb.length && pa.every((v, i) => v === pb[i]);
+  console.log(`parameters after the same training steps: ${same ? 'bit-identical' : 'DIFFERENT'}`);
 }
 A.engine.dispose();
 B.engine.dispose();

@@ -25,7 +25,8 @@ async function recordShapes(lib) {
   const seen = new Map();
   const run = engine.run.bind(engine);
   engine.run = (name, args, parallel) => {
-    if (name === 'conv2d_f32') {
+    if (name === 'conv2d_f32' || name === lib.KERNEL?.conv2d_f32) {
+      // by id since the generated bindings
       const [n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo] = args;
       const key = [n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo].join(',');
       const s = seen.get(key) ?? { n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo, count: 0 };

@@ -41,6 +41,12 @@ const CASES: Case[] = [
   geo(3, 32, 7, 7, 16, 3, 1, [1, 1, 1, 1]),
   geo(2, 4, 7, 7, 8, 3, 1, [1, 1, 1, 1], false),
   geo(2, 16, 12, 10, 1, 3, 1, [1, 1, 1, 1]),
+  // the weight gradient packs dy 256 output channels at a time: more than one group, a partial last one
+  geo(2, 3, 5, 4, 260, 3, 1, [1, 1, 1, 1]),
+  geo(1, 7, 3, 3, 300, 1, 1, [0, 0, 0, 0], false),
+  // a padded 1×1 conv: the weight gradient's channels-last copy of x with zero borders
+  geo(2, 5, 4, 3, 7, 1, 1, [1, 1, 1, 1]),
+  geo(3, 4, 5, 5, 9, 1, 2, [0, 1, 1, 0], false),
 ];
 
 const sizes = (c: Case) => {
@@ -184,6 +190,10 @@ describe('conv2d', () => {
       geo(1, 3, 3, 3, 65, 3, 1, [1, 1, 1, 1]),
       geo(1, 16, 2, 2, 32, 3, 1, [1, 1, 1, 1]), // rows split, the 2-row leftover tile on the last thread
       geo(2, 16, 14, 14, 16, 3, 1, [1, 1, 1, 1]), // columns split, the 4-row leftover tile
+      geo(2, 7, 5, 6, 260, 3, 1, [1, 1, 1, 1]), // weight gradient: two groups of output channels
+      geo(3, 32, 7, 7, 32, 1, 1, [0, 0, 0, 0]), // weight gradient of a 1×1 conv (channels-last x)
+      geo(2, 5, 4, 3, 7, 1, 1, [1, 1, 1, 1]), // … padded
+      geo(2, 1, 6, 5, 4, 3, 1, [1, 1, 1, 1]), // weight gradient: 2 row tiles (the second half used), < 3 or 4 threads
     ];
     for (const simd of ['simd', 'relaxed'] as const) {
       const first: Float32Array[][] = [];

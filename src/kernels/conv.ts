@@ -44,6 +44,11 @@ export interface Conv2dBackwardArgs extends Conv2dGeometry {
 /** Floats of scratch one chunk of the batch-folded conv backward may use (dyᵀ and col(x) of nb images): 16 MiB. */
 export const CONV_BACKWARD_CHUNK = 1 << 22;
 
+/** Images per chunk of the backward's scratch (dyᵀ and col of nb images): depends on the shapes only. */
+function chunkImages(g: Geometry, Kw: number, P: number, chunkFloats = CONV_BACKWARD_CHUNK): number {
+  return Math.max(1, Math.min(g.N, Math.floor(chunkFloats / ((Kw + g.Cout) * P))));
+}
+
 /** Output size of a conv: floor((size + padBefore + padAfter − kernel) / stride) + 1. */
 export function convOutSize(size: number, padBefore: number, padAfter: number, kernel: number, stride: number): number {
   return Math.floor((size + padBefore + padAfter - kernel) / stride) + 1;
@@ -237,9 +242,9 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
   const geo = [g.Cin, g.H, g.W, g.k, g.stride, g.top, g.left, g.Ho, g.Wo] as const;
   if (dbias) engine.run(KERNEL.conv2d_bias_grad_f32, [g.N, g.Cout, P, dy.ptr, dbias.ptr, beta]);
   if (!dx && !dweight) return;
-  // The batch is folded into the GEMMs' K (dW) and N (dcol) dimensions, nb images at a time: a chunk's
-  // dyᵀ (Cout, nb·P) and col(x) (Kw, nb·P) are laid out once, then each gradient is one GEMM. nb depends
-  // only on the shapes (never on the thread count), so the summation order of dW is fixed.
+  // The batch is folded into each gradient's GEMM (one dispatch for the whole batch, or one per chunk of
+  // nb images where a scratch matrix would be large); nb depends only on the shapes, never on the thread
+  // count, so the summation order of dW is fixed.
   const mark = engine.arena.mark();
   try {
     // Stride 1: dx is the transposed convolution, i.e. conv2d(dy, flipped weights) with padding k−1−pad,
@@ -269,46 +274,59 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
         beta,
       ]);
     }
-    const dcol = dx !== undefined && !transposed;
-    if (!dweight && !dcol) return;
-    // The rest folds the batch into the GEMMs' K (dW) and N (dcol) dimensions, nb images at a time: a
-    // chunk's dyᵀ (Cout, nb·P) and col(x) (Kw, nb·P) are laid out once, then each gradient is one GEMM. nb
-    // depends only on the shapes (never on the thread count), so the summation order of dW is fixed.
-    const nb = Math.max(1, Math.min(g.N, Math.floor((args.chunkFloats ?? CONV_BACKWARD_CHUNK) / ((Kw + g.Cout) * P))));
+    if (dweight) {
+      // dW from a zero-padded copy of x (channel-major for 3×3, channels-last for 1×1), no im2col. nb only
+      // fixes where the KC blocks restart (the summation order of the im2col GEMM this replaced, so the
+      // same bits), never the thread count.
+      const nbW = chunkImages(g, Kw, P, args.chunkFloats);
+      const Hp = Math.max(g.H + g.top, (g.Ho - 1) * g.stride + g.k);
+      const Wp = Math.max(g.W + g.left, (g.Wo - 1) * g.stride + g.k);
+      const channelsLast = g.k === 1 ? 1 : 0;
+      const xp = engine.alloc(g.N * g.Cin * Hp * Wp + 4, 'conv2dBackward padded x'); // + the 1×1 groups' slack
+      engine.run(KERNEL.conv2d_pad_input_f32, [
+        g.N,
+        g.Cin,
+        g.H,
+        g.W,
+        g.top,
+        g.left,
+        Hp,
+        Wp,
+        channelsLast,
+        x.ptr,
+        xp.ptr,
+      ]);
+      engine.run(KERNEL.conv2d_weight_grad_f32, [
+        g.N,
+        g.Cin,
+        g.Cout,
+        g.k,
+        g.stride,
+        g.Ho,
+        g.Wo,
+        Hp,
+        Wp,
+        nbW,
+        xp.ptr,
+        dy.ptr,
+        dweight.ptr,
+        beta,
+        engine.workspace.ptr,
+        engine.workspace.bytesPerThread,
+      ]);
+    }
+    if (dx === undefined || transposed) return;
+    // Strided dx: dcol (Kw, nb·P) = Wᵀ (Kw, Cout) · dyᵀ (Cout, nb·P), scattered back onto dx by col2im,
+    // nb images at a time (dyᵀ is dy's chunk laid out channel by channel).
+    const nb = chunkImages(g, Kw, P, args.chunkFloats);
     const dyT = engine.alloc([g.Cout, nb * P], 'conv2dBackward dyT'); // (Cout, nb·P)
-    const col = engine.alloc([Kw, nb * P], 'conv2dBackward col'); // (Cin·k·k, nb·P): col(x), then dcol
+    const col = engine.alloc([Kw, nb * P], 'conv2dBackward dcol'); // (Cin·k·k, nb·P)
     for (let n0 = 0; n0 < g.N; n0 += nb) {
       const m = Math.min(nb, g.N - n0);
       const L = m * P; // columns of this chunk
-      const xn = x.ptr + 4 * n0 * g.Cin * g.H * g.W; // (m, Cin, H, W)
       engine.run(KERNEL.batch_to_rows_f32, [m, g.Cout, P, dy.ptr + 4 * n0 * g.Cout * P, dyT.ptr]);
-      if (dweight) {
-        // dW (Cout, Kw) (+)= dyᵀ (Cout, L) · col(x)ᵀ (L, Kw); chunks summed in order.
-        engine.run(KERNEL.conv2d_im2col_batch_f32, [m, ...geo, xn, col.ptr]);
-        gemmRaw(
-          engine,
-          false,
-          true,
-          g.Cout,
-          Kw,
-          L,
-          1,
-          dyT.ptr,
-          L,
-          col.ptr,
-          L,
-          n0 > 0 ? 1 : beta,
-          dweight.ptr,
-          Kw,
-          0,
-          0,
-        );
-      }
-      if (dcol) {
-        // dcol (Kw, L) = Wᵀ (Kw, Cout) · dyᵀ (Cout, L), then scattered back onto dx[n0 : n0+m].
-        gemmRaw(engine, true, false, Kw, L, g.Cout, 1, weight.ptr, Kw, dyT.ptr, L, 0, col.ptr, L, 0, 0);
-        engine.run(KERNEL.conv2d_col2im_batch_f32, [m, ...geo, col.ptr, dx!.ptr + 4 * n0 * g.Cin * g.H * g.W, beta]);
-      }
+      gemmRaw(engine, true, false, Kw, L, g.Cout, 1, weight.ptr, Kw, dyT.ptr, L, 0, col.ptr, L, 0, 0);
+      engine.run(KERNEL.conv2d_col2im_batch_f32, [m, ...geo, col.ptr, dx.ptr + 4 * n0 * g.Cin * g.H * g.W, beta]);
     }
   } finally {
     engine.arena.release(mark);

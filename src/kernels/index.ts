@@ -66,3 +66,5 @@ export {
   type WinogradFilterArgs,
   type WinogradTile,
 } from './winograd.js';
+// SiLU(GroupNorm(x)) backward in one kernel (training; trainspeed)
+export { groupNormSiluBackward, type GroupNormSiluBackwardArgs } from './norm-silu.js';

@@ -32,6 +32,7 @@ import {
 } from '../kernels/elementwise.js';
 import { gemm, gemmBatched } from '../kernels/gemm.js';
 import { groupNorm, groupNormBackward } from '../kernels/norm.js';
+import { groupNormSiluBackward, groupNormSiluFits } from '../kernels/norm-silu.js';
 import type { ParamBlock } from './params.js';
 
 /** A tensor with its NCHW shape. */
@@ -312,11 +313,13 @@ export function groupNormLayer(ctx: Ctx, prefix: string, x: Act, groups: number,
 }
 
 /**
- * SiLU(GroupNorm(x)): at inference one fused pass (the same bits as the two layers); when training the two
- * layers, whose backward needs the normalized values.
+ * SiLU(GroupNorm(x)): one fused pass (the same bits as the two layers). When training, its backward
+ * (groupNormSiluBackward) recomputes the normalized values instead of keeping them: the same bits as the
+ * two layers' backward passes. (The two layers where a group does not fit the per-thread workspace.)
  */
 export function groupNormSilu(ctx: Ctx, prefix: string, x: Act, groups: number, eps: number, name: string): Act {
-  if (ctx.training) return siluAct(ctx, groupNormLayer(ctx, prefix, x, groups, eps), name);
+  if (ctx.training && !groupNormSiluFits(ctx.engine, { ...x, groups }))
+    return siluAct(ctx, groupNormLayer(ctx, prefix, x, groups, eps), name);
   return span('group norm + silu', () => {
     const e = ctx.engine;
     const y = ctx.act(x.N, x.C, x.H, x.W, name);
@@ -336,6 +339,25 @@ export function groupNormSilu(ctx: Ctx, prefix: string, x: Act, groups: number, 
       mean,
       rstd,
       silu: true,
+    });
+    ctx.record(() => {
+      groupNormSiluBackward(e, {
+        N: x.N,
+        C: x.C,
+        H: x.H,
+        W: x.W,
+        groups,
+        dy: ctx.grad(y.t),
+        x: x.t,
+        mean,
+        rstd,
+        gamma: ctx.p(`${prefix}.weight`),
+        beta: ctx.p(`${prefix}.bias`),
+        dx: ctx.grad(x.t),
+        accumulate: true,
+        dgamma: ctx.g(`${prefix}.weight`),
+        dbeta: ctx.g(`${prefix}.bias`),
+      });
     });
     return y;
   });
