@@ -25,6 +25,8 @@ export interface Denoiser {
   readonly params: ParamBlock;
   /** Elements per sample (C·H·W, or the data dimension). */
   readonly sampleSize: number;
+  /** (C, H, W) for image models (the trainer's random-shift augmentation needs it); absent otherwise. */
+  readonly imageShape?: readonly [number, number, number];
   /** Gradients, same layout as params; allocated on first call. */
   grads(): ParamBlock;
   /** Inference: output for x (N·sampleSize values), one timestep per sample or one for all. */

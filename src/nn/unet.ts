@@ -191,6 +191,12 @@ export class UNet2DModel implements Denoiser {
     return writeSafetensors(this.stateDict(), { format: 'pt' });
   }
 
+  /** (in_channels, sample_size, sample_size). */
+  get imageShape(): readonly [number, number, number] {
+    const c = this.config;
+    return [c.in_channels, c.sample_size, c.sample_size];
+  }
+
   /** Elements per sample: in_channels × sample_size². */
   get sampleSize(): number {
     return this.config.in_channels * this.config.sample_size ** 2;

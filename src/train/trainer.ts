@@ -96,6 +96,12 @@ export interface TrainerConfig {
    */
   labelDropout: number | null;
   uncondLabel: number;
+  /**
+   * Random-shift augmentation: each training image is translated by (dx, dy), integers uniform in
+   * [−randomShift, randomShift] drawn from (seed, sample index), the border replicated (MNIST's border is
+   * background). 0: none. Needs an image model (Denoiser.imageShape).
+   */
+  randomShift: number;
 }
 
 export const TRAINER_CONFIG_VERSION = 1;
@@ -134,6 +140,7 @@ const DEFAULTS: TrainerConfig = {
   maxNonFiniteInARow: 5,
   labelDropout: null,
   uncondLabel: 0,
+  randomShift: 0,
 };
 
 export type TrainerOptions = Partial<Omit<TrainerConfig, 'ema'>> & { ema?: Partial<EmaConfig> | null };
@@ -202,6 +209,7 @@ export function parseTrainerConfig(o: TrainerOptions = {}): TrainerConfig {
   if (c.labelDropout !== null && !num(c.labelDropout, 0, 1, false, false))
     bad('labelDropout', 'in [0, 1] or null', c.labelDropout);
   if (!int(c.uncondLabel, 0)) bad('uncondLabel', 'an integer ≥ 0', c.uncondLabel);
+  if (!int(c.randomShift, 0) || c.randomShift > 64) bad('randomShift', 'an integer in [0, 64]', c.randomShift);
   const e = c.ema;
   if (e) {
     if (!num(e.maxDecay, 0, 1, false, false)) bad('ema.maxDecay', 'in [0, 1]', e.maxDecay);
@@ -355,6 +363,7 @@ export class Trainer {
   private readonly timesteps: Int32Array; // (B)
   private readonly weights: Float64Array; // (B) per-sample loss weights
   private readonly perm: Uint32Array; // (M) the current epoch's order
+  private imageShape: readonly [number, number, number] | null = null; // (C, H, W) when randomShift > 0
   private permEpoch = -1;
 
   /**
@@ -402,6 +411,17 @@ export class Trainer {
       if (j >= 0) throw new DdpmError('INVALID_ARGUMENT', `Trainer: labels[${j}] must be an integer ≥ 0`);
     }
     this.batchLabels = new Int32Array(this.config.batchSize);
+    if (this.config.randomShift > 0) {
+      const shape = model.imageShape;
+      if (!shape)
+        throw new DdpmError(
+          'INVALID_ARGUMENT',
+          'Trainer: randomShift needs an image model (one with imageShape, e.g. UNet2DModel); this one has none',
+        );
+      if (this.config.randomShift >= Math.min(shape[1], shape[2]))
+        bad('randomShift', `smaller than the image (${shape[1]}×${shape[2]})`, this.config.randomShift);
+      this.imageShape = shape;
+    }
 
     const P = model.params.size;
     const blocks = this.config.ema ? 3 : 2;
@@ -576,6 +596,26 @@ export class Trainer {
     return { p, cdf };
   }
 
+  /**
+   * x0[at …] = data row `from` translated by (dx, dy) ∈ [−k, k]² (k = randomShift) taken from the 32-bit
+   * word h: out[c, y, x] = in[c, clamp(y − dy), clamp(x − dx)] — the border replicated.
+   */
+  private shiftedCopy(x0: Float32Array, at: number, from: number, h: number): void {
+    const [C, H, W] = this.imageShape!;
+    const k = this.config.randomShift;
+    const span = 2 * k + 1;
+    const dx = (h % span) - k;
+    const dy = (Math.floor(h / span) % span) - k;
+    for (let ch = 0; ch < C; ch++) {
+      const base = from + ch * H * W;
+      for (let y = 0; y < H; y++) {
+        const sy = Math.min(H - 1, Math.max(0, y - dy));
+        const o = at + (ch * H + y) * W;
+        for (let x = 0; x < W; x++) x0[o + x] = this.data[base + sy * W + Math.min(W - 1, Math.max(0, x - dx))];
+      }
+    }
+  }
+
   /** Row index of sample k of the data stream. */
   private row(k: number): number {
     const M = this.datasetSize;
@@ -613,7 +653,8 @@ export class Trainer {
     const x0 = e.view(this.x0);
     for (let n = 0; n < B; n++) {
       const r = this.row(s * B + n);
-      for (let d = 0; d < D; d++) x0[n * D + d] = this.data[r * D + d];
+      if (this.imageShape) this.shiftedCopy(x0, n * D, r * D, mix(c.seed, s * B + n, 0x5417f7));
+      else for (let d = 0; d < D; d++) x0[n * D + d] = this.data[r * D + d];
       if (this.labels) this.batchLabels[n] = this.labels[r];
     }
     // classifier-free guidance: drop labels to the unconditional one, from (seed, step, sample)
