@@ -63,6 +63,24 @@ const CELLS = {
   },
 };
 
+// Stage 2: the winners of the one-change cells together, small and wide, at a longer budget (a larger
+// model pays off only with more compute, which the 1,500-step budget cannot show).
+/** The union of cells' changes (later cells win on a shared key; costs multiply). */
+function combine(...names) {
+  const c = { unet: {}, trainer: {}, cost: 1 };
+  for (const n of names) {
+    const x = CELLS[n];
+    Object.assign(c.unet, x.unet);
+    Object.assign(c.trainer, x.trainer);
+    if (x.schedule) c.schedule = x.schedule;
+    if (x.variance) c.variance = x.variance;
+    c.cost *= x.cost ?? 1;
+  }
+  return c;
+}
+CELLS['v-lr-snr'] = combine('v-pred', 'lr1e-3-cosine', 'min-snr-5');
+CELLS['v-lr-snr-wide'] = combine('v-pred', 'lr1e-3-cosine', 'min-snr-5', 'width-32-64-64');
+
 const { values: a } = parseArgs({
   options: {
     cell: { type: 'string' },
