@@ -29,6 +29,7 @@ const UNIT = [
   'cli-args',
   'cli-plot',
   'imports',
+  'bindings',
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({

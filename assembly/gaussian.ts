@@ -256,12 +256,19 @@ export function q_sample_f32(N: i32, D: i32, x0: usize, a: usize, b: usize, eps:
  * float64, rounded to f32): x̂_0 from ε, x_0 or v prediction (DDPM eq. 15), the posterior mean (DDPM eq. 7)
  * or DDIM's eq. 12 with its direction term through c1, c2.
  *
- * σ per element (varMode): 0 fixed `sigma`; 1 "learned": σ = sqrt(v); 2 "learned_range" (Nichol &
+ * σ per element (varMode): VAR_FIXED `sigma`; VAR_LEARNED: σ = sqrt(v); VAR_LEARNED_RANGE (Nichol &
  * Dhariwal 2021, eq. 15): σ = exp(½·(f·maxLog + (1 − f)·minLog)), f = (v + 1)/2; v is the second half of
  * the model output's channels (mStride = 2D). z is read from `noise` when not 0, drawn from Philox at
  * element offset + i when draw != 0, else no noise is added. predX0 (optional, 0 = skip) receives x̂_0.
  *   m: (N, mStride) with the prediction in [0, D) of each row   x_t, noise, prev, predX0: (N, D)
  */
+/** gaussian_step_f32's varMode: σ is the `sigma` argument. */
+export const VAR_FIXED: i32 = 0;
+/** gaussian_step_f32's varMode: σ = sqrt(v), v the model output's second half (diffusers' "learned"). */
+export const VAR_LEARNED: i32 = 1;
+/** gaussian_step_f32's varMode: σ interpolated in log space between minLog and maxLog ("learned_range"). */
+export const VAR_LEARNED_RANGE: i32 = 2;
+
 export function gaussian_step_f32(
   N: i32, D: i32, mStride: i32, m: usize, xt: usize, noise: usize, prev: usize, predX0: usize,
   ax: f32, am: f32, clip: f32, c0: f32, c1: f32, c2: f32, sigma: f32, varMode: i32, minLog: f32, maxLog: f32,
@@ -293,8 +300,8 @@ export function gaussian_step_f32(
         last = e >> 2;
       }
       let s = sigma;
-      if (varMode == 1) s = <f32>sqrt<f64>(<f64>load<f32>(mo + (<usize>D << 2)));
-      else if (varMode == 2) {
+      if (varMode == VAR_LEARNED) s = <f32>sqrt<f64>(<f64>load<f32>(mo + (<usize>D << 2)));
+      else if (varMode == VAR_LEARNED_RANGE) {
         const f = (<f64>load<f32>(mo + (<usize>D << 2)) + 1.0) * 0.5;
         s = <f32>exp64(0.5 * (f * <f64>maxLog + (1.0 - f) * <f64>minLog));
       }

@@ -24,11 +24,13 @@ export const NC: i32 = 512;
 // Layout of one thread's workspace: [ConvGeometry | conv column offsets | tile MR×NR | A panels MC×KC |
 // B panels KC×NC].
 const GEOMETRY_BYTES: usize = 64;
-const COLUMNS_BYTES: usize = 128; // i32 (image, iy0, ix0) of each of the NR columns of a conv panel
+// i32 (image, iy0, ix0) of each of the NR columns of a conv panel, then packPanelGather's NR lane masks
+// and NR byte offsets
+const COLUMNS_BYTES: usize = 192;
 const TILE_BYTES: usize = 256; // MR×NR floats; with the above, keeps the panels 64-byte aligned
 const A_PACK_BYTES: usize = <usize>(MC * KC) << 2;
 const B_PACK_BYTES: usize = <usize>(KC * NC) << 2;
-/** Bytes of workspace one thread needs (src/kernels/gemm.ts mirrors this for the largest MR). */
+/** Bytes of workspace one thread needs (exported by index.ts: the TS side gets each build's value generated). */
 export const WORKSPACE_BYTES: usize = GEOMETRY_BYTES + COLUMNS_BYTES + TILE_BYTES + A_PACK_BYTES + B_PACK_BYTES;
 
 /** Where op(B) comes from. */
@@ -73,12 +75,35 @@ export function convGeometry(ws: usize): ConvGeometry {
 }
 
 /**
- * t (MR×NR, row-major) = Σ_k pa[k, 0:MR] ⊗ pb[k, 0:NR] over kc steps.
+ * Stores one row of a tile, two v128: d[0:8] = c (the tile buffer, or C's first K block without bias),
+ * c + bias (C's first block with a row bias), or d + c (C's later K blocks). These are storeTile's
+ * operations for alpha = 1, beta = 0 in the same order, so storing from the registers gives the same bits.
+ */
+// @ts-ignore: decorator
+@inline
+function storeRow(d: usize, c0: v128, c1: v128, bias: usize, acc: bool): void {
+  if (acc) {
+    v128.store(d, f32x4.add(v128.load(d), c0));
+    v128.store(d, f32x4.add(v128.load(d, 16), c1), 16);
+  } else if (bias) {
+    const b = v128.load32_splat(bias);
+    v128.store(d, f32x4.add(c0, b));
+    v128.store(d, f32x4.add(c1, b), 16);
+  } else {
+    v128.store(d, c0);
+    v128.store(d, c1, 16);
+  }
+}
+
+/**
+ * d (MR rows of NR, row stride ldd floats) = Σ_k pa[k, 0:MR] ⊗ pb[k, 0:NR] over kc steps, stored as
+ * storeRow says: into the tile buffer (ldd = NR, no bias), or straight into C for a full tile when
+ * alpha = 1 and beta = 0 (bias: row 0's bias or 0; acc: a later K block, added to C).
  * Kept out of the driver on purpose: inlined there, V8 runs out of registers and spills accumulators.
  * The k loop is not unrolled in source either (V8 then hoists loads and spills). Rows ≥ 5 vanish at
  * compile time when MR = 5.
  */
-function microKernel(kc: i32, pa: usize, pb: usize, t: usize): void {
+function microKernel(kc: i32, pa: usize, pb: usize, d: usize, ldd: i32, bias: usize, acc: bool): void {
   const zero = f32x4.splat(0);
   let c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero;
   let c30 = zero, c31 = zero, c40 = zero, c41 = zero, c50 = zero, c51 = zero;
@@ -109,20 +134,69 @@ function microKernel(kc: i32, pa: usize, pb: usize, t: usize): void {
     pa += <usize>MR << 2;
     pb += <usize>NR << 2;
   }
-  v128.store(t, c00, 0);
-  v128.store(t, c01, 16);
-  v128.store(t, c10, 32);
-  v128.store(t, c11, 48);
-  v128.store(t, c20, 64);
-  v128.store(t, c21, 80);
-  v128.store(t, c30, 96);
-  v128.store(t, c31, 112);
-  v128.store(t, c40, 128);
-  v128.store(t, c41, 144);
-  if (MR > 5) {
-    v128.store(t, c50, 160);
-    v128.store(t, c51, 176);
+  const step = <usize>ldd << 2;
+  const bstep: usize = bias ? 4 : 0;
+  storeRow(d, c00, c01, bias, acc);
+  storeRow(d + step, c10, c11, bias + bstep, acc);
+  storeRow(d + 2 * step, c20, c21, bias + 2 * bstep, acc);
+  storeRow(d + 3 * step, c30, c31, bias + 3 * bstep, acc);
+  storeRow(d + 4 * step, c40, c41, bias + 4 * bstep, acc);
+  if (MR > 5) storeRow(d + 5 * step, c50, c51, bias + 5 * bstep, acc);
+}
+
+/**
+ * Rows 0–3 of microKernel (pa keeps its MR-row panel layout): the leftover tile when ≤ 4 rows are left
+ * (Cout = 16 is 6 + 6 + 4 rows). Each accumulator sums its k in the same order as in microKernel, so a
+ * row gets the same bits whichever kernel computes it.
+ */
+function microKernel4(kc: i32, pa: usize, pb: usize, d: usize, ldd: i32, bias: usize, acc: bool): void {
+  const zero = f32x4.splat(0);
+  let c00 = zero, c01 = zero, c10 = zero, c11 = zero, c20 = zero, c21 = zero, c30 = zero, c31 = zero;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pa += <usize>MR << 2;
+    pb += <usize>NR << 2;
   }
+  const step = <usize>ldd << 2;
+  const bstep: usize = bias ? 4 : 0;
+  storeRow(d, c00, c01, bias, acc);
+  storeRow(d + step, c10, c11, bias + bstep, acc);
+  storeRow(d + 2 * step, c20, c21, bias + 2 * bstep, acc);
+  storeRow(d + 3 * step, c30, c31, bias + 3 * bstep, acc);
+}
+
+/** Rows 0–1 of microKernel, as microKernel4 (Cout = 32 is 5·6 + 2 rows; Cout = 1, the output conv). */
+function microKernel2(kc: i32, pa: usize, pb: usize, d: usize, ldd: i32, bias: usize, acc: bool): void {
+  const zero = f32x4.splat(0);
+  let c00 = zero, c01 = zero, c10 = zero, c11 = zero;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    pa += <usize>MR << 2;
+    pb += <usize>NR << 2;
+  }
+  const step = <usize>ldd << 2;
+  storeRow(d, c00, c01, bias, acc);
+  storeRow(d + step, c10, c11, bias ? bias + 4 : 0, acc);
 }
 
 /**
@@ -355,7 +429,8 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
   // the width (Wo = W: 3×3 pad 1, 1×1): input pixel (oy + ky − padTop, ox + kx − padLeft) is then at
   // flat offset j − n·P + (ky − padTop)·W + (kx − padLeft), the same shift for all 8 columns, so each k
   // is two vector loads masked by which columns fall inside the image (small images: 14×14, 7×7).
-  const flat = !oneRow && nr == NR && s == 1 && Wo == W && (j0 + NR - 1) / P == n0;
+  // Taken for one-row panels too: its inner loop is cheaper than packRow's edge cases.
+  const flat = nr == NR && s == 1 && Wo == W && (j0 + NR - 1) / P == n0;
   const imageBytes = <usize>(g.Cin * HW) << 2;
   if (flat) {
     for (let c = 0; c < NR; c++) {
@@ -369,14 +444,17 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
   if (!oneRow) {
     // Columns may straddle rows and images: look each one up once, not once per k.
     for (let c = 0; c < NR; c++) {
-      const j = min(j0 + c, j0 + nr - 1); // columns past nr repeat the last one and are zeroed below
+      const j = min(j0 + c, j0 + nr - 1);
       const n = j / P;
       const p = j - n * P;
       const oy = p / Wo;
       store<i32>(cols + (<usize>c << 2), n);
-      store<i32>(cols + (<usize>(NR + c) << 2), oy * s - g.padTop);
+      // columns past nr get a row that no tap reaches, so they read as zero
+      store<i32>(cols + (<usize>(NR + c) << 2), c < nr ? oy * s - g.padTop : -(1 << 20));
       store<i32>(cols + (<usize>(2 * NR + c) << 2), (p - oy * Wo) * s - g.padLeft);
     }
+    packPanelGather(x, g, cols, k0, kc, d);
+    return;
   }
   const xn = x + <usize>n0 * imageBytes;
   const iyRow = oy0 * s - g.padTop;
@@ -387,23 +465,13 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
   for (let k = 0; k < kc; k++) {
     const dk = d + (<usize>(k * NR) << 2);
     const planeOff = <usize>(ci * HW) << 2;
-    if (oneRow) {
+    {
       const iy = iyRow + ky;
       if (<u32>iy >= <u32>H) {
         v128.store(dk, f32x4.splat(0));
         v128.store(dk, f32x4.splat(0), 16);
       } else {
         packRow(xn + planeOff + (<usize>(iy * W) << 2), ixRow + kx, s, W, dk);
-      }
-    } else {
-      for (let c = 0; c < NR; c++) {
-        const iy = load<i32>(cols + (<usize>(NR + c) << 2)) + ky;
-        const ix = load<i32>(cols + (<usize>(2 * NR + c) << 2)) + kx;
-        let v: f32 = 0;
-        if (c < nr && <u32>iy < <u32>H && <u32>ix < <u32>W) {
-          v = load<f32>(x + <usize>load<i32>(cols + (<usize>c << 2)) * imageBytes + planeOff + (<usize>(iy * W + ix) << 2));
-        }
-        store<f32>(dk + (<usize>c << 2), v);
       }
     }
     if (++kx == ks) {
@@ -416,42 +484,106 @@ function packPanelConv(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32,
   }
 }
 
-/** The `flat` case of packPanelConv: xn is the image, cols holds the panel's 8 oy then 8 ox. */
+/**
+ * The general case of packPanelConv: columns that straddle output rows or images, or a strided conv.
+ * cols holds each column's image, first input row and column (a row no tap reaches past nr). As in
+ * packPanelFlat, taps are outside and channels inside: per tap, each column's byte offset in its image
+ * (0 where it falls outside, then masked) and the lane masks are worked out once; per channel, the 8
+ * values are loaded lane by lane into two vectors.
+ */
+function packPanelGather(x: usize, g: ConvGeometry, cols: usize, k0: i32, kc: i32, d: usize): void {
+  const H = g.H, W = g.W, ks = g.ksize;
+  const HW = H * W;
+  const kk = ks * ks;
+  const planeBytes = <usize>HW << 2;
+  const imageBytes = <usize>g.Cin * planeBytes;
+  const rowStep = <usize>(kk * NR) << 2;
+  const kEnd = k0 + kc;
+  const valid = cols + (<usize>(3 * NR) << 2); // NR lane masks, then NR byte offsets
+  for (let tap = 0; tap < kk; tap++) {
+    const ciLo = k0 > tap ? (k0 - tap + kk - 1) / kk : 0;
+    const ciHi = kEnd > tap ? (kEnd - 1 - tap) / kk + 1 : 0;
+    if (ciLo >= ciHi) continue;
+    const ky = tap / ks;
+    const kx = tap - ky * ks;
+    for (let c = 0; c < NR; c++) {
+      const iy = load<i32>(cols + (<usize>(NR + c) << 2)) + ky;
+      const ix = load<i32>(cols + (<usize>(2 * NR + c) << 2)) + kx;
+      const inside = <u32>iy < <u32>H && <u32>ix < <u32>W;
+      store<i32>(valid + (<usize>c << 2), inside ? -1 : 0);
+      store<i32>(valid + (<usize>(NR + c) << 2), inside ? <i32>(<usize>load<i32>(cols + (<usize>c << 2)) * imageBytes + (<usize>(iy * W + ix) << 2)) : 0);
+    }
+    const mA = v128.load(valid), mB = v128.load(valid, 16);
+    const offs = valid + (<usize>NR << 2);
+    const o0 = <usize>load<i32>(offs), o1 = <usize>load<i32>(offs, 4), o2 = <usize>load<i32>(offs, 8), o3 = <usize>load<i32>(offs, 12);
+    const o4 = <usize>load<i32>(offs, 16), o5 = <usize>load<i32>(offs, 20), o6 = <usize>load<i32>(offs, 24), o7 = <usize>load<i32>(offs, 28);
+    let dk = d + (<usize>((ciLo * kk + tap - k0) * NR) << 2);
+    let src = x + <usize>ciLo * planeBytes;
+    for (let ci = ciLo; ci < ciHi; ci++) {
+      let a = v128.load32_zero(src + o0);
+      a = v128.load32_lane(src + o1, a, 1);
+      a = v128.load32_lane(src + o2, a, 2);
+      a = v128.load32_lane(src + o3, a, 3);
+      let b = v128.load32_zero(src + o4);
+      b = v128.load32_lane(src + o5, b, 1);
+      b = v128.load32_lane(src + o6, b, 2);
+      b = v128.load32_lane(src + o7, b, 3);
+      v128.store(dk, v128.and(a, mA));
+      v128.store(dk, v128.and(b, mB), 16);
+      dk += rowStep;
+      src += planeBytes;
+    }
+  }
+}
+
+/**
+ * The `flat` case of packPanelConv: xn is the image, cols holds the panel's 8 oy then 8 ox.
+ * k = (ci, ky, kx) is walked with the kernel tap t = (ky, kx) outside and ci inside: the lane masks, the
+ * flat offset and the edge test depend on t only, so the inner loop is two masked loads and two stores
+ * per k (the panel's rows are written with a stride of ks² rows, all inside one 8 KiB panel).
+ */
 function packPanelFlat(xn: usize, g: ConvGeometry, cols: usize, p0: i32, k0: i32, kc: i32, d: usize): void {
   const H = g.H, W = g.W, ks = g.ksize;
   const HW = H * W;
+  const kk = ks * ks;
   const oyA = v128.load(cols), oyB = v128.load(cols, 16);
   const oxA = v128.load(cols, 32), oxB = v128.load(cols, 48);
   const vH = i32x4.splat(H), vW = i32x4.splat(W);
-  let ci = k0 / (ks * ks);
-  let ky = (k0 - ci * ks * ks) / ks;
-  let kx = k0 - ci * ks * ks - ky * ks;
-  for (let k = 0; k < kc; k++) {
-    const dk = d + (<usize>(k * NR) << 2);
+  const planeBytes = <usize>HW << 2;
+  const rowStep = <usize>(kk * NR) << 2; // from (ci, t) to (ci + 1, t) in the panel
+  const kEnd = k0 + kc;
+  for (let tap = 0; tap < kk; tap++) {
+    // channels whose k = ci·kk + tap falls in [k0, kEnd)
+    const ciLo = k0 > tap ? (k0 - tap + kk - 1) / kk : 0;
+    const ciHi = kEnd > tap ? (kEnd - 1 - tap) / kk + 1 : 0;
+    if (ciLo >= ciHi) continue;
+    const ky = tap / ks;
+    const kx = tap - ky * ks;
     const dy = ky - g.padTop, dx = kx - g.padLeft;
     const vdy = i32x4.splat(dy), vdx = i32x4.splat(dx);
     // lanes whose input pixel lies inside the image (unsigned compare: negative → huge)
     const mA = v128.and(i32x4.lt_u(i32x4.add(oyA, vdy), vH), i32x4.lt_u(i32x4.add(oxA, vdx), vW));
     const mB = v128.and(i32x4.lt_u(i32x4.add(oyB, vdy), vH), i32x4.lt_u(i32x4.add(oxB, vdx), vW));
-    const off = p0 + dy * W + dx; // flat offset of column 0's input pixel in the channel plane
-    const plane = xn + (<usize>(ci * HW) << 2);
+    const off = p0 + dy * W + dx; // flat offset of column 0's input pixel in a channel plane
+    let dk = d + (<usize>((ciLo * kk + tap - k0) * NR) << 2);
+    let src = xn + <usize>ciLo * planeBytes + (<usize>off << 2); // wraps when off < 0: not read then
     if (off >= 0 && off + NR <= HW) {
-      const src = plane + (<usize>off << 2);
-      v128.store(dk, v128.and(v128.load(src), mA));
-      v128.store(dk, v128.and(v128.load(src, 16), mB), 16);
+      for (let ci = ciLo; ci < ciHi; ci++) {
+        v128.store(dk, v128.and(v128.load(src), mA));
+        v128.store(dk, v128.and(v128.load(src, 16), mB), 16);
+        dk += rowStep;
+        src += planeBytes;
+      }
     } else {
       // near the plane's first or last row the 8 values may run past it: only valid lanes are read
-      for (let c = 0; c < NR; c++) {
-        const iy = load<i32>(cols + (<usize>c << 2)) + dy;
-        const ix = load<i32>(cols + (<usize>(NR + c) << 2)) + dx;
-        store<f32>(dk + (<usize>c << 2), <u32>iy < <u32>H && <u32>ix < <u32>W ? load<f32>(plane + (<usize>(off + c) << 2)) : 0);
-      }
-    }
-    if (++kx == ks) {
-      kx = 0;
-      if (++ky == ks) {
-        ky = 0;
-        ci++;
+      for (let ci = ciLo; ci < ciHi; ci++) {
+        const plane = xn + <usize>ci * planeBytes;
+        for (let c = 0; c < NR; c++) {
+          const iy = load<i32>(cols + (<usize>c << 2)) + dy;
+          const ix = load<i32>(cols + (<usize>(NR + c) << 2)) + dx;
+          store<f32>(dk + (<usize>c << 2), <u32>iy < <u32>H && <u32>ix < <u32>W ? load<f32>(plane + (<usize>(off + c) << 2)) : 0);
+        }
+        dk += rowStep;
       }
     }
   }
@@ -535,6 +667,14 @@ export function gemmDriver(
   const t = ws + GEOMETRY_BYTES + COLUMNS_BYTES;
   const pa = t + TILE_BYTES;
   const pb = pa + A_PACK_BYTES;
+  // When this thread's rows of op(A), all K blocks of them, fit the A workspace (the weights of every conv
+  // of a small network), they are packed once, on the first column block, and reused by the others:
+  // block pc at pa + pc·mpad (each earlier block is KC deep).
+  const mpad = (m1 - m0 + MR - 1) / MR * MR;
+  const resident = m1 - m0 <= MC && mpad * K <= MC * KC;
+  // Full tiles go from the registers straight into C where that is the same arithmetic (alpha = 1, and
+  // beta = 0 or a later K block; a column bias is added by storeTile).
+  const direct = alpha == 1 && beta == 0 && biasMode != BIAS_COL;
   for (let jc = n0; jc < n1; jc += NC) {
     const nc = min(NC, n1 - jc);
     // K = 0 still makes one (empty) block, so that C ← beta·C + bias happens.
@@ -545,21 +685,45 @@ export function gemmDriver(
       packB(bMode, B, ldb, g, pc, kc, jc, nc, pb);
       for (let ic = m0; ic < m1; ic += MC) {
         const mc = min(MC, m1 - ic);
-        packA(transA, A, lda, ic, mc, pc, kc, pa);
+        const paBlock = resident ? pa + (<usize>(pc * mpad) << 2) : pa;
+        if (!resident || jc == n0) packA(transA, A, lda, ic, mc, pc, kc, paBlock);
+        const rowBias = first && biasMode == BIAS_ROW ? bias : 0;
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const j = jc + jr;
           const panelB = pb + (<usize>(jr * kc) << 2);
+          // a full panel inside one image of C can be stored from the registers
+          const n = j / P;
+          const p = j - n * P;
+          const inC = (direct || !first) && alpha == 1 && nr == NR && p + NR <= P;
+          const cAt = C + ((<usize>n * <usize>M * <usize>ldc + <usize>p) << 2);
           // Full row tiles, then the leftover rows (only at the end of M). Two call sites also keep
           // binaryen from inlining the micro-kernel here (it inlines any function with one caller).
           let ir = 0;
           for (; ir + MR <= mc; ir += MR) {
-            microKernel(kc, pa + (<usize>(ir * kc) << 2), panelB, t);
-            storeTiles(t, MR, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
+            const i = ic + ir;
+            const panelA = paBlock + (<usize>(ir * kc) << 2);
+            if (inC) microKernel(kc, panelA, panelB, cAt + (<usize>(i * ldc) << 2), ldc, rowBias ? rowBias + (<usize>i << 2) : 0, !first);
+            else {
+              microKernel(kc, panelA, panelB, t, NR, 0, false);
+              storeTiles(t, MR, nr, i, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
+            }
           }
           if (ir < mc) {
-            microKernel(kc, pa + (<usize>(ir * kc) << 2), panelB, t);
-            storeTiles(t, mc - ir, nr, ic + ir, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
+            // leftover rows (only at the end of M, so which kernel runs a row never depends on nth)
+            const mr = mc - ir;
+            const i = ic + ir;
+            const panelA = paBlock + (<usize>(ir * kc) << 2);
+            const rows = mr <= 2 ? 2 : mr <= 4 ? 4 : MR;
+            const here = inC && mr == rows;
+            const d = here ? cAt + (<usize>(i * ldc) << 2) : t;
+            const ld = here ? ldc : NR;
+            const rb: usize = here && rowBias ? rowBias + (<usize>i << 2) : 0;
+            const acc = here && !first;
+            if (rows == 2) microKernel2(kc, panelA, panelB, d, ld, rb, acc);
+            else if (rows == 4) microKernel4(kc, panelA, panelB, d, ld, rb, acc);
+            else microKernel(kc, panelA, panelB, d, ld, rb, acc);
+            if (!here) storeTiles(t, mr, nr, i, j, P, M, C, ldc, alpha, beta, first, bias, biasMode);
           }
         }
       }

@@ -60,7 +60,7 @@ export function adamw_f32(
 }
 
 /** Elements per block of the gradient-norm reduction; fixed, so the sum's order ignores the thread count. */
-const NORM_BLOCK: i32 = 4096;
+export const NORM_BLOCK: i32 = 4096;
 
 /**
  * partials[b] = Σ g[i]² over block b = [b·4096, (b+1)·4096) ∩ [0, n), as float64; the caller adds the

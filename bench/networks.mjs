@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Engine, Trainer, UNet2DModel, namedSchedule } from '../dist/index.js';
+import { Engine, KERNEL, Trainer, UNet2DModel, namedSchedule } from '../dist/index.js';
 import { UNET_PRESETS } from '../dist/nn/presets.js';
 import { childSetup, machineBusySeconds, randomF32 } from './common.mjs';
 
@@ -203,7 +203,7 @@ function fmaCeiling(engine) {
   let best = 0;
   for (let r = 0; r < 5; r++) {
     const t0 = performance.now();
-    engine.run('fma_peak_f32', [iters, out.ptr]);
+    engine.run(KERNEL.fma_peak_f32, [iters, out.ptr]);
     const s = (performance.now() - t0) / 1000;
     best = Math.max(best, (96 * iters * engine.info.threads) / s / 1e9);
   }

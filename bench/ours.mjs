@@ -1,6 +1,6 @@
 // ddpm-wasm's own kernels, one (threads, build) pair per process, from the built package (dist/).
 //   node bench/ours.mjs --threads N --build simd|relaxed [--only gemm|conv2d|dispatch] [--quick]
-import { Engine, kernels } from '../dist/index.js';
+import { Engine, KERNEL, kernels } from '../dist/index.js';
 import { childSetup, convOut, parseArgs, runCases } from './common.mjs';
 
 const emit = childSetup();
@@ -60,8 +60,8 @@ const impl = {
   dispatch: () =>
     scoped(() => {
       const t = engine.alloc([4], 'dispatch');
-      const args = [0, 0, t.ptr, t.ptr];
-      return { run: () => engine.run('axpy_f32', args) };
+      const args = /** @type {const} */ ([0, 0, t.ptr, t.ptr]);
+      return { run: () => engine.run(KERNEL.axpy_f32, args) };
     }),
 };
 

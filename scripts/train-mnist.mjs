@@ -1,5 +1,10 @@
 // Trains the MNIST model shipped in models/mnist/ with this project's code: `npm run train:mnist`.
 //   node scripts/train-mnist.mjs [--minutes M] [--steps S] [--threads N] [--run DIR] [--out DIR]
+//     [--class-conditional] [--preset P]
+// --class-conditional trains models/mnist-cond (run folder runs/mnist-cond): the same recipe, conditioned on
+// the digit for classifier-free guidance as `ddpm train --class-conditional` is (src/train/class-conditional.ts:
+// num_class_embeds 11, the unconditional label 10, labels dropped to it with probability 0.1). --preset
+// (default: the recipe's) is for tests on a tiny U-Net.
 // Resumable: a TrainingRun in <run> (lock, run.json, checkpoints every 250 steps and on Ctrl-C, loss.csv); running again continues
 // bit-identically from the latest one. When the run reaches --steps (or --minutes of wall time for this
 // invocation), the EMA weights are exported as a diffusers folder to <out> (config.json,
@@ -9,7 +14,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DDPMScheduler, Engine, MNIST_RECIPE, TrainingRun, UNet2DModel } from '../dist/index.js';
+import { DDPMScheduler, Engine, MNIST_RECIPE, TrainingRun, UNet2DModel, classConditional } from '../dist/index.js';
 import { loadMnist } from '../dist/io/mnist.js';
 import { UNET_PRESETS } from '../dist/nn/presets.js';
 
@@ -18,18 +23,28 @@ const { values: a } = parseArgs({
     minutes: { type: 'string', default: '55' },
     steps: { type: 'string', default: String(MNIST_RECIPE.steps) },
     threads: { type: 'string', default: 'auto' },
-    run: { type: 'string', default: 'runs/mnist' },
-    out: { type: 'string', default: 'models/mnist' },
+    run: { type: 'string' },
+    out: { type: 'string' },
+    'class-conditional': { type: 'boolean', default: false },
+    preset: { type: 'string', default: MNIST_RECIPE.preset },
   },
 });
+const conditional = a['class-conditional'];
+const name = conditional ? 'mnist-cond' : 'mnist';
+a.run ??= `runs/${name}`;
+a.out ??= `models/${name}`;
+if (!Object.hasOwn(UNET_PRESETS, a.preset))
+  throw new Error(`--preset must be one of ${Object.keys(UNET_PRESETS).join(', ')}, found ${a.preset}`);
+// the digits 0–9 and the unconditional label 10
+const cfg = conditional ? classConditional(10) : null;
 const maxSteps = Number(a.steps);
 const deadline = Date.now() + Number(a.minutes) * 60_000;
 
 // The recipe (src/nn/presets.ts MNIST_RECIPE) is also `ddpm train --data mnist`'s defaults: one source.
 // The `mnist` preset: 28 → 14 → 7, attention at 14×14 and in the mid block.
-const MNIST_UNET = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS[MNIST_RECIPE.preset] };
+const MNIST_UNET = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS[a.preset], ...cfg?.model };
 const scheduler = new DDPMScheduler(MNIST_RECIPE.scheduler);
-const trainerOptions = MNIST_RECIPE.trainer;
+const trainerOptions = { ...MNIST_RECIPE.trainer, ...cfg?.trainer };
 
 const engine = await Engine.create({ threads: a.threads === 'auto' ? 'auto' : Number(a.threads) });
 const data = await loadMnist('train'); // 8,000 digits; the other 2,000 are held out for evaluation
@@ -42,13 +57,21 @@ if (
 ) {
   await rename(join(a.run, 'loss.csv'), logFile); // a folder from before TrainingRun
 }
+const trainData = conditional ? { samples: data.images, labels: data.labels } : data.images;
 const run = await TrainingRun.open(a.run);
 if (run.checkpoint) {
-  await run.resume(engine, { data: data.images, dataLabel: 'mnist', legacyScheduler: scheduler.toConfig() });
+  const saved = /** @type {{ num_class_embeds?: number | null }} */ (run.checkpoint.manifest.model.config);
+  if ((saved.num_class_embeds != null) !== conditional) {
+    await run.close();
+    throw new Error(
+      `${a.run} holds a${conditional ? 'n unconditional' : ' class-conditional'} run: ${conditional ? 'drop --class-conditional' : 'pass --class-conditional'} or use another --run`,
+    );
+  }
+  await run.resume(engine, { data: trainData, dataLabel: 'mnist', legacyScheduler: scheduler.toConfig() });
   console.log(`resuming at step ${run.trainer.step}`);
 } else {
   await run.start(engine, {
-    data: data.images,
+    data: trainData,
     dataLabel: 'mnist',
     model: { class: 'UNet2DModel', config: MNIST_UNET },
     initSeed: MNIST_RECIPE.initSeed,
@@ -88,9 +111,10 @@ await writeFile(logFile, lines.join('\n') + '\n');
 // Export the EMA weights and the scheduler as a diffusers folder.
 const model = trainer.model;
 if (!trainer.ema) throw new Error(`${a.run}: expected a run trained with EMA`);
+const outDir = a.out;
 await run.withEmaWeights(async (m) => {
   if (!(m instanceof UNet2DModel)) throw new Error(`${a.run}: expected a UNet2DModel`);
-  await m.save(a.out);
+  await m.save(outDir);
 });
 await run.close();
 await writeFile(
@@ -108,13 +132,14 @@ csv.forEach((c, i) => {
   }
 });
 const lastLosses = csv.slice(-10).map((c) => c[1]);
+const presetFlag = a.preset === MNIST_RECIPE.preset ? '' : ` --preset ${a.preset}`;
 await writeFile(
   join(a.out, 'TRAINING.md'),
   `# How this model was trained
 
-- Command: \`npm run train:mnist\` (= \`node scripts/train-mnist.mjs\`), resumable and bit-identical when resumed; this run: ${r.step} steps in ${invocations} invocation(s)${r.aborted ? ' (the last stopped by its time budget; running again continues)' : ''}.
+- Command: ${conditional ? `\`node scripts/train-mnist.mjs --class-conditional${presetFlag}\`` : `\`npm run train:mnist${presetFlag ? ` --${presetFlag}` : ''}\` (= \`node scripts/train-mnist.mjs${presetFlag}\`)`}, resumable and bit-identical when resumed; this run: ${r.step} steps in ${invocations} invocation(s)${r.aborted ? ' (the last stopped by its time budget; running again continues)' : ''}.
 - Data: the first 80% of each class of the \`mnist\` npm package (8,000 digits, 28×28, scaled to [−1, 1]); the other 2,000 are held out for evaluation.
-- Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; DDPM linear β 1e-4…0.02, T = 1000, ε-prediction, L_simple.
+- Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; DDPM linear β 1e-4…0.02, T = 1000, ε-prediction, L_simple.${cfg ? `\n- Class-conditional (classifier-free guidance, Ho & Salimans 2022): num_class_embeds ${cfg.model.num_class_embeds}, the digits 0–9 and the unconditional label ${cfg.trainer.uncondLabel}, to which each training label is dropped with probability ${cfg.trainer.labelDropout}. Sample with \`ddpm sample --model ${name} --class K\` (the guidance scale: sampling_defaults.json, from \`scripts/guidance-sweep.mjs --write-default\`; see docs/conditional.md).` : ''}
 - Optimizer: AdamW lr ${trainerOptions.learningRate} (warmup ${trainerOptions.lrWarmupSteps} steps, then constant), batch ${trainerOptions.batchSize}, gradient clipping 1, weight decay 0.01; EMA with diffusers' warmup (power 2/3, max decay ${trainerOptions.ema.maxDecay}); the EMA weights are exported.
 - Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${engine.info.build} build.
 - Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's progress.csv; the last invocation used ${engine.info.threads} thread(s)).
@@ -122,4 +147,8 @@ await writeFile(
 `,
 );
 console.log(`step ${r.step}${r.aborted ? ' (stopped)' : ''}; exported to ${a.out}`);
+if (existsSync(join(a.out, 'sampling_defaults.json')))
+  console.log(
+    `note: ${join(a.out, 'sampling_defaults.json')} holds the guidance chosen for an earlier export; rerun scripts/guidance-sweep.mjs --write-default (docs/conditional.md)`,
+  );
 engine.dispose();

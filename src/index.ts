@@ -20,6 +20,18 @@ export {
 export type { Tensor, Arena } from './engine/memory.js';
 export type { RuntimeName } from './engine/runtime.js';
 
+// --- the generated Wasm interface (scripts/gen-bindings.mjs, docs/wasm-interface.md): kernel ids for
+// engine.run(KERNEL.name, [...]), their signatures, and the ABI constants of assembly/index.ts ---
+export {
+  KERNEL,
+  KERNELS,
+  CONSTANTS as WASM_CONSTANTS,
+  type KernelArgs,
+  type KernelId,
+  type KernelSignature,
+  type WasmType,
+} from './engine/wasm-interface.generated.js';
+
 // --- kernels: typed calls on engine tensors (`kernels.gemm(engine, …)`); the list is src/kernels/index.ts ---
 export * as kernels from './kernels/index.js';
 
@@ -217,3 +229,15 @@ export { LIMITS, checkJsBudget } from './limits.js';
 export { unetParamCount, unetParamBytes, unetForwardBytes } from './nn/unet-plan.js';
 export { Checker, show, own, hasOwn } from './validate.js';
 export type { ArenaTag, Lease } from './engine/memory.js';
+
+// class-conditional MNIST (issue 11 item 3): sampling defaults stored with a model (sampling_defaults.json:
+// the guidance a sweep chose, used by DDPMPipeline.run and `ddpm sample --class K`), and the
+// class-conditional training settings (`ddpm train --class-conditional`, scripts/train-mnist.mjs)
+export {
+  SAMPLING_DEFAULTS_FILE,
+  parseSamplingDefaults,
+  readSamplingDefaults,
+  samplingDefaultsJson,
+  type SamplingDefaults,
+} from './pipelines/defaults.js';
+export { LABEL_DROPOUT, classConditional } from './train/class-conditional.js';

@@ -35,6 +35,12 @@ const CASES: Case[] = [
   // batch folded into the GEMM columns: tiles of 8 columns straddle several tiny images
   geo(5, 3, 1, 1, 5, 3, 1, [1, 1, 1, 1]),
   geo(5, 5, 2, 3, 3, 1, 1, [0, 0, 0, 0], false),
+  // the shipped network's channel counts: leftover-row tiles of 4 (Cout 16 = 6 + 6 + 4) and 2 (Cout 32 =
+  // 5·6 + 2, Cout 8 = 6 + 2, Cout 1), the width-keeping panels of 14×14 and 7×7 images
+  geo(2, 16, 14, 14, 32, 3, 1, [1, 1, 1, 1]),
+  geo(3, 32, 7, 7, 16, 3, 1, [1, 1, 1, 1]),
+  geo(2, 4, 7, 7, 8, 3, 1, [1, 1, 1, 1], false),
+  geo(2, 16, 12, 10, 1, 3, 1, [1, 1, 1, 1]),
 ];
 
 const sizes = (c: Case) => {
@@ -171,11 +177,13 @@ describe('conv2d', () => {
   });
 
   it('forward and backward are bit-identical for 1, 2, 3, 4 threads, simd and relaxed', async () => {
-    // threads split the GEMM columns (pixels) in the first two cases, the rows (Cout) in the third
+    // threads split the GEMM columns (pixels) in the first two cases, the rows (Cout) in the third and fourth
     const cases = [
       geo(3, 5, 17, 13, 33, 3, 1, [1, 1, 1, 1]),
       geo(2, 33, 9, 7, 5, 3, 2, [0, 0, 1, 1]),
       geo(1, 3, 3, 3, 65, 3, 1, [1, 1, 1, 1]),
+      geo(1, 16, 2, 2, 32, 3, 1, [1, 1, 1, 1]), // rows split, the 2-row leftover tile on the last thread
+      geo(2, 16, 14, 14, 16, 3, 1, [1, 1, 1, 1]), // columns split, the 4-row leftover tile
     ];
     for (const simd of ['simd', 'relaxed'] as const) {
       const first: Float32Array[][] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DdpmError, kernels } from '../src/index.js';
+import { DdpmError, KERNEL, kernels } from '../src/index.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 import { useEngines } from './helpers/engines.js';
 
@@ -78,7 +78,7 @@ describe('Engine', () => {
     // Unchecked call: worker 1 owns elements 32…63, whose addresses we push past the end of memory.
     const end = e.memory.buffer.byteLength;
     try {
-      e.run('axpy_f32', [n, 1, x.ptr, end - 32 * 4 - 4]);
+      e.run(KERNEL.axpy_f32, [n, 1, x.ptr, end - 32 * 4 - 4]);
       expect.unreachable();
     } catch (err) {
       expect((err as DdpmError).code).toBe('WORKER_FAILED');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Engine, kernels, type Tensor } from '../src/index.js';
+import { type Engine, KERNEL, kernels, type Tensor } from '../src/index.js';
 import { randomF32, sameBits } from './helpers/rng.js';
 import { gemmRef } from './reference/gemm.js';
 import { useEngines } from './helpers/engines.js';
@@ -132,6 +132,22 @@ describe('gemm', () => {
     cases.forEach((c, n) => expectClose(c, runCase(e, c, 100 + 7 * n)));
   });
 
+  it('small M (conv-like weights kept packed across column blocks, tiles stored from registers), both builds', async () => {
+    // M = 32, 16, 8, 7: the 6×8 / 4×8 / 2×8 tiles (5×8 / 4×8 / 2×8 in the plain build); K > KC: later K
+    // blocks added in registers; N > NC: the resident packed A reused by later column blocks.
+    const cases: Case[] = [
+      { M: 32, N: 1100, K: 600, bias: 'row' },
+      { M: 16, N: 700, K: 300 },
+      { M: 8, N: 520, K: 257, bias: 'row', pad: [2, 0, 3] },
+      { M: 7, N: 1030, K: 90, transA: true, bias: 'col' },
+      { M: 16, N: 530, K: 300, beta: 1 },
+    ];
+    for (const simd of ['simd', 'relaxed'] as const) {
+      const e = await make({ threads: 2, simd });
+      cases.forEach((c, n) => expectClose(c, runCase(e, c, 300 + 7 * n)));
+    }
+  });
+
   it('K = 0 gives beta·C + bias; M or N = 0 touches nothing', async () => {
     const e = await make({ threads: 2, simd: 'simd' });
     expectClose(
@@ -235,7 +251,7 @@ describe('gemm', () => {
     // Called unchecked, the kernel itself refuses a workspace that is too small rather than overrun it.
     const { ptr, bytesPerThread } = small.workspace;
     expect(() =>
-      small.run('gemm_f32', [0, 0, 2, 4, 3, 1, a.ptr, 3, b.ptr, 4, 0, c.ptr, 4, 0, 0, ptr, bytesPerThread], false),
+      small.run(KERNEL.gemm_f32, [0, 0, 2, 4, 3, 1, a.ptr, 3, b.ptr, 4, 0, c.ptr, 4, 0, 0, ptr, bytesPerThread], false),
     ).toThrowError(/unreachable/);
   });
 });

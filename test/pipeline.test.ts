@@ -126,6 +126,7 @@ describe('DDPMPipeline.fromPretrained: sources', () => {
       '/model/config.json': 1,
       '/model/diffusion_pytorch_model.safetensors': 1,
       '/model/scheduler_config.json': 1,
+      '/model/sampling_defaults.json': 1, // absent (404), asked for once
     });
   });
 

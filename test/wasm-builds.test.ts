@@ -1,12 +1,12 @@
 // The four builds obey the memory model: imported memory (shared in -mt builds), no data segments, no
-// start function, nothing exported but functions — so any number of instances can share one memory
-// without re-running initialisers over live data. (Scalar Wasm globals are allowed: each instance has
-// its own, like registers, and none lives in the shared memory.)
+// start function, nothing exported but functions and immutable globals (the ABI constants) — so any number
+// of instances can share one memory without re-running initialisers over live data. (Scalar Wasm globals
+// are allowed: each instance has its own, like registers, and none lives in the shared memory.)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { setFlagsFromString } from 'node:v8';
-import { ABI_VERSION, DdpmError, Engine } from '../src/index.js';
+import { ABI_VERSION, DdpmError, Engine, WASM_CONSTANTS } from '../src/index.js';
 
 // Node 20 compiles relaxed SIMD only behind this flag (the engine sets it the same way).
 setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -36,7 +36,7 @@ function sectionIds(bytes: Uint8Array): number[] {
 
 describe('Wasm builds', () => {
   for (const build of builds) {
-    it(`${build}: imported memory, no data segments, no start function, only function exports`, () => {
+    it(`${build}: imported memory, no data segments, no start function, only functions and constants exported`, () => {
       const bytes = readFileSync(join(root, 'build/wasm', `${build}.wasm`));
       const ids = sectionIds(bytes);
       expect(ids).not.toContain(11); // data
@@ -44,7 +44,15 @@ describe('Wasm builds', () => {
       expect(ids).not.toContain(8); // start
       const module = new WebAssembly.Module(bytes);
       expect(WebAssembly.Module.imports(module)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
-      expect(WebAssembly.Module.exports(module).every((e) => e.kind === 'function')).toBe(true);
+      const exports = WebAssembly.Module.exports(module);
+      expect(exports.every((e) => e.kind === 'function' || e.kind === 'global')).toBe(true);
+      // the exported globals are exactly the generated ABI constants, and immutable
+      const globals = exports.filter((e) => e.kind === 'global').map((e) => e.name);
+      expect(globals.sort()).toEqual(WASM_CONSTANTS.map((c) => c.name).sort());
+      const { exports: live } = new WebAssembly.Instance(module, {
+        env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: build.endsWith('-mt') }) },
+      });
+      for (const name of globals) expect(() => ((live[name] as WebAssembly.Global).value = 0)).toThrow(TypeError);
     });
   }
 

@@ -11,6 +11,7 @@ import { variationalBound, type BoundVarianceType } from '../diffusion/bound.js'
 import { loadMnist, type Digits } from '../io/mnist.js';
 import { tensorToImages } from '../io/png.js';
 import {
+  CLASSES,
   CLASSIFIER_FORMAT,
   CLASSIFIER_TRAINING,
   DigitClassifier,
@@ -21,7 +22,9 @@ import {
   trainClassifier,
 } from '../eval/classifier.js';
 import { classHistogram, confidentFraction, featureStats, frechetDistance } from '../eval/metrics.js';
-import { intOption, parseCommand, seedOption, threadsOption } from './args.js';
+import { perClassScores, requestedLabels, type PerClassScores } from '../eval/per-class.js';
+import { MAX_GUIDANCE_SCALE } from '../pipelines/defaults.js';
+import { intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
 import { SAMPLER_HELP, loadModelFolder, samplerChoice, samplingProgress, writeFileAtomic } from './files.js';
 import { DDPMPipeline } from '../pipelines/ddpm.js';
 import { Progress } from './progress.js';
@@ -37,7 +40,8 @@ Quality numbers for a model of 28×28 MNIST digits, next to the same numbers for
 The row of training digits (as many as samples) shows what a model that reproduced its training data
 would score, including the Fréchet distance's bias at this n.
 
-  --model DIR         model folder (as for 'ddpm sample'); 1×28×28. Default: the package's models/mnist
+  --model DIR|NAME    model folder or shipped model (as for 'ddpm sample': mnist, mnist-cond); 1×28×28.
+                      Default: the package's models/mnist
   --n N               samples to generate (>= 2). Default: 1000
 ${SAMPLER_HELP}
   --batch B           samples per model call (memory). Default: 16
@@ -46,11 +50,20 @@ ${SAMPLER_HELP}
   --classifier FILE   the classifier's weights: read if the file exists, else trained (about 30 s on one
                       thread) and written there. Default: ${CLASSIFIER_FORMAT}.safetensors in the temp folder
   --nll-samples K     timesteps drawn per held-out digit for bits/dim (unbiased); 0 skips it. Default: 2
+  --per-class         class-conditional models (num_class_embeds 11: digits and the unconditional label):
+                      sample i asks for digit i mod 10, with classifier-free guidance --guidance; a table
+                      per class gives the fraction classified as the digit asked for and the fraction
+                      confident ≥ 0.9, and their means over the classes. The main table's samples row
+                      scores the same samples, all classes together
+  --guidance W        with --per-class: ε = ε_u + W·(ε_c − ε_u). 0 is the unconditional model (the same
+                      samples and numbers as without --per-class), 1 the conditional one. Default: the
+                      model's sampling_defaults.json (as 'ddpm sample --class K')
   --json FILE         also write every number as JSON
   --quiet             no progress bar
 
 The samples are the PNG's pixels: quantized to 8 bits as 'ddpm sample' writes them. A class-conditional
-model is sampled with its unconditional label (num_class_embeds − 1).`;
+model is sampled with its unconditional label (num_class_embeds − 1), except with --per-class. Ctrl-C
+stops between model calls and writes nothing (exit code 130).`;
 
 /** diffusers' variance types as the bound reads them (the _log variants are the same variances). */
 const BOUND_VARIANCE: Record<string, BoundVarianceType> = {
@@ -87,11 +100,17 @@ export async function evalCommand(argv: string[]): Promise<void> {
       threads: { type: 'string' },
       classifier: { type: 'string' },
       'nll-samples': { type: 'string' },
+      'per-class': { type: 'boolean' },
+      guidance: { type: 'string' },
       json: { type: 'string' },
     },
     EVAL_HELP,
   );
   if (!v) return;
+  if (v.guidance !== undefined && !v['per-class'])
+    throw new DdpmError('INVALID_ARGUMENT', '--guidance applies with --per-class (samples asked for each digit)');
+  const guidanceArg =
+    v.guidance === undefined ? undefined : numberOption('guidance', v.guidance, 1, 0, MAX_GUIDANCE_SCALE);
   const n = intOption('n', v.n, 1000, 2, 1_000_000);
   const batch = intOption('batch', v.batch, 16, 1, 4096);
   const seed = seedOption(v.seed);
@@ -99,6 +118,12 @@ export async function evalCommand(argv: string[]): Promise<void> {
   // paths checked before any work (a folder given as --classifier used to fail with EISDIR after 15 s of training)
   if (v.classifier !== undefined) await checkWritablePath(v.classifier, '--classifier');
   if (v.json !== undefined) await checkWritablePath(v.json, '--json');
+  if (v['per-class'] && n < CLASSES)
+    throw new DdpmError('INVALID_ARGUMENT', `--per-class needs --n >= ${CLASSES} (a sample of each digit), found ${n}`);
+  // Ctrl-C: the sampling and the bound stop at their next model call; nothing is written
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  process.once('SIGINT', onSigint);
   const engine = await Engine.create({ threads: threadsOption(v.threads) });
   try {
     const loaded = await loadModelFolder(engine, v.model);
@@ -116,6 +141,26 @@ export async function evalCommand(argv: string[]): Promise<void> {
       );
     }
     const { sampler, karras, scheduler, steps, calls, eta } = samplerChoice(v, loaded.scheduler, engine);
+    const uncond = c.num_class_embeds === null ? undefined : c.num_class_embeds - 1;
+    let perClass: { guidanceScale: number; guidanceFrom: string; labels: Int32Array } | null = null;
+    if (v['per-class']) {
+      if (c.num_class_embeds !== CLASSES + 1)
+        throw new DdpmError(
+          'UNSUPPORTED',
+          `--per-class: ${loaded.dir} needs num_class_embeds ${CLASSES + 1} (the 10 digits and the unconditional label, as 'ddpm train --class-conditional'), found ${c.num_class_embeds ?? 'none (not class-conditional)'}`,
+        );
+      const w = guidanceArg ?? loaded.defaults.guidanceScale;
+      if (w === undefined)
+        throw new DdpmError(
+          'INVALID_ARGUMENT',
+          `--per-class: pass --guidance W (${loaded.dir} has no sampling_defaults.json with a guidance_scale)`,
+        );
+      perClass = {
+        guidanceScale: w,
+        guidanceFrom: guidanceArg === undefined ? loaded.defaults.file! : '--guidance',
+        labels: requestedLabels(n),
+      };
+    }
     const [train, heldOut] = await Promise.all([loadMnist('train'), loadMnist('test')]);
 
     // 1. the classifier, cached
@@ -128,8 +173,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
     const reference = featureStats(heldOutOut.features, FEATURES);
     const classifierAccuracy = accuracy(heldOutOut.probs, heldOut.labels);
 
-    // 2. samples, as the PNG's pixels
-    const uncond = c.num_class_embeds === null ? undefined : c.num_class_embeds - 1;
+    // 2. samples, as the PNG's pixels. Per class at W = 0, ε = ε_u + 0·(ε_c − ε_u) is ε_u: the unconditional
+    // label's samples, drawn without the conditional calls
+    const guided = perClass !== null && perClass.guidanceScale !== 0;
     const { progress, onStep } = samplingProgress(calls, n, batch, v.quiet);
     const r = await new DDPMPipeline(engine, unet, scheduler).run({
       batchSize: n,
@@ -137,11 +183,15 @@ export async function evalCommand(argv: string[]): Promise<void> {
       numInferenceSteps: steps,
       seed,
       eta,
-      classLabels: uncond,
+      classLabels: guided ? perClass!.labels : uncond,
+      guidanceScale: guided ? perClass!.guidanceScale : undefined,
+      signal: ac.signal,
       onStep,
     });
     progress.finish();
     const samples = quantize(r.tensor, n);
+    const samplesOut = classifier.classify(samples);
+    const perClassRow: PerClassScores | null = perClass && perClassScores(samplesOut.probs, perClass.labels);
 
     // 3. the rows: samples, training digits (as many), held-out digits (the reference)
     const row = (images: Float32Array, out = classifier.classify(images)): RowNumbers => ({
@@ -150,7 +200,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
       classHistogram: Array.from(classHistogram(out.probs)),
       frechetDistance: frechetDistance(featureStats(out.features, FEATURES), reference),
     });
-    const sampleRow = row(samples);
+    const sampleRow = row(samples, samplesOut);
     const trainRow = row(spread(train, Math.min(n, train.N)));
     const heldOutRow = { ...row(heldOut.images, heldOutOut), frechetDistance: 0 };
 
@@ -165,6 +215,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     if (nllSamples > 0) {
       const ddpm = DDPMScheduler.fromConfig(loaded.scheduler);
       const p = new Progress('bits/dim', 1 + nllSamples, { quiet: v.quiet, unit: 'rounds' });
+      let lastYield = performance.now();
       const b = await variationalBound(engine, {
         schedule: ddpm.schedule,
         D: PIXELS,
@@ -175,8 +226,19 @@ export async function evalCommand(argv: string[]): Promise<void> {
         predictionType: ddpm.predictionType,
         varianceType: BOUND_VARIANCE[ddpm.varianceType],
         clipDenoised: ddpm.clipSample,
-        model: (xt, ts) =>
-          unet.forward(xt, ts, uncond === undefined ? {} : { classLabels: new Int32Array(ts.length).fill(uncond) }),
+        // the model is synchronous: yield now and then so that Ctrl-C is seen between its calls
+        model: async (xt, ts) => {
+          if (performance.now() - lastYield > 20) {
+            await new Promise((resolve) => setTimeout(resolve, 0));
+            lastYield = performance.now();
+          }
+          if (ac.signal.aborted) throw new DdpmError('ABORTED', 'bits/dim: aborted between model calls');
+          return unet.forward(
+            xt,
+            ts,
+            uncond === undefined ? {} : { classLabels: new Int32Array(ts.length).fill(uncond) },
+          );
+        },
         onProgress: (q) => p.update(q.done),
       });
       p.finish();
@@ -189,9 +251,10 @@ export async function evalCommand(argv: string[]): Promise<void> {
       };
     }
 
+    if (ac.signal.aborted) throw new DdpmError('ABORTED', 'eval: interrupted');
     printTable([
       [
-        `samples (${n}, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? 'calls' : 'steps'})`,
+        `samples (${n}, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? 'calls' : 'steps'}${perClass ? `, per class, guidance ${perClass.guidanceScale}` : ''})`,
         sampleRow,
         '',
       ],
@@ -202,6 +265,13 @@ export async function evalCommand(argv: string[]): Promise<void> {
         bound ? `${bound.bitsPerDim.toFixed(3)} ± ${bound.stdError.toFixed(3)}` : 'not computed',
       ],
     ]);
+    if (perClass && perClassRow) {
+      console.log('');
+      printPerClassTable(perClassRow);
+      console.log(
+        `per class: sample i asks for digit i mod 10, guidance W = ${perClass.guidanceScale}${perClass.guidanceFrom === '--guidance' ? '' : ` (from ${perClass.guidanceFrom})`}${guided ? '' : ' (W = 0: the unconditional model)'}`,
+      );
+    }
     console.log(
       `classifier: ${classifierFile}${trained ? ' (trained now)' : ''}, ${(100 * classifierAccuracy).toFixed(1)}% right on the held-out digits`,
     );
@@ -223,12 +293,41 @@ export async function evalCommand(argv: string[]): Promise<void> {
         samples: sampleRow,
         trainingDigits: trainRow,
         heldOut: { ...heldOutRow, bound },
+        perClass:
+          perClass && perClassRow
+            ? {
+                guidanceScale: perClass.guidanceScale,
+                guidanceFrom: perClass.guidanceFrom,
+                labels: 'i mod 10',
+                ...perClassRow,
+              }
+            : null,
       };
       await writeFileAtomic(v.json, `${JSON.stringify(json, null, 2)}\n`);
     }
+  } catch (e) {
+    if (!(ac.signal.aborted && e instanceof DdpmError && e.code === 'ABORTED')) throw e;
+    if (!v.quiet) console.error(`\ninterrupted (${e.message}): nothing written`);
+    process.exitCode = 130;
   } finally {
+    process.removeListener('SIGINT', onSigint);
     engine.dispose();
   }
+}
+
+/** Rows: classified as the digit asked for, confident ≥ 0.9; columns: the digits and their mean. */
+function printPerClassTable(p: PerClassScores): void {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const header = ['per class', ...p.classes.map((s) => `${s.label} (${s.n})`), 'mean'];
+  const rows = [
+    ['classified as asked', ...p.classes.map((s) => pct(s.accuracy)), pct(p.meanAccuracy)],
+    ['confident ≥ 0.9', ...p.classes.map((s) => pct(s.confident)), pct(p.meanConfident)],
+  ];
+  const width = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)));
+  const line = (r: string[]) => `| ${r.map((x, j) => x.padEnd(width[j])).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
 }
 
 /** The classifier from `file` if it exists, else trained on the training digits and saved there. */

@@ -4,14 +4,15 @@ import { Engine } from '../engine/engine.js';
 import { choiceOption, parseCommand } from './args.js';
 import { loadModelFolder, writeFileAtomic } from './files.js';
 
-export const EXPORT_HELP = `usage: ddpm export --format onnx [--model DIR] --out FILE
+export const EXPORT_HELP = `usage: ddpm export --format onnx [--model DIR|NAME] --out FILE
 
 Writes the model (a UNet2DModel or MLPDenoiser folder; default: the shipped mnist model) as an ONNX graph
 (opset 17, standard ops, dynamic batch). Inputs: sample (N, C, H, W) float32, timestep (N) float32 and,
 for class-conditional models, class_labels (N) int64; output: out, the model's prediction (ε, x0 or v).
 
   --format onnx     the output format (onnx is the only one)
-  --model DIR       the model folder. Default: the shipped mnist model
+  --model DIR|NAME  the model folder, or a shipped model by name (mnist, mnist-cond). Default: the
+                    shipped mnist model
   --out FILE        where to write the .onnx file`;
 
 export async function exportCommand(argv: string[]): Promise<void> {

@@ -5,11 +5,18 @@ import { fileURLToPath } from 'node:url';
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { DDPMScheduler } from '../diffusion/ddpm.js';
-import { folderSource, modelLayout, readJsonFile as readSourceJson } from '../io/sources.js';
+import {
+  SHIPPED_MODELS,
+  folderSource,
+  modelLayout,
+  readJsonFile as readSourceJson,
+  shippedModelUrl,
+} from '../io/sources.js';
 import { MLPDenoiser } from '../nn/mlp.js';
 import { loadModel } from '../nn/registry.js';
 import type { UNet2DModel } from '../nn/unet.js';
 import { pipelineScheduler, type PipelineScheduler } from '../pipelines/scheduler-choice.js';
+import { readSamplingDefaults, type SamplingDefaults } from '../pipelines/defaults.js';
 import { SAMPLER_NAMES, modelCallsForSteps, stepsForModelCalls, type SamplerName } from '../diffusion/samplers.js';
 import { choiceOption, intOption, numberOption } from './args.js';
 import { Progress } from './progress.js';
@@ -20,6 +27,44 @@ export const SCHEDULER_FILE = 'scheduler_config.json';
 /** The package's own pretrained model: <package root>/models/mnist (this file is dist/cli/files.js). */
 export function defaultModelDir(): string {
   return fileURLToPath(new URL('../../models/mnist', import.meta.url));
+}
+
+/** A shipped model's folder, <package root>/models/NAME (SHIPPED_MODELS). */
+export function shippedModelDir(name: string): string {
+  return fileURLToPath(shippedModelUrl(name)).replace(/[\\/]$/, '');
+}
+
+/**
+ * --model's folder: the folder if one exists at that path (a folder always wins), else a shipped model's
+ * folder by name (mnist → <package>/models/mnist), else an error listing the names. A shipped model that is
+ * not there (mnist-cond before it is trained) is named as such.
+ */
+export async function resolveModelDir(arg: string | undefined): Promise<string> {
+  if (arg === undefined) {
+    const dir = defaultModelDir();
+    if (!(await isDir(dir)))
+      throw new DdpmError(
+        'FORMAT',
+        `the default model (${dir}) is not installed; pass --model DIR (a diffusers folder, e.g. one written by 'ddpm train')`,
+      );
+    return dir;
+  }
+  const dir = resolve(arg);
+  if (await isDir(dir)) return dir;
+  if (SHIPPED_MODELS.includes(arg)) {
+    const shipped = shippedModelDir(arg);
+    if (await isDir(shipped)) return shipped;
+    throw new DdpmError(
+      'FORMAT',
+      `--model ${arg}: the shipped model ${arg} is not installed (no folder ${shipped})${arg === 'mnist-cond' ? '; it is trained by node scripts/train-mnist.mjs --class-conditional' : ''}`,
+    );
+  }
+  // a path (./x, a/b) is a folder that is missing; a bare word may also have meant a shipped model
+  if (/[\\/]/.test(arg) || arg.startsWith('.')) throw new DdpmError('FORMAT', `--model ${arg}: no such folder`);
+  throw new DdpmError(
+    'FORMAT',
+    `--model ${arg}: no such folder, and no shipped model of that name (shipped: ${SHIPPED_MODELS.join(', ')})`,
+  );
 }
 
 async function isDir(p: string): Promise<boolean> {
@@ -43,28 +88,30 @@ export async function readJson(file: string): Promise<Record<string, unknown>> {
   return json as Record<string, unknown>;
 }
 
+interface LoadedCommon {
+  scheduler: Record<string, unknown>;
+  dir: string;
+  notices: string[];
+  /** The folder's sampling_defaults.json ({} without one). */
+  defaults: SamplingDefaults;
+}
+
 export type LoadedModel =
-  | { kind: 'unet'; model: UNet2DModel; scheduler: Record<string, unknown>; dir: string; notices: string[] }
-  | { kind: 'mlp'; model: MLPDenoiser; scheduler: Record<string, unknown>; dir: string; notices: string[] };
+  | ({ kind: 'unet'; model: UNet2DModel } & LoadedCommon)
+  | ({ kind: 'mlp'; model: MLPDenoiser } & LoadedCommon);
 
 /**
  * Loads a model folder: a diffusers UNet2DModel (config.json + diffusion_pytorch_model.safetensors), or
  * ddpm-wasm's MLPDenoiser (config.json with _class_name MLPDenoiser + model.safetensors), with the
  * scheduler's scheduler_config.json beside it — or a diffusers pipeline folder (model_index.json, unet/,
  * scheduler/). Classes come from the registry (nn/registry.ts). Without scheduler_config.json (what
- * `unet.save()` writes) diffusers' DDPMScheduler defaults are used, with a notice.
+ * `unet.save()` writes) diffusers' DDPMScheduler defaults are used, with a notice. `dirArg` may name a
+ * shipped model (resolveModelDir); the folder's sampling_defaults.json, if any, is read and checked.
  */
 export async function loadModelFolder(engine: Engine, dirArg: string | undefined): Promise<LoadedModel> {
-  const dir = resolve(dirArg ?? defaultModelDir());
-  if (!(await isDir(dir))) {
-    if (dirArg === undefined)
-      throw new DdpmError(
-        'FORMAT',
-        `the default model (${dir}) is not installed; pass --model DIR (a diffusers folder, e.g. one written by 'ddpm train')`,
-      );
-    throw new DdpmError('FORMAT', `--model ${dirArg}: no such folder`);
-  }
-  const layout = await modelLayout(folderSource(dir));
+  const dir = await resolveModelDir(dirArg);
+  const root = folderSource(dir);
+  const layout = await modelLayout(root);
   const { model } = await loadModel(engine, layout.model);
   const notices: string[] = [];
   let scheduler = await readSourceJson(layout.scheduler, SCHEDULER_FILE);
@@ -81,9 +128,13 @@ export async function loadModelFolder(engine: Engine, dirArg: string | undefined
       throw new DdpmError(e.code, `${join(layout.scheduler.name, SCHEDULER_FILE)}: ${e.message}`, { cause: e });
     throw e;
   }
+  const defaults = await readSamplingDefaults(
+    root,
+    model instanceof MLPDenoiser ? null : model.config.num_class_embeds,
+  );
   return model instanceof MLPDenoiser
-    ? { kind: 'mlp', model, scheduler, dir, notices }
-    : { kind: 'unet', model, scheduler, dir, notices };
+    ? { kind: 'mlp', model, scheduler, dir, notices, defaults }
+    : { kind: 'unet', model, scheduler, dir, notices, defaults };
 }
 
 /** The sampler `name` (SAMPLER_NAMES) configured from the model's scheduler_config.json. */

@@ -9,13 +9,14 @@ import { choiceOption, intOption, parseCommand, threadsOption } from './args.js'
 import { loadModelFolder } from './files.js';
 import { Progress } from './progress.js';
 
-export const NLL_HELP = `usage: ddpm nll [--model DIR] --data mnist|DIR [options]
+export const NLL_HELP = `usage: ddpm nll [--model DIR|NAME] --data mnist|DIR [options]
 
 Estimates the variational bound on −log p(x_0) (Ho et al. 2020, eq. 5: prior + Σ KL + discretized
 decoder) on held-out images, in bits/dim, with its standard error over the images.
 
-  --model DIR         model folder (as for 'ddpm sample'); its scheduler_config.json gives the schedule,
-                      prediction type and variance type. Default: the package's models/mnist
+  --model DIR|NAME    model folder or shipped model (as for 'ddpm sample': mnist, mnist-cond); its
+                      scheduler_config.json gives the schedule, prediction type and variance type.
+                      Default: the package's models/mnist
   --data SOURCE       mnist (its 2,000-digit test split) or a folder of PNGs of the model's size
   --n N               images to evaluate, spread evenly over the data set. Default: 256
   --timesteps MODE    all (every t: exact, T model calls per image), stride:K (every K-th t), or

@@ -19,11 +19,12 @@ export const SAMPLE_HELP = `usage: ddpm sample [options]
 
 Samples images from a diffusion model and writes them as one PNG grid (ceil(sqrt(n)) columns).
 
-  --model DIR        model folder: diffusers UNet2DModel (config.json, diffusion_pytorch_model.safetensors)
+  --model DIR|NAME   model folder: diffusers UNet2DModel (config.json, diffusion_pytorch_model.safetensors)
                      with scheduler_config.json, a diffusers pipeline folder (model_index.json, unet/,
                      scheduler/), or a folder written by 'ddpm train', unet.save() (no scheduler config:
-                     diffusers' DDPMScheduler defaults, with a notice) or pipe.save(). Default: the
-                     package's models/mnist
+                     diffusers' DDPMScheduler defaults, with a notice) or pipe.save(); or a shipped
+                     model by name: mnist, mnist-cond (class-conditional; a folder of that name wins).
+                     Default: the package's models/mnist
 ${SAMPLER_HELP}
   --n N              number of samples. Default: 64 (images), 1000 (2-D points)
   --batch B          samples per model call (memory). Default: 16
@@ -34,7 +35,10 @@ ${SAMPLER_HELP}
                      model calls of the first sample, each column labelled with its call and t
   --class K          class label, for class-conditional models (num_class_embeds)
   --guidance W       classifier-free guidance: ε = ε_u + W·(ε_c − ε_u), with the unconditional label
-                     num_class_embeds − 1 (the model must have been trained with that label dropped in)
+                     num_class_embeds − 1 (the model must have been trained with that label dropped in);
+                     0 is the unconditional model, 1 the conditional one. Default: the model's
+                     sampling_defaults.json (mnist-cond: the W its guidance sweep chose) for --class
+                     0 … num_class_embeds − 2, else none
   --scale K          enlarge the PNG K times (nearest neighbour). Default: 1
   --json             print what was written and the timings as one JSON object on stdout
   --quiet            no progress bar
@@ -77,6 +81,8 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     const { sampler, karras, scheduler, steps, calls, eta } = samplerChoice(v, loaded.scheduler, engine);
     const pipe = new DDPMPipeline(engine, loaded.model, scheduler);
     const cond = conditioning(loaded, v.class, v.guidance);
+    const guidanceFrom =
+      cond.guidanceScale === undefined ? null : v.guidance === undefined ? loaded.defaults.file! : '--guidance';
     const shape = pipe.sampleShape;
     const n = intOption('n', v.n, shape.length === 1 ? 1000 : 64, 1, 1_000_000);
     if (v.trajectory && shape.length === 1)
@@ -130,7 +136,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     const tEnd = performance.now();
     if (!v.quiet)
       console.error(
-        `wrote ${out} (${n} samples, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? `model calls (${steps} steps)` : 'steps'}, seed ${seed})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`,
+        `wrote ${out} (${n} samples, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? `model calls (${steps} steps)` : 'steps'}, seed ${seed}${cond.classLabels === undefined ? '' : `, class ${cond.classLabels}${cond.guidanceScale === undefined ? '' : `, guidance ${cond.guidanceScale}${guidanceFrom === '--guidance' ? '' : ` from ${guidanceFrom}`}`}`})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`,
       );
     if (v.json) {
       const ms = (a: number, b: number) => Math.round(b - a);
@@ -146,7 +152,9 @@ export async function sampleCommand(argv: string[]): Promise<void> {
           seed,
           eta: eta ?? null,
           scale,
-          ...(cond.classLabels === undefined ? {} : { class: cond.classLabels, guidance: cond.guidanceScale ?? null }),
+          ...(cond.classLabels === undefined
+            ? {}
+            : { class: cond.classLabels, guidance: cond.guidanceScale ?? null, guidanceFrom }),
           engine: { build: engine.info.build, threads: engine.info.threads },
           written,
           trajectorySteps: v.trajectory ? trajectory.map((f) => f.step) : null,
@@ -173,7 +181,11 @@ function gridSize(cols: number, n: number, shape: number[], scale: number): [num
   return [(c * shape[2] + (c + 1) * 2) * scale, (rows * shape[1] + (rows + 1) * 2) * scale];
 }
 
-/** --class / --guidance checked against the model: what the pipeline's run() takes. */
+/**
+ * --class / --guidance checked against the model: what the pipeline's run() takes. Without --guidance, the
+ * model's stored guidance (sampling_defaults.json) applies to the classes 0 … K − 2; the unconditional
+ * label K − 1 is drawn unguided (guidance would not change it: ε_u + W·(ε_u − ε_u) = ε_u).
+ */
 function conditioning(
   loaded: LoadedModel,
   classArg: string | undefined,
@@ -194,7 +206,11 @@ function conditioning(
       'INVALID_ARGUMENT',
       `${loaded.dir} is class-conditional (num_class_embeds = ${K}): pass --class K`,
     );
-  if (guidanceArg === undefined) return { classLabels: intOption('class', classArg, 0, 0, K - 1) };
+  if (guidanceArg === undefined) {
+    const classLabels = intOption('class', classArg, 0, 0, K - 1);
+    const w = loaded.defaults.guidanceScale;
+    return w === undefined || classLabels === K - 1 ? { classLabels } : { classLabels, guidanceScale: w };
+  }
   if (K < 2)
     throw new DdpmError(
       'INVALID_ARGUMENT',

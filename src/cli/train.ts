@@ -14,6 +14,7 @@ import { MLPDenoiser, parseMLPConfig, type MLPConfig } from '../nn/mlp.js';
 import { parseUNetConfig, type UNet2DConfig } from '../nn/unet-config.js';
 import type { UNet2DModel } from '../nn/unet.js';
 import { CHECKPOINTS_DIR, TrainingRun } from '../train/run.js';
+import { classConditional } from '../train/class-conditional.js';
 import { twoMoons, swissRoll } from '../train/toy-data.js';
 import type { TrainerOptions } from '../train/trainer.js';
 import { choiceOption, intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
@@ -141,7 +142,7 @@ function modelSpec(
     sample_size: data.H,
     in_channels: data.C,
     out_channels: (learnedVariance ? 2 : 1) * data.C,
-    ...(conditional ? { num_class_embeds: data.numClasses! + 1 } : {}),
+    ...(conditional ? classConditional(data.numClasses!).model : {}),
   };
   for (const k of Object.keys(want) as (keyof typeof want)[]) {
     if (configFile && configFile[k] !== undefined && configFile[k] !== want[k]) {
@@ -330,7 +331,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       ema,
       seed: seed ?? recipe?.trainer.seed ?? 0,
       // classifier-free guidance (Ho & Salimans 2022): 10% of labels dropped to the unconditional one
-      ...(conditional && data.kind === 'images' ? { labelDropout: 0.1, uncondLabel: data.numClasses! } : {}),
+      ...(conditional && data.kind === 'images' ? classConditional(data.numClasses!).trainer : {}),
     };
     // images live in [−1, 1] (x̂_0 clipped); 2-D points are not bounded
     const variance = learnedVariance ? { varianceType: 'learned_range' as const } : {};

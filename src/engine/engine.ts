@@ -1,5 +1,6 @@
 // The engine: picks a Wasm build for this runtime, owns the memory and the worker pool, and runs kernels.
 import { DdpmError, checkInt } from '../errors.js';
+import { KERNEL_ARITY, KERNEL_NAMES, bindKernels, bindQueries, checkConstants, type Kernel } from './bind.js';
 import { ARENA_BASE } from './control.js';
 import { Arena, type Tensor, formatBytes } from './memory.js';
 import { Pool } from './pool.js';
@@ -15,9 +16,17 @@ import {
   workerStatus,
   type RuntimeName,
 } from './runtime.js';
+import {
+  ABI_VERSION,
+  BUILD_RELAXED_SIMD,
+  BUILD_THREADS,
+  type KernelArgs,
+  type KernelId,
+  type Queries,
+} from './wasm-interface.generated.js';
 
-/** The ABI this JS expects; assembly/index.ts exports the same number as `abi_version`. */
-export const ABI_VERSION = 2;
+/** The ABI this JS expects (generated from assembly/index.ts, whose `abi_version` returns the same number). */
+export { ABI_VERSION };
 
 export type SimdLevel = 'simd' | 'relaxed';
 export type BuildName = 'simd' | 'relaxed' | 'simd-mt' | 'relaxed-mt';
@@ -63,8 +72,6 @@ export interface EngineInfo {
   why: string[];
 }
 
-type Kernel = (...args: number[]) => void;
-
 const MAX_PAGES = 65536;
 const PAGE = 65536;
 
@@ -90,7 +97,7 @@ async function loadBuildBytes(build: BuildName): Promise<Uint8Array<ArrayBuffer>
 
 /** The build a module says it is (its `build_id` export: bit 0 relaxed SIMD, bit 1 threads). */
 function buildFromId(id: number): BuildName {
-  return ((id & 1 ? 'relaxed' : 'simd') + (id & 2 ? '-mt' : '')) as BuildName;
+  return ((id & BUILD_RELAXED_SIMD ? 'relaxed' : 'simd') + (id & BUILD_THREADS ? '-mt' : '')) as BuildName;
 }
 
 /** How to import a build as a module in the edge runtimes, for error messages. */
@@ -138,8 +145,10 @@ export class Engine {
   readonly info: EngineInfo;
   readonly memory: WebAssembly.Memory;
   readonly arena: Arena;
+  /** Every kernel of the generated interface, bound once, by id. */
   private readonly fns: Kernel[];
-  private readonly index = new Map<string, number>();
+  /** The module's exports that are not kernels (abi_version, build_id, madd_probe …), bound once. @internal */
+  readonly queries: Queries;
   private pool: Pool | null;
   private disposed = false;
   private readonly scratch: number[] = [];
@@ -153,8 +162,8 @@ export class Engine {
   private constructor(
     info: EngineInfo,
     memory: WebAssembly.Memory,
-    exports: WebAssembly.Exports,
-    names: string[],
+    fns: Kernel[],
+    queries: Queries,
     pool: Pool | null,
     scratchPerThread: number,
   ) {
@@ -163,8 +172,8 @@ export class Engine {
     this.arena = new Arena(memory, info.memoryLimit);
     const ws = this.arena.alloc(info.threads * (scratchPerThread / 4), 'workspace');
     this.workspace = { ptr: ws.ptr, bytesPerThread: scratchPerThread };
-    this.fns = names.map((n) => exports[n] as Kernel);
-    names.forEach((n, i) => this.index.set(n, i));
+    this.fns = fns;
+    this.queries = queries;
     this.pool = pool;
   }
 
@@ -326,8 +335,8 @@ export class Engine {
       if (found !== build)
         throw new DdpmError('WASM_VERSION', `the inlined ${build} build says it is ${found}: rebuild ddpm-wasm`);
     } else {
-      const foundSimd: SimdLevel = id & 1 ? 'relaxed' : 'simd';
-      const foundMt = (id & 2) !== 0;
+      const foundSimd: SimdLevel = id & BUILD_RELAXED_SIMD ? 'relaxed' : 'simd';
+      const foundMt = (id & BUILD_THREADS) !== 0;
       if (wantSimd !== 'auto' && wantSimd !== foundSimd) {
         throw new DdpmError(
           'UNSUPPORTED',
@@ -354,18 +363,18 @@ export class Engine {
       build = found;
       why.unshift(`${found} build: the module in options.wasm (its build_id)`);
     }
+    // Every export of the generated interface, bound once (presence, arity and constants checked).
+    const what = given ? `the ${found} module in options.wasm` : `the inlined ${build} build`;
+    const queries = bindQueries(instance.exports, what);
+    const fns = bindKernels(instance.exports, what);
+    checkConstants(instance.exports, build, what);
     // Fusing read from the module itself: no probe to compile (edge runtimes forbid that).
     if (simd === 'relaxed') {
-      const probe = instance.exports.madd_probe as (a: number, b: number, c: number) => number;
       const a = 1 + 2 ** -12;
-      fusedMadd = probe(a, a, -1) === 2 ** -11 + 2 ** -24;
+      fusedMadd = queries.madd_probe(a, a, -1) === 2 ** -11 + 2 ** -24;
       if (given)
         why.push(`relaxed_madd is ${fusedMadd ? 'fused' : 'not fused'} here (read from the module's madd_probe)`);
     }
-    const names = WebAssembly.Module.exports(module)
-      .filter((e) => e.kind === 'function')
-      .map((e) => e.name);
-
     // The scratch must fit before any worker is started (the constructor allocates it).
     if (ARENA_BASE + threads * scratch > maxPages * PAGE) {
       throw new DdpmError(
@@ -377,25 +386,18 @@ export class Engine {
     // 5. Workers
     const pool =
       threads > 1
-        ? await Pool.start(
-            module,
-            memory,
-            names.map((n) => instance.exports[n] as Kernel),
-            names,
-            threads,
-            {
-              spinUs: options.spinUs ?? 200,
-              callTimeoutMs: options.callTimeoutMs ?? 60_000,
-              startTimeoutMs: options.startTimeoutMs ?? 10_000,
-            },
-          )
+        ? await Pool.start(module, memory, fns, KERNEL_NAMES, threads, {
+            spinUs: options.spinUs ?? 200,
+            callTimeoutMs: options.callTimeoutMs ?? 60_000,
+            startTimeoutMs: options.startTimeoutMs ?? 10_000,
+          })
         : null;
     try {
       return new Engine(
         { runtime, build, simd, fusedMadd, threads, memoryLimit: maxPages * PAGE, why },
         memory,
-        instance.exports,
-        names,
+        fns,
+        queries,
         pool,
         scratch,
       );
@@ -456,14 +458,20 @@ export class Engine {
   }
 
   /**
-   * Runs a kernel by export name with its arguments (without ith, nth), on all threads or only on the
-   * calling one. No validation: the typed wrappers in src/kernels/ check shapes and pointers first.
+   * Runs kernel `op` (an id of the generated interface: `KERNEL.axpy_f32`) with its arguments (without
+   * ith, nth), on all threads or only on the calling one. Only the argument count is checked (the types
+   * check it too): the typed wrappers in src/kernels/ check shapes and pointers first.
    */
-  run(kernel: string, args: ArrayLike<number>, parallel = true): void {
+  run<I extends KernelId>(op: I, args: KernelArgs[I], parallel = true): void {
     this.checkLive();
-    const op = this.index.get(kernel);
-    if (op === undefined)
-      throw new DdpmError('INVALID_ARGUMENT', `no kernel named ${kernel} in the ${this.info.build} build`);
+    if (KERNEL_ARITY[op] !== args.length) {
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        KERNEL_ARITY[op] === undefined
+          ? `no kernel with id ${op} (use the ids of KERNEL)`
+          : `${KERNEL_NAMES[op]} takes ${KERNEL_ARITY[op]} arguments (without ith, nth), found ${args.length}`,
+      );
+    }
     if (parallel && this.pool) {
       this.pool.run(op, args);
       return;

@@ -84,7 +84,8 @@ export class Arena {
     }
     const size = dims.reduce((p, d) => p * d, 1);
     const bytes = Math.ceil((size * 4) / ALIGN) * ALIGN;
-    this.plan(bytes, `tensor ${name} [${dims}]`);
+    // the message is built only when the plan fails (an alloc per activation: a string per call shows)
+    if (this.top + bytes > this.limitBytes) this.plan(bytes, `tensor ${name} [${dims}]`);
     const ptr = this.top;
     this.ensure(ptr + bytes);
     this.top = ptr + bytes;

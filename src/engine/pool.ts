@@ -1,12 +1,11 @@
 // The worker pool: nth-1 workers plus the calling thread (worker 0), each with its own instance of the
 // same module over the one shared memory. Calls are handed over through the control block (control.ts).
 import { DdpmError } from '../errors.js';
+import type { Kernel } from './bind.js';
 import * as C from './control.js';
 import { runtimeName } from './runtime.js';
 import { workerThreads } from '#platform';
 import { workerLoop, type WorkerInit } from './worker-loop.js';
-
-type Kernel = (...args: number[]) => void;
 
 /** A started worker, whatever the runtime's Worker API looks like. */
 interface WorkerHandle {
@@ -34,8 +33,8 @@ export class Pool {
 
   private constructor(
     memory: WebAssembly.Memory,
-    private readonly fns: Kernel[],
-    private readonly names: string[],
+    private readonly fns: readonly Kernel[],
+    private readonly names: readonly string[],
     nth: number,
     private readonly opts: PoolOptions,
   ) {
@@ -51,8 +50,8 @@ export class Pool {
   static async start(
     module: WebAssembly.Module,
     memory: WebAssembly.Memory,
-    fns: Kernel[],
-    names: string[],
+    fns: readonly Kernel[],
+    names: readonly string[],
     nth: number,
     opts: PoolOptions,
   ): Promise<Pool> {
@@ -93,8 +92,9 @@ export class Pool {
   }
 
   /**
-   * Runs kernel `op` as nth slices: slice 0 here, slices 1…nth−1 by their workers through the control
-   * block — or here too, for any slice its worker has not claimed by the time slice 0 is done.
+   * Runs kernel `op` (its id: the index into fns and names, as in every worker) as nth slices: slice 0
+   * here, slices 1…nth−1 by their workers through the control block — or here too, for any slice its
+   * worker has not claimed by the time slice 0 is done.
    */
   run(op: number, args: ArrayLike<number>): void {
     if (this.broken) throw new DdpmError('WORKER_FAILED', `the worker pool is unusable: ${this.broken}`);

@@ -7,7 +7,7 @@ export interface WorkerInit {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   index: number; // 1 … nth-1; the calling thread is worker 0
-  names: string[]; // kernel export names, indexed by the OP slot
+  names: readonly string[]; // kernel export names by id (the OP slot): KERNEL_NAMES of bind.ts, bound once here
   spinUs: number; // microseconds to spin on the generation counter before sleeping
   gen: number; // generation counter value at start
   layout: {

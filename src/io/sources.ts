@@ -25,8 +25,8 @@ export interface FileSource {
  */
 export type ModelSource = string | URL | FileSource | Map<string, FileData> | Record<string, FileData>;
 
-/** Models shipped in the package's models/ folder, loadable by name. */
-export const SHIPPED_MODELS: readonly string[] = ['mnist'];
+/** Models shipped in the package's models/ folder, loadable by name (mnist-cond: class-conditional). */
+export const SHIPPED_MODELS: readonly string[] = ['mnist', 'mnist-cond'];
 
 /** The folder of a shipped model, relative to this file (dist/io/sources.js → <package>/models/NAME/). */
 export function shippedModelUrl(name: string): URL {

@@ -2,6 +2,7 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { KERNEL } from '../engine/wasm-interface.generated.js';
 import { checkInt, checkTensor } from './check.js';
 import { checkGemmWorkspace, gemmRaw } from './gemm.js';
 
@@ -62,6 +63,8 @@ interface Geometry {
   Wo: number;
 }
 
+const SIDES = ['top', 'left', 'bottom', 'right'];
+
 function checkGeometry(what: string, g: Conv2dGeometry): Geometry {
   checkInt(`${what}: N`, g.N, 1);
   checkInt(`${what}: Cin`, g.Cin, 1);
@@ -79,7 +82,10 @@ function checkGeometry(what: string, g: Conv2dGeometry): Geometry {
       `${what}: pad must be a number or [top, left, bottom, right], found ${JSON.stringify(g.pad)}`,
     );
   }
-  ['top', 'left', 'bottom', 'right'].forEach((side, i) => checkInt(`${what}: pad ${side}`, pad[i], 0, g.kernel));
+  for (let i = 0; i < 4; i++) {
+    const v = pad[i];
+    if (!Number.isInteger(v) || v < 0 || v > g.kernel) checkInt(`${what}: pad ${SIDES[i]}`, v, 0, g.kernel);
+  }
   const [top, left, bottom, right] = pad;
   const Ho = convOutSize(g.H, top, bottom, g.kernel, g.stride);
   const Wo = convOutSize(g.W, left, right, g.kernel, g.stride);
@@ -109,22 +115,35 @@ function checkDisjoint(what: string, out: [string, Tensor], ins: [string, Tensor
   }
 }
 
+/**
+ * checkTensor, with the message (which names the shape) built only when a check fails: conv2d runs ~50
+ * times per U-Net forward, and four eagerly built strings per call showed in small-batch profiles.
+ */
+function checkLazy(engine: Engine, t: Tensor, what: () => string, need: number): void {
+  try {
+    engine.check(t, 'conv2d');
+  } catch {
+    checkTensor(engine, t, what(), need); // throws the same error, named
+  }
+  if (t.size < need) checkTensor(engine, t, what(), need);
+}
+
 /** y = conv2d(x, weight) + bias, NCHW; bit-identical for any thread count. */
 export function conv2d(engine: Engine, args: Conv2dArgs): void {
   const g = checkGeometry('conv2d', args);
   const { x, weight, bias, y } = args;
-  checkTensor(engine, x, `conv2d: x (N, Cin, H, W) = (${g.N}, ${g.Cin}, ${g.H}, ${g.W})`, g.N * g.Cin * g.H * g.W);
-  checkTensor(
+  checkLazy(engine, x, () => `conv2d: x (N, Cin, H, W) = (${g.N}, ${g.Cin}, ${g.H}, ${g.W})`, g.N * g.Cin * g.H * g.W);
+  checkLazy(
     engine,
     weight,
-    `conv2d: weight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`,
+    () => `conv2d: weight (Cout, Cin, k, k) = (${g.Cout}, ${g.Cin}, ${g.k}, ${g.k})`,
     g.Cout * g.Cin * g.k * g.k,
   );
-  if (bias) checkTensor(engine, bias, `conv2d: bias (Cout) = (${g.Cout})`, g.Cout);
-  checkTensor(
+  if (bias) checkLazy(engine, bias, () => `conv2d: bias (Cout) = (${g.Cout})`, g.Cout);
+  checkLazy(
     engine,
     y,
-    `conv2d: y (N, Cout, Ho, Wo) = (${g.N}, ${g.Cout}, ${g.Ho}, ${g.Wo})`,
+    () => `conv2d: y (N, Cout, Ho, Wo) = (${g.N}, ${g.Cout}, ${g.Ho}, ${g.Wo})`,
     g.N * g.Cout * g.Ho * g.Wo,
   );
   checkDisjoint(
@@ -137,7 +156,7 @@ export function conv2d(engine: Engine, args: Conv2dArgs): void {
     ],
   );
   checkGemmWorkspace(engine, 'conv2d');
-  engine.run('conv2d_f32', [
+  engine.run(KERNEL.conv2d_f32, [
     g.N,
     g.Cin,
     g.H,
@@ -215,8 +234,8 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
   checkGemmWorkspace(engine, 'conv2dBackward');
 
   const beta = accumulate ? 1 : 0;
-  const geo = [g.Cin, g.H, g.W, g.k, g.stride, g.top, g.left, g.Ho, g.Wo];
-  if (dbias) engine.run('conv2d_bias_grad_f32', [g.N, g.Cout, P, dy.ptr, dbias.ptr, beta]);
+  const geo = [g.Cin, g.H, g.W, g.k, g.stride, g.top, g.left, g.Ho, g.Wo] as const;
+  if (dbias) engine.run(KERNEL.conv2d_bias_grad_f32, [g.N, g.Cout, P, dy.ptr, dbias.ptr, beta]);
   if (!dx && !dweight) return;
   // The batch is folded into the GEMMs' K (dW) and N (dcol) dimensions, nb images at a time: a chunk's
   // dyᵀ (Cout, nb·P) and col(x) (Kw, nb·P) are laid out once, then each gradient is one GEMM. nb depends
@@ -228,8 +247,8 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
     const transposed = dx !== undefined && g.stride === 1;
     if (transposed) {
       const wt = engine.alloc([g.Cin, g.Cout, g.k, g.k], 'conv2dBackward flipped weights');
-      engine.run('conv2d_flip_weights_f32', [g.Cout, g.Cin, g.k, weight.ptr, wt.ptr]);
-      engine.run('conv2d_f32', [
+      engine.run(KERNEL.conv2d_flip_weights_f32, [g.Cout, g.Cin, g.k, weight.ptr, wt.ptr]);
+      engine.run(KERNEL.conv2d_f32, [
         g.N,
         g.Cout,
         g.Ho,
@@ -262,10 +281,10 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
       const m = Math.min(nb, g.N - n0);
       const L = m * P; // columns of this chunk
       const xn = x.ptr + 4 * n0 * g.Cin * g.H * g.W; // (m, Cin, H, W)
-      engine.run('batch_to_rows_f32', [m, g.Cout, P, dy.ptr + 4 * n0 * g.Cout * P, dyT.ptr]);
+      engine.run(KERNEL.batch_to_rows_f32, [m, g.Cout, P, dy.ptr + 4 * n0 * g.Cout * P, dyT.ptr]);
       if (dweight) {
         // dW (Cout, Kw) (+)= dyᵀ (Cout, L) · col(x)ᵀ (L, Kw); chunks summed in order.
-        engine.run('conv2d_im2col_batch_f32', [m, ...geo, xn, col.ptr]);
+        engine.run(KERNEL.conv2d_im2col_batch_f32, [m, ...geo, xn, col.ptr]);
         gemmRaw(
           engine,
           false,
@@ -288,7 +307,7 @@ export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
       if (dcol) {
         // dcol (Kw, L) = Wᵀ (Kw, Cout) · dyᵀ (Cout, L), then scattered back onto dx[n0 : n0+m].
         gemmRaw(engine, true, false, Kw, L, g.Cout, 1, weight.ptr, Kw, dyT.ptr, L, 0, col.ptr, L, 0, 0);
-        engine.run('conv2d_col2im_batch_f32', [m, ...geo, col.ptr, dx!.ptr + 4 * n0 * g.Cin * g.H * g.W, beta]);
+        engine.run(KERNEL.conv2d_col2im_batch_f32, [m, ...geo, col.ptr, dx!.ptr + 4 * n0 * g.Cin * g.H * g.W, beta]);
       }
     }
   } finally {

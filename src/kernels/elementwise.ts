@@ -2,6 +2,7 @@
 // before its kernel runs.
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { KERNEL } from '../engine/wasm-interface.generated.js';
 import { checkNCHW, checkNoOverlap, type NCHW } from './layout.js';
 import { checkInt, checkScalar, checkTensor } from './check.js';
 
@@ -20,20 +21,28 @@ export function axpy(engine: Engine, n: number, a: number, x: Tensor, y: Tensor)
   checkScalar('axpy: a', a);
   checkTensor(engine, x, 'axpy: x', n);
   checkTensor(engine, y, 'axpy: y', n);
-  engine.run('axpy_f32', [n, a, x.ptr, y.ptr], n >= SERIAL_BELOW);
+  engine.run(KERNEL.axpy_f32, [n, a, x.ptr, y.ptr], n >= SERIAL_BELOW);
 }
 
 /** z[0:n] = x + y; z may be x or y. */
 export function add(engine: Engine, n: number, x: Tensor, y: Tensor, z: Tensor): void {
-  binary(engine, 'add', 'add_f32', n, x, y, z);
+  binary(engine, 'add', KERNEL.add_f32, n, x, y, z);
 }
 
 /** z[0:n] = x ⊙ y; z may be x or y. */
 export function mul(engine: Engine, n: number, x: Tensor, y: Tensor, z: Tensor): void {
-  binary(engine, 'mul', 'mul_f32', n, x, y, z);
+  binary(engine, 'mul', KERNEL.mul_f32, n, x, y, z);
 }
 
-function binary(engine: Engine, op: string, kernel: string, n: number, x: Tensor, y: Tensor, z: Tensor): void {
+function binary(
+  engine: Engine,
+  op: string,
+  kernel: typeof KERNEL.add_f32 | typeof KERNEL.mul_f32,
+  n: number,
+  x: Tensor,
+  y: Tensor,
+  z: Tensor,
+): void {
   checkInt(`${op}: n`, n, 0);
   checkTensor(engine, x, `${op}: x`, n);
   checkTensor(engine, y, `${op}: y`, n);
@@ -57,7 +66,7 @@ export function scale(engine: Engine, n: number, a: number, x: Tensor, y: Tensor
   checkTensor(engine, x, 'scale: x', n);
   checkTensor(engine, y, 'scale: y', n);
   checkNoOverlap('scale', ['y', y, n], [['x', x, n]], true);
-  engine.run('scale_f32', [n, a, x.ptr, y.ptr], n >= SERIAL_BELOW);
+  engine.run(KERNEL.scale_f32, [n, a, x.ptr, y.ptr], n >= SERIAL_BELOW);
 }
 
 /** y[0:n] = SiLU(x) = x·σ(x); y may be x. */
@@ -66,7 +75,7 @@ export function silu(engine: Engine, n: number, x: Tensor, y: Tensor): void {
   checkTensor(engine, x, 'silu: x', n);
   checkTensor(engine, y, 'silu: y', n);
   checkNoOverlap('silu', ['y', y, n], [['x', x, n]], true);
-  engine.run('silu_f32', [n, x.ptr, y.ptr], n >= SERIAL_BELOW_EXP);
+  engine.run(KERNEL.silu_f32, [n, x.ptr, y.ptr], n >= SERIAL_BELOW_EXP);
 }
 
 /**
@@ -87,7 +96,7 @@ export function siluBackward(engine: Engine, n: number, x: Tensor, dy: Tensor, d
     ],
     !accumulate,
   );
-  engine.run('silu_backward_f32', [n, x.ptr, dy.ptr, dx.ptr, accumulate ? 1 : 0], n >= SERIAL_BELOW_EXP);
+  engine.run(KERNEL.silu_backward_f32, [n, x.ptr, dy.ptr, dx.ptr, accumulate ? 1 : 0], n >= SERIAL_BELOW_EXP);
 }
 
 /** z[0:n] += x ⊙ y (the product rounded, then added): an accumulated gradient of a product. */
@@ -105,7 +114,7 @@ export function mulAccumulate(engine: Engine, n: number, x: Tensor, y: Tensor, z
     ],
     false,
   );
-  engine.run('mul_acc_f32', [n, x.ptr, y.ptr, z.ptr], n >= SERIAL_BELOW);
+  engine.run(KERNEL.mul_acc_f32, [n, x.ptr, y.ptr, z.ptr], n >= SERIAL_BELOW);
 }
 
 export interface SoftmaxArgs {
@@ -128,7 +137,7 @@ export function softmax(engine: Engine, a: SoftmaxArgs): void {
     ['y', a.y],
   ]);
   checkNoOverlap('softmax', ['y', a.y, n], [['x', a.x, n]], true);
-  engine.run('softmax_f32', [a.rows, a.cols, scale, a.x.ptr, a.y.ptr]);
+  engine.run(KERNEL.softmax_f32, [a.rows, a.cols, scale, a.x.ptr, a.y.ptr]);
 }
 
 export interface SoftmaxBackwardArgs {
@@ -161,7 +170,7 @@ export function softmaxBackward(engine: Engine, a: SoftmaxBackwardArgs): void {
     ],
     true,
   );
-  engine.run('softmax_backward_f32', [a.rows, a.cols, scale, a.y.ptr, a.dy.ptr, a.dx.ptr]);
+  engine.run(KERNEL.softmax_backward_f32, [a.rows, a.cols, scale, a.y.ptr, a.dy.ptr, a.dx.ptr]);
 }
 
 function checkRows(
@@ -193,7 +202,7 @@ export function upsampleNearest2x(engine: Engine, a: UpsampleArgs): void {
   checkTensor(engine, a.x, 'upsampleNearest2x: x (N, C, H, W)', n);
   checkTensor(engine, a.y, 'upsampleNearest2x: y (N, C, 2H, 2W)', 4 * n);
   checkNoOverlap('upsampleNearest2x', ['y', a.y, 4 * n], [['x', a.x, n]], false);
-  engine.run('upsample_nearest2x_f32', [a.N * a.C, a.H, a.W, a.x.ptr, a.y.ptr], n >= SERIAL_BELOW);
+  engine.run(KERNEL.upsample_nearest2x_f32, [a.N * a.C, a.H, a.W, a.x.ptr, a.y.ptr], n >= SERIAL_BELOW);
 }
 
 export interface UpsampleBackwardArgs extends NCHW {
@@ -211,7 +220,7 @@ export function upsampleNearest2xBackward(engine: Engine, a: UpsampleBackwardArg
   checkTensor(engine, a.dx, 'upsampleNearest2xBackward: dx (N, C, H, W)', n);
   checkNoOverlap('upsampleNearest2xBackward', ['dx', a.dx, n], [['dy', a.dy, 4 * n]], false);
   engine.run(
-    'upsample_nearest2x_backward_f32',
+    KERNEL.upsample_nearest2x_backward_f32,
     [a.N * a.C, a.H, a.W, a.dy.ptr, a.dx.ptr, a.accumulate ? 1 : 0],
     n >= SERIAL_BELOW,
   );
@@ -230,7 +239,7 @@ export function addChannelBias(engine: Engine, a: ChannelBiasArgs): void {
   checkTensor(engine, a.bias, 'addChannelBias: bias (N, C)', a.N * a.C);
   checkTensor(engine, a.x, 'addChannelBias: x (N, C, H, W)', n);
   checkNoOverlap('addChannelBias', ['x', a.x, n], [['bias', a.bias, a.N * a.C]], false);
-  engine.run('add_channel_bias_f32', [a.N * a.C, a.H * a.W, a.bias.ptr, a.x.ptr], n >= SERIAL_BELOW);
+  engine.run(KERNEL.add_channel_bias_f32, [a.N * a.C, a.H * a.W, a.bias.ptr, a.x.ptr], n >= SERIAL_BELOW);
 }
 
 export interface ChannelBiasBackwardArgs extends NCHW {
@@ -248,7 +257,7 @@ export function addChannelBiasBackward(engine: Engine, a: ChannelBiasBackwardArg
   checkTensor(engine, a.dbias, 'addChannelBiasBackward: dbias (N, C)', a.N * a.C);
   checkNoOverlap('addChannelBiasBackward', ['dbias', a.dbias, a.N * a.C], [['dy', a.dy, n]], false);
   engine.run(
-    'add_channel_bias_backward_f32',
+    KERNEL.add_channel_bias_backward_f32,
     [a.N * a.C, a.H * a.W, a.dy.ptr, a.dbias.ptr, a.accumulate ? 1 : 0],
     n >= SERIAL_BELOW,
   );
@@ -297,7 +306,11 @@ export function concatChannels(engine: Engine, s: ConcatArgs): void {
     ],
     false,
   );
-  engine.run('concat_channels_f32', [s.N, s.C1, s.C2, s.H * s.W, s.a.ptr, s.b.ptr, s.y.ptr], n1 + n2 >= SERIAL_BELOW);
+  engine.run(
+    KERNEL.concat_channels_f32,
+    [s.N, s.C1, s.C2, s.H * s.W, s.a.ptr, s.b.ptr, s.y.ptr],
+    n1 + n2 >= SERIAL_BELOW,
+  );
 }
 
 export interface ConcatBackwardArgs extends ConcatShape {
@@ -328,7 +341,7 @@ export function concatChannelsBackward(engine: Engine, s: ConcatBackwardArgs): v
   );
   checkNoOverlap('concatChannelsBackward', ['db', s.db, n2], [['dy', s.dy, n1 + n2]], false);
   engine.run(
-    'concat_channels_backward_f32',
+    KERNEL.concat_channels_backward_f32,
     [s.N, s.C1, s.C2, s.H * s.W, s.dy.ptr, s.da.ptr, s.db.ptr, s.accumulate ? 1 : 0],
     n1 + n2 >= SERIAL_BELOW,
   );

@@ -4,11 +4,16 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { KERNEL, VAR_FIXED, VAR_LEARNED, VAR_LEARNED_RANGE } from '../engine/wasm-interface.generated.js';
 import { splitU64, type U64 } from '../random.js';
 import { checkInt, checkScalar, checkTensor } from './check.js';
 
 // U64 and splitU64 live in src/random.ts; re-exported so `kernels.splitU64` and existing imports keep working.
 export { splitU64, type U64 } from '../random.js';
+
+/** (seedLo, seedHi, streamLo, streamHi, offLo, offHi): how a RandomAddress reaches a kernel. */
+type Address = readonly [number, number, number, number, number, number];
+const NO_ADDRESS: Address = [0, 0, 0, 0, 0, 0];
 
 export interface RandomAddress {
   seed: U64;
@@ -19,7 +24,7 @@ export interface RandomAddress {
 }
 
 /** The six kernel arguments (seedLo, seedHi, streamLo, streamHi, offLo, offHi) of a RandomAddress. */
-function addressArgs(what: string, r: RandomAddress): number[] {
+function addressArgs(what: string, r: RandomAddress): Address {
   return [
     ...splitU64(`${what}: seed`, r.seed),
     ...splitU64(`${what}: stream`, r.stream ?? 0),
@@ -46,14 +51,16 @@ export function philoxFill(
   [...counter, ...key].forEach((w, i) =>
     checkInt(`philoxFill: ${i < 4 ? `counter[${i}]` : `key[${i - 4}]`}`, w, 0, 0xffffffff),
   );
-  engine.run('philox4x32_fill', [out.ptr, nBlocks, ...counter, ...key]);
+  const [c0, c1, c2, c3] = counter;
+  const [k0, k1] = key;
+  engine.run(KERNEL.philox4x32_fill, [out.ptr, nBlocks, c0, c1, c2, c3, k0, k1]);
 }
 
 /** out[0:n] = standard normal samples at elements offset … offset+n−1 of (seed, stream). */
 export function randn(engine: Engine, out: Tensor, n: number, r: RandomAddress): void {
   checkInt('randn: n', n, 0);
   checkTensor(engine, out, 'randn: out', n);
-  engine.run('randn_f32', [out.ptr, n, ...addressArgs('randn', r)]);
+  engine.run(KERNEL.randn_f32, [out.ptr, n, ...addressArgs('randn', r)]);
 }
 
 export interface QSampleArgs {
@@ -93,8 +100,8 @@ export function qSample(engine: Engine, a: QSampleArgs): void {
       );
     checkTensor(engine, a.noiseOut, 'qSample: noiseOut', total);
   }
-  const rand = a.noise ? [0, 0, 0, 0, 0, 0] : addressArgs('qSample', a.random!);
-  engine.run('q_sample_f32', [
+  const rand = a.noise ? NO_ADDRESS : addressArgs('qSample', a.random!);
+  engine.run(KERNEL.q_sample_f32, [
     a.N,
     a.D,
     a.x0.ptr,
@@ -161,24 +168,24 @@ export function gaussianStep(engine: Engine, a: GaussianStepArgs): void {
   for (const k of ['ax', 'am', 'c0', 'c1', 'c2'] as const) checkScalar(`gaussianStep: ${k}`, c[k]);
   if (!(c.clip > 0))
     throw new DdpmError('INVALID_ARGUMENT', `gaussianStep: clip must be > 0 (Infinity for none), found ${c.clip}`);
-  let varMode = 0,
+  let varMode: number = VAR_FIXED,
     sigma = 0,
     minLog = 0,
     maxLog = 0;
   if (typeof c.sigma === 'number') {
     checkScalar('gaussianStep: sigma', c.sigma);
     sigma = c.sigma;
-  } else if (c.sigma.learned === 'learned') varMode = 1;
+  } else if (c.sigma.learned === 'learned') varMode = VAR_LEARNED;
   else {
-    varMode = 2;
+    varMode = VAR_LEARNED_RANGE;
     checkScalar('gaussianStep: minLog', c.sigma.minLog);
     checkScalar('gaussianStep: maxLog', c.sigma.maxLog);
     minLog = c.sigma.minLog;
     maxLog = c.sigma.maxLog;
   }
   const draw = !a.noise && a.random ? 1 : 0;
-  const rand = draw ? addressArgs('gaussianStep', a.random!) : [0, 0, 0, 0, 0, 0];
-  engine.run('gaussian_step_f32', [
+  const rand = draw ? addressArgs('gaussianStep', a.random!) : NO_ADDRESS;
+  engine.run(KERNEL.gaussian_step_f32, [
     a.N,
     a.D,
     mStride,

@@ -2,16 +2,10 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { BIAS_COL, BIAS_NONE, BIAS_ROW, KERNEL, WORKSPACE_BYTES } from '../engine/wasm-interface.generated.js';
 import { checkInt, checkScalar, checkTensor } from './check.js';
 
-/**
- * Workspace one thread needs for the packed GEMM (assembly/gemm-core.ts WORKSPACE_BYTES, taken for the
- * larger tile MR = 6): conv geometry 64 B + conv column offsets 128 B + tile 256 B + A panels MC×KC +
- * B panels KC×NC floats, with MC = 96, KC = 256, NC = 512.
- */
-export const GEMM_WORKSPACE_BYTES = 64 + 128 + 256 + 96 * 256 * 4 + 256 * 512 * 4;
-
-const BIAS_MODE = { none: 0, row: 1, col: 2 } as const;
+const BIAS_MODE = { row: BIAS_ROW, col: BIAS_COL } as const;
 
 export interface GemmArgs {
   M: number;
@@ -48,13 +42,17 @@ function checkStride(what: string, ld: number | undefined, cols: number): number
   return v;
 }
 
-/** Throws unless the workspace holds what the packed GEMM needs per thread. @internal (used by conv) */
+/**
+ * Throws unless the workspace holds what the packed GEMM needs per thread (assembly/gemm-core.ts
+ * WORKSPACE_BYTES: this build's value, generated). @internal (used by conv)
+ */
 export function checkGemmWorkspace(engine: Engine, what: string): void {
   const have = engine.workspace.bytesPerThread;
-  if (have < GEMM_WORKSPACE_BYTES) {
+  const need = WORKSPACE_BYTES[engine.info.build];
+  if (have < need) {
     throw new DdpmError(
       'INVALID_ARGUMENT',
-      `${what}: the engine's workspace has ${have} bytes per thread, the packed GEMM needs ${GEMM_WORKSPACE_BYTES}: create the engine with scratchPerThread >= ${GEMM_WORKSPACE_BYTES}`,
+      `${what}: the engine's workspace has ${have} bytes per thread, the packed GEMM needs ${need} in the ${engine.info.build} build: create the engine with scratchPerThread >= ${need}`,
     );
   }
 }
@@ -118,7 +116,7 @@ export function gemm(engine: Engine, args: GemmArgs): void {
     C.ptr,
     ldc,
     bias ? bias.ptr : 0,
-    bias ? BIAS_MODE[biasOn] : 0,
+    bias ? BIAS_MODE[biasOn] : BIAS_NONE,
   );
 }
 
@@ -185,7 +183,7 @@ export function gemmBatched(engine: Engine, args: GemmBatchedArgs): void {
   checkNoOverlap('gemmBatched', C, all(strideC, cSpan), A, all(strideA, aSpan), 'A');
   checkNoOverlap('gemmBatched', C, all(strideC, cSpan), B, all(strideB, bSpan), 'B');
   checkGemmWorkspace(engine, 'gemmBatched');
-  engine.run('gemm_batched_f32', [
+  engine.run(KERNEL.gemm_batched_f32, [
     count,
     strideA,
     strideB,
@@ -227,7 +225,7 @@ export function gemmRaw(
   bias: number,
   biasMode: number,
 ): void {
-  engine.run('gemm_f32', [
+  engine.run(KERNEL.gemm_f32, [
     transA ? 1 : 0,
     transB ? 1 : 0,
     M,

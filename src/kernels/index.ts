@@ -57,3 +57,12 @@ export {
 export { adamw, emaUpdate, gradNorm, type AdamwArgs, type EmaArgs } from './optim.js';
 export type { NCHW } from './layout.js';
 export { solverCombine, type CombineArgs, type Term } from './solver.js';
+// Winograd F(2×2,3×3) / F(4×4,3×3) convolution for 3×3, stride 1, padding 1 (docs/winograd.md)
+export {
+  conv2dWinograd,
+  winogradFilter,
+  winogradFilterSize,
+  type Conv2dWinogradArgs,
+  type WinogradFilterArgs,
+  type WinogradTile,
+} from './winograd.js';

@@ -2,6 +2,7 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { KERNEL } from '../engine/wasm-interface.generated.js';
 import { checkInt, checkScalar, checkTensor } from './check.js';
 import { checkNCHW, checkNoOverlap, type NCHW } from './layout.js';
 
@@ -86,7 +87,7 @@ export function groupNorm(engine: Engine, a: GroupNormArgs): void {
   checkNoOverlap(op, ['mean', a.mean, NG], [['rstd', a.rstd, NG]], false);
   // small activations on the calling thread alone (see SERIAL_BELOW in elementwise.ts; same bits)
   engine.run(
-    'group_norm_f32',
+    KERNEL.group_norm_f32,
     [
       a.N,
       a.C,
@@ -148,7 +149,7 @@ export function groupNormBackward(engine: Engine, a: GroupNormBackwardArgs): voi
   try {
     const sums = engine.alloc([a.N, a.C, 2], 'groupNormBackward sums'); // (N, C, 2)
     const HW = a.H * a.W;
-    engine.run('group_norm_backward_f32', [
+    engine.run(KERNEL.group_norm_backward_f32, [
       a.N,
       a.C,
       HW,
@@ -162,7 +163,15 @@ export function groupNormBackward(engine: Engine, a: GroupNormBackwardArgs): voi
       sums.ptr,
       a.accumulate ? 1 : 0,
     ]);
-    engine.run('group_norm_backward_params_f32', [a.N, a.C, a.groups, sums.ptr, a.rstd.ptr, a.dgamma.ptr, a.dbeta.ptr]);
+    engine.run(KERNEL.group_norm_backward_params_f32, [
+      a.N,
+      a.C,
+      a.groups,
+      sums.ptr,
+      a.rstd.ptr,
+      a.dgamma.ptr,
+      a.dbeta.ptr,
+    ]);
   } finally {
     engine.arena.release(mark);
   }

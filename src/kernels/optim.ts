@@ -2,6 +2,7 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { KERNEL, NORM_BLOCK } from '../engine/wasm-interface.generated.js';
 import { checkInt, checkScalar, checkTensor } from './check.js';
 import { checkNoOverlap } from './layout.js';
 
@@ -57,7 +58,7 @@ export function adamw(engine: Engine, a: AdamwArgs): void {
   const stepSize = a.lr / biasCorrection1;
   const bc2Sqrt = Math.sqrt(biasCorrection2);
   const decay = 1 - a.lr * a.weightDecay;
-  engine.run('adamw_f32', [
+  engine.run(KERNEL.adamw_f32, [
     a.n,
     decay,
     1 - a.beta1,
@@ -73,9 +74,6 @@ export function adamw(engine: Engine, a: AdamwArgs): void {
   ]);
 }
 
-/** Elements per partial sum in sum_squares_blocks_f32 (its NORM_BLOCK). */
-const NORM_BLOCK = 4096;
-
 /**
  * ‖grads[0:n]‖₂ with a reduction order that does not depend on the thread count: squares summed in
  * float32 per 4096-element block (one thread per block), the blocks added here in order in float64.
@@ -89,7 +87,7 @@ export function gradNorm(engine: Engine, grads: Tensor, n: number): number {
   const mark = engine.arena.mark();
   try {
     const partials = engine.alloc(2 * blocks, 'gradNorm partials'); // (blocks) float64, 64-byte aligned
-    engine.run('sum_squares_blocks_f32', [n, grads.ptr, partials.ptr]);
+    engine.run(KERNEL.sum_squares_blocks_f32, [n, grads.ptr, partials.ptr]);
     const sums = new Float64Array(engine.memory.buffer, partials.ptr, blocks);
     let total = 0;
     for (let b = 0; b < blocks; b++) total += sums[b];
@@ -117,5 +115,5 @@ export function emaUpdate(engine: Engine, a: EmaArgs): void {
   checkTensor(engine, a.ema, `${op}: ema (n)`, a.n);
   checkTensor(engine, a.params, `${op}: params (n)`, a.n);
   checkNoOverlap(op, ['ema', a.ema, a.n], [['params', a.params, a.n]], false);
-  engine.run('ema_update_f32', [a.n, 1 - a.decay, a.ema.ptr, a.params.ptr]);
+  engine.run(KERNEL.ema_update_f32, [a.n, 1 - a.decay, a.ema.ptr, a.params.ptr]);
 }

@@ -3,6 +3,7 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
+import { KERNEL } from '../engine/wasm-interface.generated.js';
 import { checkInt, checkScalar, checkTensor } from './check.js';
 import { splitU64, type RandomAddress } from './gaussian.js';
 
@@ -41,25 +42,22 @@ export function solverCombine(engine: Engine, a: CombineArgs): void {
   const terms = a.terms ?? [];
   if (terms.length > 4)
     throw new DdpmError('INVALID_ARGUMENT', `solverCombine: at most 4 terms, found ${terms.length}`);
-  const args: number[] = [a.N, a.D, a.out.ptr];
   if (a.x) {
     checkTensor(engine, a.x.t, 'solverCombine: x', total);
     checkScalar('solverCombine: a', a.x.coef);
-    args.push(a.x.t.ptr, a.x.coef);
-  } else args.push(0, 0);
+  }
   for (let i = 0; i < 4; i++) {
     const term = terms[i];
     if (term) {
       checkTensor(engine, term.t, `solverCombine: y${i}`, i === 0 ? (a.N - 1) * stride0 + a.D : total);
       checkScalar(`solverCombine: b${i}`, term.coef);
     }
-    args.push(term ? term.t.ptr : 0);
-    if (i === 0) args.push(stride0);
-    args.push(term ? term.coef : 0);
   }
+  const y = (i: number) => terms[i]?.t.ptr ?? 0;
+  const b = (i: number) => terms[i]?.coef ?? 0;
   const nz = a.noise;
   let draw = 0;
-  let rand = [0, 0, 0, 0, 0, 0];
+  let rand: readonly [number, number, number, number, number, number] = [0, 0, 0, 0, 0, 0];
   if (nz) {
     checkScalar('solverCombine: c', nz.coef);
     if (nz.z) checkTensor(engine, nz.z, 'solverCombine: noise', total);
@@ -72,11 +70,29 @@ export function solverCombine(engine: Engine, a: CombineArgs): void {
         ...splitU64('solverCombine: offset', r.offset ?? 0),
       ];
     } else throw new DdpmError('INVALID_ARGUMENT', 'solverCombine: noise needs z or random (seed, stream, offset)');
-    args.push(nz.z?.ptr ?? 0, nz.coef);
-  } else args.push(0, 0);
+  }
   const clip = a.clip ?? Infinity;
   if (!(clip > 0))
     throw new DdpmError('INVALID_ARGUMENT', `solverCombine: clip must be > 0 (Infinity for none), found ${clip}`);
-  args.push(clip);
-  engine.run('solver_combine_f32', [...args, draw, ...rand]);
+  engine.run(KERNEL.solver_combine_f32, [
+    a.N,
+    a.D,
+    a.out.ptr,
+    a.x ? a.x.t.ptr : 0,
+    a.x ? a.x.coef : 0,
+    y(0),
+    stride0,
+    b(0),
+    y(1),
+    b(1),
+    y(2),
+    b(2),
+    y(3),
+    b(3),
+    nz?.z?.ptr ?? 0,
+    nz ? nz.coef : 0,
+    clip,
+    draw,
+    ...rand,
+  ]);
 }

@@ -12,6 +12,7 @@ import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { conv2d, conv2dBackward } from '../kernels/conv.js';
+import { conv2dWinograd, winogradTileFor } from '../kernels/winograd.js';
 import {
   add,
   addChannelBias,
@@ -240,6 +241,12 @@ export function siluAct(ctx: Ctx, x: Act, name: string): Act {
   return { ...x, t: siluT(ctx, x.t, name) };
 }
 
+/** Profile kinds by [kernel 1 | 3][stride 1 | 2]. */
+const CONV_KIND = [
+  ['conv 1x1', 'conv 1x1 stride 2'],
+  ['conv 3x3', 'conv 3x3 stride 2'],
+];
+
 export function conv(
   ctx: Ctx,
   prefix: string,
@@ -249,14 +256,18 @@ export function conv(
   stride: 1 | 2 = 1,
   pad: number | [number, number, number, number] = kernel === 3 ? 1 : 0,
 ): Act {
-  return span(`conv ${kernel}x${kernel}${stride === 2 ? ' stride 2' : ''}`, () => {
-    const [pt, pl, pb, pr] = typeof pad === 'number' ? [pad, pad, pad, pad] : pad;
-    const Ho = Math.floor((x.H + pt + pb - kernel) / stride) + 1;
-    const Wo = Math.floor((x.W + pl + pr - kernel) / stride) + 1;
+  return span(CONV_KIND[kernel === 3 ? 1 : 0][stride === 2 ? 1 : 0], () => {
+    const padV = typeof pad === 'number' ? pad : 0; // (no arrays per call: this runs ~50 times a forward)
+    const Ho = Math.floor((x.H + (typeof pad === 'number' ? 2 * padV : pad[0] + pad[2]) - kernel) / stride) + 1;
+    const Wo = Math.floor((x.W + (typeof pad === 'number' ? 2 * padV : pad[1] + pad[3]) - kernel) / stride) + 1;
     const y = ctx.act(x.N, Cout, Ho, Wo, prefix);
-    const geometry = { N: x.N, Cin: x.C, H: x.H, W: x.W, Cout, kernel, stride, pad };
     const weight = ctx.p(`${prefix}.weight`);
-    conv2d(ctx.engine, { ...geometry, x: x.t, weight, bias: ctx.p(`${prefix}.bias`), y: y.t });
+    const bias = ctx.p(`${prefix}.bias`);
+    const geometry = { N: x.N, Cin: x.C, H: x.H, W: x.W, Cout, kernel, stride, pad };
+    // Winograd where it measured faster (inference only: training keeps the direct forward its backward mirrors)
+    const tile = ctx.training ? 0 : winogradTileFor(geometry);
+    if (tile) conv2dWinograd(ctx.engine, { ...geometry, tile, x: x.t, weight, bias, y: y.t });
+    else conv2d(ctx.engine, { ...geometry, x: x.t, weight, bias, y: y.t });
     ctx.record(() => {
       conv2dBackward(ctx.engine, {
         ...geometry,

@@ -3,6 +3,7 @@
 // wraps every layer call and backward step, and engine.run is wrapped to count and time each dispatch.
 // Times are exclusive: a layer's time excludes the layers it calls (a ResNet block's convs are "conv").
 import type { Engine } from '../engine/engine.js';
+import { KERNELS, type KernelArgs, type KernelId } from '../engine/wasm-interface.generated.js';
 import { setLayerHook } from './layers.js';
 
 export interface ProfileRow {
@@ -54,10 +55,10 @@ export function profile(engine: Engine, fn: () => void, opts: { clock?: 'wall' |
   const stack: { row: ProfileRow; childMs: number }[] = [{ row: row(layers, 'other'), childMs: 0 }];
   let dispatches = 0;
   const run = engine.run;
-  const patched = function (this: Engine, kernel: string, args: ArrayLike<number>, parallel?: boolean) {
+  const patched = function (this: Engine, kernel: KernelId, args: readonly number[], parallel?: boolean) {
     const t0 = now();
-    run.call(this, kernel, args, parallel);
-    const k = row(kernels, kernel);
+    run.call(this, kernel, args as KernelArgs[KernelId], parallel);
+    const k = row(kernels, KERNELS[kernel].name);
     k.calls++;
     k.dispatches++;
     k.ms += now() - t0;

@@ -4,6 +4,7 @@
 // rounds it; layers that allocate less (a fused kernel) keep it an upper bound. A test compares it with
 // the arena's actual growth.
 import type { UNet2DConfig } from './unet-config.js';
+import { winogradTempBytes, winogradTileFor } from '../kernels/winograd.js';
 
 const ALIGN = 64;
 
@@ -57,6 +58,14 @@ export function unetForwardBytes(c: UNet2DConfig, N: number): number {
   const E = 4 * C0;
   let total = 0;
   const alloc = (n: number) => (total += bytesOf(n));
+  // A conv the layers run by Winograd (layers.ts conv) also holds its buffers while it runs.
+  let peak = 0;
+  const conv3 = (Cin: number, Cout: number, HW: number) => {
+    const H = Math.round(Math.sqrt(HW));
+    const g = { N, Cin, H, W: H, Cout, kernel: 3, stride: 1, pad: 1 };
+    const tile = winogradTileFor(g);
+    if (tile) peak = Math.max(peak, total + winogradTempBytes(tile, g));
+  };
   const norm = (C: number, HW: number) => {
     alloc(N * C * HW);
     alloc(N * G);
@@ -66,10 +75,12 @@ export function unetForwardBytes(c: UNet2DConfig, N: number): number {
     norm(cin, HW);
     alloc(N * cin * HW); // norm1, act1
     alloc(N * cout * HW);
+    conv3(cin, cout, HW);
     alloc(N * cout); // conv1, time_emb_proj
     norm(cout, HW);
     alloc(N * cout * HW); // norm2, act2
     alloc(N * cout * HW); // conv2
+    conv3(cout, cout, HW);
     if (cin !== cout) alloc(N * cout * HW); // conv_shortcut
     alloc(N * cout * HW); // residual
   };
@@ -88,6 +99,7 @@ export function unetForwardBytes(c: UNet2DConfig, N: number): number {
   alloc(N * E);
   alloc(N * E); // linear_1, act, linear_2, temb_act
   alloc(N * C0 * side * side); // conv_in
+  conv3(c.in_channels, C0, side * side);
   const skipChannels: { C: number; side: number }[] = [{ C: C0, side }];
   let C = C0;
   c.down_block_types.forEach((type, i) => {
@@ -121,12 +133,14 @@ export function unetForwardBytes(c: UNet2DConfig, N: number): number {
       side *= 2;
       alloc(N * C * side * side); // nearest
       alloc(N * C * side * side); // conv
+      conv3(C, C, side * side);
     }
   });
   norm(C0, side * side);
   alloc(N * C0 * side * side); // conv_act
   alloc(N * c.out_channels * side * side); // conv_out
-  return total;
+  conv3(C0, c.out_channels, side * side);
+  return Math.max(total, peak);
 }
 
 /** Parameter bytes as Arena.alloc takes them (one block). */

@@ -218,11 +218,14 @@ export class UNet2DModel implements Denoiser {
 
   /** Checks that a forward pass on N samples (plus `extra` bytes) fits the memory limit, before it runs. */
   private planForward(N: number, extra: number, who: string): void {
-    this.engine.arena.plan(
-      unetForwardBytes(this.config, N) + extra,
-      `${who} on a batch of ${N} (${describe(this.config)})`,
-    );
+    // per batch size, computed once: a sampling loop plans every step
+    let bytes = this.planBytes.get(N);
+    if (bytes === undefined) this.planBytes.set(N, (bytes = unetForwardBytes(this.config, N)));
+    const arena = this.engine.arena;
+    if (arena.used + bytes + extra > arena.limitBytes)
+      arena.plan(bytes + extra, `${who} on a batch of ${N} (${describe(this.config)})`);
   }
+  private readonly planBytes = new Map<number, number>();
 
   /** Checks a batch before anything runs; returns N and the per-sample timesteps. */
   private checkInputs(

@@ -19,6 +19,7 @@ import { tensorToImages, type RgbaImage } from '../io/image.js';
 import {
   MODEL_INDEX_FILE,
   SCHEDULER_CONFIG_FILE,
+  SHIPPED_MODELS,
   modelLayout,
   openSource,
   readJsonFile,
@@ -28,6 +29,12 @@ import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { writeFilesAtomic } from '#platform';
 import { pipelineScheduler, takesEta, type PipelineScheduler } from './scheduler-choice.js';
+import {
+  SAMPLING_DEFAULTS_FILE,
+  readSamplingDefaults,
+  samplingDefaultsJson,
+  type SamplingDefaults,
+} from './defaults.js';
 import { checkJsBudget } from '../limits.js';
 
 export interface FromPretrainedOptions {
@@ -73,10 +80,15 @@ export interface RunOptions {
   classLabels?: number | ArrayLike<number>;
   /**
    * Classifier-free guidance: ε = ε_u + w·(ε_c − ε_u), ε_u with the unconditional label num_class_embeds − 1
-   * (the model must have been trained with labels dropped to it). Two model calls per step.
+   * (the model must have been trained with labels dropped to it). Two model calls per step. w = 0 is the
+   * unconditional model, 1 the conditional one. Omitted: the model's stored default (`pipe.defaults`,
+   * sampling_defaults.json) when it has one, else none; null: no guidance, whatever the default.
    */
-  guidanceScale?: number;
-  /** Checked before every model call: an aborted signal stops the run with DdpmError 'ABORTED'. */
+  guidanceScale?: number | null;
+  /**
+   * Checked before every model call: an aborted signal stops the run with DdpmError 'ABORTED'. With a
+   * signal the run yields to the event loop every 20 ms, so a timer, a message or Ctrl-C can fire it.
+   */
   signal?: AbortSignal;
   /** After every step: `step` of `total` (steps × batches) done. */
   onStep?: (step: number, total: number, info: StepInfo) => void;
@@ -93,25 +105,36 @@ export interface PipelineOutput {
 
 const DIFFUSERS_VERSION = '0.32.2';
 
+/** With a signal, wall time between yields to the event loop (as the trainer's). */
+const YIELD_MS = 20;
+
 export class DDPMPipeline {
   /** Things the loader assumed (a missing scheduler_config.json …); the CLI prints them. */
   readonly notices: string[];
+  /**
+   * What run() uses for options it is not given: `guidanceScale` for class labels, read by fromPretrained
+   * from the model's sampling_defaults.json ({} without one), written back by save().
+   */
+  readonly defaults: SamplingDefaults;
 
   constructor(
     readonly engine: Engine,
     readonly unet: PretrainedModel,
     readonly scheduler: PipelineScheduler,
     notices: string[] = [],
+    defaults: SamplingDefaults = {},
   ) {
     this.notices = notices;
+    this.defaults = defaults;
     scheduler.engine = engine;
   }
 
   /**
    * Loads a model folder (config.json + weights [+ scheduler_config.json]) or a diffusers pipeline folder
    * (model_index.json, unet/, scheduler/) from a folder path (Node, Deno, Bun), a URL or base URL, a map
-   * of file names to bytes / ArrayBuffer / Blob / Response, or a shipped model's name ('mnist').
-   * Without a scheduler_config.json, diffusers' DDPMScheduler defaults are used and a notice says so.
+   * of file names to bytes / ArrayBuffer / Blob / Response, or a shipped model's name ('mnist',
+   * 'mnist-cond'). Without a scheduler_config.json, diffusers' DDPMScheduler defaults are used and a notice
+   * says so; a sampling_defaults.json at the source's root becomes `pipe.defaults`.
    */
   static async fromPretrained(
     engine: Engine,
@@ -120,8 +143,17 @@ export class DDPMPipeline {
   ): Promise<DDPMPipeline> {
     const src = openSource(source);
     const layout = await modelLayout(src);
+    if (typeof source === 'string' && SHIPPED_MODELS.includes(source) && !(await layout.model.get('config.json')))
+      throw new DdpmError(
+        'FORMAT',
+        `the shipped model '${source}' is not installed (${src.name}: no config.json)${source === 'mnist-cond' ? '; it is trained by node scripts/train-mnist.mjs --class-conditional' : ''}`,
+      );
     const notices: string[] = [];
     const { model } = await loadModel(engine, layout.model, { variant: o.variant });
+    const defaults = await readSamplingDefaults(
+      src,
+      model instanceof UNet2DModel ? model.config.num_class_embeds : null,
+    );
     let scheduler: PipelineScheduler;
     if (o.scheduler !== undefined && typeof o.scheduler === 'object') scheduler = o.scheduler;
     else {
@@ -137,7 +169,7 @@ export class DDPMPipeline {
         karras: o.karras,
       });
     }
-    return new DDPMPipeline(engine, model, scheduler, notices);
+    return new DDPMPipeline(engine, model, scheduler, notices, defaults);
   }
 
   /** One sample's shape: (C, H, W) for images, (D) for points. */
@@ -162,7 +194,11 @@ export class DDPMPipeline {
       );
     const shape = this.sampleShape;
     const D = shape.reduce((a, b) => a * b, 1);
-    const call = this.modelCall(n, o.classLabels, o.guidanceScale);
+    // the stored default applies to class labels only: an unconditional model has none (checked on load)
+    const fromDefaults =
+      o.guidanceScale === undefined && o.classLabels !== undefined && this.defaults.guidanceScale !== undefined;
+    const guidanceScale = fromDefaults ? this.defaults.guidanceScale : (o.guidanceScale ?? undefined);
+    const call = this.modelCall(n, o.classLabels, guidanceScale, fromDefaults);
     const batches = Math.ceil(n / B);
     // scheduler steps per chain: the steps, except Heun (2 per step but the last): setTimesteps says
     this.scheduler.setTimesteps(steps);
@@ -187,6 +223,7 @@ export class DDPMPipeline {
       });
     if (o.signal?.aborted) throw aborted();
 
+    let lastYield = performance.now();
     const mark = e.arena.mark();
     try {
       // planned once per run: the model's output (and the unconditional one for guidance), (B, out)
@@ -207,26 +244,39 @@ export class DDPMPipeline {
         const check = () => {
           if (o.signal?.aborted) throw aborted();
         };
-        await chain.run((x, t) => call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond), check), {
-          onStep: (_, t) => {
-            done++; // counted without onStep too: the ABORTED message says how far the run got
-            if (!o.onStep) return;
-            const info: StepInfo = {
-              t,
-              batchStart: i0,
-              batch: i0 / B,
-              batchStep: done - (i0 / B) * perChain,
-              batchSteps: perChain,
-              get x0() {
-                return e.read(chain.predOriginalSample);
-              },
-              get sample() {
-                return e.read(chain.sample);
-              },
-            };
-            o.onStep(done, total, info);
-          },
-        });
+        const model = (x: Tensor, t: number) =>
+          call.forward(x, t, i0, nb, out(eps), epsUncond && out(epsUncond), check);
+        const onStep = (_: number, t: number) => {
+          done++; // counted without onStep too: the ABORTED message says how far the run got
+          if (!o.onStep) return;
+          const info: StepInfo = {
+            t,
+            batchStart: i0,
+            batch: i0 / B,
+            batchStep: done - (i0 / B) * perChain,
+            batchSteps: perChain,
+            get x0() {
+              return e.read(chain.predOriginalSample);
+            },
+            get sample() {
+              return e.read(chain.sample);
+            },
+          };
+          o.onStep(done, total, info);
+        };
+        if (!o.signal) await chain.run(model, { onStep });
+        else {
+          // The chain yields only microtasks between steps, and the model runs synchronously: a signal fired
+          // by a timer, a message or Ctrl-C (macrotasks) would not be seen before the run ends. Step by step,
+          // with a macrotask yield every YIELD_MS.
+          while (!chain.done) {
+            await chain.run(model, { maxSteps: 1, onStep });
+            if (performance.now() - lastYield > YIELD_MS) {
+              await new Promise((resolve) => setTimeout(resolve, 0));
+              lastYield = performance.now();
+            }
+          }
+        }
         tensor.set(e.read(chain.sample), i0 * D);
         e.arena.release(batchMark);
       }
@@ -245,7 +295,12 @@ export class DDPMPipeline {
   }
 
   /** The model call with class labels and guidance checked and applied. */
-  private modelCall(n: number, classLabels: RunOptions['classLabels'], guidanceScale: number | undefined) {
+  private modelCall(
+    n: number,
+    classLabels: RunOptions['classLabels'],
+    guidanceScale: number | undefined,
+    fromDefaults = false,
+  ) {
     const u = this.unet;
     const K = u instanceof UNet2DModel ? u.config.num_class_embeds : null;
     if (K === null) {
@@ -295,7 +350,7 @@ export class DDPMPipeline {
       if (!Number.isInteger(l) || l < 0 || l > maxLabel)
         throw new DdpmError(
           'INVALID_ARGUMENT',
-          `DDPMPipeline.run: classLabels[${i}] = ${l} is not an integer in [0, ${maxLabel}]${guided ? ` (${K - 1} is the unconditional label)` : ''}`,
+          `DDPMPipeline.run: classLabels[${i}] = ${l} is not an integer in [0, ${maxLabel}]${guided ? ` (${K - 1} is the unconditional label)` : ''}${fromDefaults ? `; guidanceScale ${guidanceScale} is the model's default (${this.defaults.file ?? SAMPLING_DEFAULTS_FILE}): pass guidanceScale: null for none` : ''}`,
         );
     });
     const labels = Int32Array.from(raw);
@@ -330,7 +385,8 @@ export class DDPMPipeline {
 
   /**
    * Writes a diffusers pipeline folder (Node, Deno, Bun): model_index.json, unet/ (config.json + weights),
-   * scheduler/scheduler_config.json — what fromPretrained and `ddpm sample --model` read back.
+   * scheduler/scheduler_config.json, and sampling_defaults.json when `defaults` has a guidance scale —
+   * what fromPretrained and `ddpm sample --model` read back.
    */
   async save(dir: string): Promise<void> {
     const u = this.unet;
@@ -355,7 +411,10 @@ export class DDPMPipeline {
       scheduler: ['diffusers', String(schedulerConfig._class_name)],
       unet: [u instanceof UNet2DModel ? 'diffusers' : 'ddpm-wasm', cls.className],
     };
-    await writeFilesAtomic(dir, [[MODEL_INDEX_FILE, JSON.stringify(index, null, 2) + '\n']]);
+    const files: [string, string][] = [[MODEL_INDEX_FILE, JSON.stringify(index, null, 2) + '\n']];
+    if (this.defaults.guidanceScale !== undefined)
+      files.push([SAMPLING_DEFAULTS_FILE, samplingDefaultsJson(this.defaults)]);
+    await writeFilesAtomic(dir, files);
   }
 }
 

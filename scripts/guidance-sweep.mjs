@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+// Classifier-free guidance sweep for a class-conditional MNIST model: `ddpm eval --per-class --guidance W`
+// for each W (sample i asks for digit i mod 10), then a table of W against the per-class accuracy (fraction
+// classified as the digit asked for), the confident fractions and the Fréchet distance of the class-mixed
+// samples. With --write-default, the chosen W — the smallest whose per-class accuracy reaches --target, else
+// the most accurate — is stored in the model's sampling_defaults.json, which `ddpm sample --class K` and
+// DDPMPipeline.run({ classLabels }) then use when no guidance is given.
+//
+//   npm run build && node scripts/guidance-sweep.mjs [--model mnist-cond] [--w 0,0.5,1,1.5,2,3,4]
+//     [--n 1000] [--seed 0] [--sampler S] [--steps N] [--batch B] [--threads N|auto] [--classifier FILE]
+//     [--target 0.97] [--out docs/guidance-sweep.json] [--write-default]
+//
+// Each W is one `ddpm eval` process, so the numbers are exactly the command's. Resumable: each finished W is
+// written to the JSON at once (and the markdown table beside it), and a rerun with the same settings skips
+// the W already there. Ctrl-C stops the running eval (which writes nothing) and keeps the finished ones.
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(root, 'dist', 'cli.js');
+const { SAMPLING_DEFAULTS_FILE, samplingDefaultsJson } = await import(
+  new URL('../dist/pipelines/defaults.js', import.meta.url).href
+);
+
+const { values: a } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'mnist-cond' },
+    w: { type: 'string', default: '0,0.5,1,1.5,2,3,4' },
+    n: { type: 'string', default: '1000' },
+    seed: { type: 'string', default: '0' },
+    sampler: { type: 'string' },
+    steps: { type: 'string' },
+    batch: { type: 'string' },
+    threads: { type: 'string', default: 'auto' },
+    classifier: { type: 'string' },
+    target: { type: 'string', default: '0.97' },
+    out: { type: 'string', default: join(root, 'docs', 'guidance-sweep.json') },
+    'write-default': { type: 'boolean', default: false },
+  },
+});
+const fail = (msg) => {
+  console.error(`guidance-sweep: ${msg}`);
+  process.exit(1);
+};
+const ws = [...new Set(a.w.split(',').map((s) => Number(s.trim())))].sort((x, y) => x - y);
+if (!ws.length || !ws.every((w) => Number.isFinite(w) && w >= 0 && w <= 100))
+  fail(`--w must be numbers in [0, 100] separated by commas, found '${a.w}'`);
+const n = Number(a.n),
+  seed = Number(a.seed),
+  target = Number(a.target);
+if (!Number.isInteger(n) || n < 10) fail(`--n must be an integer >= 10, found '${a.n}'`);
+if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be an integer >= 0, found '${a.seed}'`);
+if (!(target > 0 && target <= 1)) fail(`--target must be in (0, 1], found '${a.target}'`);
+const out = resolve(a.out);
+const base = out.replace(/\.json$/, '');
+
+/** The eval flags that fix the numbers (a rerun must repeat them; --threads and --batch do not change a bit). */
+const settingArgs = ['--model', a.model, '--n', String(n), '--seed', String(seed)];
+for (const k of /** @type {const} */ (['sampler', 'steps', 'classifier'])) {
+  const value = a[k];
+  if (value !== undefined) settingArgs.push(`--${k}`, value);
+}
+const evalArgs = [...settingArgs, '--threads', a.threads, ...(a.batch === undefined ? [] : ['--batch', a.batch])];
+
+async function writeAtomic(file, text) {
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(`${file}.${process.pid}.tmp`, text);
+  await rename(`${file}.${process.pid}.tmp`, file);
+}
+const exists = (file) =>
+  stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+
+// Ctrl-C reaches the eval too (same process group); forwarded in case it was sent to this process alone
+/** @type {import('node:child_process').ChildProcess | null} */
+let child = null;
+let stopping = false;
+process.on('SIGINT', () => {
+  stopping = true;
+  child?.kill('SIGINT');
+});
+
+/** One `ddpm eval --per-class --guidance W` (progress on stderr): its JSON, or null when interrupted. */
+async function evalAt(w) {
+  const json = join(tmpdir(), `ddpm-guidance-sweep-${process.pid}-${w}.json`);
+  const args = [cli, 'eval', ...evalArgs, '--per-class', '--guidance', String(w), '--nll-samples', '0', '--json', json];
+  const code = await new Promise((res, rej) => {
+    child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', rej);
+    child.on('exit', (c, signal) => res(c ?? (signal ? 130 : 1)));
+  });
+  child = null;
+  if (code === 130 || stopping) return null;
+  if (code !== 0) fail(`ddpm eval at W = ${w} failed (exit code ${code}): node ${args.join(' ')}`);
+  const r = JSON.parse(await readFile(json, 'utf8'));
+  await rm(json, { force: true });
+  return r;
+}
+
+/** @type {{ format: string, settings: Record<string, unknown> | null, trainingDigits: any, cells: any[] }} */
+let results = { format: 'ddpm-wasm.guidance-sweep-1', settings: null, trainingDigits: null, cells: [] };
+if (await exists(out)) {
+  const prev = JSON.parse(await readFile(out, 'utf8'));
+  if (prev.format !== results.format) fail(`${out}: not a guidance sweep (format ${JSON.stringify(prev.format)})`);
+  if (JSON.stringify(prev.settings?.args) !== JSON.stringify(settingArgs))
+    fail(
+      `${out}: holds a sweep with other settings (${JSON.stringify(prev.settings?.args)}, now ${JSON.stringify(settingArgs)}); pass another --out or delete it`,
+    );
+  results = prev;
+}
+
+for (const w of ws) {
+  if (stopping) break;
+  if (results.cells.some((c) => c.guidanceScale === w)) continue;
+  const t0 = performance.now();
+  const r = await evalAt(w);
+  if (!r) break;
+  // what the flags resolved to, as the eval reports it
+  results.settings = {
+    args: settingArgs,
+    model: r.model,
+    n,
+    seed,
+    sampler: r.sampler,
+    karras: r.karras,
+    steps: r.steps,
+    modelCalls: r.modelCalls,
+    eta: r.eta,
+    classifier: r.classifier.file,
+  };
+  results.trainingDigits = r.trainingDigits;
+  const cell = {
+    guidanceScale: w,
+    perClassAccuracy: r.perClass.meanAccuracy,
+    perClassConfident: r.perClass.meanConfident,
+    classes: r.perClass.classes,
+    confident: r.samples.confident,
+    classHistogram: r.samples.classHistogram,
+    frechetDistance: r.samples.frechetDistance,
+    seconds: Math.round((performance.now() - t0) / 100) / 10,
+  };
+  results.cells.push(cell);
+  results.cells.sort((x, y) => x.guidanceScale - y.guidanceScale);
+  await writeAtomic(out, `${JSON.stringify(results, null, 2)}\n`);
+  await writeAtomic(`${base}.md`, markdown(results));
+  console.log(
+    `W ${String(w).padEnd(4)} per-class accuracy ${pct(cell.perClassAccuracy)}  confident ${pct(cell.confident)}  Fréchet ${cell.frechetDistance.toFixed(3)}  (${cell.seconds} s)`,
+  );
+}
+if (stopping) {
+  console.error(`interrupted: the finished W are in ${out}; run the same command to continue`);
+  process.exit(130);
+}
+const asked = results.cells.filter((c) => ws.includes(c.guidanceScale));
+const chosen = choose(asked);
+console.log(
+  `chosen: W = ${chosen.guidanceScale} (per-class accuracy ${pct(chosen.perClassAccuracy)}${chosen.perClassAccuracy >= target ? `, the smallest W reaching ${pct(target)}` : `, the best; none reached ${pct(target)}`})`,
+);
+if (a['write-default']) {
+  const dir = /** @type {string} */ (results.settings?.model);
+  const file = join(dir, SAMPLING_DEFAULTS_FILE);
+  const s = /** @type {Record<string, any>} */ (results.settings);
+  const text = samplingDefaultsJson({
+    guidanceScale: chosen.guidanceScale,
+    perClassAccuracy: Math.round(chosen.perClassAccuracy * 1e4) / 1e4,
+    source: `scripts/guidance-sweep.mjs --n ${n} --seed ${seed} (${s.sampler}${s.karras ? ' karras' : ''} ${s.modelCalls} model calls; W in ${ws.join(', ')}): ${chosen.perClassAccuracy >= target ? `the smallest W with per-class accuracy >= ${target}` : `the most accurate W (none reached ${target})`}; see docs/guidance-sweep.md`,
+  });
+  await writeAtomic(file, text);
+  console.log(`wrote ${file}`);
+}
+
+/** The smallest W reaching the target, else the most accurate (the smaller W on a tie). */
+function choose(cells) {
+  const ok = cells.filter((c) => c.perClassAccuracy >= target);
+  if (ok.length) return ok[0];
+  return cells.reduce((best, c) => (c.perClassAccuracy > best.perClassAccuracy ? c : best));
+}
+
+function pct(x) {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
+/** The sweep's flags for the markdown's command line: the model as a path from the repository, no classifier file. */
+function reproduceArgs(args, model) {
+  const parts = [];
+  for (let i = 0; i < args.length; i += 2) {
+    if (args[i] === '--classifier') continue;
+    parts.push(args[i], args[i] === '--model' ? model : args[i + 1]);
+  }
+  return parts.join(' ');
+}
+
+function markdown(res) {
+  const s = res.settings;
+  const c0 = choose(res.cells);
+  const t = res.trainingDigits;
+  const hist = (h) => {
+    const lo = h.indexOf(Math.min(...h)),
+      hi = h.indexOf(Math.max(...h));
+    return `${pct(h[lo])} (${lo}) – ${pct(h[hi])} (${hi})`;
+  };
+  const rel = relative(root, s.model);
+  const model = rel && !rel.startsWith('..') ? rel : s.model;
+  const lines = [
+    `# Classifier-free guidance sweep: ${model}`,
+    '',
+    `\`ddpm eval --per-class --guidance W\` for each W: ${s.n} samples (sample i asks for digit i mod 10), ${s.sampler}${s.karras ? ' karras' : ''} ${s.modelCalls} model calls per sample per label (guidance doubles them), seed ${s.seed}. ε = ε_u + W·(ε_c − ε_u): W = 0 is the unconditional model, W = 1 the conditional one. Per-class accuracy: the fraction the digit classifier assigns to the digit asked for, averaged over the 10 digits; confident: top probability ≥ 0.9; the Fréchet distance is that of the classifier's features of all the samples together to the held-out digits' (as \`ddpm eval\`).`,
+    '',
+    '| W | per-class accuracy | worst digit | confident (per class) | confident ≥ 0.9 | classes min–max | Fréchet distance |',
+    '|---|---|---|---|---|---|---|',
+    ...res.cells.map((c) => {
+      const worst = c.classes.reduce((w, k) => (k.accuracy < w.accuracy ? k : w));
+      return `| ${c.guidanceScale}${c.guidanceScale === 0 ? ' (unconditional)' : c.guidanceScale === 1 ? ' (conditional)' : ''} | ${c === c0 ? '**' : ''}${pct(c.perClassAccuracy)}${c === c0 ? '**' : ''} | ${pct(worst.accuracy)} (${worst.label}) | ${pct(c.perClassConfident)} | ${pct(c.confident)} | ${hist(c.classHistogram)} | ${c.frechetDistance.toFixed(3)} |`;
+    }),
+    ...(t
+      ? [
+          `| training digits (${t.n}) | – | – | – | ${pct(t.confident)} | ${hist(t.classHistogram)} | ${t.frechetDistance.toFixed(3)} |`,
+        ]
+      : []),
+    '',
+    'Per digit (fraction classified as the digit asked for):',
+    '',
+    `| W | ${[...Array(10).keys()].join(' | ')} |`,
+    `|---|${[...Array(10)].map(() => '---').join('|')}|`,
+    ...res.cells.map((c) => `| ${c.guidanceScale} | ${c.classes.map((k) => pct(k.accuracy)).join(' | ')} |`),
+    '',
+    `Chosen: **W = ${c0.guidanceScale}**, ${c0.perClassAccuracy >= target ? `the smallest W whose per-class accuracy reaches ${pct(target)}` : `the most accurate (none reached ${pct(target)})`}.`,
+    '',
+    `Reproduce: \`npm run build && node scripts/guidance-sweep.mjs ${reproduceArgs(s.args, model)} --w ${res.cells.map((c) => c.guidanceScale).join(',')} --write-default\` (resumable; docs/conditional.md).`,
+    '',
+  ];
+  return lines.join('\n');
+}
