@@ -42,17 +42,44 @@ const CELLS = {
   'v-pred': { trainer: { predictionType: 'v_prediction' } },
   squaredcos: { schedule: 'squaredcos_cap_v2' },
   'ema-0.999': { trainer: { ema: { maxDecay: 0.999, useEmaWarmup: true, invGamma: 1, power: 2 / 3 } } },
+  // costs: `--time-only` on one thread, idle machine (2026-12-01 11:40): s/step of the cell / of base
   'no-attn-14': {
     unet: {
       down_block_types: ['DownBlock2D', 'DownBlock2D', 'DownBlock2D'],
       up_block_types: ['UpBlock2D', 'UpBlock2D', 'UpBlock2D'],
     },
-    cost: null,
+    cost: 0.85,
   },
   'dropout-0.1': { unet: { dropout: 0.1 } },
-  'width-32-64-64': { unet: { block_out_channels: [32, 64, 64], norm_num_groups: 8 }, cost: null },
-  'blocks-2': { unet: { layers_per_block: 2 }, cost: null },
+  'width-32-64-64': { unet: { block_out_channels: [32, 64, 64], norm_num_groups: 8 }, cost: 2.8 },
+  'blocks-2': { unet: { layers_per_block: 2 }, cost: 1.46 },
+  'random-shift-2': { trainer: { randomShift: 2 } },
+  // L_hybrid (improved DDPM): the model also outputs the variance interpolation v (out_channels 2)
+  hybrid: {
+    unet: { out_channels: 2 },
+    trainer: { loss: 'hybrid' },
+    variance: 'learned_range',
+    cost: 1, // measured 1.00
+  },
 };
+
+// Stage 2: the winners of the one-change cells together, small and wide, at a longer budget (a larger
+// model pays off only with more compute, which the 1,500-step budget cannot show).
+/** The union of cells' changes (later cells win on a shared key; costs multiply). */
+function combine(...names) {
+  const c = { unet: {}, trainer: {}, cost: 1 };
+  for (const n of names) {
+    const x = CELLS[n];
+    Object.assign(c.unet, x.unet);
+    Object.assign(c.trainer, x.trainer);
+    if (x.schedule) c.schedule = x.schedule;
+    if (x.variance) c.variance = x.variance;
+    c.cost *= x.cost ?? 1;
+  }
+  return c;
+}
+CELLS['v-lr-snr'] = combine('v-pred', 'lr1e-3-cosine', 'min-snr-5');
+CELLS['v-lr-snr-wide'] = combine('v-pred', 'lr1e-3-cosine', 'min-snr-5', 'width-32-64-64');
 
 const { values: a } = parseArgs({
   options: {
@@ -84,16 +111,16 @@ const scheduler = new DDPMScheduler({
   betaStart: 1e-4,
   betaEnd: 0.02,
   clipSample: true,
-  varianceType: 'fixed_small',
+  varianceType: cell.variance ?? 'fixed_small',
   predictionType: trainerOptions.predictionType,
 });
 const engine = await Engine.create({ threads });
 const data = await loadMnist('train');
 
 // Cost of a step relative to base, measured here on the same thread count (a few steps of each).
-async function secondsPerStep(config) {
+async function secondsPerStep(config, options) {
   const t = new Trainer(UNet2DModel.create(engine, config, 0), data.images, scheduler.schedule, {
-    ...trainerOptions,
+    ...options,
     seed: 1,
   });
   await t.train({ steps: 3 });
@@ -104,9 +131,9 @@ async function secondsPerStep(config) {
 let cost = cell.cost === undefined ? 1 : cell.cost;
 if (cost === null) {
   const mark = engine.arena.mark();
-  const sBase = await secondsPerStep(BASE_UNET);
+  const sBase = await secondsPerStep(BASE_UNET, BASE.trainer);
   engine.arena.release(mark);
-  const sCell = await secondsPerStep(unetConfig);
+  const sCell = await secondsPerStep(unetConfig, trainerOptions);
   engine.arena.release(mark);
   cost = sCell / sBase;
   console.log(`${a.cell}: ${sCell.toFixed(3)} s/step vs base ${sBase.toFixed(3)} → cost ${cost.toFixed(2)}`);
