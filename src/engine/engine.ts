@@ -60,6 +60,13 @@ export interface EngineOptions {
   scratchPerThread?: number;
 }
 
+/** One kernel call as `Engine.recorder` saw it: replaying it with `engine.run` repeats it exactly. @internal */
+export interface RecordedCall {
+  readonly op: KernelId;
+  readonly args: readonly number[];
+  readonly parallel: boolean;
+}
+
 export interface EngineInfo {
   runtime: RuntimeName;
   build: BuildName;
@@ -151,6 +158,12 @@ export class Engine {
   readonly queries: Queries;
   private pool: Pool | null;
   private disposed = false;
+  /**
+   * While set, every `run` call is also handed to it (kernel id, a copy of the arguments, parallel): how
+   * UNet2DModel records an inference forward once and then replays its kernel calls without the
+   * per-layer JavaScript that computed them (src/nn/unet.ts). @internal
+   */
+  recorder: { push(call: RecordedCall): unknown } | null = null;
   private readonly scratch: number[] = [];
   /**
    * Per-thread scratch: thread ith may use bytes [scratch.ptr + ith·bytesPerThread, +bytesPerThread).
@@ -472,6 +485,7 @@ export class Engine {
           : `${KERNEL_NAMES[op]} takes ${KERNEL_ARITY[op]} arguments (without ith, nth), found ${args.length}`,
       );
     }
+    if (this.recorder !== null) this.recorder.push({ op, args: Array.from(args), parallel });
     if (parallel && this.pool) {
       this.pool.run(op, args);
       return;

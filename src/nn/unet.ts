@@ -1,6 +1,6 @@
 // diffusers' UNet2DModel: config.json + diffusion_pytorch_model.safetensors in, ε (or x0, v) out.
 import { DdpmError } from '../errors.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, RecordedCall } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import { modelLayout, openSource, readModelFiles, type ModelSource } from '../io/sources.js';
@@ -12,6 +12,7 @@ import {
   conv,
   downsample,
   groupNormLayer,
+  layerHookActive,
   linear,
   resnet,
   siluAct,
@@ -26,6 +27,7 @@ import { loadBlock } from './param-tensors.js';
 import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
 import { unetToOnnx } from './onnx.js';
+import { winogradPolicy } from '../kernels/winograd.js';
 import { unetForwardBytes, unetParamBytes } from './unet-plan.js';
 
 export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
@@ -79,6 +81,17 @@ export class UNet2DModel implements Denoiser {
   private outBuf: Tensor | null = null;
   /** Bumped by every forwardTensor into outBuf: a result with an older number was overwritten. */
   private outGen = 0;
+  /**
+   * Inference replays (forwardTensor): the kernel calls and memory writes of one forward pass, recorded
+   * the first time, by what fixes every address they touch (batch size, x, out, the arena's top,
+   * class labels or not). A later call with the same key runs them again without the layers' JavaScript
+   * (argument objects, checks, parameter lookups: ~20% of a forward on one image): the same kernels on
+   * the same arguments, so the same bits. The model's weights are read at run time, so updating them in
+   * place (training, loading) needs no invalidation; their addresses never change.
+   */
+  private readonly replays = new Map<string, Replay>();
+  /** The steps of the forward being recorded, while one is. */
+  private recording: ReplayStep[] | null = null;
 
   constructor(
     readonly engine: Engine,
@@ -341,13 +354,41 @@ export class UNet2DModel implements Denoiser {
     }
     const e = this.engine;
     const mark = e.arena.mark();
+    const inputs: ForwardInputs = { ts, classLabels: opts.classLabels };
+    // not while profiling (the profile charges time to layers) or while something else records
+    const replayable = e.recorder === null && !layerHookActive();
+    const key = replayable ? `${N} ${x.ptr} ${out.ptr} ${mark} ${opts.classLabels ? 1 : 0} ${winogradPolicy()}` : '';
+    const replay = replayable ? this.replays.get(key) : undefined;
     try {
-      const y = this.forwardActs(new Ctx(e, this.params), x, N, ts, opts.classLabels, undefined);
+      if (replay) {
+        // the activations' memory, as the recorded pass allocated it (contents are overwritten)
+        e.alloc((replay.top - mark) >>> 2, 'unet.replay');
+        for (const step of replay.steps) {
+          if ('js' in step) step.js(inputs);
+          else e.run(step.op, step.args as never, step.parallel);
+        }
+        e.view(out).set(e.view(replay.y));
+        return out;
+      }
+      const steps: ReplayStep[] = [];
+      if (replayable) this.recording = e.recorder = steps;
+      const y = this.forwardActs(new Ctx(e, this.params), x, N, ts, opts.classLabels, undefined, undefined, inputs);
       e.view(out).set(e.view(y.t));
+      if (replayable) {
+        if (this.replays.size >= 16) this.replays.clear(); // addresses that keep changing: keep a few
+        this.replays.set(key, { steps, y: y.t, top: e.arena.mark() });
+      }
     } finally {
+      if (replayable) this.recording = e.recorder = null;
       e.arena.release(mark);
     }
     return out;
+  }
+
+  /** Runs a step of the forward pass that JavaScript does (a memory write), recording it for replays. */
+  private jsStep(inputs: ForwardInputs | undefined, f: (inputs: ForwardInputs) => void): void {
+    if (inputs) f(inputs);
+    this.recording?.push({ js: f });
   }
 
   /** Training forward on x (N, D) in engine memory; see Denoiser.trainForward. */
@@ -371,6 +412,7 @@ export class UNet2DModel implements Denoiser {
     classLabels: ArrayLike<number> | undefined,
     emit: ((name: string, a: Act | Tensor, shape?: number[]) => void) | undefined,
     dropout?: BlockOpts['dropout'],
+    inputs: ForwardInputs = { ts, classLabels },
   ): Act {
     const c = this.config;
     const e = this.engine;
@@ -384,29 +426,31 @@ export class UNet2DModel implements Denoiser {
     let x: Act = { t: sample, N, C: c.in_channels, H: side, W: side };
     if (c.center_input_sample) {
       x = ctx.act(N, c.in_channels, side, side, 'centered');
-      const src = e.view(sample);
-      e.view(x.t).set(src.map((v) => 2 * v - 1));
+      const centered = x.t;
+      this.jsStep(inputs, () => e.view(centered).set(e.view(sample).map((v) => 2 * v - 1)));
       ctx.noGrad(x.t);
     }
 
     // 1. time: sinusoidal projection → MLP (linear, SiLU, linear) [+ class embedding]
-    const tproj = e.upload(timestepEmbedding(ts, C0, c.flip_sin_to_cos, c.freq_shift), [N, C0], 'time_proj');
+    const tproj = e.alloc([N, C0], 'time_proj');
+    this.jsStep(inputs, (inp) => e.write(tproj, timestepEmbedding(inp.ts, C0, c.flip_sin_to_cos, c.freq_shift)));
     ctx.noGrad(tproj);
     emit('time_proj', tproj, [N, C0]);
     const t1 = siluT(ctx, linear(ctx, 'time_embedding.linear_1', tproj, N, C0, E), 'time_embedding.act');
     const emb = linear(ctx, 'time_embedding.linear_2', t1, N, E, E); // (N, E)
     if (c.num_class_embeds !== null && classLabels) {
       // + class_embedding(labels), in place: the gradient reaches emb unchanged and the table's rows
-      const labels = Array.from(classLabels);
-      const addRows = (dst: Float32Array, src: Float32Array, fromTable: boolean) => {
+      const addRows = (labels: ArrayLike<number>, dst: Float32Array, src: Float32Array, fromTable: boolean) => {
         for (let n = 0; n < N; n++)
           for (let j = 0; j < E; j++) {
             if (fromTable) dst[n * E + j] += src[labels[n] * E + j];
             else dst[labels[n] * E + j] += src[n * E + j];
           }
       };
-      addRows(e.view(emb), e.view(this.params.get('class_embedding.weight')), true);
-      ctx.record(() => addRows(e.view(ctx.g('class_embedding.weight')), e.view(ctx.grad(emb)), false));
+      const table = this.params.get('class_embedding.weight');
+      this.jsStep(inputs, (inp) => addRows(inp.classLabels!, e.view(emb), e.view(table), true));
+      const labels = Array.from(classLabels);
+      ctx.record(() => addRows(labels, e.view(ctx.g('class_embedding.weight')), e.view(ctx.grad(emb)), false));
     }
     emit('time_embedding', emb, [N, E]);
     const tembAct = siluT(ctx, emb, 'temb_act');
@@ -475,6 +519,22 @@ export class UNet2DModel implements Denoiser {
     emit('conv_out', h);
     return h;
   }
+}
+
+/** What a forward pass's JavaScript steps read from the call (UNet2DModel's replays). */
+interface ForwardInputs {
+  ts: number[];
+  classLabels: ArrayLike<number> | undefined;
+}
+
+/** A recorded forward pass: kernel calls and JavaScript memory writes, in order. */
+type ReplayStep = RecordedCall | { js: (inputs: ForwardInputs) => void };
+interface Replay {
+  steps: ReplayStep[];
+  /** The output activation. */
+  y: Tensor;
+  /** The arena's top when the recorded pass ended (its activations lie below). */
+  top: number;
 }
 
 /** A config in a few words, for memory messages. */
