@@ -4,6 +4,7 @@ import { KERNEL_ARITY, KERNEL_NAMES, bindKernels, bindQueries, checkConstants, t
 import { ARENA_BASE } from './control.js';
 import { Arena, type Tensor, formatBytes } from './memory.js';
 import { Pool } from './pool.js';
+import { OP_PROGRAM, runProgram } from './program.js';
 import {
   base64ToBytes,
   canCompileWasm,
@@ -497,6 +498,21 @@ export class Engine {
     a[n] = 0;
     a[n + 1] = 1;
     this.fns[op].apply(null, a);
+  }
+
+  /**
+   * Runs programs (src/engine/program.ts: recorded kernel calls, encoded in engine memory at these byte
+   * addresses), program i as slice i: with a pool of that many threads they run side by side, one round
+   * trip for all their calls; otherwise one after the other here. @internal
+   */
+  runPrograms(at: readonly number[]): void {
+    this.checkLive();
+    if (this.pool && at.length === this.pool.nth) {
+      this.pool.run(OP_PROGRAM, at);
+      return;
+    }
+    const heap = new Float64Array(this.memory.buffer);
+    for (const p of at) runProgram(this.fns, heap, p, this.scratch);
   }
 
   /** Stops the workers and releases the engine. Idempotent. */

@@ -28,6 +28,7 @@ import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js
 import { unetParamSpecs } from './unet-params.js';
 import { unetToOnnx } from './onnx.js';
 import { winogradPolicy } from '../kernels/winograd.js';
+import { encodeProgram } from '../engine/program.js';
 import { unetForwardBytes, unetParamBytes } from './unet-plan.js';
 
 export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
@@ -357,32 +358,97 @@ export class UNet2DModel implements Denoiser {
     const inputs: ForwardInputs = { ts, classLabels: opts.classLabels };
     // not while profiling (the profile charges time to layers) or while something else records
     const replayable = e.recorder === null && !layerHookActive();
-    const key = replayable ? `${N} ${x.ptr} ${out.ptr} ${mark} ${opts.classLabels ? 1 : 0} ${winogradPolicy()}` : '';
-    const replay = replayable ? this.replays.get(key) : undefined;
+    // with T threads and N ≥ T images: the batch split in T chunks, each a whole forward on one thread
+    const T = e.threads > 1 && N >= e.threads ? e.threads : 1;
+    const key = replayable
+      ? `${N} ${x.ptr} ${out.ptr} ${mark} ${opts.classLabels ? 1 : 0} ${winogradPolicy()} ${T}`
+      : '';
     try {
+      const replay = replayable ? this.replays.get(key) : undefined;
       if (replay) {
-        // the activations' memory, as the recorded pass allocated it (contents are overwritten)
-        e.alloc((replay.top - mark) >>> 2, 'unet.replay');
-        for (const step of replay.steps) {
-          if ('js' in step) step.js(inputs);
-          else e.run(step.op, step.args as never, step.parallel);
-        }
-        e.view(out).set(e.view(replay.y));
+        this.runReplay(replay, mark, out, N, inputs);
         return out;
       }
-      const steps: ReplayStep[] = [];
-      if (replayable) this.recording = e.recorder = steps;
-      const y = this.forwardActs(new Ctx(e, this.params), x, N, ts, opts.classLabels, undefined, undefined, inputs);
-      e.view(out).set(e.view(y.t));
-      if (replayable) {
-        if (this.replays.size >= 16) this.replays.clear(); // addresses that keep changing: keep a few
-        this.replays.set(key, { steps, y: y.t, top: e.arena.mark() });
+      if (!replayable) {
+        const y = this.forwardActs(new Ctx(e, this.params), x, N, ts, opts.classLabels, undefined, undefined, inputs);
+        e.view(out).set(e.view(y.t));
+        return out;
       }
+      // First call with these addresses: run the layers, recording. Chunk c records at the arena top chunk
+      // c − 1 left, so the chunks' activations never overlap and the chunks can run side by side.
+      const chunks: ReplayChunk[] = [];
+      for (let c = 0; c < T; c++) {
+        const n0 = Math.floor((c * N) / T);
+        const n1 = Math.floor(((c + 1) * N) / T);
+        const part = chunkInputs(inputs, n0, n1);
+        const steps: ReplayStep[] = [];
+        this.recording = e.recorder = steps;
+        const y = this.forwardActs(
+          new Ctx(e, this.params),
+          subTensor(x, n0, n1, N),
+          n1 - n0,
+          part.ts,
+          part.classLabels,
+          undefined,
+          undefined,
+          part,
+        );
+        this.recording = e.recorder = null;
+        const o = subTensor(out, n0, n1, N);
+        e.view(o).set(e.view(y.t));
+        chunks.push({ n0, n1, steps, y: y.t });
+      }
+      // T > 1: each chunk's kernel calls as programs, one per stretch between JavaScript steps, in the
+      // arena after the activations (rewritten on every replay: the arena holds them only during a call)
+      const programs: { at: number[]; words: Float64Array[] }[] = [];
+      if (T > 1) {
+        const segments = chunks.map((ch) => segmentsOf(ch.steps));
+        for (let k = 0; k < segments[0].length; k++) {
+          const words = segments.map((seg, c) => encodeProgram(seg[k].calls, e.workspace, c));
+          const at = words.map((w) => e.alloc(w.length * 2 + 2, 'unet.program').ptr); // f64 words, 8-aligned
+          programs.push({ at: at.map((p) => (p + 7) & ~7), words });
+        }
+      }
+      if (this.replays.size >= 16) this.replays.clear(); // addresses that keep changing: keep a few
+      this.replays.set(key, { chunks, programs, top: e.arena.mark() });
     } finally {
-      if (replayable) this.recording = e.recorder = null;
+      this.recording = e.recorder = null;
       e.arena.release(mark);
     }
     return out;
+  }
+
+  /** Runs a recorded forward pass again (see `replays`). */
+  private runReplay(r: Replay, mark: number, out: Tensor, N: number, inputs: ForwardInputs): void {
+    const e = this.engine;
+    // the activations' memory, as the recorded pass allocated it (contents are overwritten)
+    e.alloc((r.top - mark) >>> 2, 'unet.replay');
+    if (r.programs.length === 0) {
+      for (const step of r.chunks[0].steps) {
+        if ('js' in step) step.js(inputs);
+        else e.run(step.op, step.args as never, step.parallel);
+      }
+    } else {
+      const parts = r.chunks.map((ch) => chunkInputs(inputs, ch.n0, ch.n1));
+      const heap = new Float64Array(e.memory.buffer);
+      const at = r.chunks.map(() => 0); // each chunk's position in its steps
+      for (const p of r.programs) {
+        // the JavaScript steps before this stretch of kernel calls, chunk by chunk
+        r.chunks.forEach((ch, c) => {
+          let i = at[c];
+          while (i < ch.steps.length && 'js' in ch.steps[i]) (ch.steps[i++] as JsStep).js(parts[c]);
+          while (i < ch.steps.length && !('js' in ch.steps[i])) i++;
+          at[c] = i;
+        });
+        p.words.forEach((w, c) => heap.set(w, p.at[c] >>> 3));
+        e.runPrograms(p.at);
+      }
+      // JavaScript steps after the last kernel call (none in this network)
+      r.chunks.forEach((ch, c) => {
+        for (let i = at[c]; i < ch.steps.length; i++) (ch.steps[i] as JsStep).js(parts[c]);
+      });
+    }
+    for (const ch of r.chunks) e.view(subTensor(out, ch.n0, ch.n1, N)).set(e.view(ch.y));
   }
 
   /** Runs a step of the forward pass that JavaScript does (a memory write), recording it for replays. */
@@ -528,13 +594,50 @@ interface ForwardInputs {
 }
 
 /** A recorded forward pass: kernel calls and JavaScript memory writes, in order. */
-type ReplayStep = RecordedCall | { js: (inputs: ForwardInputs) => void };
-interface Replay {
+type JsStep = { js: (inputs: ForwardInputs) => void };
+type ReplayStep = RecordedCall | JsStep;
+/** One chunk of the batch (images n0 … n1−1) and its recorded forward pass. */
+interface ReplayChunk {
+  n0: number;
+  n1: number;
   steps: ReplayStep[];
-  /** The output activation. */
+  /** The output activation (copied to the chunk's part of the call's out). */
   y: Tensor;
-  /** The arena's top when the recorded pass ended (its activations lie below). */
+}
+interface Replay {
+  /** One chunk (the whole batch, its calls run on all threads each), or one per thread. */
+  chunks: ReplayChunk[];
+  /** With one chunk per thread: per stretch of kernel calls, each chunk's program and its address. */
+  programs: { at: number[]; words: Float64Array[] }[];
+  /** The arena's top when the recorded pass ended (activations and programs lie below). */
   top: number;
+}
+
+/** Images n0 … n1−1 of a batch of N in x (N, …): a view of the same memory. */
+function subTensor(x: Tensor, n0: number, n1: number, N: number): Tensor {
+  const per = x.size / N;
+  return { ...x, ptr: x.ptr + 4 * n0 * per, size: (n1 - n0) * per, shape: [n1 - n0, ...x.shape.slice(1)] };
+}
+
+function chunkInputs(inputs: ForwardInputs, n0: number, n1: number): ForwardInputs {
+  return {
+    ts: inputs.ts.slice(n0, n1),
+    classLabels: inputs.classLabels && Array.from(inputs.classLabels).slice(n0, n1),
+  };
+}
+
+/** The kernel calls of a recorded pass in stretches, each after the JavaScript steps that precede it. */
+function segmentsOf(steps: readonly ReplayStep[]): { calls: RecordedCall[] }[] {
+  const out: { calls: RecordedCall[] }[] = [];
+  let cur: RecordedCall[] | null = null;
+  for (const s of steps) {
+    if ('js' in s) cur = null;
+    else {
+      if (!cur) out.push({ calls: (cur = []) });
+      cur.push(s);
+    }
+  }
+  return out;
 }
 
 /** A config in a few words, for memory messages. */
