@@ -91,6 +91,27 @@ describe('UNet2DModel.forwardTensor replays', () => {
     }
   });
 
+  it("leaves someone else's recorder alone (and then runs every layer, recording nothing of its own)", async () => {
+    const e = await make({ threads: 2, simd: 'relaxed' });
+    const unet = UNet2DModel.create(e, TINY_UNET, 3);
+    const sample = randomF32(N * D, 8);
+    const x = e.upload(sample, [N, 1, 8, 8], 'x');
+    const seen: number[] = [];
+    const recorder = { push: (c: { op: number }) => seen.push(c.op) };
+    e.recorder = recorder;
+    try {
+      const want = await unet.forward(sample, [4, 5, 6]);
+      for (let call = 0; call < 2; call++) {
+        seen.length = 0;
+        expect(sameBits(e.read(unet.forwardTensor(x, [4, 5, 6])), want)).toBe(true);
+        expect(e.recorder).toBe(recorder);
+        expect(seen.length).toBeGreaterThan(50); // every kernel call of the pass, both times
+      }
+    } finally {
+      e.recorder = null;
+    }
+  });
+
   it('follows a change of the Winograd policy', async () => {
     const e = await make({ threads: 1, simd: 'relaxed' });
     const unet = UNet2DModel.create(e, TINY_UNET, 9);

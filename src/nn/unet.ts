@@ -345,9 +345,13 @@ export class UNet2DModel implements Denoiser {
           `UNet2DModel.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output [${shape}] needs ${outSize}`,
         );
       out = { ...opts.out, size: outSize, shape };
-      this.planForward(N, 0, 'UNet2DModel.forwardTensor');
+      this.planForward(N, splitBytes(this.engine, N), 'UNet2DModel.forwardTensor');
     } else {
-      this.planForward(N, !this.outBuf || this.outBuf.size < outSize ? 4 * outSize : 0, 'UNet2DModel.forwardTensor');
+      this.planForward(
+        N,
+        (!this.outBuf || this.outBuf.size < outSize ? 4 * outSize : 0) + splitBytes(this.engine, N),
+        'UNet2DModel.forwardTensor',
+      );
       if (!this.outBuf || this.outBuf.size < outSize) this.outBuf = this.engine.alloc(outSize, 'unet.out');
       const gen = ++this.outGen;
       const lease = { live: () => this.outGen === gen, holder: 'UNet2DModel.forwardTensor' };
@@ -412,7 +416,7 @@ export class UNet2DModel implements Denoiser {
       if (this.replays.size >= 16) this.replays.clear(); // addresses that keep changing: keep a few
       this.replays.set(key, { chunks, programs, top: e.arena.mark() });
     } finally {
-      this.recording = e.recorder = null;
+      if (replayable) this.recording = e.recorder = null; // (never someone else's recorder)
       e.arena.release(mark);
     }
     return out;
@@ -611,6 +615,14 @@ interface Replay {
   programs: { at: number[]; words: Float64Array[] }[];
   /** The arena's top when the recorded pass ended (activations and programs lie below). */
   top: number;
+}
+
+/**
+ * Bytes a batch split over the threads needs beyond one forward pass's plan: the chunks' programs and
+ * each chunk's rounding (a generous bound: a program is ~25 KiB for the mnist preset).
+ */
+function splitBytes(e: Engine, N: number): number {
+  return e.threads > 1 && N >= e.threads ? e.threads * 256 * 1024 : 0;
 }
 
 /** Images n0 … n1−1 of a batch of N in x (N, …): a view of the same memory. */
