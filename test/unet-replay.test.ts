@@ -55,21 +55,24 @@ describe('UNet2DModel.forwardTensor replays', () => {
     }
   }
 
-  it('mnist preset (28×28, 7×7 panels that straddle images), N = 5: 2 and 3 threads give the 1-thread bits', async () => {
-    const config = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist };
-    const sample = randomF32(5 * 784, 3);
-    const ts = [999, 700, 400, 100, 0];
-    const e1 = await make({ threads: 1, simd: 'relaxed' });
-    const want = await UNet2DModel.create(e1, config, 2).forward(sample, ts);
-    for (const threads of [2, 3]) {
-      const e = await make({ threads, simd: 'relaxed' });
-      const unet = UNet2DModel.create(e, config, 2);
-      const x = e.upload(sample, [5, 1, 28, 28], 'x');
-      for (let call = 0; call < 2; call++) {
-        expect(sameBits(e.read(unet.forwardTensor(x, ts)), want), `${threads} threads, call ${call}`).toBe(true);
+  for (const n of [5, 6]) {
+    it(`mnist preset (28×28, 7×7 panels that straddle images), N = ${n}: 2 and 3 threads give the 1-thread bits`, async () => {
+      const config = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist };
+      const sample = randomF32(n * 784, 3);
+      const ts = Array.from({ length: n }, (_, i) => 999 - 200 * i);
+      const e1 = await make({ threads: 1, simd: 'relaxed' });
+      const want = await UNet2DModel.create(e1, config, 2).forward(sample, ts);
+      // N = 5: every call split over the threads; N = 6: the batch split in 3 + 3 or 2 + 2 + 2
+      for (const threads of [2, 3]) {
+        const e = await make({ threads, simd: 'relaxed' });
+        const unet = UNet2DModel.create(e, config, 2);
+        const x = e.upload(sample, [n, 1, 28, 28], 'x');
+        for (let call = 0; call < 2; call++) {
+          expect(sameBits(e.read(unet.forwardTensor(x, ts)), want), `${threads} threads, call ${call}`).toBe(true);
+        }
       }
-    }
-  });
+    });
+  }
 
   it('records anew when an address changes (another x, another out, another arena top)', async () => {
     const e = await make({ threads: 2, simd: 'relaxed' });

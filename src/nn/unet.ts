@@ -362,8 +362,10 @@ export class UNet2DModel implements Denoiser {
     const inputs: ForwardInputs = { ts, classLabels: opts.classLabels };
     // not while profiling (the profile charges time to layers) or while something else records
     const replayable = e.recorder === null && !layerHookActive();
-    // with T threads and N ≥ T images: the batch split in T chunks, each a whole forward on one thread
-    const T = e.threads > 1 && N >= e.threads ? e.threads : 1;
+    // with T threads and N ≥ T images: the batch split in T chunks, each a whole forward on one thread —
+    // when the chunks are equal or big enough that one image more in some costs little (else, say N = 3
+    // on 2 threads, every kernel call split over the threads balances better)
+    const T = splitsBatch(e, N) ? e.threads : 1;
     const key = replayable
       ? `${N} ${x.ptr} ${out.ptr} ${mark} ${opts.classLabels ? 1 : 0} ${winogradPolicy()} ${T}`
       : '';
@@ -622,7 +624,13 @@ interface Replay {
  * each chunk's rounding (a generous bound: a program is ~25 KiB for the mnist preset).
  */
 function splitBytes(e: Engine, N: number): number {
-  return e.threads > 1 && N >= e.threads ? e.threads * 256 * 1024 : 0;
+  return splitsBatch(e, N) ? e.threads * 256 * 1024 : 0;
+}
+
+/** Whether forwardTensor splits a batch of N over the threads (one whole forward per chunk). */
+function splitsBatch(e: Engine, N: number): boolean {
+  const T = e.threads;
+  return T > 1 && N >= T && (N % T === 0 || N >= 4 * T);
 }
 
 /** Images n0 … n1−1 of a batch of N in x (N, …): a view of the same memory. */
