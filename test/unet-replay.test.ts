@@ -115,6 +115,27 @@ describe('UNet2DModel.forwardTensor replays', () => {
     }
   });
 
+  it('Winograd temporaries (released by each conv) never overlap another chunk or the programs: 2, 3 threads', async () => {
+    const n = 6;
+    const sample = randomF32(n * D, 12);
+    const ts = [5, 50, 500, 900, 1, 77];
+    try {
+      setWinogradPolicy('always'); // every 3×3 conv allocates and releases its transform buffers
+      const e1 = await make({ threads: 1, simd: 'relaxed' });
+      const want = await UNet2DModel.create(e1, TINY_UNET, 4).forward(sample, ts);
+      for (const threads of [2, 3]) {
+        const e = await make({ threads, simd: 'relaxed' });
+        const unet = UNet2DModel.create(e, TINY_UNET, 4);
+        const x = e.upload(sample, [n, 1, 8, 8], 'x');
+        for (let call = 0; call < 3; call++) {
+          expect(sameBits(e.read(unet.forwardTensor(x, ts)), want), `${threads} threads, call ${call}`).toBe(true);
+        }
+      }
+    } finally {
+      setWinogradPolicy('measured');
+    }
+  });
+
   it('follows a change of the Winograd policy', async () => {
     const e = await make({ threads: 1, simd: 'relaxed' });
     const unet = UNet2DModel.create(e, TINY_UNET, 9);

@@ -345,11 +345,11 @@ export class UNet2DModel implements Denoiser {
           `UNet2DModel.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output [${shape}] needs ${outSize}`,
         );
       out = { ...opts.out, size: outSize, shape };
-      this.planForward(N, splitBytes(this.engine, N), 'UNet2DModel.forwardTensor');
+      this.planForward(N, this.splitBytes(N), 'UNet2DModel.forwardTensor');
     } else {
       this.planForward(
         N,
-        (!this.outBuf || this.outBuf.size < outSize ? 4 * outSize : 0) + splitBytes(this.engine, N),
+        (!this.outBuf || this.outBuf.size < outSize ? 4 * outSize : 0) + this.splitBytes(N),
         'UNet2DModel.forwardTensor',
       );
       if (!this.outBuf || this.outBuf.size < outSize) this.outBuf = this.engine.alloc(outSize, 'unet.out');
@@ -383,6 +383,14 @@ export class UNet2DModel implements Denoiser {
       // First call with these addresses: run the layers, recording. Chunk c records at the arena top chunk
       // c − 1 left, so the chunks' activations never overlap and the chunks can run side by side.
       const chunks: ReplayChunk[] = [];
+      // A layer's temporaries (the Winograd buffers) are released when it returns and their memory is
+      // used again by what follows — in the same chunk, whose calls run in order, that is fine; the next
+      // chunk (which runs at the same time on another thread) and the programs start above the peak.
+      const claimPeak = () => {
+        const top = e.arena.mark();
+        if (e.arena.peak > top) e.alloc((e.arena.peak - top) >>> 2, 'unet.temporaries');
+      };
+      e.arena.resetPeak();
       for (let c = 0; c < T; c++) {
         const n0 = Math.floor((c * N) / T);
         const n1 = Math.floor(((c + 1) * N) / T);
@@ -403,6 +411,7 @@ export class UNet2DModel implements Denoiser {
         const o = subTensor(out, n0, n1, N);
         e.view(o).set(e.view(y.t));
         chunks.push({ n0, n1, steps, y: y.t });
+        claimPeak();
       }
       // T > 1: each chunk's kernel calls as programs, one per stretch between JavaScript steps, in the
       // arena after the activations (rewritten on every replay: the arena holds them only during a call)
@@ -422,6 +431,19 @@ export class UNet2DModel implements Denoiser {
       e.arena.release(mark);
     }
     return out;
+  }
+
+  /**
+   * Bytes a batch split over the threads needs beyond one forward pass's plan: every chunk's own
+   * activations and temporaries (the chunks run at the same time), and their programs (a generous bound:
+   * a program is ~17 KiB for the mnist preset).
+   */
+  private splitBytes(N: number): number {
+    const T = this.engine.threads;
+    if (!splitsBatch(this.engine, N)) return 0;
+    let chunks = 0;
+    for (let c = 0; c < T; c++) chunks += this.forwardBytes(Math.floor(((c + 1) * N) / T) - Math.floor((c * N) / T));
+    return Math.max(0, chunks - this.forwardBytes(N)) + T * 256 * 1024;
   }
 
   /** Runs a recorded forward pass again (see `replays`). */
@@ -617,14 +639,6 @@ interface Replay {
   programs: { at: number[]; words: Float64Array[] }[];
   /** The arena's top when the recorded pass ended (activations and programs lie below). */
   top: number;
-}
-
-/**
- * Bytes a batch split over the threads needs beyond one forward pass's plan: the chunks' programs and
- * each chunk's rounding (a generous bound: a program is ~25 KiB for the mnist preset).
- */
-function splitBytes(e: Engine, N: number): number {
-  return splitsBatch(e, N) ? e.threads * 256 * 1024 : 0;
 }
 
 /** Whether forwardTensor splits a batch of N over the threads (one whole forward per chunk). */
