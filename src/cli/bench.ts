@@ -119,6 +119,11 @@ async function profileCommand(threads: number, simd: 'auto' | 'simd' | 'relaxed'
     console.log(
       `times: ${clock === 'cpu' ? 'CPU time of this process (1 thread: steady on a busy machine)' : 'wall time'}`,
     );
+    // (a profile runs every layer: forwardTensor's replays, and with threads its split of the batch into
+    // one whole forward per thread, are off while the layer hook is set — docs/scaling-notes.md)
+    console.log(
+      'forward: every layer run and dispatched on all threads (replays and batch splitting are off while profiling)',
+    );
     console.log(formatProfile(`forward, batch ${N}`, profile(e, forward, { clock })));
     const data = new Float32Array(4 * B * 784);
     let s = 7;

@@ -4,6 +4,7 @@ import { KERNEL_ARITY, KERNEL_NAMES, bindKernels, bindQueries, checkConstants, t
 import { ARENA_BASE } from './control.js';
 import { Arena, type Tensor, formatBytes } from './memory.js';
 import { Pool } from './pool.js';
+import { OP_PROGRAM, runProgram } from './program.js';
 import {
   base64ToBytes,
   canCompileWasm,
@@ -58,6 +59,13 @@ export interface EngineOptions {
   startTimeoutMs?: number;
   /** Bytes of per-thread scratch (GEMM packing panels …), reserved once at creation. Default 4 MiB. */
   scratchPerThread?: number;
+}
+
+/** One kernel call as `Engine.recorder` saw it: replaying it with `engine.run` repeats it exactly. @internal */
+export interface RecordedCall {
+  readonly op: KernelId;
+  readonly args: readonly number[];
+  readonly parallel: boolean;
 }
 
 export interface EngineInfo {
@@ -151,6 +159,12 @@ export class Engine {
   readonly queries: Queries;
   private pool: Pool | null;
   private disposed = false;
+  /**
+   * While set, every `run` call is also handed to it (kernel id, a copy of the arguments, parallel): how
+   * UNet2DModel records an inference forward once and then replays its kernel calls without the
+   * per-layer JavaScript that computed them (src/nn/unet.ts). @internal
+   */
+  recorder: { push(call: RecordedCall): unknown } | null = null;
   private readonly scratch: number[] = [];
   /**
    * Per-thread scratch: thread ith may use bytes [scratch.ptr + ith·bytesPerThread, +bytesPerThread).
@@ -472,6 +486,7 @@ export class Engine {
           : `${KERNEL_NAMES[op]} takes ${KERNEL_ARITY[op]} arguments (without ith, nth), found ${args.length}`,
       );
     }
+    if (this.recorder !== null) this.recorder.push({ op, args: Array.from(args), parallel });
     if (parallel && this.pool) {
       this.pool.run(op, args);
       return;
@@ -483,6 +498,21 @@ export class Engine {
     a[n] = 0;
     a[n + 1] = 1;
     this.fns[op].apply(null, a);
+  }
+
+  /**
+   * Runs programs (src/engine/program.ts: recorded kernel calls, encoded in engine memory at these byte
+   * addresses), program i as slice i: with a pool of that many threads they run side by side, one round
+   * trip for all their calls; otherwise one after the other here. @internal
+   */
+  runPrograms(at: readonly number[]): void {
+    this.checkLive();
+    if (this.pool && at.length === this.pool.nth) {
+      this.pool.run(OP_PROGRAM, at);
+      return;
+    }
+    const heap = new Float64Array(this.memory.buffer);
+    for (const p of at) runProgram(this.fns, heap, p, this.scratch);
   }
 
   /** Stops the workers and releases the engine. Idempotent. */

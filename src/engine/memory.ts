@@ -44,6 +44,11 @@ export function formatBytes(n: number): string {
 
 export class Arena {
   private top = ARENA_BASE;
+  /**
+   * The highest top since `resetPeak` (temporaries a kernel wrapper allocated and released included):
+   * the end of all memory a recorded forward pass touches (UNet2DModel's replays). @internal
+   */
+  peak = ARENA_BASE;
   private f32: Float32Array;
   /** Stamped on every tensor this arena allocates, so a kernel can refuse another engine's tensors. */
   readonly tag: ArenaTag = { id: nextArenaId++, disposed: false };
@@ -89,11 +94,17 @@ export class Arena {
     const ptr = this.top;
     this.ensure(ptr + bytes);
     this.top = ptr + bytes;
+    if (this.top > this.peak) this.peak = this.top;
     return { ptr, size, shape: dims, name, owner: this.tag };
   }
 
   mark(): number {
     return this.top;
+  }
+
+  /** Starts a new `peak` at the current top. @internal */
+  resetPeak(): void {
+    this.peak = this.top;
   }
 
   /** Frees everything allocated after `mark`; their Tensors must not be used again. */

@@ -3,6 +3,7 @@
 import { DdpmError } from '../errors.js';
 import type { Kernel } from './bind.js';
 import * as C from './control.js';
+import { OP_PROGRAM, runProgram } from './program.js';
 import { runtimeName } from './runtime.js';
 import { workerThreads } from '#platform';
 import { workerLoop, type WorkerInit } from './worker-loop.js';
@@ -32,7 +33,7 @@ export class Pool {
   private broken: string | null = null;
 
   private constructor(
-    memory: WebAssembly.Memory,
+    private readonly memory: WebAssembly.Memory,
     private readonly fns: readonly Kernel[],
     private readonly names: readonly string[],
     nth: number,
@@ -115,10 +116,13 @@ export class Pool {
     a[n + 1] = nth;
     let own: unknown = null;
     let ownSlice = 0;
+    // OP_PROGRAM: slice ith is the program at byte address args[ith] (program.ts), each call run whole
+    const heap = op === OP_PROGRAM ? new Float64Array(this.memory.buffer) : null;
     const runSlice = (ith: number) => {
       a[n] = ith;
       try {
-        this.fns[op].apply(null, a);
+        if (heap) runProgram(this.fns, heap, args[ith], []);
+        else this.fns[op].apply(null, a);
       } catch (e) {
         if (own === null) {
           own = e;
@@ -139,7 +143,7 @@ export class Pool {
     if (own !== null) {
       throw new DdpmError(
         'WORKER_FAILED',
-        `slice ${ownSlice} of ${this.names[op]} failed on the calling thread: ${String((own as Error)?.message ?? own)}`,
+        `slice ${ownSlice} of ${this.name(op)} failed on the calling thread: ${String((own as Error)?.message ?? own)}`,
         { cause: own },
       );
     }
@@ -147,7 +151,7 @@ export class Pool {
       const text = new TextDecoder().decode(this.msg.slice(0, ctl[C.MSG_LEN]));
       throw new DdpmError(
         'WORKER_FAILED',
-        `slice ${failed - 1} of ${this.names[op]} failed on worker ${failed - 1}: ${text}`,
+        `slice ${failed - 1} of ${this.name(op)} failed on worker ${failed - 1}: ${text}`,
       );
     }
   }
@@ -171,12 +175,16 @@ export class Pool {
     while ((v = Atomics.load(ctl, C.PENDING)) !== 0) {
       const left = deadline - Date.now();
       if (left <= 0) {
-        this.broken = `${v} slice(s) of ${this.names[op]} claimed by a worker did not finish within ${this.opts.callTimeoutMs} ms`;
+        this.broken = `${v} slice(s) of ${this.name(op)} claimed by a worker did not finish within ${this.opts.callTimeoutMs} ms`;
         this.dispose();
         throw new DdpmError('WORKER_FAILED', `${this.broken}; the pool was torn down (a worker died or hangs)`);
       }
       Atomics.wait(ctl, C.PENDING, v, Math.min(left, 100));
     }
+  }
+
+  private name(op: number): string {
+    return op === OP_PROGRAM ? 'a program' : this.names[op];
   }
 
   /** Stops the workers; they exit their loop and are terminated. Idempotent. */

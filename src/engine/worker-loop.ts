@@ -72,7 +72,23 @@ export function workerLoop(init: WorkerInit, post: (msg: unknown) => void): void
     a[nargs] = me;
     a[nargs + 1] = nth;
     try {
-      fns[ctl[OP]].apply(null, a);
+      const op = ctl[OP];
+      if (op === -1) {
+        // OP_PROGRAM (program.ts): run the program at args[me], each call whole (ith 0, nth 1); the
+        // same loop as program.ts runProgram
+        const heap = new Float64Array(init.memory.buffer);
+        let i = args[me] >>> 3;
+        const calls = heap[i++];
+        for (let c = 0; c < calls; c++) {
+          const k = heap[i++];
+          const n = heap[i++];
+          a.length = n + 2;
+          for (let j = 0; j < n; j++) a[j] = heap[i++];
+          a[n] = 0;
+          a[n + 1] = 1;
+          fns[k].apply(null, a);
+        }
+      } else fns[op].apply(null, a);
     } catch (e) {
       if (Atomics.compareExchange(ctl, ERR, 0, me + 1) === 0) {
         const text = new TextEncoder().encode(String((e as Error)?.message ?? e)).subarray(0, L.msgBytes);

@@ -85,7 +85,9 @@ export function groupNorm(engine: Engine, a: GroupNormArgs): void {
     checkNoOverlap(op, out, [['x', a.x, n], ['y', a.y, n], ...params], false);
   }
   checkNoOverlap(op, ['mean', a.mean, NG], [['rstd', a.rstd, NG]], false);
-  // small activations on the calling thread alone (see SERIAL_BELOW in elementwise.ts; same bits)
+  // small activations on the calling thread alone (see SERIAL_BELOW in elementwise.ts; same bits). GroupNorm
+  // (+ SiLU) costs ~1.5 ns an element on one thread: from 4096 elements (~6 µs) half of it saves more than
+  // the pool round trip (~2-3 µs) costs (docs/scaling-notes.md)
   engine.run(
     KERNEL.group_norm_f32,
     [
@@ -102,7 +104,7 @@ export function groupNorm(engine: Engine, a: GroupNormArgs): void {
       a.rstd.ptr,
       a.silu ? 1 : 0,
     ],
-    n >= 1 << 14,
+    n >= 1 << 12,
   );
 }
 

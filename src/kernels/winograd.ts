@@ -237,6 +237,11 @@ export function setWinogradPolicy(p: WinogradPolicy): WinogradPolicy {
   return old;
 }
 
+/** The current policy (part of what UNet2DModel's inference replays are keyed by). */
+export function winogradPolicy(): WinogradPolicy {
+  return policy;
+}
+
 /**
  * The Winograd tile to use for an inference conv with this geometry, or 0 for the direct conv. Only 3×3,
  * stride 1, padding 1. The rule never looks at the batch size, so image i's result does not depend on

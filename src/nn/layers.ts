@@ -62,6 +62,11 @@ export function setLayerHook(hook: LayerHook | null): void {
   layerHook = hook;
 }
 
+/** Whether a profiling hook is set (UNet2DModel then runs every layer instead of replaying its kernels). @internal */
+export function layerHookActive(): boolean {
+  return layerHook !== null;
+}
+
 /** Runs f as a layer of the given kind (a plain call unless profiling). */
 function span<T>(kind: string, f: () => T): T {
   if (!layerHook) return f();

@@ -1,6 +1,6 @@
 // diffusers' UNet2DModel: config.json + diffusion_pytorch_model.safetensors in, ε (or x0, v) out.
 import { DdpmError } from '../errors.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, RecordedCall } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import { modelLayout, openSource, readModelFiles, type ModelSource } from '../io/sources.js';
@@ -12,6 +12,7 @@ import {
   conv,
   downsample,
   groupNormLayer,
+  layerHookActive,
   linear,
   resnet,
   siluAct,
@@ -26,6 +27,8 @@ import { loadBlock } from './param-tensors.js';
 import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
 import { unetToOnnx } from './onnx.js';
+import { winogradPolicy } from '../kernels/winograd.js';
+import { encodeProgram } from '../engine/program.js';
 import { unetForwardBytes, unetParamBytes } from './unet-plan.js';
 
 export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
@@ -79,6 +82,17 @@ export class UNet2DModel implements Denoiser {
   private outBuf: Tensor | null = null;
   /** Bumped by every forwardTensor into outBuf: a result with an older number was overwritten. */
   private outGen = 0;
+  /**
+   * Inference replays (forwardTensor): the kernel calls and memory writes of one forward pass, recorded
+   * the first time, by what fixes every address they touch (batch size, x, out, the arena's top,
+   * class labels or not). A later call with the same key runs them again without the layers' JavaScript
+   * (argument objects, checks, parameter lookups: ~20% of a forward on one image): the same kernels on
+   * the same arguments, so the same bits. The model's weights are read at run time, so updating them in
+   * place (training, loading) needs no invalidation; their addresses never change.
+   */
+  private readonly replays = new Map<string, Replay>();
+  /** The steps of the forward being recorded, while one is. */
+  private recording: ReplayStep[] | null = null;
 
   constructor(
     readonly engine: Engine,
@@ -331,9 +345,13 @@ export class UNet2DModel implements Denoiser {
           `UNet2DModel.forwardTensor: out (tensor ${opts.out.name}) holds ${opts.out.size} values, the output [${shape}] needs ${outSize}`,
         );
       out = { ...opts.out, size: outSize, shape };
-      this.planForward(N, 0, 'UNet2DModel.forwardTensor');
+      this.planForward(N, this.splitBytes(N), 'UNet2DModel.forwardTensor');
     } else {
-      this.planForward(N, !this.outBuf || this.outBuf.size < outSize ? 4 * outSize : 0, 'UNet2DModel.forwardTensor');
+      this.planForward(
+        N,
+        (!this.outBuf || this.outBuf.size < outSize ? 4 * outSize : 0) + this.splitBytes(N),
+        'UNet2DModel.forwardTensor',
+      );
       if (!this.outBuf || this.outBuf.size < outSize) this.outBuf = this.engine.alloc(outSize, 'unet.out');
       const gen = ++this.outGen;
       const lease = { live: () => this.outGen === gen, holder: 'UNet2DModel.forwardTensor' };
@@ -341,13 +359,130 @@ export class UNet2DModel implements Denoiser {
     }
     const e = this.engine;
     const mark = e.arena.mark();
+    const inputs: ForwardInputs = { ts, classLabels: opts.classLabels };
+    // not while profiling (the profile charges time to layers) or while something else records
+    const replayable = e.recorder === null && !layerHookActive();
+    // with T threads and N ≥ T images: the batch split in T chunks, each a whole forward on one thread —
+    // when the chunks are equal or big enough that one image more in some costs little (else, say N = 3
+    // on 2 threads, every kernel call split over the threads balances better)
+    const T = splitsBatch(e, N) ? e.threads : 1;
+    const key = replayable
+      ? `${N} ${x.ptr} ${out.ptr} ${mark} ${opts.classLabels ? 1 : 0} ${winogradPolicy()} ${T}`
+      : '';
     try {
-      const y = this.forwardActs(new Ctx(e, this.params), x, N, ts, opts.classLabels, undefined);
-      e.view(out).set(e.view(y.t));
+      const replay = replayable ? this.replays.get(key) : undefined;
+      if (replay) {
+        this.runReplay(replay, mark, out, N, inputs);
+        return out;
+      }
+      if (!replayable) {
+        const y = this.forwardActs(new Ctx(e, this.params), x, N, ts, opts.classLabels, undefined, undefined, inputs);
+        e.view(out).set(e.view(y.t));
+        return out;
+      }
+      // First call with these addresses: run the layers, recording. Chunk c records at the arena top chunk
+      // c − 1 left, so the chunks' activations never overlap and the chunks can run side by side.
+      const chunks: ReplayChunk[] = [];
+      // A layer's temporaries (the Winograd buffers) are released when it returns and their memory is
+      // used again by what follows — in the same chunk, whose calls run in order, that is fine; the next
+      // chunk (which runs at the same time on another thread) and the programs start above the peak.
+      const claimPeak = () => {
+        const top = e.arena.mark();
+        if (e.arena.peak > top) e.alloc((e.arena.peak - top) >>> 2, 'unet.temporaries');
+      };
+      e.arena.resetPeak();
+      for (let c = 0; c < T; c++) {
+        const n0 = Math.floor((c * N) / T);
+        const n1 = Math.floor(((c + 1) * N) / T);
+        const part = chunkInputs(inputs, n0, n1);
+        const steps: ReplayStep[] = [];
+        this.recording = e.recorder = steps;
+        const y = this.forwardActs(
+          new Ctx(e, this.params),
+          subTensor(x, n0, n1, N),
+          n1 - n0,
+          part.ts,
+          part.classLabels,
+          undefined,
+          undefined,
+          part,
+        );
+        this.recording = e.recorder = null;
+        const o = subTensor(out, n0, n1, N);
+        e.view(o).set(e.view(y.t));
+        chunks.push({ n0, n1, steps, y: y.t });
+        claimPeak();
+      }
+      // T > 1: each chunk's kernel calls as programs, one per stretch between JavaScript steps, in the
+      // arena after the activations (rewritten on every replay: the arena holds them only during a call)
+      const programs: { at: number[]; words: Float64Array[] }[] = [];
+      if (T > 1) {
+        const segments = chunks.map((ch) => segmentsOf(ch.steps));
+        for (let k = 0; k < segments[0].length; k++) {
+          const words = segments.map((seg, c) => encodeProgram(seg[k].calls, e.workspace, c));
+          const at = words.map((w) => e.alloc(w.length * 2 + 2, 'unet.program').ptr); // f64 words, 8-aligned
+          programs.push({ at: at.map((p) => (p + 7) & ~7), words });
+        }
+      }
+      if (this.replays.size >= 16) this.replays.clear(); // addresses that keep changing: keep a few
+      this.replays.set(key, { chunks, programs, top: e.arena.mark() });
     } finally {
+      if (replayable) this.recording = e.recorder = null; // (never someone else's recorder)
       e.arena.release(mark);
     }
     return out;
+  }
+
+  /**
+   * Bytes a batch split over the threads needs beyond one forward pass's plan: every chunk's own
+   * activations and temporaries (the chunks run at the same time), and their programs (a generous bound:
+   * a program is ~17 KiB for the mnist preset).
+   */
+  private splitBytes(N: number): number {
+    const T = this.engine.threads;
+    if (!splitsBatch(this.engine, N)) return 0;
+    let chunks = 0;
+    for (let c = 0; c < T; c++) chunks += this.forwardBytes(Math.floor(((c + 1) * N) / T) - Math.floor((c * N) / T));
+    return Math.max(0, chunks - this.forwardBytes(N)) + T * 256 * 1024;
+  }
+
+  /** Runs a recorded forward pass again (see `replays`). */
+  private runReplay(r: Replay, mark: number, out: Tensor, N: number, inputs: ForwardInputs): void {
+    const e = this.engine;
+    // the activations' memory, as the recorded pass allocated it (contents are overwritten)
+    e.alloc((r.top - mark) >>> 2, 'unet.replay');
+    if (r.programs.length === 0) {
+      for (const step of r.chunks[0].steps) {
+        if ('js' in step) step.js(inputs);
+        else e.run(step.op, step.args as never, step.parallel);
+      }
+    } else {
+      const parts = r.chunks.map((ch) => chunkInputs(inputs, ch.n0, ch.n1));
+      const heap = new Float64Array(e.memory.buffer);
+      const at = r.chunks.map(() => 0); // each chunk's position in its steps
+      for (const p of r.programs) {
+        // the JavaScript steps before this stretch of kernel calls, chunk by chunk
+        r.chunks.forEach((ch, c) => {
+          let i = at[c];
+          while (i < ch.steps.length && 'js' in ch.steps[i]) (ch.steps[i++] as JsStep).js(parts[c]);
+          while (i < ch.steps.length && !('js' in ch.steps[i])) i++;
+          at[c] = i;
+        });
+        p.words.forEach((w, c) => heap.set(w, p.at[c] >>> 3));
+        e.runPrograms(p.at);
+      }
+      // JavaScript steps after the last kernel call (none in this network)
+      r.chunks.forEach((ch, c) => {
+        for (let i = at[c]; i < ch.steps.length; i++) (ch.steps[i] as JsStep).js(parts[c]);
+      });
+    }
+    for (const ch of r.chunks) e.view(subTensor(out, ch.n0, ch.n1, N)).set(e.view(ch.y));
+  }
+
+  /** Runs a step of the forward pass that JavaScript does (a memory write), recording it for replays. */
+  private jsStep(inputs: ForwardInputs | undefined, f: (inputs: ForwardInputs) => void): void {
+    if (inputs) f(inputs);
+    this.recording?.push({ js: f });
   }
 
   /** Training forward on x (N, D) in engine memory; see Denoiser.trainForward. */
@@ -371,6 +506,7 @@ export class UNet2DModel implements Denoiser {
     classLabels: ArrayLike<number> | undefined,
     emit: ((name: string, a: Act | Tensor, shape?: number[]) => void) | undefined,
     dropout?: BlockOpts['dropout'],
+    inputs: ForwardInputs = { ts, classLabels },
   ): Act {
     const c = this.config;
     const e = this.engine;
@@ -384,29 +520,31 @@ export class UNet2DModel implements Denoiser {
     let x: Act = { t: sample, N, C: c.in_channels, H: side, W: side };
     if (c.center_input_sample) {
       x = ctx.act(N, c.in_channels, side, side, 'centered');
-      const src = e.view(sample);
-      e.view(x.t).set(src.map((v) => 2 * v - 1));
+      const centered = x.t;
+      this.jsStep(inputs, () => e.view(centered).set(e.view(sample).map((v) => 2 * v - 1)));
       ctx.noGrad(x.t);
     }
 
     // 1. time: sinusoidal projection → MLP (linear, SiLU, linear) [+ class embedding]
-    const tproj = e.upload(timestepEmbedding(ts, C0, c.flip_sin_to_cos, c.freq_shift), [N, C0], 'time_proj');
+    const tproj = e.alloc([N, C0], 'time_proj');
+    this.jsStep(inputs, (inp) => e.write(tproj, timestepEmbedding(inp.ts, C0, c.flip_sin_to_cos, c.freq_shift)));
     ctx.noGrad(tproj);
     emit('time_proj', tproj, [N, C0]);
     const t1 = siluT(ctx, linear(ctx, 'time_embedding.linear_1', tproj, N, C0, E), 'time_embedding.act');
     const emb = linear(ctx, 'time_embedding.linear_2', t1, N, E, E); // (N, E)
     if (c.num_class_embeds !== null && classLabels) {
       // + class_embedding(labels), in place: the gradient reaches emb unchanged and the table's rows
-      const labels = Array.from(classLabels);
-      const addRows = (dst: Float32Array, src: Float32Array, fromTable: boolean) => {
+      const addRows = (labels: ArrayLike<number>, dst: Float32Array, src: Float32Array, fromTable: boolean) => {
         for (let n = 0; n < N; n++)
           for (let j = 0; j < E; j++) {
             if (fromTable) dst[n * E + j] += src[labels[n] * E + j];
             else dst[labels[n] * E + j] += src[n * E + j];
           }
       };
-      addRows(e.view(emb), e.view(this.params.get('class_embedding.weight')), true);
-      ctx.record(() => addRows(e.view(ctx.g('class_embedding.weight')), e.view(ctx.grad(emb)), false));
+      const table = this.params.get('class_embedding.weight');
+      this.jsStep(inputs, (inp) => addRows(inp.classLabels!, e.view(emb), e.view(table), true));
+      const labels = Array.from(classLabels);
+      ctx.record(() => addRows(labels, e.view(ctx.g('class_embedding.weight')), e.view(ctx.grad(emb)), false));
     }
     emit('time_embedding', emb, [N, E]);
     const tembAct = siluT(ctx, emb, 'temb_act');
@@ -475,6 +613,65 @@ export class UNet2DModel implements Denoiser {
     emit('conv_out', h);
     return h;
   }
+}
+
+/** What a forward pass's JavaScript steps read from the call (UNet2DModel's replays). */
+interface ForwardInputs {
+  ts: number[];
+  classLabels: ArrayLike<number> | undefined;
+}
+
+/** A recorded forward pass: kernel calls and JavaScript memory writes, in order. */
+type JsStep = { js: (inputs: ForwardInputs) => void };
+type ReplayStep = RecordedCall | JsStep;
+/** One chunk of the batch (images n0 … n1−1) and its recorded forward pass. */
+interface ReplayChunk {
+  n0: number;
+  n1: number;
+  steps: ReplayStep[];
+  /** The output activation (copied to the chunk's part of the call's out). */
+  y: Tensor;
+}
+interface Replay {
+  /** One chunk (the whole batch, its calls run on all threads each), or one per thread. */
+  chunks: ReplayChunk[];
+  /** With one chunk per thread: per stretch of kernel calls, each chunk's program and its address. */
+  programs: { at: number[]; words: Float64Array[] }[];
+  /** The arena's top when the recorded pass ended (activations and programs lie below). */
+  top: number;
+}
+
+/** Whether forwardTensor splits a batch of N over the threads (one whole forward per chunk). */
+function splitsBatch(e: Engine, N: number): boolean {
+  const T = e.threads;
+  return T > 1 && N >= T && (N % T === 0 || N >= 4 * T);
+}
+
+/** Images n0 … n1−1 of a batch of N in x (N, …): a view of the same memory. */
+function subTensor(x: Tensor, n0: number, n1: number, N: number): Tensor {
+  const per = x.size / N;
+  return { ...x, ptr: x.ptr + 4 * n0 * per, size: (n1 - n0) * per, shape: [n1 - n0, ...x.shape.slice(1)] };
+}
+
+function chunkInputs(inputs: ForwardInputs, n0: number, n1: number): ForwardInputs {
+  return {
+    ts: inputs.ts.slice(n0, n1),
+    classLabels: inputs.classLabels && Array.from(inputs.classLabels).slice(n0, n1),
+  };
+}
+
+/** The kernel calls of a recorded pass in stretches, each after the JavaScript steps that precede it. */
+function segmentsOf(steps: readonly ReplayStep[]): { calls: RecordedCall[] }[] {
+  const out: { calls: RecordedCall[] }[] = [];
+  let cur: RecordedCall[] | null = null;
+  for (const s of steps) {
+    if ('js' in s) cur = null;
+    else {
+      if (!cur) out.push({ calls: (cur = []) });
+      cur.push(s);
+    }
+  }
+  return out;
 }
 
 /** A config in a few words, for memory messages. */
