@@ -129,7 +129,7 @@ async function secondsPerStep(config, options) {
   return (performance.now() - t0) / 12000;
 }
 let cost = cell.cost === undefined ? 1 : cell.cost;
-if (cost === null) {
+if (cost === null || a['time-only']) {
   const mark = engine.arena.mark();
   const sBase = await secondsPerStep(BASE_UNET, BASE.trainer);
   engine.arena.release(mark);

@@ -10,7 +10,9 @@ const classRange = (h) => `${pct(Math.min(...h))} – ${pct(Math.max(...h))}`;
 const budgets = [...new Set(rows.map((r) => r.budgetSteps))].filter((b) => !a.budget || b === Number(a.budget));
 for (const budget of budgets) {
   const base = rows.find((r) => r.cell === 'base' && r.budgetSteps === budget);
-  console.log(`\nBudget: ${budget.toLocaleString('en')} steps of \`base\` (DDIM 50, seed 0, n = ${rows[0].n})\n`);
+  console.log(
+    `\nBudget: ${budget.toLocaleString('en')} steps of \`base\` (DDIM 50, seed 0, n = ${[...new Set(rows.filter((r) => r.budgetSteps === budget).map((r) => r.n))].join(', ')})\n`,
+  );
   console.log(
     '| cell | steps | params | final loss | confident ≥ 0.9 | classes | Fréchet distance | bits/dim (held out) |',
   );

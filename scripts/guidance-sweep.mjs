@@ -157,8 +157,9 @@ if (stopping) {
   console.error(`interrupted: the finished W are in ${out}; run the same command to continue`);
   process.exit(130);
 }
-const asked = results.cells.filter((c) => ws.includes(c.guidanceScale));
-const chosen = choose(asked);
+// one choice for the console, --write-default and the markdown: over every W in the results file
+const chosen = choose(results.cells);
+const allW = results.cells.map((c) => c.guidanceScale).sort((x, y) => x - y);
 console.log(
   `chosen: W = ${chosen.guidanceScale} (per-class accuracy ${pct(chosen.perClassAccuracy)}${chosen.perClassAccuracy >= target ? `, the smallest W reaching ${pct(target)}` : `, the best; none reached ${pct(target)}`})`,
 );
@@ -169,7 +170,7 @@ if (a['write-default']) {
   const text = samplingDefaultsJson({
     guidanceScale: chosen.guidanceScale,
     perClassAccuracy: Math.round(chosen.perClassAccuracy * 1e4) / 1e4,
-    source: `scripts/guidance-sweep.mjs --n ${n} --seed ${seed} (${s.sampler}${s.karras ? ' karras' : ''} ${s.modelCalls} model calls; W in ${ws.join(', ')}): ${chosen.perClassAccuracy >= target ? `the smallest W with per-class accuracy >= ${target}` : `the most accurate W (none reached ${target})`}; see docs/guidance-sweep.md`,
+    source: `scripts/guidance-sweep.mjs --n ${n} --seed ${seed} (${s.sampler}${s.karras ? ' karras' : ''} ${s.modelCalls} model calls; W in ${allW.join(', ')}): ${chosen.perClassAccuracy >= target ? `the smallest W with per-class accuracy >= ${target}` : `the most accurate W (none reached ${target})`}; see docs/guidance-sweep.md`,
   });
   await writeAtomic(file, text);
   console.log(`wrote ${file}`);
@@ -177,9 +178,10 @@ if (a['write-default']) {
 
 /** The smallest W reaching the target, else the most accurate (the smaller W on a tie). */
 function choose(cells) {
-  const ok = cells.filter((c) => c.perClassAccuracy >= target);
+  const byW = [...cells].sort((x, y) => x.guidanceScale - y.guidanceScale);
+  const ok = byW.filter((c) => c.perClassAccuracy >= target);
   if (ok.length) return ok[0];
-  return cells.reduce((best, c) => (c.perClassAccuracy > best.perClassAccuracy ? c : best));
+  return byW.reduce((best, c) => (c.perClassAccuracy > best.perClassAccuracy ? c : best));
 }
 
 function pct(x) {

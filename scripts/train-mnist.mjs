@@ -29,36 +29,38 @@ import { loadMnist } from '../dist/io/mnist.js';
 import { UNET_PRESETS } from '../dist/nn/presets.js';
 
 const RECIPES = { shipped: MNIST_RECIPE, next: MNIST_RECIPE_NEXT };
-const recipeName = process.argv.includes('--recipe') ? process.argv[process.argv.indexOf('--recipe') + 1] : 'shipped';
-if (!Object.hasOwn(RECIPES, recipeName))
-  throw new Error(`--recipe must be one of ${Object.keys(RECIPES).join(', ')}, found ${recipeName}`);
-const recipe = RECIPES[recipeName];
 const { values: a } = parseArgs({
   options: {
     recipe: { type: 'string', default: 'shipped' },
     minutes: { type: 'string', default: '55' },
-    steps: { type: 'string', default: String(recipe.steps) },
+    steps: { type: 'string' },
     threads: { type: 'string', default: 'auto' },
     run: { type: 'string' },
     out: { type: 'string' },
     'class-conditional': { type: 'boolean', default: false },
-    preset: { type: 'string', default: recipe.preset },
+    preset: { type: 'string' },
   },
 });
+const recipeName = a.recipe;
+if (!Object.hasOwn(RECIPES, recipeName))
+  throw new Error(`--recipe must be one of ${Object.keys(RECIPES).join(', ')}, found ${recipeName}`);
+const recipe = RECIPES[recipeName];
+const preset = a.preset ?? recipe.preset;
+const stepsArg = a.steps ?? String(recipe.steps);
 const conditional = a['class-conditional'];
 const name = conditional ? 'mnist-cond' : 'mnist';
 a.run ??= recipeName === 'next' ? `training/${name}-next` : `runs/${name}`;
 a.out ??= recipeName === 'next' ? join(a.run, 'model') : `models/${name}`;
-if (!Object.hasOwn(UNET_PRESETS, a.preset))
-  throw new Error(`--preset must be one of ${Object.keys(UNET_PRESETS).join(', ')}, found ${a.preset}`);
+if (!Object.hasOwn(UNET_PRESETS, preset))
+  throw new Error(`--preset must be one of ${Object.keys(UNET_PRESETS).join(', ')}, found ${preset}`);
 // the digits 0–9 and the unconditional label 10
 const cfg = conditional ? classConditional(10) : null;
-const maxSteps = Number(a.steps);
+const maxSteps = Number(stepsArg);
 const deadline = Date.now() + Number(a.minutes) * 60_000;
 
 // The recipe (src/nn/presets.ts MNIST_RECIPE) is also `ddpm train --data mnist`'s defaults: one source.
 // The `mnist` presets: 28 → 14 → 7, attention at 14×14 and in the mid block.
-const MNIST_UNET = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS[a.preset], ...cfg?.model };
+const MNIST_UNET = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS[preset], ...cfg?.model };
 const scheduler = new DDPMScheduler(recipe.scheduler);
 // a cosine learning rate decays to 0 at the run's last step: --steps is part of the run (resume checks it)
 const trainerOptions = {
@@ -165,7 +167,7 @@ function describeObjective() {
     : 'L_simple';
   return `DDPM ${beta}, T = ${sc.numTrainTimesteps}, ${target}, ${loss}`;
 }
-const presetFlag = `${a.preset === recipe.preset ? '' : ` --preset ${a.preset}`}${recipeName === 'shipped' ? '' : ` --recipe ${recipeName}`}`;
+const presetFlag = `${preset === recipe.preset ? '' : ` --preset ${preset}`}${recipeName === 'shipped' ? '' : ` --recipe ${recipeName}`}`;
 await writeFile(
   join(a.out, 'TRAINING.md'),
   `# How this model was trained

@@ -175,6 +175,10 @@ describe('DDPMPipeline: the stored guidance', () => {
     expect((await DDPMPipeline.fromPretrained(engine, out)).defaults.guidanceScale).toBe(W);
     await (await DDPMPipeline.fromPretrained(engine, cond)).save(join(root, 'saved-plain'));
     expect(existsSync(join(root, 'saved-plain', SAMPLING_DEFAULTS_FILE))).toBe(false);
+    // saved over the folder that had defaults: the stale file goes (it would name another model's W)
+    await (await DDPMPipeline.fromPretrained(engine, cond)).save(out);
+    expect(existsSync(join(out, SAMPLING_DEFAULTS_FILE))).toBe(false);
+    expect((await DDPMPipeline.fromPretrained(engine, out)).defaults.guidanceScale).toBeUndefined();
 
     const broken = join(root, 'broken');
     await UNet2DModel.create(engine, { ...small, num_class_embeds: 3 }, 2).save(broken);

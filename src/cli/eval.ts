@@ -123,8 +123,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
   // Ctrl-C: the sampling and the bound stop at their next model call; nothing is written
   const ac = new AbortController();
   const onSigint = () => ac.abort();
-  process.once('SIGINT', onSigint);
   const engine = await Engine.create({ threads: threadsOption(v.threads) });
+  process.once('SIGINT', onSigint); // after the engine exists: the finally below removes it
   try {
     const loaded = await loadModelFolder(engine, v.model);
     if (loaded.kind !== 'unet')

@@ -73,8 +73,9 @@ export const MNIST_RECIPE = {
 } as const;
 
 /**
- * The recipe chosen by the ablation (docs/training.md, docs/ablations.json): MNIST_RECIPE with
- * v-prediction, min-SNR-5 weighting and a larger learning rate decaying by a cosine to 0. Trained by
+ * The recipe so far from the ablation (docs/training.md, docs/ablations.json): MNIST_RECIPE with the
+ * three one-change winners of stage 1 — v-prediction, min-SNR-5 weighting and a larger learning rate
+ * decaying by a cosine to 0 — whose combination (and width) stage 2 is measuring. Trained by
  * `node scripts/train-mnist.mjs --recipe next` in training/mnist-next (committed in steps); it becomes
  * MNIST_RECIPE when its model replaces models/mnist.
  */

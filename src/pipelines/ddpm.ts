@@ -27,7 +27,7 @@ import {
 } from '../io/sources.js';
 import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
 import { UNet2DModel } from '../nn/unet.js';
-import { writeFilesAtomic } from '#platform';
+import { fsPromises, writeFilesAtomic } from '#platform';
 import { pipelineScheduler, takesEta, type PipelineScheduler } from './scheduler-choice.js';
 import {
   SAMPLING_DEFAULTS_FILE,
@@ -415,6 +415,9 @@ export class DDPMPipeline {
     if (this.defaults.guidanceScale !== undefined)
       files.push([SAMPLING_DEFAULTS_FILE, samplingDefaultsJson(this.defaults)]);
     await writeFilesAtomic(dir, files);
+    // no defaults: a file left by an earlier save to this folder would name another model's guidance
+    if (this.defaults.guidanceScale === undefined)
+      await (await fsPromises()).rm(`${dir}${sep}${SAMPLING_DEFAULTS_FILE}`, { force: true });
   }
 }
 
