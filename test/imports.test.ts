@@ -9,6 +9,7 @@ const src = join(__dirname, '..', 'src');
 /** Bottom to top; a module may import from its own layer and the ones before it. */
 const LAYERS = [
   'errors.ts',
+  'event-loop.ts',
   'random.ts',
   'validate.ts',
   'platform',

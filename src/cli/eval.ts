@@ -1,5 +1,6 @@
 // ddpm eval: quality numbers for an MNIST model — a digit classifier's confidence and class histogram on
 // generated digits, the Fréchet distance of its features to the held-out digits, and the model's bits/dim.
+import { macrotaskYielder } from '../event-loop.js';
 import { stat } from 'node:fs/promises';
 import { checkWritablePath, readRegularFile } from '../io/fs.js';
 import { tmpdir } from 'node:os';
@@ -215,7 +216,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     if (nllSamples > 0) {
       const ddpm = DDPMScheduler.fromConfig(loaded.scheduler);
       const p = new Progress('bits/dim', 1 + nllSamples, { quiet: v.quiet, unit: 'rounds' });
-      let lastYield = performance.now();
+      const yieldToEvents = macrotaskYielder();
       const b = await variationalBound(engine, {
         schedule: ddpm.schedule,
         D: PIXELS,
@@ -228,10 +229,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
         clipDenoised: ddpm.clipSample,
         // the model is synchronous: yield now and then so that Ctrl-C is seen between its calls
         model: async (xt, ts) => {
-          if (performance.now() - lastYield > 20) {
-            await new Promise((resolve) => setTimeout(resolve, 0));
-            lastYield = performance.now();
-          }
+          await yieldToEvents();
           if (ac.signal.aborted) throw new DdpmError('ABORTED', 'bits/dim: aborted between model calls');
           return unet.forward(
             xt,

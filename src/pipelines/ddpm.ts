@@ -28,6 +28,7 @@ import {
 import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
 import { UNet2DModel } from '../nn/unet.js';
 import { fsPromises, writeFilesAtomic } from '#platform';
+import { macrotaskYielder } from '../event-loop.js';
 import { pipelineScheduler, takesEta, type PipelineScheduler } from './scheduler-choice.js';
 import {
   SAMPLING_DEFAULTS_FILE,
@@ -104,9 +105,6 @@ export interface PipelineOutput {
 }
 
 const DIFFUSERS_VERSION = '0.32.2';
-
-/** With a signal, wall time between yields to the event loop (as the trainer's). */
-const YIELD_MS = 20;
 
 export class DDPMPipeline {
   /** Things the loader assumed (a missing scheduler_config.json …); the CLI prints them. */
@@ -223,7 +221,7 @@ export class DDPMPipeline {
       });
     if (o.signal?.aborted) throw aborted();
 
-    let lastYield = performance.now();
+    const yieldToEvents = macrotaskYielder();
     const mark = e.arena.mark();
     try {
       // planned once per run: the model's output (and the unconditional one for guidance), (B, out)
@@ -268,13 +266,10 @@ export class DDPMPipeline {
         else {
           // The chain yields only microtasks between steps, and the model runs synchronously: a signal fired
           // by a timer, a message or Ctrl-C (macrotasks) would not be seen before the run ends. Step by step,
-          // with a macrotask yield every YIELD_MS.
+          // with a macrotask turn every 20 ms (src/event-loop.ts).
           while (!chain.done) {
             await chain.run(model, { maxSteps: 1, onStep });
-            if (performance.now() - lastYield > YIELD_MS) {
-              await new Promise((resolve) => setTimeout(resolve, 0));
-              lastYield = performance.now();
-            }
+            await yieldToEvents();
           }
         }
         tensor.set(e.read(chain.sample), i0 * D);

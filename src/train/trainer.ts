@@ -14,6 +14,7 @@
 // `restore()`): a resumed run is bit-identical to an uninterrupted one, for any thread count. Checkpoint
 // files and run folders are train/checkpoint.ts and train/run.ts; this file imports neither.
 import { DdpmError, checkInt } from '../errors.js';
+import { macrotaskYielder } from '../event-loop.js';
 import type { Engine } from '../engine/engine.js';
 import type { Tensor } from '../engine/memory.js';
 import { scale } from '../kernels/elementwise.js';
@@ -329,9 +330,6 @@ export interface TrainerState {
  * LossSecondMomentResampler: history_per_term = 10, uniform_prob = 0.001). */
 const HISTORY_PER_T = 10;
 const UNIFORM_PROB = 0.001;
-
-/** Wall time between yields to the event loop (so an AbortSignal fired by a timer or a message is seen). */
-const YIELD_MS = 20;
 
 export class Trainer {
   readonly config: TrainerConfig;
@@ -858,7 +856,7 @@ export class Trainer {
   async train(o: TrainRunOptions): Promise<TrainResult> {
     checkInt('train: steps', o.steps, 0);
     const end = this.counters.step + o.steps;
-    let lastYield = performance.now();
+    const yieldToEvents = macrotaskYielder();
     let loss = NaN;
     while (this.counters.step < end) {
       if (o.signal?.aborted) {
@@ -878,10 +876,7 @@ export class Trainer {
         skipped: r.skipped,
       });
       if (o.afterStep) await o.afterStep(this.counters.step);
-      if (t1 - lastYield > YIELD_MS) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        lastYield = performance.now();
-      }
+      await yieldToEvents();
     }
     return { step: this.counters.step, aborted: false, loss };
   }
