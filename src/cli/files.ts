@@ -10,6 +10,7 @@ import {
   folderSource,
   modelLayout,
   readJsonFile as readSourceJson,
+  shippedModelHint,
   shippedModelUrl,
 } from '../io/sources.js';
 import { MLPDenoiser } from '../nn/mlp.js';
@@ -26,7 +27,7 @@ export const SCHEDULER_FILE = 'scheduler_config.json';
 
 /** The package's own pretrained model: <package root>/models/mnist (this file is dist/cli/files.js). */
 export function defaultModelDir(): string {
-  return fileURLToPath(new URL('../../models/mnist', import.meta.url));
+  return shippedModelDir('mnist');
 }
 
 /** A shipped model's folder, <package root>/models/NAME (SHIPPED_MODELS). */
@@ -56,7 +57,7 @@ export async function resolveModelDir(arg: string | undefined): Promise<string> 
     if (await isDir(shipped)) return shipped;
     throw new DdpmError(
       'FORMAT',
-      `--model ${arg}: the shipped model ${arg} is not installed (no folder ${shipped})${arg === 'mnist-cond' ? '; it is trained by node scripts/train-mnist.mjs --class-conditional' : ''}`,
+      `--model ${arg}: the shipped model ${arg} is not installed (no folder ${shipped})${shippedModelHint(arg)}`,
     );
   }
   // a path (./x, a/b) is a folder that is missing; a bare word may also have meant a shipped model

@@ -39,6 +39,11 @@ export function shippedModelUrl(name: string): URL {
   return new URL(`../../models/${name}/`, import.meta.url);
 }
 
+/** How a shipped model that is not in the package is made (said by the "not installed" errors). */
+export function shippedModelHint(name: string): string {
+  return name === 'mnist-cond' ? '; it is trained by node scripts/train-mnist.mjs --class-conditional' : '';
+}
+
 const URL_SCHEME = /^(https?|file|blob|data):/i;
 
 /**

@@ -23,6 +23,7 @@ import {
   modelLayout,
   openSource,
   readJsonFile,
+  shippedModelHint,
   type ModelSource,
 } from '../io/sources.js';
 import { classOf, loadModel, type PretrainedModel } from '../nn/registry.js';
@@ -144,7 +145,7 @@ export class DDPMPipeline {
     if (typeof source === 'string' && SHIPPED_MODELS.includes(source) && !(await layout.model.get('config.json')))
       throw new DdpmError(
         'FORMAT',
-        `the shipped model '${source}' is not installed (${src.name}: no config.json)${source === 'mnist-cond' ? '; it is trained by node scripts/train-mnist.mjs --class-conditional' : ''}`,
+        `the shipped model '${source}' is not installed (${src.name}: no config.json)${shippedModelHint(source)}`,
       );
     const notices: string[] = [];
     const { model } = await loadModel(engine, layout.model, { variant: o.variant });
