@@ -275,11 +275,12 @@ function storeTiles(
  * Transposes the 4×4 block whose rows are 4 floats at s, s + sStride, s + 2·sStride, s + 3·sStride into
  * the rows d, d + dStride, … (d[i][r] = s[r][i]). Packing panels is a transpose; doing it 4×4 in
  * registers instead of element by element matters when the packed matrix is reused for few flops
- * (N = 64 columns, or a conv's weights per 8×8 image).
+ * (N = 64 columns, or a conv's weights per 8×8 image). Also used by conv-weight-grad.ts's dy panels and
+ * winograd.ts's phase split.
  */
 // @ts-ignore: decorator
 @inline
-function transpose4x4(s: usize, sStride: usize, d: usize, dStride: usize): void {
+export function transpose4x4(s: usize, sStride: usize, d: usize, dStride: usize): void {
   const v0 = v128.load(s);
   const v1 = v128.load(s + sStride);
   const v2 = v128.load(s + 2 * sStride);
