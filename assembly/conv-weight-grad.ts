@@ -24,6 +24,8 @@ const CO_GROUP: i32 = 256;
 /** Groups of three rows per tile: 6×8 tiles (12 accumulators) with relaxed_madd, 3×8 with mul+add
  * (which needs a temporary per product: 12 accumulators would not fit V8's 15 registers). */
 const GROUPS: i32 = ASC_FEATURE_RELAXED_SIMD ? 2 : 1;
+/** The whole layout of one thread's workspace: table, tiles, dy panels. */
+const LAYOUT_BYTES: usize = TABLE_BYTES + TILE_BYTES + ((<usize>KC * <usize>CO_GROUP) << 2);
 
 /**
  * xp = x with zero padding, for conv2d_weight_grad_f32:
@@ -209,6 +211,9 @@ export function conv2d_weight_grad_f32(
   N: i32, Cin: i32, Cout: i32, ksize: i32, stride: i32, Ho: i32, Wo: i32, Hp: i32, Wp: i32, nb: i32,
   xp: usize, dy: usize, dw: usize, beta: f32, ws: usize, wsBytes: i32, ith: i32, nth: i32,
 ): void {
+  // This kernel's own layout must fit in the GEMM workspace it is given (checked when compiling: the
+  // condition is a constant, so the branch, and the error, exist only if the layout outgrows it).
+  if (LAYOUT_BYTES > WORKSPACE_BYTES) ERROR('conv2d_weight_grad_f32: table + tiles + dy panels exceed WORKSPACE_BYTES');
   if (<usize>wsBytes < WORKSPACE_BYTES) unreachable();
   const own = ws + <usize>ith * <usize>wsBytes;
   const tab = own;
