@@ -4,8 +4,12 @@
 //
 // Determinism: every element of C is computed by one thread, with K cut into blocks of the fixed size KC
 // (never depending on nth), each block summed in order by the micro-kernel and added to C in order; the
-// micro-kernel always computes a full MR×NR tile (leftover rows/columns are zero-padded by the packers)
-// and only the store is partial. So C is bit-identical for any thread count.
+// micro-kernels sum each element's k in the same order whichever computes it: the full MR×NR one, or for
+// the leftover rows at the end of M microKernel4/microKernel2 (rows 0–3 / 0–1 of the same tile); panels
+// past the matrix edge are zero-padded by the packers. A full tile inside one image of C (alpha = 1) is
+// stored straight from the registers into C; otherwise the tile goes through a buffer and storeTiles
+// writes its valid part. Which kernel and which store a tile gets depends on its position only (leftover
+// rows exist only at the end of M), never on nth. So C is bit-identical for any thread count.
 import { sliceStart, sliceEnd, madd } from './shared';
 
 /** Rows of the micro-tile. V8 gives Wasm SIMD 15 XMM registers: MR·NR/4 accumulators + NR/4 B vectors
