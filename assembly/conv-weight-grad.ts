@@ -14,7 +14,7 @@
 // from zero, the blocks added to dW in order (the first onto beta·dW). The multiply's operands are swapped
 // (x·dy instead of dy·x), which fma does not see. Threads own whole elements: bit-identical for any nth.
 import { sliceStart, sliceEnd, madd } from './shared';
-import { KC, WORKSPACE_BYTES } from './gemm-core';
+import { KC, WORKSPACE_BYTES, transpose4x4 } from './gemm-core';
 
 // One thread's workspace: [pixel offset table, KC u32 | two tiles, 6×8 f32 | dy panels, KC × CO_GROUP f32]
 const TABLE_BYTES: usize = <usize>KC << 2;
@@ -24,24 +24,8 @@ const CO_GROUP: i32 = 256;
 /** Groups of three rows per tile: 6×8 tiles (12 accumulators) with relaxed_madd, 3×8 with mul+add
  * (which needs a temporary per product: 12 accumulators would not fit V8's 15 registers). */
 const GROUPS: i32 = ASC_FEATURE_RELAXED_SIMD ? 2 : 1;
-
-/** d[i][r] = s[r][i] for the 4×4 block with rows s + r·sStride (as gemm-core's packers). */
-// @ts-ignore: decorator
-@inline
-function transpose4x4(s: usize, sStride: usize, d: usize, dStride: usize): void {
-  const v0 = v128.load(s);
-  const v1 = v128.load(s + sStride);
-  const v2 = v128.load(s + 2 * sStride);
-  const v3 = v128.load(s + 3 * sStride);
-  const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5);
-  const t1 = f32x4.shuffle(v0, v1, 2, 6, 3, 7);
-  const t2 = f32x4.shuffle(v2, v3, 0, 4, 1, 5);
-  const t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7);
-  v128.store(d, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
-  v128.store(d + dStride, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
-  v128.store(d + 2 * dStride, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
-  v128.store(d + 3 * dStride, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
-}
+/** The whole layout of one thread's workspace: table, tiles, dy panels. */
+const LAYOUT_BYTES: usize = TABLE_BYTES + TILE_BYTES + ((<usize>KC * <usize>CO_GROUP) << 2);
 
 /**
  * xp = x with zero padding, for conv2d_weight_grad_f32:
@@ -227,6 +211,9 @@ export function conv2d_weight_grad_f32(
   N: i32, Cin: i32, Cout: i32, ksize: i32, stride: i32, Ho: i32, Wo: i32, Hp: i32, Wp: i32, nb: i32,
   xp: usize, dy: usize, dw: usize, beta: f32, ws: usize, wsBytes: i32, ith: i32, nth: i32,
 ): void {
+  // This kernel's own layout must fit in the GEMM workspace it is given (checked when compiling: the
+  // condition is a constant, so the branch, and the error, exist only if the layout outgrows it).
+  if (LAYOUT_BYTES > WORKSPACE_BYTES) ERROR('conv2d_weight_grad_f32: table + tiles + dy panels exceed WORKSPACE_BYTES');
   if (<usize>wsBytes < WORKSPACE_BYTES) unreachable();
   const own = ws + <usize>ith * <usize>wsBytes;
   const tab = own;

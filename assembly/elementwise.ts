@@ -1,7 +1,7 @@
 // Elementwise kernels over f32 vectors of length n, and the shape-moving ones (softmax rows, upsampling,
 // channel broadcast, concatenation). Pointers are byte addresses into linear memory.
 import { sliceStart, sliceEnd, CHUNK, madd } from './shared';
-import { exp_f32, exp_f32x4, sigmoid_f32x4, reduce_f32, RED_SUM, RED_DOT_DEV } from './math';
+import { exp_f32, exp_f32x4, sigmoid_f32x4, silu_backward_f32x4, reduce_f32, RED_SUM, RED_DOT_DEV } from './math';
 
 /** y[i] += a * x[i]   (n) */
 export function axpy_f32(n: i32, a: f32, x: usize, y: usize, ith: i32, nth: i32): void {
@@ -96,15 +96,6 @@ function silu4(x: v128): v128 {
   return f32x4.mul(x, sigmoid_f32x4(x));
 }
 
-// d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))
-// @ts-ignore: decorator
-@inline
-function silu_backward4(x: v128, dy: v128): v128 {
-  const one = f32x4.splat(1.0);
-  const s = sigmoid_f32x4(x);
-  return f32x4.mul(f32x4.mul(dy, s), madd(x, f32x4.sub(one, s), one));
-}
-
 /** y = x·σ(x)   x, y: (n); y may be x. */
 export function silu_f32(n: i32, x: usize, y: usize, ith: i32, nth: i32): void {
   const lo = sliceStart(n, ith, nth, CHUNK);
@@ -131,17 +122,17 @@ export function silu_backward_f32(n: i32, x: usize, dy: usize, dx: usize, beta: 
   if (beta == 0) {
     for (; i + 4 <= hi; i += 4) {
       const o = <usize>i << 2;
-      v128.store(dx + o, silu_backward4(v128.load(x + o), v128.load(dy + o)));
+      v128.store(dx + o, silu_backward_f32x4(v128.load(x + o), v128.load(dy + o)));
     }
   } else {
     for (; i + 4 <= hi; i += 4) {
       const o = <usize>i << 2;
-      v128.store(dx + o, f32x4.add(v128.load(dx + o), silu_backward4(v128.load(x + o), v128.load(dy + o))));
+      v128.store(dx + o, f32x4.add(v128.load(dx + o), silu_backward_f32x4(v128.load(x + o), v128.load(dy + o))));
     }
   }
   for (; i < hi; i++) {
     const o = <usize>i << 2;
-    const v = f32x4.extract_lane(silu_backward4(f32x4.splat(load<f32>(x + o)), f32x4.splat(load<f32>(dy + o))), 0);
+    const v = f32x4.extract_lane(silu_backward_f32x4(f32x4.splat(load<f32>(x + o)), f32x4.splat(load<f32>(dy + o))), 0);
     store<f32>(dx + o, beta == 0 ? v : load<f32>(dx + o) + v);
   }
 }

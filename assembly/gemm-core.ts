@@ -4,8 +4,12 @@
 //
 // Determinism: every element of C is computed by one thread, with K cut into blocks of the fixed size KC
 // (never depending on nth), each block summed in order by the micro-kernel and added to C in order; the
-// micro-kernel always computes a full MR×NR tile (leftover rows/columns are zero-padded by the packers)
-// and only the store is partial. So C is bit-identical for any thread count.
+// micro-kernels sum each element's k in the same order whichever computes it: the full MR×NR one, or for
+// the leftover rows at the end of M microKernel4/microKernel2 (rows 0–3 / 0–1 of the same tile); panels
+// past the matrix edge are zero-padded by the packers. A full tile inside one image of C (alpha = 1) is
+// stored straight from the registers into C; otherwise the tile goes through a buffer and storeTiles
+// writes its valid part. Which kernel and which store a tile gets depends on its position only (leftover
+// rows exist only at the end of M), never on nth. So C is bit-identical for any thread count.
 import { sliceStart, sliceEnd, madd } from './shared';
 
 /** Rows of the micro-tile. V8 gives Wasm SIMD 15 XMM registers: MR·NR/4 accumulators + NR/4 B vectors
@@ -275,11 +279,12 @@ function storeTiles(
  * Transposes the 4×4 block whose rows are 4 floats at s, s + sStride, s + 2·sStride, s + 3·sStride into
  * the rows d, d + dStride, … (d[i][r] = s[r][i]). Packing panels is a transpose; doing it 4×4 in
  * registers instead of element by element matters when the packed matrix is reused for few flops
- * (N = 64 columns, or a conv's weights per 8×8 image).
+ * (N = 64 columns, or a conv's weights per 8×8 image). Also used by conv-weight-grad.ts's dy panels and
+ * winograd.ts's phase split.
  */
 // @ts-ignore: decorator
 @inline
-function transpose4x4(s: usize, sStride: usize, d: usize, dStride: usize): void {
+export function transpose4x4(s: usize, sStride: usize, d: usize, dStride: usize): void {
   const v0 = v128.load(s);
   const v1 = v128.load(s + sStride);
   const v2 = v128.load(s + 2 * sStride);

@@ -70,6 +70,18 @@ export function sigmoid_f32x4(x: v128): v128 {
   return f32x4.div(v128.bitselect(t, one, negative), f32x4.add(one, t));
 }
 
+/**
+ * SiLU's backward per lane: dy·σ(x)·(1 + x·(1 − σ(x))), as d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x))).
+ * Shared by silu_backward_f32 and group_norm_silu_backward_f32, which must give the same bits.
+ */
+// @ts-ignore: decorator
+@inline
+export function silu_backward_f32x4(x: v128, dy: v128): v128 {
+  const one = f32x4.splat(1.0);
+  const s = sigmoid_f32x4(x);
+  return f32x4.mul(f32x4.mul(dy, s), madd(x, f32x4.sub(one, s), one));
+}
+
 // ── Fixed-order reductions ───────────────────────────────────────────────────────────────────────────
 // One thread reduces a whole span, always in the same order: four f32 lanes over blocks of SUM_BLOCK
 // elements, lanes combined pairwise, blocks added in float64. The float32 part stays short (≤ 256 adds

@@ -5,19 +5,11 @@
 // by group_norm_backward_f32 (read dh and x), and no h or dh buffers.
 //
 // Same bits as the two kernels: h is computed by group_norm_f32's expressions (vector madd per plane,
-// scalar tail), dh by silu_backward_f32's (accumulated onto a zeroed gradient: 0 + SiLU'(h)·dy), and the
-// rest is group_norm_backward_f32's code on dh. One thread owns each (n, g): bit-identical for any nth.
+// scalar tail), dh by silu_backward_f32's (accumulated onto a zeroed gradient: 0 + SiLU'(h)·dy, with the
+// shared silu_backward_f32x4), and the rest is group_norm_backward_f32's per-group helper run on dh. One thread owns each (n, g): bit-identical for any nth.
 import { sliceStart, sliceEnd, madd } from './shared';
-import { reduce_f32, sigmoid_f32x4, RED_SUM, RED_DOT_DEV } from './math';
-
-/** dy·σ(x)·(1 + x·(1 − σ(x))): elementwise.ts's silu_backward4 (module-local there), the same operations. */
-// @ts-ignore: decorator
-@inline
-function siluBackward4(x: v128, dy: v128): v128 {
-  const one = f32x4.splat(1.0);
-  const s = sigmoid_f32x4(x);
-  return f32x4.mul(f32x4.mul(dy, s), madd(x, f32x4.sub(one, s), one));
-}
+import { silu_backward_f32x4 } from './math';
+import { groupNormBackwardGroup } from './norm';
 
 /**
  * With h = GroupNorm(x; γ, β) and y = h·σ(h): dx (+)= ∂L/∂x given dy = ∂L/∂y, and the per-(n, c) sums
@@ -59,53 +51,15 @@ export function group_norm_silu_backward_f32(
       for (; i + 4 <= HW; i += 4) {
         const o = <usize>i << 2;
         const h = madd(f32x4.sub(v128.load(xc + o), vmu), va, vb);
-        v128.store(dhc + o, f32x4.add(zero, siluBackward4(h, v128.load(dyc + o))));
+        v128.store(dhc + o, f32x4.add(zero, silu_backward_f32x4(h, v128.load(dyc + o))));
       }
       for (; i < HW; i++) {
         const o = <usize>i << 2;
         const h = f32x4.splat((load<f32>(xc + o) - mu) * a + b);
-        store<f32>(dhc + o, <f32>0 + f32x4.extract_lane(siluBackward4(h, f32x4.splat(load<f32>(dyc + o))), 0));
+        store<f32>(dhc + o, <f32>0 + f32x4.extract_lane(silu_backward_f32x4(h, f32x4.splat(load<f32>(dyc + o))), 0));
       }
     }
     // group_norm_backward_f32 on dh
-    let S1: f64 = 0;
-    let S2: f64 = 0;
-    for (let k = 0; k < Cg; k++) {
-      const plane = span + ((<usize>k * <usize>HW) << 2);
-      const dhc = dh + ((<usize>k * <usize>HW) << 2);
-      const sdy = reduce_f32(RED_SUM, dhc, 0, 0, HW);
-      const sdyx = reduce_f32(RED_DOT_DEV, dhc, x + plane, mu, HW);
-      const s = sums + (<usize>(nc0 + k) << 3);
-      store<f32>(s, <f32>sdy);
-      store<f32>(s + 4, <f32>sdyx);
-      const g = <f64>load<f32>(gamma + (<usize>(c0 + k) << 2));
-      S1 += g * sdy;
-      S2 += g * sdyx;
-    }
-    const r = <f64>rs;
-    const B = <f32>(-r * r * r * S2 / <f64>M);
-    const D = <f32>(-r * S1 / <f64>M);
-    const vB = f32x4.splat(B);
-    const vD = f32x4.splat(D);
-    for (let k = 0; k < Cg; k++) {
-      const A = load<f32>(gamma + (<usize>(c0 + k) << 2)) * rs;
-      const vA = f32x4.splat(A);
-      const plane = span + ((<usize>k * <usize>HW) << 2);
-      const dhc = dh + ((<usize>k * <usize>HW) << 2);
-      const xc = x + plane;
-      const dxc = dx + plane;
-      let i = 0;
-      for (; i + 4 <= HW; i += 4) {
-        const o = <usize>i << 2;
-        const t = madd(f32x4.sub(v128.load(xc + o), vmu), vB, vD);
-        const v = madd(v128.load(dhc + o), vA, t);
-        v128.store(dxc + o, beta0 == 0 ? v : f32x4.add(v128.load(dxc + o), v));
-      }
-      for (; i < HW; i++) {
-        const o = <usize>i << 2;
-        const v = load<f32>(dhc + o) * A + ((load<f32>(xc + o) - mu) * B + D);
-        store<f32>(dxc + o, beta0 == 0 ? v : load<f32>(dxc + o) + v);
-      }
-    }
+    groupNormBackwardGroup(Cg, HW, dh, x + span, dx + span, mu, rs, gamma + (<usize>c0 << 2), sums + (<usize>nc0 << 3), beta0);
   }
 }

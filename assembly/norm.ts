@@ -67,6 +67,58 @@ export function group_norm_f32(
 }
 
 /**
+ * group_norm_backward_f32 for one group (n, g): dy, x, dx point at the group's first value, each (Cg, HW)
+ * contiguous; gamma at γ[c0], sums at the group's first channel's pair. Shared with
+ * group_norm_silu_backward_f32, which passes its dh (in the workspace) as dy: the same bits by construction.
+ */
+// @ts-ignore: decorator
+@inline
+export function groupNormBackwardGroup(
+  Cg: i32, HW: i32, dy: usize, x: usize, dx: usize, mu: f32, rs: f32, gamma: usize, sums: usize, beta: f32,
+): void {
+  const M = Cg * HW;
+  let S1: f64 = 0;
+  let S2: f64 = 0;
+  for (let k = 0; k < Cg; k++) {
+    const plane = (<usize>k * <usize>HW) << 2;
+    const sdy = reduce_f32(RED_SUM, dy + plane, 0, 0, HW);
+    const sdyx = reduce_f32(RED_DOT_DEV, dy + plane, x + plane, mu, HW);
+    const s = sums + (<usize>k << 3);
+    store<f32>(s, <f32>sdy);
+    store<f32>(s + 4, <f32>sdyx);
+    const g = <f64>load<f32>(gamma + (<usize>k << 2));
+    S1 += g * sdy;
+    S2 += g * sdyx;
+  }
+  const r = <f64>rs;
+  const B = <f32>(-r * r * r * S2 / <f64>M);
+  const D = <f32>(-r * S1 / <f64>M);
+  const vmu = f32x4.splat(mu);
+  const vB = f32x4.splat(B);
+  const vD = f32x4.splat(D);
+  for (let k = 0; k < Cg; k++) {
+    const A = load<f32>(gamma + (<usize>k << 2)) * rs;
+    const vA = f32x4.splat(A);
+    const plane = (<usize>k * <usize>HW) << 2;
+    const dyc = dy + plane;
+    const xc = x + plane;
+    const dxc = dx + plane;
+    let i = 0;
+    for (; i + 4 <= HW; i += 4) {
+      const o = <usize>i << 2;
+      const t = madd(f32x4.sub(v128.load(xc + o), vmu), vB, vD);
+      const v = madd(v128.load(dyc + o), vA, t);
+      v128.store(dxc + o, beta == 0 ? v : f32x4.add(v128.load(dxc + o), v));
+    }
+    for (; i < HW; i++) {
+      const o = <usize>i << 2;
+      const v = load<f32>(dyc + o) * A + ((load<f32>(xc + o) - mu) * B + D);
+      store<f32>(dxc + o, beta == 0 ? v : load<f32>(dxc + o) + v);
+    }
+  }
+}
+
+/**
  * dx for group_norm_f32, and the per-(n, c) sums that group_norm_backward_params_f32 needs.
  * With x̂ = (x − μ)·rstd and dx̂ = dy·γ[c], over each group of M = Cg·HW values:
  *   dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
@@ -91,45 +143,7 @@ export function group_norm_backward_f32(
     const rs = load<f32>(rstd + (<usize>ng << 2));
     const c0 = (ng % G) * Cg;
     const nc0 = ng * Cg; // (n·C + c0): the group's first channel plane
-    let S1: f64 = 0;
-    let S2: f64 = 0;
-    for (let k = 0; k < Cg; k++) {
-      const plane = span + ((<usize>k * <usize>HW) << 2);
-      const sdy = reduce_f32(RED_SUM, dy + plane, 0, 0, HW);
-      const sdyx = reduce_f32(RED_DOT_DEV, dy + plane, x + plane, mu, HW);
-      const s = sums + (<usize>(nc0 + k) << 3);
-      store<f32>(s, <f32>sdy);
-      store<f32>(s + 4, <f32>sdyx);
-      const g = <f64>load<f32>(gamma + (<usize>(c0 + k) << 2));
-      S1 += g * sdy;
-      S2 += g * sdyx;
-    }
-    const r = <f64>rs;
-    const B = <f32>(-r * r * r * S2 / <f64>M);
-    const D = <f32>(-r * S1 / <f64>M);
-    const vmu = f32x4.splat(mu);
-    const vB = f32x4.splat(B);
-    const vD = f32x4.splat(D);
-    for (let k = 0; k < Cg; k++) {
-      const A = load<f32>(gamma + (<usize>(c0 + k) << 2)) * rs;
-      const vA = f32x4.splat(A);
-      const plane = span + ((<usize>k * <usize>HW) << 2);
-      const dyc = dy + plane;
-      const xc = x + plane;
-      const dxc = dx + plane;
-      let i = 0;
-      for (; i + 4 <= HW; i += 4) {
-        const o = <usize>i << 2;
-        const t = madd(f32x4.sub(v128.load(xc + o), vmu), vB, vD);
-        const v = madd(v128.load(dyc + o), vA, t);
-        v128.store(dxc + o, beta == 0 ? v : f32x4.add(v128.load(dxc + o), v));
-      }
-      for (; i < HW; i++) {
-        const o = <usize>i << 2;
-        const v = load<f32>(dyc + o) * A + ((load<f32>(xc + o) - mu) * B + D);
-        store<f32>(dxc + o, beta == 0 ? v : load<f32>(dxc + o) + v);
-      }
-    }
+    groupNormBackwardGroup(Cg, HW, dy + span, x + span, dx + span, mu, rs, gamma + (<usize>c0 << 2), sums + (<usize>nc0 << 3), beta);
   }
 }
 

@@ -24,6 +24,7 @@
 // rows of tiles), and the GEMM is bit-identical for any thread count, so the conv is too. The transforms
 // use plain mul and add (no relaxed_madd), so only the GEMM differs between the plain and relaxed builds.
 import { sliceStart, sliceEnd } from './shared';
+import { transpose4x4 } from './gemm-core';
 
 /** Floats of one phase array for images W pixels wide. The transforms' workspace per thread is α·m (input)
  * or m·m (output) of them plus a few tiles (mirrored in src/kernels/winograd.ts transformWorkspaceBytes). */
@@ -187,15 +188,7 @@ function fillPhases(m: i32, row: usize, W: i32, q: usize, L: i32): void {
       v128.store(d, f32x4.shuffle(v0, v1, 0, 2, 4, 6));
       v128.store(d + qb, f32x4.shuffle(v0, v1, 1, 3, 5, 7));
     } else {
-      const v0 = v128.load(s), v1 = v128.load(s, 16), v2 = v128.load(s, 32), v3 = v128.load(s, 48);
-      const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5);
-      const t1 = f32x4.shuffle(v0, v1, 2, 6, 3, 7);
-      const t2 = f32x4.shuffle(v2, v3, 0, 4, 1, 5);
-      const t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7);
-      v128.store(d, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
-      v128.store(d + qb, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
-      v128.store(d + 2 * qb, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
-      v128.store(d + 3 * qb, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+      transpose4x4(s, 16, d, qb); // the 4×4 block of rows s, s + 16, … (16 consecutive floats)
     }
   }
   for (; i < L; i++) phaseScalar(m, row, W, q, L, i);

@@ -113,4 +113,45 @@ describe('Winograd in the U-Net forward', () => {
       }
     }
   });
+
+  it("the forward's memory plan follows a change of policy (it is not cached across policies)", async () => {
+    const e = await make({ threads: 1 });
+    // wide and small, as above: with Winograd the plan is much larger (the per-call filter transform)
+    const m = UNet2DModel.create(e, {
+      sample_size: 16,
+      in_channels: 1,
+      out_channels: 1,
+      block_out_channels: [128, 128],
+      layers_per_block: 1,
+      norm_num_groups: 8,
+      down_block_types: ['DownBlock2D', 'DownBlock2D'],
+      up_block_types: ['UpBlock2D', 'UpBlock2D'],
+    });
+    setWinogradPolicy('never');
+    const direct = unetForwardBytes(m.config, 1);
+    setWinogradPolicy('always');
+    const winograd = unetForwardBytes(m.config, 1);
+    expect(winograd).toBeGreaterThan(direct + 2 ** 20);
+    const x = e.alloc([1, m.sampleSize], 'x');
+    setWinogradPolicy('never');
+    m.forwardTensor(x, 10); // allocates unet.out, plans (and caches) the direct forward's bytes
+    const start = e.arena.used;
+    // a limit between the two plans: the direct forward fits, the Winograd one does not
+    Object.defineProperty(e.arena, 'limitBytes', { value: start + (direct + winograd) / 2 });
+    m.forwardTensor(x, 10);
+    setWinogradPolicy('always');
+    let err: unknown;
+    try {
+      m.forwardTensor(x, 10);
+    } catch (caught) {
+      err = caught;
+    }
+    setWinogradPolicy('measured');
+    // refused by the plan before anything ran, not by an allocation halfway through
+    expect(err).toMatchObject({
+      code: 'OUT_OF_MEMORY',
+      message: expect.stringMatching(/^UNet2DModel\.forwardTensor on a batch of 1 /),
+    });
+    expect(e.arena.used).toBe(start);
+  });
 });

@@ -37,14 +37,20 @@ export interface Conv2dBackwardArgs extends Conv2dGeometry {
   dbias?: Tensor; // (Cout)
   /** true (default, as PyTorch): gradients are added to dx, dweight, dbias; false: overwritten. */
   accumulate?: boolean;
-  /** Scratch floats per chunk of images (default CONV_BACKWARD_CHUNK); small values force several chunks. @internal */
+  /** Floats per chunk of images (default CONV_BACKWARD_CHUNK); small values force several chunks. @internal */
   chunkFloats?: number;
 }
 
-/** Floats of scratch one chunk of the batch-folded conv backward may use (dyᵀ and col(x) of nb images): 16 MiB. */
+/**
+ * Floats of (Kw + Cout)·P per image one chunk of the conv backward counts (16 MiB): the strided dx path's
+ * dyᵀ and dcol scratch of nb images. The weight gradient has no such scratch any more — it reads a padded
+ * copy of the whole batch, N·Cin·Hp·Wp floats, so its memory grows with N — and uses its nb only as the
+ * point where the KC blocks of its pixel sum restart (the im2col GEMM's chunks it replaced), which fixes
+ * its bits: changing this value changes dweight's rounding.
+ */
 export const CONV_BACKWARD_CHUNK = 1 << 22;
 
-/** Images per chunk of the backward's scratch (dyᵀ and col of nb images): depends on the shapes only. */
+/** Images per chunk (see CONV_BACKWARD_CHUNK): the strided dx's scratch, dW's block restarts. Shapes only. */
 function chunkImages(g: Geometry, Kw: number, P: number, chunkFloats = CONV_BACKWARD_CHUNK): number {
   return Math.max(1, Math.min(g.N, Math.floor(chunkFloats / ((Kw + g.Cout) * P))));
 }
@@ -187,7 +193,8 @@ export function conv2d(engine: Engine, args: Conv2dArgs): void {
  * Gradients of y = conv2d(x, weight) + bias given dy: any of dx, dweight, dbias (each optional), added to
  * the given buffers (accumulate, default) or overwriting them. The batch is folded into the GEMMs (a few
  * dispatches per chunk of images, not four per image); the weight gradient sums chunks in order, so it is
- * bit-identical for any thread count.
+ * bit-identical for any thread count. Scratch from the arena: for dweight a zero-padded copy of all of x
+ * (N·Cin·Hp·Wp floats: it grows with the batch), for a strided dx dyᵀ and dcol of one chunk of images.
  */
 export function conv2dBackward(engine: Engine, args: Conv2dBackwardArgs): void {
   const g = checkGeometry('conv2dBackward', args);

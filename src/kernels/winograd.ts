@@ -245,7 +245,7 @@ export function winogradPolicy(): WinogradPolicy {
 /**
  * The Winograd tile to use for an inference conv with this geometry, or 0 for the direct conv. Only 3×3,
  * stride 1, padding 1. The rule never looks at the batch size, so image i's result does not depend on
- * the batch (RELIABILITY.md). It is measured (bench/winograd.mjs, docs/winograd.md: 1 thread, relaxed,
+ * the batch (docs/reliability.md). It is measured (bench/winograd.mjs, docs/winograd.md: 1 thread, relaxed,
  * interleaved medians) with the filter transformed per call: F(4×4) beats the direct conv 2.5–2.7× from
  * 64 input channels on images ≥ 16×16, where even one image has enough tiles to amortise the filter
  * transform (∝ Cout·Cin); at 8×8 it wins only for batches (1.5–1.8× at N = 8, 0.4× at N = 1), and for

@@ -27,7 +27,7 @@ import { loadBlock } from './param-tensors.js';
 import { FIXED_KEYS, parseUNetConfig, type UNet2DConfig } from './unet-config.js';
 import { unetParamSpecs } from './unet-params.js';
 import { unetToOnnx } from './onnx.js';
-import { winogradPolicy } from '../kernels/winograd.js';
+import { type WinogradPolicy, winogradPolicy } from '../kernels/winograd.js';
 import { encodeProgram } from '../engine/program.js';
 import { unetForwardBytes, unetParamBytes } from './unet-plan.js';
 
@@ -232,7 +232,13 @@ export class UNet2DModel implements Denoiser {
 
   /** Checks that a forward pass on N samples (plus `extra` bytes) fits the memory limit, before it runs. */
   private planForward(N: number, extra: number, who: string): void {
-    // per batch size, computed once: a sampling loop plans every step
+    // per batch size, computed once: a sampling loop plans every step. The bytes depend on which convs
+    // run by Winograd (their temporaries), so the cache holds one policy's values only.
+    const policy = winogradPolicy();
+    if (policy !== this.planPolicy) {
+      this.planBytes.clear();
+      this.planPolicy = policy;
+    }
     let bytes = this.planBytes.get(N);
     if (bytes === undefined) this.planBytes.set(N, (bytes = unetForwardBytes(this.config, N)));
     const arena = this.engine.arena;
@@ -240,6 +246,7 @@ export class UNet2DModel implements Denoiser {
       arena.plan(bytes + extra, `${who} on a batch of ${N} (${describe(this.config)})`);
   }
   private readonly planBytes = new Map<number, number>();
+  private planPolicy: WinogradPolicy = winogradPolicy();
 
   /** Checks a batch before anything runs; returns N and the per-sample timesteps. */
   private checkInputs(
