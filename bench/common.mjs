@@ -272,3 +272,30 @@ export async function runCases(impl, { opts, emit, base }) {
     });
   }
 }
+
+/**
+ * The distinct conv2d geometries of one forward of the mnist preset at batch N, with the number of times a
+ * forward runs each (recorded by wrapping engine.run; lib is a built checkout's dist/index.js).
+ */
+export async function mnistConvShapes(lib, N) {
+  const engine = await lib.Engine.create({ threads: 1, simd: 'relaxed' });
+  const config = { sample_size: 28, in_channels: 1, out_channels: 1, ...lib.UNET_PRESETS.mnist };
+  const unet = lib.UNet2DModel.create(engine, config, 0);
+  const x = engine.upload(randomF32(N * 784, 7), [N, 784], 'x');
+  const seen = new Map();
+  const run = engine.run.bind(engine);
+  engine.run = (name, args, parallel) => {
+    // by id since the generated bindings (by name before)
+    if (name === 'conv2d_f32' || name === lib.KERNEL?.conv2d_f32) {
+      const [n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo] = args;
+      const key = [n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo].join(',');
+      const s = seen.get(key) ?? { n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo, count: 0 };
+      s.count++;
+      seen.set(key, s);
+    }
+    return run(name, args, parallel);
+  };
+  unet.forwardTensor(x, 500);
+  engine.dispose();
+  return [...seen.values()];
+}

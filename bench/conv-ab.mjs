@@ -5,8 +5,7 @@
 // number of times a forward runs it), then every shape is timed through kernels.conv2d on both builds.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { UNET_PRESETS } from '../dist/nn/presets.js';
-import { randomF32 } from './common.mjs';
+import { mnistConvShapes, randomF32 } from './common.mjs';
 
 const argv = process.argv.slice(2);
 const get = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
@@ -15,30 +14,6 @@ if (!base) throw new Error('--base DIR (a built checkout to compare with) is req
 const threads = Number(get('--threads', 1));
 const N = Number(get('--batch', 8));
 const rounds = Number(get('--rounds', 9));
-const config = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist };
-
-/** Distinct conv geometries of one forward pass at batch N, with their counts. */
-async function recordShapes(lib) {
-  const engine = await lib.Engine.create({ threads: 1, simd: 'relaxed' });
-  const unet = lib.UNet2DModel.create(engine, config, 0);
-  const x = engine.upload(randomF32(N * 784, 7), [N, 784], 'x');
-  const seen = new Map();
-  const run = engine.run.bind(engine);
-  engine.run = (name, args, parallel) => {
-    if (name === 'conv2d_f32' || name === lib.KERNEL?.conv2d_f32) {
-      // by id since the generated bindings
-      const [n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo] = args;
-      const key = [n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo].join(',');
-      const s = seen.get(key) ?? { n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo, count: 0 };
-      s.count++;
-      seen.set(key, s);
-    }
-    return run(name, args, parallel);
-  };
-  unet.forwardTensor(x, 500);
-  engine.dispose();
-  return [...seen.values()];
-}
 
 async function setup(dir, shapes) {
   const lib = await import(pathToFileURL(path.join(dir, 'dist/index.js')).href);
@@ -58,7 +33,7 @@ async function setup(dir, shapes) {
 }
 
 const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const shapes = await recordShapes(await import(pathToFileURL(path.join(here, 'dist/index.js')).href));
+const shapes = await mnistConvShapes(await import(pathToFileURL(path.join(here, 'dist/index.js')).href), N);
 const A = await setup(base, shapes);
 const B = await setup(here, shapes);
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];

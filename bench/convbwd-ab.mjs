@@ -6,8 +6,7 @@
 // (dx, dweight, dbias, as the layer calls it; no dx for a 1-channel input, as for conv_in), `dx` or `dw` only.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { UNET_PRESETS } from '../dist/nn/presets.js';
-import { randomF32 } from './common.mjs';
+import { mnistConvShapes, randomF32 } from './common.mjs';
 
 const argv = process.argv.slice(2);
 const get = (f, d) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : d);
@@ -17,29 +16,6 @@ const threads = Number(get('--threads', 1));
 const N = Number(get('--batch', 32));
 const rounds = Number(get('--rounds', 7));
 const part = get('--part', 'all');
-const config = { sample_size: 28, in_channels: 1, out_channels: 1, ...UNET_PRESETS.mnist };
-
-async function recordShapes(lib) {
-  const engine = await lib.Engine.create({ threads: 1, simd: 'relaxed' });
-  const unet = lib.UNet2DModel.create(engine, config, 0);
-  const x = engine.upload(randomF32(N * 784, 7), [N, 784], 'x');
-  const seen = new Map();
-  const run = engine.run.bind(engine);
-  const id = lib.KERNEL?.conv2d_f32;
-  engine.run = (name, args, parallel) => {
-    if (name === 'conv2d_f32' || (id !== undefined && name === id)) {
-      const [n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo] = args;
-      const key = [n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo].join(',');
-      const s = seen.get(key) ?? { n, Cin, H, W, Cout, k, stride, top, left, Ho, Wo, count: 0 };
-      s.count++;
-      seen.set(key, s);
-    }
-    return run(name, args, parallel);
-  };
-  unet.forwardTensor(x, 500);
-  engine.dispose();
-  return [...seen.values()];
-}
 
 async function setup(dir, shapes) {
   const lib = await import(pathToFileURL(path.join(dir, 'dist/index.js')).href);
@@ -73,7 +49,7 @@ async function setup(dir, shapes) {
 }
 
 const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const shapes = await recordShapes(await import(pathToFileURL(path.join(here, 'dist/index.js')).href));
+const shapes = await mnistConvShapes(await import(pathToFileURL(path.join(here, 'dist/index.js')).href), N);
 const A = await setup(base, shapes);
 const B = await setup(here, shapes);
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
