@@ -538,7 +538,9 @@ describe('ddpm train defaults', () => {
     const past = ddpm('train', '--data', 'mnist', '--out', 'recipe', '--steps', '300', '--threads', '1', '--quiet');
     expect([past.status, past.stderr]).toEqual([
       1,
-      expect.stringMatching(/--steps 300 is past the end of this run's learning-rate schedule \(a cosine decay to 0 at step 201/),
+      expect.stringMatching(
+        /--steps 300 is past the end of this run's learning-rate schedule \(a cosine decay to 0 at step 201/,
+      ),
     ]);
   }, 60_000);
 
