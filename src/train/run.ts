@@ -35,6 +35,7 @@ import {
   type Checkpoint,
 } from './checkpoint.js';
 import { RunLock } from './lock.js';
+import { fnv1a } from './fnv.js';
 import { warmStart } from './warm-start.js';
 import { fsPromises, pathModule } from '#platform';
 import { Trainer, parseTrainerConfig, type TrainProgress, type TrainerConfig, type TrainerOptions } from './trainer.js';
@@ -147,10 +148,7 @@ function ioError(file: string, what: string, e: unknown): DdpmError {
 
 /** FNV-1a over the bytes of x, as 8 hex digits. */
 export function dataHash(x: Float32Array): string {
-  const b = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, '0');
+  return fnv1a([x]);
 }
 
 function samplesOf(d: TrainData): Float32Array {

@@ -7,20 +7,10 @@
 import { DdpmError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import type { UNet2DModel } from '../nn/unet.js';
+import { fnv1a } from './fnv.js';
 
 /** Parameters a source may lack: they start at 0 (see above). */
 const ZERO_IF_MISSING = new Set(['class_embedding.weight']);
-
-/** FNV-1a (32-bit) over the source's weights in state-dict order: run.json records which model it was. */
-function weightsHash(engine: Engine, m: UNet2DModel): string {
-  let h = 0x811c9dc5;
-  for (const s of m.params.specs) {
-    const v = engine.view(m.params.get(s.name));
-    const b = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  }
-  return (h >>> 0).toString(16).padStart(8, '0');
-}
 
 const shape = (s: readonly number[]) => `[${s.join(', ')}]`;
 
@@ -52,5 +42,6 @@ export function warmStart(engine: Engine, target: UNet2DModel, source: UNet2DMod
     if (inSource.has(s.name)) to.set(engine.view(source.params.get(s.name)));
     else to.fill(0);
   }
-  return weightsHash(engine, source);
+  // FNV-1a over the source's weights in state-dict order: run.json records which model it was
+  return fnv1a(source.params.specs.map((p) => engine.view(source.params.get(p.name))));
 }
