@@ -103,5 +103,5 @@ export const MNIST_RECIPE = {
    * weight copied, the class embedding from 0, so training starts from exactly models/mnist) and
    * fine-tuned with the labels — docs/conditional.md. Same options otherwise, the learning rate smaller.
    */
-  conditional: { initFrom: 'models/mnist', learningRate: 2e-4, steps: 8000 },
+  conditional: { initFrom: 'models/mnist', learningRate: 2e-4, steps: 6000 },
 } as const;
