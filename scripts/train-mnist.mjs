@@ -15,7 +15,7 @@
 // invocation), the EMA weights are exported as a diffusers folder to <out> (config.json,
 // diffusion_pytorch_model.safetensors, scheduler_config.json) and <out>/TRAINING.md records the run.
 import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -131,6 +131,7 @@ if (run.checkpoint) {
   });
 }
 const trainer = run.trainer;
+const startStep = trainer.step;
 const initFrom = run.identity?.init_from;
 const prior = existsSync(logFile) ? await readFile(logFile, 'utf8') : 'step,loss,lr,images_per_second,seconds\n';
 const lines = prior.trimEnd().split('\n');
@@ -174,15 +175,40 @@ await writeFile(
   JSON.stringify({ ...scheduler.toConfig(), _diffusers_version: '0.32.2' }, null, 2) + '\n',
 );
 const csv = lines.slice(1).map((l) => l.split(',').map(Number));
+// this invocation in <run>/invocations.jsonl (steps, wall time, threads, build) — progress.csv lacks the threads
+const invocationsFile = join(a.run, 'invocations.jsonl');
+if (r.step > startStep)
+  await appendFile(
+    invocationsFile,
+    `${JSON.stringify({ from: startStep, to: r.step, seconds: Math.round((Date.now() - started) / 1000), threads: engine.info.threads, build: engine.info.build, node: process.version, ended: new Date().toISOString() })}\n`,
+  );
+const recorded = existsSync(invocationsFile)
+  ? (await readFile(invocationsFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+  : [];
 // each invocation's clock restarts at 0: the run's wall time is the sum of every segment's last value
 let totalSeconds = 0;
-let invocations = 0;
+const segments = [];
 csv.forEach((c, i) => {
-  if (i + 1 === csv.length || csv[i + 1][4] < c[4]) {
-    totalSeconds += c[4];
-    invocations++;
-  }
+  if (i === 0 || c[4] < csv[i - 1][4]) segments.push({ first: c[0], last: c[0], seconds: 0 });
+  const seg = segments[segments.length - 1];
+  seg.last = c[0];
+  seg.seconds = c[4];
+  if (i + 1 === csv.length || csv[i + 1][4] < c[4]) totalSeconds += c[4];
 });
+const invocations = segments.length || recorded.length;
+const describeRecord = (x) =>
+  `  steps ${x.from.toLocaleString('en')} → ${x.to.toLocaleString('en')}, ${(x.seconds / 60).toFixed(1)} min, ${x.threads} thread(s), ${x.build} build`;
+/** One line per invocation: its logged steps, minutes and (when invocations.jsonl has it) threads. */
+const invocationLines = segments.length
+  ? segments.map((g, i) => {
+      const rec = recorded.find((x) => x.to >= g.last && x.to < g.last + 50);
+      const from = rec?.from ?? (i === 0 ? 0 : segments[i - 1].last);
+      return `  ${i + 1}. steps ${from.toLocaleString('en')} → ${(rec?.to ?? g.last).toLocaleString('en')}, ${(g.seconds / 60).toFixed(1)} min, ${rec ? `${rec.threads} thread(s), ${rec.build} build` : 'threads not recorded'}`;
+    })
+  : recorded.map(describeRecord);
 const lastLosses = csv.slice(-10).map((c) => c[1]);
 /** The schedule, the target and the loss, in words, from the recipe. */
 function describeObjective() {
@@ -206,7 +232,8 @@ await writeFile(
 - Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; ${describeObjective()}.${cfg ? `\n- Class-conditional (classifier-free guidance, Ho & Salimans 2022): num_class_embeds ${cfg.model.num_class_embeds}, the digits 0–9 and the unconditional label ${cfg.trainer.uncondLabel}, to which each training label is dropped with probability ${cfg.trainer.labelDropout}. Sample with \`ddpm sample --model ${name} --class K\` (the guidance scale: sampling_defaults.json, from \`scripts/guidance-sweep.mjs --write-default\`; see docs/conditional.md).` : ''}${initFrom ? `\n- Warm start: every weight from \`${initFrom.model}\` (weights FNV-1a ${initFrom.weights_hash}; its own TRAINING.md tells how it was trained), the class embedding from 0, so training began from exactly that model; the steps, time and loss below are the fine-tuning's alone.` : ''}
 - Optimizer: AdamW lr ${trainerOptions.learningRate} (warmup ${trainerOptions.lrWarmupSteps} steps, then ${trainerOptions.lrScheduler === 'cosine' ? `a cosine decay to 0 at step ${trainerOptions.maxTrainSteps}` : 'constant'}), batch ${trainerOptions.batchSize}, gradient clipping 1, weight decay 0.01; EMA with diffusers' warmup (power 2/3, max decay ${trainerOptions.ema.maxDecay}); the EMA weights are exported.
 - Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${engine.info.build} build.
-- Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's progress.csv; the last invocation used ${engine.info.threads} thread(s)).
+- Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's progress.csv), in ${invocations} invocation(s):
+${invocationLines.join('\n')}
 - Final loss (mean of the last ${lastLosses.length} logged 50-step means): ${(lastLosses.reduce((s, v) => s + v, 0) / Math.max(1, lastLosses.length)).toFixed(4)}.
 `,
 );
