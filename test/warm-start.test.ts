@@ -25,20 +25,23 @@ const COND = { ...TINY_UNET, num_class_embeds: 11 };
 const data = (n: number) => Float32Array.from({ length: n * 64 }, (_, i) => Math.sin(i * 0.37));
 const labels = (n: number) => Array.from({ length: n }, (_, i) => i % 10);
 const trainer = { batchSize: 4, learningRate: 1e-3, lrWarmupSteps: 0, labelDropout: 0.1, uncondLabel: 10, seed: 3 };
+/** Starts `run` as a class-conditional tiny run warm-started from `source`. */
+const startWarm = (run: TrainingRun, source: UNet2DModel, label: string) =>
+  run.start(engine, {
+    data: { samples: data(16), labels: labels(16) },
+    dataLabel: 'sines',
+    model: { class: 'UNet2DModel', config: COND },
+    initSeed: 0,
+    initFrom: { label, model: source },
+    scheduler: new DDPMScheduler({ numTrainTimesteps: 100 }).toConfig(),
+    trainer,
+  });
 
 describe('warm start', () => {
   it('starts a class-conditional run from an unconditional model: its output for every label, bit for bit', async () => {
     const source = UNet2DModel.create(engine, TINY_UNET, 7);
     const run = await TrainingRun.open(join(root, 'cond'));
-    await run.start(engine, {
-      data: { samples: data(16), labels: labels(16) },
-      dataLabel: 'sines',
-      model: { class: 'UNet2DModel', config: COND },
-      initSeed: 0,
-      initFrom: { label: 'tiny-source', model: source },
-      scheduler: new DDPMScheduler({ numTrainTimesteps: 100 }).toConfig(),
-      trainer,
-    });
+    await startWarm(run, source, 'tiny-source');
     const model = run.trainer.model as UNet2DModel;
     expect(Array.from(engine.view(model.params.get('class_embedding.weight'))).every((v) => v === 0)).toBe(true);
     const x = Float32Array.from({ length: 3 * 64 }, (_, i) => Math.cos(i * 0.11));
@@ -54,15 +57,7 @@ describe('warm start', () => {
 
     // another source's weights hash differently
     const other = await TrainingRun.open(join(root, 'cond2'));
-    await other.start(engine, {
-      data: { samples: data(16), labels: labels(16) },
-      dataLabel: 'sines',
-      model: { class: 'UNet2DModel', config: COND },
-      initSeed: 0,
-      initFrom: { label: 'tiny-source', model: UNet2DModel.create(engine, TINY_UNET, 8) },
-      scheduler: new DDPMScheduler({ numTrainTimesteps: 100 }).toConfig(),
-      trainer,
-    });
+    await startWarm(other, UNet2DModel.create(engine, TINY_UNET, 8), 'tiny-source');
     expect(other.identity?.init_from?.weights_hash).not.toBe(id.init_from.weights_hash);
     await other.close();
   });
@@ -70,17 +65,7 @@ describe('warm start', () => {
   it('refuses a source of another architecture, naming the tensors, before writing anything', async () => {
     const wide = UNet2DModel.create(engine, { ...TINY_UNET, block_out_channels: [8, 24] }, 0);
     const run = await TrainingRun.open(join(root, 'bad'));
-    const e = await run
-      .start(engine, {
-        data: { samples: data(8), labels: labels(8) },
-        dataLabel: 'sines',
-        model: { class: 'UNet2DModel', config: COND },
-        initSeed: 0,
-        initFrom: { label: 'wide', model: wide },
-        scheduler: new DDPMScheduler({ numTrainTimesteps: 100 }).toConfig(),
-        trainer,
-      })
-      .catch((x: unknown) => x as DdpmError);
+    const e = await startWarm(run, wide, 'wide').catch((x: unknown) => x as DdpmError);
     expect(e).toBeInstanceOf(DdpmError);
     expect([(e as DdpmError).code, (e as DdpmError).message]).toEqual([
       'INVALID_ARGUMENT',
