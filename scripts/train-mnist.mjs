@@ -1,18 +1,21 @@
-// Trains the MNIST model shipped in models/mnist/ with this project's code: `npm run train:mnist`.
+// Trains the MNIST models shipped in models/ with this project's code: `npm run train:mnist`.
 //   node scripts/train-mnist.mjs [--minutes M] [--steps S] [--threads N] [--run DIR] [--out DIR]
-//     [--class-conditional] [--preset P] [--recipe shipped|next]
-// --recipe next trains the recipe the ablation chose (MNIST_RECIPE_NEXT, docs/training.md) — the successor of
-// the shipped model, trained in training/mnist-next (committed in steps) until it replaces models/mnist.
-// --class-conditional trains models/mnist-cond (run folder runs/mnist-cond): the same recipe, conditioned on
-// the digit for classifier-free guidance as `ddpm train --class-conditional` is (src/train/class-conditional.ts:
-// num_class_embeds 11, the unconditional label 10, labels dropped to it with probability 0.1). --preset
-// (default: the recipe's) is for tests on a tiny U-Net.
+//     [--class-conditional] [--init-from DIR] [--preset P] [--recipe shipped|next|v1]
+// The recipe is MNIST_RECIPE (src/nn/presets.ts, chosen by the ablation in docs/training.md), also
+// `ddpm train --data mnist`'s defaults. --recipe next is the same recipe in the committed run folder
+// training/mnist-next that trained models/mnist; --recipe v1 the first shipped model's (MNIST_RECIPE_V1).
+// --class-conditional trains models/mnist-cond, conditioned on the digit for classifier-free guidance as
+// `ddpm train --class-conditional` is (src/train/class-conditional.ts: num_class_embeds 11, the
+// unconditional label 10, labels dropped to it with probability 0.1). With MNIST_RECIPE it is a warm start:
+// the weights of --init-from (default models/mnist) with the class embedding from 0, fine-tuned with the
+// recipe's `conditional` learning rate and step count; `--init-from none` trains from the seeded weights.
+// --preset (default: the recipe's) is for tests on a tiny U-Net.
 // Resumable: a TrainingRun in <run> (lock, run.json, checkpoints every 250 steps and on Ctrl-C, loss.csv); running again continues
 // bit-identically from the latest one. When the run reaches --steps (or --minutes of wall time for this
 // invocation), the EMA weights are exported as a diffusers folder to <out> (config.json,
 // diffusion_pytorch_model.safetensors, scheduler_config.json) and <out>/TRAINING.md records the run.
 import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,7 +23,7 @@ import {
   DDPMScheduler,
   Engine,
   MNIST_RECIPE,
-  MNIST_RECIPE_NEXT,
+  MNIST_RECIPE_V1,
   TrainingRun,
   UNet2DModel,
   classConditional,
@@ -28,7 +31,7 @@ import {
 import { loadMnist } from '../dist/io/mnist.js';
 import { UNET_PRESETS } from '../dist/nn/presets.js';
 
-const RECIPES = { shipped: MNIST_RECIPE, next: MNIST_RECIPE_NEXT };
+const RECIPES = { shipped: MNIST_RECIPE, next: MNIST_RECIPE, v1: MNIST_RECIPE_V1 };
 const { values: a } = parseArgs({
   options: {
     recipe: { type: 'string', default: 'shipped' },
@@ -38,6 +41,7 @@ const { values: a } = parseArgs({
     run: { type: 'string' },
     out: { type: 'string' },
     'class-conditional': { type: 'boolean', default: false },
+    'init-from': { type: 'string' },
     preset: { type: 'string' },
   },
 });
@@ -46,8 +50,13 @@ if (!Object.hasOwn(RECIPES, recipeName))
   throw new Error(`--recipe must be one of ${Object.keys(RECIPES).join(', ')}, found ${recipeName}`);
 const recipe = RECIPES[recipeName];
 const preset = a.preset ?? recipe.preset;
-const stepsArg = a.steps ?? String(recipe.steps);
 const conditional = a['class-conditional'];
+// the class-conditional model: a warm start from the unconditional one (recipe.conditional), or from scratch
+if (a['init-from'] !== undefined && !conditional) throw new Error('--init-from is for --class-conditional');
+const initFromDir = !conditional || a['init-from'] === 'none' ? null : (a['init-from'] ?? recipe.conditional?.initFrom);
+// the recipe's fine-tuning settings when it warm-starts (an explicit --init-from with --recipe v1 keeps v1's)
+const warm = initFromDir ? recipe.conditional : null;
+const stepsArg = a.steps ?? String(warm ? warm.steps : recipe.steps);
 const name = conditional ? 'mnist-cond' : 'mnist';
 a.run ??= recipeName === 'next' ? `training/${name}-next` : `runs/${name}`;
 a.out ??= recipeName === 'next' ? join(a.run, 'model') : `models/${name}`;
@@ -66,6 +75,7 @@ const scheduler = new DDPMScheduler(recipe.scheduler);
 const trainerOptions = {
   ...recipe.trainer,
   ...(recipe.trainer.lrScheduler === 'cosine' ? { maxTrainSteps: maxSteps } : {}),
+  ...(warm ? { learningRate: warm.learningRate } : {}),
   ...cfg?.trainer,
 };
 
@@ -80,6 +90,16 @@ if (
 ) {
   await rename(join(a.run, 'loss.csv'), logFile); // a folder from before TrainingRun
 }
+/** The model to warm-start from; its target must be the recipe's (a v-prediction net read as ε would not fit). */
+async function warmStartSource(dir) {
+  const sc = JSON.parse(await readFile(join(dir, 'scheduler_config.json'), 'utf8'));
+  const want = scheduler.toConfig().prediction_type;
+  if (sc.prediction_type !== want)
+    throw new Error(
+      `--init-from ${dir}: its scheduler_config.json has prediction_type ${sc.prediction_type}, the recipe trains ${want}`,
+    );
+  return UNet2DModel.fromPretrained(engine, dir);
+}
 const trainData = conditional ? { samples: data.images, labels: data.labels } : data.images;
 const run = await TrainingRun.open(a.run);
 if (run.checkpoint) {
@@ -91,6 +111,13 @@ if (run.checkpoint) {
     );
   }
   await run.resume(engine, { data: trainData, dataLabel: 'mnist', legacyScheduler: scheduler.toConfig() });
+  const tc = run.trainer.config;
+  if (tc.lrScheduler === 'cosine' && tc.maxTrainSteps !== maxSteps) {
+    await run.close();
+    throw new Error(
+      `--steps ${maxSteps}: the run in ${a.run} decays its learning rate to 0 at step ${tc.maxTrainSteps} (a cosine: part of the run); give --steps ${tc.maxTrainSteps} or use another --run`,
+    );
+  }
   console.log(`resuming at step ${run.trainer.step}`);
 } else {
   await run.start(engine, {
@@ -98,11 +125,14 @@ if (run.checkpoint) {
     dataLabel: 'mnist',
     model: { class: 'UNet2DModel', config: MNIST_UNET },
     initSeed: recipe.initSeed,
+    ...(initFromDir ? { initFrom: { label: initFromDir, model: await warmStartSource(initFromDir) } } : {}),
     scheduler: scheduler.toConfig(),
     trainer: trainerOptions,
   });
 }
 const trainer = run.trainer;
+const startStep = trainer.step;
+const initFrom = run.identity?.init_from;
 const prior = existsSync(logFile) ? await readFile(logFile, 'utf8') : 'step,loss,lr,images_per_second,seconds\n';
 const lines = prior.trimEnd().split('\n');
 const controller = new AbortController();
@@ -145,15 +175,40 @@ await writeFile(
   JSON.stringify({ ...scheduler.toConfig(), _diffusers_version: '0.32.2' }, null, 2) + '\n',
 );
 const csv = lines.slice(1).map((l) => l.split(',').map(Number));
+// this invocation in <run>/invocations.jsonl (steps, wall time, threads, build) — progress.csv lacks the threads
+const invocationsFile = join(a.run, 'invocations.jsonl');
+if (r.step > startStep)
+  await appendFile(
+    invocationsFile,
+    `${JSON.stringify({ from: startStep, to: r.step, seconds: Math.round((Date.now() - started) / 1000), threads: engine.info.threads, build: engine.info.build, node: process.version, ended: new Date().toISOString() })}\n`,
+  );
+const recorded = existsSync(invocationsFile)
+  ? (await readFile(invocationsFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+  : [];
 // each invocation's clock restarts at 0: the run's wall time is the sum of every segment's last value
 let totalSeconds = 0;
-let invocations = 0;
+const segments = [];
 csv.forEach((c, i) => {
-  if (i + 1 === csv.length || csv[i + 1][4] < c[4]) {
-    totalSeconds += c[4];
-    invocations++;
-  }
+  if (i === 0 || c[4] < csv[i - 1][4]) segments.push({ first: c[0], last: c[0], seconds: 0 });
+  const seg = segments[segments.length - 1];
+  seg.last = c[0];
+  seg.seconds = c[4];
+  if (i + 1 === csv.length || csv[i + 1][4] < c[4]) totalSeconds += c[4];
 });
+const invocations = segments.length || recorded.length;
+const describeRecord = (x) =>
+  `  steps ${x.from.toLocaleString('en')} → ${x.to.toLocaleString('en')}, ${(x.seconds / 60).toFixed(1)} min, ${x.threads} thread(s), ${x.build} build`;
+/** One line per invocation: its logged steps, minutes and (when invocations.jsonl has it) threads. */
+const invocationLines = segments.length
+  ? segments.map((g, i) => {
+      const rec = recorded.find((x) => x.to >= g.last && x.to < g.last + 50);
+      const from = rec?.from ?? (i === 0 ? 0 : segments[i - 1].last);
+      return `  ${i + 1}. steps ${from.toLocaleString('en')} → ${(rec?.to ?? g.last).toLocaleString('en')}, ${(g.seconds / 60).toFixed(1)} min, ${rec ? `${rec.threads} thread(s), ${rec.build} build` : 'threads not recorded'}`;
+    })
+  : recorded.map(describeRecord);
 const lastLosses = csv.slice(-10).map((c) => c[1]);
 /** The schedule, the target and the loss, in words, from the recipe. */
 function describeObjective() {
@@ -174,10 +229,11 @@ await writeFile(
 
 - Command: ${conditional ? `\`node scripts/train-mnist.mjs --class-conditional${presetFlag}\`` : `\`npm run train:mnist${presetFlag ? ` --${presetFlag}` : ''}\` (= \`node scripts/train-mnist.mjs${presetFlag}\`)`}, resumable and bit-identical when resumed; this run: ${r.step} steps in ${invocations} invocation(s)${r.aborted ? ' (the last stopped by its time budget; running again continues)' : ''}.
 - Data: the first 80% of each class of the \`mnist\` npm package (8,000 digits, 28×28, scaled to [−1, 1]); the other 2,000 are held out for evaluation.
-- Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; ${describeObjective()}.${cfg ? `\n- Class-conditional (classifier-free guidance, Ho & Salimans 2022): num_class_embeds ${cfg.model.num_class_embeds}, the digits 0–9 and the unconditional label ${cfg.trainer.uncondLabel}, to which each training label is dropped with probability ${cfg.trainer.labelDropout}. Sample with \`ddpm sample --model ${name} --class K\` (the guidance scale: sampling_defaults.json, from \`scripts/guidance-sweep.mjs --write-default\`; see docs/conditional.md).` : ''}
+- Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; ${describeObjective()}.${cfg ? `\n- Class-conditional (classifier-free guidance, Ho & Salimans 2022): num_class_embeds ${cfg.model.num_class_embeds}, the digits 0–9 and the unconditional label ${cfg.trainer.uncondLabel}, to which each training label is dropped with probability ${cfg.trainer.labelDropout}. Sample with \`ddpm sample --model ${name} --class K\` (the guidance scale: sampling_defaults.json, from \`scripts/guidance-sweep.mjs --write-default\`; see docs/conditional.md).` : ''}${initFrom ? `\n- Warm start: every weight from \`${initFrom.model}\` (weights FNV-1a ${initFrom.weights_hash}; its own TRAINING.md tells how it was trained), the class embedding from 0, so training began from exactly that model; the steps, time and loss below are the fine-tuning's alone.` : ''}
 - Optimizer: AdamW lr ${trainerOptions.learningRate} (warmup ${trainerOptions.lrWarmupSteps} steps, then ${trainerOptions.lrScheduler === 'cosine' ? `a cosine decay to 0 at step ${trainerOptions.maxTrainSteps}` : 'constant'}), batch ${trainerOptions.batchSize}, gradient clipping 1, weight decay 0.01; EMA with diffusers' warmup (power 2/3, max decay ${trainerOptions.ema.maxDecay}); the EMA weights are exported.
 - Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${engine.info.build} build.
-- Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's progress.csv; the last invocation used ${engine.info.threads} thread(s)).
+- Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's progress.csv), in ${invocations} invocation(s):
+${invocationLines.join('\n')}
 - Final loss (mean of the last ${lastLosses.length} logged 50-step means): ${(lastLosses.reduce((s, v) => s + v, 0) / Math.max(1, lastLosses.length)).toFixed(4)}.
 `,
 );

@@ -199,7 +199,7 @@ export {
 } from './train/run.js';
 export { RunLock, LOCK_FILE, type LockHolder } from './train/lock.js';
 export type { TrainerState } from './train/trainer.js';
-export { MNIST_RECIPE, MNIST_RECIPE_NEXT } from './nn/presets.js';
+export { MNIST_RECIPE, MNIST_RECIPE_V1 } from './nn/presets.js';
 
 // posterior (issues 13.2, 11.4): the model's Gaussian p_θ(x_{t−1} | x_t) in one place, and the bound's
 // terms with their gradients (training on L_vlb / L_hybrid)

@@ -517,11 +517,15 @@ describe('scripts/guidance-sweep.mjs', () => {
 describe('scripts/train-mnist.mjs --class-conditional', () => {
   const script = join(repo, 'scripts', 'train-mnist.mjs');
   const train = (...args: string[]) =>
-    spawnSync(process.execPath, [script, '--class-conditional', '--preset', 'tiny', '--threads', '1', ...args], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    spawnSync(
+      process.execPath,
+      [script, '--class-conditional', '--preset', 'tiny', '--threads', '1', '--recipe', 'v1', ...args],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
 
   it("trains the recipe with ddpm train --class-conditional's settings, resumes bit-identically, writes TRAINING.md", () => {
     const a = train('--steps', '2', '--run', join(root, 'ra'), '--out', join(root, 'ma'));
@@ -532,7 +536,7 @@ describe('scripts/train-mnist.mjs --class-conditional', () => {
     expect(id.trainer_config).toMatchObject({ labelDropout: LABEL_DROPOUT, uncondLabel: 10 });
     expect(JSON.parse(readFileSync(join(root, 'ma', 'config.json'), 'utf8')).num_class_embeds).toBe(11);
     const md = readFileSync(join(root, 'ma', 'TRAINING.md'), 'utf8');
-    expect(md).toContain('`node scripts/train-mnist.mjs --class-conditional --preset tiny`');
+    expect(md).toContain('`node scripts/train-mnist.mjs --class-conditional --preset tiny --recipe v1`');
     expect(md).toMatch(/Class-conditional .*num_class_embeds 11.*unconditional label 10.*probability 0\.1/);
     // 2 steps then 2 more = 4 straight
     const b = train('--steps', '4', '--run', join(root, 'ra'), '--out', join(root, 'ma'));
@@ -549,5 +553,67 @@ describe('scripts/train-mnist.mjs --class-conditional', () => {
     });
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toMatch(/ra holds a class-conditional run: pass --class-conditional or use another --run/);
+  });
+
+  it('--init-from: a warm start from an unconditional model, recorded in run.json and TRAINING.md', () => {
+    const plainRun = spawnSync(
+      process.execPath,
+      [
+        script,
+        '--preset',
+        'tiny',
+        '--threads',
+        '1',
+        '--recipe',
+        'v1',
+        '--steps',
+        '2',
+        '--run',
+        join(root, 'r0'),
+        '--out',
+        join(root, 'm0'),
+      ],
+      { cwd: root, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(plainRun.status, plainRun.stderr).toBe(0);
+    const a = train(
+      '--steps',
+      '2',
+      '--init-from',
+      join(root, 'm0'),
+      '--run',
+      join(root, 'rw'),
+      '--out',
+      join(root, 'mw'),
+    );
+    expect(a.status, a.stderr).toBe(0);
+    const id = JSON.parse(readFileSync(join(root, 'rw', 'run.json'), 'utf8'));
+    expect(id.init_from).toEqual({ model: join(root, 'm0'), weights_hash: expect.stringMatching(/^[0-9a-f]{8}$/) });
+    expect(readFileSync(join(root, 'mw', 'TRAINING.md'), 'utf8')).toMatch(
+      /Warm start: every weight from `.*m0` \(weights FNV-1a [0-9a-f]{8};.*the class embedding from 0/,
+    );
+    // a model of another target is refused (the shipped recipe trains v-prediction, m0 is ε)
+    const other = spawnSync(
+      process.execPath,
+      [
+        script,
+        '--class-conditional',
+        '--preset',
+        'tiny',
+        '--threads',
+        '1',
+        '--steps',
+        '300',
+        '--init-from',
+        join(root, 'm0'),
+        '--run',
+        join(root, 'rx'),
+      ],
+      { cwd: root, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(
+      /--init-from .*m0: its scheduler_config\.json has prediction_type epsilon, the recipe trains v_prediction/,
+    );
   });
 });

@@ -496,12 +496,16 @@ describe('ddpm train defaults', () => {
     child.kill('SIGKILL');
     await exited;
     const id = JSON.parse(readFileSync(join(root, 'recipe', 'run.json'), 'utf8'));
-    expect(id.trainer_config).toEqual(parseTrainerConfig(MNIST_RECIPE.trainer as never));
+    // the cosine ends at --steps (here lifted past the warmup, which the first warning reports)
+    expect(id.trainer_config).toEqual(parseTrainerConfig({ ...MNIST_RECIPE.trainer, maxTrainSteps: 201 } as never));
     expect(id.trainer_config).toMatchObject({
       batchSize: 32,
       lrWarmupSteps: 200,
-      learningRate: 5e-4,
-      seed: 20261128,
+      learningRate: 1e-3,
+      lrScheduler: 'cosine',
+      predictionType: 'v_prediction',
+      snrGamma: 5,
+      seed: 20261201,
       ema: { maxDecay: 0.9995, useEmaWarmup: true },
     });
     expect(id.scheduler).toEqual(new DDPMScheduler(MNIST_RECIPE.scheduler).toConfig());
@@ -528,7 +532,15 @@ describe('ddpm train defaults', () => {
         .filter((l) => l.startsWith('warning')),
     ).toEqual([
       'warning: --warmup 200 ≥ --steps 1: the learning rate never reaches --lr (warmup is usually a few % of the steps)',
-      'warning: 1 steps is far too few for digits: below ~2,000 steps samples are blobs; the shipped model trained 13,000 steps of 32',
+      'warning: 1 steps is far too few for digits: below ~2,000 steps samples are blobs; the shipped model trained 50,000 steps of 32',
+    ]);
+    // the learning rate's cosine ends at step 201: a resume may not train past it
+    const past = ddpm('train', '--data', 'mnist', '--out', 'recipe', '--steps', '300', '--threads', '1', '--quiet');
+    expect([past.status, past.stderr]).toEqual([
+      1,
+      expect.stringMatching(
+        /--steps 300 is past the end of this run's learning-rate schedule \(a cosine decay to 0 at step 201/,
+      ),
     ]);
   }, 60_000);
 

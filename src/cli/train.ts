@@ -13,7 +13,7 @@ import type { Denoiser } from '../nn/denoiser.js';
 import { MLPDenoiser, parseMLPConfig, type MLPConfig } from '../nn/mlp.js';
 import { parseUNetConfig, type UNet2DConfig } from '../nn/unet-config.js';
 import type { UNet2DModel } from '../nn/unet.js';
-import { CHECKPOINTS_DIR, TrainingRun } from '../train/run.js';
+import { CHECKPOINTS_DIR, RUN_FILE, TrainingRun } from '../train/run.js';
 import { classConditional } from '../train/class-conditional.js';
 import { twoMoons, swissRoll } from '../train/toy-data.js';
 import type { TrainerOptions } from '../train/trainer.js';
@@ -25,8 +25,10 @@ import { Progress } from './progress.js';
 
 export const TRAIN_HELP = `usage: ddpm train --data SOURCE --out DIR [options]
 
-Trains a denoiser with L_simple (Ho et al. 2020), AdamW and an EMA of the weights. Running the same
-command again resumes from the newest checkpoint in DIR/checkpoints, bit-identically.
+Trains a denoiser with L_simple (Ho et al. 2020), AdamW and an EMA of the weights; --data mnist trains
+the shipped models/mnist's recipe (docs/training.md: v-prediction, min-SNR-5 weighting, lr 1e-3 decaying
+by a cosine to 0 at --steps). Running the same command again resumes from the newest checkpoint in
+DIR/checkpoints, bit-identically.
 
   --data SOURCE          mnist (the 8,000 training digits of the 'mnist' package), two-moons, swiss-roll
                          (8,000 2-D points), or a folder of PNG files (all the same square size)
@@ -41,16 +43,17 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
                          --guidance W'
   --batch B              batch size. Default: 32 with --preset mnist (the shipped model's recipe,
                          models/mnist/TRAINING.md), 64 other images, 256 points
-  --lr X                 AdamW learning rate, constant after the warmup. Default: 5e-4 (images), 3e-3 (points)
+  --lr X                 AdamW learning rate after the warmup: decaying by a cosine to 0 at --steps with
+                         --preset mnist (default 1e-3), else constant (default 5e-4 images, 3e-3 points)
   --warmup N             steps of linear learning-rate warmup from 0. Default: 200 (mnist), 500 (other
                          images), 100 (points)
-  --steps N              train until step N (counted from the start of the run). Default: 13000 (mnist,
-                         as shipped), 10000 (other images), 3000 (points)
+  --steps N              train until step N (counted from the start of the run). Default: 50000 (mnist,
+                         as shipped: ~2.2 h on 2 cores), 10000 (other images), 3000 (points)
   --epochs E             instead of --steps: until E passes over the data
   --ema DECAY            EMA decay in [0, 1), 0 for none. Default: 0.9995 with diffusers' EMA warmup
                          (mnist), 0.999 (other images), 0.995 (points)
   --seed S               initial weights, data order, timesteps, noise. Default: the shipped model's
-                         (weights 0, training 20261128) with --preset mnist, else 0
+                         (weights 0, training 20261201) with --preset mnist, else 0
   --loss L               simple (L_simple), hybrid (L_simple + 0.001·L_vlb, Nichol & Dhariwal 2021) or vlb
                          (the bound itself); hybrid and vlb learn the variance (variance_type learned_range:
                          the U-Net outputs 2× the image channels). Images only. Default: simple
@@ -64,8 +67,10 @@ command again resumes from the newest checkpoint in DIR/checkpoints, bit-identic
 Ctrl-C stops at the next step boundary, saves a checkpoint and exports the model. The exported model
 (DIR/model) is a diffusers folder for U-Nets — config.json, diffusion_pytorch_model.safetensors,
 scheduler_config.json (DDPMScheduler, linear β, T = 1000) — that 'ddpm sample --model DIR/model' reads.
-On resume, --batch, --lr, --warmup, --ema, --seed and the model must match the run (DIR/run.json);
---steps may grow (nothing depends on it, so a run extended later equals one run to the new --steps).
+On resume, --batch, --lr, --warmup, --ema, --seed and the model must match the run (DIR/run.json).
+With a constant learning rate --steps may grow (nothing depends on it, so a run extended later equals
+one run to the new --steps); the mnist recipe's cosine ends at the first run's --steps, which a resume
+may not pass.
 One 'ddpm train' at a time writes DIR (DIR/train.lock names it; a lock left by a killed run is taken
 over). DIR/loss.csv is append-only: a kill at any moment loses no loss a checkpoint covers.`;
 
@@ -319,14 +324,16 @@ export async function trainCommand(argv: string[]): Promise<void> {
     const learnedVariance =
       (run.checkpoint ? (run.checkpoint.manifest.trainer_config.loss ?? 'simple') : loss) !== 'simple';
     const ema = emaDecay === 0 ? null : recipe ? { ...recipe.trainer.ema, maxDecay: emaDecay } : { maxDecay: emaDecay };
+    // the mnist recipe's learning rate decays by a cosine to 0 at --steps (--steps is then part of the run);
+    // other presets stay constant after the warmup, so a run extended later equals a longer run
+    const cosine = recipe?.trainer.lrScheduler === 'cosine';
     const options: TrainerOptions = {
-      // constant after the warmup, and nothing depends on --steps: a run extended later equals a longer run
       ...(recipe?.trainer ?? {}),
       batchSize: batch,
       learningRate: lr,
-      lrScheduler: 'constant',
+      lrScheduler: cosine ? 'cosine' : 'constant',
       lrWarmupSteps: warmup,
-      maxTrainSteps: 0,
+      maxTrainSteps: cosine ? Math.max(target, warmup + 1) : 0,
       loss,
       ema,
       seed: seed ?? recipe?.trainer.seed ?? 0,
@@ -376,6 +383,12 @@ export async function trainCommand(argv: string[]): Promise<void> {
         labels,
         legacyScheduler: scheduler,
       });
+      const tc = trainer.config;
+      if (tc.lrScheduler === 'cosine' && target > tc.maxTrainSteps)
+        throw new DdpmError(
+          'RUN_MISMATCH',
+          `--steps ${target} is past the end of this run's learning-rate schedule (a cosine decay to 0 at step ${tc.maxTrainSteps}, ${join(out, RUN_FILE)}): the rate would rise again; train a new --out with --steps ${target}`,
+        );
       if (!quiet) console.error(`resuming ${out} at step ${trainer.step} (${run.checkpoint.source})`);
     } else {
       const spec = modelSpec(data, preset, modelConfig, conditional, learnedVariance);

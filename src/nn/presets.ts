@@ -34,11 +34,12 @@ export const UNET_PRESETS = {
 export type UNetPreset = keyof typeof UNET_PRESETS;
 
 /**
- * How the shipped models/mnist was trained (its TRAINING.md): the single source of `ddpm train --data
- * mnist --preset mnist`'s defaults and of scripts/train-mnist.mjs, so a user's own run matches the shipped
- * model's. Plain values (diffusers scheduler options, Trainer options) so that nn/ needs nothing above it.
+ * How the first shipped models/mnist (until 2026-12-01: 69.9% confident digits) was trained: linear β,
+ * ε-prediction, plain L_simple, lr 5e-4 constant, 13,000 steps. The `base` row of the recipe ablation
+ * (docs/training.md); `node scripts/train-mnist.mjs --recipe v1` still trains it. Plain values (diffusers
+ * scheduler options, Trainer options) so that nn/ needs nothing above it.
  */
-export const MNIST_RECIPE = {
+export const MNIST_RECIPE_V1 = {
   preset: 'mnist',
   /** DDPMScheduler options: linear β 1e-4 … 0.02, T = 1000, x̂_0 clipped to [−1, 1]. */
   scheduler: {
@@ -48,6 +49,7 @@ export const MNIST_RECIPE = {
     betaEnd: 0.02,
     clipSample: true,
     varianceType: 'fixed_small',
+    predictionType: 'epsilon',
   },
   /** Trainer options: ε-prediction, L_simple, AdamW with a 200-step warmup then constant; EMA with diffusers' warmup. */
   trainer: {
@@ -62,35 +64,44 @@ export const MNIST_RECIPE = {
   },
   /** Seed of the initial weights (the shipped run used 0 with the trainer seed above). */
   initSeed: 0,
-  /** The shipped model's step count (13,000 × 32 digits, 87 minutes on 2 cores). */
+  /** 13,000 × 32 digits, 87 minutes on 2 cores. */
   steps: 13000,
   checkpointEvery: 250,
   /**
-   * Below this many steps samples are noise rather than digits (the shipped model's digits were still
+   * Below this many steps samples are noise rather than digits (the first model's digits were still
    * malformed at 9,900 steps): `ddpm train` warns.
    */
   minUsefulSteps: 2000,
+  /** No warm start: `--class-conditional` trains from the seeded initialisation, with the same options. */
+  conditional: null,
 } as const;
 
 /**
- * The recipe the ablation chose (docs/training.md, docs/ablations.json): MNIST_RECIPE with the three
- * one-change winners of stage 1 — v-prediction, min-SNR-5 weighting and a larger learning rate decaying
- * by a cosine to 0 — which add up in stage 2, where the 16/32/32 network also beat a 32/64/64 one at the
- * same compute. Trained by
- * `node scripts/train-mnist.mjs --recipe next` in training/mnist-next (committed in steps); it becomes
- * MNIST_RECIPE when its model replaces models/mnist.
+ * How the shipped models/mnist was trained (its TRAINING.md) — the recipe the ablation chose
+ * (docs/training.md, docs/ablations.json): MNIST_RECIPE_V1 with the three one-change winners of stage 1 —
+ * v-prediction, min-SNR-5 weighting and a larger learning rate decaying by a cosine to 0 at the last step —
+ * which add up in stage 2, where the 16/32/32 network also beat a 32/64/64 one at the same compute.
+ * The single source of `ddpm train --data mnist --preset mnist`'s defaults and of scripts/train-mnist.mjs,
+ * so a user's own run matches the shipped model's.
  */
-export const MNIST_RECIPE_NEXT = {
-  ...MNIST_RECIPE,
-  scheduler: { ...MNIST_RECIPE.scheduler, predictionType: 'v_prediction' },
+export const MNIST_RECIPE = {
+  ...MNIST_RECIPE_V1,
+  scheduler: { ...MNIST_RECIPE_V1.scheduler, predictionType: 'v_prediction' },
   trainer: {
-    ...MNIST_RECIPE.trainer,
+    ...MNIST_RECIPE_V1.trainer,
     predictionType: 'v_prediction',
     snrGamma: 5,
     learningRate: 1e-3,
+    /** decays to 0 at the run's last step: maxTrainSteps is set to the step count by whoever trains */
     lrScheduler: 'cosine',
     seed: 20261201,
   },
-  /** ~2.3 h on 2 threads at the measured 164 ms per step. */
+  /** 50,000 × 32 digits: ~2.2 h on 2 threads at the measured ~0.16 s per step. */
   steps: 50000,
+  /**
+   * models/mnist-cond: the shipped unconditional model warm-started into a class-conditional one (every
+   * weight copied, the class embedding from 0, so training starts from exactly models/mnist) and
+   * fine-tuned with the labels — docs/conditional.md. Same options otherwise, the learning rate smaller.
+   */
+  conditional: { initFrom: 'models/mnist', learningRate: 2e-4, steps: 6000 },
 } as const;

@@ -35,6 +35,8 @@ import {
   type Checkpoint,
 } from './checkpoint.js';
 import { RunLock } from './lock.js';
+import { fnv1a } from './fnv.js';
+import { warmStart } from './warm-start.js';
 import { fsPromises, pathModule } from '#platform';
 import { Trainer, parseTrainerConfig, type TrainProgress, type TrainerConfig, type TrainerOptions } from './trainer.js';
 
@@ -63,6 +65,8 @@ export interface RunIdentity {
   model: { class: ModelClass; config: unknown };
   /** Seed of the initial weights; null when unknown (a folder upgraded from version 1). */
   init_seed: number | null;
+  /** A warm start (StartOptions.initFrom): the model the weights came from, and their FNV-1a hash. */
+  init_from?: { model: string; weights_hash: string };
   /** diffusers scheduler_config.json: the training schedule, and the exported model's scheduler. */
   scheduler: Record<string, unknown>;
   trainer_config: TrainerConfig;
@@ -75,6 +79,11 @@ export interface StartOptions {
   dataLabel: string;
   model: { class: ModelClass; config: unknown };
   initSeed: number;
+  /**
+   * Warm start (src/train/warm-start.ts): begin from this trained U-Net's weights instead of the seeded
+   * initialisation (the class embedding, if the source has none, from 0). `label` names it in run.json.
+   */
+  initFrom?: { label: string; model: UNet2DModel };
   scheduler: Record<string, unknown>;
   trainer: TrainerOptions;
 }
@@ -139,10 +148,7 @@ function ioError(file: string, what: string, e: unknown): DdpmError {
 
 /** FNV-1a over the bytes of x, as 8 hex digits. */
 export function dataHash(x: Float32Array): string {
-  const b = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, '0');
+  return fnv1a([x]);
 }
 
 function samplesOf(d: TrainData): Float32Array {
@@ -191,6 +197,15 @@ export function parseRunIdentity(
     const seed = own(o, 'init_seed');
     if (seed !== null && (!Number.isSafeInteger(seed) || (seed as number) < 0))
       fail(`init_seed must be an integer ≥ 0 or null, found ${show(seed)}`);
+    const from = own(o, 'init_from');
+    if (
+      from !== undefined &&
+      (!isObject(from) ||
+        typeof own(from, 'model') !== 'string' ||
+        typeof own(from, 'weights_hash') !== 'string' ||
+        !/^[0-9a-f]{8}$/.test(own(from, 'weights_hash') as string))
+    )
+      fail(`init_from must be { model: string, weights_hash: 8 hex digits }, found ${show(from)}`);
     if (!isObject(own(o, 'trainer_config')))
       fail(`trainer_config must be an object, found ${show(own(o, 'trainer_config'))}`);
     try {
@@ -289,6 +304,12 @@ export class TrainingRun {
       o.model.class === 'MLPDenoiser'
         ? MLPDenoiser.create(engine, spec, o.initSeed)
         : UNet2DModel.create(engine, spec, o.initSeed);
+    if (o.initFrom && !(model instanceof UNet2DModel))
+      throw new DdpmError('INVALID_ARGUMENT', `initFrom ${o.initFrom.label}: a warm start is for U-Nets`);
+    const initFrom = o.initFrom && {
+      model: o.initFrom.label,
+      weights_hash: warmStart(engine, model as UNet2DModel, o.initFrom.model, o.initFrom.label),
+    };
     const trainer = new Trainer(model, o.data, schedule, o.trainer);
     const x = samplesOf(o.data);
     const identity: RunIdentity = {
@@ -299,6 +320,7 @@ export class TrainingRun {
       data_hash: dataHash(x),
       model: describeModel(model),
       init_seed: o.initSeed,
+      ...(initFrom ? { init_from: initFrom } : {}),
       scheduler: o.scheduler,
       trainer_config: trainer.config,
     };
