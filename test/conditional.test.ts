@@ -590,7 +590,7 @@ describe('scripts/train-mnist.mjs --class-conditional', () => {
     const id = JSON.parse(readFileSync(join(root, 'rw', 'run.json'), 'utf8'));
     expect(id.init_from).toEqual({ model: join(root, 'm0'), weights_hash: expect.stringMatching(/^[0-9a-f]{8}$/) });
     expect(readFileSync(join(root, 'mw', 'TRAINING.md'), 'utf8')).toMatch(
-      /Warm start: every weight from `.*m0` \(weights FNV-1a [0-9a-f]{8};.*the class embedding from 0/,
+      /Warm start: every weight from `.*m0` \(weights FNV-1a [0-9a-f]{8};.*the class embedding seeded/,
     );
     // a model of another target is refused (the shipped recipe trains v-prediction, m0 is ε)
     const other = spawnSync(

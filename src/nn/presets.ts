@@ -100,8 +100,8 @@ export const MNIST_RECIPE = {
   steps: 50000,
   /**
    * models/mnist-cond: the shipped unconditional model warm-started into a class-conditional one (every
-   * weight copied, the class embedding from 0, so training starts from exactly models/mnist) and
-   * fine-tuned with the labels — docs/conditional.md. Same options otherwise, the learning rate smaller.
+   * weight copied, the class embedding seeded) and fine-tuned with the labels — docs/conditional.md.
+   * Same options otherwise, 4,000 steps.
    */
-  conditional: { initFrom: 'models/mnist', learningRate: 2e-4, steps: 6000 },
+  conditional: { initFrom: 'models/mnist', learningRate: 1e-3, steps: 4000 },
 } as const;

@@ -81,7 +81,7 @@ export interface StartOptions {
   initSeed: number;
   /**
    * Warm start (src/train/warm-start.ts): begin from this trained U-Net's weights instead of the seeded
-   * initialisation (the class embedding, if the source has none, from 0). `label` names it in run.json.
+   * initialisation (the class embedding, if the source has none, keeps the seeded one). `label` names it in run.json.
    */
   initFrom?: { label: string; model: UNet2DModel };
   scheduler: Record<string, unknown>;
