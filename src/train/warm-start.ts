@@ -19,8 +19,8 @@ const shape = (s: readonly number[]) => `[${s.join(', ')}]`;
 
 /**
  * Copies `source`'s weights into `target` (same architecture; the class embedding may be missing from
- * the source and then stays as initialised). Every disagreement is listed in one INVALID_ARGUMENT error naming `label`, before anything
- * is written. Returns the source weights' hash.
+ * the source and then stays as initialised). Every disagreement is listed in one INVALID_ARGUMENT error
+ * naming `label`, before anything is written. Returns the source weights' hash.
  */
 export function warmStart(engine: Engine, target: UNet2DModel, source: UNet2DModel, label: string): string {
   const from = new Map(source.params.specs.map((s) => [s.name, s.shape]));
