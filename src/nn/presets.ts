@@ -29,6 +29,18 @@ export const UNET_PRESETS = {
     freq_shift: 0,
     downsample_padding: 1,
   },
+  /** `mnist` at twice the width (32/64/64, 1.1M parameters): the candidate trained in training/mnist-wide. */
+  'mnist-wide': {
+    block_out_channels: [32, 64, 64],
+    layers_per_block: 1,
+    norm_num_groups: 8,
+    attention_head_dim: null,
+    down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D'],
+    up_block_types: ['UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
+    flip_sin_to_cos: true,
+    freq_shift: 0,
+    downsample_padding: 1,
+  },
 } as const satisfies Record<string, Record<string, unknown>>;
 
 export type UNetPreset = keyof typeof UNET_PRESETS;
