@@ -32,7 +32,8 @@ import { loadMnist } from '../dist/io/mnist.js';
 import { UNET_PRESETS } from '../dist/nn/presets.js';
 
 // wide: the recipe on the 32/64/64 network for about the compute of the 16/32/32 final run (~2 h on 2 threads
-// at the measured 0.435 s per step against 0.173), in the committed run folder training/mnist-wide
+// at the measured 0.46 s per step against 0.17), in the committed run folder training/mnist-wide: it drew
+// worse digits than models/mnist (docs/training.md, "32/64/64 at the final run's compute")
 const WIDE = { ...MNIST_RECIPE, preset: 'mnist-wide', steps: 16000 };
 const RECIPES = { shipped: MNIST_RECIPE, next: MNIST_RECIPE, v1: MNIST_RECIPE_V1, wide: WIDE };
 /** recipes trained in a committed folder training/<name>-<recipe> (one checkpoint kept), exported beside it */

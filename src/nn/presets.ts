@@ -32,7 +32,10 @@ export const UNET_PRESETS = {
     up_block_types: ['AttnUpBlock2D', 'UpBlock2D'],
   },
   mnist: MNIST_UNET,
-  /** `mnist` at twice the width (32/64/64, 1.1M parameters): the candidate trained in training/mnist-wide. */
+  /**
+   * `mnist` at twice the width (32/64/64, 1.1M parameters): trained in training/mnist-wide at the shipped
+   * run's compute, where it drew worse digits than `mnist` (docs/training.md) — kept to reproduce that.
+   */
   'mnist-wide': { ...MNIST_UNET, block_out_channels: [32, 64, 64] },
 } as const satisfies Record<string, Record<string, unknown>>;
 
