@@ -3,7 +3,8 @@
 //     [--class-conditional] [--init-from DIR] [--preset P] [--recipe shipped|next|v1|wide]
 // The recipe is MNIST_RECIPE (src/nn/presets.ts, chosen by the ablation in docs/training.md), also
 // `ddpm train --data mnist`'s defaults. --recipe next is the same recipe in the committed run folder
-// training/mnist-next that trained models/mnist; --recipe v1 the first shipped model's (MNIST_RECIPE_V1).
+// training/mnist-next that trained models/mnist; --recipe v1 the first shipped model's (MNIST_RECIPE_V1);
+// --recipe wide the recipe on a 32/64/64 U-Net in training/mnist-wide (a measured comparison, not shipped).
 // --class-conditional trains models/mnist-cond, conditioned on the digit for classifier-free guidance as
 // `ddpm train --class-conditional` is (src/train/class-conditional.ts: num_class_embeds 11, the
 // unconditional label 10, labels dropped to it with probability 0.1). With MNIST_RECIPE it is a warm start:
