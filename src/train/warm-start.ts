@@ -39,9 +39,9 @@ export function warmStart(engine: Engine, target: UNet2DModel, source: UNet2DMod
       'INVALID_ARGUMENT',
       `warm start from ${label}: its weights do not fit this model: ${problems.slice(0, 6).join('; ')}${problems.length > 6 ? ` (and ${problems.length - 6} more)` : ''}`,
     );
-  const inSource = new Set(source.params.specs.map((s) => s.name));
-  for (const s of target.params.specs)
-    if (inSource.has(s.name)) engine.view(target.params.get(s.name)).set(engine.view(source.params.get(s.name)));
+  // every source tensor is in the target (checked above); what the source lacks keeps its initialisation
+  for (const s of source.params.specs)
+    engine.view(target.params.get(s.name)).set(engine.view(source.params.get(s.name)));
   // FNV-1a over the source's weights in state-dict order: run.json records which model it was
   return fnv1a(source.params.specs.map((p) => engine.view(source.params.get(p.name))));
 }
