@@ -151,6 +151,7 @@ export {
   DDPMPipeline,
   type FromPretrainedOptions,
   type RunOptions,
+  type Autoguidance,
   type StepInfo,
   type PipelineOutput,
 } from './pipelines/ddpm.js';
@@ -231,13 +232,18 @@ export { Checker, show, own, hasOwn } from './validate.js';
 export type { ArenaTag, Lease } from './engine/memory.js';
 
 // class-conditional MNIST (issue 11 item 3): sampling defaults stored with a model (sampling_defaults.json:
-// the guidance a sweep chose, used by DDPMPipeline.run and `ddpm sample --class K`), and the
-// class-conditional training settings (`ddpm train --class-conditional`, scripts/train-mnist.mjs)
+// the guidance a sweep chose, used by DDPMPipeline.run and `ddpm sample --class K`, or autoguidance with
+// its guide for an unconditional model), and the class-conditional training settings (`ddpm train
+// --class-conditional`, scripts/train-mnist.mjs)
 export {
   SAMPLING_DEFAULTS_FILE,
+  MAX_AUTOGUIDANCE_SCALE,
+  checkGuide,
+  loadGuide,
   parseSamplingDefaults,
   readSamplingDefaults,
   samplingDefaultsJson,
+  type AutoguidanceDefaults,
   type SamplingDefaults,
 } from './pipelines/defaults.js';
 export { LABEL_DROPOUT, classConditional } from './train/class-conditional.js';

@@ -26,7 +26,15 @@ import { classHistogram, confidentFraction, featureStats, frechetDistance } from
 import { perClassScores, requestedLabels, type PerClassScores } from '../eval/per-class.js';
 import { MAX_GUIDANCE_SCALE } from '../pipelines/defaults.js';
 import { intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
-import { SAMPLER_HELP, loadModelFolder, samplerChoice, samplingProgress, writeFileAtomic } from './files.js';
+import {
+  AUTOGUIDANCE_HELP,
+  SAMPLER_HELP,
+  autoguidanceChoice,
+  loadModelFolder,
+  samplerChoice,
+  samplingProgress,
+  writeFileAtomic,
+} from './files.js';
 import { DDPMPipeline } from '../pipelines/ddpm.js';
 import { Progress } from './progress.js';
 
@@ -59,6 +67,7 @@ ${SAMPLER_HELP}
   --guidance W        with --per-class: ε = ε_u + W·(ε_c − ε_u). 0 is the unconditional model (the same
                       samples and numbers as without --per-class), 1 the conditional one. Default: the
                       model's sampling_defaults.json (as 'ddpm sample --class K')
+${AUTOGUIDANCE_HELP}
   --json FILE         also write every number as JSON
   --quiet             no progress bar
 
@@ -103,6 +112,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
       'nll-samples': { type: 'string' },
       'per-class': { type: 'boolean' },
       guidance: { type: 'string' },
+      guide: { type: 'string' },
+      autoguidance: { type: 'string' },
+      'autoguidance-max-t': { type: 'string' },
       json: { type: 'string' },
     },
     EVAL_HELP,
@@ -162,6 +174,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
         labels: requestedLabels(n),
       };
     }
+    const ag = await autoguidanceChoice(engine, loaded, v);
     const [train, heldOut] = await Promise.all([loadMnist('train'), loadMnist('test')]);
 
     // 1. the classifier, cached
@@ -186,6 +199,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
       eta,
       classLabels: guided ? perClass!.labels : uncond,
       guidanceScale: guided ? perClass!.guidanceScale : undefined,
+      autoguidance: ag.autoguidance,
       signal: ac.signal,
       onStep,
     });
@@ -252,7 +266,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     if (ac.signal.aborted) throw new DdpmError('ABORTED', 'eval: interrupted');
     printTable([
       [
-        `samples (${n}, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? 'calls' : 'steps'}${perClass ? `, per class, guidance ${perClass.guidanceScale}` : ''})`,
+        `samples (${n}, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? 'calls' : 'steps'}${perClass ? `, per class, guidance ${perClass.guidanceScale}` : ''}${ag.autoguidance ? `, autoguidance ${ag.autoguidance.scale}` : ''})`,
         sampleRow,
         '',
       ],
@@ -273,6 +287,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     console.log(
       `classifier: ${classifierFile}${trained ? ' (trained now)' : ''}, ${(100 * classifierAccuracy).toFixed(1)}% right on the held-out digits`,
     );
+    if (ag.description) console.log(`samples: ${ag.description}; bits/dim is the model's alone`);
     if (bound)
       console.log(
         `bits/dim: variational bound on all ${bound.images} held-out digits, ${nllSamples} random timestep(s) per digit (unbiased; ± one standard error), seed ${seed}`,
@@ -287,6 +302,13 @@ export async function evalCommand(argv: string[]): Promise<void> {
         modelCalls: calls,
         eta: eta ?? null,
         seed,
+        autoguidance: ag.autoguidance
+          ? {
+              scale: ag.autoguidance.scale,
+              maxTimestep: ag.autoguidance.maxTimestep ?? null,
+              description: ag.description,
+            }
+          : null,
         classifier: { file: classifierFile, heldOutAccuracy: classifierAccuracy, features: FEATURES },
         samples: sampleRow,
         trainingDigits: trainRow,

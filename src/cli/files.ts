@@ -14,10 +14,17 @@ import {
   shippedModelUrl,
 } from '../io/sources.js';
 import { MLPDenoiser } from '../nn/mlp.js';
-import { loadModel } from '../nn/registry.js';
+import { loadModel, type PretrainedModel } from '../nn/registry.js';
 import type { UNet2DModel } from '../nn/unet.js';
 import { pipelineScheduler, type PipelineScheduler } from '../pipelines/scheduler-choice.js';
-import { readSamplingDefaults, type SamplingDefaults } from '../pipelines/defaults.js';
+import {
+  MAX_AUTOGUIDANCE_SCALE,
+  SAMPLING_DEFAULTS_FILE,
+  loadGuide,
+  readSamplingDefaults,
+  type SamplingDefaults,
+} from '../pipelines/defaults.js';
+import type { Autoguidance } from '../pipelines/ddpm.js';
 import { SAMPLER_NAMES, modelCallsForSteps, stepsForModelCalls, type SamplerName } from '../diffusion/samplers.js';
 import { choiceOption, intOption, numberOption } from './args.js';
 import { Progress } from './progress.js';
@@ -95,6 +102,8 @@ interface LoadedCommon {
   notices: string[];
   /** The folder's sampling_defaults.json ({} without one). */
   defaults: SamplingDefaults;
+  /** The autoguidance guide the defaults name (from its subfolder), else null. */
+  guide: PretrainedModel | null;
 }
 
 export type LoadedModel =
@@ -133,9 +142,10 @@ export async function loadModelFolder(engine: Engine, dirArg: string | undefined
     root,
     model instanceof MLPDenoiser ? null : model.config.num_class_embeds,
   );
+  const guide = await loadGuide(engine, root, defaults, model);
   return model instanceof MLPDenoiser
-    ? { kind: 'mlp', model, scheduler, dir, notices, defaults }
-    : { kind: 'unet', model, scheduler, dir, notices, defaults };
+    ? { kind: 'mlp', model, scheduler, dir, notices, defaults, guide }
+    : { kind: 'unet', model, scheduler, dir, notices, defaults, guide };
 }
 
 /** The sampler `name` (SAMPLER_NAMES) configured from the model's scheduler_config.json. */
@@ -208,6 +218,59 @@ export function samplerChoice(
     steps,
     calls: modelCallsForSteps(sampler, steps),
     eta: sampler === 'ddim' ? eta : undefined,
+  };
+}
+
+/** The help lines of --guide, --autoguidance and --autoguidance-max-t, shared by sample and eval. */
+export const AUTOGUIDANCE_HELP = `  --autoguidance W|off  autoguidance (Karras et al. 2024) for unconditional models: D = D_g + W·(D − D_g)
+                     with a weaker guide model D_g (same schedule and prediction type); 1 is the model
+                     alone, off none. Two model calls per guided step. Default: the model's
+                     sampling_defaults.json (mnist: its guide/, the W and interval of its sweep), else off
+  --autoguidance-max-t T|all  guide only at timesteps t <= T (limited-interval guidance). Default: the
+                     model's sampling_defaults.json, else all
+  --guide DIR        the guide model folder (default: the one sampling_defaults.json names)`;
+
+/** What --guide, --autoguidance and --autoguidance-max-t resolve to, and a phrase for the output. */
+export async function autoguidanceChoice(
+  engine: Engine,
+  loaded: LoadedModel,
+  v: { guide?: string; autoguidance?: string; 'autoguidance-max-t'?: string },
+): Promise<{ autoguidance: Autoguidance | null; description: string | null }> {
+  const stored = loaded.defaults.autoguidance;
+  if (v.autoguidance === 'off') {
+    if (v.guide !== undefined || v['autoguidance-max-t'] !== undefined)
+      throw new DdpmError('INVALID_ARGUMENT', '--guide/--autoguidance-max-t with --autoguidance off');
+    return { autoguidance: null, description: null };
+  }
+  let guide = loaded.guide;
+  let guideName = stored ? join(loaded.dir, stored.guide) : null;
+  if (v.guide !== undefined) {
+    const g = await loadModelFolder(engine, v.guide);
+    guide = g.model;
+    guideName = g.dir;
+  }
+  const explicit = v.autoguidance !== undefined || v['autoguidance-max-t'] !== undefined || v.guide !== undefined;
+  if (!guide) {
+    if (explicit)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `--autoguidance: ${loaded.dir} has no guide (no autoguidance in ${SAMPLING_DEFAULTS_FILE}); pass --guide DIR`,
+      );
+    return { autoguidance: null, description: null };
+  }
+  if (v.autoguidance === undefined && !stored)
+    throw new DdpmError('INVALID_ARGUMENT', `--guide: pass --autoguidance W (${loaded.dir} has no stored scale)`);
+  const scale = numberOption('autoguidance', v.autoguidance, stored?.scale ?? 1, 0, MAX_AUTOGUIDANCE_SCALE);
+  const maxT =
+    v['autoguidance-max-t'] === 'all'
+      ? undefined
+      : v['autoguidance-max-t'] === undefined
+        ? stored?.maxTimestep
+        : intOption('autoguidance-max-t', v['autoguidance-max-t'], 0, 0);
+  const from = explicit ? '' : ` from ${loaded.defaults.file}`;
+  return {
+    autoguidance: { guide, scale, maxTimestep: maxT },
+    description: `autoguidance ${scale} (guide ${guideName}${maxT === undefined ? '' : `, t <= ${maxT}`})${from}`,
   };
 }
 

@@ -6,7 +6,9 @@ import { tensorToImages, toPng } from '../io/image.js';
 import { DDPMPipeline } from '../pipelines/ddpm.js';
 import { intOption, numberOption, parseCommand, seedOption, threadsOption } from './args.js';
 import {
+  AUTOGUIDANCE_HELP,
   SAMPLER_HELP,
+  autoguidanceChoice,
   loadModelFolder,
   samplerChoice,
   samplingProgress,
@@ -39,6 +41,7 @@ ${SAMPLER_HELP}
                      0 is the unconditional model, 1 the conditional one. Default: the model's
                      sampling_defaults.json (mnist-cond: the W its guidance sweep chose) for --class
                      0 … num_class_embeds − 2, else none
+${AUTOGUIDANCE_HELP}
   --scale K          enlarge the PNG K times (nearest neighbour). Default: 1
   --json             print what was written and the timings as one JSON object on stdout
   --quiet            no progress bar
@@ -62,6 +65,9 @@ export async function sampleCommand(argv: string[]): Promise<void> {
       trajectory: { type: 'string' },
       class: { type: 'string' },
       guidance: { type: 'string' },
+      guide: { type: 'string' },
+      autoguidance: { type: 'string' },
+      'autoguidance-max-t': { type: 'string' },
       scale: { type: 'string' },
       json: { type: 'boolean' },
       karras: { type: 'boolean' },
@@ -81,6 +87,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     const { sampler, karras, scheduler, steps, calls, eta } = samplerChoice(v, loaded.scheduler, engine);
     const pipe = new DDPMPipeline(engine, loaded.model, scheduler);
     const cond = conditioning(loaded, v.class, v.guidance);
+    const ag = await autoguidanceChoice(engine, loaded, v);
     const guidanceFrom =
       cond.guidanceScale === undefined ? null : v.guidance === undefined ? loaded.defaults.file! : '--guidance';
     const shape = pipe.sampleShape;
@@ -104,6 +111,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
       seed,
       eta,
       ...cond,
+      autoguidance: ag.autoguidance,
       onStep: (done, total, info) => {
         onStep(done, total, info);
         // the trajectory is the first sample's: calls 1 … calls of the first batch
@@ -136,7 +144,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     const tEnd = performance.now();
     if (!v.quiet)
       console.error(
-        `wrote ${out} (${n} samples, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? `model calls (${steps} steps)` : 'steps'}, seed ${seed}${cond.classLabels === undefined ? '' : `, class ${cond.classLabels}${cond.guidanceScale === undefined ? '' : `, guidance ${cond.guidanceScale}${guidanceFrom === '--guidance' ? '' : ` from ${guidanceFrom}`}`}`})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`,
+        `wrote ${out} (${n} samples, ${sampler}${karras ? ' karras' : ''} ${calls} ${sampler === 'heun' ? `model calls (${steps} steps)` : 'steps'}, seed ${seed}${cond.classLabels === undefined ? '' : `, class ${cond.classLabels}${cond.guidanceScale === undefined ? '' : `, guidance ${cond.guidanceScale}${guidanceFrom === '--guidance' ? '' : ` from ${guidanceFrom}`}`}`}${ag.description ? `, ${ag.description}` : ''})${v.trajectory ? ` and ${v.trajectory} (steps ${trajectory.map((f) => f.step).join(', ')})` : ''}`,
       );
     if (v.json) {
       const ms = (a: number, b: number) => Math.round(b - a);
@@ -155,6 +163,13 @@ export async function sampleCommand(argv: string[]): Promise<void> {
           ...(cond.classLabels === undefined
             ? {}
             : { class: cond.classLabels, guidance: cond.guidanceScale ?? null, guidanceFrom }),
+          autoguidance: ag.autoguidance
+            ? {
+                scale: ag.autoguidance.scale,
+                maxTimestep: ag.autoguidance.maxTimestep ?? null,
+                description: ag.description,
+              }
+            : null,
           engine: { build: engine.info.build, threads: engine.info.threads },
           written,
           trajectorySteps: v.trajectory ? trajectory.map((f) => f.step) : null,

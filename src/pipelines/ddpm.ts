@@ -32,7 +32,10 @@ import { fsPromises, writeFilesAtomic } from '#platform';
 import { macrotaskYielder } from '../event-loop.js';
 import { pipelineScheduler, takesEta, type PipelineScheduler } from './scheduler-choice.js';
 import {
+  MAX_AUTOGUIDANCE_SCALE,
   SAMPLING_DEFAULTS_FILE,
+  checkGuide,
+  loadGuide,
   readSamplingDefaults,
   samplingDefaultsJson,
   type SamplingDefaults,
@@ -88,12 +91,29 @@ export interface RunOptions {
    */
   guidanceScale?: number | null;
   /**
+   * Autoguidance (Karras et al. 2024), for unconditional models: D = D_guide + w·(D − D_guide) on the
+   * model's prediction, with a weaker model of the same kind as the guide (less trained or smaller, same
+   * noise schedule and prediction type), at the timesteps t ≤ maxTimestep. Two model calls per guided step.
+   * Omitted: the model's stored default (sampling_defaults.json's autoguidance, `pipe.guide`) when it has
+   * one, else none; null: none, whatever the default.
+   */
+  autoguidance?: Autoguidance | null;
+  /**
    * Checked before every model call: an aborted signal stops the run with DdpmError 'ABORTED'. With a
    * signal the run yields to the event loop every 20 ms, so a timer, a message or Ctrl-C can fire it.
    */
   signal?: AbortSignal;
   /** After every step: `step` of `total` (steps × batches) done. */
   onStep?: (step: number, total: number, info: StepInfo) => void;
+}
+
+export interface Autoguidance {
+  /** The weaker model; it must make what the pipeline's model makes. */
+  guide: PretrainedModel;
+  /** w ≥ 0: 1 is the model alone, 0 the guide alone. */
+  scale: number;
+  /** Guidance only at timesteps t ≤ maxTimestep (the others: the model alone). Default: every step. */
+  maxTimestep?: number;
 }
 
 export interface PipelineOutput {
@@ -115,6 +135,8 @@ export class DDPMPipeline {
    * from the model's sampling_defaults.json ({} without one), written back by save().
    */
   readonly defaults: SamplingDefaults;
+  /** The autoguidance guide that `defaults.autoguidance` names (loaded from its subfolder), else null. */
+  readonly guide: PretrainedModel | null;
 
   constructor(
     readonly engine: Engine,
@@ -122,9 +144,12 @@ export class DDPMPipeline {
     readonly scheduler: PipelineScheduler,
     notices: string[] = [],
     defaults: SamplingDefaults = {},
+    guide: PretrainedModel | null = null,
   ) {
     this.notices = notices;
     this.defaults = defaults;
+    if (guide) checkGuide(guide, unet, 'DDPMPipeline: the guide');
+    this.guide = guide;
     scheduler.engine = engine;
   }
 
@@ -133,7 +158,8 @@ export class DDPMPipeline {
    * (model_index.json, unet/, scheduler/) from a folder path (Node, Deno, Bun), a URL or base URL, a map
    * of file names to bytes / ArrayBuffer / Blob / Response, or a shipped model's name ('mnist',
    * 'mnist-cond'). Without a scheduler_config.json, diffusers' DDPMScheduler defaults are used and a notice
-   * says so; a sampling_defaults.json at the source's root becomes `pipe.defaults`.
+   * says so; a sampling_defaults.json at the source's root becomes `pipe.defaults` (and the autoguidance
+   * guide it names, from its subfolder, `pipe.guide`).
    */
   static async fromPretrained(
     engine: Engine,
@@ -153,6 +179,7 @@ export class DDPMPipeline {
       src,
       model instanceof UNet2DModel ? model.config.num_class_embeds : null,
     );
+    const guide = await loadGuide(engine, src, defaults, model);
     let scheduler: PipelineScheduler;
     if (o.scheduler !== undefined && typeof o.scheduler === 'object') scheduler = o.scheduler;
     else {
@@ -168,7 +195,7 @@ export class DDPMPipeline {
         karras: o.karras,
       });
     }
-    return new DDPMPipeline(engine, model, scheduler, notices, defaults);
+    return new DDPMPipeline(engine, model, scheduler, notices, defaults, guide);
   }
 
   /** One sample's shape: (C, H, W) for images, (D) for points. */
@@ -197,7 +224,11 @@ export class DDPMPipeline {
     const fromDefaults =
       o.guidanceScale === undefined && o.classLabels !== undefined && this.defaults.guidanceScale !== undefined;
     const guidanceScale = fromDefaults ? this.defaults.guidanceScale : (o.guidanceScale ?? undefined);
-    const call = this.modelCall(n, o.classLabels, guidanceScale, fromDefaults);
+    const autoguidance = o.autoguidance === undefined ? this.defaultAutoguidance : o.autoguidance;
+    const call =
+      autoguidance === null
+        ? this.modelCall(n, o.classLabels, guidanceScale, fromDefaults)
+        : this.autoguidedCall(autoguidance, o.classLabels, guidanceScale);
     const batches = Math.ceil(n / B);
     // scheduler steps per chain: the steps, except Heun (2 per step but the last): setTimesteps says
     this.scheduler.setTimesteps(steps);
@@ -211,7 +242,9 @@ export class DDPMPipeline {
       `DDPMPipeline.run: ${n} samples of [${shape}]`,
     );
     e.arena.plan(
-      4 * B * this.outputSize * (call.guided ? 2 : 1) + 4 * 6 * B * D + this.unet.forwardBytes(B),
+      4 * B * this.outputSize * (call.guided ? 2 : 1) +
+        4 * 6 * B * D +
+        Math.max(this.unet.forwardBytes(B), autoguidance?.guide.forwardBytes(B) ?? 0),
       `DDPMPipeline.run on batches of ${B} samples of [${shape}]`,
     );
     const tensor = new Float32Array(n * D);
@@ -288,6 +321,74 @@ export class DDPMPipeline {
   private get outputSize(): number {
     const u = this.unet;
     return u instanceof UNet2DModel ? u.config.out_channels * u.config.sample_size ** 2 : u.config.data_dim;
+  }
+
+  /** The stored autoguidance (sampling_defaults.json and its guide), null without one. */
+  get defaultAutoguidance(): Autoguidance | null {
+    const d = this.defaults.autoguidance;
+    return d && this.guide ? { guide: this.guide, scale: d.scale, maxTimestep: d.maxTimestep } : null;
+  }
+
+  /**
+   * The model call with autoguidance (Karras et al. 2024): D = D_guide + w·(D − D_guide) on the
+   * prediction, at t ≤ maxTimestep (limited-interval guidance, Kynkäänniemi et al. 2024: at the highest
+   * noise levels guidance mostly narrows the variety). The prediction types are linear in D (x̂_0, ε and v
+   * are each a + b·D at a given x_t and t, and w + (1 − w) = 1), so combining the raw outputs is combining D.
+   */
+  private autoguidedCall(a: Autoguidance, classLabels: RunOptions['classLabels'], guidanceScale: number | undefined) {
+    const u = this.unet;
+    if (
+      classLabels !== undefined ||
+      guidanceScale !== undefined ||
+      (u instanceof UNet2DModel && u.config.num_class_embeds !== null)
+    )
+      throw new DdpmError(
+        'UNSUPPORTED',
+        'DDPMPipeline.run: autoguidance is for unconditional models, without classLabels or guidanceScale (pass autoguidance: null)',
+      );
+    if (!Number.isFinite(a.scale) || a.scale < 0 || a.scale > MAX_AUTOGUIDANCE_SCALE)
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `DDPMPipeline.run: autoguidance.scale must be a finite number in [0, ${MAX_AUTOGUIDANCE_SCALE}], found ${a.scale}`,
+      );
+    const maxT = a.maxTimestep ?? Number.POSITIVE_INFINITY;
+    if (a.maxTimestep !== undefined && !(Number.isInteger(a.maxTimestep) && a.maxTimestep >= 0))
+      throw new DdpmError(
+        'INVALID_ARGUMENT',
+        `DDPMPipeline.run: autoguidance.maxTimestep must be an integer >= 0, found ${a.maxTimestep}`,
+      );
+    try {
+      checkGuide(a.guide, u, 'DDPMPipeline.run: autoguidance.guide');
+    } catch (e) {
+      throw new DdpmError('INVALID_ARGUMENT', (e as Error).message, { cause: e });
+    }
+    const w = a.scale;
+    const guide = a.guide;
+    const Cin = u instanceof UNet2DModel ? u.config.in_channels * u.config.sample_size ** 2 : u.config.data_dim;
+    return {
+      guided: true,
+      forward: (
+        x: Tensor,
+        t: number,
+        _i0: number,
+        nb: number,
+        out: Tensor,
+        outGuide: Tensor | null,
+        check: () => void,
+      ) => {
+        check();
+        const d = u.forwardTensor(x, t, { out });
+        if (t > maxT) return d;
+        check();
+        guide.forwardTensor(x, t, { out: outGuide! });
+        // on the prediction (the first in_channels channels); a learned variance stays the model's
+        const dm = this.engine.view(d),
+          dg = this.engine.view(outGuide!);
+        const per = dm.length / nb;
+        for (let i = 0; i < dm.length; i++) if (i % per < Cin) dm[i] = dg[i] + w * (dm[i] - dg[i]);
+        return d;
+      },
+    };
   }
 
   /** The model call with class labels and guidance checked and applied. */
@@ -381,22 +482,21 @@ export class DDPMPipeline {
 
   /**
    * Writes a diffusers pipeline folder (Node, Deno, Bun): model_index.json, unet/ (config.json + weights),
-   * scheduler/scheduler_config.json, and sampling_defaults.json when `defaults` has a guidance scale —
-   * what fromPretrained and `ddpm sample --model` read back.
+   * scheduler/scheduler_config.json, and sampling_defaults.json when `defaults` has a guidance scale or
+   * autoguidance (with its guide in the subfolder it names) — what fromPretrained and `ddpm sample --model`
+   * read back.
    */
   async save(dir: string): Promise<void> {
     const u = this.unet;
     const cls = classOf(u);
     const sep = dir.endsWith('/') ? '' : '/';
-    const configText =
-      u instanceof UNet2DModel ? JSON.stringify(u.configJson(), null, 2) + '\n' : u.configJson() + '\n';
     const schedulerConfig: Record<string, unknown> = {
       ...this.scheduler.toConfig(),
       _diffusers_version: DIFFUSERS_VERSION,
     };
     await writeFilesAtomic(`${dir}${sep}unet`, [
       [cls.weightsFile, u.weightsBytes()],
-      ['config.json', configText],
+      ['config.json', configText(u)],
     ]);
     await writeFilesAtomic(`${dir}${sep}scheduler`, [
       [SCHEDULER_CONFIG_FILE, JSON.stringify(schedulerConfig, null, 2) + '\n'],
@@ -408,13 +508,26 @@ export class DDPMPipeline {
       unet: [u instanceof UNet2DModel ? 'diffusers' : 'ddpm-wasm', cls.className],
     };
     const files: [string, string][] = [[MODEL_INDEX_FILE, JSON.stringify(index, null, 2) + '\n']];
-    if (this.defaults.guidanceScale !== undefined)
-      files.push([SAMPLING_DEFAULTS_FILE, samplingDefaultsJson(this.defaults)]);
+    const ag = this.defaults.autoguidance && this.guide ? this.defaults.autoguidance : undefined;
+    const defaults: SamplingDefaults = { ...this.defaults, autoguidance: ag };
+    const hasDefaults = defaults.guidanceScale !== undefined || ag !== undefined;
+    if (ag && this.guide) {
+      const g = this.guide;
+      await writeFilesAtomic(`${dir}${sep}${ag.guide}`, [
+        [classOf(g).weightsFile, g.weightsBytes()],
+        ['config.json', configText(g)],
+      ]);
+    }
+    if (hasDefaults) files.push([SAMPLING_DEFAULTS_FILE, samplingDefaultsJson(defaults)]);
     await writeFilesAtomic(dir, files);
     // no defaults: a file left by an earlier save to this folder would name another model's guidance
-    if (this.defaults.guidanceScale === undefined)
-      await (await fsPromises()).rm(`${dir}${sep}${SAMPLING_DEFAULTS_FILE}`, { force: true });
+    if (!hasDefaults) await (await fsPromises()).rm(`${dir}${sep}${SAMPLING_DEFAULTS_FILE}`, { force: true });
   }
+}
+
+/** A model's config.json text (diffusers' layout for a UNet2DModel). */
+function configText(m: PretrainedModel): string {
+  return m instanceof UNet2DModel ? JSON.stringify(m.configJson(), null, 2) + '\n' : m.configJson() + '\n';
 }
 
 function positiveInt(what: string, v: number, max: number): number {

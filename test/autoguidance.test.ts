@@ -1,0 +1,299 @@
+// Autoguidance (Karras et al. 2024) for unconditional models: D = D_guide + w·(D − D_guide) at t ≤ maxTimestep,
+// in DDPMPipeline.run, stored with a model (sampling_defaults.json's autoguidance + the guide's subfolder) and
+// used by default by fromPretrained, `ddpm sample` and `ddpm eval`. Tiny random-weight U-Nets; the pipeline is
+// checked against a hand-written loop (SamplingChain + both models' forwards, combined in JS). Run `npm run
+// build` first: the CLI runs from dist/.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DDIMScheduler,
+  DDPMPipeline,
+  DDPMScheduler,
+  Engine,
+  SAMPLING_DEFAULTS_FILE,
+  SamplingChain,
+  UNet2DModel,
+  parseSamplingDefaults,
+  samplingDefaultsJson,
+  type Tensor,
+} from '../src/index';
+import { DigitClassifier } from '../src/eval/classifier';
+import { ddpm as runCli, expectOneLineError } from './helpers/cli.js';
+import { TINY_UNET } from './helpers/configs.js';
+
+const root = mkdtempSync(join(tmpdir(), 'ddpm-autoguidance-'));
+const ddpm = (...args: string[]) => runCli(args, { cwd: root });
+const plain = join(root, 'plain'); // the model, no defaults
+const guideDir = join(root, 'weak'); // another model of the same shape: the guide
+const withAg = join(root, 'with-ag'); // plain's weights + guide/ + sampling_defaults.json
+const W = 2.5;
+const MAX_T = 50; // of T = 100: DDIM's 4 steps are t = 75, 50, 25, 0, so the first is the model alone
+let engine: Engine;
+let schedulerConfig: Record<string, unknown>;
+
+beforeAll(async () => {
+  engine = await Engine.create({ threads: 1 });
+  schedulerConfig = new DDPMScheduler({ numTrainTimesteps: 100, predictionType: 'v_prediction' }).toConfig();
+  const save = async (dir: string, seed: number) => {
+    await UNet2DModel.create(engine, TINY_UNET, seed).save(dir);
+    writeFileSync(join(dir, 'scheduler_config.json'), JSON.stringify(schedulerConfig));
+  };
+  await save(plain, 1);
+  await save(guideDir, 7);
+  await save(withAg, 1);
+  await UNet2DModel.create(engine, TINY_UNET, 7).save(join(withAg, 'guide'));
+  writeFileSync(
+    join(withAg, SAMPLING_DEFAULTS_FILE),
+    JSON.stringify({ autoguidance: { guide: 'guide', scale: W, max_timestep: MAX_T }, source: 'a test' }),
+  );
+});
+afterAll(() => {
+  engine?.dispose();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('sampling_defaults.json: autoguidance', () => {
+  const where = 'm/sampling_defaults.json';
+  it('reads and writes back the guide, the scale and the interval', () => {
+    const d = parseSamplingDefaults(
+      { autoguidance: { guide: 'guide', scale: 2, max_timestep: 700 }, source: 's' },
+      where,
+    );
+    expect(d).toEqual({ autoguidance: { guide: 'guide', scale: 2, maxTimestep: 700 }, source: 's', file: where });
+    expect(parseSamplingDefaults(JSON.parse(samplingDefaultsJson(d)), where)).toEqual(d);
+    expect(parseSamplingDefaults({ autoguidance: { guide: 'g', scale: 1 } }, where).autoguidance).toEqual({
+      guide: 'g',
+      scale: 1,
+    });
+  });
+  it('a bad entry is a FORMAT error naming the file and the key', () => {
+    const bad = (o: unknown) => {
+      try {
+        parseSamplingDefaults(o, where);
+      } catch (e) {
+        expect((e as { code: string }).code).toBe('FORMAT');
+        return (e as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    // the guide lives inside the model's folder: no path
+    expect(bad({ autoguidance: { guide: '../other', scale: 2 } })).toMatch(
+      /^m\/sampling_defaults\.json: autoguidance\.guide must be a subfolder name .* found "\.\.\/other"$/,
+    );
+    expect(bad({ autoguidance: { guide: 'a/b', scale: 2 } })).toMatch(/autoguidance\.guide must be a subfolder name/);
+    expect(bad({ autoguidance: { guide: 'g', scale: -1 } })).toMatch(/autoguidance\.scale must be .* found -1$/);
+    expect(bad({ autoguidance: { guide: 'g', scale: 2, max_timestep: 1.5 } })).toMatch(
+      /autoguidance\.max_timestep must be an integer >= 0, found 1\.5$/,
+    );
+    expect(bad({ autoguidance: { guide: 'g', scale: 2, weight: 1 } })).toMatch(/"weight"/);
+    expect(bad({ autoguidance: 'guide' })).toMatch(/autoguidance must be a JSON object/);
+  });
+});
+
+describe('DDPMPipeline: autoguidance', () => {
+  const opts = { batchSize: 3, maxBatch: 2, numInferenceSteps: 4, seed: 5 };
+
+  /** The same chain by hand: both models' forwards copied out and combined in JS, at t ≤ maxT. */
+  async function reference(unet: UNet2DModel, guide: UNet2DModel, w: number, maxT: number): Promise<Float32Array> {
+    const scheduler = DDIMScheduler.fromConfig(schedulerConfig, { engine });
+    const chain = SamplingChain.start(engine, scheduler, { shape: [3, 1, 8, 8], numInferenceSteps: 4, seed: 5 });
+    const model = (x: Tensor, t: number): Tensor => {
+      const d = engine.read(unet.forwardTensor(x, t));
+      if (t <= maxT) {
+        const g = engine.read(guide.forwardTensor(x, t));
+        for (let i = 0; i < d.length; i++) d[i] = g[i] + w * (d[i] - g[i]);
+      }
+      return engine.upload(d, [3, 64], 'reference.D');
+    };
+    return engine.read(await chain.run(model));
+  }
+
+  it('run({ autoguidance }) is D_g + w·(D − D_g) at t ≤ maxTimestep: the hand-written loop’s bits', async () => {
+    const pipe = await DDPMPipeline.fromPretrained(engine, plain, { scheduler: 'ddim' });
+    const guide = (await DDPMPipeline.fromPretrained(engine, guideDir)).unet as UNet2DModel;
+    const unet = pipe.unet as UNet2DModel;
+    const got = (await pipe.run({ ...opts, autoguidance: { guide, scale: W, maxTimestep: MAX_T } })).tensor;
+    expect(got).toEqual(await reference(unet, guide, W, MAX_T));
+    const everyStep = (await pipe.run({ ...opts, autoguidance: { guide, scale: W } })).tensor;
+    expect(everyStep).toEqual(await reference(unet, guide, W, 100));
+    expect(everyStep).not.toEqual(got);
+    const alone = (await pipe.run(opts)).tensor;
+    expect(got).not.toEqual(alone);
+    // w = 0 is the guide alone
+    const guidePipe = await DDPMPipeline.fromPretrained(engine, guideDir, { scheduler: 'ddim' });
+    expect((await pipe.run({ ...opts, autoguidance: { guide, scale: 0 } })).tensor).toEqual(
+      (await guidePipe.run(opts)).tensor,
+    );
+  });
+
+  it('stored with the model: fromPretrained loads guide/, run() uses it unless autoguidance: null; save() keeps both', async () => {
+    const pipe = await DDPMPipeline.fromPretrained(engine, withAg, { scheduler: 'ddim' });
+    const plainPipe = await DDPMPipeline.fromPretrained(engine, plain, { scheduler: 'ddim' });
+    expect(pipe.defaults.autoguidance).toEqual({ guide: 'guide', scale: W, maxTimestep: MAX_T });
+    expect(pipe.guide).toBeInstanceOf(UNet2DModel);
+    expect(plainPipe.guide).toBeNull();
+    const byDefault = (await pipe.run(opts)).tensor;
+    const explicit = (
+      await plainPipe.run({ ...opts, autoguidance: { guide: pipe.guide!, scale: W, maxTimestep: MAX_T } })
+    ).tensor;
+    expect(byDefault).toEqual(explicit);
+    expect((await pipe.run({ ...opts, autoguidance: null })).tensor).toEqual((await plainPipe.run(opts)).tensor);
+
+    const out = join(root, 'saved');
+    await pipe.save(out);
+    expect(existsSync(join(out, 'guide', 'config.json'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, SAMPLING_DEFAULTS_FILE), 'utf8'))).toEqual({
+      autoguidance: { guide: 'guide', scale: W, max_timestep: MAX_T },
+      source: 'a test',
+    });
+    const back = await DDPMPipeline.fromPretrained(engine, out, { scheduler: 'ddim' });
+    expect((await back.run(opts)).tensor).toEqual(byDefault);
+  });
+
+  it('errors: a missing or unfitting guide (FORMAT, naming the folder), a conditional model, a bad scale', async () => {
+    const missing = join(root, 'missing-guide');
+    await UNet2DModel.create(engine, TINY_UNET, 1).save(missing);
+    writeFileSync(join(missing, SAMPLING_DEFAULTS_FILE), JSON.stringify({ autoguidance: { guide: 'g', scale: 2 } }));
+    await expect(DDPMPipeline.fromPretrained(engine, missing)).rejects.toMatchObject({
+      code: 'FORMAT',
+      message: expect.stringMatching(
+        /missing-guide\/sampling_defaults\.json: autoguidance\.guide names .*missing-guide\/g, which has no config\.json/,
+      ),
+    });
+    await UNet2DModel.create(engine, { ...TINY_UNET, sample_size: 16 }, 1).save(join(missing, 'g'));
+    await expect(DDPMPipeline.fromPretrained(engine, missing)).rejects.toMatchObject({
+      code: 'FORMAT',
+      message: expect.stringMatching(
+        /missing-guide\/g: an autoguidance guide must make what the model makes \(UNet2DModel in_channels 1, out_channels 1, sample_size 8, num_class_embeds null\), found .*sample_size 16/,
+      ),
+    });
+    const cond = join(root, 'cond-ag');
+    await UNet2DModel.create(engine, { ...TINY_UNET, num_class_embeds: 3 }, 1).save(cond);
+    writeFileSync(join(cond, SAMPLING_DEFAULTS_FILE), JSON.stringify({ autoguidance: { guide: 'g', scale: 2 } }));
+    await expect(DDPMPipeline.fromPretrained(engine, cond)).rejects.toThrow(
+      /cond-ag\/sampling_defaults\.json: autoguidance is for unconditional models; this model has num_class_embeds 3/,
+    );
+    const pipe = await DDPMPipeline.fromPretrained(engine, withAg);
+    await expect(pipe.run({ ...opts, autoguidance: { guide: pipe.guide!, scale: -1 } })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/autoguidance\.scale must be a finite number in \[0, 100\], found -1/),
+    });
+    await expect(
+      pipe.run({ ...opts, autoguidance: { guide: pipe.guide!, scale: 2, maxTimestep: -3 } }),
+    ).rejects.toThrow(/autoguidance\.maxTimestep must be an integer >= 0, found -3/);
+    // class labels (and guidance) are for class-conditional models: not mixed with autoguidance
+    await expect(
+      pipe.run({ ...opts, classLabels: 1, autoguidance: { guide: pipe.guide!, scale: 2 } }),
+    ).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+    });
+  });
+});
+
+describe('ddpm sample / eval: --autoguidance', () => {
+  const sample = (model: string, out: string, ...args: string[]) => {
+    const r = ddpm(
+      'sample',
+      '--model',
+      model,
+      '--n',
+      '2',
+      '--steps',
+      '3',
+      '--seed',
+      '4',
+      '--out',
+      out,
+      '--json',
+      ...args,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    return { json: JSON.parse(r.stdout), png: readFileSync(join(root, out)), stderr: r.stderr };
+  };
+  it("the model's stored autoguidance is the default; --autoguidance off, W and --guide override it", () => {
+    const stored = sample(withAg, 'stored.png');
+    expect(stored.json.autoguidance).toMatchObject({ scale: W, maxTimestep: MAX_T });
+    expect(stored.stderr).toMatch(
+      /autoguidance 2\.5 \(guide .*with-ag\/guide, t <= 50\) from .*with-ag\/sampling_defaults\.json/,
+    );
+    const off = sample(withAg, 'off.png', '--autoguidance', 'off');
+    expect(off.json.autoguidance).toBeNull();
+    expect(off.png).toEqual(sample(plain, 'plain.png').png);
+    expect(off.png).not.toEqual(stored.png);
+    // the same guide given by hand, with the same W and interval: the same PNG
+    const byHand = sample(
+      plain,
+      'hand.png',
+      '--guide',
+      guideDir,
+      '--autoguidance',
+      String(W),
+      '--autoguidance-max-t',
+      String(MAX_T),
+    );
+    expect(byHand.png).toEqual(stored.png);
+    expect(sample(withAg, 'all.png', '--autoguidance-max-t', 'all').png).not.toEqual(stored.png);
+  });
+  it('ddpm eval samples with the stored autoguidance and says so (bits/dim: the model alone)', async () => {
+    const digits = {
+      ...TINY_UNET,
+      sample_size: 28,
+      down_block_types: ['DownBlock2D', 'DownBlock2D'],
+      up_block_types: ['UpBlock2D', 'UpBlock2D'],
+    };
+    const dir = join(root, 'digits-ag');
+    await UNet2DModel.create(engine, digits, 3).save(dir);
+    await UNet2DModel.create(engine, digits, 4).save(join(dir, 'guide'));
+    writeFileSync(join(dir, 'scheduler_config.json'), JSON.stringify(schedulerConfig));
+    writeFileSync(join(dir, SAMPLING_DEFAULTS_FILE), JSON.stringify({ autoguidance: { guide: 'guide', scale: 2 } }));
+    const clf = join(root, 'clf.safetensors');
+    writeFileSync(clf, DigitClassifier.create(engine, 0).toBytes());
+    const evalJson = (out: string, ...args: string[]) => {
+      const r = ddpm(
+        'eval',
+        '--model',
+        dir,
+        '--n',
+        '10',
+        '--steps',
+        '2',
+        '--nll-samples',
+        '0',
+        '--classifier',
+        clf,
+        '--json',
+        out,
+        '--quiet',
+        ...args,
+      );
+      expect(r.status, r.stderr).toBe(0);
+      return { stdout: r.stdout, json: JSON.parse(readFileSync(join(root, out), 'utf8')) };
+    };
+    const guided = evalJson('guided.json');
+    expect(guided.stdout).toMatch(/samples \(10, dpm\+\+2m-sde 2 steps, autoguidance 2\)/);
+    expect(guided.stdout).toMatch(
+      /samples: autoguidance 2 \(guide .*digits-ag\/guide\) from .*; bits\/dim is the model's alone/,
+    );
+    expect(guided.json.autoguidance).toMatchObject({ scale: 2, maxTimestep: null });
+    const off = evalJson('off.json', '--autoguidance', 'off');
+    expect(off.json.autoguidance).toBeNull();
+    expect(off.json.samples).not.toEqual(guided.json.samples);
+  });
+  it('mistakes are one-line errors', () => {
+    expectOneLineError(
+      ddpm('sample', '--model', plain, '--autoguidance', '2'),
+      /^ddpm: --autoguidance: .*plain has no guide \(no autoguidance in sampling_defaults\.json\); pass --guide DIR\n$/,
+    );
+    expectOneLineError(ddpm('sample', '--model', plain, '--guide', guideDir), /^ddpm: --guide: pass --autoguidance W/);
+    expectOneLineError(
+      ddpm('sample', '--model', withAg, '--autoguidance', '-1'),
+      /^ddpm: --autoguidance must be a number in \[0, 100\], found '-1'/,
+    );
+    expectOneLineError(
+      ddpm('sample', '--model', withAg, '--autoguidance', 'off', '--guide', guideDir),
+      /^ddpm: --guide\/--autoguidance-max-t with --autoguidance off\n$/,
+    );
+  });
+});
