@@ -13,15 +13,11 @@
 // Each W is one `ddpm eval` process, so the numbers are exactly the command's. Resumable: each finished W is
 // written to the JSON at once (and the markdown table beside it), and a rerun with the same settings skips
 // the W already there. Ctrl-C stops the running eval (which writes nothing) and keeps the finished ones.
-import { spawn } from 'node:child_process';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { evalRunner, exists, histRange as hist, pct, root, writeAtomic } from './sweep-common.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'dist', 'cli.js');
 const { SAMPLING_DEFAULTS_FILE, samplingDefaultsJson } = await import(
   new URL('../dist/pipelines/defaults.js', import.meta.url).href
 );
@@ -66,42 +62,9 @@ for (const k of /** @type {const} */ (['sampler', 'steps', 'classifier'])) {
 }
 const evalArgs = [...settingArgs, '--threads', a.threads, ...(a.batch === undefined ? [] : ['--batch', a.batch])];
 
-async function writeAtomic(file, text) {
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(`${file}.${process.pid}.tmp`, text);
-  await rename(`${file}.${process.pid}.tmp`, file);
-}
-const exists = (file) =>
-  stat(file).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-
-// Ctrl-C reaches the eval too (same process group); forwarded in case it was sent to this process alone
-/** @type {import('node:child_process').ChildProcess | null} */
-let child = null;
-let stopping = false;
-process.on('SIGINT', () => {
-  stopping = true;
-  child?.kill('SIGINT');
-});
-
+const runner = evalRunner('guidance-sweep');
 /** One `ddpm eval --per-class --guidance W` (progress on stderr): its JSON, or null when interrupted. */
-async function evalAt(w) {
-  const json = join(tmpdir(), `ddpm-guidance-sweep-${process.pid}-${w}.json`);
-  const args = [cli, 'eval', ...evalArgs, '--per-class', '--guidance', String(w), '--nll-samples', '0', '--json', json];
-  const code = await new Promise((res, rej) => {
-    child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    child.on('error', rej);
-    child.on('exit', (c, signal) => res(c ?? (signal ? 130 : 1)));
-  });
-  child = null;
-  if (code === 130 || stopping) return null;
-  if (code !== 0) fail(`ddpm eval at W = ${w} failed (exit code ${code}): node ${args.join(' ')}`);
-  const r = JSON.parse(await readFile(json, 'utf8'));
-  await rm(json, { force: true });
-  return r;
-}
+const evalAt = (w) => runner.run([...evalArgs, '--per-class', '--guidance', String(w), '--nll-samples', '0']);
 
 /** @type {{ format: string, settings: Record<string, unknown> | null, trainingDigits: any, cells: any[] }} */
 let results = { format: 'ddpm-wasm.guidance-sweep-1', settings: null, trainingDigits: null, cells: [] };
@@ -116,7 +79,7 @@ if (await exists(out)) {
 }
 
 for (const w of ws) {
-  if (stopping) break;
+  if (runner.state.stopping) break;
   if (results.cells.some((c) => c.guidanceScale === w)) continue;
   const t0 = performance.now();
   const r = await evalAt(w);
@@ -153,7 +116,7 @@ for (const w of ws) {
     `W ${String(w).padEnd(4)} per-class accuracy ${pct(cell.perClassAccuracy)}  confident ${pct(cell.confident)}  Fréchet ${cell.frechetDistance.toFixed(3)}  (${cell.seconds} s)`,
   );
 }
-if (stopping) {
+if (runner.state.stopping) {
   console.error(`interrupted: the finished W are in ${out}; run the same command to continue`);
   process.exit(130);
 }
@@ -184,10 +147,6 @@ function choose(cells) {
   return byW.reduce((best, c) => (c.perClassAccuracy > best.perClassAccuracy ? c : best));
 }
 
-function pct(x) {
-  return `${(100 * x).toFixed(1)}%`;
-}
-
 /** The sweep's flags for the markdown's command line: the model as a path from the repository, no classifier file. */
 function reproduceArgs(args, model) {
   const parts = [];
@@ -202,11 +161,6 @@ function markdown(res) {
   const s = res.settings;
   const c0 = choose(res.cells);
   const t = res.trainingDigits;
-  const hist = (h) => {
-    const lo = h.indexOf(Math.min(...h)),
-      hi = h.indexOf(Math.max(...h));
-    return `${pct(h[lo])} (${lo}) – ${pct(h[hi])} (${hi})`;
-  };
   const rel = relative(root, s.model);
   const model = rel && !rel.startsWith('..') ? rel : s.model;
   const lines = [

@@ -36,9 +36,11 @@ import { UNET_PRESETS } from '../dist/nn/presets.js';
 // at the measured 0.46 s per step against 0.17), in the committed run folder training/mnist-wide: it drew
 // worse digits than models/mnist (docs/training.md, "32/64/64 at the final run's compute")
 const WIDE = { ...MNIST_RECIPE, preset: 'mnist-wide', steps: 16000 };
-const RECIPES = { shipped: MNIST_RECIPE, next: MNIST_RECIPE, v1: MNIST_RECIPE_V1, wide: WIDE };
+// a candidate autoguidance guide: the recipe on an 8/16/16 U-Net, briefly (docs/autoguidance.md)
+const GUIDE_XS = { ...MNIST_RECIPE, preset: 'mnist-xs', steps: 4000 };
+const RECIPES = { shipped: MNIST_RECIPE, next: MNIST_RECIPE, v1: MNIST_RECIPE_V1, wide: WIDE, 'guide-xs': GUIDE_XS };
 /** recipes trained in a committed folder training/<name>-<recipe> (one checkpoint kept), exported beside it */
-const COMMITTED = new Set(['next', 'wide']);
+const COMMITTED = new Set(['next', 'wide', 'guide-xs']);
 const { values: a } = parseArgs({
   options: {
     recipe: { type: 'string', default: 'shipped' },
@@ -229,6 +231,14 @@ function describeObjective() {
     : 'L_simple';
   return `DDPM ${beta}, T = ${sc.numTrainTimesteps}, ${target}, ${loss}`;
 }
+// a sampling default stored beside an earlier export (scripts/autoguidance-sweep.mjs --write-default) stays
+// with the folder: TRAINING.md says so, and the note below says when to redo it
+const defaultsFile = join(a.out, 'sampling_defaults.json');
+const storedDefaults = existsSync(defaultsFile) ? JSON.parse(await readFile(defaultsFile, 'utf8')) : null;
+const ag = storedDefaults?.autoguidance;
+const samplingLine = ag
+  ? `\n- Sampled by default with autoguidance (Karras et al. 2024; docs/autoguidance.md): the guide in \`${ag.guide}/\` is a weaker model of the same kind, W = ${ag.scale}${ag.max_timestep === undefined ? '' : ` at t ≤ ${ag.max_timestep}`} (sampling_defaults.json, from \`scripts/autoguidance-sweep.mjs --write-default\`); \`--autoguidance off\` samples this network alone.`
+  : '';
 const presetFlag = `${preset === recipe.preset ? '' : ` --preset ${preset}`}${recipeName === 'shipped' ? '' : ` --recipe ${recipeName}`}`;
 await writeFile(
   join(a.out, 'TRAINING.md'),
@@ -241,12 +251,12 @@ await writeFile(
 - Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${engine.info.build} build.
 - Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's progress.csv), in ${invocations} invocation(s):
 ${invocationLines.join('\n')}
-- Final loss (mean of the last ${lastLosses.length} logged 50-step means): ${(lastLosses.reduce((s, v) => s + v, 0) / Math.max(1, lastLosses.length)).toFixed(4)}.
+- Final loss (mean of the last ${lastLosses.length} logged 50-step means): ${(lastLosses.reduce((s, v) => s + v, 0) / Math.max(1, lastLosses.length)).toFixed(4)}.${samplingLine}
 `,
 );
 console.log(`step ${r.step}${r.aborted ? ' (stopped)' : ''}; exported to ${a.out}`);
-if (existsSync(join(a.out, 'sampling_defaults.json')))
+if (storedDefaults)
   console.log(
-    `note: ${join(a.out, 'sampling_defaults.json')} holds the guidance chosen for an earlier export; rerun scripts/guidance-sweep.mjs --write-default (docs/conditional.md)`,
+    `note: ${defaultsFile} holds the ${ag ? 'autoguidance' : 'guidance'} chosen for an earlier export; rerun ${ag ? 'scripts/autoguidance-sweep.mjs --write-default (docs/autoguidance.md)' : 'scripts/guidance-sweep.mjs --write-default (docs/conditional.md)'}`,
   );
 engine.dispose();

@@ -37,6 +37,11 @@ export const UNET_PRESETS = {
    * run's compute, where it drew worse digits than `mnist` (docs/training.md) — kept to reproduce that.
    */
   'mnist-wide': { ...MNIST_UNET, block_out_channels: [32, 64, 64] },
+  /**
+   * `mnist` at half the width (8/16/16, ~70k parameters): a small, briefly trained model to guide `mnist`
+   * with (autoguidance, docs/autoguidance.md; training/mnist-guide-xs).
+   */
+  'mnist-xs': { ...MNIST_UNET, block_out_channels: [8, 16, 16], norm_num_groups: 4 },
 } as const satisfies Record<string, Record<string, unknown>>;
 
 export type UNetPreset = keyof typeof UNET_PRESETS;

@@ -17,7 +17,8 @@ export default async function handler(request) {
   const numInferenceSteps = Math.min(50, Number(q.get('steps') ?? 20));
   const engine = await Engine.create({ wasm, memoryLimit: 96 * 2 ** 20 });
   try {
-    // a base URL: fromPretrained fetches config.json, scheduler_config.json and the weights under it
+    // a base URL: fromPretrained fetches config.json, scheduler_config.json and the weights under it, and
+    // sampling_defaults.json with the guide/ it names: run() applies the model's autoguidance (docs/autoguidance.md)
     const pipe = await DDPMPipeline.fromPretrained(engine, new URL('/models/mnist/', url), { scheduler: 'ddim' });
     const { images, tensor } = await pipe.run({ batchSize, numInferenceSteps, seed });
     if (q.get('format') === 'json') {

@@ -1,0 +1,215 @@
+#!/usr/bin/env node
+// Autoguidance sweep for an unconditional MNIST model (Karras et al. 2024: D = D_g + W·(D − D_g) with a weaker
+// guide model D_g), guidance limited to the timesteps t ≤ T (Kynkäänniemi et al. 2024): `ddpm eval --guide G
+// --autoguidance W --autoguidance-max-t T` for each (W, T), plus the model alone, then a table of the confident
+// fraction, the class range and the Fréchet distance. The choice: the most confident cell whose classes all
+// stay within --classes and whose Fréchet distance is at most --fd-factor × the training digits' (the targets
+// of issue 11). With --write-default the guide is copied into the model folder (<model>/guide/) and the
+// choice stored in its sampling_defaults.json, which `ddpm sample`, `ddpm eval` and DDPMPipeline then use.
+//
+//   npm run build && node scripts/autoguidance-sweep.mjs --guide DIR [--model mnist] [--w 1.5,2,2.5,3]
+//     [--max-t all,800,700,600] [--n 1000] [--seed 1] [--sampler S] [--steps N] [--batch B] [--threads N|auto]
+//     [--classifier FILE] [--classes 0.08,0.12] [--fd-factor 1.5] [--out docs/autoguidance-sweep.json]
+//     [--write-default]
+//
+// Pick on one seed, report on another: the sweep's default seed is 1, `ddpm eval`'s 0. Resumable: each
+// finished cell is written to the JSON at once (and the markdown beside it); a rerun with the same settings
+// skips the cells already there. Ctrl-C stops the running eval and keeps the finished cells.
+import { cp, mkdir, readFile, rm } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { evalRunner, exists, histRange, pct, root, writeAtomic } from './sweep-common.mjs';
+
+const { SAMPLING_DEFAULTS_FILE, samplingDefaultsJson } = await import(
+  new URL('../dist/pipelines/defaults.js', import.meta.url).href
+);
+
+const { values: a } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'mnist' },
+    guide: { type: 'string' },
+    w: { type: 'string', default: '1.5,2,2.5,3' },
+    'max-t': { type: 'string', default: 'all,800,700,600' },
+    n: { type: 'string', default: '1000' },
+    seed: { type: 'string', default: '1' },
+    sampler: { type: 'string' },
+    steps: { type: 'string' },
+    batch: { type: 'string' },
+    threads: { type: 'string', default: 'auto' },
+    classifier: { type: 'string' },
+    classes: { type: 'string', default: '0.08,0.12' },
+    'fd-factor': { type: 'string', default: '1.5' },
+    out: { type: 'string', default: join(root, 'docs', 'autoguidance-sweep.json') },
+    'write-default': { type: 'boolean', default: false },
+  },
+});
+const fail = (msg) => {
+  console.error(`autoguidance-sweep: ${msg}`);
+  process.exit(1);
+};
+if (a.guide === undefined) fail('--guide DIR is required (the weaker model: an early checkpoint, a smaller model)');
+const ws = [...new Set(a.w.split(',').map((s) => Number(s.trim())))].sort((x, y) => x - y);
+if (!ws.length || !ws.every((w) => Number.isFinite(w) && w >= 0 && w <= 100))
+  fail(`--w must be numbers in [0, 100] separated by commas, found '${a.w}'`);
+const maxTs = [...new Set(a['max-t'].split(',').map((s) => s.trim()))];
+if (!maxTs.every((t) => t === 'all' || /^\d+$/.test(t)))
+  fail(`--max-t must be 'all' or integers >= 0 separated by commas, found '${a['max-t']}'`);
+const [lo, hi] = a.classes.split(',').map(Number);
+const fdFactor = Number(a['fd-factor']);
+if (!(lo >= 0 && hi <= 1 && lo < hi)) fail(`--classes must be two fractions lo,hi, found '${a.classes}'`);
+if (!(fdFactor > 0)) fail(`--fd-factor must be > 0, found '${a['fd-factor']}'`);
+const n = Number(a.n),
+  seed = Number(a.seed);
+if (!Number.isInteger(n) || n < 10) fail(`--n must be an integer >= 10, found '${a.n}'`);
+if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be an integer >= 0, found '${a.seed}'`);
+const out = resolve(a.out);
+const base = out.replace(/\.json$/, '');
+const guide = resolve(/** @type {string} */ (a.guide));
+
+/** The eval flags that fix the numbers (a rerun must repeat them; --threads and --batch do not change a bit). */
+const settingArgs = ['--model', a.model, '--n', String(n), '--seed', String(seed)];
+for (const k of /** @type {const} */ (['sampler', 'steps', 'classifier'])) {
+  const value = a[k];
+  if (value !== undefined) settingArgs.push(`--${k}`, value);
+}
+const evalArgs = [
+  ...settingArgs,
+  '--nll-samples',
+  '0',
+  '--threads',
+  a.threads,
+  ...(a.batch === undefined ? [] : ['--batch', a.batch]),
+];
+const runner = evalRunner('autoguidance-sweep');
+
+/** @type {{ format: string, settings: Record<string, any> | null, trainingDigits: any, cells: any[] }} */
+let results = { format: 'ddpm-wasm.autoguidance-sweep-1', settings: null, trainingDigits: null, cells: [] };
+if (await exists(out)) {
+  const prev = JSON.parse(await readFile(out, 'utf8'));
+  if (prev.format !== results.format) fail(`${out}: not an autoguidance sweep (format ${JSON.stringify(prev.format)})`);
+  if (JSON.stringify(prev.settings?.args) !== JSON.stringify(settingArgs) || prev.settings?.guide !== guide)
+    fail(`${out}: holds a sweep with other settings or another guide; pass another --out or delete it`);
+  results = prev;
+}
+
+// the model alone first (W = 1, every step: D_g + 1·(D − D_g) = D), then each (W, T)
+const cells = [
+  { w: null, maxT: null },
+  ...maxTs.flatMap((t) => ws.map((w) => ({ w, maxT: t === 'all' ? null : Number(t) }))),
+];
+for (const { w, maxT } of cells) {
+  if (runner.state.stopping) break;
+  if (results.cells.some((c) => c.scale === w && c.maxTimestep === maxT)) continue;
+  const t0 = performance.now();
+  const flags =
+    w === null
+      ? ['--autoguidance', 'off']
+      : ['--guide', guide, '--autoguidance', String(w), '--autoguidance-max-t', maxT === null ? 'all' : String(maxT)];
+  const r = await runner.run([...evalArgs, ...flags]);
+  if (!r) break;
+  results.settings = {
+    args: settingArgs,
+    guide,
+    model: r.model,
+    n,
+    seed,
+    sampler: r.sampler,
+    karras: r.karras,
+    steps: r.steps,
+    modelCalls: r.modelCalls,
+    classifier: r.classifier.file,
+  };
+  results.trainingDigits = r.trainingDigits;
+  const cell = {
+    scale: w,
+    maxTimestep: maxT,
+    confident: r.samples.confident,
+    classHistogram: r.samples.classHistogram,
+    frechetDistance: r.samples.frechetDistance,
+    seconds: Math.round((performance.now() - t0) / 100) / 10,
+  };
+  results.cells.push(cell);
+  results.cells.sort((x, y) => (x.scale ?? -1) - (y.scale ?? -1) || (y.maxTimestep ?? 1e9) - (x.maxTimestep ?? 1e9));
+  await writeAtomic(out, `${JSON.stringify(results, null, 2)}\n`);
+  await writeAtomic(`${base}.md`, markdown(results));
+  console.log(
+    `${label(cell).padEnd(18)} confident ${pct(cell.confident)}  classes ${histRange(cell.classHistogram)}  Fréchet ${cell.frechetDistance.toFixed(3)}  (${cell.seconds} s)`,
+  );
+}
+if (runner.state.stopping) {
+  console.error(`interrupted: the finished cells are in ${out}; run the same command to continue`);
+  process.exit(130);
+}
+const chosen = choose(results);
+console.log(
+  chosen ? `chosen: ${label(chosen)} (confident ${pct(chosen.confident)})` : 'chosen: none meets the constraints',
+);
+if (a['write-default']) {
+  if (!chosen) fail('--write-default: no cell meets the constraints; nothing written');
+  const dir = /** @type {string} */ (results.settings?.model);
+  const s = /** @type {Record<string, any>} */ (results.settings);
+  // the guide goes inside the model's folder, so the folder (and the npm package) carries it
+  const target = join(dir, 'guide');
+  if (resolve(target) !== guide) {
+    await rm(target, { recursive: true, force: true });
+    await mkdir(target, { recursive: true });
+    for (const f of ['config.json', 'diffusion_pytorch_model.safetensors'])
+      await cp(join(guide, f), join(target, f), { errorOnExist: false });
+  }
+  const text = samplingDefaultsJson({
+    autoguidance: {
+      guide: 'guide',
+      scale: chosen.scale,
+      ...(chosen.maxTimestep === null ? {} : { maxTimestep: chosen.maxTimestep }),
+    },
+    source: `scripts/autoguidance-sweep.mjs --n ${n} --seed ${seed} (${s.sampler}${s.karras ? ' karras' : ''} ${s.modelCalls} model calls; W in ${ws.join(', ')}, t <= ${maxTs.join(', ')}): the most confident cell with every class in [${lo}, ${hi}] and a Fréchet distance <= ${fdFactor}x the training digits'; see docs/autoguidance.md`,
+  });
+  await writeAtomic(join(dir, SAMPLING_DEFAULTS_FILE), text);
+  console.log(`wrote ${join(dir, SAMPLING_DEFAULTS_FILE)} and ${target}/`);
+}
+
+function label(c) {
+  return c.scale === null ? 'model alone' : `W ${c.scale}, t <= ${c.maxTimestep ?? 'all'}`;
+}
+
+/** The most confident guided cell within the constraints (the smaller W, then the shorter interval, on a tie); null if none. */
+function choose(res) {
+  const bound = fdFactor * res.trainingDigits.frechetDistance;
+  const ok = res.cells.filter(
+    (c) =>
+      c.scale !== null &&
+      Math.min(...c.classHistogram) >= lo &&
+      Math.max(...c.classHistogram) <= hi &&
+      c.frechetDistance <= bound,
+  );
+  return ok.reduce((best, c) => (best === null || c.confident > best.confident ? c : best), null);
+}
+
+function markdown(res) {
+  const s = res.settings;
+  const c0 = choose(res);
+  const t = res.trainingDigits;
+  const rel = (p) => {
+    const r = relative(root, p);
+    return r && !r.startsWith('..') ? r : p;
+  };
+  const lines = [
+    `# Autoguidance sweep: ${rel(s.model)}, guide ${rel(s.guide)}`,
+    '',
+    `\`ddpm eval --guide G --autoguidance W --autoguidance-max-t T\` for each cell: ${s.n} samples, ${s.sampler}${s.karras ? ' karras' : ''} ${s.modelCalls} model calls per sample (a guided step makes two), seed ${s.seed}. D = D_g + W·(D − D_g) at the timesteps t ≤ T, the model alone above. Chosen: the most confident cell with every class in [${pct(lo)}, ${pct(hi)}] and a Fréchet distance ≤ ${fdFactor} × the training digits' (${(fdFactor * t.frechetDistance).toFixed(3)}).`,
+    '',
+    '| cell | confident ≥ 0.9 | classes min–max | Fréchet distance |',
+    '|---|---|---|---|',
+    ...res.cells.map((c) => {
+      const b = c === c0 ? '**' : '';
+      return `| ${b}${label(c)}${b} | ${b}${pct(c.confident)}${b} | ${histRange(c.classHistogram)} | ${c.frechetDistance.toFixed(3)} |`;
+    }),
+    `| training digits (${t.n}) | ${pct(t.confident)} | ${histRange(t.classHistogram)} | ${t.frechetDistance.toFixed(3)} |`,
+    '',
+    c0 ? `Chosen: **${label(c0)}**.` : 'No cell meets the constraints.',
+    '',
+    `Reproduce: \`npm run build && node scripts/autoguidance-sweep.mjs --guide ${rel(s.guide)} ${settingArgs.filter((_, i) => settingArgs[i - 1] !== '--classifier' && settingArgs[i] !== '--classifier').join(' ')} --w ${ws.join(',')} --max-t ${maxTs.join(',')} --write-default\` (resumable).`,
+    '',
+  ];
+  return lines.join('\n');
+}
