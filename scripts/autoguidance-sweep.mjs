@@ -18,7 +18,7 @@
 import { cp, mkdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { evalRunner, exists, histRange, pct, root, writeAtomic } from './sweep-common.mjs';
+import { evalRunner, exists, sweepSettings, histRange, pct, root, writeAtomic } from './sweep-common.mjs';
 
 const { SAMPLING_DEFAULTS_FILE, samplingDefaultsJson } = await import(
   new URL('../dist/pipelines/defaults.js', import.meta.url).href
@@ -43,14 +43,8 @@ const { values: a } = parseArgs({
     'write-default': { type: 'boolean', default: false },
   },
 });
-const fail = (msg) => {
-  console.error(`autoguidance-sweep: ${msg}`);
-  process.exit(1);
-};
+const { fail, ws, n, seed, out, base, settingArgs, evalArgs } = sweepSettings(a, 'autoguidance-sweep');
 if (a.guide === undefined) fail('--guide DIR is required (the weaker model: an early checkpoint, a smaller model)');
-const ws = [...new Set(a.w.split(',').map((s) => Number(s.trim())))].sort((x, y) => x - y);
-if (!ws.length || !ws.every((w) => Number.isFinite(w) && w >= 0 && w <= 100))
-  fail(`--w must be numbers in [0, 100] separated by commas, found '${a.w}'`);
 const maxTs = [...new Set(a['max-t'].split(',').map((s) => s.trim()))];
 if (!maxTs.every((t) => t === 'all' || /^\d+$/.test(t)))
   fail(`--max-t must be 'all' or integers >= 0 separated by commas, found '${a['max-t']}'`);
@@ -58,28 +52,8 @@ const [lo, hi] = a.classes.split(',').map(Number);
 const fdFactor = Number(a['fd-factor']);
 if (!(lo >= 0 && hi <= 1 && lo < hi)) fail(`--classes must be two fractions lo,hi, found '${a.classes}'`);
 if (!(fdFactor > 0)) fail(`--fd-factor must be > 0, found '${a['fd-factor']}'`);
-const n = Number(a.n),
-  seed = Number(a.seed);
-if (!Number.isInteger(n) || n < 10) fail(`--n must be an integer >= 10, found '${a.n}'`);
-if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be an integer >= 0, found '${a.seed}'`);
-const out = resolve(a.out);
-const base = out.replace(/\.json$/, '');
 const guide = resolve(/** @type {string} */ (a.guide));
 
-/** The eval flags that fix the numbers (a rerun must repeat them; --threads and --batch do not change a bit). */
-const settingArgs = ['--model', a.model, '--n', String(n), '--seed', String(seed)];
-for (const k of /** @type {const} */ (['sampler', 'steps', 'classifier'])) {
-  const value = a[k];
-  if (value !== undefined) settingArgs.push(`--${k}`, value);
-}
-const evalArgs = [
-  ...settingArgs,
-  '--nll-samples',
-  '0',
-  '--threads',
-  a.threads,
-  ...(a.batch === undefined ? [] : ['--batch', a.batch]),
-];
 const runner = evalRunner('autoguidance-sweep');
 
 /** @type {{ format: string, settings: Record<string, any> | null, trainingDigits: any, cells: any[] }} */
@@ -105,7 +79,7 @@ for (const { w, maxT } of cells) {
     w === null
       ? ['--autoguidance', 'off']
       : ['--guide', guide, '--autoguidance', String(w), '--autoguidance-max-t', maxT === null ? 'all' : String(maxT)];
-  const r = await runner.run([...evalArgs, ...flags]);
+  const r = await runner.run([...evalArgs, '--nll-samples', '0', ...flags]);
   if (!r) break;
   results.settings = {
     args: settingArgs,

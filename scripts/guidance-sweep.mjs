@@ -14,9 +14,9 @@
 // written to the JSON at once (and the markdown table beside it), and a rerun with the same settings skips
 // the W already there. Ctrl-C stops the running eval (which writes nothing) and keeps the finished ones.
 import { readFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { evalRunner, exists, histRange as hist, pct, root, writeAtomic } from './sweep-common.mjs';
+import { evalRunner, exists, sweepSettings, histRange as hist, pct, root, writeAtomic } from './sweep-common.mjs';
 
 const { SAMPLING_DEFAULTS_FILE, samplingDefaultsJson } = await import(
   new URL('../dist/pipelines/defaults.js', import.meta.url).href
@@ -38,29 +38,9 @@ const { values: a } = parseArgs({
     'write-default': { type: 'boolean', default: false },
   },
 });
-const fail = (msg) => {
-  console.error(`guidance-sweep: ${msg}`);
-  process.exit(1);
-};
-const ws = [...new Set(a.w.split(',').map((s) => Number(s.trim())))].sort((x, y) => x - y);
-if (!ws.length || !ws.every((w) => Number.isFinite(w) && w >= 0 && w <= 100))
-  fail(`--w must be numbers in [0, 100] separated by commas, found '${a.w}'`);
-const n = Number(a.n),
-  seed = Number(a.seed),
-  target = Number(a.target);
-if (!Number.isInteger(n) || n < 10) fail(`--n must be an integer >= 10, found '${a.n}'`);
-if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be an integer >= 0, found '${a.seed}'`);
+const { fail, ws, n, seed, out, base, settingArgs, evalArgs } = sweepSettings(a, 'guidance-sweep');
+const target = Number(a.target);
 if (!(target > 0 && target <= 1)) fail(`--target must be in (0, 1], found '${a.target}'`);
-const out = resolve(a.out);
-const base = out.replace(/\.json$/, '');
-
-/** The eval flags that fix the numbers (a rerun must repeat them; --threads and --batch do not change a bit). */
-const settingArgs = ['--model', a.model, '--n', String(n), '--seed', String(seed)];
-for (const k of /** @type {const} */ (['sampler', 'steps', 'classifier'])) {
-  const value = a[k];
-  if (value !== undefined) settingArgs.push(`--${k}`, value);
-}
-const evalArgs = [...settingArgs, '--threads', a.threads, ...(a.batch === undefined ? [] : ['--batch', a.batch])];
 
 const runner = evalRunner('guidance-sweep');
 /** One `ddpm eval --per-class --guidance W` (progress on stderr): its JSON, or null when interrupted. */

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -66,4 +66,27 @@ export function histRange(h) {
   const lo = h.indexOf(Math.min(...h)),
     hi = h.indexOf(Math.max(...h));
   return `${pct(h[lo])} (${lo}) – ${pct(h[hi])} (${hi})`;
+}
+
+/**
+ * The flags both sweeps share, checked: --w (a sorted list of scales in [0, 100]), --n, --seed, --out; and the
+ * eval flags that fix the numbers (a rerun must repeat them; --threads and --batch do not change a bit).
+ */
+export function sweepSettings(a, name) {
+  const fail = (msg) => {
+    console.error(`${name}: ${msg}`);
+    process.exit(1);
+  };
+  const ws = [...new Set(a.w.split(',').map((s) => Number(s.trim())))].sort((x, y) => x - y);
+  if (!ws.length || !ws.every((w) => Number.isFinite(w) && w >= 0 && w <= 100))
+    fail(`--w must be numbers in [0, 100] separated by commas, found '${a.w}'`);
+  const n = Number(a.n),
+    seed = Number(a.seed);
+  if (!Number.isInteger(n) || n < 10) fail(`--n must be an integer >= 10, found '${a.n}'`);
+  if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be an integer >= 0, found '${a.seed}'`);
+  const out = resolve(a.out);
+  const settingArgs = ['--model', a.model, '--n', String(n), '--seed', String(seed)];
+  for (const k of ['sampler', 'steps', 'classifier']) if (a[k] !== undefined) settingArgs.push(`--${k}`, a[k]);
+  const evalArgs = [...settingArgs, '--threads', a.threads, ...(a.batch === undefined ? [] : ['--batch', a.batch])];
+  return { fail, ws, n, seed, out, base: out.replace(/\.json$/, ''), settingArgs, evalArgs };
 }
