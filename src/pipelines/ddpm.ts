@@ -381,11 +381,7 @@ export class DDPMPipeline {
         if (t > maxT) return d;
         check();
         guide.forwardTensor(x, t, { out: outGuide! });
-        // on the prediction (the first in_channels channels); a learned variance stays the model's
-        const dm = this.engine.view(d),
-          dg = this.engine.view(outGuide!);
-        const per = dm.length / nb;
-        for (let i = 0; i < dm.length; i++) if (i % per < Cin) dm[i] = dg[i] + w * (dm[i] - dg[i]);
+        extrapolate(this.engine.view(d), this.engine.view(outGuide!), w, nb, Cin);
         return d;
       },
     };
@@ -470,11 +466,7 @@ export class DDPMPipeline {
         if (!outUncond) return cond;
         check();
         unet.forwardTensor(x, t, { classLabels: uncond.subarray(i0, i0 + nb), out: outUncond });
-        // guidance on the prediction (the first in_channels channels); a learned variance stays conditional
-        const ec = this.engine.view(cond),
-          eu = this.engine.view(outUncond);
-        const per = ec.length / nb;
-        for (let i = 0; i < ec.length; i++) if (i % per < Cin) ec[i] = eu[i] + w * (ec[i] - eu[i]);
+        extrapolate(this.engine.view(cond), this.engine.view(outUncond), w, nb, Cin);
         return cond;
       },
     };
@@ -523,6 +515,16 @@ export class DDPMPipeline {
     // no defaults: a file left by an earlier save to this folder would name another model's guidance
     if (!hasDefaults) await (await fsPromises()).rm(`${dir}${sep}${SAMPLING_DEFAULTS_FILE}`, { force: true });
   }
+}
+
+/**
+ * Guidance in place, both kinds: out ← base + w·(out − base) (base: the unconditional output for classifier-free
+ * guidance, the guide's for autoguidance), on the prediction — the first `Cin` values of each of the `nb`
+ * samples; a learned variance after them stays `out`'s.
+ */
+function extrapolate(out: Float32Array, base: Float32Array, w: number, nb: number, Cin: number): void {
+  const per = out.length / nb;
+  for (let i = 0; i < out.length; i++) if (i % per < Cin) out[i] = base[i] + w * (out[i] - base[i]);
 }
 
 /** A model's config.json text (diffusers' layout for a UNet2DModel). */
