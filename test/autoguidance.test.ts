@@ -83,6 +83,7 @@ describe('sampling_defaults.json: autoguidance', () => {
       /^m\/sampling_defaults\.json: autoguidance\.guide must be a subfolder name .* found "\.\.\/other"$/,
     );
     expect(bad({ autoguidance: { guide: 'a/b', scale: 2 } })).toMatch(/autoguidance\.guide must be a subfolder name/);
+    expect(bad({ autoguidance: { guide: '..', scale: 2 } })).toMatch(/autoguidance\.guide must be a subfolder name/);
     expect(bad({ autoguidance: { guide: 'g', scale: -1 } })).toMatch(/autoguidance\.scale must be .* found -1$/);
     expect(bad({ autoguidance: { guide: 'g', scale: 2, max_timestep: 1.5 } })).toMatch(
       /autoguidance\.max_timestep must be an integer >= 0, found 1\.5$/,

@@ -64,9 +64,10 @@ export function parseSamplingDefaults(json: unknown, where: string): SamplingDef
     const a = c.object('autoguidance', o.autoguidance);
     c.knownKeys(a, AUTOGUIDANCE_KEYS, 'autoguidance key', '_');
     const guide = c.string('autoguidance.guide', a.guide, 255);
-    // a plain folder name: the guide lives inside the model's folder, never beside or above it
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(guide) || guide.includes('..'))
-      c.fail('autoguidance.guide', 'a subfolder name (letters, digits, _ . -; no / or ..)', guide);
+    // a plain folder name (no '/', not starting with '.'): the guide lives inside the model's folder, never
+    // beside or above it
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(guide))
+      c.fail('autoguidance.guide', 'a subfolder name (letters, digits, _ . -; no /, not starting with .)', guide);
     d.autoguidance = {
       guide,
       scale: c.number('autoguidance.scale', a.scale, { min: 0, max: MAX_AUTOGUIDANCE_SCALE }),
