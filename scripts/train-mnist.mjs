@@ -1,6 +1,7 @@
 // Trains the MNIST models shipped in models/ with this project's code: `npm run train:mnist`.
 //   node scripts/train-mnist.mjs [--minutes M] [--steps S] [--threads N] [--run DIR] [--out DIR]
-//     [--class-conditional] [--init-from DIR] [--preset P] [--recipe shipped|next|v1|wide]
+//     [--class-conditional] [--init-from DIR] [--preset P] [--recipe shipped|next|v1|wide|guide-xs]
+//     [--until N]
 // The recipe is MNIST_RECIPE (src/nn/presets.ts, chosen by the ablation in docs/training.md), also
 // `ddpm train --data mnist`'s defaults. --recipe next is the same recipe in the committed run folder
 // training/mnist-next that trained models/mnist; --recipe v1 the first shipped model's (MNIST_RECIPE_V1);
@@ -11,6 +12,8 @@
 // the weights of --init-from (default models/mnist) with a seeded class embedding, fine-tuned with the
 // recipe's `conditional` learning rate and step count; `--init-from none` trains from the seeded weights.
 // --preset (default: the recipe's) is for tests on a tiny U-Net.
+// --until N stops this invocation at step N of the run (--steps stays the run's length, so a cosine decay is
+// unchanged) and exports the EMA weights there: an earlier state of the same run, e.g. an autoguidance guide.
 // Resumable: a TrainingRun in <run> (lock, run.json, checkpoints every 250 steps and on Ctrl-C, loss.csv); running again continues
 // bit-identically from the latest one. When the run reaches --steps (or --minutes of wall time for this
 // invocation), the EMA weights are exported as a diffusers folder to <out> (config.json,
@@ -52,6 +55,7 @@ const { values: a } = parseArgs({
     'class-conditional': { type: 'boolean', default: false },
     'init-from': { type: 'string' },
     preset: { type: 'string' },
+    until: { type: 'string' },
   },
 });
 const recipeName = a.recipe;
@@ -74,6 +78,9 @@ if (!Object.hasOwn(UNET_PRESETS, preset))
 // the digits 0–9 and the unconditional label 10
 const cfg = conditional ? classConditional(10) : null;
 const maxSteps = Number(stepsArg);
+const until = a.until === undefined ? maxSteps : Number(a.until);
+if (!Number.isInteger(until) || until < 1 || until > maxSteps)
+  throw new Error(`--until must be a whole step count from 1 to --steps (${maxSteps}), found ${a.until}`);
 const deadline = Date.now() + Number(a.minutes) * 60_000;
 
 // The recipe (src/nn/presets.ts MNIST_RECIPE) is also `ddpm train --data mnist`'s defaults: one source.
@@ -150,7 +157,7 @@ const timer = setInterval(() => Date.now() > deadline && controller.abort(), 100
 const started = Date.now();
 let window = [];
 const r = await run.train({
-  until: maxSteps,
+  until,
   signal: controller.signal,
   checkpointEvery: recipe.checkpointEvery,
   keep: COMMITTED.has(recipeName) ? 1 : 2, // training/… is committed: one checkpoint
@@ -244,7 +251,7 @@ await writeFile(
   join(a.out, 'TRAINING.md'),
   `# How this model was trained
 
-- Command: ${conditional ? `\`node scripts/train-mnist.mjs --class-conditional${presetFlag}\`` : `\`npm run train:mnist${presetFlag ? ` --${presetFlag}` : ''}\` (= \`node scripts/train-mnist.mjs${presetFlag}\`)`}, resumable and bit-identical when resumed; this run: ${r.step} steps in ${invocations} invocation(s)${r.aborted ? ' (the last stopped by its time budget; running again continues)' : ''}.
+- Command: ${conditional ? `\`node scripts/train-mnist.mjs --class-conditional${presetFlag}\`` : `\`npm run train:mnist${presetFlag ? ` --${presetFlag}` : ''}\` (= \`node scripts/train-mnist.mjs${presetFlag}\`)`}, resumable and bit-identical when resumed; this run: ${r.step} steps in ${invocations} invocation(s)${r.aborted ? ' (the last stopped by its time budget; running again continues)' : r.step < maxSteps ? ` (stopped by --until at step ${r.step} of ${maxSteps}; running again continues)` : ''}.
 - Data: the first 80% of each class of the \`mnist\` npm package (8,000 digits, 28×28, scaled to [−1, 1]); the other 2,000 are held out for evaluation.
 - Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; ${describeObjective()}.${cfg ? `\n- Class-conditional (classifier-free guidance, Ho & Salimans 2022): num_class_embeds ${cfg.model.num_class_embeds}, the digits 0–9 and the unconditional label ${cfg.trainer.uncondLabel}, to which each training label is dropped with probability ${cfg.trainer.labelDropout}. Sample with \`ddpm sample --model ${name} --class K\` (the guidance scale: sampling_defaults.json, from \`scripts/guidance-sweep.mjs --write-default\`; see docs/conditional.md).` : ''}${initFrom ? `\n- Warm start: every weight from \`${initFrom.model}\` (weights FNV-1a ${initFrom.weights_hash}; its own TRAINING.md tells how it was trained), the class embedding seeded (N(0, 1)); the steps, time and loss below are the fine-tuning's alone.` : ''}
 - Optimizer: AdamW lr ${trainerOptions.learningRate} (warmup ${trainerOptions.lrWarmupSteps} steps, then ${trainerOptions.lrScheduler === 'cosine' ? `a cosine decay to 0 at step ${trainerOptions.maxTrainSteps}` : 'constant'}), batch ${trainerOptions.batchSize}, gradient clipping 1, weight decay 0.01; EMA with diffusers' warmup (power 2/3, max decay ${trainerOptions.ema.maxDecay}); the EMA weights are exported.

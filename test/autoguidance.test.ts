@@ -2,7 +2,8 @@
 // in DDPMPipeline.run, stored with a model (sampling_defaults.json's autoguidance + the guide's subfolder) and
 // used by default by fromPretrained, `ddpm sample` and `ddpm eval`. Tiny random-weight U-Nets; the pipeline is
 // checked against a hand-written loop (SamplingChain + both models' forwards, combined in JS). Run `npm run
-// build` first: the CLI runs from dist/.
+// build` first: the CLI and scripts/autoguidance-sweep.mjs run from dist/.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import {
   type Tensor,
 } from '../src/index';
 import { DigitClassifier } from '../src/eval/classifier';
-import { ddpm as runCli, expectOneLineError } from './helpers/cli.js';
+import { ddpm as runCli, expectOneLineError, root as repo } from './helpers/cli.js';
 import { TINY_UNET } from './helpers/configs.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ddpm-autoguidance-'));
@@ -296,5 +297,163 @@ describe('ddpm sample / eval: --autoguidance', () => {
       ddpm('sample', '--model', withAg, '--autoguidance', 'off', '--guide', guideDir),
       /^ddpm: --guide\/--autoguidance-max-t with --autoguidance off\n$/,
     );
+  });
+});
+
+describe('scripts/autoguidance-sweep.mjs', () => {
+  const script = join(repo, 'scripts', 'autoguidance-sweep.mjs');
+  const model = join(root, 'sweep-model');
+  const g1 = join(root, 'sweep-g1');
+  const g2 = join(root, 'sweep-g2');
+  const clf = join(root, 'sweep-clf.safetensors');
+  const common = ['--model', model, '--n', '10', '--steps', '2', '--classifier', clf];
+  const sweep = (...args: string[]) =>
+    spawnSync(process.execPath, [script, ...common, '--threads', '1', ...args], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+  beforeAll(async () => {
+    const digits = {
+      ...TINY_UNET,
+      sample_size: 28,
+      down_block_types: ['DownBlock2D', 'DownBlock2D'],
+      up_block_types: ['UpBlock2D', 'UpBlock2D'],
+    };
+    for (const [dir, seed] of [
+      [model, 3],
+      [g1, 4],
+      [g2, 5],
+    ] as const) {
+      await UNet2DModel.create(engine, digits, seed).save(dir);
+      writeFileSync(join(dir, 'scheduler_config.json'), JSON.stringify(schedulerConfig));
+    }
+    writeFileSync(clf, DigitClassifier.create(engine, 0).toBytes());
+  });
+  type Cell = { guide: string | null; scale: number | null; maxTimestep: number | null; confident: number };
+
+  it('runs ddpm eval per guide × W × T (and the model alone), each cell the command’s numbers', () => {
+    const out = join(root, 'sweep', 'ag.json');
+    const r = sweep('--guide', `${g1},${g2}`, '--w', '2,3', '--max-t', 'all', '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(readFileSync(out, 'utf8'));
+    expect(j.format).toBe('ddpm-wasm.autoguidance-sweep-2');
+    expect(j.cells.map((c: Cell) => [c.guide, c.scale, c.maxTimestep])).toEqual([
+      [null, null, null],
+      [g1, 2, null],
+      [g1, 3, null],
+      [g2, 2, null],
+      [g2, 3, null],
+    ]);
+    const direct = ddpm(
+      'eval',
+      ...common,
+      '--guide',
+      g2,
+      '--autoguidance',
+      '3',
+      '--seed',
+      '1',
+      '--nll-samples',
+      '0',
+      '--quiet',
+      '--json',
+      'ag-direct.json',
+    );
+    expect(direct.status, direct.stderr).toBe(0);
+    const dj = JSON.parse(readFileSync(join(root, 'ag-direct.json'), 'utf8'));
+    expect(j.cells[4]).toMatchObject({
+      confident: dj.samples.confident,
+      classHistogram: dj.samples.classHistogram,
+      frechetDistance: dj.samples.frechetDistance,
+    });
+    // each guide and W samples something else
+    const fds = j.cells.map((c: { frechetDistance: number }) => c.frechetDistance);
+    expect(new Set(fds).size).toBe(5);
+    const md = readFileSync(join(root, 'sweep', 'ag.md'), 'utf8');
+    expect(md).toMatch(/\| guide \| cell \| confident ≥ 0\.9 \|/);
+    expect(md).toContain(`| ${g2} | W 3, t <= all |`);
+    expect(md).toContain(
+      `--guide ${g1},${g2} --model ${model} --n 10 --seed 1 --steps 2 --out ${out} --w 2,3 --max-t all`,
+    );
+    // a guide added later: only its cells run, and the table keeps both commands
+    const more = sweep('--guide', g1, '--w', '2,3', '--max-t', '50', '--out', out);
+    expect(more.status, more.stderr).toBe(0);
+    expect(more.stdout.match(/^sweep-g1: W [23], t <= 50 /gm)).toHaveLength(2);
+    const j2 = JSON.parse(readFileSync(out, 'utf8'));
+    expect(j2.cells).toHaveLength(7);
+    expect(j2.runs).toHaveLength(2);
+    // other settings against the same results file: refused before any work
+    const other = sweep('--guide', g1, '--n', '20', '--out', out);
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(/holds a sweep with other settings/);
+  });
+
+  it('chooses within the constraints across guides, copies that guide with --write-default, reads a one-guide file', () => {
+    const out = join(root, 'sweep', 'crafted.json');
+    const hist = (lo: number) => [lo, ...Array(8).fill((1 - lo - 0.1) / 8), 0.1];
+    const v1 = (scale: number | null, confident: number, lo = 0.1) => ({
+      scale,
+      maxTimestep: null,
+      confident,
+      classHistogram: hist(lo),
+      frechetDistance: 1,
+      seconds: 0,
+    });
+    const cell = (guide: string, scale: number, maxTimestep: number, confident: number, fd = 1) => ({
+      ...v1(scale, confident),
+      guide,
+      maxTimestep,
+      frechetDistance: fd,
+    });
+    const settings = {
+      args: [...common.slice(0, 4), '--seed', '1', '--steps', '2', '--classifier', clf],
+      model,
+      n: 10,
+      seed: 1,
+      sampler: 'dpm++2m-sde',
+      karras: false,
+      steps: 2,
+      modelCalls: 2,
+      classifier: clf,
+    };
+    // format 1: one guide for the whole sweep, in settings.guide
+    writeFileSync(
+      out,
+      JSON.stringify({
+        format: 'ddpm-wasm.autoguidance-sweep-1',
+        settings: { ...settings, guide: g1 },
+        trainingDigits: { n: 10, confident: 1, classHistogram: hist(0.1), frechetDistance: 2 },
+        cells: [v1(null, 0.5), v1(2, 0.8), v1(3, 0.95, 0.05)], // W 3: a class under 8%
+      }),
+    );
+    const first = sweep('--guide', g1, '--w', '2,3', '--max-t', 'all', '--out', out);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^chosen: sweep-g1: W 2, t <= all \(confident 80\.0%\)$/m);
+    const upgraded = JSON.parse(readFileSync(out, 'utf8'));
+    expect(upgraded.format).toBe('ddpm-wasm.autoguidance-sweep-2');
+    expect(upgraded.cells.map((c: Cell) => c.guide)).toEqual([null, g1, g1]);
+    expect(upgraded.runs).toEqual([{ guides: [g1], w: [2, 3], maxT: ['all'] }]);
+    // a second guide's cells, crafted: one more confident but too far (Fréchet 3.5 > 1.5 × 2), one that wins
+    upgraded.cells.push(cell(g2, 2, 50, 0.9), cell(g2, 3, 50, 0.99, 3.5));
+    upgraded.runs.push({ guides: [g2], w: [2, 3], maxT: ['50'] });
+    writeFileSync(out, JSON.stringify(upgraded));
+    const r = sweep('--guide', g2, '--w', '2,3', '--max-t', '50', '--out', out, '--write-default');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^chosen: sweep-g2: W 2, t <= 50 \(confident 90\.0%\)$/m);
+    const stored = parseSamplingDefaults(
+      JSON.parse(readFileSync(join(model, SAMPLING_DEFAULTS_FILE), 'utf8')),
+      'stored',
+    );
+    expect(stored.autoguidance).toEqual({ guide: 'guide', scale: 2, maxTimestep: 50 });
+    expect(stored.source).toMatch(/^scripts\/autoguidance-sweep\.mjs --n 10 --seed 1 .*4 cells over 2 guide\(s\)/);
+    expect(readFileSync(join(model, 'guide', 'diffusion_pytorch_model.safetensors'))).toEqual(
+      readFileSync(join(g2, 'diffusion_pytorch_model.safetensors')),
+    );
+    expect(readFileSync(join(root, 'sweep', 'crafted.md'), 'utf8')).toMatch(
+      /Chosen: \*\*sweep-g2: W 2, t <= 50\*\*[\s\S]*--max-t all\n {4}node .* --max-t 50 --write-default\n/,
+    );
+    rmSync(join(model, SAMPLING_DEFAULTS_FILE));
+    rmSync(join(model, 'guide'), { recursive: true });
   });
 });
