@@ -20,7 +20,7 @@
 import { cp, mkdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { evalRunner, exists, sweepSettings, histRange, pct, root, writeAtomic } from './sweep-common.mjs';
+import { evalRunner, evalSettings, exists, sweepSettings, histRange, pct, root, writeAtomic } from './sweep-common.mjs';
 
 const { SAMPLING_DEFAULTS_FILE, samplingDefaultsJson } = await import(
   new URL('../dist/pipelines/defaults.js', import.meta.url).href
@@ -119,17 +119,7 @@ for (const { guide, w, maxT } of cells) {
         ];
   const r = await runner.run([...evalArgs, '--nll-samples', '0', ...flags]);
   if (!r) break;
-  results.settings = {
-    args: settingArgs,
-    model: r.model,
-    n,
-    seed,
-    sampler: r.sampler,
-    karras: r.karras,
-    steps: r.steps,
-    modelCalls: r.modelCalls,
-    classifier: r.classifier.file,
-  };
+  results.settings = evalSettings(r, { settingArgs, n, seed });
   results.trainingDigits = r.trainingDigits;
   const cell = {
     guide,

@@ -16,7 +16,16 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { evalRunner, exists, sweepSettings, histRange as hist, pct, root, writeAtomic } from './sweep-common.mjs';
+import {
+  evalRunner,
+  evalSettings,
+  exists,
+  sweepSettings,
+  histRange as hist,
+  pct,
+  root,
+  writeAtomic,
+} from './sweep-common.mjs';
 
 const { SAMPLING_DEFAULTS_FILE, samplingDefaultsJson } = await import(
   new URL('../dist/pipelines/defaults.js', import.meta.url).href
@@ -65,18 +74,7 @@ for (const w of ws) {
   const r = await evalAt(w);
   if (!r) break;
   // what the flags resolved to, as the eval reports it
-  results.settings = {
-    args: settingArgs,
-    model: r.model,
-    n,
-    seed,
-    sampler: r.sampler,
-    karras: r.karras,
-    steps: r.steps,
-    modelCalls: r.modelCalls,
-    eta: r.eta,
-    classifier: r.classifier.file,
-  };
+  results.settings = evalSettings(r, { settingArgs, n, seed });
   results.trainingDigits = r.trainingDigits;
   const cell = {
     guidanceScale: w,

@@ -90,3 +90,19 @@ export function sweepSettings(a, name) {
   const evalArgs = [...settingArgs, '--threads', a.threads, ...(a.batch === undefined ? [] : ['--batch', a.batch])];
   return { fail, ws, n, seed, out, base: out.replace(/\.json$/, ''), settingArgs, evalArgs };
 }
+
+/** What a cell's flags resolved to, from one `ddpm eval --json` result: the settings every cell shares. */
+export function evalSettings(r, { settingArgs, n, seed }) {
+  return {
+    args: settingArgs,
+    model: r.model,
+    n,
+    seed,
+    sampler: r.sampler,
+    karras: r.karras,
+    steps: r.steps,
+    modelCalls: r.modelCalls,
+    eta: r.eta,
+    classifier: r.classifier.file,
+  };
+}
