@@ -54,7 +54,7 @@ const rel = (p) => {
   const r = relative(root, p);
   return r && !r.startsWith('..') ? r : p;
 };
-const guides = [...new Set(a.guide.split(',').map((g) => rel(resolve(g.trim()))))];
+const guides = [...new Set(/** @type {string} */ (a.guide).split(',').map((g) => rel(resolve(g.trim()))))];
 const maxTs = [...new Set(a['max-t'].split(',').map((s) => s.trim()))];
 if (!maxTs.every((t) => t === 'all' || /^\d+$/.test(t)))
   fail(`--max-t must be 'all' or integers >= 0 separated by commas, found '${a['max-t']}'`);
@@ -64,9 +64,8 @@ if (!(lo >= 0 && hi <= 1 && lo < hi)) fail(`--classes must be two fractions lo,h
 if (!(fdFactor > 0)) fail(`--fd-factor must be > 0, found '${a['fd-factor']}'`);
 const runner = evalRunner('autoguidance-sweep');
 
-/** @type {{ format: string, settings: Record<string, any> | null, trainingDigits: any, cells: any[] }} */
 const FORMAT = 'ddpm-wasm.autoguidance-sweep-2';
-/** @type {{ format: string, settings: Record<string, any> | null, trainingDigits: any, cells: any[] }} */
+/** @type {{ format: string, settings: Record<string, any> | null, trainingDigits: any, runs: any[], cells: any[] }} */
 let results = { format: FORMAT, settings: null, trainingDigits: null, runs: [], cells: [] };
 if (await exists(out)) {
   const prev = JSON.parse(await readFile(out, 'utf8'));
