@@ -148,6 +148,10 @@ if (run.checkpoint) {
 }
 const trainer = run.trainer;
 const startStep = trainer.step;
+if (startStep > until) {
+  await run.close();
+  throw new Error(`--until ${until}: the run in ${a.run} is at step ${startStep} already (a run does not go back)`);
+}
 const initFrom = run.identity?.init_from;
 const prior = existsSync(logFile) ? await readFile(logFile, 'utf8') : 'step,loss,lr,images_per_second,seconds\n';
 const lines = prior.trimEnd().split('\n');

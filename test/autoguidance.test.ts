@@ -484,6 +484,10 @@ describe('scripts/train-mnist.mjs --until: an earlier state of a run (a guide)',
     expect(straight.status, straight.stderr).toBe(0);
     expect(weights('u-4')).toEqual(weights('u-4b'));
     expect(weights('u-2')).not.toEqual(weights('u-4'));
+    const past = train('--steps', '4', '--until', '3', '--run', join(root, 'u-run'), '--out', join(root, 'u-3'));
+    expect(past.status).toBe(1);
+    expect(past.stderr).toMatch(/--until 3: the run in .*u-run is at step 4 already/);
+    expect(existsSync(join(root, 'u-3'))).toBe(false);
     const bad = train('--steps', '4', '--until', '5', '--run', join(root, 'u-bad'));
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/--until must be a whole step count from 1 to --steps \(4\), found 5/);
