@@ -18,9 +18,21 @@
 // skips the cells already there (a cell is a guide, W and T: more guides, scales or intervals can be added to a
 // finished sweep). Ctrl-C stops the running eval and keeps the finished cells.
 import { cp, mkdir, readFile, rm } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { evalRunner, evalSettings, exists, sweepSettings, histRange, pct, root, writeAtomic } from './sweep-common.mjs';
+import {
+  checkFingerprint,
+  evalRunner,
+  evalSettings,
+  exists,
+  histRange,
+  modelFingerprint,
+  pct,
+  repoPath,
+  root,
+  sweepSettings,
+  writeAtomic,
+} from './sweep-common.mjs';
 
 const { SAMPLING_DEFAULTS_FILE, samplingDefaultsJson } = await import(
   new URL('../dist/pipelines/defaults.js', import.meta.url).href
@@ -47,13 +59,12 @@ const { values: a } = parseArgs({
   },
 });
 const { fail, ws, n, seed, out, base, settingArgs, evalArgs } = sweepSettings(a, 'autoguidance-sweep');
+/** the model folder (written by --write-default) and its weights' fingerprint (results of other weights are refused) */
+const { dir: modelDir, fingerprint } = await modelFingerprint(a.model).catch((e) => fail(e.message));
 if (a.guide === undefined)
   fail('--guide DIR[,DIR…] is required (the weaker model: an early checkpoint, a smaller model)');
 /** a guide as the results name it: relative to the repository when inside it (the JSON is committed) */
-const rel = (p) => {
-  const r = relative(root, p);
-  return r && !r.startsWith('..') ? r : p;
-};
+const rel = repoPath;
 const guides = [...new Set(/** @type {string} */ (a.guide).split(',').map((g) => rel(resolve(g.trim()))))];
 const maxTs = [...new Set(a['max-t'].split(',').map((s) => s.trim()))];
 if (!maxTs.every((t) => t === 'all' || /^\d+$/.test(t)))
@@ -88,6 +99,7 @@ if (await exists(out)) {
   if (prev.format !== results.format) fail(`${out}: not an autoguidance sweep (format ${JSON.stringify(prev.format)})`);
   if (JSON.stringify(prev.settings?.args) !== JSON.stringify(settingArgs))
     fail(`${out}: holds a sweep with other settings; pass another --out or delete it`);
+  checkFingerprint(prev, fingerprint, out, fail);
   results = prev;
 }
 
@@ -118,7 +130,7 @@ for (const { guide, w, maxT } of cells) {
         ];
   const r = await runner.run([...evalArgs, '--nll-samples', '0', ...flags]);
   if (!r) break;
-  results.settings = evalSettings(r, { settingArgs, n, seed });
+  results.settings = evalSettings(r, { settingArgs, n, seed }, fingerprint);
   results.trainingDigits = r.trainingDigits;
   const cell = {
     guide,
@@ -157,7 +169,7 @@ console.log(
 );
 if (a['write-default']) {
   if (!chosen) fail('--write-default: no cell meets the constraints; nothing written');
-  const dir = /** @type {string} */ (results.settings?.model);
+  const dir = modelDir;
   const s = /** @type {Record<string, any>} */ (results.settings);
   // the guide goes inside the model's folder, so the folder (and the npm package) carries it
   const target = join(dir, 'guide');

@@ -14,16 +14,19 @@
 // written to the JSON at once (and the markdown table beside it), and a rerun with the same settings skips
 // the W already there. Ctrl-C stops the running eval (which writes nothing) and keeps the finished ones.
 import { readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  checkFingerprint,
   evalRunner,
   evalSettings,
   exists,
-  sweepSettings,
   histRange as hist,
+  modelFingerprint,
   pct,
+  repoPath,
   root,
+  sweepSettings,
   writeAtomic,
 } from './sweep-common.mjs';
 
@@ -48,6 +51,8 @@ const { values: a } = parseArgs({
   },
 });
 const { fail, ws, n, seed, out, base, settingArgs, evalArgs } = sweepSettings(a, 'guidance-sweep');
+/** the model folder (written by --write-default) and its weights' fingerprint (results of other weights are refused) */
+const { dir: modelDir, fingerprint } = await modelFingerprint(a.model).catch((e) => fail(e.message));
 const target = Number(a.target);
 if (!(target > 0 && target <= 1)) fail(`--target must be in (0, 1], found '${a.target}'`);
 
@@ -64,6 +69,7 @@ if (await exists(out)) {
     fail(
       `${out}: holds a sweep with other settings (${JSON.stringify(prev.settings?.args)}, now ${JSON.stringify(settingArgs)}); pass another --out or delete it`,
     );
+  checkFingerprint(prev, fingerprint, out, fail);
   results = prev;
 }
 
@@ -74,7 +80,7 @@ for (const w of ws) {
   const r = await evalAt(w);
   if (!r) break;
   // what the flags resolved to, as the eval reports it
-  results.settings = evalSettings(r, { settingArgs, n, seed });
+  results.settings = evalSettings(r, { settingArgs, n, seed }, fingerprint);
   results.trainingDigits = r.trainingDigits;
   const cell = {
     guidanceScale: w,
@@ -105,7 +111,7 @@ console.log(
   `chosen: W = ${chosen.guidanceScale} (per-class accuracy ${pct(chosen.perClassAccuracy)}${chosen.perClassAccuracy >= target ? `, the smallest W reaching ${pct(target)}` : `, the best; none reached ${pct(target)}`})`,
 );
 if (a['write-default']) {
-  const dir = /** @type {string} */ (results.settings?.model);
+  const dir = modelDir;
   const file = join(dir, SAMPLING_DEFAULTS_FILE);
   const s = /** @type {Record<string, any>} */ (results.settings);
   const text = samplingDefaultsJson({
@@ -139,8 +145,7 @@ function markdown(res) {
   const s = res.settings;
   const c0 = choose(res.cells);
   const t = res.trainingDigits;
-  const rel = relative(root, s.model);
-  const model = rel && !rel.startsWith('..') ? rel : s.model;
+  const model = repoPath(s.model);
   const lines = [
     `# Classifier-free guidance sweep: ${model}`,
     '',

@@ -1,175 +1,148 @@
 #!/usr/bin/env node
-// Quality per model call: for a model folder, every sampler × model-call budget draws n digits through
-// SamplingChain and scores them as `ddpm eval` does (the digit classifier's confident fraction ≥ 0.9 and the
-// Fréchet distance of its 64 features to the held-out digits). Resumable: each finished cell is appended
-// to the results JSON at once, and a rerun skips the cells already there. At the end (and after every cell)
-// it writes a markdown table and an SVG plot beside the JSON.
+// Quality per model call: for a model folder, every sampler × model-call budget is one `ddpm eval` (n digits,
+// scored by the digit classifier's confident fraction ≥ 0.9 and the Fréchet distance of its 64 features to the
+// held-out digits), so each cell's numbers are exactly that command's — with the model's stored sampling
+// defaults (models/mnist: its autoguidance) unless --autoguidance says otherwise. Resumable: each finished cell
+// is appended to the results JSON at once, and a rerun skips the cells already there; results of other
+// weights (the model retrained since) or other settings are refused. After every cell it writes a markdown
+// table and an SVG plot beside the JSON. Ctrl-C stops the running eval and keeps the finished cells.
 //
 //   npm run build && node scripts/sampler-sweep.mjs [--model models/mnist] [--n 1000] [--batch 16]
-//     [--samplers ddim,dpm++2m,…] [--calls 5,10,15,20,30,50] [--karras] [--seed 0] [--threads N|auto]
-//     [--out docs/sampler-quality.json] [--classifier FILE]
-//
-// The samples are quantized to 8-bit pixels first, as `ddpm sample` writes them and `ddpm eval` scores them.
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+//     [--samplers ddim,dpm++2m,…] [--calls 5,10,15,20,30,50] [--karras] [--autoguidance W|off] [--seed 0]
+//     [--threads N|auto] [--out docs/sampler-quality.json] [--classifier FILE]
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  checkFingerprint,
+  evalRunner,
+  exists,
+  histRange,
+  modelFingerprint,
+  pct,
+  repoPath,
+  root,
+  writeAtomic,
+} from './sweep-common.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = (p) => import(new URL(`../dist/${p}`, import.meta.url).href);
-const { Engine } = await dist('engine/engine.js');
-const { SAMPLER_NAMES, SamplingChain, createSampler, modelCallsForSteps, stepsForModelCalls } =
-  await dist('diffusion/index.js');
-const { loadModelFolder } = await dist('cli/files.js');
-const { loadMnist } = await dist('io/mnist.js');
-const { tensorToImages } = await dist('io/png.js');
-const { CLASSIFIER_FORMAT, CLASSIFIER_TRAINING, DigitClassifier, FEATURES, PIXELS, SIDE, trainClassifier } =
-  await dist('eval/classifier.js');
-const { confidentFraction, featureStats, frechetDistance } = await dist('eval/metrics.js');
+const { SAMPLER_NAMES } = await import(new URL('../dist/diffusion/index.js', import.meta.url).href);
+/** the samplers that take Karras σ (--karras is passed to these only) */
+const KARRAS = new Set(SAMPLER_NAMES.filter((s) => !['ddpm', 'ddim', 'euler-a'].includes(s)));
 
 const { values: a } = parseArgs({
   options: {
-    model: { type: 'string', default: join(root, 'models', 'mnist') },
+    model: { type: 'string', default: 'models/mnist' },
     n: { type: 'string', default: '1000' },
-    batch: { type: 'string', default: '16' },
+    batch: { type: 'string' },
     samplers: { type: 'string', default: SAMPLER_NAMES.join(',') },
     calls: { type: 'string', default: '5,10,15,20,30,50' },
     karras: { type: 'boolean', default: false },
+    autoguidance: { type: 'string' },
     seed: { type: 'string', default: '0' },
     threads: { type: 'string', default: 'auto' },
     out: { type: 'string', default: join(root, 'docs', 'sampler-quality.json') },
     classifier: { type: 'string' },
   },
 });
+const fail = (msg) => {
+  console.error(`sampler-sweep: ${msg}`);
+  process.exit(1);
+};
 const n = Number(a.n),
-  batch = Number(a.batch),
   seed = Number(a.seed);
-const samplers = a.samplers.split(',').filter(Boolean);
-const callsList = a.calls.split(',').map(Number);
+const samplers = [...new Set(a.samplers.split(',').filter(Boolean))];
+const callsList = [...new Set(a.calls.split(',').map(Number))];
 for (const s of samplers)
-  if (!SAMPLER_NAMES.includes(s)) throw new Error(`--samplers: unknown ${s} (choose from ${SAMPLER_NAMES.join(', ')})`);
-if (!(n >= 2) || !(batch >= 1) || !callsList.every((c) => Number.isInteger(c) && c >= 1))
-  throw new Error('--n must be >= 2, --batch >= 1, --calls positive integers');
+  if (!SAMPLER_NAMES.includes(s)) fail(`--samplers: unknown ${s} (choose from ${SAMPLER_NAMES.join(', ')})`);
+if (!Number.isInteger(n) || n < 10) fail(`--n must be an integer >= 10, found '${a.n}'`);
+if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be an integer >= 0, found '${a.seed}'`);
+if (!callsList.every((c) => Number.isInteger(c) && c >= 1))
+  fail(`--calls must be positive integers, found '${a.calls}'`);
 const out = resolve(a.out);
 const base = out.replace(/\.json$/, '');
 
-async function writeAtomic(file, text) {
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
+// what fixes the numbers of a cell besides its sampler and calls (--threads and --batch change no bit)
+const settingArgs = ['--model', a.model, '--n', String(n), '--seed', String(seed)];
+if (a.karras) settingArgs.push('--karras');
+if (a.autoguidance !== undefined) settingArgs.push('--autoguidance', a.autoguidance);
+if (a.classifier !== undefined) settingArgs.push('--classifier', a.classifier);
+// the defaults a plain eval samples with (sampling_defaults.json, the guide) are part of the fingerprint
+const { fingerprint } = await modelFingerprint(a.model, { withDefaults: true }).catch((e) => fail(e.message));
+
+const FORMAT = 'ddpm-wasm.sampler-sweep-2';
+/** @type {{ format: string, settings: Record<string, any> | null, trainingDigits: any, cells: any[] }} */
+let results = { format: FORMAT, settings: null, trainingDigits: null, cells: [] };
+if (await exists(out)) {
+  const prev = JSON.parse(await readFile(out, 'utf8'));
+  if (prev.format === 'ddpm-wasm.sampler-sweep-1')
+    fail(`${out}: a sweep of format 1, which recorded no fingerprint of its model; delete it to measure again`);
+  if (prev.format !== FORMAT) fail(`${out}: not a sampler sweep (format ${JSON.stringify(prev.format)})`);
+  if (JSON.stringify(prev.settings?.args) !== JSON.stringify(settingArgs))
+    fail(
+      `${out}: holds a sweep with other settings (${JSON.stringify(prev.settings?.args)}, now ${JSON.stringify(settingArgs)}); pass another --out or delete it`,
+    );
+  checkFingerprint(prev, fingerprint, out, fail);
+  results = prev;
 }
 
-const engine = await Engine.create({ threads: a.threads === 'auto' ? 'auto' : Number(a.threads) });
-try {
-  const loaded = await loadModelFolder(engine, a.model);
-  if (loaded.kind !== 'unet' || loaded.model.config.in_channels !== 1 || loaded.model.config.sample_size !== SIDE)
-    throw new Error(`${loaded.dir}: needs a 1×28×28 UNet2DModel`);
-  const unet = loaded.model;
-  const uncond = unet.config.num_class_embeds == null ? undefined : unet.config.num_class_embeds - 1;
-
-  // The results so far: cells keyed by sampler and calls, for this model, n, seed and --karras.
-  /** @type {{ model: string, n: number, seed: number, karras: boolean, classifier: string | null }} */
-  const settings = { model: loaded.dir, n, seed, karras: a.karras, classifier: null };
-  /** @type {{ format: string, settings: typeof settings, cells: any[] }} */
-  let results = { format: 'ddpm-wasm.sampler-sweep-1', settings, cells: [] };
-  if (
-    await stat(out).then(
-      (s) => s.isFile(),
-      () => false,
-    )
-  ) {
-    const prev = JSON.parse(await readFile(out, 'utf8'));
-    const same =
-      prev.settings &&
-      prev.settings.n === n &&
-      prev.settings.seed === seed &&
-      prev.settings.karras === a.karras &&
-      resolve(prev.settings.model) === resolve(loaded.dir);
-    if (!same)
-      throw new Error(
-        `${out}: holds a sweep with other settings (${JSON.stringify(prev.settings)}); pass another --out or delete it`,
-      );
-    results = prev;
+const runner = evalRunner('sampler-sweep');
+const evalArgs = [...settingArgs, '--threads', a.threads, ...(a.batch === undefined ? [] : ['--batch', a.batch])];
+const writeReports = async () => {
+  await writeAtomic(out, `${JSON.stringify(results, null, 2)}\n`);
+  await writeAtomic(`${base}.md`, markdown(results));
+  await writeAtomic(`${base}.svg`, svg(results));
+};
+for (const name of samplers) {
+  for (const calls of callsList) {
+    if (runner.state.stopping) break;
+    if (results.cells.some((c) => c.sampler === name && c.calls === calls)) continue;
+    const t0 = performance.now();
+    const karras = a.karras && KARRAS.has(name);
+    const args = evalArgs.filter((x) => x !== '--karras');
+    const r = await runner.run([
+      ...args,
+      '--sampler',
+      name,
+      '--steps',
+      String(calls),
+      ...(karras ? ['--karras'] : []),
+      '--nll-samples',
+      '0',
+    ]);
+    if (!r) break;
+    results.settings = {
+      args: settingArgs,
+      model: repoPath(r.model),
+      fingerprint,
+      n,
+      seed,
+      karras: a.karras,
+      autoguidance: r.autoguidance,
+      classifier: r.classifier.file,
+    };
+    results.trainingDigits = r.trainingDigits;
+    const cell = {
+      sampler: name,
+      calls,
+      steps: r.steps,
+      modelCalls: r.modelCalls,
+      karras: r.karras,
+      confident: r.samples.confident,
+      classHistogram: r.samples.classHistogram,
+      frechetDistance: r.samples.frechetDistance,
+      seconds: Math.round((performance.now() - t0) / 100) / 10,
+    };
+    results.cells.push(cell);
+    await writeReports();
+    console.log(
+      `${name.padEnd(12)} ${String(calls).padStart(3)} calls  confident ${pct(cell.confident)}  classes ${histRange(cell.classHistogram)}  Fréchet ${cell.frechetDistance.toFixed(3)}  (${cell.seconds} s)`,
+    );
   }
-
-  // The classifier (the cache `ddpm eval` uses) and the held-out digits' feature statistics.
-  const [train, heldOut] = await Promise.all([loadMnist('train'), loadMnist('test')]);
-  const cfile = a.classifier ?? join(tmpdir(), `${CLASSIFIER_FORMAT}.safetensors`);
-  let classifier;
-  if (
-    await stat(cfile).then(
-      (s) => s.isFile(),
-      () => false,
-    )
-  )
-    classifier = DigitClassifier.fromBytes(engine, new Uint8Array(await readFile(cfile)), cfile);
-  else {
-    console.error(`training the digit classifier (${cfile})…`);
-    classifier = trainClassifier(engine, train.images, train.labels, CLASSIFIER_TRAINING);
-    await writeAtomic(cfile, classifier.toBytes());
-  }
-  results.settings.classifier = cfile;
-  const reference = featureStats(classifier.classify(heldOut.images).features, FEATURES);
-
-  const writeReports = async () => {
-    await writeAtomic(out, `${JSON.stringify(results, null, 2)}\n`);
-    await writeAtomic(`${base}.md`, markdown(results));
-    await writeAtomic(`${base}.svg`, svg(results));
-  };
-
-  for (const name of samplers) {
-    for (const calls of callsList) {
-      if (results.cells.some((c) => c.sampler === name && c.calls === calls)) continue;
-      const steps = stepsForModelCalls(name, calls);
-      const t0 = performance.now();
-      const x = new Float32Array(n * PIXELS);
-      const B = Math.min(batch, n);
-      let mark = -1;
-      for (let i0 = 0; i0 < n; i0 += B) {
-        const nb = Math.min(B, n - i0);
-        const scheduler = createSampler(name, loaded.scheduler, {
-          karras: a.karras && !['ddpm', 'ddim', 'euler-a'].includes(name),
-          engine,
-        });
-        const chain = SamplingChain.start(engine, scheduler, {
-          shape: [nb, 1, SIDE, SIDE],
-          numInferenceSteps: steps,
-          seed,
-          offset: i0 * PIXELS,
-        });
-        const labels = uncond === undefined ? {} : { classLabels: new Int32Array(nb).fill(uncond) };
-        await chain.run((inp, t) => unet.forwardTensor(inp, t, labels));
-        x.set(engine.read(chain.sample), i0 * PIXELS);
-        if (mark < 0) mark = engine.arena.mark();
-        else engine.arena.release(mark);
-      }
-      const { images } = tensorToImages(x, [n, 1, SIDE, SIDE]);
-      const q = new Float32Array(n * PIXELS);
-      images.forEach((img, i) => {
-        for (let p = 0; p < PIXELS; p++) q[i * PIXELS + p] = img.data[4 * p] / 127.5 - 1;
-      });
-      const r = classifier.classify(q);
-      const cell = {
-        sampler: name,
-        calls,
-        steps,
-        modelCalls: modelCallsForSteps(name, steps),
-        karras: a.karras && !['ddpm', 'ddim', 'euler-a'].includes(name),
-        confident: confidentFraction(r.probs),
-        frechetDistance: frechetDistance(featureStats(r.features, FEATURES), reference),
-        seconds: (performance.now() - t0) / 1000,
-      };
-      results.cells.push(cell);
-      await writeReports();
-      console.log(
-        `${name.padEnd(12)} ${String(calls).padStart(3)} calls  confident ${(100 * cell.confident).toFixed(1)}%  Fréchet ${cell.frechetDistance.toFixed(3)}  (${cell.seconds.toFixed(1)} s)`,
-      );
-    }
-  }
-  await writeReports();
-} finally {
-  engine.dispose();
+}
+if (results.settings) await writeReports();
+if (runner.state.stopping) {
+  console.error(`interrupted: the finished cells are in ${out}; run the same command to continue`);
+  process.exit(130);
 }
 
 /** Rows: samplers; columns: model calls; cells "confident % / Fréchet distance"; then the cheapest cell at
@@ -179,7 +152,7 @@ function markdown(res) {
   const names = [...new Set(res.cells.map((c) => c.sampler))];
   const cell = (s, k) => res.cells.find((c) => c.sampler === s && c.calls === k);
   const lines = [
-    `Quality per model call: ${res.settings.n} samples per cell, seed ${res.settings.seed}${res.settings.karras ? ', Karras σ where the sampler has them' : ''}; each cell is "confident ≥ 0.9 / Fréchet distance" (higher / lower is better).`,
+    `Quality per model call of ${res.settings.model}: ${res.settings.n} samples per cell, seed ${res.settings.seed}${res.settings.karras ? ', Karras σ where the sampler has them' : ''}, ${res.settings.autoguidance ? `${res.settings.autoguidance.description.replaceAll(`${root}/`, '')} (a guided step calls the guide too; the columns count the sampler's calls)` : 'no guidance'}; each cell is "confident ≥ 0.9 / Fréchet distance" (higher / lower is better), as \`ddpm eval --sampler S --steps N\` prints them.`,
     '',
     `| sampler | ${calls.map((k) => `${k} calls`).join(' | ')} |`,
     `|---|${calls.map(() => '---').join('|')}|`,
@@ -207,7 +180,7 @@ function markdown(res) {
     );
   }
   lines.push(
-    `Reproduce: \`npm run build && node scripts/sampler-sweep.mjs --n ${res.settings.n}${res.settings.karras ? ' --karras' : ''}\` (resumable; see docs/samplers.md).`,
+    `Reproduce: \`npm run build && node scripts/sampler-sweep.mjs ${res.settings.args.join(' ')} --samplers ${names.join(',')} --calls ${calls.join(',')}\` (resumable; see docs/samplers.md).`,
     '',
   );
   return lines.join('\n');

@@ -2,13 +2,67 @@
 // process per cell — so each cell's numbers are exactly the command's — with Ctrl-C forwarded, atomic writes
 // of the resumable results, and the table helpers.
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const cli = join(root, 'dist', 'cli.js');
+
+/** A path as committed results name it: relative to the repository when inside it (else as given). */
+export function repoPath(p) {
+  if (!isAbsolute(p)) return p;
+  const r = relative(root, p);
+  return r && !r.startsWith('..') && !isAbsolute(r) ? r : p;
+}
+
+/** The network files a sweep's numbers depend on (a diffusers pipeline folder keeps them in unet/ and scheduler/). */
+const NETWORK_FILE = /^(config\.json|scheduler_config\.json|model_index\.json|[^/]*\.safetensors)$/;
+
+/**
+ * What a results file is of: the model folder (`--model` resolved as `ddpm eval` does: a folder or a shipped
+ * name) and a fingerprint, the sha256 of its network's files (config, scheduler config, weights; in unet/ and
+ * scheduler/ too). With `withDefaults` it also covers sampling_defaults.json and the guide/ folder (what a
+ * default `ddpm eval` samples with). Sweeps keep it in their settings so that results of a model that has
+ * since been retrained are refused, not reused: the path alone says nothing about the weights.
+ */
+export async function modelFingerprint(modelArg, { withDefaults = false } = {}) {
+  const { resolveModelDir } = await import(new URL('../dist/cli/files.js', import.meta.url).href);
+  const dir = await resolveModelDir(modelArg);
+  const h = createHash('sha256');
+  const add = async (sub) => {
+    const names = (await readdir(join(dir, sub), { withFileTypes: true })).sort((x, y) =>
+      x.name < y.name ? -1 : x.name > y.name ? 1 : 0,
+    );
+    for (const e of names) {
+      const rel = sub ? `${sub}/${e.name}` : e.name;
+      if (e.isDirectory() && (['unet', 'scheduler'].includes(rel) || (withDefaults && rel === 'guide'))) await add(rel);
+      else if (e.isFile() && (NETWORK_FILE.test(e.name) || (withDefaults && rel === 'sampling_defaults.json'))) {
+        h.update(`${rel}\0`);
+        h.update(await readFile(join(dir, rel)));
+        h.update('\0');
+      }
+    }
+  };
+  await add('');
+  return { dir, fingerprint: h.digest('hex') };
+}
+
+/**
+ * Refuses (fail) a results file of other weights than `fingerprint`, or of no recorded weights at all (a file
+ * written before fingerprints: its model may have been retrained since).
+ */
+export function checkFingerprint(prev, fingerprint, out, fail) {
+  const found = prev.settings?.fingerprint;
+  if (found === fingerprint) return;
+  fail(
+    found === undefined
+      ? `${out}: records no fingerprint of its model's weights, so it may be of an earlier model; delete it (or pass another --out) to measure again`
+      : `${out}: was measured on other weights of ${prev.settings?.model} (fingerprint ${String(found).slice(0, 12)}…, now ${fingerprint.slice(0, 12)}…): the model changed since; delete it or pass another --out`,
+  );
+}
 
 /** Writes `text` under a temporary name and renames it into place. */
 export async function writeAtomic(file, text) {
@@ -92,10 +146,11 @@ export function sweepSettings(a, name) {
 }
 
 /** What a cell's flags resolved to, from one `ddpm eval --json` result: the settings every cell shares. */
-export function evalSettings(r, { settingArgs, n, seed }) {
+export function evalSettings(r, { settingArgs, n, seed }, fingerprint) {
   return {
     args: settingArgs,
-    model: r.model,
+    model: repoPath(r.model),
+    fingerprint,
     n,
     seed,
     sampler: r.sampler,

@@ -3,7 +3,6 @@
 // used by default by fromPretrained, `ddpm sample` and `ddpm eval`. Tiny random-weight U-Nets; the pipeline is
 // checked against a hand-written loop (SamplingChain + both models' forwards, combined in JS). Run `npm run
 // build` first: the CLI and scripts/autoguidance-sweep.mjs run from dist/.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,7 @@ import {
   type Tensor,
 } from '../src/index';
 import { DigitClassifier } from '../src/eval/classifier';
-import { ddpm as runCli, expectOneLineError, root as repo } from './helpers/cli.js';
+import { ddpm as runCli, expectOneLineError, runScript, sweepFingerprint } from './helpers/cli.js';
 import { TINY_UNET } from './helpers/configs.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ddpm-autoguidance-'));
@@ -301,18 +300,13 @@ describe('ddpm sample / eval: --autoguidance', () => {
 });
 
 describe('scripts/autoguidance-sweep.mjs', () => {
-  const script = join(repo, 'scripts', 'autoguidance-sweep.mjs');
   const model = join(root, 'sweep-model');
   const g1 = join(root, 'sweep-g1');
   const g2 = join(root, 'sweep-g2');
   const clf = join(root, 'sweep-clf.safetensors');
   const common = ['--model', model, '--n', '10', '--steps', '2', '--classifier', clf];
   const sweep = (...args: string[]) =>
-    spawnSync(process.execPath, [script, ...common, '--threads', '1', ...args], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    runScript('autoguidance-sweep.mjs', [...common, '--threads', '1', ...args], { cwd: root });
   beforeAll(async () => {
     const digits = {
       ...TINY_UNET,
@@ -389,7 +383,41 @@ describe('scripts/autoguidance-sweep.mjs', () => {
     expect(other.stderr).toMatch(/holds a sweep with other settings/);
   });
 
-  it('chooses within the constraints across guides, copies that guide with --write-default, reads a one-guide file', () => {
+  it('refuses results measured on other weights (the model retrained since) or on unrecorded ones', async () => {
+    const m = join(root, 'sweep-retrained');
+    const digits = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
+    await UNet2DModel.create(engine, digits, 3).save(m);
+    writeFileSync(join(m, 'scheduler_config.json'), JSON.stringify(schedulerConfig));
+    const out = join(root, 'sweep', 'retrained.json');
+    const args = ['--model', m, '--guide', g1, '--w', '2', '--max-t', 'all', '--out', out];
+    const first = sweep(...args);
+    expect(first.status, first.stderr).toBe(0);
+    const fp = JSON.parse(readFileSync(out, 'utf8')).settings.fingerprint;
+    expect(fp).toMatch(/^[0-9a-f]{64}$/);
+    // the same weights: nothing to run, the same file
+    const again = sweep(...args);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).not.toMatch(/confident .* Fréchet/);
+    // what --write-default adds to the folder does not change what the network is
+    writeFileSync(join(m, SAMPLING_DEFAULTS_FILE), JSON.stringify({ source: 'a test' }));
+    expect(sweep(...args).status).toBe(0);
+    // retrained: same path, other weights
+    await UNet2DModel.create(engine, digits, 9).save(m);
+    const changed = sweep(...args);
+    expect(changed.status).toBe(1);
+    expect(changed.stderr).toMatch(
+      /was measured on other weights of .*sweep-retrained \(fingerprint [0-9a-f]{12}…, now [0-9a-f]{12}…\)/,
+    );
+    // a file that recorded no fingerprint may be of any earlier model
+    const j = JSON.parse(readFileSync(out, 'utf8'));
+    delete j.settings.fingerprint;
+    writeFileSync(out, JSON.stringify(j));
+    const unknown = sweep(...args);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toMatch(/records no fingerprint of its model's weights/);
+  });
+
+  it('chooses within the constraints across guides, copies that guide with --write-default, reads a one-guide file', async () => {
     const out = join(root, 'sweep', 'crafted.json');
     const hist = (lo: number) => [lo, ...Array(8).fill((1 - lo - 0.1) / 8), 0.1];
     const v1 = (scale: number | null, confident: number, lo = 0.1) => ({
@@ -409,6 +437,7 @@ describe('scripts/autoguidance-sweep.mjs', () => {
     const settings = {
       args: [...common.slice(0, 4), '--seed', '1', '--steps', '2', '--classifier', clf],
       model,
+      fingerprint: await sweepFingerprint(model),
       n: 10,
       seed: 1,
       sampler: 'dpm++2m-sde',
@@ -459,13 +488,8 @@ describe('scripts/autoguidance-sweep.mjs', () => {
 });
 
 describe('scripts/train-mnist.mjs --until: an earlier state of a run (a guide)', () => {
-  const script = join(repo, 'scripts', 'train-mnist.mjs');
   const train = (...args: string[]) =>
-    spawnSync(process.execPath, [script, '--recipe', 'v1', '--preset', 'tiny', '--threads', '1', ...args], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    runScript('train-mnist.mjs', ['--recipe', 'v1', '--preset', 'tiny', '--threads', '1', ...args], { cwd: root });
   const weights = (m: string) => readFileSync(join(root, m, 'diffusion_pytorch_model.safetensors'));
 
   // v1's constant rate: the recipe's cosine needs more than its 200 warmup steps, too slow for a test (the

@@ -22,7 +22,14 @@ import { DigitClassifier, FEATURES, PIXELS } from '../src/eval/classifier';
 import { featureStats, frechetDistance } from '../src/eval/metrics';
 import { perClassScores, requestedLabels } from '../src/eval/per-class';
 import { loadMnist } from '../src/io/mnist';
-import { cliPath, ddpm as runCli, expectOneLineError, root as repo } from './helpers/cli.js';
+import {
+  cliPath,
+  ddpm as runCli,
+  expectOneLineError,
+  root as repo,
+  runScript,
+  sweepFingerprint,
+} from './helpers/cli.js';
 import { TINY_UNET } from './helpers/configs.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ddpm-conditional-'));
@@ -424,9 +431,7 @@ describe('ddpm eval --per-class', () => {
 });
 
 describe('scripts/guidance-sweep.mjs', () => {
-  const script = join(repo, 'scripts', 'guidance-sweep.mjs');
-  const sweep = (...args: string[]) =>
-    spawnSync(process.execPath, [script, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  const sweep = (...args: string[]) => runScript('guidance-sweep.mjs', args, { cwd: root });
   const common = ['--model', digitsCond, '--n', '10', '--steps', '2', '--threads', '1', '--classifier', classifier];
 
   it('runs ddpm eval --per-class per W, writes the JSON and the table, and stores the chosen W with --write-default', () => {
@@ -471,7 +476,7 @@ describe('scripts/guidance-sweep.mjs', () => {
     expect(other.stderr).toMatch(/holds a sweep with other settings/);
   });
 
-  it('resumes: W already in the file are not run again; the smallest W reaching --target is chosen', () => {
+  it('resumes: W already in the file are not run again; the smallest W reaching --target is chosen', async () => {
     const out = join(root, 'sweep', 'crafted.json');
     const args = ['--model', digitsCond, '--n', '10', '--seed', '0', '--steps', '2', '--classifier', classifier];
     const cell = (w: number, acc: number) => ({
@@ -489,6 +494,7 @@ describe('scripts/guidance-sweep.mjs', () => {
       settings: {
         args,
         model: digitsCond,
+        fingerprint: await sweepFingerprint(digitsCond),
         n: 10,
         seed: 0,
         sampler: 'dpm++2m-sde',

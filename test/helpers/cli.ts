@@ -24,3 +24,20 @@ export function expectOneLineError(r: CliResult, re: RegExp): void {
   expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
   expect(r.stderr).toMatch(re);
 }
+
+/** `node scripts/<name> ...args`, synchronously (the scripts import dist/, so `npm run build` first). */
+export function runScript(name: string, args: string[], o: { timeout?: number; cwd?: string } = {}): CliResult {
+  return spawnSync(process.execPath, [join(root, 'scripts', name), ...args], {
+    encoding: 'utf8',
+    timeout: o.timeout ?? 120_000,
+    cwd: o.cwd ?? root,
+  });
+}
+
+/** The fingerprint scripts/sweep-common.mjs records of a model (plain JS, imported untyped), for crafted results. */
+export async function sweepFingerprint(dir: string): Promise<string> {
+  const m = (await import(join(root, 'scripts', 'sweep-common.mjs') as string)) as {
+    modelFingerprint(dir: string): Promise<{ dir: string; fingerprint: string }>;
+  };
+  return (await m.modelFingerprint(dir)).fingerprint;
+}
