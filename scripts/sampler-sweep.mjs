@@ -70,8 +70,8 @@ if (a.classifier !== undefined) settingArgs.push('--classifier', a.classifier);
 const { fingerprint } = await modelFingerprint(a.model, { withDefaults: true }).catch((e) => fail(e.message));
 
 const FORMAT = 'ddpm-wasm.sampler-sweep-2';
-/** @type {{ format: string, settings: Record<string, any> | null, trainingDigits: any, cells: any[] }} */
-let results = { format: FORMAT, settings: null, trainingDigits: null, cells: [] };
+/** @type {{ format: string, settings: Record<string, any> | null, trainingDigits: any, runs: any[], cells: any[] }} */
+let results = { format: FORMAT, settings: null, trainingDigits: null, runs: [], cells: [] };
 if (await exists(out)) {
   const prev = JSON.parse(await readFile(out, 'utf8'));
   if (prev.format === 'ddpm-wasm.sampler-sweep-1')
@@ -82,8 +82,10 @@ if (await exists(out)) {
       `${out}: holds a sweep with other settings (${JSON.stringify(prev.settings?.args)}, now ${JSON.stringify(settingArgs)}); pass another --out or delete it`,
     );
   checkFingerprint(prev, fingerprint, out, fail);
-  results = prev;
+  results = { ...prev, runs: prev.runs ?? [] };
 }
+// each invocation that adds cells is kept (samplers × calls), so the table's reproduce lines run them all
+const thisRun = { samplers, calls: callsList };
 
 const runner = evalRunner('sampler-sweep');
 const evalArgs = [...settingArgs, '--threads', a.threads, ...(a.batch === undefined ? [] : ['--batch', a.batch])];
@@ -96,6 +98,7 @@ for (const name of samplers) {
   for (const calls of callsList) {
     if (runner.state.stopping) break;
     if (results.cells.some((c) => c.sampler === name && c.calls === calls)) continue;
+    if (!results.runs.some((x) => JSON.stringify(x) === JSON.stringify(thisRun))) results.runs.push(thisRun);
     const t0 = performance.now();
     const karras = a.karras && KARRAS.has(name);
     const args = evalArgs.filter((x) => x !== '--karras');
@@ -166,8 +169,24 @@ function markdown(res) {
           .join(' | ')} |`,
     ),
     '',
+    'The rarest and the commonest digit among the samples of each cell (10% each for balanced data):',
+    '',
+    `| sampler | ${calls.map((k) => `${k} calls`).join(' | ')} |`,
+    `|---|${calls.map(() => '---').join('|')}|`,
+    ...names.map(
+      (s) =>
+        `| ${s} | ${calls
+          .map((k) => {
+            const c = cell(s, k);
+            return c ? `${pct(Math.min(...c.classHistogram))} – ${pct(Math.max(...c.classHistogram))}` : '–';
+          })
+          .join(' | ')} |`,
+    ),
+    '',
   ];
-  const ref = cell('ddim', 50);
+  // the default's rule, for the network alone: with guidance DDIM's clipped x̂₀ makes DDIM-50 no reference
+  // (docs/samplers.md)
+  const ref = res.settings.autoguidance ? undefined : cell('ddim', 50);
   if (ref) {
     const ok = res.cells
       .filter((c) => c.confident >= ref.confident && c.frechetDistance <= ref.frechetDistance)
@@ -179,8 +198,15 @@ function markdown(res) {
       '',
     );
   }
+  const runs = res.runs?.length ? res.runs : [{ samplers: names, calls }];
   lines.push(
-    `Reproduce: \`npm run build && node scripts/sampler-sweep.mjs ${res.settings.args.join(' ')} --samplers ${names.join(',')} --calls ${calls.join(',')}\` (resumable; see docs/samplers.md).`,
+    'Reproduce (resumable; see docs/samplers.md):',
+    '',
+    '    npm run build',
+    ...runs.map(
+      (r) =>
+        `    node scripts/sampler-sweep.mjs ${res.settings.args.join(' ')} --samplers ${r.samplers.join(',')} --calls ${r.calls.join(',')}`,
+    ),
     '',
   );
   return lines.join('\n');

@@ -282,6 +282,53 @@ describe('ddpm sample / eval: --autoguidance', () => {
     expect(off.json.autoguidance).toBeNull();
     expect(off.json.samples).not.toEqual(guided.json.samples);
   });
+  it('a notice when autoguidance meets DDIM on a clipping scheduler config; eval prints the folder notices too', async () => {
+    const notice = /^ddpm: notice: autoguidance with ddim, whose clipped x̂₀ \(clip_sample\) does not match its ε̂/m;
+    expect(schedulerConfig.clip_sample).toBe(true); // diffusers' default, as models/mnist's
+    expect(sample(withAg, 'ddim.png', '--sampler', 'ddim').stderr).toMatch(notice);
+    expect(sample(withAg, 'ddim-off.png', '--sampler', 'ddim', '--autoguidance', 'off').stderr).not.toMatch(notice);
+    expect(sample(withAg, 'sde.png').stderr).not.toMatch(notice);
+    const noClip = join(root, 'with-ag-noclip');
+    await UNet2DModel.create(engine, TINY_UNET, 1).save(noClip);
+    await UNet2DModel.create(engine, TINY_UNET, 7).save(join(noClip, 'guide'));
+    writeFileSync(join(noClip, 'scheduler_config.json'), JSON.stringify({ ...schedulerConfig, clip_sample: false }));
+    writeFileSync(join(noClip, SAMPLING_DEFAULTS_FILE), readFileSync(join(withAg, SAMPLING_DEFAULTS_FILE)));
+    expect(sample(noClip, 'noclip.png', '--sampler', 'ddim').stderr).not.toMatch(notice);
+    // eval: the same notice, and the folder's own (no scheduler_config.json: diffusers' defaults, ε-prediction)
+    const digits = {
+      ...TINY_UNET,
+      sample_size: 28,
+      down_block_types: ['DownBlock2D', 'DownBlock2D'],
+      up_block_types: ['UpBlock2D', 'UpBlock2D'],
+    };
+    const bare = join(root, 'digits-bare');
+    await UNet2DModel.create(engine, digits, 3).save(bare);
+    await UNet2DModel.create(engine, digits, 4).save(join(bare, 'guide'));
+    writeFileSync(join(bare, SAMPLING_DEFAULTS_FILE), JSON.stringify({ autoguidance: { guide: 'guide', scale: 2 } }));
+    const clf = join(root, 'clf-notice.safetensors');
+    writeFileSync(clf, DigitClassifier.create(engine, 0).toBytes());
+    const r = ddpm(
+      'eval',
+      '--model',
+      bare,
+      '--n',
+      '10',
+      '--steps',
+      '2',
+      '--nll-samples',
+      '0',
+      '--classifier',
+      clf,
+      '--sampler',
+      'ddim',
+      '--quiet',
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /^ddpm: notice: .*digits-bare\/scheduler_config\.json is missing: using diffusers' DDPMScheduler defaults/m,
+    );
+    expect(r.stderr).toMatch(notice);
+  });
   it('mistakes are one-line errors', () => {
     expectOneLineError(
       ddpm('sample', '--model', plain, '--autoguidance', '2'),

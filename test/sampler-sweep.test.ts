@@ -79,15 +79,19 @@ describe('scripts/sampler-sweep.mjs', () => {
     const md = readFileSync(join(root, 'q', 'sq.md'), 'utf8');
     expect(md).toMatch(/^Quality per model call of .*m: 10 samples per cell, seed 0, autoguidance 2 /);
     expect(md).toMatch(/\| ddim \| \d+\.\d% \/ \d+\.\d+ \| \d+\.\d% \/ \d+\.\d+ \|/);
-    expect(md).toContain(
-      `sampler-sweep.mjs --model ${model} --n 10 --seed 0 --classifier ${clf} --samplers ddim,heun --calls 2,3\``,
-    );
+    const cmd = `node scripts/sampler-sweep.mjs --model ${model} --n 10 --seed 0 --classifier ${clf}`;
+    expect(md).toContain(`\n    ${cmd} --samplers ddim,heun --calls 2,3\n`);
+    expect(md).toMatch(/The rarest and the commonest digit[\s\S]*\| heun \| \d+\.\d% – \d+\.\d% \|/);
     expect(readFileSync(join(root, 'q', 'sq.svg'), 'utf8')).toMatch(/^<svg [\s\S]*<polyline [\s\S]*<\/svg>\n$/);
     // resumed: a cell already there is not run again, a new one is
     const more = sweep('--samplers', 'ddim', '--calls', '3,4', '--out', out);
     expect(more.status, more.stderr).toBe(0);
     expect(more.stdout.match(/^ddim +\d+ calls/gm)).toEqual([expect.stringMatching(/^ddim +4 calls/)]);
     expect(JSON.parse(readFileSync(out, 'utf8')).cells).toHaveLength(5);
+    // both invocations are in the reproduce lines
+    expect(readFileSync(join(root, 'q', 'sq.md'), 'utf8')).toContain(
+      `\n    ${cmd} --samplers ddim,heun --calls 2,3\n    ${cmd} --samplers ddim --calls 3,4\n`,
+    );
   });
 
   it('refuses results of other settings, other defaults, other weights, or of format 1', async () => {

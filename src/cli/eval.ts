@@ -30,6 +30,7 @@ import {
   AUTOGUIDANCE_HELP,
   SAMPLER_HELP,
   autoguidanceChoice,
+  guidedClippingNotice,
   loadModelFolder,
   samplerChoice,
   samplingProgress,
@@ -153,6 +154,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
         `${loaded.dir}: eval scores 1×28×28 MNIST digits; this model makes ${c.in_channels}×${c.sample_size}×${c.sample_size} images`,
       );
     }
+    for (const notice of loaded.notices) console.error(`ddpm: notice: ${notice}`);
     const { sampler, karras, scheduler, steps, calls, eta } = samplerChoice(v, loaded.scheduler, engine);
     const uncond = c.num_class_embeds === null ? undefined : c.num_class_embeds - 1;
     let perClass: { guidanceScale: number; guidanceFrom: string; labels: Int32Array } | null = null;
@@ -175,6 +177,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
       };
     }
     const ag = await autoguidanceChoice(engine, loaded, v);
+    const clipNotice = guidedClippingNotice(sampler, loaded.scheduler, ag.autoguidance !== null);
+    if (clipNotice) console.error(`ddpm: notice: ${clipNotice}`);
     const [train, heldOut] = await Promise.all([loadMnist('train'), loadMnist('test')]);
 
     // 1. the classifier, cached

@@ -274,6 +274,21 @@ export async function autoguidanceChoice(
   };
 }
 
+/**
+ * A notice for autoguidance with DDIM on a scheduler config that clips x̂₀ (clip_sample, diffusers' default):
+ * DDIM clips x̂₀ but keeps the unclipped ε̂ for the direction term, and guidance pushes x̂₀ past [−1, 1] at
+ * every step, so the error grows with the steps (models/mnist, n = 500: 62% confident and a Fréchet distance
+ * of 75 at DDIM-50, against 89% / 17 with clip_sample false and 80% / 12 unguided; docs/samplers.md).
+ */
+export function guidedClippingNotice(
+  sampler: string,
+  scheduler: Record<string, unknown>,
+  autoguided: boolean,
+): string | null {
+  if (!autoguided || sampler !== 'ddim' || scheduler.clip_sample === false) return null;
+  return 'autoguidance with ddim, whose clipped x̂₀ (clip_sample) does not match its ε̂, draws worse digits the more steps it takes (docs/samplers.md); the default dpm++2m-sde does not clip — or pass --autoguidance off';
+}
+
 /** `sampling 37/50 batch 2/4`: a progress bar over model calls, restarted per batch, and its onStep. */
 export function samplingProgress(calls: number, n: number, batch: number, quiet: boolean | undefined) {
   const B = Math.min(batch, n);

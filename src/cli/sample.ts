@@ -9,6 +9,7 @@ import {
   AUTOGUIDANCE_HELP,
   SAMPLER_HELP,
   autoguidanceChoice,
+  guidedClippingNotice,
   loadModelFolder,
   samplerChoice,
   samplingProgress,
@@ -88,6 +89,8 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     const pipe = new DDPMPipeline(engine, loaded.model, scheduler);
     const cond = conditioning(loaded, v.class, v.guidance);
     const ag = await autoguidanceChoice(engine, loaded, v);
+    const clipNotice = guidedClippingNotice(sampler, loaded.scheduler, ag.autoguidance !== null);
+    if (clipNotice) console.error(`ddpm: notice: ${clipNotice}`);
     const guidanceFrom =
       cond.guidanceScale === undefined ? null : v.guidance === undefined ? loaded.defaults.file! : '--guidance';
     const shape = pipe.sampleShape;
