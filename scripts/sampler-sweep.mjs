@@ -154,35 +154,20 @@ function markdown(res) {
   const calls = [...new Set(res.cells.map((c) => c.calls))].sort((x, y) => x - y);
   const names = [...new Set(res.cells.map((c) => c.sampler))];
   const cell = (s, k) => res.cells.find((c) => c.sampler === s && c.calls === k);
+  /** a table: a row per sampler, a column per budget, `fmt(cell)` in each measured one */
+  const grid = (fmt) => [
+    `| sampler | ${calls.map((k) => `${k} calls`).join(' | ')} |`,
+    `|---|${calls.map(() => '---').join('|')}|`,
+    ...names.map((s) => `| ${s} | ${calls.map((k) => (cell(s, k) ? fmt(cell(s, k)) : '–')).join(' | ')} |`),
+    '',
+  ];
   const lines = [
     `Quality per model call of ${res.settings.model}: ${res.settings.n} samples per cell, seed ${res.settings.seed}${res.settings.karras ? ', Karras σ where the sampler has them' : ''}, ${res.settings.autoguidance ? `${res.settings.autoguidance.description.replaceAll(`${root}/`, '')} (a guided step calls the guide too; the columns count the sampler's calls)` : 'no guidance'}; each cell is "confident ≥ 0.9 / Fréchet distance" (higher / lower is better), as \`ddpm eval --sampler S --steps N\` prints them.`,
     '',
-    `| sampler | ${calls.map((k) => `${k} calls`).join(' | ')} |`,
-    `|---|${calls.map(() => '---').join('|')}|`,
-    ...names.map(
-      (s) =>
-        `| ${s} | ${calls
-          .map((k) => {
-            const c = cell(s, k);
-            return c ? `${(100 * c.confident).toFixed(1)}% / ${c.frechetDistance.toFixed(2)}` : '–';
-          })
-          .join(' | ')} |`,
-    ),
-    '',
+    ...grid((c) => `${pct(c.confident)} / ${c.frechetDistance.toFixed(2)}`),
     'The rarest and the commonest digit among the samples of each cell (10% each for balanced data):',
     '',
-    `| sampler | ${calls.map((k) => `${k} calls`).join(' | ')} |`,
-    `|---|${calls.map(() => '---').join('|')}|`,
-    ...names.map(
-      (s) =>
-        `| ${s} | ${calls
-          .map((k) => {
-            const c = cell(s, k);
-            return c ? `${pct(Math.min(...c.classHistogram))} – ${pct(Math.max(...c.classHistogram))}` : '–';
-          })
-          .join(' | ')} |`,
-    ),
-    '',
+    ...grid((c) => `${pct(Math.min(...c.classHistogram))} – ${pct(Math.max(...c.classHistogram))}`),
   ];
   // the default's rule, for the network alone: with guidance DDIM's clipped x̂₀ makes DDIM-50 no reference
   // (docs/samplers.md)

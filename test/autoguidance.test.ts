@@ -21,7 +21,7 @@ import {
 } from '../src/index';
 import { DigitClassifier } from '../src/eval/classifier';
 import { ddpm as runCli, expectOneLineError, runScript, sweepFingerprint } from './helpers/cli.js';
-import { TINY_UNET } from './helpers/configs.js';
+import { TINY_DIGITS_UNET, TINY_UNET } from './helpers/configs.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ddpm-autoguidance-'));
 const ddpm = (...args: string[]) => runCli(args, { cwd: root });
@@ -238,12 +238,7 @@ describe('ddpm sample / eval: --autoguidance', () => {
     expect(sample(withAg, 'all.png', '--autoguidance-max-t', 'all').png).not.toEqual(stored.png);
   });
   it('ddpm eval samples with the stored autoguidance and says so (bits/dim: the model alone)', async () => {
-    const digits = {
-      ...TINY_UNET,
-      sample_size: 28,
-      down_block_types: ['DownBlock2D', 'DownBlock2D'],
-      up_block_types: ['UpBlock2D', 'UpBlock2D'],
-    };
+    const digits = TINY_DIGITS_UNET;
     const dir = join(root, 'digits-ag');
     await UNet2DModel.create(engine, digits, 3).save(dir);
     await UNet2DModel.create(engine, digits, 4).save(join(dir, 'guide'));
@@ -295,12 +290,7 @@ describe('ddpm sample / eval: --autoguidance', () => {
     writeFileSync(join(noClip, SAMPLING_DEFAULTS_FILE), readFileSync(join(withAg, SAMPLING_DEFAULTS_FILE)));
     expect(sample(noClip, 'noclip.png', '--sampler', 'ddim').stderr).not.toMatch(notice);
     // eval: the same notice, and the folder's own (no scheduler_config.json: diffusers' defaults, ε-prediction)
-    const digits = {
-      ...TINY_UNET,
-      sample_size: 28,
-      down_block_types: ['DownBlock2D', 'DownBlock2D'],
-      up_block_types: ['UpBlock2D', 'UpBlock2D'],
-    };
+    const digits = TINY_DIGITS_UNET;
     const bare = join(root, 'digits-bare');
     await UNet2DModel.create(engine, digits, 3).save(bare);
     await UNet2DModel.create(engine, digits, 4).save(join(bare, 'guide'));
@@ -355,12 +345,7 @@ describe('scripts/autoguidance-sweep.mjs', () => {
   const sweep = (...args: string[]) =>
     runScript('autoguidance-sweep.mjs', [...common, '--threads', '1', ...args], { cwd: root });
   beforeAll(async () => {
-    const digits = {
-      ...TINY_UNET,
-      sample_size: 28,
-      down_block_types: ['DownBlock2D', 'DownBlock2D'],
-      up_block_types: ['UpBlock2D', 'UpBlock2D'],
-    };
+    const digits = TINY_DIGITS_UNET;
     for (const [dir, seed] of [
       [model, 3],
       [g1, 4],

@@ -9,17 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DDPMScheduler, Engine, SAMPLING_DEFAULTS_FILE, UNet2DModel } from '../src/index';
 import { DigitClassifier } from '../src/eval/classifier';
 import { ddpm, runScript } from './helpers/cli.js';
-import { TINY_UNET } from './helpers/configs.js';
+import { TINY_DIGITS_UNET } from './helpers/configs.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ddpm-sampler-sweep-'));
 const model = join(root, 'm'); // with a guide and sampling_defaults.json: autoguidance by default
 const clf = join(root, 'clf.safetensors');
-const digits = {
-  ...TINY_UNET,
-  sample_size: 28,
-  down_block_types: ['DownBlock2D', 'DownBlock2D'],
-  up_block_types: ['UpBlock2D', 'UpBlock2D'],
-};
+const digits = TINY_DIGITS_UNET;
 const common = ['--model', model, '--n', '10', '--classifier', clf];
 const sweep = (...args: string[]) =>
   runScript('sampler-sweep.mjs', [...common, '--threads', '1', ...args], { cwd: root });

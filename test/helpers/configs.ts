@@ -12,3 +12,11 @@ export const TINY_UNET = {
   norm_num_groups: 4,
   attention_head_dim: null,
 } as const;
+
+/** 1×28×28 digits (what `ddpm eval` scores), two levels (8, 16 channels), no attention: seconds to sample. */
+export const TINY_DIGITS_UNET = {
+  ...TINY_UNET,
+  sample_size: 28,
+  down_block_types: ['DownBlock2D', 'DownBlock2D'],
+  up_block_types: ['UpBlock2D', 'UpBlock2D'],
+} as const;
