@@ -278,7 +278,7 @@ export async function autoguidanceChoice(
  * A notice for autoguidance with DDIM on a scheduler config that clips x̂₀ (clip_sample, diffusers' default):
  * DDIM clips x̂₀ but keeps the unclipped ε̂ for the direction term, and guidance pushes x̂₀ past [−1, 1] at
  * every step, so the error grows with the steps (models/mnist, n = 500: 62% confident and a Fréchet distance
- * of 75 at DDIM-50, against 89% / 17 with clip_sample false and 80% / 12 unguided; docs/samplers.md).
+ * of 75 at DDIM-50, against 89% / 17 with clip_sample false and 79% / 17 unguided; docs/samplers.md).
  */
 export function guidedClippingNotice(
   sampler: string,
