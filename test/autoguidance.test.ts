@@ -280,7 +280,9 @@ describe('ddpm sample / eval: --autoguidance', () => {
   it('a notice when autoguidance meets DDIM on a clipping scheduler config; eval prints the folder notices too', async () => {
     const notice = /^ddpm: notice: autoguidance with ddim, whose clipped x̂₀ \(clip_sample\) does not match its ε̂/m;
     expect(schedulerConfig.clip_sample).toBe(true); // diffusers' default, as models/mnist's
-    expect(sample(withAg, 'ddim.png', '--sampler', 'ddim').stderr).toMatch(notice);
+    const ddimGuided = sample(withAg, 'ddim.png', '--sampler', 'ddim');
+    expect(ddimGuided.stderr).toMatch(notice);
+    expect(ddimGuided.json.notices).toEqual([expect.stringMatching(/^autoguidance with ddim, whose clipped x̂₀/)]);
     expect(sample(withAg, 'ddim-off.png', '--sampler', 'ddim', '--autoguidance', 'off').stderr).not.toMatch(notice);
     expect(sample(withAg, 'sde.png').stderr).not.toMatch(notice);
     const noClip = join(root, 'with-ag-noclip');

@@ -176,7 +176,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
           engine: { build: engine.info.build, threads: engine.info.threads },
           written,
           trajectorySteps: v.trajectory ? trajectory.map((f) => f.step) : null,
-          notices: loaded.notices,
+          notices: clipNotice ? [...loaded.notices, clipNotice] : loaded.notices,
           timingsMs: {
             load: ms(t0, tLoad),
             sample: ms(tLoad, tSample),
