@@ -1,11 +1,13 @@
 // Trains the MNIST models shipped in models/ with this project's code: `npm run train:mnist`.
 //   node scripts/train-mnist.mjs [--minutes M] [--steps S] [--threads N] [--run DIR] [--out DIR]
-//     [--class-conditional] [--init-from DIR] [--preset P] [--recipe shipped|next|v1|wide|guide-xs]
+//     [--class-conditional] [--init-from DIR] [--preset P] [--recipe shipped|next|v1|wide|guide-xs|restart]
 //     [--until N]
 // The recipe is MNIST_RECIPE (src/nn/presets.ts, chosen by the ablation in docs/training.md), also
 // `ddpm train --data mnist`'s defaults. --recipe next is the same recipe in the committed run folder
 // training/mnist-next that trained models/mnist; --recipe v1 the first shipped model's (MNIST_RECIPE_V1);
-// --recipe wide the recipe on a 32/64/64 U-Net in training/mnist-wide (a measured comparison, not shipped).
+// --recipe wide the recipe on a 32/64/64 U-Net in training/mnist-wide (a measured comparison, not shipped);
+// --recipe restart a second cosine cycle of training/mnist-next's weights in training/mnist-restart (a warm
+// start, --init-from to change its source).
 // --class-conditional trains models/mnist-cond, conditioned on the digit for classifier-free guidance as
 // `ddpm train --class-conditional` is (src/train/class-conditional.ts: num_class_embeds 11, the
 // unconditional label 10, labels dropped to it with probability 0.1). With MNIST_RECIPE it is a warm start:
@@ -41,9 +43,26 @@ import { UNET_PRESETS } from '../dist/nn/presets.js';
 const WIDE = { ...MNIST_RECIPE, preset: 'mnist-wide', steps: 16000 };
 // a candidate autoguidance guide: the recipe on an 8/16/16 U-Net, briefly (docs/autoguidance.md)
 const GUIDE_XS = { ...MNIST_RECIPE, preset: 'mnist-xs', steps: 4000 };
-const RECIPES = { shipped: MNIST_RECIPE, next: MNIST_RECIPE, v1: MNIST_RECIPE_V1, wide: WIDE, 'guide-xs': GUIDE_XS };
+// restart: a second cosine cycle (a warm restart, Loshchilov & Hutter 2017) of the 50,000-step run's exported
+// weights, at 0.3× its peak rate — the rate that run had at step ~31,500 — annealed to 0 again over 12,000 steps
+// (~85 min on this 2-thread Xeon at 0.43 s per step), in training/mnist-restart (docs/training.md, "A second cycle"). Its own seed: other
+// batches and noise than the first cycle's first 12,000 steps.
+const RESTART = {
+  ...MNIST_RECIPE,
+  trainer: { ...MNIST_RECIPE.trainer, seed: 20261202 },
+  steps: 12000,
+  restart: { initFrom: 'training/mnist-next/model', learningRate: 3e-4 },
+};
+const RECIPES = {
+  shipped: MNIST_RECIPE,
+  next: MNIST_RECIPE,
+  v1: MNIST_RECIPE_V1,
+  wide: WIDE,
+  'guide-xs': GUIDE_XS,
+  restart: RESTART,
+};
 /** recipes trained in a committed folder training/<name>-<recipe> (one checkpoint kept), exported beside it */
-const COMMITTED = new Set(['next', 'wide', 'guide-xs']);
+const COMMITTED = new Set(['next', 'wide', 'guide-xs', 'restart']);
 const { values: a } = parseArgs({
   options: {
     recipe: { type: 'string', default: 'shipped' },
@@ -64,12 +83,16 @@ if (!Object.hasOwn(RECIPES, recipeName))
 const recipe = RECIPES[recipeName];
 const preset = a.preset ?? recipe.preset;
 const conditional = a['class-conditional'];
-// the class-conditional model: a warm start from the unconditional one (recipe.conditional), or from scratch
-if (a['init-from'] !== undefined && !conditional) throw new Error('--init-from is for --class-conditional');
-const initFromDir = !conditional || a['init-from'] === 'none' ? null : (a['init-from'] ?? recipe.conditional?.initFrom);
+// the class-conditional model: a warm start from the unconditional one (recipe.conditional), or from scratch;
+// --recipe restart: a warm start of the unconditional model from its first cycle (recipe.restart)
+const warmSpec = conditional ? recipe.conditional : recipe.restart;
+if (a['init-from'] !== undefined && !conditional && !recipe.restart)
+  throw new Error('--init-from is for --class-conditional or --recipe restart');
+const initFromDir =
+  !warmSpec && !conditional ? null : a['init-from'] === 'none' ? null : (a['init-from'] ?? warmSpec?.initFrom);
 // the recipe's fine-tuning settings when it warm-starts (an explicit --init-from with --recipe v1 keeps v1's)
-const warm = initFromDir ? recipe.conditional : null;
-const stepsArg = a.steps ?? String(warm ? warm.steps : recipe.steps);
+const warm = initFromDir ? warmSpec : null;
+const stepsArg = a.steps ?? String(warm?.steps ?? recipe.steps);
 const name = conditional ? 'mnist-cond' : 'mnist';
 a.run ??= COMMITTED.has(recipeName) ? `training/${name}-${recipeName}` : `runs/${name}`;
 a.out ??= COMMITTED.has(recipeName) ? join(a.run, 'model') : `models/${name}`;
@@ -257,7 +280,7 @@ await writeFile(
 
 - Command: ${conditional ? `\`node scripts/train-mnist.mjs --class-conditional${presetFlag}\`` : `\`npm run train:mnist${presetFlag ? ` --${presetFlag}` : ''}\` (= \`node scripts/train-mnist.mjs${presetFlag}\`)`}, resumable and bit-identical when resumed; this run: ${r.step} steps in ${invocations} invocation(s)${r.aborted ? ' (the last stopped by its time budget; running again continues)' : r.step < maxSteps ? ` (stopped by --until at step ${r.step} of ${maxSteps}; running again continues)` : ''}.
 - Data: the first 80% of each class of the \`mnist\` npm package (8,000 digits, 28×28, scaled to [−1, 1]); the other 2,000 are held out for evaluation.
-- Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; ${describeObjective()}.${cfg ? `\n- Class-conditional (classifier-free guidance, Ho & Salimans 2022): num_class_embeds ${cfg.model.num_class_embeds}, the digits 0–9 and the unconditional label ${cfg.trainer.uncondLabel}, to which each training label is dropped with probability ${cfg.trainer.labelDropout}. Sample with \`ddpm sample --model ${name} --class K\` (the guidance scale: sampling_defaults.json, from \`scripts/guidance-sweep.mjs --write-default\`; see docs/conditional.md).` : ''}${initFrom ? `\n- Warm start: every weight from \`${initFrom.model}\` (weights FNV-1a ${initFrom.weights_hash}; its own TRAINING.md tells how it was trained), the class embedding seeded (N(0, 1)); the steps, time and loss below are the fine-tuning's alone.` : ''}
+- Model: UNet2DModel ${JSON.stringify(MNIST_UNET.block_out_channels)} channels, ${model.params.size.toLocaleString('en')} parameters; ${describeObjective()}.${cfg ? `\n- Class-conditional (classifier-free guidance, Ho & Salimans 2022): num_class_embeds ${cfg.model.num_class_embeds}, the digits 0–9 and the unconditional label ${cfg.trainer.uncondLabel}, to which each training label is dropped with probability ${cfg.trainer.labelDropout}. Sample with \`ddpm sample --model ${name} --class K\` (the guidance scale: sampling_defaults.json, from \`scripts/guidance-sweep.mjs --write-default\`; see docs/conditional.md).` : ''}${initFrom ? `\n- Warm start: every weight from \`${initFrom.model}\` (weights FNV-1a ${initFrom.weights_hash}; its own TRAINING.md tells how it was trained)${cfg ? ', the class embedding seeded (N(0, 1))' : ''}; the steps, time and loss below are the fine-tuning's alone.` : ''}
 - Optimizer: AdamW lr ${trainerOptions.learningRate} (warmup ${trainerOptions.lrWarmupSteps} steps, then ${trainerOptions.lrScheduler === 'cosine' ? `a cosine decay to 0 at step ${trainerOptions.maxTrainSteps}` : 'constant'}), batch ${trainerOptions.batchSize}, gradient clipping 1, weight decay 0.01; EMA with diffusers' warmup (power 2/3, max decay ${trainerOptions.ema.maxDecay}); the EMA weights are exported.
 - Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}, ${engine.info.build} build.
 - Wall time: ${(totalSeconds / 60).toFixed(1)} minutes of training in all (from the run's progress.csv), in ${invocations} invocation(s):

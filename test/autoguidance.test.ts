@@ -551,3 +551,39 @@ describe('scripts/train-mnist.mjs --until: an earlier state of a run (a guide)',
     expect(bad.stderr).toMatch(/--until must be a whole step count from 1 to --steps \(4\), found 5/);
   });
 });
+
+describe('scripts/train-mnist.mjs --recipe restart: a second cycle of an unconditional run', () => {
+  const train = (...args: string[]) =>
+    runScript('train-mnist.mjs', ['--preset', 'tiny', '--threads', '1', '--steps', '300', '--until', '2', ...args], {
+      cwd: root,
+    });
+
+  it('warm-starts from --init-from at its own rate and seed, recorded in run.json and TRAINING.md', () => {
+    const first = train('--recipe', 'shipped', '--run', join(root, 'c1-run'), '--out', join(root, 'c1'));
+    expect(first.status, first.stderr).toBe(0);
+    const second = train(
+      '--recipe',
+      'restart',
+      '--init-from',
+      join(root, 'c1'),
+      '--run',
+      join(root, 'c2-run'),
+      '--out',
+      join(root, 'c2'),
+    );
+    expect(second.status, second.stderr).toBe(0);
+    const id = JSON.parse(readFileSync(join(root, 'c2-run', 'run.json'), 'utf8'));
+    expect(id.init_from).toEqual({ model: join(root, 'c1'), weights_hash: expect.stringMatching(/^[0-9a-f]{8}$/) });
+    expect(id.trainer_config).toMatchObject({ learningRate: 3e-4, seed: 20261202, maxTrainSteps: 300 });
+    expect(id.model.config.num_class_embeds ?? null).toBe(null);
+    const md = readFileSync(join(root, 'c2', 'TRAINING.md'), 'utf8');
+    expect(md).toContain('`npm run train:mnist -- --preset tiny --recipe restart`');
+    expect(md).toMatch(/Warm start: every weight from `.*c1` \(weights FNV-1a [0-9a-f]{8}; its own TRAINING\.md/);
+    expect(md).not.toMatch(/class embedding/);
+    // a plain unconditional recipe does not warm-start
+    const plain = train('--recipe', 'shipped', '--init-from', join(root, 'c1'), '--run', join(root, 'c3-run'));
+    expect(plain.status).toBe(1);
+    expect(plain.stderr).toMatch(/--init-from is for --class-conditional or --recipe restart/);
+    expect(existsSync(join(root, 'c3-run'))).toBe(false);
+  });
+});
