@@ -45,8 +45,8 @@ const WIDE = { ...MNIST_RECIPE, preset: 'mnist-wide', steps: 16000 };
 const GUIDE_XS = { ...MNIST_RECIPE, preset: 'mnist-xs', steps: 4000 };
 // restart: a second cosine cycle (a warm restart, Loshchilov & Hutter 2017) of the 50,000-step run's exported
 // weights, at 0.3× its peak rate — the rate that run had at step ~31,500 — annealed to 0 again over 12,000 steps
-// (~85 min on this 2-thread Xeon at 0.43 s per step), in training/mnist-restart (docs/training.md, "A second cycle"). Its own seed: other
-// batches and noise than the first cycle's first 12,000 steps.
+// (84 min on a 2-core Xeon at ~0.42 s per step), in training/mnist-restart (docs/training.md, "A second
+// cycle": not better, not shipped). Its own seed: other batches and noise than the first cycle's.
 const RESTART = {
   ...MNIST_RECIPE,
   trainer: { ...MNIST_RECIPE.trainer, seed: 20261202 },
@@ -89,7 +89,7 @@ const warmSpec = conditional ? recipe.conditional : recipe.restart;
 if (a['init-from'] !== undefined && !conditional && !recipe.restart)
   throw new Error('--init-from is for --class-conditional or --recipe restart');
 const initFromDir =
-  !warmSpec && !conditional ? null : a['init-from'] === 'none' ? null : (a['init-from'] ?? warmSpec?.initFrom);
+  a['init-from'] === 'none' || !(conditional || warmSpec) ? null : (a['init-from'] ?? warmSpec?.initFrom);
 // the recipe's fine-tuning settings when it warm-starts (an explicit --init-from with --recipe v1 keeps v1's)
 const warm = initFromDir ? warmSpec : null;
 const stepsArg = a.steps ?? String(warm?.steps ?? recipe.steps);
